@@ -1,0 +1,95 @@
+"""Optimizers: Muon for the weight matrices inside the blocks, AdamW for everything else.
+
+What it is: a short, readable Muon (momentum, then the update matrix is orthogonalised by a few
+Newton-Schulz iterations, so every direction of the matrix moves by a similar amount), and the
+function that splits a model's parameters between Muon and AdamW.
+What it is not: a general optimizer library. `torch.optim.Muon` exists too; this one runs its
+Newton-Schulz iterations in bf16 (measured about 2x faster on this CPU for our small matrices,
+as in Keller Jordan's reference implementation) and treats all matrices of one shape as a batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .model import GPT
+
+
+def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
+    """Approximately the nearest semi-orthogonal matrix to G (batched over leading dims).
+
+    The quintic iteration X <- aX + b(XX^T)X + c(XX^T)^2 X pushes every singular value of X
+    towards 1. Coefficients from Keller Jordan's Muon.
+
+        >>> G = torch.tensor([[3.0, 0.0], [0.0, 0.5]])  # singular values 3 and 0.5, six times apart
+        >>> [round(x, 1) for x in newton_schulz(G).float().diagonal().tolist()]  # both pushed to about 1
+        [0.8, 1.0]
+    """
+    a, b, c = (3.4445, -4.7750, 2.0315)
+    X = G.bfloat16()
+    transposed = G.size(-2) > G.size(-1)
+    if transposed:
+        X = X.mT
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
+    for _ in range(steps):
+        A = X @ X.mT
+        B = b * A + c * A @ A
+        X = a * X + B @ X
+    if transposed:
+        X = X.mT
+    return X
+
+
+class Muon(torch.optim.Optimizer):
+    """MomentUm Orthogonalized by Newton-Schulz, for 2-D weight matrices only."""
+
+    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, ns_steps=ns_steps))
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.dim() != 2:
+                    raise ValueError(f"Muon takes 2-D matrices only, got a parameter of shape {tuple(p.shape)}")
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            by_shape: dict[tuple, list[torch.Tensor]] = {}
+            for p in group["params"]:
+                if p.grad is not None:
+                    by_shape.setdefault(tuple(p.shape), []).append(p)
+            for shape, params in by_shape.items():
+                updates = []
+                for p in params:
+                    buf = self.state[p].get("momentum_buffer")
+                    if buf is None:
+                        buf = self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+                    buf.lerp_(p.grad, 1 - group["momentum"])
+                    updates.append(p.grad.lerp(buf, group["momentum"]))  # Nesterov
+                ortho = newton_schulz(torch.stack(updates), group["ns_steps"])  # (N, rows, cols)
+                scale = max(1.0, shape[0] / shape[1]) ** 0.5
+                for p, u in zip(params, ortho):
+                    if group["weight_decay"]:
+                        p.mul_(1 - group["lr"] * group["weight_decay"])
+                    p.add_(u.to(p.dtype), alpha=-group["lr"] * scale)
+
+
+def build_optimizers(model: GPT, lr: float, muon_lr: float, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
+    """Muon for the blocks' matrices (when muon_lr > 0), AdamW for embeddings, head and norms.
+
+    Each param group remembers its peak rate as `base_lr`; the schedule scales from it.
+    """
+    matrices = [p for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("blocks.")]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and n.startswith("blocks."))]
+    fused = dict(fused=True) if model.device.type == "cuda" else {}
+    if muon_lr > 0:
+        optimizers = [
+            Muon(matrices, lr=muon_lr, weight_decay=weight_decay),
+            torch.optim.AdamW(rest, lr=lr, betas=(0.9, 0.99), weight_decay=0.0, **fused),
+        ]
+    else:
+        groups = [dict(params=matrices, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)]
+        optimizers = [torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), **fused)]
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["base_lr"] = group["lr"]
+    return optimizers

@@ -1,0 +1,41 @@
+"""Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from llm_core.config import ModelConfig, model_preset  # noqa: E402
+from llm_core.data import load_corpus  # noqa: E402
+from llm_core.tokenizers import CharTokenizer  # noqa: E402
+from llm_core.train import build_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shakespeare() -> str:
+    return load_corpus("tinyshakespeare")
+
+
+@pytest.fixture(scope="session")
+def char_tok(shakespeare) -> CharTokenizer:
+    return CharTokenizer.from_text(shakespeare)
+
+
+def perturbed_model(config: ModelConfig, seed: int = 0, scale: float = 0.2):
+    """A model with random (not zero-initialised) projections, so every path matters in a comparison."""
+    model = build_model(config, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * scale)
+    return model.eval()
+
+
+@pytest.fixture
+def nano_model(char_tok):
+    return perturbed_model(model_preset("nano", char_tok.vocab_size))

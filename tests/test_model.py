@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from llm_core.config import model_preset
+from llm_core.model import KVCache
+
+from conftest import perturbed_model
+
+
+@pytest.fixture(params=["rope", "learned"])
+def model(request):
+    return perturbed_model(model_preset("nano", 65, position=request.param), seed=3)
+
+
+def prompt(n=40, seed=0):
+    return torch.randint(65, (1, n), generator=torch.Generator().manual_seed(seed))
+
+
+def test_trace_and_fast_paths_give_the_same_logits(model):
+    idx = prompt()
+    fast, _ = model(idx)
+    trace = model.trace(idx)
+    assert torch.allclose(trace.logits, fast[0], atol=1e-5)
+
+
+def test_bf16_attention_path_matches_sdpa(model):
+    idx = prompt()
+    ref, _ = model(idx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, _ = model(idx)  # takes the explicit bf16 matmul path on the CPU
+    assert (low.float() - ref).abs().max() < 0.15 * ref.abs().max()
+    assert (low.float().argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
+
+
+def test_attention_weights_are_causal_distributions(model):
+    trace = model.trace(prompt(30))
+    att = trace.attention  # (L, H, T, T)
+    assert att.shape == (2, 2, 30, 30)
+    assert torch.allclose(att.sum(-1), torch.ones(2, 2, 30), atol=1e-5)
+    assert att.triu(diagonal=1).abs().max() == 0
+    assert (att >= 0).all()
+
+
+def test_residual_stream_is_the_sum_of_what_each_block_added(model):
+    t = model.trace(prompt(20))
+    for layer in range(model.config.n_layer):
+        assert torch.allclose(t.residual[layer + 1], t.residual[layer] + t.attn_out[layer] + t.mlp_out[layer], atol=1e-5)
+    assert torch.allclose(t.lens_logits[-1], t.logits)
+
+
+def test_kv_cache_prefill_then_steps_equals_full_forward(model):
+    idx = prompt(50)
+    full, _ = model(idx)
+    cache = KVCache(model.config, 1, "cpu")
+    first, _ = model(idx[:, :30], kv_cache=cache)
+    assert torch.allclose(first, full[:, :30], atol=1e-5)
+    chunk, _ = model(idx[:, 30:45], kv_cache=cache)  # several new tokens at once
+    assert torch.allclose(chunk, full[:, 30:45], atol=1e-5)
+    for t in range(45, 50):
+        step = model.decode_next(int(idx[0, t]), cache)
+        assert torch.allclose(step, full[0, t], atol=1e-4)
+    assert cache.length == 50
+
+
+def test_sequence_longer_than_context_is_refused(model):
+    with pytest.raises(ValueError, match="longer than the context"):
+        model(prompt(model.config.block_size + 1))
+
+
+def test_zero_initialised_head_starts_at_the_uniform_loss(char_tok):
+    from llm_core.train import build_model
+
+    model = build_model(model_preset("nano", char_tok.vocab_size))
+    idx = prompt(32)
+    _, loss = model(idx, idx)
+    assert abs(loss.item() - torch.log(torch.tensor(65.0)).item()) < 1e-4
