@@ -1,0 +1,224 @@
+"""Sampling: the inference loop, one token per step, with the probabilities in view.
+
+What it is: `shape_probs` (the pure function that turns logits into the distribution actually
+sampled from, after temperature, top-k and top-p), and `generate`, a generator that yields one
+`SampleStep` per new token: the chosen token, its probability before and after shaping, the top
+candidates, the entropy, and the raw logits so a page can re-shape them without running the
+model again. It stops at a stop token or a length limit. With `use_cache` it feeds one token per
+step through the model's KV cache; a test proves cached and uncached runs pick the same tokens.
+
+When the text outgrows the context window, the window slides by half a context at a time
+(`window_start`): the model then sees the last half-window to full window of tokens. Both the
+cached and the uncached paths follow this same rule, so they stay identical, and the cache only
+has to be refilled once every half-window.
+
+What it is not: a chat interface or batch generation.
+
+    >>> import torch
+    >>> shape_probs(torch.tensor([2.0, 1.0, 0.0]), temperature=0).tolist()  # greedy
+    [1.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .model import GPT, KVCache
+
+
+def shape_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """The distribution sampled from: softmax(logits / temperature), then top-k, then top-p.
+
+    temperature 0 is the greedy limit (all mass on the highest logit). top_k keeps the k most
+    likely tokens; top_p keeps the smallest set of most likely tokens whose probabilities add up
+    to at least p. What is cut gets probability 0 and the rest is renormalised.
+
+        >>> logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+        >>> [round(p, 4) for p in shape_probs(logits, top_k=2).tolist()]
+        [0.625, 0.375, 0.0, 0.0]
+        >>> [round(p, 4) for p in shape_probs(logits, top_p=0.9).tolist()]
+        [0.5263, 0.3158, 0.1579, 0.0]
+    """
+    if temperature < 0:
+        raise ValueError("temperature must be zero or positive.")
+    logits = logits.float()
+    if temperature == 0:
+        return F.one_hot(logits.argmax(-1), logits.size(-1)).float()
+    probs = F.softmax(logits / temperature, dim=-1)
+    if top_k is not None and 0 < top_k < probs.size(-1):
+        kth = torch.topk(probs, top_k, dim=-1).values[..., -1:]
+        probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+        probs = probs / probs.sum(-1, keepdim=True)
+    if top_p is not None and 0 < top_p < 1:
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the more likely tokens
+        keep_sorted = before < top_p  # the first token always stays
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+def entropy(probs: torch.Tensor) -> float:
+    """Shannon entropy in nats (0 for a certain choice, ln V for a uniform guess over V tokens)."""
+    p = probs[probs > 0]
+    return float(-(p * p.log()).sum())
+
+
+def window_start(n_tokens: int, block_size: int) -> int:
+    """First token the model sees when the text holds n_tokens: the window slides by half-contexts.
+
+        >>> [window_start(n, 8) for n in (8, 9, 12, 13)]
+        [0, 4, 4, 8]
+    """
+    if n_tokens <= block_size:
+        return 0
+    half = max(1, block_size // 2)
+    return -(-(n_tokens - block_size) // half) * half
+
+
+@dataclass
+class Candidate:
+    token_id: int
+    raw_prob: float  # probability at temperature 1, before any cut
+    prob: float  # probability after temperature, top-k and top-p (0 when cut)
+
+
+@dataclass
+class SampleStep:
+    index: int  # 0 for the first generated token
+    token_id: int
+    prob: float  # probability of the chosen token in the shaped distribution
+    raw_prob: float  # its probability at temperature 1 with nothing cut
+    entropy: float  # entropy of the shaped distribution (nats)
+    raw_entropy: float  # entropy at temperature 1 (nats)
+    candidates: list[Candidate] = field(default_factory=list)  # the most likely tokens, by raw probability
+    logits: torch.Tensor | None = None  # (V,) raw logits of this step, for re-shaping without the model
+    context_start: int = 0  # index (in the whole token list) of the first token the model saw
+    context_length: int = 0  # how many tokens the model saw
+    stopped: str | None = None  # set on the last step: "stop token" or "length"
+
+
+def next_token_logits(model: GPT, ids: list[int], cache: KVCache | None, cache_state: dict) -> tuple[torch.Tensor, int]:
+    """Logits (V,) for the token after `ids`, using and updating the KV cache when given."""
+    start = window_start(len(ids), model.config.block_size)
+    if cache is None:
+        logits, _ = model(torch.tensor([ids[start:]], dtype=torch.long, device=model.device))
+        return logits[0, -1], start
+    if cache_state.get("start") != start:
+        cache.reset()  # the window moved: refill the cache from the new window start
+        cache_state["start"] = start
+    fresh = ids[start + cache.length :]
+    if len(fresh) == 1:
+        return model.decode_next(fresh[0], cache), start
+    logits, _ = model(torch.tensor([fresh], dtype=torch.long, device=model.device), kv_cache=cache)
+    return logits[0, -1], start
+
+
+@torch.inference_mode()
+def generate(
+    model: GPT,
+    prompt_ids: list[int],
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    stop_ids: tuple[int, ...] | list[int] = (),
+    use_cache: bool = True,
+    top_n: int = 10,
+    keep_logits: bool = True,
+):
+    """Yield one `SampleStep` per new token until a stop token or `max_new_tokens`.
+
+    The same seed gives the same tokens. `top_n` candidates (by raw probability) are reported
+    per step; `top_n=0` and `keep_logits=False` make the loop lean for benchmarks.
+    """
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: give at least one token to continue from.")
+    vocab = model.config.vocab_size
+    if any(not 0 <= int(t) < vocab for t in prompt_ids):
+        raise ValueError(f"the prompt holds token ids outside this model's vocabulary of {vocab}.")
+    if max_new_tokens < 0:
+        raise ValueError("max_new_tokens must be zero or positive.")
+    model.eval()
+    generator = torch.Generator(device="cpu")
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    ids = [int(t) for t in prompt_ids]
+    cache = KVCache(model.config, 1, model.device, dtype=model.wte.weight.dtype) if use_cache else None
+    cache_state: dict = {}
+    stop = set(int(s) for s in stop_ids)
+    for index in range(max_new_tokens):
+        logits, start = next_token_logits(model, ids, cache, cache_state)
+        logits = logits.float().cpu()
+        raw = F.softmax(logits, dim=-1)
+        plain = temperature == 1 and not top_k and not (top_p and top_p < 1)
+        probs = raw if plain else shape_probs(logits, temperature, top_k, top_p)
+        token = int(probs.argmax()) if temperature == 0 else int(torch.multinomial(probs, 1, generator=generator))
+        candidates = []
+        if top_n:
+            top = torch.topk(raw, min(top_n, vocab))
+            candidates = [Candidate(int(i), float(p), float(probs[i])) for p, i in zip(top.values, top.indices)]
+        ids.append(token)
+        stopped = "stop token" if token in stop else ("length" if index == max_new_tokens - 1 else None)
+        yield SampleStep(
+            index=index,
+            token_id=token,
+            prob=float(probs[token]),
+            raw_prob=float(raw[token]),
+            entropy=entropy(probs) if top_n else math.nan,
+            raw_entropy=entropy(raw) if top_n else math.nan,
+            candidates=candidates,
+            logits=logits if keep_logits else None,
+            context_start=start,
+            context_length=len(ids) - 1 - start,
+            stopped=stopped,
+        )
+        if stopped:
+            return
+
+
+def main(argv=None) -> int:
+    from .checkpoint import CheckpointError, load_checkpoint, default_checkpoint_path
+    from .device import pick_device
+
+    parser = argparse.ArgumentParser(prog="python -m llm_core.sample", description="Generate text from an LLM Lab checkpoint.")
+    parser.add_argument("--checkpoint", default=str(default_checkpoint_path()), help="a .safetensors file written by llm_core (default: the bundled model)")
+    parser.add_argument("--prompt", default="\n", help="text to continue")
+    parser.add_argument("--tokens", type=int, default=300, help="how many tokens to generate")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more varied")
+    parser.add_argument("--top-k", type=int, default=None, help="keep only the k most likely tokens")
+    parser.add_argument("--top-p", type=float, default=None, help="keep the smallest set of tokens with probability >= p")
+    parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    parser.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+        prompt = loaded.tokenizer.encode(args.prompt)
+    except (CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(args.prompt)
+    t0, n = time.perf_counter(), 0
+    steps = generate(loaded.model, prompt, args.tokens, args.temperature, args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, top_n=0, keep_logits=False)
+    for step in steps:
+        sys.stdout.write(loaded.tokenizer.decode([step.token_id]))
+        sys.stdout.flush()
+        n += 1
+    print(f"\n\n[{n} tokens in {time.perf_counter() - t0:.2f} s]", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from llm_core.config import ConfigError, TrainConfig, model_preset
+from llm_core.data import TokenSplit
+from conftest import perturbed_model
+from llm_core.train import TextBatches, TrainState, build_model, evaluate, lr_scale, train
+
+
+@pytest.fixture(scope="module")
+def batches(shakespeare, char_tok):
+    ids = char_tok.encode(shakespeare[:200_000])
+    return TextBatches(TokenSplit.from_ids(ids), 64, eval_tokens=4096)
+
+
+def nano(char_tok, **kw):
+    return build_model(model_preset("nano", char_tok.vocab_size, **kw), seed=0)
+
+
+def test_schedule_warms_up_then_decays():
+    assert lr_scale(0, 0, 10) == pytest.approx(0.1)
+    assert lr_scale(9, 0, 10) == 1.0
+    assert lr_scale(50, 0.5, 10) == pytest.approx(0.5)
+    assert lr_scale(50, 1.0, 10, min_lr_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_training_lowers_the_held_out_loss(char_tok, batches):
+    model = nano(char_tok)
+    before = evaluate(model, batches, model.device)
+    assert before == pytest.approx(math.log(char_tok.vocab_size), abs=1e-3)
+    records = list(train(model, batches, TrainConfig(max_steps=150, batch_size=16, eval_every=50, log_every=10)))
+    last = records[-1]
+    assert last.done and last.stop_reason == "reached the step limit" and last.step == 150
+    assert last.val_loss < before - 1.3  # from 4.17 to below ~2.8 in 150 tiny steps
+    assert [r.step for r in records if not r.done] == list(range(10, 151, 10))
+    vals = [r.val_loss for r in records if r.val_loss is not None]
+    assert len(vals) == 4 and vals[-1] < vals[0]
+    assert all(r.tokens_seen == r.step * 16 * 64 for r in records)
+    lrs = [r.lr for r in records]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.01 * lrs[0]  # cosine decay to zero
+    assert all(r.elapsed_s > 0 and r.tokens_per_s >= 0 for r in records)
+
+
+def test_same_seed_same_run(char_tok, batches):
+    losses = []
+    for _ in range(2):
+        model = nano(char_tok)
+        losses.append([r.train_loss for r in train(model, batches, TrainConfig(max_steps=20, batch_size=8, eval_every=0, log_every=5, precision="fp32"))])
+    assert losses[0] == losses[1]
+
+
+def test_stop_event_ends_the_run_promptly(char_tok, batches):
+    model = nano(char_tok)
+    stop = threading.Event()
+    seen = []
+    for record in train(model, batches, TrainConfig(max_steps=100_000, batch_size=8, eval_every=0, log_every=5), stop_event=stop):
+        seen.append(record)
+        if record.step >= 20:
+            stop.set()
+    assert seen[-1].stop_reason == "stopped by user" and seen[-1].step == 20
+
+
+def test_time_budget(char_tok, batches):
+    model = nano(char_tok)
+    records = list(train(model, batches, TrainConfig(max_steps=10_000_000, time_budget_s=1.0, batch_size=8, eval_every=0, log_every=5)))
+    assert records[-1].stop_reason == "reached the time budget"
+    assert 1.0 <= records[-1].elapsed_s < 2.0 and records[-1].progress == 1.0
+
+
+def test_divergence_stops_and_restores_the_last_good_weights(char_tok, batches):
+    model = nano(char_tok)
+    cfg = TrainConfig(max_steps=500, batch_size=8, lr=10.0, muon_lr=10.0, warmup_steps=0, eval_every=0, log_every=1)
+    records, snapshots = [], []
+    for record in train(model, batches, cfg):
+        records.append(record)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+    last = records[-1]
+    assert last.done and last.stop_reason.startswith("diverged") and "lower learning rate" in last.stop_reason
+    assert last.step < 500
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # the restored weights are exactly those of the last logged step whose loss was fine
+    assert len(records) > 1
+    good = snapshots[-2]
+    assert all(torch.equal(model.state_dict()[k], good[k]) for k in good)
+    assert math.isfinite(evaluate(model, batches, model.device))
+
+
+def test_divergence_before_the_first_log_restores_the_initial_weights(char_tok, batches):
+    model = nano(char_tok)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    records = list(train(model, batches, TrainConfig(max_steps=500, batch_size=8, lr=10.0, eval_every=0, log_every=10)))
+    assert len(records) == 1 and records[0].stop_reason.startswith("diverged")
+    assert all(torch.equal(model.state_dict()[k], initial[k]) for k in initial)
+
+
+def test_resume_continues_the_schedule(char_tok, batches):
+    model = nano(char_tok)
+    state = TrainState()
+    stop = threading.Event()
+    cfg = TrainConfig(max_steps=60, batch_size=8, eval_every=0, log_every=10)
+    for r in train(model, batches, cfg, stop_event=stop, state=state):
+        if r.step == 30:
+            stop.set()
+    assert state.step == 30 and state.optimizers
+    resumed = list(train(model, batches, cfg, state=state))
+    assert resumed[0].step == 40 and resumed[-1].step == 60 and resumed[-1].tokens_seen == 60 * 8 * 64
+
+
+def test_masked_targets_are_ignored(char_tok):
+    model = perturbed_model(model_preset("nano", char_tok.vocab_size))
+    x = torch.randint(65, (2, 16))
+    y = torch.randint(65, (2, 16))
+    y_masked = y.clone()
+    y_masked[:, :8] = -100
+    _, full = model(x, y)
+    _, masked = model(x, y_masked)
+    logits, _ = model(x)
+    expected = torch.nn.functional.cross_entropy(logits[:, 8:].reshape(-1, 65), y[:, 8:].reshape(-1))
+    assert masked.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert masked.item() != pytest.approx(full.item(), rel=1e-3)
+
+
+def test_zero_steps_is_a_config_error(char_tok, batches):
+    with pytest.raises(ConfigError, match="at least 1"):
+        next(train(nano(char_tok), batches, TrainConfig(max_steps=0)))
