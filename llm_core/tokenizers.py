@@ -39,7 +39,7 @@ class UnknownCharacterError(TokenizerError):
         shown = ", ".join(repr(c) for c in chars[:10]) + (" ..." if len(chars) > 10 else "")
         super().__init__(
             f"{len(chars)} character(s) never seen in this tokenizer's training text: {shown}. "
-            "A character-level model has no id for them; remove them or use errors='skip'."
+            "A character-level model has no id for a character it never saw; remove them, or try a byte-level tokenizer."
         )
 
 

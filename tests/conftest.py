@@ -39,3 +39,39 @@ def perturbed_model(config: ModelConfig, seed: int = 0, scale: float = 0.2):
 @pytest.fixture
 def nano_model(char_tok):
     return perturbed_model(model_preset("nano", char_tok.vocab_size))
+
+
+# --- browser fixtures (used only by tests that ask for them) ---
+
+@pytest.fixture(scope="session")
+def app_server():
+    from browser_harness import StreamlitServer
+
+    server = StreamlitServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from browser_harness import launch_browser
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    from browser_harness import screenshot
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    yield pg
+    try:
+        screenshot(pg, request.node.name.replace("/", "_").replace("[", "-").replace("]", ""))
+    finally:
+        context.close()

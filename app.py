@@ -1,0 +1,39 @@
+"""LLM Lab: learn how a large language model works by building one.
+
+The entry point: page navigation grouped into chapters, in pipeline order, and the shared sidebar.
+Run with `streamlit run app.py`.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
+
+from lab_ui import sidebar  # noqa: E402  (after set_page_config)
+
+ROOT = Path(__file__).resolve().parent
+
+# (chapter, file, title, icon). A page appears once its file exists: show only what works.
+CHAPTERS = [
+    ("Overview", "pages/overview.py", "Overview", "🧭"),
+    ("Text to numbers", "pages/tokenization.py", "Tokenization", "✂️"),
+    ("Text to numbers", "pages/embeddings.py", "Embeddings", "🗺️"),
+    ("Inside the model", "pages/attention.py", "Attention", "🔍"),
+    ("Training", "pages/training.py", "Train a model", "🏋️"),
+    ("Generation", "pages/generation.py", "Generate", "🎲"),
+    ("Making an assistant", "pages/assistant.py", "Fine-tune and align", "🤝"),
+]
+
+
+def build_navigation():
+    sections: dict[str, list] = {}
+    for chapter, path, title, icon in CHAPTERS:
+        if (ROOT / path).exists():
+            sections.setdefault(chapter, []).append(st.Page(path, title=title, icon=icon, default=path == "pages/overview.py"))
+    return st.navigation(sections)
+
+
+page = build_navigation()
+sidebar.render()
+page.run()

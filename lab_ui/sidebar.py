@@ -1,0 +1,38 @@
+"""The shared sidebar: which model is current, its size and training record, and the device."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab_ui import state
+
+
+def render() -> None:
+    entry = state.current()
+    cfg = entry.config
+    with st.sidebar:
+        st.subheader("Current model")
+        names = list(state.models())
+        if len(names) > 1:
+            st.selectbox(
+                "Model used by every chapter",
+                names,
+                index=names.index(entry.name),
+                key="sidebar_model_choice",
+                on_change=lambda: state.set_current(st.session_state["sidebar_model_choice"]),
+            )
+        else:
+            st.markdown(f"**{entry.name}**")
+        record = entry.record
+        lines = [
+            f"{entry.model.num_params():,} parameters",
+            f"{cfg.n_layer} layers · {cfg.n_head} heads · {cfg.n_embd} wide",
+            f"context {cfg.block_size} tokens · vocabulary {cfg.vocab_size} ({entry.tokenizer.kind})",
+            f"positions: {'rotary' if cfg.position == 'rope' else 'learned table'}",
+        ]
+        if record.get("val_loss") is not None:
+            lines.append(f"val loss {record['val_loss']:.3f} after {record.get('steps', '?'):,} steps")
+        if record.get("corpus"):
+            lines.append(f"trained on {record['corpus']}")
+        st.caption("  \n".join(lines))
+        st.caption(f"Device: {state.device_label()}")

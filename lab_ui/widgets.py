@@ -1,0 +1,37 @@
+"""Small reusable pieces of page UI: token chips, friendly errors, page links that exist."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from llm_core.tokenizers import visible_whitespace
+
+ROOT = Path(__file__).resolve().parent.parent
+PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e5e7eb"]
+
+
+def chips_html(tokens: list[tuple[str, str]], max_tokens: int = 2000) -> str:
+    """HTML for coloured token chips. tokens: (display text, hover text). Everything is escaped."""
+    spans = []
+    for i, (text, hover) in enumerate(tokens[:max_tokens]):
+        shown = visible_whitespace(text) or "∅"
+        spans.append(
+            f'<span class="tok" title="{html.escape(hover, quote=True)}" style="background:{PALETTE[i % len(PALETTE)]};'
+            f'padding:1px 3px;margin:1px;border-radius:4px;display:inline-block;font-family:monospace;white-space:pre">'
+            f"{html.escape(shown)}</span>"
+        )
+    more = f' <span style="color:#6b7280">… {len(tokens) - max_tokens:,} more</span>' if len(tokens) > max_tokens else ""
+    return f'<div class="chips" style="line-height:1.9">{"".join(spans)}{more}</div>'
+
+
+def token_chips(tokens: list[tuple[str, str]], max_tokens: int = 2000) -> None:
+    st.markdown(chips_html(tokens, max_tokens), unsafe_allow_html=True)
+
+
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """A link to a chapter, shown only when that chapter's page exists."""
+    if (ROOT / path).exists():
+        st.page_link(path, label=label, icon=icon)

@@ -1,0 +1,88 @@
+"""A model's anatomy: where its parameters are, how big its file is, and how it compares.
+
+What it is: the numbers behind "a model is two files" (the parameters, and a short program that
+runs them): parameter counts per part of the real model, the size of its weights file, a
+description of its training run, and the published figures for Llama 2 70B with their sources,
+so a page can set them side by side.
+What it is not: a profiler, or anything that changes the model.
+
+    >>> bits_per_token(math.log(2))
+    1.0
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .checkpoint import checkpoint_bytes
+
+
+@dataclass
+class ParamGroup:
+    part: str  # "embeddings", "block 0", ..., "output"
+    name: str  # human name of the piece within the part
+    count: int
+    tensor_names: list[str]
+
+
+def param_breakdown(model) -> list[ParamGroup]:
+    """Parameter counts of the real model, grouped the way the architecture is drawn.
+
+    The counts add up to `model.num_params()`.
+    """
+    groups: dict[tuple[str, str], ParamGroup] = {}
+    for tensor_name, p in model.named_parameters():
+        m = re.match(r"blocks\.(\d+)\.(attn_norm|attn|mlp_norm|mlp)\.", tensor_name)
+        if m:
+            part = f"block {m.group(1)}"
+            name = {"attn": "attention", "mlp": "MLP", "attn_norm": "norms", "mlp_norm": "norms"}[m.group(2)]
+        elif tensor_name.startswith("wte"):
+            part, name = "embeddings", "token embedding"
+        elif tensor_name.startswith("wpe"):
+            part, name = "embeddings", "position embedding"
+        elif tensor_name.startswith("head"):
+            part, name = "output", "output head"
+        else:
+            part, name = "output", "final norm"
+        group = groups.setdefault((part, name), ParamGroup(part, name, 0, []))
+        group.count += p.numel()
+        group.tensor_names.append(tensor_name)
+    return list(groups.values())
+
+
+def weights_file_bytes(model, tokenizer, meta: dict | None = None) -> int:
+    """The exact size of the .safetensors file this model would be saved as."""
+    weights, _ = checkpoint_bytes(model, tokenizer, (meta or {}).get("record"))
+    return len(weights)
+
+
+def bits_per_token(loss_nats: float) -> float:
+    """Cross-entropy in bits: the average number of bits the model needs to encode one token."""
+    return loss_nats / math.log(2)
+
+
+def human_bytes(n: float) -> str:
+    """
+    >>> human_bytes(3_215_000), human_bytes(140e9), human_bytes(10e12)
+    ('3.2 MB', '140 GB', '10 TB')
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(n)} B"
+
+
+# Published figures, each with its source, for the "a model is two files" comparison.
+LLAMA2_70B = [
+    dict(what="parameters", value="70 billion", source="Touvron et al., 2023, \"Llama 2: Open Foundation and Fine-Tuned Chat Models\" (Meta)"),
+    dict(what="parameters file", value="140 GB (70B parameters x 2 bytes in fp16)", source="Karpathy, 2023, talk \"Intro to Large Language Models\""),
+    dict(what="training text", value="about 10 TB of internet text", source="Karpathy, 2023, \"Intro to Large Language Models\" (the Llama 2 paper states 2 trillion tokens)"),
+    dict(what="compute", value="about 6,000 GPUs for about 12 days", source="Karpathy, 2023, \"Intro to Large Language Models\""),
+    dict(what="cost", value="about $2M", source="Karpathy, 2023, \"Intro to Large Language Models\""),
+    dict(what="code to run it", value="about 500 lines of C (run.c)", source="Karpathy, 2023, \"Intro to Large Language Models\""),
+]
+LLAMA2_70B_FILE_BYTES = 140e9
+LLAMA2_70B_TEXT_BYTES = 10e12

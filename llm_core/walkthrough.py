@@ -1,0 +1,69 @@
+"""One prompt through the whole pipeline, for the Overview: text -> tokens -> vectors -> attention
+-> next-token probabilities -> the sampling loop.
+
+What it is: `walk(model, tokenizer, text)` runs the real model once on the prompt (trace path)
+and a short generation after it, and returns the numbers each stage of the pipeline shows.
+What it is not: the chapters themselves; each stage has its own chapter with the full view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .sample import generate
+from .tokenizers import Tokenizer
+
+
+@dataclass
+class Walkthrough:
+    token_ids: list[int]
+    pieces: list[str]  # display text of each token
+    truncated: int  # tokens dropped from the front to fit the context window
+    vector_preview: list[float]  # the first numbers of the last token's input vector
+    vector_size: int
+    attention_source: list[tuple[int, float]]  # per layer: (position the last token attends to most, weight), head-averaged
+    next_tokens: list[tuple[str, float]]  # most likely next tokens and their probabilities
+    continuation: str  # a sampled continuation
+    n_layer: int
+    n_head: int
+
+
+@torch.no_grad()
+def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperature: float = 0.8, seed: int = 0, top: int = 5) -> Walkthrough:
+    """Run `text` through `model`; raises ValueError (with a readable message) for unusable text."""
+    if not text:
+        raise ValueError("type some text to send through the pipeline.")
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise ValueError("this text gives no tokens.")
+    block = model.config.block_size
+    truncated = max(0, len(ids) - block)
+    ids = ids[truncated:]
+    idx = torch.tensor(ids, device=model.device)
+    trace = model.trace(idx)
+    last = len(ids) - 1
+    attention = []
+    for layer in trace.attention:  # (H, T, T)
+        row = layer[:, last, :].mean(0)  # (T,) averaged over heads
+        pos = int(row.argmax())
+        attention.append((pos, float(row[pos])))
+    probs = torch.softmax(trace.logits[last], -1)
+    values, indices = torch.topk(probs, min(top, probs.numel()))
+    next_tokens = [(tokenizer.token_text(int(i)), float(v)) for v, i in zip(values, indices)]
+    steps = generate(model, ids, new_tokens, temperature=temperature, seed=seed, top_n=0, keep_logits=False)
+    continuation = tokenizer.decode([s.token_id for s in steps])
+    vector = trace.residual[0, last]
+    return Walkthrough(
+        token_ids=ids,
+        pieces=[tokenizer.token_text(i) for i in ids],
+        truncated=truncated,
+        vector_preview=[round(float(v), 3) for v in vector[:8]],
+        vector_size=vector.numel(),
+        attention_source=attention,
+        next_tokens=next_tokens,
+        continuation=continuation,
+        n_layer=model.config.n_layer,
+        n_head=model.config.n_head,
+    )

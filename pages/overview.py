@@ -1,0 +1,148 @@
+"""Overview: the pipeline at a glance, live on the current model, and "a model is two files"."""
+
+import plotly.express as px
+import streamlit as st
+
+from lab_ui import state
+from lab_ui.widgets import page_link, token_chips
+from llm_core import anatomy, runner
+from llm_core.checkpoint import MODELS_DIR, checkpoint_bytes
+from llm_core.tokenizers import TokenizerError
+from llm_core.walkthrough import walk
+
+entry = state.current()
+model, tokenizer = entry.model, entry.tokenizer
+
+st.title("LLM Lab")
+st.markdown(
+    "A language model is a **next-token predictor**. Text becomes tokens, tokens become vectors, "
+    "self-attention mixes them, and the network gives a probability to every possible next token. "
+    "Generation samples one, appends it and repeats. Below, one prompt goes through every stage of "
+    f"the **current model** (*{entry.name}*); each box links to the chapter that opens it up."
+)
+
+prompt = st.text_input("Prompt", value="ROMEO: O, she doth teach the torches to burn bright", key="overview_prompt", max_chars=5000)
+
+try:
+    w = walk(model, tokenizer, prompt, new_tokens=80, seed=0)
+except TokenizerError as exc:
+    st.warning(f"This model cannot read that text: {exc}")
+    w = None
+except ValueError as exc:
+    st.info(str(exc).capitalize())
+    w = None
+
+if w is not None:
+    if w.truncated:
+        st.caption(f"The prompt is longer than the model's context of {model.config.block_size} tokens: the first {w.truncated} tokens were left out.")
+    c1, c2, c3 = st.columns(3)
+    with c1.container(border=True):
+        st.markdown("**1 · Text → tokens**")
+        token_chips([(p, f"id {i}") for p, i in zip(w.pieces, w.token_ids)], max_tokens=60)
+        st.caption(f"{len(w.token_ids)} tokens, ids {w.token_ids[:8]}{' …' if len(w.token_ids) > 8 else ''}")
+        page_link("pages/tokenization.py", "Tokenization", "✂️")
+    with c2.container(border=True):
+        st.markdown("**2 · Tokens → vectors**")
+        st.caption(f"Each token id picks a row of a learned table: a vector of {w.vector_size} numbers. The last token's first eight:")
+        st.text("  ".join(f"{v:+.2f}" for v in w.vector_preview[:4]) + "\n" + "  ".join(f"{v:+.2f}" for v in w.vector_preview[4:]) + "  …")
+        page_link("pages/embeddings.py", "Embeddings", "🗺️")
+    with c3.container(border=True):
+        st.markdown("**3 · Attention mixes them**")
+        lines = [
+            f"layer {i}: looks most at token {pos} ({w.pieces[pos]!r}), weight {weight:.2f}"
+            for i, (pos, weight) in enumerate(w.attention_source)
+        ]
+        st.caption(f"{w.n_layer} layers × {w.n_head} heads. Where the last token looks, averaged over heads:")
+        st.text("\n".join(lines))
+        page_link("pages/attention.py", "Attention", "🔍")
+    c4, c5, c6 = st.columns(3)
+    with c4.container(border=True):
+        st.markdown("**4 · A probability for every next token**")
+        st.caption(f"Out of {model.config.vocab_size} possible tokens, the most likely next ones:")
+        st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
+        page_link("pages/generation.py", "Generation", "🎲")
+    with c5.container(border=True):
+        st.markdown("**5 · Sample, append, repeat**")
+        st.caption("80 tokens sampled one at a time (temperature 0.8, seed 0):")
+        st.text(w.continuation)
+        page_link("pages/generation.py", "Generation", "🎲")
+    with c6.container(border=True):
+        st.markdown("**6 · From base model to assistant**")
+        st.caption(
+            "Pre-training on a large corpus gives a base model that only continues text. Supervised "
+            "fine-tuning on prompt/response pairs teaches it to follow instructions; RLHF trains a reward "
+            "model from human rankings and tunes the model toward what people prefer."
+        )
+        page_link("pages/training.py", "Pre-training", "🏋️")
+        page_link("pages/assistant.py", "Fine-tuning and RLHF", "🤝")
+
+st.header("A model is two files")
+st.markdown(
+    "Llama 2 70B is a 140 GB file of parameters plus a few hundred lines of code that run them. "
+    "So is the model you are using here, at a smaller scale: its parameters, and the program below, "
+    "which needs nothing but `torch` and `safetensors`."
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _files(entry_name: str, created: float):
+    e = state.models()[entry_name]
+    weights, description = checkpoint_bytes(e.model, e.tokenizer, e.record)
+    return weights, description
+
+
+weights, description = _files(entry.name, entry.created)
+on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
+runner_source = open(runner.__file__, encoding="utf-8").read()
+left, right = st.columns(2)
+with left:
+    st.subheader("1 · The parameters")
+    groups = anatomy.param_breakdown(model)
+    fig = px.treemap(
+        names=[f"{g.part}: {g.name}" for g in groups] + sorted({g.part for g in groups}),
+        parents=[g.part for g in groups] + [""] * len({g.part for g in groups}),
+        values=[g.count for g in groups] + [0] * len({g.part for g in groups}),
+        title=f"{model.num_params():,} parameters, by part of the model",
+    )
+    fig.update_traces(hovertemplate="%{label}<br>%{value:,} parameters<extra></extra>", branchvalues="remainder")
+    fig.update_layout(margin=dict(t=40, l=0, r=0, b=0), height=360)
+    st.plotly_chart(fig, key="overview_treemap")
+    size_note = f"{anatomy.human_bytes(len(weights))} ({len(weights):,} bytes)"
+    if entry.source == "bundled" and on_disk.exists():
+        size_note += f"; the bundled file on disk is {on_disk.stat().st_size:,} bytes"
+    st.caption(f"Weights file: {size_note}. float32, 4 bytes per parameter, plus a header describing the model.")
+    st.download_button("Download the parameters (.safetensors)", weights, file_name="model.safetensors", mime="application/octet-stream", key="dl_weights")
+    st.download_button("Download the description (.json)", description, file_name="model.json", mime="application/json", key="dl_json")
+with right:
+    st.subheader("2 · The code that runs them")
+    st.caption(f"`runner.py`: {len(runner_source.splitlines())} lines. Save it next to the parameters and run `python runner.py model.safetensors \"ROMEO:\" 300`.")
+    st.code(runner_source, language="python", height=420)
+    st.download_button("Download the runner (runner.py)", runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner")
+
+st.header("The same idea at two scales")
+record = entry.record
+corpus_bytes = record.get("corpus_chars")
+val_loss = record.get("val_loss")
+ours = {
+    "parameters": f"{model.num_params():,}",
+    "parameters file": anatomy.human_bytes(len(weights)),
+    "training text": f"{anatomy.human_bytes(corpus_bytes)} ({record.get('corpus', '?')})" if corpus_bytes else "unknown",
+    "compute": f"{record.get('elapsed_s', 0):.0f} s of training on {record.get('device', '?').upper()}" if record.get("elapsed_s") else "unknown",
+    "cost": "a few minutes of a laptop",
+    "code to run it": f"{len(runner_source.splitlines())} lines of Python (runner.py)",
+}
+rows = [{"": fact["what"], "Llama 2 70B": fact["value"], entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
+st.dataframe(rows, hide_index=True, width="stretch")
+st.markdown(
+    f"**Training is lossy compression.** Llama 2 squeezes about 10 TB of text into 140 GB of parameters, "
+    f"about {anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES:.0f}× smaller: it cannot store the text, only its patterns."
+)
+if val_loss is not None and corpus_bytes:
+    bits = anatomy.bits_per_token(val_loss)
+    st.markdown(
+        f"This model is measured on its own run: its validation loss of {val_loss:.3f} nats per token is "
+        f"**{bits:.2f} bits** per token, against 8 bits per character of plain text. But its parameters file "
+        f"({anatomy.human_bytes(len(weights))}) is *larger* than the {anatomy.human_bytes(corpus_bytes)} it learned from: "
+        "at this tiny scale the model is not a compressed copy of its data, it is a generaliser that has seen too little. "
+        "Compression comes with scale."
+    )

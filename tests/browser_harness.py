@@ -1,0 +1,107 @@
+"""The browser-test harness every page's tests use: a real `streamlit run app.py` on a free port,
+driven by Debian's headless Chromium through Playwright.
+
+Screenshots of every test land in tests/artifacts/ (kept whether the test passes or fails).
+Browser tests never skip: without /usr/bin/chromium they fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    def __init__(self, app: str = "app.py", env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ARTIFACTS / f"server-{self.port}.log"
+        self.app = app
+        self.env = {**os.environ, **(env or {})}
+        self.proc = None
+        self.started_at = None
+
+    def start(self, timeout: float = 60) -> "StreamlitServer":
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "w")
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", self.app, "--server.headless=true", "--server.address=127.0.0.1",
+             f"--server.port={self.port}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"streamlit was not healthy within {timeout} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+def launch_browser(playwright):
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is missing: run `apt-get update && apt-get install -y chromium` (bash .ci/run does).")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app has rendered and its script (and any rerun) has finished."""
+    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
+    page.wait_for_timeout(150)  # let a rerun triggered just before this call begin
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def open_page(page, base_url: str, url_path: str = "", timeout: float = 60_000) -> None:
+    page.goto(f"{base_url}/{url_path}", timeout=timeout)
+    wait_idle(page, timeout)
+
+
+def exceptions(page) -> list[str]:
+    return [e.inner_text() for e in page.get_by_test_id("stException").all()]
+
+
+def assert_no_exception(page) -> None:
+    found = exceptions(page)
+    assert not found, "the page shows an exception:\n" + "\n---\n".join(found)
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def main_area(page):
+    return page.get_by_test_id("stMain")

@@ -1,0 +1,49 @@
+"""Browser tests: the shell and the Overview chapter in headless Chromium."""
+
+from playwright.sync_api import expect
+
+from browser_harness import ROOT, assert_no_exception, main_area, open_page, wait_idle
+
+
+def existing_pages():
+    import ast
+
+    source = (ROOT / "app.py").read_text()
+    chapters = ast.literal_eval(source.split("CHAPTERS = ", 1)[1].split("\n]\n", 1)[0] + "\n]")
+    return [c for c in chapters if (ROOT / c[1]).exists()]
+
+
+def test_overview_renders_with_navigation_and_sidebar(app_server, page):
+    open_page(page, app_server.url)
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="A model is two files")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("parameters", exact=False).first).to_be_visible()
+    pages = existing_pages()
+    expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(pages) if len(pages) > 1 else 0)  # one page: no menu
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1)
+    expect(main.get_by_test_id("stCode").filter(has_text="def forward(cfg, w, idx)")).to_have_count(1)
+    assert_no_exception(page)
+
+
+def test_overview_prompt_changes_the_walkthrough(app_server, page):
+    open_page(page, app_server.url)
+    main = main_area(page)
+    box = main.get_by_label("Prompt")
+    box.fill("JULIET:\nWherefore art thou")
+    box.press("Enter")
+    wait_idle(page)
+    expect(main.locator(".chips").first).to_contain_text("JULIET")
+    assert_no_exception(page)
+
+
+def test_overview_hostile_prompts(app_server, page):
+    open_page(page, app_server.url)
+    main = main_area(page)
+    box = main.get_by_label("Prompt")
+    for text, expected in [("", "Type some text"), ("日本語 🙂 \x07", "never seen"), ("To be or not " * 300, "longer than the model's context")]:
+        box.fill(text)
+        box.press("Enter")
+        wait_idle(page)
+        expect(main.get_by_text(expected, exact=False).first).to_be_visible()
+        assert_no_exception(page)
