@@ -14,12 +14,14 @@ def render() -> None:
         st.subheader("Current model")
         names = list(state.models())
         if len(names) > 1:
+            # The key follows the current model, so a model made current by a page shows here at once.
+            key = f"sidebar_model_choice::{entry.name}::{len(names)}"
             st.selectbox(
                 "Model used by every chapter",
                 names,
                 index=names.index(entry.name),
-                key="sidebar_model_choice",
-                on_change=lambda: state.set_current(st.session_state["sidebar_model_choice"]),
+                key=key,
+                on_change=lambda: state.set_current(st.session_state[key]),
             )
         else:
             st.markdown(f"**{entry.name}**")
