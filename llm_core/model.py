@@ -221,7 +221,14 @@ class GPT(nn.Module):
         x = self.norm(x)
         return self.head(x) if self.head is not None else x @ self.wte.weight.t()  # (B, T, V)
 
-    def forward(self, idx, targets=None, kv_cache: KVCache | None = None, loss_mask=None):
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final normalised vectors (B, T, C) the output head reads: a reward model puts its own head here."""
+        x, rotary = self._embed(idx, 0)
+        for i, block in enumerate(self.blocks):
+            x = block(x, rotary, None, i)
+        return self.norm(x)
+
+    def forward(self, idx, targets=None, kv_cache: KVCache | None = None):
         """Logits (B, T, V) for every position, and the mean cross-entropy if targets are given.
 
         targets (B, T) hold the next token of each position; -100 marks a position to ignore

@@ -78,8 +78,10 @@ def build_optimizers(model: GPT, lr: float, muon_lr: float, weight_decay: float 
 
     Each param group remembers its peak rate as `base_lr`; the schedule scales from it.
     """
-    matrices = [p for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("blocks.")]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and n.startswith("blocks."))]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # frozen references stay out
+    in_blocks = lambda name: name.startswith("blocks.") or ".blocks." in name  # also a wrapped GPT's blocks
+    matrices = [p for n, p in trainable if p.dim() == 2 and in_blocks(n)]
+    rest = [p for n, p in trainable if not (p.dim() == 2 and in_blocks(n))]
     fused = dict(fused=True) if model.device.type == "cuda" else {}
     if muon_lr > 0:
         optimizers = [

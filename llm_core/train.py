@@ -63,6 +63,7 @@ class Metrics:
     eval_s: float  # time spent on evaluations and samples so far
     progress: float  # fraction of the step or time budget used, whichever is further along
     sample: str | None = None  # generated text, when this record carries a sample
+    extras: dict = field(default_factory=dict)  # model-specific figures of the latest batch (e.g. DPO margin, KL)
     done: bool = False
     stop_reason: str | None = None  # on the last record: why training ended
 
@@ -130,6 +131,10 @@ def train(
 ):
     """Train `model` in place, yielding `Metrics`. The last record has done=True and a stop_reason.
 
+    `model(x, y)` must return `(anything, mean loss)`; models other than GPT (a reward model, a
+    preference-tuning pair) plug in the same way, and may offer `batch_metrics() -> dict` for
+    figures of the latest batch, read only at log points.
+
     `batches` provides `train_batch(batch_size, generator)` and `val_batches()`. `state`, when
     given, resumes a run (optimizers, step, tokens, elapsed time) and is updated as training goes.
     `sample_fn(model) -> str` is called every `cfg.sample_every` steps to show progress in text.
@@ -172,6 +177,7 @@ def train(
             step=state.step, max_steps=cfg.max_steps, tokens_seen=state.tokens_seen, train_loss=loss_value,
             val_loss=val, lr=cfg.lr * scale, lr_scale=scale, tokens_per_s=tps, elapsed_s=state.elapsed_s,
             eval_s=eval_time, progress=progress(), sample=sample, done=reason is not None, stop_reason=reason,
+            extras=model.batch_metrics() if hasattr(model, "batch_metrics") else {},
         )
 
     def run_eval() -> tuple[float, str | None]:
