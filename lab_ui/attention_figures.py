@@ -1,0 +1,225 @@
+"""Plotly figures of the Attention chapter, built from an `llm_core.inspect_model.Inspection`.
+
+Kept apart from the page so tests and the redraw benchmark can build them without a browser.
+No Streamlit and no model maths here: the numbers come from the inspection unchanged (the
+attention heatmap's z is the trace path's weights, which a test checks).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+
+from llm_core.inspect_model import Inspection, tile_heads
+
+MASK_COLOUR = "#d4d4d8"
+SPAN_STYLE = "padding:1px 2px;margin:1px 0;border-radius:3px;display:inline-block;font-family:monospace;white-space:pre"
+
+
+def short(piece: str, limit: int = 8) -> str:
+    """Long token texts cut for an axis label."""
+    return piece if len(piece) <= limit else piece[: limit - 1] + "…"
+
+
+def tick_font(n: int) -> int:
+    """A font size that keeps n labels on one axis readable."""
+    return 13 if n <= 30 else 11 if n <= 60 else 9 if n <= 100 else 8
+
+
+def causal_mask_path(T: int) -> str:
+    """SVG path of the cells above the diagonal of a T x T heatmap (cell (q, k) centred on x=k, y=q).
+
+    Row q hides keys q+1..T-1: x from q+0.5 to T-0.5. The path runs along the top edge, down the
+    right edge and back up the staircase just above the diagonal. Empty for T < 2.
+
+    >>> causal_mask_path(2)
+    'M 0.5,-0.5 L 1.5,-0.5 L 1.5,0.5 L 0.5,0.5 Z'
+    """
+    if T < 2:
+        return ""
+    points = [(0.5, -0.5), (T - 0.5, -0.5), (T - 0.5, T - 1.5)]
+    for k in range(T - 2, -1, -1):
+        points += [(k + 0.5, k + 0.5), (k + 0.5, k - 0.5)]
+    points = points[:-1]  # the last stair step ends where the path began
+    return "M " + " L ".join(f"{x:g},{y:g}" for x, y in points) + " Z"
+
+
+def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure:
+    """One head's pattern: queries down, keys across, the causal mask painted over the cells it hides.
+
+    The heatmap (trace "attention") holds the weights exactly as the trace path gave them, 0 above
+    the diagonal; the grey mask is a single shape drawn over those cells (cheaper than a second
+    T x T trace, which matters for the redraw time).
+    """
+    att = view.attention[layer, head]  # (T, T)
+    T = att.shape[0]
+    labels = [short(p) for p in view.pieces]
+    positions = np.arange(T)
+    fig = go.Figure(
+        go.Heatmap(
+            z=att, x=positions, y=positions, name="attention",
+            colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight", thickness=12),
+            hovertemplate=f"query {unit} %{{y}} → key {unit} %{{x}}<br>weight %{{z:.5f}}<extra></extra>",
+        )
+    )
+    if T > 1:
+        fig.add_shape(type="path", path=causal_mask_path(T), fillcolor=MASK_COLOUR, line=dict(width=0), layer="above", name="causal mask")
+    font = tick_font(T)
+    axis = dict(tickmode="array", tickvals=positions, ticktext=labels, tickfont=dict(size=font, family="monospace"), showgrid=False, zeroline=False)
+    fig.update_layout(
+        title=dict(text=f"Layer {layer + 1}, head {head + 1}: where each {unit} (row) looks", y=0.98),
+        xaxis=dict(axis, title=f"key: the {unit} looked at", side="top", tickangle=0 if unit == "character" or T <= 40 else -90),
+        yaxis=dict(axis, title=f"query: the {unit} looking", autorange="reversed", scaleanchor="x", constrain="domain"),
+        height=900, margin=dict(l=10, r=10, t=90, b=10),
+    )
+    return fig
+
+
+# The all-heads grid is sent as one byte per cell (a quarter of float32; the grid has L*H*T*T
+# cells, 2.5 MB of JSON per redraw at 4x4 heads and 128 tokens otherwise): weights in 0..LEVELS,
+# then codes for masked cells and for the gaps between tiles.
+LEVELS = 250
+MASKED_CODE = 252
+GAP_CODE = 255
+GRID_COLOURS = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]  # Blues
+
+
+def grid_image(attention: np.ndarray, gap: int) -> np.ndarray:
+    """uint8 image of every head (see `tile_heads`): round(weight * LEVELS), masked cells and gaps coded.
+
+    >>> grid_image(np.array([[[[1.0, 0.0], [0.25, 0.75]]]]), gap=1).tolist()
+    [[250, 252], [62, 188]]
+    """
+    L, H, T, _ = attention.shape
+    image = np.rint(np.nan_to_num(tile_heads(attention, gap), nan=0.0) * LEVELS).astype(np.uint8)
+    step = T + gap
+    above = np.triu(np.ones((T, T), dtype=bool), 1)
+    gaps = np.ones(image.shape, dtype=bool)
+    for layer in range(L):
+        for head in range(H):
+            tile = (slice(layer * step, layer * step + T), slice(head * step, head * step + T))
+            gaps[tile] = False
+            image[tile][above] = MASKED_CODE
+    image[gaps] = GAP_CODE
+    return image
+
+
+def _grid_colourscale() -> list:
+    stops = [[i / (len(GRID_COLOURS) - 1) * LEVELS / GAP_CODE, c] for i, c in enumerate(GRID_COLOURS)]
+    return stops + [[(LEVELS + 0.5) / GAP_CODE, MASK_COLOUR], [(MASKED_CODE + 1) / GAP_CODE, MASK_COLOUR],
+                    [(MASKED_CODE + 1.5) / GAP_CODE, "#ffffff"], [1.0, "#ffffff"]]
+
+
+def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> go.Figure:
+    """Every head at once, tiled layers x heads in one heatmap; the chosen one outlined in red.
+
+    One heatmap and one text trace instead of L*H subplots: a redraw costs milliseconds.
+    """
+    L, H, T, _ = view.attention.shape
+    gap = max(1, round(0.35 * T))  # room for a two-line title above each tile, at any T
+    step = T + gap
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid_image(view.attention, gap), colorscale=_grid_colourscale(), zmin=0, zmax=GAP_CODE, showscale=False,
+            hoverinfo="skip", name="all heads",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[h * step + (T - 1) / 2 for _ in range(L) for h in range(H)],
+            y=[l * step - 0.5 - gap * 0.5 for l in range(L) for _ in range(H)],
+            text=titles, mode="text", textfont=dict(size=12, color="#374151"), hoverinfo="skip", name="titles",
+        )
+    )
+    fig.add_shape(
+        type="rect", x0=head * step - 1.5, x1=head * step + T + 0.5, y0=layer * step - 1.5, y1=layer * step + T + 0.5,
+        line=dict(color="#dc2626", width=3),
+    )
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(
+        xaxis=dict(hidden, range=[-gap * 0.5 - 0.5, H * step - gap * 0.5 - 0.5]),
+        yaxis=dict(hidden, range=[L * step - gap - 0.5 + 1, -gap - 0.5], scaleanchor="x", constrain="domain"),
+        height=min(1100, 230 * L + 20), margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+    )
+    return fig
+
+
+def token_strip_html(view: Inspection, weights: np.ndarray, query: int) -> str:
+    """The window's tokens coloured by the weight `query` gives each (BertViz-style), escaped."""
+    peak = float(weights[: query + 1].max())
+    spans = []
+    for i, piece in enumerate(view.pieces):
+        text = html.escape(piece or "∅")
+        if i > query:
+            spans.append(f'<span class="tok future" title="{i}: after the query, never seen" style="color:#c4c4c8;{SPAN_STYLE}">{text}</span>')
+            continue
+        alpha = weights[i] / peak if peak > 0 else 0.0
+        outline = "outline:2px solid #dc2626;" if i == query else ""
+        colour = "#fff" if alpha > 0.55 else "#111827"
+        spans.append(
+            f'<span class="tok" data-weight="{weights[i]:.6f}" title="{i}: {html.escape(piece, quote=True)} · weight {weights[i]:.4f}" '
+            f'style="background:rgba(37,99,235,{alpha:.3f});color:{colour};{outline}{SPAN_STYLE}">{text}</span>'
+        )
+    return f'<div class="attention-strip" style="line-height:2.1">{"".join(spans)}</div>'
+
+
+def lens_figure(view: Inspection, first: int, last: int, top_pieces: np.ndarray, unit: str) -> go.Figure:
+    """The logit lens for positions first..last: each block's top next-token guess and its probability.
+
+    top_pieces (L+1, T): display text of `view.lens_top_ids`.
+    """
+    L1 = view.lens_top_ids.shape[0]
+    cols = np.arange(first, last + 1)
+    following = [view.pieces[i + 1] if i + 1 < len(view.pieces) else "(beyond the prompt)" for i in cols]
+    next_prob = view.lens_next_probs[:, first : last + 1]
+    custom = np.empty((L1, len(cols), 2), dtype=object)
+    for j in range(len(cols)):
+        custom[:, j, 0] = following[j]
+        custom[:, j, 1] = ["–" if np.isnan(p) else f"{p:.3f}" for p in next_prob[:, j]]
+    rows = ["embeddings only"] + [f"after block {l}" for l in range(1, L1)]
+    rows[-1] += " (output)"
+    fig = go.Figure(
+        go.Heatmap(
+            z=view.lens_top_probs[:, first : last + 1], x=cols, y=rows, text=top_pieces[:, first : last + 1],
+            texttemplate="%{text}", customdata=custom, colorscale="Greens", zmin=0, zmax=1,
+            colorbar=dict(title="top-1 prob", thickness=12), name="logit lens",
+            textfont=dict(family="monospace", size=tick_font(len(cols)) + 1),
+            hovertemplate=(
+                f"{unit} %{{x}}, %{{y}}<br>top guess '%{{text}}' with %{{z:.3f}}"
+                "<br>really next: '%{customdata[0]}' (prob %{customdata[1]})<extra></extra>"
+            ),
+        )
+    )
+    fig.update_layout(
+        title=f"Top guess for the next {unit}, read out after each block",
+        xaxis=dict(tickmode="array", tickvals=cols, ticktext=[short(view.pieces[i]) for i in cols],
+                   tickfont=dict(family="monospace", size=tick_font(len(cols))), title=f"the {unit} just read"),
+        yaxis=dict(autorange="reversed"), height=110 + 46 * L1, margin=dict(l=10, r=10, t=50, b=10),
+    )
+    return fig
+
+
+def residual_figure(view: Inspection, query: int, unit: str) -> go.Figure:
+    """Length of each token's vector after the embeddings and after each block."""
+    stages = ["embeddings"] + [f"block {l}" for l in range(1, view.n_layer + 1)]
+    T = len(view.token_ids)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms.mean(1), name=f"average of {T}", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms[:, query], name=f"{unit} {query}", mode="lines+markers"))
+    fig.update_layout(title="Length of the vector after each block", yaxis_title="norm", height=360, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def contributions_figure(view: Inspection, query: int, unit: str) -> go.Figure:
+    """Length of what each block's attention and MLP added: averages as bars, one token as diamonds."""
+    blocks = [f"block {l}" for l in range(1, view.n_layer + 1)]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=blocks, y=view.attn_out_norms.mean(1), name="attention added (average)", marker_color="#2563eb"))
+    fig.add_trace(go.Bar(x=blocks, y=view.mlp_out_norms.mean(1), name="MLP added (average)", marker_color="#f59e0b"))
+    diamond = dict(size=11, symbol="diamond")
+    fig.add_trace(go.Scatter(x=blocks, y=view.attn_out_norms[:, query], name=f"attention, {unit} {query}", mode="markers", marker=dict(diamond, color="#1e3a8a")))
+    fig.add_trace(go.Scatter(x=blocks, y=view.mlp_out_norms[:, query], name=f"MLP, {unit} {query}", mode="markers", marker=dict(diamond, color="#92400e")))
+    fig.update_layout(title="What each block's attention and MLP added", yaxis_title="norm", barmode="group", height=360, margin=dict(l=10, r=10, t=50, b=10))
+    return fig

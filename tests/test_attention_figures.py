@@ -1,0 +1,77 @@
+"""The Attention chapter's figures carry the inspection's numbers (the page-level checks are in test_attention_page.py)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lab_ui.attention_figures import (
+    GAP_CODE, LEVELS, MASKED_CODE, causal_mask_path, grid_figure, grid_image, head_figure, lens_figure, token_strip_html,
+)
+from llm_core.inspect_model import inspect_ids
+
+from test_attention_page import cells_inside
+
+
+@pytest.fixture
+def view(nano_model, char_tok):
+    return inspect_ids(nano_model, char_tok, char_tok.encode("To be, or not to be: that is the question."))
+
+
+@pytest.mark.parametrize("T", [2, 3, 7, 30])
+def test_mask_path_covers_exactly_the_upper_triangle(T):
+    assert np.array_equal(cells_inside(causal_mask_path(T), T), np.triu(np.ones((T, T), dtype=bool), 1))
+
+
+def test_one_token_has_no_mask(view, nano_model, char_tok):
+    assert causal_mask_path(1) == ""
+    one = inspect_ids(nano_model, char_tok, char_tok.encode("a"))
+    fig = head_figure(one, 0, 0, "character")
+    assert not fig.layout.shapes and fig.data[0].z.tolist() == [[1.0]]
+
+
+def test_head_figure_is_the_inspection(view):
+    fig = head_figure(view, 1, 0, "character")
+    assert fig.data[0].name == "attention" and np.array_equal(fig.data[0].z, view.attention[1, 0])
+    assert list(fig.layout.xaxis.ticktext) == view.pieces
+
+
+def test_grid_image_codes_weights_masks_and_gaps():
+    rng = np.random.default_rng(0)
+    L, H, T, gap = 2, 3, 5, 2
+    raw = np.tril(rng.random((L, H, T, T)))
+    attention = raw / raw.sum(-1, keepdims=True)
+    image = grid_image(attention, gap)
+    step = T + gap
+    assert image.dtype == np.uint8 and image.shape == (L * step - gap, H * step - gap)
+    below = np.tril(np.ones((T, T), dtype=bool))
+    for layer in range(L):
+        for head in range(H):
+            tile = image[layer * step : layer * step + T, head * step : head * step + T]
+            assert np.array_equal(tile[below], np.rint(attention[layer, head][below] * LEVELS))
+            assert np.all(tile[~below] == MASKED_CODE)
+    assert np.all(image[T:step] == GAP_CODE) and np.all(image[:, T:step] == GAP_CODE)
+
+
+def test_grid_outlines_the_chosen_head(view):
+    L, H = view.n_layer, view.n_head
+    fig = grid_figure(view, L - 1, H - 1, [f"t{i}" for i in range(L * H)])
+    T = len(view.token_ids)
+    step = T + max(1, round(0.35 * T))
+    rect = fig.layout.shapes[0]
+    assert rect.x0 < (H - 1) * step and rect.x1 > (H - 1) * step + T - 1
+    assert rect.y0 < (L - 1) * step and rect.y1 > (L - 1) * step + T - 1
+
+
+def test_lens_and_strip_show_the_inspection(view, char_tok):
+    top = np.array([[char_tok.token_text(int(i)) for i in row] for row in view.lens_top_ids], dtype=object)
+    fig = lens_figure(view, 3, 12, top, "character")
+    assert np.array_equal(fig.data[0].z, view.lens_top_probs[:, 3:13])
+    assert fig.data[0].text.tolist() == top[:, 3:13].tolist()
+    weights = view.attention_from(5, 0, 1)
+    strip = token_strip_html(view, weights, 5)
+    assert strip.count('class="tok future"') == len(view.pieces) - 6
+    assert [float(w.split('"')[0]) for w in strip.split('data-weight="')[1:]] == pytest.approx(weights[:6].tolist(), abs=1e-6)
+    hostile = replace(view, pieces=["<script>"] + view.pieces[1:])
+    strip = token_strip_html(hostile, weights, 5)
+    assert "<script>" not in strip and "&lt;script&gt;" in strip  # token text is escaped

@@ -1,0 +1,233 @@
+"""AppTest logic tests of the Attention chapter: the heatmap shows the current model's own trace numbers."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, perturbed_model
+from lab_ui.attention_figures import LEVELS, MASKED_CODE
+from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
+from llm_core.config import model_preset
+from llm_core.inspect_model import attention_between, describe_head, inspect_ids, word_positions
+
+DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
+EXAMPLE = "The animal didn't cross the road because it was too wide"
+
+
+def plotly_array(value) -> np.ndarray:
+    """A plotly JSON array: a plain list, or plotly 6+'s base64 typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+        if value.get("shape"):
+            array = array.reshape([int(d) for d in str(value["shape"]).split(",")])
+        return array
+    return np.array(value, dtype=np.float64)
+
+
+def cells_inside(path: str, T: int) -> np.ndarray:
+    """(T, T) bool: which heatmap cell centres (x=key, y=query) an SVG polygon path "M x,y L x,y ... Z" encloses."""
+    points = [tuple(map(float, p.split(","))) for p in path.replace("M", "").replace("Z", "").split("L")]
+    inside = np.zeros((T, T), dtype=bool)
+    for q in range(T):
+        for k in range(T):
+            crossings = 0  # even-odd rule: count polygon edges a ray to the right of the centre crosses
+            for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
+                if (y1 > q) != (y2 > q) and k < x1 + (q - y1) * (x2 - x1) / (y2 - y1):
+                    crossings += 1
+            inside[q, k] = crossings % 2 == 1
+    return inside
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def trace_named(at, name: str) -> dict:
+    found = [t for spec in charts(at) for t in spec["data"] if t.get("name") == name]
+    assert len(found) == 1, f"expected one trace named {name!r}, found {len(found)}"
+    return found[0]
+
+
+def heatmap(at) -> np.ndarray:
+    return plotly_array(trace_named(at, "attention")["z"])
+
+
+def head_title(at) -> str:
+    return next(s["layout"]["title"]["text"] for s in charts(at) if any(t.get("name") == "attention" for t in s["data"]))
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    app.switch_page("pages/attention.py").run()
+    assert not app.exception
+    return app
+
+
+def current_entry(at) -> ModelEntry:
+    return at.session_state[REGISTRY_KEY][at.session_state[CURRENT_KEY]]
+
+
+def set_prompt(at, text: str):
+    at.text_area(key="attention_prompt").set_value(text).run()
+    assert not at.exception
+    return at
+
+
+def expected_attention(entry, ids) -> np.ndarray:
+    return entry.model.trace(torch.tensor(ids, device=entry.model.device)).attention.cpu().numpy()
+
+
+def test_heatmap_numbers_are_the_trace_numbers_for_every_layer_and_head(at):
+    entry = current_entry(at)
+    ids = entry.tokenizer.encode(DEFAULT_PROMPT)
+    expected = expected_attention(entry, ids)
+    L, H, T, _ = expected.shape
+    assert len(at.get("plotly_chart")) == 5
+    z = heatmap(at)
+    assert z.shape == (T, T) and head_title(at).startswith("Layer 1, head 1")
+    for layer, head in [(0, 0), (2, 1), (L - 1, H - 1)]:
+        at.radio(key=f"attention_layer::{L}").set_value(layer).run()
+        at.radio(key=f"attention_head::{H}").set_value(head).run()
+        assert not at.exception
+        z = heatmap(at)
+        np.testing.assert_allclose(z.sum(1), np.ones(T), atol=1e-5)  # each row is a distribution
+        assert np.all(np.triu(z, 1) == 0)  # the causal mask: nothing above the diagonal
+        assert np.array_equal(z, expected[layer, head])  # exactly the trace path's weights
+        assert head_title(at).startswith(f"Layer {layer + 1}, head {head + 1}")
+    # The grey causal mask covers exactly the cells above the diagonal.
+    spec = next(s for s in charts(at) if any(t.get("name") == "attention" for t in s["data"]))
+    mask = next(shape for shape in spec["layout"]["shapes"] if shape.get("name") == "causal mask")
+    assert np.array_equal(cells_inside(mask["path"], T), np.triu(np.ones((T, T), dtype=bool), 1))
+
+
+def test_changing_layer_or_head_changes_the_heatmap_and_its_words(at):
+    first = heatmap(at)
+    words_before = [m.value for m in at.markdown if m.value.startswith("Layer 1, head 1 ")]
+    at.radio(key="attention_head::4").set_value(2).run()
+    assert not np.array_equal(heatmap(at), first)
+    entry = current_entry(at)
+    view = inspect_ids(entry.model, entry.tokenizer, entry.tokenizer.encode(DEFAULT_PROMPT))
+    # The sentence beside the heatmap is the measured description of that head.
+    assert describe_head(view.head(0, 2), "character") in [m.value for m in at.markdown]
+    assert words_before and words_before[0] == describe_head(view.head(0, 0), "character")
+
+
+def test_grid_shows_every_head_and_outlines_the_chosen_one(at):
+    at.radio(key="attention_layer::4").set_value(2).run()
+    at.radio(key="attention_head::4").set_value(3).run()
+    spec = next(s for s in charts(at) if any(t.get("name") == "all heads" for t in s["data"]))
+    image = plotly_array(spec["data"][0]["z"])
+    entry = current_entry(at)
+    expected = expected_attention(entry, entry.tokenizer.encode(DEFAULT_PROMPT))
+    T = expected.shape[-1]
+    step = round((image.shape[0] + round(0.35 * T)) / 4)  # 4 layers: tile + gap
+    tile = image[2 * step : 2 * step + T, 3 * step : 3 * step + T].astype(float)
+    below = np.tril(np.ones((T, T), dtype=bool))
+    # One byte per cell: the weight to within half of 1/250, masked cells coded apart.
+    assert np.abs(tile[below] / LEVELS - expected[2, 3][below]).max() <= 0.5 / LEVELS + 1e-6
+    assert np.all(tile[~below] == MASKED_CODE)
+    rect = spec["layout"]["shapes"][0]
+    assert rect["x0"] < 3 * step < rect["x1"] and rect["y0"] < 2 * step < rect["y1"]
+    titles = next(t for t in spec["data"] if t.get("name") == "titles")["text"]
+    assert len(titles) == 16 and titles[0].startswith("<b>L1 H1</b>")
+
+
+def test_a_different_current_model_is_what_the_page_shows(at, char_tok):
+    nano = perturbed_model(model_preset("nano", char_tok.vocab_size, n_layer=3, n_head=2), seed=5, scale=0.4)
+    registry = at.session_state[REGISTRY_KEY]
+    registry["Nano (test)"] = ModelEntry("Nano (test)", nano, char_tok, {}, "trained")
+    at.session_state[CURRENT_KEY] = "Nano (test)"
+    at.run()
+    assert not at.exception
+    assert "Nano (test)" in at.markdown[0].value and "3 layers × 2 heads" in at.markdown[0].value
+    assert [len(r.options) for r in at.radio if r.key and r.key.startswith("attention_")][:2] == [3, 2]
+    ids = char_tok.encode(DEFAULT_PROMPT)[-nano.config.block_size:]  # nano reads 64 characters
+    assert any("longer than this model's context of 64" in i.value for i in at.info)
+    at.radio(key="attention_layer::3").set_value(2).run()
+    at.radio(key="attention_head::2").set_value(1).run()
+    assert np.array_equal(heatmap(at), nano.trace(torch.tensor(ids)).attention[2, 1].numpy())
+    view = inspect_ids(nano, char_tok, char_tok.encode(DEFAULT_PROMPT))
+    assert describe_head(view.head(2, 1), "character") in [m.value for m in at.markdown]
+
+    # Trained further in place (same entry, same name): the page must not serve the old trace.
+    with torch.no_grad():
+        for p in nano.parameters():
+            p.mul_(1.5)
+    at.run()
+    assert np.array_equal(heatmap(at), nano.trace(torch.tensor(ids)).attention[2, 1].numpy())
+
+
+def test_long_prompt_shows_a_window_the_user_can_move(at):
+    entry = current_entry(at)
+    text = "To be, or not to be, that is the question. " * 8
+    ids = entry.tokenizer.encode(text)
+    block = entry.config.block_size
+    set_prompt(at, text)
+    assert any("longer than this model's context" in i.value for i in at.info)
+    window = at.slider(key=f"attention_window::{len(ids)}::{block}")
+    assert window.value == len(ids) - block
+    assert np.array_equal(heatmap(at), expected_attention(entry, ids[-block:])[0, 0])
+    window.set_value(0).run()
+    assert not at.exception
+    assert np.array_equal(heatmap(at), expected_attention(entry, ids[:block])[0, 0])
+    assert any("reads characters 0–127" in c.value for c in at.caption)
+
+
+def test_hostile_prompts(at):
+    set_prompt(at, "")
+    assert any("Type a prompt" in i.value for i in at.info) and not at.get("plotly_chart")
+
+    set_prompt(at, "a")
+    assert heatmap(at).tolist() == [[1.0]]
+    assert any("can only look at itself" in i.value for i in at.info)
+    assert any("too short" in m.value for m in at.markdown)
+
+    entry = current_entry(at)
+    set_prompt(at, "日本語 🙂 \x07 hello")
+    assert any("never seen 5" in w.value for w in at.warning) and not at.get("plotly_chart")
+    at.checkbox(key="attention_drop_unknown").check().run()
+    assert not at.exception
+    kept = entry.tokenizer.encode("日本語 🙂 \x07 hello", errors="skip")
+    assert entry.tokenizer.decode(kept) == "   hello"
+    assert np.array_equal(heatmap(at), expected_attention(entry, kept)[0, 0])
+
+    set_prompt(at, "日本語")
+    assert any("Nothing is left to read" in i.value for i in at.info) and not at.get("plotly_chart")
+
+
+def test_seed_example_measures_where_it_looks(at):
+    at.button(key="attention_example").click().run()
+    assert not at.exception
+    assert at.text_area(key="attention_prompt").value == EXAMPLE
+    entry = current_entry(at)
+    ids = entry.tokenizer.encode(EXAMPLE)
+    attention = expected_attention(entry, ids)
+    it = word_positions(entry.tokenizer, ids, "it")[-1]
+    on_animal = attention_between(attention, it, word_positions(entry.tokenizer, ids, "animal")[-1])
+    on_road = attention_between(attention, it, word_positions(entry.tokenizer, ids, "road")[-1])
+    measured = next(m.value for m in at.markdown if m.value.startswith("**Measured on this window**"))
+    assert f"**{on_animal.mean():.1%}** of the weight lands on “animal”" in measured
+    assert f"**{on_road.mean():.1%}** on “road”" in measured
+    layer, head = np.unravel_index(int(on_road.argmax()), on_road.shape)
+    assert f"“road” is layer {layer + 1}, head {head + 1} ({on_road[layer, head]:.0%})" in measured
+
+
+def test_token_view_follows_the_chosen_token_and_head(at):
+    entry = current_entry(at)
+    ids = entry.tokenizer.encode(DEFAULT_PROMPT)
+    attention = expected_attention(entry, ids)
+    at.radio(key="attention_layer::4").set_value(1).run()
+    at.select_slider(key=f"attention_query::{len(ids)}").set_value(20).run()
+    strip = next(m.value for m in at.markdown if 'class="attention-strip"' in m.value)
+    shown = [float(w) for w in strip.split('data-weight="')[1:] for w in [w.split('"')[0]]]
+    assert np.allclose(shown, attention[1, 0, 20, :21], atol=1e-6)  # 21 visible tokens, later ones greyed
+    assert strip.count('class="tok future"') == len(ids) - 21
+    at.radio(key="attention_token_mode").set_value(True).run()
+    strip = next(m.value for m in at.markdown if 'class="attention-strip"' in m.value)
+    shown = [float(w.split('"')[0]) for w in strip.split('data-weight="')[1:]]
+    assert np.allclose(shown, attention[1, :, 20, :21].mean(0), atol=1e-6)
