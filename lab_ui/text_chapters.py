@@ -22,7 +22,7 @@ from lab_ui import state
 from lab_ui.widgets import PALETTE
 
 SHAKESPEARE_MERGES = 1000  # LLM Lab's BPE for the comparison: 256 bytes + 1000 merges
-MAX_TRAIN_CHARS = 200_000  # "train on your text": longer text is cut to keep training to about a second
+MAX_TRAIN_CHARS = 100_000  # "train on your text": longer text is cut so training takes well under a second
 MAX_TRAIN_MERGES = 1000
 
 

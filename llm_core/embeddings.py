@@ -188,6 +188,22 @@ def cosine_similarity_matrix(matrix: torch.Tensor) -> torch.Tensor:
     return unit @ unit.T
 
 
+def mean_abs_cosine(matrix: torch.Tensor, max_rows: int = 2000) -> float:
+    """Average |cosine similarity| between two different rows: near 0 for random directions in
+    many dimensions, larger when rows share directions. Only the first `max_rows` rows are used,
+    so a 200,000-token table costs no more than a small one.
+
+        >>> round(mean_abs_cosine(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])), 3)  # (0 + .707 + .707) / 3
+        0.471
+    """
+    x = matrix[:max_rows]
+    n = x.size(0)
+    if n < 2:
+        return 0.0
+    sims = cosine_similarity_matrix(x).double().abs()
+    return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
+
+
 def nearest_neighbours(matrix: torch.Tensor, index: int, k: int = 8) -> list[tuple[int, float]]:
     """The k rows most similar (cosine) to row `index`, itself excluded, most similar first."""
     n = matrix.size(0)

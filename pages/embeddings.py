@@ -17,6 +17,8 @@ ensure_app_shell()  # a deep link to this page on a fresh server must still get 
 MAX_LOOKUP = 6  # distinct tokens looked up at once
 MAX_LOOKUP_CHARS = 10_000  # longer look-up text is cut (the first tokens are what is shown anyway)
 LABEL_LIMIT = 120  # write each token on its marker when the vocabulary is this small
+MAX_POINTS = 4_000  # tokens drawn per scatter (big vocabularies: the first ids, i.e. bytes and the earliest merges)
+MAX_POSITIONS = 256  # rows of a position heatmap; longer contexts are shown every k-th position
 LEARNED_TWIN = "shakespeare-tiny-learned-pos"
 
 entry = state.current()
@@ -47,8 +49,9 @@ lookup = controls[2].text_input(
 
 
 twin = untrained_twin(cfg, seed)
-kinds = emb.token_kinds(tokenizer)[: cfg.vocab_size]
-labels = [label(i) for i in range(cfg.vocab_size)]
+n_known = min(tokenizer.vocab_size, cfg.vocab_size)  # a model may have more rows than its tokenizer has ids
+kinds = emb.token_kinds(tokenizer)[:n_known] + ["other"] * (cfg.vocab_size - n_known)
+labels = [label(i) for i in range(n_known)] + [f"<unused id {i}>" for i in range(n_known, cfg.vocab_size)]
 
 
 def training_seed(record: dict):
@@ -98,12 +101,14 @@ def scatter(table, title: str, key: str):
     projection = emb.pca(table, k=3 if dims == "3-D" else 2)
     coords = projection.coords
     share = ", ".join(f"{v:.0%}" for v in projection.explained.tolist())
-    data = dict(x=coords[:, 0].tolist(), y=coords[:, 1].tolist(), kind=kinds, token=labels, id=list(range(len(labels))))
-    small = len(labels) <= LABEL_LIMIT
+    shown = list(range(len(labels))) if len(labels) <= MAX_POINTS else sorted(set(range(MAX_POINTS)) | set(selected))
+    data = dict(x=coords[shown, 0].tolist(), y=coords[shown, 1].tolist(), kind=[kinds[i] for i in shown],
+                token=[labels[i] for i in shown], id=shown)
+    small = len(shown) <= LABEL_LIMIT
     common = dict(color="kind", color_discrete_map=emb.KIND_COLOURS, hover_name="token", hover_data={"id": True, "kind": True},
                   category_orders={"kind": [k for k in emb.KIND_COLOURS if k in set(kinds)]})
     if dims == "3-D":
-        data["z"] = coords[:, 2].tolist()
+        data["z"] = coords[shown, 2].tolist()
         fig = px.scatter_3d(data, x="x", y="y", z="z", text="token" if small else None, **common)
         fig.update_traces(marker=dict(size=4))
     else:
@@ -117,6 +122,8 @@ def scatter(table, title: str, key: str):
             fig.add_trace(go.Scatter3d(z=[coords[i, 2].item() for i in selected], marker=dict(size=9, color="rgba(0,0,0,0)", line=dict(color="black", width=3)), **pick))
         else:
             fig.add_trace(go.Scatter(marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="black", width=2.5)), textfont=dict(size=14, color="black"), **pick))
+    if len(shown) < len(labels):
+        title += f" (first {MAX_POINTS:,} of {len(labels):,} tokens drawn)"
     fig.update_layout(title=dict(text=f"{title}<br><sup>PCA: the axes explain {share} of the variance</sup>"), height=600,
                       margin=dict(t=70, l=0, r=0, b=0), legend=dict(title="", orientation="h", yanchor="top", y=-0.12, x=0))
     if dims == "3-D":
@@ -198,7 +205,7 @@ if panels:
               f"nearest: {panels[1][2]}": neighbours_text(panels[1][0], i)} for i in selected],
             hide_index=True, width="stretch",
         )
-        mean_cos = [emb.cosine_similarity_matrix(t).fill_diagonal_(0).abs().mean().item() for t, _, _ in panels]
+        mean_cos = [emb.mean_abs_cosine(t) for t, _, _ in panels]
         st.caption(
             f"Average |cosine| between two different tokens: {panels[0][2]} {mean_cos[0]:.2f}, {panels[1][2]} {mean_cos[1]:.2f}. "
             "Random vectors in many dimensions are nearly orthogonal (close to 0)."
@@ -251,16 +258,22 @@ else:
         "learned where in the context a token is. The starting values know nothing of the kind: only the diagonal "
         "(each position with itself) stands out."
     )
+n_positions = pos_panels[0][0].shape[0]
+stride = -(-n_positions // MAX_POSITIONS)  # ceil: keep heatmaps at most MAX_POSITIONS rows
+positions = list(range(0, n_positions, stride))
+if stride > 1:
+    st.caption(f"The context has {n_positions:,} positions; one position in {stride} is drawn.")
 left, right = st.columns(2)
 for column, (table, title), which in ((left, pos_panels[0], "trained"), (right, pos_panels[1], "untrained")):
+    full_shape, table = tuple(table.shape), table[::stride]
     with column:
         limit = float(table.abs().max()) or 1.0
-        heat = px.imshow(table.numpy(), aspect="auto", color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
-                         labels=dict(x="channel", y="position", color="value"), title=f"{title}: table ({table.shape[0]} × {table.shape[1]})")
+        heat = px.imshow(table.numpy(), y=positions, aspect="auto", color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
+                         labels=dict(x="channel", y="position", color="value"), title=f"{title}: table ({full_shape[0]} × {full_shape[1]})")
         heat.update_layout(height=360, margin=dict(t=40, l=0, r=0, b=0))
         st.plotly_chart(heat, key=f"emb_pos_table_{which}")
         sims = emb.cosine_similarity_matrix(table)
-        sim = px.imshow(sims.numpy(), color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
+        sim = px.imshow(sims.numpy(), x=positions, y=positions, color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
                         labels=dict(x="position", y="position", color="cosine"), title=f"{title}: similarity of positions")
         sim.update_layout(height=400, margin=dict(t=40, l=0, r=0, b=0))
         st.plotly_chart(sim, key=f"emb_pos_sim_{which}")

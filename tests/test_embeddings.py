@@ -116,3 +116,14 @@ def test_what_training_changed_groups_the_vowels(bundled, char_tok):
     vowels = {char_tok.stoi[c] for c in "aiouAEIOU"}
     near_change = {i for i, _ in emb.nearest_neighbours(change, char_tok.stoi["e"], k=6)}
     assert len(near_change & vowels) >= 3
+
+
+def test_mean_abs_cosine_separates_random_from_shared_directions():
+    gen = torch.Generator().manual_seed(3)
+    random_rows = torch.randn(500, 128, generator=gen)
+    assert emb.mean_abs_cosine(random_rows) < 0.1
+    shared = random_rows * 0.1 + torch.randn(128, generator=gen)
+    assert emb.mean_abs_cosine(shared) > 0.9
+    direct = emb.cosine_similarity_matrix(random_rows[:50]).abs()
+    assert emb.mean_abs_cosine(random_rows, max_rows=50) == pytest.approx(float((direct.sum() - 50) / (50 * 49)), abs=1e-5)
+    assert emb.mean_abs_cosine(torch.ones(1, 3)) == 0.0
