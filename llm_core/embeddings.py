@@ -141,6 +141,15 @@ def change_from_start(trained: torch.Tensor, start: torch.Tensor, max_ratio: flo
     return delta
 
 
+def relative_change(change: torch.Tensor, start: torch.Tensor) -> float:
+    """How far training moved the rows, as a share of their starting length (mean over rows).
+
+        >>> relative_change(torch.tensor([[0.0, 1.0]]), torch.tensor([[4.0, 0.0]]))
+        0.25
+    """
+    return float(change.norm(dim=1).mean() / start.norm(dim=1).mean().clamp_min(1e-12))
+
+
 @dataclass
 class Projection:
     coords: torch.Tensor  # (N, k): each row's coordinate along each principal direction

@@ -15,8 +15,8 @@ What it is not: a tokenizer (see `tokenizers.py`) or the BPE trainer (see `bpe.p
     >>> row = tokenize_row(CharTokenizer.from_text("abc "), "a cab!")
     >>> row.count, row.unknown, [p.text for p in row.pieces]
     (5, ['!'], ['a', ' ', 'c', 'a', 'b', '!'])
-    >>> round(row.chars_per_token, 2)
-    1.2
+    >>> row.chars_per_token  # the unknown '!' is not read, so it is not counted either
+    1.0
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ class TokenRow:
 
     @property
     def chars_per_token(self) -> float | None:
-        """Characters of text per token; None for text that gave no tokens."""
-        return self.n_chars / self.count if self.count else None
+        """Characters of text per token, counting only characters that got a token (characters
+        without an id are not read at all); None for text that gave no tokens."""
+        return (self.n_chars - self.unknown_count) / self.count if self.count else None
 
 
 def tokenize_row(tokenizer: Tokenizer, text: str, label: str | None = None, max_pieces: int | None = None, **encode_kwargs) -> TokenRow:

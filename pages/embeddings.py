@@ -34,7 +34,7 @@ st.title("Embeddings")
 st.markdown(
     f"The model's first layer is a table with one row per token id: **{cfg.vocab_size:,} rows of {cfg.n_embd} numbers** "
     f"for *{entry.name}*. Reading a token means looking up its row. Training moves these rows so that tokens the "
-    "model should treat alike end up pointing in similar directions. To look at 128-dimensional vectors we project "
+    f"model should treat alike end up pointing in similar directions. To look at {cfg.n_embd}-dimensional vectors we project "
     "them onto the 2 or 3 directions along which they differ most (PCA). On the right, the **same view for an "
     "untrained twin**: a model of the same shape, freshly initialised, before any training."
 )
@@ -143,8 +143,9 @@ if view == views[0]:
     panels = [(emb.token_table(model), f"Trained: {entry.name}", "trained model"),
               (emb.token_table(twin), f"Untrained twin (seed {seed})", "untrained twin")]
     st.markdown(
-        "Each row starts as random numbers (mean 0, standard deviation 1) and training nudges it. "
-        + (f"In this model training moved each row by {(change.norm(dim=1).mean() / start.norm(dim=1).mean()).item():.0%} "
+        f"Each row starts as random numbers (mean 0, standard deviation {float(emb.token_table(twin).std()):.2f}) and "
+        "training nudges it. "
+        + (f"In this model training moved each row by {emb.relative_change(change, start):.0%} "
            "of its length on average, so the table is still mostly its random start and looks much like the untrained "
            "twin. What training *added* is clearer in the next view."
            if change is not None else "")

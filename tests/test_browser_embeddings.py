@@ -4,6 +4,14 @@ from playwright.sync_api import expect
 
 from browser_harness import assert_no_exception, main_area, open_page, wait_idle
 
+SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy widgets) can take seconds
+
+
+def open_embeddings(page, url: str) -> None:
+    """Open the page and wait for its last chart: wait_idle alone can return before the first run has drawn it."""
+    open_page(page, url, "embeddings")
+    expect(main_area(page).get_by_test_id("stPlotlyChart").last).to_contain_text("similarity of positions", timeout=2 * SLOW)
+
 
 def look_up(page, text: str) -> None:
     box = main_area(page).get_by_role("textbox", name="Tokens to look up")
@@ -24,50 +32,50 @@ def token_scatter(page):
 
 
 def test_embeddings_renders(app_server, page):
-    open_page(page, app_server.url, "embeddings")
+    open_embeddings(page, app_server.url)
     main = main_area(page)
-    expect(main.get_by_role("heading", name="Embeddings", exact=True)).to_be_visible()
-    expect(main.get_by_role("heading", name="Position embeddings")).to_be_visible()
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(6)  # 2 token scatters, 2 position tables, 2 similarity maps
-    expect(token_scatter(page)).to_contain_text("Trained")
-    expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Untrained twin")
+    expect(main.get_by_role("heading", name="Embeddings", exact=True)).to_be_visible(timeout=SLOW)
+    expect(main.get_by_role("heading", name="Position embeddings")).to_be_visible(timeout=SLOW)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(6, timeout=SLOW)  # 2 token scatters, 2 position tables, 2 similarity maps
+    expect(token_scatter(page)).to_contain_text("Trained", timeout=SLOW)
+    expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Untrained twin", timeout=SLOW)
     # the bundled current model uses rotary positions: the page says so and shows the learned twin's table
-    expect(main.get_by_text("rotary positions (RoPE)", exact=False)).to_be_visible()
-    expect(main.get_by_text("shakespeare-tiny-learned-pos", exact=False).first).to_be_visible()
+    expect(main.get_by_text("rotary positions (RoPE)", exact=False)).to_be_visible(timeout=SLOW)
+    expect(main.get_by_text("shakespeare-tiny-learned-pos", exact=False).first).to_be_visible(timeout=SLOW)
     assert_no_exception(page)
 
 
 def test_lookup_highlights_tokens_and_lists_neighbours(app_server, page):
-    open_page(page, app_server.url, "embeddings")
+    open_embeddings(page, app_server.url)
     main = main_area(page)
     scatter = token_scatter(page)
     look_up(page, "Q")
-    expect(scatter.locator("g.trace").last).to_contain_text("Q")  # the "looked up" trace, labelled
-    expect(scatter).to_contain_text("looked up")
-    expect(main.get_by_test_id("stDataFrame")).to_have_count(1)
+    expect(scatter.locator("g.trace").last).to_contain_text("Q", timeout=SLOW)  # the "looked up" trace, labelled
+    expect(scatter).to_contain_text("looked up", timeout=SLOW)
+    expect(main.get_by_test_id("stDataFrame")).to_have_count(1, timeout=SLOW)
     look_up(page, "")
-    expect(main.get_by_text("Type a character or some text", exact=False)).to_be_visible()
-    expect(scatter).not_to_contain_text("looked up")
+    expect(main.get_by_text("Type a character or some text", exact=False)).to_be_visible(timeout=SLOW)
+    expect(scatter).not_to_contain_text("looked up", timeout=SLOW)
     assert_no_exception(page)
 
 
 def test_views_and_3d_change_the_charts(app_server, page):
-    open_page(page, app_server.url, "embeddings")
+    open_embeddings(page, app_server.url)
     main = main_area(page)
     choose(page, "Table", "Input table: what training changed")
-    expect(token_scatter(page)).to_contain_text("What training changed")
-    expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Before training")
+    expect(token_scatter(page)).to_contain_text("What training changed", timeout=SLOW)
+    expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Before training", timeout=SLOW)
     choose(page, "Table", "Output table (the head)")
-    expect(main.get_by_text("all zeros", exact=False).first).to_be_visible()
+    expect(main.get_by_text("all zeros", exact=False).first).to_be_visible(timeout=SLOW)
     choose(page, "Projection", "3-D")
-    expect(token_scatter(page).locator(".gl-container")).to_have_count(1)
+    expect(token_scatter(page).locator(".gl-container")).to_have_count(1, timeout=SLOW)
     choose(page, "Position table", "What training changed")
-    expect(main.get_by_test_id("stPlotlyChart").filter(has_text="What training changed (trained − start)")).to_have_count(2)
+    expect(main.get_by_test_id("stPlotlyChart").filter(has_text="What training changed (trained − start)")).to_have_count(2, timeout=SLOW)
     assert_no_exception(page)
 
 
 def test_embeddings_hostile_lookups(app_server, page):
-    open_page(page, app_server.url, "embeddings")
+    open_embeddings(page, app_server.url)
     main = main_area(page)
     cases = [
         ("", "Type a character or some text"),
@@ -77,5 +85,5 @@ def test_embeddings_hostile_lookups(app_server, page):
     ]
     for text, expected in cases:
         look_up(page, text)
-        expect(main.get_by_text(expected, exact=False).first).to_be_visible()
+        expect(main.get_by_text(expected, exact=False).first).to_be_visible(timeout=SLOW)
         assert_no_exception(page)

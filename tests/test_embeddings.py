@@ -104,6 +104,7 @@ def test_change_from_start_needs_the_true_starting_values(bundled, learned_pos):
         change = emb.change_from_start(trained, start)
         assert change is not None and torch.allclose(change, trained - start)
         assert change.norm() < 0.5 * trained.norm()  # training moved the table only a little
+        assert 0.05 < emb.relative_change(change, start) < 0.5
         wrong = table_of(build_model(loaded.model.config, seed=seed + 1))
         assert emb.change_from_start(trained, wrong) is None
     assert emb.change_from_start(torch.ones(2, 3), torch.ones(3, 2)) is None

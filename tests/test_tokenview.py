@@ -33,6 +33,7 @@ def test_char_row_marks_unknown_characters_in_place(char_tok):
     assert [p.token_id is None for p in row.pieces] == [False, False, False, True, True, True, False]
     assert row.ids == char_tok.encode("Hi !")
     assert row.count == 4 and row.n_chars == 7 and row.n_bytes == len("Hi 日本🙂!".encode())
+    assert row.chars_per_token == 1.0  # characters without an id are not read, so not counted
     assert "never seen" in row.pieces[3].hover and "E6 97 A5" in row.pieces[3].hover
 
 
