@@ -100,15 +100,15 @@ def token_kinds(tokenizer) -> list[str]:
 
 
 def token_table(model) -> torch.Tensor:
-    """The token embedding table (vocab_size, n_embd) as a detached CPU float32 tensor."""
-    return model.wte.weight.detach().float().cpu()
+    """The token embedding table (vocab_size, n_embd) as a CPU float32 copy (the model stays untouched)."""
+    return model.wte.weight.detach().float().cpu().clone()
 
 
 def position_table(model) -> torch.Tensor | None:
     """The learned position table (block_size, n_embd), or None when the model uses rotary positions."""
     if getattr(model, "wpe", None) is None:
         return None
-    return model.wpe.weight.detach().float().cpu()
+    return model.wpe.weight.detach().float().cpu().clone()
 
 
 def output_table(model) -> torch.Tensor:
@@ -116,7 +116,7 @@ def output_table(model) -> torch.Tensor:
     embeddings it is the token table itself."""
     head = getattr(model, "head", None)
     weight = head.weight if head is not None else model.wte.weight
-    return weight.detach().float().cpu()
+    return weight.detach().float().cpu().clone()
 
 
 def change_from_start(trained: torch.Tensor, start: torch.Tensor, max_ratio: float = 0.8) -> torch.Tensor | None:

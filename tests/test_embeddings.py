@@ -92,6 +92,9 @@ def test_tables_of_a_rotary_and_a_learned_position_model(bundled, learned_pos):
     assert table.shape == (128, 128) and table.device.type == "cpu"
     assert torch.equal(emb.token_table(bundled.model), bundled.model.wte.weight.detach())
     assert torch.equal(emb.output_table(bundled.model), bundled.model.head.weight.detach())
+    copy = emb.token_table(bundled.model)
+    copy.zero_()  # a page can do what it likes with the copy: the shared bundled model is untouched
+    assert bundled.model.wte.weight.abs().sum() > 0
     tied = build_model(model_preset("nano", 65, tie_embeddings=True), seed=0)
     assert torch.equal(emb.output_table(tied), emb.token_table(tied))
 
