@@ -1,0 +1,283 @@
+"""Embeddings: the model's token and position tables, projected, compared with an untrained twin."""
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui import state
+from lab_ui.shell import ensure_app_shell
+from lab_ui.text_chapters import untrained_twin
+from lab_ui.widgets import page_link
+from llm_core import embeddings as emb
+from llm_core.tokenizers import visible_whitespace
+from llm_core.tokenview import display_piece, tokenize_row
+
+ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
+
+MAX_LOOKUP = 6  # distinct tokens looked up at once
+MAX_LOOKUP_CHARS = 10_000  # longer look-up text is cut (the first tokens are what is shown anyway)
+LABEL_LIMIT = 120  # write each token on its marker when the vocabulary is this small
+MAX_POINTS = 4_000  # tokens drawn per scatter (big vocabularies: the first ids, i.e. bytes and the earliest merges)
+MAX_POSITIONS = 256  # rows of a position heatmap; longer contexts are shown every k-th position
+LEARNED_TWIN = "shakespeare-tiny-learned-pos"
+
+entry = state.current()
+model, tokenizer = entry.model, entry.tokenizer
+cfg = model.config
+
+
+def label(token_id: int) -> str:
+    return visible_whitespace(display_piece(tokenizer.token_text(token_id))) or "∅"
+
+
+st.title("Embeddings")
+st.markdown(
+    f"The model's first layer is a table with one row per token id: **{cfg.vocab_size:,} rows of {cfg.n_embd} numbers** "
+    f"for *{entry.name}*. Reading a token means looking up its row. Training moves these rows so that tokens the "
+    f"model should treat alike end up pointing in similar directions. To look at {cfg.n_embd}-dimensional vectors we project "
+    "them onto the 2 or 3 directions along which they differ most (PCA). On the right, the **same view for an "
+    "untrained twin**: a model of the same shape, freshly initialised, before any training."
+)
+
+controls = st.columns([1, 1, 2])
+dims = controls[0].radio("Projection", ["2-D", "3-D"], horizontal=True, key="emb_dims")
+seed = controls[1].number_input("Seed of the untrained twin", 0, 1_000_000, 0, step=1, key="emb_seed")
+lookup = controls[2].text_input(
+    "Tokens to look up (type a character, a word or a sentence)", "e", key="emb_lookup",
+    help="The text is tokenized with the current model's tokenizer; its first distinct tokens are highlighted.",
+)
+
+
+twin = untrained_twin(cfg, seed)
+n_known = min(tokenizer.vocab_size, cfg.vocab_size)  # a model may have more rows than its tokenizer has ids
+kinds = emb.token_kinds(tokenizer)[:n_known] + ["other"] * (cfg.vocab_size - n_known)
+labels = [label(i) for i in range(n_known)] + [f"<unused id {i}>" for i in range(n_known, cfg.vocab_size)]
+
+
+def training_seed(record: dict):
+    seed_value = (record or {}).get("train_config", {}).get("seed")
+    return int(seed_value) if isinstance(seed_value, int) else None
+
+
+train_seed = training_seed(entry.record)
+
+
+def starting_values(which_model, record: dict, table_of):
+    """The table `which_model` started from, rebuilt from its training seed, and the change since; (None, None) if unknown."""
+    start_seed = training_seed(record)
+    if start_seed is None:
+        return None, None
+    start = table_of(untrained_twin(which_model.config, start_seed))
+    change = emb.change_from_start(table_of(which_model), start)
+    return (start, change) if change is not None else (None, None)
+
+
+# --- which tokens the user asked about ---
+selected: list[int] = []
+if not lookup:
+    st.info("Type a character or some text above to highlight its tokens and list their nearest neighbours.")
+else:
+    text = lookup[:MAX_LOOKUP_CHARS]
+    if len(lookup) > MAX_LOOKUP_CHARS:
+        st.caption(f"Only the first {MAX_LOOKUP_CHARS:,} of {len(lookup):,} characters are looked up.")
+    row = tokenize_row(tokenizer, text)
+    distinct = list(dict.fromkeys(i for i in row.ids if i < cfg.vocab_size))
+    selected = distinct[:MAX_LOOKUP]
+    if row.unknown:
+        shown = ", ".join(repr(c) for c in row.unknown[:10]) + (" …" if len(row.unknown) > 10 else "")
+        st.warning(
+            f"This model's tokenizer has never seen {shown}: there is no row in the embedding table for "
+            f"{'it' if len(row.unknown) == 1 else 'them'}, so the model cannot represent "
+            f"{'it' if len(row.unknown) == 1 else 'them'} at all. A character-level model only knows the "
+            f"{len(getattr(tokenizer, 'chars', [])) or cfg.vocab_size} characters of its training text."
+        )
+    if not selected:
+        st.info("None of that text maps to a token of this model, so there is nothing to highlight.")
+    elif len(distinct) > MAX_LOOKUP:
+        st.caption(f"The text has {len(distinct):,} distinct tokens; the first {MAX_LOOKUP} are shown.")
+
+
+def scatter(table, title: str, key: str):
+    projection = emb.pca(table, k=3 if dims == "3-D" else 2)
+    coords = projection.coords
+    share = ", ".join(f"{v:.0%}" for v in projection.explained.tolist())
+    shown = list(range(len(labels))) if len(labels) <= MAX_POINTS else sorted(set(range(MAX_POINTS)) | set(selected))
+    data = dict(x=coords[shown, 0].tolist(), y=coords[shown, 1].tolist(), kind=[kinds[i] for i in shown],
+                token=[labels[i] for i in shown], id=shown)
+    small = len(shown) <= LABEL_LIMIT
+    common = dict(color="kind", color_discrete_map=emb.KIND_COLOURS, hover_name="token", hover_data={"id": True, "kind": True},
+                  category_orders={"kind": [k for k in emb.KIND_COLOURS if k in set(kinds)]})
+    if dims == "3-D":
+        data["z"] = coords[shown, 2].tolist()
+        fig = px.scatter_3d(data, x="x", y="y", z="z", text="token" if small else None, **common)
+        fig.update_traces(marker=dict(size=4))
+    else:
+        fig = px.scatter(data, x="x", y="y", text="token" if small else None, render_mode="auto" if small else "webgl", **common)
+        fig.update_traces(marker=dict(size=9, opacity=0.8), textposition="top center", textfont=dict(size=10))
+    if selected:
+        pick = dict(x=[coords[i, 0].item() for i in selected], y=[coords[i, 1].item() for i in selected],
+                    text=[labels[i] for i in selected], mode="markers+text", name="looked up",
+                    hovertemplate="%{text}<extra>looked up</extra>", textposition="bottom center")
+        if dims == "3-D":
+            fig.add_trace(go.Scatter3d(z=[coords[i, 2].item() for i in selected], marker=dict(size=9, color="rgba(0,0,0,0)", line=dict(color="black", width=3)), **pick))
+        else:
+            fig.add_trace(go.Scatter(marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="black", width=2.5)), textfont=dict(size=14, color="black"), **pick))
+    if len(shown) < len(labels):
+        title += f" (first {MAX_POINTS:,} of {len(labels):,} tokens drawn)"
+    fig.update_layout(title=dict(text=f"{title}<br><sup>PCA: the axes explain {share} of the variance</sup>"), height=600,
+                      margin=dict(t=70, l=0, r=0, b=0), legend=dict(title="", orientation="h", yanchor="top", y=-0.12, x=0))
+    if dims == "3-D":
+        fig.update_layout(scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="PC 3"))
+    else:
+        fig.update_layout(xaxis_title="PC 1", yaxis_title="PC 2")
+    st.plotly_chart(fig, key=key)
+
+
+st.header("Token embeddings")
+views = ["Input table, as it is", "Input table: what training changed"]
+if model.head is not None:
+    views.append("Output table (the head)")
+view = st.radio("Table", views, horizontal=True, key="emb_view")
+start, change = starting_values(model, entry.record, emb.token_table)
+if view == views[0]:
+    panels = [(emb.token_table(model), f"Trained: {entry.name}", "trained model"),
+              (emb.token_table(twin), f"Untrained twin (seed {seed})", "untrained twin")]
+    st.markdown(
+        f"Each row starts as random numbers (mean 0, standard deviation {float(emb.token_table(twin).std()):.2f}) and "
+        "training nudges it. "
+        + (f"In this model training moved each row by {emb.relative_change(change, start):.0%} "
+           "of its length on average, so the table is still mostly its random start and looks much like the untrained "
+           "twin. What training *added* is clearer in the next view."
+           if change is not None else "")
+    )
+elif view == views[1]:
+    if change is None:
+        panels = []
+        st.info(
+            "This model's starting values cannot be rebuilt (its record has no training seed that reproduces them, "
+            "e.g. it was uploaded or built another way), so its change cannot be shown. Pick another view."
+        )
+    else:
+        panels = [(change, f"What training changed: trained − start ({entry.name})", "change made by training"),
+                  (start, f"Before training: its starting values (seed {train_seed})", "starting values")]
+        st.markdown(
+            f"Left: the trained table minus the table it started from, rebuilt from the training seed ({train_seed}). "
+            "This is everything the model learned about each token's input. Right: the starting values, pure noise."
+        )
+else:
+    panels = [(emb.output_table(model), f"Trained: output table of {entry.name}", "trained output table"),
+              (emb.output_table(twin), f"Untrained twin (seed {seed}): all zeros", "untrained output table")]
+    st.markdown(
+        "The **output table** (the head) turns the model's last vector into a score for every possible next token: "
+        "row *i* is compared with that vector to score token *i*. It starts at all zeros, so that the untrained model "
+        "gives every token the same probability. Everything in it was learned."
+    )
+
+if panels:
+    left, right = st.columns(2)
+    with left:
+        scatter(panels[0][0], panels[0][1], "emb_scatter_trained")
+    with right:
+        if panels[1][0].abs().max() == 0:
+            st.info("Before training the output table is **all zeros**: every token sits at the same point, no token is "
+                    "preferred and none is like any other. There is nothing to project.")
+        else:
+            scatter(panels[1][0], panels[1][1], "emb_scatter_untrained")
+    st.caption(
+        "Colours are the kind of token, not something the model was told: if a colour forms a cluster, the model "
+        "learned on its own that those tokens behave alike. Random rows do not cluster."
+    )
+
+    st.subheader("Nearest neighbours (cosine similarity)")
+    st.markdown(
+        "Cosine similarity compares the *direction* of two rows: 1 means the same direction, 0 unrelated, −1 opposite. "
+        "The tokens whose rows point most like the looked-up token's, in the table shown above:"
+    )
+    if selected:
+        k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours")
+
+        def neighbours_text(table, token_id: int) -> str:
+            if table[token_id].abs().max() == 0:
+                return "— (a zero row: no direction)"
+            return "   ".join(f"{labels[j]} ({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))
+
+        st.dataframe(
+            [{"token": labels[i], "id": i, "kind": kinds[i], f"nearest: {panels[0][2]}": neighbours_text(panels[0][0], i),
+              f"nearest: {panels[1][2]}": neighbours_text(panels[1][0], i)} for i in selected],
+            hide_index=True, width="stretch",
+        )
+        mean_cos = [emb.mean_abs_cosine(t) for t, _, _ in panels]
+        st.caption(
+            f"Average |cosine| between two different tokens: {panels[0][2]} {mean_cos[0]:.2f}, {panels[1][2]} {mean_cos[1]:.2f}. "
+            "Random vectors in many dimensions are nearly orthogonal (close to 0)."
+        )
+    else:
+        st.caption("Look up a token above to list its neighbours.")
+
+# --- position embeddings ---
+st.header("Position embeddings")
+if model.wpe is None:
+    learned = state.bundled(LEARNED_TWIN)
+    pos_model, pos_record = learned.model, learned.record
+    pos_name = "the bundled learned-position twin (shakespeare-tiny-learned-pos)"
+    st.info(
+        f"*{entry.name}* uses **rotary positions (RoPE)**: it has no position table. Instead, inside every attention "
+        "layer, each query and key vector is *rotated* by an angle proportional to its position (pairs of channels "
+        "turn at different speeds). The dot product of a query and a key then depends on how far apart the two tokens "
+        "are, not on where they are. There is nothing to plot as a table. "
+        f"So that this section still shows something real, the charts below are from **{pos_name}**: the same "
+        "shape, trained on the same text, but with a learned table of one vector per position that is added to the "
+        "token's vector before the first layer."
+    )
+else:
+    pos_model, pos_record, pos_name = model, entry.record, f"the current model ({entry.name})"
+    st.markdown(
+        f"*{entry.name}* learns **one vector per position** (0 to {cfg.block_size - 1}) and adds it to each token's "
+        "vector, so the same token at two positions looks different to the first layer."
+    )
+
+pos_views = ["Position table, as it is", "What training changed"]
+pos_view = st.radio("Position table", pos_views, horizontal=True, key="emb_pos_view")
+pos_start, pos_change = starting_values(pos_model, pos_record, emb.position_table)
+if pos_view == pos_views[0] or pos_change is None:
+    if pos_view != pos_views[0]:
+        st.info("This model's starting values cannot be rebuilt (no training seed that reproduces them), so the table is shown as it is.")
+    pos_twin = untrained_twin(pos_model.config, seed)
+    pos_panels = [(emb.position_table(pos_model), "Trained"), (emb.position_table(pos_twin), f"Untrained twin (seed {seed})")]
+    st.markdown(
+        f"Left: **{pos_name}**, trained. Right: an untrained twin. Top: the table itself, one row per position. "
+        "Bottom: how similar (cosine) each position's vector is to every other's. Like the token table, the position "
+        "table starts as large random numbers and training moves it only a little, so both look mostly random: "
+        "switch to *What training changed* to see what was learned."
+    )
+else:
+    pos_panels = [(pos_change, "What training changed (trained − start)"), (pos_start, f"Before training (seed {training_seed(pos_record)})")]
+    st.markdown(
+        f"Left: what training changed in the position table of **{pos_name}** (trained minus the starting values, rebuilt "
+        "from its training seed). Right: the starting values. In the similarity matrix of the change, nearby positions "
+        "point alike (warm blocks along the diagonal) and far-apart positions point apart (cool corners): the model "
+        "learned where in the context a token is. The starting values know nothing of the kind: only the diagonal "
+        "(each position with itself) stands out."
+    )
+n_positions = pos_panels[0][0].shape[0]
+stride = -(-n_positions // MAX_POSITIONS)  # ceil: keep heatmaps at most MAX_POSITIONS rows
+positions = list(range(0, n_positions, stride))
+if stride > 1:
+    st.caption(f"The context has {n_positions:,} positions; one position in {stride} is drawn.")
+left, right = st.columns(2)
+for column, (table, title), which in ((left, pos_panels[0], "trained"), (right, pos_panels[1], "untrained")):
+    full_shape, table = tuple(table.shape), table[::stride]
+    with column:
+        limit = float(table.abs().max()) or 1.0
+        heat = px.imshow(table.numpy(), y=positions, aspect="auto", color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
+                         labels=dict(x="channel", y="position", color="value"), title=f"{title}: table ({full_shape[0]} × {full_shape[1]})")
+        heat.update_layout(height=360, margin=dict(t=40, l=0, r=0, b=0))
+        st.plotly_chart(heat, key=f"emb_pos_table_{which}")
+        sims = emb.cosine_similarity_matrix(table)
+        sim = px.imshow(sims.numpy(), x=positions, y=positions, color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
+                        labels=dict(x="position", y="position", color="cosine"), title=f"{title}: similarity of positions")
+        sim.update_layout(height=400, margin=dict(t=40, l=0, r=0, b=0))
+        st.plotly_chart(sim, key=f"emb_pos_sim_{which}")
+
+st.divider()
+page_link("pages/attention.py", "Next: how tokens look at each other: Attention", "🔍")

@@ -1,0 +1,195 @@
+"""AppTest checks of the Embeddings chapter's logic (no browser)."""
+
+import base64
+import json
+
+import numpy as np
+import torch
+from streamlit.testing.v1 import AppTest
+
+from browser_harness import ROOT
+from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
+from llm_core import embeddings as emb
+from llm_core.checkpoint import MODELS_DIR, load_checkpoint
+from llm_core.config import model_preset
+from llm_core.tokenizers import BPETokenizer
+from llm_core.train import build_model
+
+PAGE = "pages/embeddings.py"
+
+
+def open_page(extra_model: ModelEntry | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    if extra_model is not None:
+        registry = dict(at.session_state[REGISTRY_KEY])
+        registry[extra_model.name] = extra_model
+        at.session_state[REGISTRY_KEY] = registry
+        at.session_state[CURRENT_KEY] = extra_model.name
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(field) -> np.ndarray:
+    """A plotly array from a chart spec: a plain list, or plotly's typed form {dtype, bdata, shape}."""
+    if isinstance(field, dict):
+        array = np.frombuffer(base64.b64decode(field["bdata"]), dtype=np.dtype(field["dtype"]))
+        shape = field.get("shape")
+        return array.reshape([int(n) for n in str(shape).split(",")]) if shape else array
+    return np.asarray(field)
+
+
+def points(spec: dict) -> dict[str, tuple]:
+    """token label -> coordinates, over every kind trace (the "looked up" trace left out)."""
+    out = {}
+    for trace in spec["data"]:
+        if trace.get("name") == "looked up":
+            continue
+        coords = zip(*[values(trace[a]).tolist() for a in ("x", "y", "z") if a in trace])
+        for name, xyz in zip(trace["hovertext"], coords):
+            out[name] = xyz
+    return out
+
+
+def looked_up(spec: dict) -> list[str]:
+    return next((t["text"] for t in spec["data"] if t.get("name") == "looked up"), [])
+
+
+def neighbour_table(at: AppTest) -> list[dict]:
+    return at.dataframe[0].value.to_dict("records")
+
+
+def look_up(at: AppTest, text: str) -> AppTest:
+    at.text_input(key="emb_lookup").set_value(text).run()
+    assert not at.exception
+    return at
+
+
+def test_default_view_projects_the_trained_table_and_an_untrained_twin(char_tok):
+    at = open_page()
+    specs = charts(at)
+    assert len(specs) == 6
+    trained, untrained = points(specs[0]), points(specs[1])
+    assert len(trained) == len(untrained) == 65
+    assert specs[0]["data"][0]["type"] == "scatter"
+    assert "Trained" in specs[0]["layout"]["title"]["text"] and "Untrained twin (seed 0)" in specs[1]["layout"]["title"]["text"]
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    expected = emb.pca(emb.token_table(model), k=2).coords
+    e = char_tok.stoi["e"]
+    assert np.allclose(trained["e"], expected[e].numpy(), atol=1e-5)
+    kinds = {t["name"] for t in specs[0]["data"]} - {"looked up"}
+    assert {"lower-case vowel", "upper-case consonant", "punctuation", "whitespace", "digit"} <= kinds
+    assert looked_up(specs[0]) == ["e"] == looked_up(specs[1])
+    row = neighbour_table(at)[0]
+    nearest = emb.nearest_neighbours(emb.token_table(model), e, 6)
+    assert row["token"] == "e" and row["nearest: trained model"].startswith(f"{char_tok.chars[nearest[0][0]]} ({nearest[0][1]:+.2f})")
+
+
+def test_lookup_text_highlights_its_distinct_tokens():
+    at = look_up(open_page(), "the theatre")
+    assert looked_up(charts(at)[0]) == ["t", "h", "e", "·", "a", "r"]
+    assert [r["token"] for r in neighbour_table(at)] == ["t", "h", "e", "·", "a", "r"]
+    at.slider(key="emb_neighbours").set_value(3).run()
+    assert all(r["nearest: trained model"].count("(") == 3 for r in neighbour_table(at))
+
+
+def test_three_d_and_the_twin_seed_change_the_charts():
+    at = open_page()
+    before = points(charts(at)[1])
+    at.number_input(key="emb_seed").set_value(5).run()
+    after = points(charts(at)[1])
+    assert after != before and "seed 5" in charts(at)[1]["layout"]["title"]["text"]
+    at.radio(key="emb_dims").set_value("3-D").run()
+    spec = charts(at)[0]
+    assert {t["type"] for t in spec["data"]} == {"scatter3d"}
+    assert all(len(xyz) == 3 for xyz in points(spec).values())
+
+
+def test_what_training_changed_and_the_output_table(char_tok):
+    at = open_page()
+    at.radio(key="emb_view").set_value("Input table: what training changed").run()
+    specs = charts(at)
+    assert "What training changed" in specs[0]["layout"]["title"]["text"]
+    assert "Before training" in specs[1]["layout"]["title"]["text"]
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
+    j, s = emb.nearest_neighbours(change, char_tok.stoi["e"], 1)[0]
+    assert neighbour_table(at)[0]["nearest: change made by training"].startswith(f"{char_tok.chars[j]} ({s:+.2f})")
+    at.radio(key="emb_view").set_value("Output table (the head)").run()
+    assert any("all zeros" in i.value for i in at.info)
+    assert len(charts(at)) == 5  # the untrained twin's all-zero head is explained, not plotted
+    assert neighbour_table(at)[0]["nearest: untrained output table"].startswith("—")
+
+
+def test_rotary_model_explains_and_shows_the_learned_twin():
+    at = open_page()
+    assert any("rotary positions (RoPE)" in i.value for i in at.info)
+    learned = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors").model
+    table = values(charts(at)[2]["data"][0]["z"])
+    assert table.shape == (128, 128) and np.allclose(table, learned.wpe.weight.detach().numpy())
+    at.radio(key="emb_pos_view").set_value("What training changed").run()
+    sim = charts(at)[3]
+    assert "What training changed" in sim["layout"]["title"]["text"]
+    change = learned.wpe.weight.detach() - build_model(learned.config, seed=1337).wpe.weight.detach()
+    assert np.allclose(values(sim["data"][0]["z"]), emb.cosine_similarity_matrix(change).numpy(), atol=1e-5)
+
+
+def test_learned_position_model_shows_its_own_table():
+    loaded = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors")
+    entry = ModelEntry("learned twin (test)", loaded.model, loaded.tokenizer, loaded.meta, "uploaded")
+    at = open_page(entry)
+    assert not any("rotary" in i.value for i in at.info)
+    assert np.allclose(values(charts(at)[2]["data"][0]["z"]), loaded.model.wpe.weight.detach().numpy())
+    assert any("learns **one vector per position**" in m.value for m in at.markdown)
+    assert "the current model (learned twin (test))" in " ".join(m.value for m in at.markdown)
+
+
+def test_bpe_model_without_a_training_seed():
+    tok = BPETokenizer.train("the cat sat on the mat with the hat " * 50, 300)
+    model = build_model(model_preset("nano", tok.vocab_size), seed=3)
+    at = open_page(ModelEntry("BPE nano (test)", model, tok, {}, "trained"))
+    spec = charts(at)[0]
+    assert len(points(spec)) == tok.vocab_size
+    assert all(t.get("mode") != "markers+text" for t in spec["data"] if t.get("name") != "looked up")  # too many to label
+    at.radio(key="emb_view").set_value("Input table: what training changed").run()
+    assert any("cannot be rebuilt" in i.value for i in at.info)
+    assert len(charts(at)) == 4  # no token scatter for a change that cannot be computed; positions still shown
+    at.radio(key="emb_view").set_value("Input table, as it is").run()
+    look_up(at, " the cat")
+    assert looked_up(charts(at)[0]) == [tok.token_text(i).replace(" ", "·") for i in dict.fromkeys(tok.encode(" the cat"))]
+    assert not at.exception
+
+
+def test_hostile_lookups():
+    at = open_page()
+    look_up(at, "")
+    assert any("Type a character or some text" in i.value for i in at.info)
+    assert looked_up(charts(at)[0]) == []
+    look_up(at, "日本語 🙂 \x07\x00 e")
+    assert any("never seen" in w.value for w in at.warning)
+    assert looked_up(charts(at)[0]) == ["·", "e"]
+    look_up(at, "€∑")
+    assert any("None of that text maps" in i.value for i in at.info)
+    look_up(at, "abcdefghij" * 12_000)
+    assert any("Only the first 10,000" in c.value for c in at.caption)
+    assert len(looked_up(charts(at)[0])) == 6
+
+
+def test_big_vocabulary_and_long_context_stay_drawable():
+    from llm_core.tokenizers import TiktokenTokenizer
+
+    tok = TiktokenTokenizer("r50k_base")
+    model = build_model(model_preset("nano", tok.vocab_size, block_size=512, position="learned"), seed=0)
+    at = open_page(ModelEntry("GPT-2 vocabulary nano (test)", model, tok, {}, "trained"))
+    look_up(at, " Shakespeare")
+    specs = charts(at)
+    drawn = points(specs[0])
+    assert len(drawn) <= 4_000 + 6 and "first 4,000 of 50,257 tokens drawn" in specs[0]["layout"]["title"]["text"]
+    assert looked_up(specs[0]) == [tok.token_text(i).replace(" ", "·") for i in tok.encode(" Shakespeare")]
+    assert any("one position in 2 is drawn" in c.value for c in at.caption)
+    assert values(specs[2]["data"][0]["z"]).shape == (256, model.config.n_embd)
+    assert values(specs[3]["data"][0]["z"]).shape == (256, 256)

@@ -1,0 +1,189 @@
+"""AppTest checks of the Tokenization chapter's logic (no browser)."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from browser_harness import ROOT
+from lab_ui import text_chapters
+from llm_core.tokenizers import TiktokenTokenizer
+
+PAGE = "pages/tokenization.py"
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def set_text(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="tok_text").set_value(text).run()
+    assert not at.exception
+    return at
+
+
+def table(at: AppTest) -> dict:
+    frame = at.dataframe[0].value
+    return {row["tokenizer"]: row for row in frame.to_dict("records")}
+
+
+def chips(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html")]
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def merge_slider(at: AppTest):
+    return next(s for s in at.slider if s.label == "Merge number")
+
+
+def test_counts_match_every_tokenizer_and_the_chart(char_tok):
+    at = open_page()
+    text = at.text_area(key="tok_text").value
+    rows = table(at)
+    assert list(rows) == ["Characters", "LLM Lab BPE", "GPT-2", "GPT-4 (cl100k)", "GPT-4o (o200k)"]
+    assert rows["Characters"]["tokens"] == len(char_tok.encode(text)) == len(text)
+    assert rows["LLM Lab BPE"]["tokens"] == len(text_chapters.shakespeare_bpe().tokenizer.encode(text))
+    assert rows["LLM Lab BPE"]["vocabulary"] == 256 + text_chapters.SHAKESPEARE_MERGES
+    for name, label in [("r50k_base", "GPT-2"), ("cl100k_base", "GPT-4 (cl100k)"), ("o200k_base", "GPT-4o (o200k)")]:
+        tok = TiktokenTokenizer(name)
+        assert rows[label]["tokens"] == len(tok.encode(text))
+        assert rows[label]["chars per token"] == pytest.approx(len(text) / rows[label]["tokens"], abs=0.01)
+    bar = charts(at)[0]["data"][0]
+    assert bar["x"] == [r["tokens"] for r in rows.values()]
+    # the first five chip rows are the five tokenizers; every chip of the char row is one character
+    assert chips(at)[0].count('class="tok"') == len(text)
+
+
+def test_typing_changes_the_counts_and_the_chart():
+    at = open_page()
+    before = charts(at)[0]["data"][0]["x"]
+    set_text(at, "hello world")
+    after = charts(at)[0]["data"][0]["x"]
+    assert after != before and after[0] == 11
+    assert "Tokens for 11 characters" in charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_emoji_example_shows_unknown_characters_and_byte_pieces():
+    at = open_page()
+    next(b for b in at.button if b.label == "Emoji").click().run()
+    assert at.text_area(key="tok_text").value.startswith("I love pizza")
+    rows = table(at)
+    assert rows["Characters"]["chars without id"] > 0
+    assert all(rows[name]["chars without id"] == 0 for name in rows if name != "Characters")
+    assert any("never seen" in w.value for w in at.warning)
+    html = chips(at)
+    assert 'class="tok unknown"' in html[0]
+    assert "&lt;0xF0&gt;" in html[2]  # GPT-2: the pizza emoji is split into byte pieces
+
+
+def test_user_text_is_escaped_in_chips():
+    at = set_text(open_page(), '<script>alert("x")</script> & <b>bold</b>')
+    for body in chips(at)[:5]:
+        assert "<script" not in body and "<b>" not in body
+        assert "&lt;" in body
+
+
+def test_huge_text_draws_few_chips_but_counts_exactly():
+    text = "To be, or not to be: that is the question. " * 2400  # ~100,000 characters
+    at = set_text(open_page(), text[:100_000])
+    rows = table(at)
+    assert rows["Characters"]["tokens"] == 100_000
+    assert rows["GPT-2"]["tokens"] == len(TiktokenTokenizer("r50k_base").encode(text[:100_000]))
+    for body in chips(at)[:5]:
+        assert body.count('class="tok') <= 400
+        assert "more (not drawn)" in body
+
+
+def test_empty_and_control_text():
+    at = set_text(open_page(), "")
+    assert any("Type or paste some text" in i.value for i in at.info)
+    assert len(at.dataframe) == 1  # only the BPE section's table of merges remains
+    at = set_text(at, "bell\x07 escape\x1b[31m nul\x00")
+    assert "␇" in chips(at)[0] and "␀" in chips(at)[0]
+    assert any("never seen" in w.value for w in at.warning)
+
+
+def test_merge_slider_moves_the_marker_and_retokenizes_the_sentence():
+    at = open_page()
+    run = text_chapters.shakespeare_bpe()
+    merge_slider(at).set_value(10).run()
+    step = run.replay.steps[9]
+    assert at.metric[2].label == "Merge 10" and step.new_text in at.metric[2].value
+    curve = charts(at)[1]
+    marker = next(t for t in curve["data"] if t["name"] == "merge 10")
+    assert marker["x"] == [10] and marker["y"] == [run.replay.token_counts[10]]
+    assert curve["layout"]["shapes"][0]["x0"] == 10
+    sentence = at.text_input(key="bpe_sentence").value
+    assert chips(at)[-1].count('class="tok"') == len(run.tokenizer.encode(sentence, max_merges=10))
+    merge_slider(at).set_value(0).run()
+    assert chips(at)[-1].count('class="tok"') == len(sentence.encode())
+    assert at.metric[2].value == "bytes only"
+
+
+def test_play_advances_then_stops_at_the_end():
+    at = open_page()
+    n = text_chapters.shakespeare_bpe().learned
+    assert merge_slider(at).value == 50
+    next(b for b in at.button if "Play" in b.label).click().run()
+    assert at.session_state["bpe_playing"] is True
+    first = merge_slider(at).value
+    assert first > 50
+    at.run()  # what the fragment timer does in the browser
+    assert merge_slider(at).value > first
+    merge_slider(at).set_value(n).run()
+    at.run()
+    assert at.session_state["bpe_playing"] is False
+    assert any("Play" in b.label for b in at.button)
+    assert not at.exception
+
+
+def test_train_on_own_text_with_few_pairs():
+    at = open_page()
+    at.radio(key="bpe_source").set_value("The text above").run()
+    text = "low lower lowest " * 10
+    set_text(at, text)
+    at.slider(key="bpe_user_merges").set_value(50).run()
+    run = text_chapters.bpe_on_text(text, 50)
+    assert 0 < run.learned < 50
+    assert any(f"Only {run.learned:,} of the 50 merges" in i.value for i in at.info)
+    merge_slider(at).set_value(run.learned).run()
+    assert at.metric[1].value == f"{len(run.tokenizer.encode(text)):,} tokens"
+
+
+def test_own_text_edge_cases():
+    at = open_page()
+    at.radio(key="bpe_source").set_value("The text above").run()
+    set_text(at, "")
+    assert any("to train on it" in i.value for i in at.info)
+    set_text(at, "x")
+    assert any("Nothing to merge" in w.value for w in at.warning)
+    set_text(at, "ab " * 50_000)  # 150,000 characters: training uses the first 100,000
+    assert any("uses the first 100,000" in w.value for w in at.warning)
+    assert at.dataframe[0].value["tokens"].tolist()[0] == 150_000  # the comparison still reads all of it
+    assert not at.exception
+
+
+def test_a_bpe_current_model_gets_its_own_row():
+    from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
+    from llm_core.config import model_preset
+    from llm_core.tokenizers import BPETokenizer
+    from llm_core.train import build_model
+
+    tok = BPETokenizer.train("the cat sat on the mat " * 40, 280)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    registry = dict(at.session_state[REGISTRY_KEY])
+    registry["BPE nano (test)"] = ModelEntry("BPE nano (test)", build_model(model_preset("nano", tok.vocab_size), seed=0), tok, {}, "trained")
+    at.session_state[REGISTRY_KEY] = registry
+    at.session_state[CURRENT_KEY] = "BPE nano (test)"
+    at.switch_page(PAGE).run()
+    set_text(at, "the cat sat")
+    rows = table(at)
+    assert list(rows)[2] == "Current model's BPE"
+    assert rows["Current model's BPE"]["tokens"] == len(tok.encode("the cat sat"))
+    assert rows["Characters"]["vocabulary"] == 65  # the bundled model's characters, since the current model reads BPE
