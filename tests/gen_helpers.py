@@ -37,3 +37,26 @@ def bpe_model(shakespeare: str, seed: int = 3):
     """A BPE tokenizer (~300 tokens, trained on some Shakespeare) and a nano model of that vocabulary."""
     tokenizer = tiny_bpe(shakespeare[:20_000])
     return tokenizer, perturbed_model(model_preset("nano", tokenizer.vocab_size), seed=seed, scale=0.2)
+
+
+APP = "app.py"
+PAGE = "pages/generation.py"
+
+
+def open_generation(root):
+    """An AppTest of the whole app, switched to the Generation chapter."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(root / APP), default_timeout=90).run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def register(at, name: str, model, tokenizer) -> None:
+    """Make `model` the current model of this AppTest session, as lab_ui.state.add_model does."""
+    from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
+
+    registry = at.session_state[REGISTRY_KEY]
+    registry[name] = ModelEntry(name, model, tokenizer, {}, "trained")
+    at.session_state[REGISTRY_KEY] = registry
+    at.session_state[CURRENT_KEY] = name
