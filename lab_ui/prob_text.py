@@ -19,9 +19,11 @@ BINS = [
 
 STYLE = (
     "<style>"
+    # column-reverse keeps a long text scrolled to its end, where the new tokens appear.
+    ".gen-scroll{max-height:340px;overflow-y:auto;display:flex;flex-direction:column-reverse;"
+    "border:1px solid #e5e7eb;border-radius:6px;padding:8px 10px}"
     ".gen-text{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.92rem;line-height:1.75;"
-    "white-space:pre-wrap;word-break:break-word;border:1px solid #e5e7eb;border-radius:6px;padding:8px 10px;"
-    "max-height:340px;overflow-y:auto}"
+    "white-space:pre-wrap;word-break:break-word}"
     ".gen-text span{border-radius:3px}"
     ".gen-text .gp{color:#6b7280}"
     ".gen-text .gf{opacity:0.35}"
@@ -87,7 +89,7 @@ def prob_text_html(pieces: list[Piece]) -> str:
             classes.append("gs")
         title = f' title="{_attr(p.hover)}"' if p.hover else ""
         spans.append(f'<span class="{" ".join(classes)}"{title}>{_text(p.text)}</span>')
-    return STYLE + f'<div class="gen-text">{"".join(spans)}</div>'
+    return STYLE + f'<div class="gen-scroll"><div class="gen-text">{"".join(spans)}</div></div>'
 
 
 def legend_html() -> str:

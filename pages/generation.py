@@ -24,8 +24,9 @@ block = model.config.block_size
 half = max(1, block // 2)
 vocab = model.config.vocab_size
 TOP_N = 20
-STOP_NAMES = ("<|end|>",)
+STOP_NAMES = ("<|end|>", "<|endoftext|>")  # chat models and GPT-2-style tokenizers
 stop_ids = [tokenizer.special_tokens[n] for n in STOP_NAMES if n in getattr(tokenizer, "special_tokens", {})]
+TOP_K_KEY = f"gen_top_k_{min(vocab, 100)}"  # the slider's range follows the vocabulary
 
 
 def label(token_id: int) -> str:
@@ -50,12 +51,14 @@ def can_step(session: GenerationSession | None) -> bool:
 # --- callbacks: they only record what to do; the script does it before drawing anything ---
 
 
-def on_step() -> None:
-    st.session_state["gen_action"] = "step"
+# Each click carries the state it was drawn against, so a click Streamlit delivers twice (a run
+# interrupted and its trigger replayed) cannot add two tokens or undo a Pause.
+def on_step(tokens_when_drawn: int) -> None:
+    st.session_state["gen_action"] = ("step", tokens_when_drawn)
 
 
-def on_play() -> None:
-    st.session_state["gen_playing"] = not st.session_state.get("gen_playing", False)
+def on_play(play: bool) -> None:
+    st.session_state["gen_playing"] = play
 
 
 def on_reset() -> None:
@@ -75,8 +78,6 @@ st.markdown(
     f"{vocab:,}) one step per click, with the probabilities of each step in view."
 )
 
-TOP_K_KEY = f"gen_top_k_{min(vocab, 100)}"  # the slider's range follows the vocabulary
-
 prompt = st.text_area("Prompt", value="ROMEO:\n", key="gen_prompt", max_chars=5000, height=80)
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
 c1.number_input("Max new tokens", min_value=1, max_value=2000, value=200, step=10, key="gen_max_new", help="Generation stops after this many new tokens.")
@@ -86,24 +87,22 @@ use_cache = c4.toggle("KV cache", value=True, key="gen_use_cache", help="Reuse t
 
 s1, s2, s3 = st.columns(3)
 temperature = s1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature", help="0 = greedy: always the most likely token. Below 1 sharpens the distribution, above 1 flattens it.")
-top_k = s2.slider("Top-k (0 = off)", 0, min(vocab, 100), 0, 1, key=TOP_K_KEY, help="Keep only the k most likely tokens.")
-top_p = s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", help="Keep the most likely tokens until their probabilities add up to p.")
+s2.slider("Top-k (0 = off)", 0, min(vocab, 100), 0, 1, key=TOP_K_KEY, help="Keep only the k most likely tokens.")
+s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", help="Keep the most likely tokens until their probabilities add up to p.")
 shaping = current_shaping()
 if temperature == 0:
     s1.caption("Greedy: the most likely token every time; the random draw no longer matters.")
 
 # --- the prompt, checked ---
-prompt_ids, prompt_problem = None, None
+prompt_ids = None
 try:
     prompt_ids, start_note = start_ids(tokenizer, prompt)
     if start_note:
-        st.info(start_note + " (a newline is the start of a line: a neutral place to begin). Type a prompt to steer it.")
+        st.info(start_note + " A newline is the start of a line: a neutral place to begin. Type a prompt to steer it.")
 except UnknownCharacterError as exc:
-    prompt_problem = exc
     st.warning(f"This model cannot read the prompt: {exc}")
     st.button("Drop the unseen characters", key="gen_drop", on_click=on_drop, args=(list(exc.chars),))
 except ValueError as exc:
-    prompt_problem = exc
     st.warning(str(exc))
 
 # --- the session: one per (model, prompt, seed); kept across reruns ---
@@ -117,7 +116,8 @@ if prompt_ids is not None:
         st.session_state["gen_session_serial"] = st.session_state.get("gen_session_serial", 0) + 1
         st.session_state["gen_playing"] = False
     session.use_cache = use_cache
-    if st.session_state.pop("gen_action", None) == "step" and can_step(session):
+    action = st.session_state.pop("gen_action", None)
+    if action == ("step", len(session.history)) and can_step(session):
         session.step(shaping)
 else:
     st.session_state["gen_playing"] = False
@@ -140,8 +140,9 @@ if session is not None and session.prompt_length + max_new() > block:
         )
 
 b1, b2, b3, _ = st.columns([1, 1, 1, 5])
-b1.button("Step", key="gen_step", on_click=on_step, disabled=playing or not can_step(session), help="Add one token.", width="stretch")
-b2.button("Pause" if playing else "Play", key="gen_play", on_click=on_play, disabled=session is None or (not playing and not can_step(session)), width="stretch")
+tokens_now = len(session.history) if session is not None else 0
+b1.button("Step", key="gen_step", on_click=on_step, args=(tokens_now,), disabled=playing or not can_step(session), help="Add one token.", width="stretch")
+b2.button("Pause" if playing else "Play", key="gen_play", on_click=on_play, args=(not playing,), disabled=session is None or (not playing and not can_step(session)), width="stretch")
 b3.button("Reset", key="gen_reset", on_click=on_reset, disabled=session is None, help="Back to the prompt; the same seed replays the same text.", width="stretch")
 
 

@@ -1,11 +1,13 @@
 """AppTest logic tests of the Generation chapter (pages/generation.py), without a browser."""
 
+import dataclasses
 import doctest
 import html
 import json
 import re
 
 import pytest
+import torch
 
 import lab_ui.prob_text as prob_text
 from lab_ui.state import bundled
@@ -80,6 +82,15 @@ def test_step_adds_exactly_one_token(at):
     assert text_html(at).count(" gt") == 1 and chart(at)["layout"]["title"]["text"].startswith("Step 2")
     step(at, 3)
     assert status(at) == (4, 5) and text_html(at).count(" gt") == 4
+
+
+def test_a_step_click_delivered_twice_adds_one_token(nano_at):
+    step(nano_at)
+    nano_at.session_state["gen_action"] = ("step", 0)  # the same click again: it was drawn at 0 tokens
+    nano_at.run()
+    assert status(nano_at)[0] == 1
+    step(nano_at)
+    assert status(nano_at)[0] == 2
 
 
 def test_the_previewed_token_is_the_one_step_appends(at):
@@ -275,3 +286,26 @@ def test_prob_text_escapes_and_colours():
     assert "\n" not in out  # no blank line may end Markdown's HTML block
     assert "<i x=" not in out and "&lt;i x=&quot;1&quot;&gt;" in out
     assert 'title="hover &quot;q&quot; &lt;b&gt;"' in out and "b0" in out
+
+
+def test_a_gpt2_tokenizer_model_works_and_stops_at_its_end_token():
+    from llm_core.tokenizers import TiktokenTokenizer
+
+    at = open_generation(ROOT)
+    tokenizer = TiktokenTokenizer("r50k_base")
+    model = perturbed_model(model_preset("nano", tokenizer.vocab_size), seed=2)
+    register(at, "nano GPT-2 vocabulary", model, tokenizer)
+    at.run()
+    assert not at.exception and status(at) == (0, 1)
+    assert top_k_slider(at).max == 100
+    step(at, 3)
+    assert status(at)[0] == 3 and not at.exception
+    s = session(at)
+    assert s.stop_ids == {tokenizer.special_tokens["<|endoftext|>"]}
+    # Make the end token the only possible next token: the step takes it and the page stops.
+    only_end = torch.full((tokenizer.vocab_size,), -1e9)
+    only_end[50256] = 0.0
+    s.pending = dataclasses.replace(s.pending, logits=only_end)
+    step(at)
+    assert session(at).stopped and "stop token" in next(m.value for m in at.markdown if "new tokens" in m.value)
+    assert at.button(key="gen_step").disabled and at.button(key="gen_play").disabled and not at.exception

@@ -5,12 +5,10 @@ import math
 import pytest
 import torch
 
-from llm_core.config import model_preset
 from llm_core.sample import Shaping, generate, shape_probs, window_start
 from llm_core.stepper import GenerationSession, distinct_ngrams, drop_unknown, ms_per_token, start_ids, step_view, trailing_loop
 from llm_core.tokenizers import UnknownCharacterError
 
-from conftest import perturbed_model
 from gen_helpers import bpe_model, count_model_calls
 
 SHAPINGS = [Shaping(1.0), Shaping(0.0), Shaping(0.8, top_k=10), Shaping(1.3, top_p=0.9), Shaping(0.7, top_k=20, top_p=0.8)]
