@@ -71,6 +71,21 @@ def test_play_produces_text_and_pause_stops_it(app_server, page):
     assert_no_exception(page)
 
 
+def test_play_stops_by_itself_at_the_max_length(app_server, page):
+    main = open_generation(page, app_server.url)
+    number = main.get_by_role("spinbutton", name="Max new tokens")
+    number.fill("4")
+    number.press("Enter")
+    wait_idle(page)
+    main.get_by_role("button", name="Play", exact=True).click()
+    expect(main.get_by_text("reached the max length", exact=False)).to_be_visible(timeout=30_000)
+    expect(main.get_by_role("button", name="Play", exact=True)).to_be_disabled(timeout=20_000)  # back from Pause
+    expect(main.get_by_role("button", name="Step", exact=True)).to_be_disabled()
+    assert status(main)[0] == 4
+    expect(main.locator(".gen-text .gt")).to_have_count(4)
+    assert_no_exception(page)
+
+
 def test_moving_temperature_changes_the_chart_without_a_model_call(app_server, page):
     main = open_generation(page, app_server.url)
     click(page, main, "Step")
