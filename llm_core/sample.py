@@ -4,7 +4,9 @@ What it is: `shape_probs` (the pure function that turns logits into the distribu
 sampled from, after temperature, top-k and top-p), and `generate`, a generator that yields one
 `SampleStep` per new token: the chosen token, its probability before and after shaping, the top
 candidates, the entropy, and the raw logits so a page can re-shape them without running the
-model again. It stops at a stop token or a length limit. With `use_cache` it feeds one token per
+model again. Each step draws one uniform random number and `pick_token` walks down the shaped
+distribution until the running total passes it, so the same seed gives the same text, and
+the draw can be shown. It stops at a stop token or a length limit. With `use_cache` it feeds one token per
 step through the model's KV cache; a test proves cached and uncached runs pick the same tokens.
 
 When the text outgrows the context window, the window slides by half a context at a time
@@ -84,6 +86,46 @@ def window_start(n_tokens: int, block_size: int) -> int:
     return -(-(n_tokens - block_size) // half) * half
 
 
+@dataclass(frozen=True)
+class Shaping:
+    """How raw logits become the distribution sampled from: temperature, then top-k, then top-p.
+
+    top_k None (or 0) and top_p None (or 1) switch those cuts off; temperature 0 is greedy.
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+
+    @property
+    def plain(self) -> bool:
+        """True when the shaped distribution is the raw softmax (temperature 1, nothing cut)."""
+        return self.temperature == 1 and not self.top_k and not (self.top_p and self.top_p < 1)
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return F.softmax(logits, dim=-1) if self.plain else shape_probs(logits, self.temperature, self.top_k, self.top_p)
+
+
+def pick_token(probs: torch.Tensor, draw: float) -> int:
+    """The token a uniform random number `draw` in [0, 1) selects from `probs` (V,).
+
+    Walk down the tokens from the most likely, adding up their probabilities, and stop at the
+    first whose running total passes `draw`: each token is picked with exactly its probability,
+    and one random number per step is all the randomness there is. Greedy (one-hot) probabilities
+    pick their token whatever the draw.
+
+        >>> probs = torch.tensor([0.2, 0.5, 0.3])  # running totals, most likely first: 0.5, 0.8, 1.0
+        >>> [pick_token(probs, u) for u in (0.1, 0.49, 0.5, 0.79, 0.95)]
+        [1, 1, 2, 2, 0]
+    """
+    sorted_probs, order = torch.sort(probs.float(), descending=True, stable=True)
+    running = sorted_probs.cumsum(0)
+    position = int(torch.searchsorted(running, draw * running[-1], right=True))
+    last_possible = int((sorted_probs > 0).sum()) - 1  # never land on a token with probability 0
+    return int(order[min(position, last_possible)])
+
+
 @dataclass
 class Candidate:
     token_id: int
@@ -104,6 +146,8 @@ class SampleStep:
     context_start: int = 0  # index (in the whole token list) of the first token the model saw
     context_length: int = 0  # how many tokens the model saw
     stopped: str | None = None  # set on the last step: "stop token" or "length"
+    draw: float = math.nan  # the uniform random number that picked the token (see pick_token)
+    shaping: Shaping | None = None  # the temperature, top-k and top-p it was sampled with
 
 
 def next_token_logits(model: GPT, ids: list[int], cache: KVCache | None, cache_state: dict) -> tuple[torch.Tensor, int]:
@@ -120,6 +164,69 @@ def next_token_logits(model: GPT, ids: list[int], cache: KVCache | None, cache_s
         return model.decode_next(fresh[0], cache), start
     logits, _ = model(torch.tensor([fresh], dtype=torch.long, device=model.device), kv_cache=cache)
     return logits[0, -1], start
+
+
+def sample_step(
+    logits: torch.Tensor,
+    draw: float,
+    shaping: Shaping,
+    index: int = 0,
+    context_start: int = 0,
+    context_length: int = 0,
+    top_n: int = 10,
+    keep_logits: bool = True,
+) -> SampleStep:
+    """One step of the loop after the model has run: shape the logits, let `draw` pick a token.
+
+    The single step function shared by `generate` and `stepper.GenerationSession`, so a text made
+    one click at a time is the text `generate` makes with the same seed.
+    """
+    logits = logits.float().cpu()
+    raw = F.softmax(logits, dim=-1)
+    probs = raw if shaping.plain else shaping.probs(logits)
+    token = pick_token(probs, draw)
+    candidates = []
+    if top_n:
+        top = torch.topk(raw, min(top_n, raw.numel()))
+        candidates = [Candidate(int(i), float(p), float(probs[i])) for p, i in zip(top.values, top.indices)]
+    return SampleStep(
+        index=index,
+        token_id=token,
+        prob=float(probs[token]),
+        raw_prob=float(raw[token]),
+        entropy=entropy(probs) if top_n else math.nan,
+        raw_entropy=entropy(raw) if top_n else math.nan,
+        candidates=candidates,
+        logits=logits if keep_logits else None,
+        context_start=context_start,
+        context_length=context_length,
+        draw=draw,
+        shaping=shaping,
+    )
+
+
+def check_prompt(model: GPT, prompt_ids: list[int]) -> list[int]:
+    """The prompt as a list of ints; ValueError (a readable message) if it cannot be continued."""
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: give at least one token to continue from.")
+    vocab = model.config.vocab_size
+    if any(not 0 <= int(t) < vocab for t in prompt_ids):
+        raise ValueError(f"the prompt holds token ids outside this model's vocabulary of {vocab}.")
+    return [int(t) for t in prompt_ids]
+
+
+def new_rng(seed: int | None) -> torch.Generator:
+    generator = torch.Generator(device="cpu")
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    return generator
+
+
+def next_draw(generator: torch.Generator) -> float:
+    """One uniform random number in [0, 1): the only randomness a step uses."""
+    return float(torch.rand((), generator=generator))
 
 
 @torch.inference_mode()
@@ -141,50 +248,24 @@ def generate(
     The same seed gives the same tokens. `top_n` candidates (by raw probability) are reported
     per step; `top_n=0` and `keep_logits=False` make the loop lean for benchmarks.
     """
-    if not prompt_ids:
-        raise ValueError("the prompt is empty: give at least one token to continue from.")
-    vocab = model.config.vocab_size
-    if any(not 0 <= int(t) < vocab for t in prompt_ids):
-        raise ValueError(f"the prompt holds token ids outside this model's vocabulary of {vocab}.")
+    ids = check_prompt(model, prompt_ids)
     if max_new_tokens < 0:
         raise ValueError("max_new_tokens must be zero or positive.")
+    shaping = Shaping(temperature, top_k, top_p)
+    if temperature < 0:
+        raise ValueError("temperature must be zero or positive.")
     model.eval()
-    generator = torch.Generator(device="cpu")
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
-    ids = [int(t) for t in prompt_ids]
+    generator = new_rng(seed)
     cache = KVCache(model.config, 1, model.device, dtype=model.wte.weight.dtype) if use_cache else None
     cache_state: dict = {}
     stop = set(int(s) for s in stop_ids)
     for index in range(max_new_tokens):
         logits, start = next_token_logits(model, ids, cache, cache_state)
-        logits = logits.float().cpu()
-        raw = F.softmax(logits, dim=-1)
-        plain = temperature == 1 and not top_k and not (top_p and top_p < 1)
-        probs = raw if plain else shape_probs(logits, temperature, top_k, top_p)
-        token = int(probs.argmax()) if temperature == 0 else int(torch.multinomial(probs, 1, generator=generator))
-        candidates = []
-        if top_n:
-            top = torch.topk(raw, min(top_n, vocab))
-            candidates = [Candidate(int(i), float(p), float(probs[i])) for p, i in zip(top.values, top.indices)]
-        ids.append(token)
-        stopped = "stop token" if token in stop else ("length" if index == max_new_tokens - 1 else None)
-        yield SampleStep(
-            index=index,
-            token_id=token,
-            prob=float(probs[token]),
-            raw_prob=float(raw[token]),
-            entropy=entropy(probs) if top_n else math.nan,
-            raw_entropy=entropy(raw) if top_n else math.nan,
-            candidates=candidates,
-            logits=logits if keep_logits else None,
-            context_start=start,
-            context_length=len(ids) - 1 - start,
-            stopped=stopped,
-        )
-        if stopped:
+        step = sample_step(logits, next_draw(generator), shaping, index, start, len(ids) - start, top_n, keep_logits)
+        ids.append(step.token_id)
+        step.stopped = "stop token" if step.token_id in stop else ("length" if index == max_new_tokens - 1 else None)
+        yield step
+        if step.stopped:
             return
 
 

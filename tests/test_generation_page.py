@@ -1,0 +1,311 @@
+"""AppTest logic tests of the Generation chapter (pages/generation.py), without a browser."""
+
+import dataclasses
+import doctest
+import html
+import json
+import re
+
+import pytest
+import torch
+
+import lab_ui.prob_text as prob_text
+from lab_ui.state import bundled
+from llm_core.config import model_preset
+from llm_core.sample import Shaping, generate
+from llm_core.tokenizers import CharTokenizer, visible_whitespace
+
+from conftest import ROOT, perturbed_model
+from gen_helpers import bpe_model, count_model_calls, open_generation, register
+
+
+def status(at) -> tuple[int, int]:
+    """(new tokens, model runs) from the status line."""
+    line = next(m.value for m in at.markdown if "new tokens" in m.value)
+    numbers = re.findall(r"\*\*(\d+)\*\*", line)
+    return int(numbers[0]), int(numbers[1])
+
+
+def chart(at) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def session(at):
+    return at.session_state["gen_session"]
+
+
+def text_html(at) -> str:
+    return next(m.value for m in at.markdown if 'class="gen-text"' in m.value)
+
+
+def top_k_slider(at):
+    return next(s for s in at.slider if s.key.startswith("gen_top_k_"))
+
+
+def step(at, times: int = 1):
+    for _ in range(times):
+        at.button(key="gen_step").click().run()
+    return at
+
+
+@pytest.fixture
+def at():
+    return open_generation(ROOT)
+
+
+@pytest.fixture
+def nano_at(char_tok):
+    """The page with a small character model as the current model, its runs counted."""
+    app = open_generation(ROOT)
+    model = perturbed_model(model_preset("nano", char_tok.vocab_size), seed=1, scale=0.3)
+    register(app, "nano chars", model, char_tok)
+    app.run()
+    app.calls = count_model_calls(model)
+    app.model = model
+    return app
+
+
+def test_page_renders_the_first_distribution(at):
+    assert not at.exception
+    assert status(at) == (0, 1)  # the model has looked at the prompt once
+    spec = chart(at)
+    assert spec["layout"]["title"]["text"].startswith("Step 1: the next token")
+    assert len(spec["data"]) == 3 and len(spec["data"][0]["y"]) >= 20
+    assert sum(spec["data"][1]["y"]) <= 1.0001
+    assert [b.label for b in at.button][:3] == ["Step", "Play", "Reset"]
+
+
+def test_step_adds_exactly_one_token(at):
+    step(at)
+    assert not at.exception and status(at) == (1, 2)
+    assert len(session(at).history) == 1 and session(at).ids[-1] == session(at).history[0].token_id
+    assert text_html(at).count(" gt") == 1 and chart(at)["layout"]["title"]["text"].startswith("Step 2")
+    step(at, 3)
+    assert status(at) == (4, 5) and text_html(at).count(" gt") == 4
+
+
+def test_a_step_click_delivered_twice_adds_one_token(nano_at):
+    step(nano_at)
+    nano_at.session_state["gen_action"] = ("step", 0)  # the same click again: it was drawn at 0 tokens
+    nano_at.run()
+    assert status(nano_at)[0] == 1
+    step(nano_at)
+    assert status(nano_at)[0] == 2
+
+
+def test_the_previewed_token_is_the_one_step_appends(at):
+    title = chart(at)["layout"]["title"]["text"]
+    promised = re.search(r"Step will pick '(.*)'", title).group(1)
+    step(at)
+    assert session(at).history[0].token_id == session(at).ids[-1]
+    assert visible_whitespace(bundled().tokenizer.token_text(session(at).ids[-1])) == promised
+
+
+def test_sliders_reshape_the_chart_without_running_the_model(nano_at):
+    step(nano_at, 3)
+    runs_before, calls_before = status(nano_at)[1], nano_at.calls["n"]
+    before = chart(nano_at)
+    nano_at.slider(key="gen_temperature").set_value(1.6).run()
+    hot = chart(nano_at)
+    assert hot["data"][1]["y"] != before["data"][1]["y"]  # shaped bars changed
+    assert hot["data"][0]["y"] == before["data"][0]["y"]  # raw bars did not
+    top_k_slider(nano_at).set_value(3).run()
+    cut = chart(nano_at)
+    assert sum(1 for y in cut["data"][1]["y"] if y > 0) <= 3
+    nano_at.slider(key="gen_top_p").set_value(0.5).run()
+    nano_at.slider(key="gen_temperature").set_value(0.0).run()
+    greedy = chart(nano_at)
+    assert sorted(greedy["data"][1]["y"])[-1] == 1.0 and sum(greedy["data"][1]["y"]) == 1.0
+    assert nano_at.calls["n"] == calls_before and status(nano_at)[1] == runs_before  # no model call at all
+    assert not nano_at.exception
+    step(nano_at)
+    assert nano_at.calls["n"] == calls_before + 1  # a step runs it exactly once
+
+
+def test_same_seed_same_text_other_seed_other_text(at):
+    step(at, 12)
+    first = list(session(at).generated)
+    at.button(key="gen_reset").click().run()
+    assert status(at)[0] == 0
+    step(at, 12)
+    assert session(at).generated == first
+    at.number_input(key="gen_seed").set_value(1).run()
+    step(at, 12)
+    assert session(at).generated != first
+    # ...and it is the text generate() makes with the same seed and settings.
+    expected = [s.token_id for s in generate(session(at).model, session(at).ids[: session(at).prompt_length], 12, 0.8, None, 0.9, seed=1)]
+    assert session(at).generated == expected
+
+
+def test_play_adds_tokens_on_each_tick_and_pause_stops(nano_at):
+    nano_at.button(key="gen_play").click().run()
+    assert nano_at.session_state["gen_playing"] and status(nano_at)[0] == 1
+    assert [b.label for b in nano_at.button][1] == "Pause" and nano_at.button(key="gen_step").disabled
+    for _ in range(4):  # AppTest does not fire run_every by itself: each run is one tick
+        nano_at.run()
+    assert status(nano_at)[0] == 5
+    nano_at.button(key="gen_play").click().run()
+    assert not nano_at.session_state["gen_playing"]
+    nano_at.run()
+    nano_at.run()
+    assert status(nano_at)[0] == 5 and not nano_at.exception
+
+
+def test_play_stops_by_itself_at_the_max_length(nano_at):
+    nano_at.number_input(key="gen_max_new").set_value(3).run()
+    nano_at.button(key="gen_play").click().run()
+    for _ in range(5):
+        nano_at.run()
+    assert status(nano_at)[0] == 3 and not nano_at.session_state["gen_playing"]
+    assert "reached the max length" in next(m.value for m in nano_at.markdown if "new tokens" in m.value)
+    assert nano_at.button(key="gen_step").disabled and not nano_at.exception
+
+
+def test_past_steps_show_their_own_distribution(nano_at, char_tok):
+    step(nano_at, 4)
+    nano_at.slider(key="gen_temperature").set_value(1.5).run()
+    slider = next(s for s in nano_at.slider if s.key.startswith("gen_show_"))
+    slider.set_value(2).run()
+    spec = chart(nano_at)
+    past = session(nano_at).history[1]
+    assert spec["layout"]["title"]["text"].startswith("Step 2: picked") and "temperature 0.8" in spec["layout"]["title"]["text"]
+    chosen = [row[0] for row, color in zip(spec["data"][1]["customdata"], spec["data"][1]["marker"]["color"]) if color == "#b91c1c"]
+    assert chosen == [html.escape(visible_whitespace(char_tok.token_text(past.token_id)))]
+    # Re-shaped with the temperature it was sampled at (0.8), not the slider's 1.5.
+    assert spec["data"][1]["y"][0] == pytest.approx(max(c.prob for c in past.candidates), abs=1e-6)
+    assert ' gs"' in text_html(nano_at) or " gs " in text_html(nano_at)  # its token is outlined in the text
+
+
+def test_switching_the_kv_cache_off_keeps_the_text(nano_at):
+    step(nano_at, 5)
+    nano_at.toggle(key="gen_use_cache").set_value(False).run()
+    assert not session(nano_at).use_cache
+    step(nano_at, 5)
+    s = session(nano_at)
+    expected = [x.token_id for x in generate(nano_at.model, s.ids[: s.prompt_length], 10, 0.8, None, 0.9, seed=0)]
+    assert s.generated == expected
+
+
+def test_kv_cache_measurement_and_greedy_comparison(nano_at):
+    step(nano_at, 3)
+    nano_at.button(key="gen_measure").click().run()
+    labels = [m.label for m in nano_at.metric]
+    assert "With the cache" in labels and "Without the cache" in labels
+    nano_at.number_input(key="gen_max_new").set_value(120).run()
+    nano_at.button(key="gen_compare_btn").click().run()
+    heads = [h.value for h in nano_at.subheader]
+    assert "Greedy (temperature 0)" in heads and any(h.startswith("Sampled (temperature 0.8") for h in heads)
+    assert any("Distinct 4-token sequences" in c.value for c in nano_at.caption)
+    assert not nano_at.exception
+
+
+# --- hostile input ---
+
+
+def test_empty_prompt_starts_from_a_newline(at):
+    at.text_area(key="gen_prompt").set_value("").run()
+    assert any("starts from a newline" in i.value for i in at.info)
+    step(at, 3)
+    assert status(at)[0] == 3 and not at.exception
+    assert session(at).ids[: session(at).prompt_length] == bundled().tokenizer.encode("\n")
+
+
+def test_empty_prompt_without_a_newline_in_the_vocabulary_is_explained():
+    at = open_generation(ROOT)
+    tok = CharTokenizer.from_text("abc d")
+    register(at, "no newline", perturbed_model(model_preset("nano", tok.vocab_size)), tok)
+    at.text_area(key="gen_prompt").set_value("").run()
+    assert any("no newline" in w.value for w in at.warning) and not at.exception
+    assert at.button(key="gen_step").disabled and not at.get("plotly_chart")
+
+
+def test_unseen_characters_are_explained_and_can_be_dropped(at):
+    at.text_area(key="gen_prompt").set_value("ROMEO: ☃ café\n").run()
+    assert any("never seen" in w.value for w in at.warning) and not at.exception
+    assert at.button(key="gen_step").disabled
+    at.button(key="gen_drop").click().run()
+    assert at.text_area(key="gen_prompt").value == "ROMEO:  caf\n"
+    assert not at.warning and status(at) == (0, 1)
+
+
+def test_max_length_beyond_the_context_slides_the_window(nano_at):
+    nano_at.number_input(key="gen_max_new").set_value(500).run()
+    assert any("window slides forward by half a context (32 tokens)" in i.value for i in nano_at.info)
+    nano_at.text_area(key="gen_prompt").set_value("To be, or not to be, that is the question. " * 3).run()
+    assert any("The prompt alone is" in i.value for i in nano_at.info)
+    step(nano_at, 2)
+    s = session(nano_at)
+    assert s.history[-1].context_start > 0 and s.history[-1].context_length <= 64
+    assert ' gf"' in text_html(nano_at)  # tokens outside the window are faded
+    assert not nano_at.exception
+
+
+def test_huge_and_strange_settings_do_not_break_the_page(nano_at):
+    nano_at.text_area(key="gen_prompt").set_value("<script>alert(1)</script>").run()
+    assert any("never seen" in w.value for w in nano_at.warning) and not nano_at.exception
+    nano_at.text_area(key="gen_prompt").set_value("$3 & 3$ -- 'A'!\n\n\n- list; &amp; ?\n" * 40).run()
+    assert not nano_at.exception
+    assert "\n" not in text_html(nano_at) and "&amp;amp;" in text_html(nano_at)
+    nano_at.slider(key="gen_temperature").set_value(2.0).run()
+    step(nano_at, 3)
+    nano_at.slider(key="gen_top_p").set_value(0.05).run()
+    step(nano_at, 2)
+    assert status(nano_at)[0] == 5 and not nano_at.exception
+
+
+# --- every tokenizer ---
+
+
+def test_a_bpe_model_works_and_shows_partial_bytes(shakespeare):
+    at = open_generation(ROOT)
+    tokenizer, model = bpe_model(shakespeare)
+    register(at, "tiny BPE", model, tokenizer)
+    prompt = "<script>alert(1)</script> ROMEO: ☃"
+    at.text_area(key="gen_prompt").set_value(prompt).run()
+    assert not at.exception and not at.warning
+    assert "<script>" not in text_html(at) and "&lt;script&gt;" in text_html(at)
+    step(at, 20)
+    assert status(at)[0] == 20 and not at.exception
+    s = session(at)
+    assert s.generated == [x.token_id for x in generate(model, tokenizer.encode(prompt), 20, 0.8, None, 0.9, seed=0)]
+    # A generated piece that is part of a character's bytes shows as <0xNN>, escaped.
+    partial = next(t for t in tokenizer.encode("☃") if tokenizer.token_text(t).startswith("<0x"))
+    s.ids.append(partial)
+    s.history.append(s.preview(Shaping()))
+    s.history[-1].token_id = partial
+    at.run()
+    assert "&lt;0x" in text_html(at) and not at.exception
+    spec = chart(at)
+    assert len(spec["data"][0]["y"]) >= 20
+    assert top_k_slider(at).key == "gen_top_k_100" and top_k_slider(at).max == 100  # the slider follows the vocabulary (300 tokens)
+
+
+def test_prob_text_escapes_and_colours():
+    assert doctest.testmod(prob_text).failed == 0
+    out = prob_text.prob_text_html([prob_text.Piece("a\n\nb", None), prob_text.Piece('<i x="1">', 0.02, 'hover "q" <b>')])
+    assert "\n" not in out  # no blank line may end Markdown's HTML block
+    assert "<i x=" not in out and "&lt;i x=&quot;1&quot;&gt;" in out
+    assert 'title="hover &quot;q&quot; &lt;b&gt;"' in out and "b0" in out
+
+
+def test_a_gpt2_tokenizer_model_works_and_stops_at_its_end_token():
+    from llm_core.tokenizers import TiktokenTokenizer
+
+    at = open_generation(ROOT)
+    tokenizer = TiktokenTokenizer("r50k_base")
+    model = perturbed_model(model_preset("nano", tokenizer.vocab_size), seed=2)
+    register(at, "nano GPT-2 vocabulary", model, tokenizer)
+    at.run()
+    assert not at.exception and status(at) == (0, 1)
+    assert top_k_slider(at).max == 100
+    step(at, 3)
+    assert status(at)[0] == 3 and not at.exception
+    s = session(at)
+    assert s.stop_ids == {tokenizer.special_tokens["<|endoftext|>"]}
+    # Make the end token the only possible next token: the step takes it and the page stops.
+    only_end = torch.full((tokenizer.vocab_size,), -1e9)
+    only_end[50256] = 0.0
+    s.pending = dataclasses.replace(s.pending, logits=only_end)
+    step(at)
+    assert session(at).stopped and "stop token" in next(m.value for m in at.markdown if "new tokens" in m.value)
+    assert at.button(key="gen_step").disabled and at.button(key="gen_play").disabled and not at.exception
