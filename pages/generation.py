@@ -10,11 +10,14 @@ import time
 
 import streamlit as st
 
+from lab_ui.shell import ensure_app_shell
 from lab_ui import state
 from lab_ui.prob_text import Piece, legend_html, prob_text_html
 from llm_core.sample import Shaping, generate
 from llm_core.stepper import GenerationSession, distinct_ngrams, drop_unknown, ms_per_token, start_ids, step_view, trailing_loop
 from llm_core.tokenizers import UnknownCharacterError, visible_whitespace
+
+ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 script_started = time.perf_counter()
 

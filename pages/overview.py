@@ -3,12 +3,15 @@
 import plotly.express as px
 import streamlit as st
 
+from lab_ui.shell import ensure_app_shell
 from lab_ui import state
 from lab_ui.widgets import page_link, token_chips
 from llm_core import anatomy, runner
 from llm_core.checkpoint import MODELS_DIR, checkpoint_bytes
 from llm_core.tokenizers import TokenizerError
 from llm_core.walkthrough import walk
+
+ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 entry = state.current()
 model, tokenizer = entry.model, entry.tokenizer

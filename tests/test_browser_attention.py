@@ -6,20 +6,6 @@ from playwright.sync_api import expect
 from browser_harness import assert_no_exception, main_area, open_page, screenshot, wait_idle
 
 
-@pytest.fixture(scope="module", autouse=True)
-def entry_page_first(app_server, browser):
-    """Open the app's entry page once before deep-linking to /attention.
-
-    Streamlit 1.67 with a `pages/` folder: when the very first script run of a fresh server is a
-    deep link, it runs pages/attention.py on its own (old multipage mode: no st.navigation, no
-    sidebar) until some session has run app.py. Reported to the lead; these tests check the page
-    inside the real app shell.
-    """
-    context = browser.new_context()
-    open_page(context.new_page(), app_server.url)
-    context.close()
-
-
 def head_title(main):
     return main.get_by_test_id("stPlotlyChart").first.locator(".gtitle")
 

@@ -47,3 +47,22 @@ def test_overview_hostile_prompts(app_server, page):
         wait_idle(page)
         expect(main.get_by_text(expected, exact=False).first).to_be_visible()
         assert_no_exception(page)
+
+
+def test_a_deep_link_on_a_fresh_server_still_gets_the_app_shell(browser):
+    """With a pages/ folder, Streamlit's first run of a fresh server would run a deep-linked page on
+    its own (no chapters, no sidebar); lab_ui.shell.ensure_app_shell() hands it back to app.py."""
+    from browser_harness import StreamlitServer
+
+    server = StreamlitServer().start()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        open_page(page, server.url, "attention")
+        expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(existing_pages()))
+        expect(main_area(page).get_by_role("heading").first).to_be_visible()
+        assert_no_exception(page)
+    finally:
+        context.close()
+        server.stop()
