@@ -134,6 +134,7 @@ class JobSnapshot:
     segment: int  # how many times the job has been started (resumes included)
     running_s: float  # wall-clock seconds the current or last segment has run (queue time excluded)
     time_cap_s: float | None
+    stop_latency_s: float | None = None  # seconds from stop() to the generator's end, when a stop was asked
 
     @property
     def active(self) -> bool:
@@ -182,6 +183,8 @@ class Job:
         self._ticket: int | None = None
         self._run_started: float | None = None
         self._run_ended: float | None = None
+        self._stop_asked: float | None = None
+        self._stop_latency: float | None = None
         self._last_seen = time.monotonic()
         self.result = None
 
@@ -198,7 +201,7 @@ class Job:
             self._error = self._stop_reason = self._stop_cause = None
             self._segment += 1
             self._run_started = None if self._gate else time.monotonic()
-            self._run_ended = None
+            self._run_ended = self._stop_asked = self._stop_latency = None
             self._last_seen = time.monotonic()
             self._thread = threading.Thread(target=self._run, name=f"job:{self.name}", daemon=True)
             self._thread.start()
@@ -209,6 +212,7 @@ class Job:
             if self._status not in ACTIVE or self._stop.is_set():
                 return
             self._stop_cause = cause
+            self._stop_asked = time.monotonic()
             if self._status == "running":
                 self._status = "stopping"
             self._stop.set()
@@ -242,6 +246,7 @@ class Job:
                 segment=self._segment,
                 running_s=running_s,
                 time_cap_s=self.time_cap_s,
+                stop_latency_s=self._stop_latency,
             )
 
     @property
@@ -281,6 +286,8 @@ class Job:
             with self._lock:
                 self._status = "finishing"
                 self._run_ended = time.monotonic()
+                if self._stop_asked is not None:
+                    self._stop_latency = max(0.0, self._run_ended - self._stop_asked)
             result = self._finish(last, reason) if self._finish else None
             with self._lock:
                 self.result = result

@@ -25,7 +25,7 @@ LR_CHOICES = [1e-4, 3e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.5e-2, 3e-2, 0.1, 0.3, 1.0, 3
 BATCH_CHOICES = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128]
 WIDTH_CHOICES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
 CONTEXT_CHOICES = [8, 16, 32, 64, 128, 256, 512]
-EVAL_CHOICES = [25, 50, 100, 200, 300, 500, 1000]
+EVAL_CHOICES = [20, 50, 100, 200, 300, 500, 1000]
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
 PRESET_HELP = {"nano": "2 layers, trains in seconds", "tiny": "4 layers, the bundled model's size", "small": "6 layers, about 10M parameters: for a GPU or a patient CPU"}
 DEFAULTS = dict(
@@ -281,7 +281,7 @@ b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problem
 b2.button("Stop", key="tr_stop", disabled=not busy, on_click=stop_training, width="stretch")
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=resume_training, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
-b4.caption(f"Trains on **{state.device_label()}**. At most {jobs.max_jobs()} trainings run at once on this server; others wait their turn.")
+b4.caption(f"Trains on **{state.device_label()}**. At most {jobs.max_jobs()} training{'s' if jobs.max_jobs() != 1 else ''} run at once on this server; others wait their turn.")
 for problem in problems:
     st.warning(problem)
 if st.session_state.get(MESSAGE_KEY):
@@ -308,7 +308,8 @@ def render_live(snap) -> None:
         return
     latest = snap.latest
     if snap.status == "queued":
-        st.info(f"⏳ Waiting for a free slot: this server trains {jobs.max_jobs()} models at once. You are **number {snap.queue_position or '…'}** in the queue.")
+        n = jobs.max_jobs()
+        st.info(f"⏳ Waiting for a free slot: this server runs at most {n} training{'s' if n != 1 else ''} at once. You are **number {snap.queue_position or '…'}** in the queue.")
     elif snap.status == "failed":
         st.error(f"Training failed: {snap.error}")
     elif snap.status == "finished":
@@ -316,7 +317,8 @@ def render_live(snap) -> None:
         if reason.startswith("diverged"):
             st.error(f"Training stopped: the run {reason}")
         elif run.can_resume():
-            st.info(f"Training {reason}. Press **Resume** to continue the same run.")
+            latency = f" ({snap.stop_latency_s:.2f} s after the request)" if snap.stop_latency_s is not None else ""
+            st.info(f"Training {reason}{latency}. Press **Resume** to continue the same run.")
         else:
             st.success(f"Training done: {reason}.")
     elif snap.status == "finishing":
@@ -334,7 +336,13 @@ def render_live(snap) -> None:
     st.progress(min(max(progress, 0.0), 1.0), text=bar_text)
 
     k1, k2, k3, k4, k5 = st.columns(5)
-    vals = [r for r in snap.records if r.val_loss is not None]
+    records = []  # one point per step: the closing record repeats the step it closes
+    for r in snap.records:
+        if records and records[-1].step == r.step:
+            records[-1] = r
+        else:
+            records.append(r)
+    vals = [r for r in records if r.val_loss is not None]
     k1.metric("Step", f"{latest.step:,}" if latest else "0")
     k2.metric("Train loss", f"{latest.train_loss:.3f}" if latest and math.isfinite(latest.train_loss) else "–")
     k3.metric("Val loss", f"{vals[-1].val_loss:.3f}" if vals else "–", help=f"On {run.eval_tokens:,} held-out tokens while training; the final value uses the whole held-out split.")
@@ -346,7 +354,7 @@ def render_live(snap) -> None:
     logy = o2.toggle("log scale", key="tr_logy")
     remember("tr_xaxis", "tr_logy")
     x_of = (lambda r: r.step) if xaxis == "steps" else (lambda r: r.tokens_seen)
-    train_points = [r for r in snap.records if math.isfinite(r.train_loss)]
+    train_points = [r for r in records if math.isfinite(r.train_loss)]
 
     chart, lr_chart = st.columns([2, 1])
     fig = go.Figure()
@@ -371,8 +379,8 @@ def render_live(snap) -> None:
         lr_fig.add_scatter(x=[s if xaxis == "steps" else s * per_step for s in planned],
                            y=[cfg.lr * lr_scale(s, s / cfg.max_steps, cfg.warmup_steps, cfg.min_lr_ratio) for s in planned],
                            mode="lines", name="planned", line=dict(color="#d1d5db", dash="dash"))
-    if snap.records:
-        shown = thin(list(snap.records))
+    if records:
+        shown = thin(records)
         lr_fig.add_scatter(x=[x_of(r) for r in shown], y=[r.lr for r in shown], mode="lines", name="used", line=dict(color="#10b981"))
     lr_fig.update_layout(height=360, margin=dict(t=30, l=0, r=0, b=0), showlegend=False, title=dict(text="learning rate", font=dict(size=13)), xaxis_title=xaxis)
     lr_chart.plotly_chart(lr_fig, key="tr_lr_chart")

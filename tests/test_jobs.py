@@ -88,6 +88,7 @@ def test_stop_takes_effect_at_the_next_step():
     assert time.monotonic() - t0 < 1.0  # generous: one 10 ms step plus thread wake-up
     snap = job.snapshot()
     assert snap.status == "finished" and snap.stop_reason == "stopped by user"
+    assert 0 <= snap.stop_latency_s < 1.0
 
 
 def test_starting_twice_is_refused_but_a_stopped_job_restarts():
