@@ -2,13 +2,14 @@
 
 import hashlib
 import math
+import time
 from functools import partial
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import jobs, state
-from lab_ui.widgets import page_link
+from lab_ui.widgets import ROOT, page_link
 from llm_core import anatomy
 from llm_core.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint_bytes
 from llm_core.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
@@ -26,7 +27,14 @@ BATCH_CHOICES = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128]
 WIDTH_CHOICES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
 CONTEXT_CHOICES = [8, 16, 32, 64, 128, 256, 512]
 EVAL_CHOICES = [20, 50, 100, 200, 300, 500, 1000]
+CALIBRATION_TTL_S = 900
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
+NEXT_CHAPTERS = [
+    ("pages/attention.py", "See its attention", "🔍"),
+    ("pages/generation.py", "Generate with it", "🎲"),
+    ("pages/embeddings.py", "Its embeddings", "🗺️"),
+    ("pages/overview.py", "Overview", "🧭"),
+]
 PRESET_HELP = {"nano": "2 layers, trains in seconds", "tiny": "4 layers, the bundled model's size", "small": "6 layers, about 10M parameters: for a GPU or a patient CPU"}
 DEFAULTS = dict(
     tr_source="Bundled corpus", tr_bundled="tinyshakespeare", tr_paste="", tr_tokenizer="Characters", tr_bpe_vocab=512,
@@ -62,9 +70,19 @@ def prepared(digest: str, kind: str, bpe_vocab: int, name: str, _text: str):
     return prepare_corpus(_text, name, kind, bpe_vocab)
 
 
-@st.cache_resource(show_spinner="Measuring this machine once (a few training steps)…")
-def calibration(device_type: str):
-    return calibrate(state.device())
+@st.cache_resource(show_spinner=False)
+def calibration_store() -> dict:
+    return {}
+
+
+def calibration():
+    """This machine's speed, measured with a few real steps; re-measured every 15 min when nothing trains."""
+    store = calibration_store()
+    stale = time.monotonic() - store.get("at", -1e9) > CALIBRATION_TTL_S
+    if "value" not in store or (stale and jobs.gate().running == 0):
+        with st.spinner("Measuring this machine's speed (a few training steps)…"):
+            store.update(value=calibrate(state.device()), at=time.monotonic())
+    return store["value"]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -135,7 +153,14 @@ busy = snap_now is not None and snap_now.active
 
 # --- 1 · Data ---------------------------------------------------------------------------
 st.header("1 · Data")
-problems: list[str] = []
+problems: list[str] = []  # anything that keeps Train off; each is shown in the section it belongs to
+
+
+def show_problems(since: int) -> None:
+    for problem in problems[since:]:
+        st.warning(problem)
+
+
 text, corpus_name = None, None
 left, right = st.columns([1, 1])
 with left:
@@ -183,6 +208,7 @@ if text is not None:
         corpus = prepared(digest, "char" if kind == "Characters" else "bpe", int(st.session_state.tr_bpe_vocab), corpus_name, text)
     except DataError as exc:
         problems.append(str(exc).capitalize())
+show_problems(0)
 if corpus is not None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Characters", f"{corpus.n_chars:,}")
@@ -194,6 +220,7 @@ if corpus is not None:
 
 # --- 2 · Model --------------------------------------------------------------------------
 st.header("2 · Model")
+model_problems_from = len(problems)
 vocab_size = corpus.tokenizer.vocab_size if corpus is not None else 65
 st.selectbox("Preset", list(MODEL_PRESETS), key="tr_preset", on_change=apply_preset, format_func=lambda p: f"{p}: {PRESET_HELP.get(p, '')}")
 m1, m2, m3, m4, m5 = st.columns(5)
@@ -219,7 +246,7 @@ if config_ok and corpus is not None:
 batch_size = int(st.session_state.tr_batch)
 if config_ok:
     n_params = model_config.num_params()
-    cal = calibration(state.device().type)
+    cal = calibration()
     step_s = estimate_step_seconds(model_config, batch_size, cal)
     memory = train_memory_bytes(model_config, batch_size)
     s1, s2, s3, s4 = st.columns(4)
@@ -235,8 +262,11 @@ if config_ok:
     if memory > MAX_MEMORY:
         problems.append(f"This model and batch would need about {anatomy.human_bytes(memory)} of memory to train; this server allows {anatomy.human_bytes(MAX_MEMORY)}. Lower the batch size, context, width or layers.")
 
+show_problems(model_problems_from)
+
 # --- 3 · Training -----------------------------------------------------------------------
 st.header("3 · Training")
+training_problems_from = len(problems)
 t1, t2, t3, t4, t5 = st.columns([1.4, 1.2, 1.4, 0.8, 1.2])
 lr = t1.select_slider("Learning rate", LR_CHOICES, key="tr_lr", format_func=lambda v: f"{v:g}",
                       help="Peak rate of the AdamW optimizer (embeddings, head, norms); the block matrices use Muon at a proportional rate. Too high and training diverges: try 10.")
@@ -273,6 +303,7 @@ if config_ok and budget > 0:
         st.caption(f"About {fmt_seconds(budget * step_s)} of training (estimate), plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
     else:
         st.caption(f"About {budget / step_s:,.0f} steps (estimate). The learning rate warms up, then follows a cosine down to zero at the end of the budget.")
+show_problems(training_problems_from)
 remember()
 
 run = st.session_state.get(RUN_KEY)
@@ -282,8 +313,8 @@ b2.button("Stop", key="tr_stop", disabled=not busy, on_click=stop_training, widt
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=resume_training, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
 b4.caption(f"Trains on **{state.device_label()}**. At most {jobs.max_jobs()} training{'s' if jobs.max_jobs() != 1 else ''} run at once on this server; others wait their turn.")
-for problem in problems:
-    st.warning(problem)
+if problems and not busy:
+    st.caption("**Train** is off until the warnings above are resolved.")
 if st.session_state.get(MESSAGE_KEY):
     st.error(f"Training could not start: {st.session_state.pop(MESSAGE_KEY)}")
 
@@ -349,7 +380,7 @@ def render_live(snap) -> None:
     k4.metric("Tokens / s", f"{latest.tokens_per_s:,.0f}" if latest else "–")
     k5.metric("Steps / s", f"{latest.step / latest.elapsed_s:.1f}" if latest and latest.elapsed_s > 0 else "–", help="Optimizer steps per second of training time (evaluations excluded).")
 
-    o1, o2, _ = st.columns([1.2, 1, 3])
+    o1, o2, _ = st.columns([2, 1, 2])
     xaxis = o1.radio("x-axis", ["steps", "tokens seen"], key="tr_xaxis", horizontal=True)
     logy = o2.toggle("log scale", key="tr_logy")
     remember("tr_xaxis", "tr_logy")
@@ -420,23 +451,20 @@ if result is not None and not busy:
         f"evaluations and samples took {record['eval_s']:.1f} s more. Final val loss **{record['val_loss']:.3f}** on the whole held-out split "
         f"({record['val_tokens']:,} tokens), against {math.log(trained.model.config.vocab_size):.2f} for a uniform guess."
     )
-    links = st.columns(4)
-    with links[0]:
-        page_link("pages/attention.py", "See its attention", "🔍")
-    with links[1]:
-        page_link("pages/generation.py", "Generate with it", "🎲")
-    with links[2]:
-        page_link("pages/embeddings.py", "Look at its embeddings", "🗺️")
-    with links[3]:
-        page_link("pages/overview.py", "Overview", "🧭")
+    chapters = [(path, label, icon) for path, label, icon in NEXT_CHAPTERS if (ROOT / path).exists()]
+    for column, (path, label, icon) in zip(st.columns(max(len(chapters), 1)), chapters):
+        with column:
+            page_link(path, label, icon)
     entry = state.models().get(name)
     files = model_files(name, entry.created) if entry is not None else None
     if files is not None:
         weights, description = files
         stem = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-").lower()[:60] or "model"
-        d1, d2, _ = st.columns([1, 1, 2])
-        d1.download_button(f"Download the parameters (.safetensors, {anatomy.human_bytes(len(weights))})", weights, file_name=f"{stem}.safetensors", mime="application/octet-stream", key="tr_dl_weights")
-        d2.download_button("Download the description (.json)", description, file_name=f"{stem}.json", mime="application/json", key="tr_dl_json")
+        d1, d2, _ = st.columns([1.4, 1.2, 1])
+        d1.download_button(f"Download the weights ({anatomy.human_bytes(len(weights))})", weights, file_name=f"{stem}.safetensors", mime="application/octet-stream", key="tr_dl_weights")
+        d2.download_button("Download the description", description, file_name=f"{stem}.json", mime="application/json", key="tr_dl_json")
+        st.caption("A model is two files: its weights (.safetensors) and its description (.json: config, tokenizer, training record). "
+                   "Upload them below in any LLM Lab, or run them with the runner from the Overview chapter.")
 elif busy:
     st.caption("When training stops, the model becomes your current model in every chapter and can be downloaded here.")
 elif run is not None and result is None and snap_now is not None and not snap_now.active:
