@@ -73,7 +73,10 @@ def track(key: str, job: Job, label: str, page: str | None = None, on_end=None) 
     """Keep `job` for this user under `key` (replacing an ended one; an active one is stopped first)."""
     old = _tracked().get(key)
     if old is not None and old.job is not job:
-        old.job.stop()
+        if old.job.snapshot().active:
+            old.job.stop()
+        else:
+            _collect_one(old)  # its end may not have been collected yet (a click right after it ended)
     _tracked()[key] = Tracked(job, label, page, on_end)
 
 
@@ -86,13 +89,18 @@ def collect() -> bool:
     """Run the end-callback of every job that ended since the last call; True if any did."""
     ran = False
     for entry in list(_tracked().values()):
-        snap = entry.job.snapshot()
-        if not snap.active and snap.segment > entry.collected_segment:
-            entry.collected_segment = snap.segment
-            if entry.on_end is not None:
-                entry.on_end(entry.job, snap)
-            ran = True
+        ran = _collect_one(entry) or ran
     return ran
+
+
+def _collect_one(entry: Tracked) -> bool:
+    snap = entry.job.snapshot()
+    if snap.active or snap.segment <= entry.collected_segment:
+        return False
+    entry.collected_segment = snap.segment
+    if entry.on_end is not None:
+        entry.on_end(entry.job, snap)
+    return True
 
 
 def any_active() -> bool:

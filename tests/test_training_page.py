@@ -295,3 +295,4 @@ def test_model_uploads_accept_our_files_and_refuse_hostile_ones(char_tok):
     assert "mine (uploaded)** loaded" in texts(at.success)
     at.run()  # the same files on the next rerun are not added twice
     assert [n for n in at.session_state["lab_models"] if n.startswith("mine")] == ["mine (uploaded)"]
+
