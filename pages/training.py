@@ -2,6 +2,7 @@
 
 import hashlib
 import math
+import os
 import time
 from functools import partial
 
@@ -28,6 +29,8 @@ WIDTH_CHOICES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
 CONTEXT_CHOICES = [8, 16, 32, 64, 128, 256, 512]
 EVAL_CHOICES = [20, 50, 100, 200, 300, 500, 1000]
 CALIBRATION_TTL_S = 900
+STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 0.5))  # progress, step, losses: twice a second
+CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 1.5))  # charts and samples
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
 NEXT_CHAPTERS = [
     ("pages/attention.py", "See its attention", "🔍"),
@@ -324,7 +327,18 @@ def thin(points: list, limit: int = 600) -> list:
     return shown
 
 
-def render_live(snap) -> None:
+def one_per_step(records) -> list:
+    """One record per step: the closing record repeats the step it closes."""
+    kept = []
+    for r in records:
+        if kept and kept[-1].step == r.step:
+            kept[-1] = r
+        else:
+            kept.append(r)
+    return kept
+
+
+def render_status(snap) -> None:
     run = st.session_state.get(RUN_KEY)
     if snap is None or run is None:
         st.info("Press **Train** to start. The loss curve, the progress and samples of generated text appear here as the model learns.")
@@ -359,20 +373,24 @@ def render_live(snap) -> None:
     st.progress(min(max(progress, 0.0), 1.0), text=bar_text)
 
     k1, k2, k3, k4, k5 = st.columns(5)
-    records = []  # one point per step: the closing record repeats the step it closes
-    for r in snap.records:
-        if records and records[-1].step == r.step:
-            records[-1] = r
-        else:
-            records.append(r)
-    vals = [r for r in records if r.val_loss is not None]
+    vals = [r for r in snap.records if r.val_loss is not None]
     k1.metric("Step", f"{latest.step:,}" if latest else "0")
     k2.metric("Train loss", f"{latest.train_loss:.3f}" if latest and math.isfinite(latest.train_loss) else "–")
     k3.metric("Val loss", f"{vals[-1].val_loss:.3f}" if vals else "–", help=f"On {run.eval_tokens:,} held-out tokens while training; the final value uses the whole held-out split.")
     k4.metric("Tokens / s", f"{latest.tokens_per_s:,.0f}" if latest else "–")
     k5.metric("Steps / s", f"{latest.step / latest.elapsed_s:.1f}" if latest and latest.elapsed_s > 0 else "–", help="Optimizer steps per second of training time (evaluations excluded).")
 
-    xaxis, logy = st.session_state.tr_xaxis, st.session_state.tr_logy  # chart options: widgets above the fragment
+
+def render_charts(snap) -> None:
+    """The loss and learning-rate charts and the samples: redrawn less often than the numbers above
+    them, because the browser's work to redraw a chart competes with training on a small machine."""
+    run = st.session_state.get(RUN_KEY)
+    if snap is None or run is None:
+        return
+    latest = snap.latest
+    records = one_per_step(snap.records)
+    vals = [r for r in records if r.val_loss is not None]
+    xaxis, logy = st.session_state.tr_xaxis, st.session_state.tr_logy  # chart options: widgets above this fragment
     x_of = (lambda r: r.step) if xaxis == "steps" else (lambda r: r.tokens_seen)
     train_points = [r for r in records if math.isfinite(r.train_loss)]
 
@@ -430,12 +448,13 @@ def render_live(snap) -> None:
         st.caption(f"A sample of generated text appears at every evaluation (every {cfg.eval_every} steps).")
 
 
+jobs.live(JOB_KEY, render_status, interval=STATUS_POLL_S)
 if st.session_state.get(RUN_KEY) is not None:
-    # Outside the fragment: Streamlit forgets a fragment's widgets when the user visits another chapter.
+    # Outside the fragments: a widget inside one would be forgotten when the user visits another chapter.
     o1, o2, _ = st.columns([2, 1, 2])
     o1.radio("x-axis", ["steps", "tokens seen"], key="tr_xaxis", persist_state="session", horizontal=True)
     o2.toggle("log scale", key="tr_logy", persist_state="session")
-jobs.live(JOB_KEY, render_live)
+jobs.live(JOB_KEY, render_charts, interval=CHART_POLL_S)
 
 # --- 5 · Your model ---------------------------------------------------------------------
 st.header("5 · Your model")
