@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab_ui import state
+from lab_ui import jobs, state
 
 
 def render() -> None:
+    jobs.collect()  # a background job that ended (e.g. a training run) registers its model before we show it
     entry = state.current()
     cfg = entry.config
     with st.sidebar:
@@ -38,3 +39,4 @@ def render() -> None:
             lines.append(f"trained on {record['corpus']}")
         st.caption("  \n".join(lines))
         st.caption(f"Device: {state.device_label()}")
+    jobs.sidebar_status()  # live status of this user's background jobs, on every chapter

@@ -1,0 +1,177 @@
+"""Training speed inside the app versus the command line, and what the default settings reach.
+
+Prints figures; asserts nothing. Three runs of the tiny preset on Tiny Shakespeare, one after the
+other, each for the same training-time budget:
+
+1. the CLI: `python -m llm_core.train --preset tiny --time SECONDS` in its own process;
+2. the job object alone: `TrainingRun` + `Job` (the thread the page uses), no Streamlit;
+3. the app: a real `streamlit run app.py`, driven by headless Chromium: open the Training chapter,
+   keep the default settings (tiny, 60 s unless --seconds says otherwise), press Train, let the live
+   view poll until the run ends, then read the page's summary. Then a second run is stopped after a
+   few seconds to measure how long Stop takes.
+
+Steps per second are optimizer steps per second of *training time* (evaluations and samples
+excluded, as both the CLI and the page report it); wall-clock figures are printed too. The machine
+load is printed with each run: on a shared machine the figures move a lot.
+
+    python benchmarks/training_in_app.py              # 60 s runs: the default settings' val loss too
+    python benchmarks/training_in_app.py --seconds 20 # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def cli_run(seconds: float) -> dict:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    wall = time.perf_counter() - t0
+    steps = [int(m.group(1)) for m in re.finditer(r"^step\s+(\d+) \|", out, re.M)]
+    vals = [float(v) for v in re.findall(r"val (\d+\.\d+)", out)]
+    done = re.search(r"done: .*; ([\d.]+)s training, ([\d.]+)s evaluating", out)
+    train_s, eval_s = float(done.group(1)), float(done.group(2))
+    return dict(steps=steps[-1], train_s=train_s, eval_s=eval_s, wall_s=wall, val_loss=vals[-1] if vals else None)
+
+
+def job_run(seconds: float) -> dict:
+    """In a worker thread, as in the server. Everything, set-up included, runs off the main thread: with
+    libgomp, a second thread that has run parallel torch ops makes every team spin less (it throttles
+    spinning once there are more OpenMP threads than CPUs), which alone costs a third of the speed here."""
+    import threading
+
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(_job_run(seconds)))
+    worker.start()
+    worker.join()
+    return out
+
+
+def _job_run(seconds: float) -> dict:
+    from llm_core.config import TrainConfig, model_preset, train_preset
+    from llm_core.data import load_corpus
+    from llm_core.device import pick_device
+    from llm_core.training_run import TrainingRun, prepare_corpus
+
+    corpus = prepare_corpus(load_corpus("tinyshakespeare"), "tinyshakespeare")
+    preset = train_preset("tiny")
+    cfg = TrainConfig(max_steps=10_000_000, time_budget_s=seconds, batch_size=preset.batch_size, lr=preset.lr, muon_lr=preset.muon_lr, eval_every=200, log_every=10)
+    run = TrainingRun(corpus, model_preset("tiny", corpus.tokenizer.vocab_size), cfg, device=pick_device("auto"))
+    job = run.make_job()
+    t0 = time.perf_counter()
+    job.start()
+    job.join()
+    wall = time.perf_counter() - t0
+    record = job.result.record
+    return dict(steps=record["steps"], train_s=record["elapsed_s"], eval_s=record["eval_s"], wall_s=wall, val_loss=record["val_loss"])
+
+
+def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
+    from playwright.sync_api import expect, sync_playwright
+
+    from browser_harness import StreamlitServer, launch_browser, main_area, open_page, wait_idle
+
+    server = StreamlitServer().start()
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            open_page(page, server.url, "", timeout=180_000)
+            page.get_by_test_id("stSidebarNavLink").filter(has_text="Train a model").click()
+            wait_idle(page, 180_000)
+            main = main_area(page)
+            if seconds != 60:
+                box = main.get_by_role("spinbutton", name="Seconds of training")
+                box.fill(str(int(seconds)))
+                box.press("Enter")
+                wait_idle(page)
+            t0 = time.perf_counter()
+            main.get_by_role("button", name="Train", exact=True).click()
+            if away:  # watch from another chapter: only the sidebar's status polls (every 2 s)
+                wait_idle(page)
+                page.get_by_test_id("stSidebarNavLink").filter(has_text="Overview").click()
+                time.sleep(seconds)
+                while page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^(step|starting|measuring)")).count():
+                    time.sleep(0.5)
+                page.get_by_test_id("stSidebarNavLink").filter(has_text="Train a model").click()
+                wait_idle(page)
+            summary = main.get_by_text(re.compile(r"^Trained [\d,]+ steps in"))
+            expect(summary).to_be_visible(timeout=int((seconds * 6 + 300) * 1000))
+            wall = time.perf_counter() - t0
+            text = summary.inner_text()
+            m = re.search(r"Trained ([\d,]+) steps in ([\d.]+) s of training .*took ([\d.]+) s more\. Final val loss ([\d.]+)", text)
+            result = dict(steps=int(m.group(1).replace(",", "")), train_s=float(m.group(2)), eval_s=float(m.group(3)), wall_s=wall, val_loss=float(m.group(4)))
+            # Stop latency: a second run, stopped after a few seconds.
+            main.get_by_role("button", name="Train", exact=True).click()
+            time.sleep(stop_after)
+            main.get_by_role("button", name="Stop", exact=True).click()
+            stopped = main.get_by_text(re.compile(r"Training stopped by user \(([\d.]+) s after the request\)"))
+            expect(stopped).to_be_visible(timeout=120_000)
+            result["stop_latency_s"] = float(re.search(r"\(([\d.]+) s after", stopped.inner_text()).group(1))
+            browser.close()
+        return result
+    finally:
+        server.stop()
+
+
+def show(name: str, r: dict, reference: dict | None = None) -> None:
+    rate = r["steps"] / r["train_s"]
+    line = (f"{name:<28} {r['steps']:6,d} steps in {r['train_s']:6.1f} s of training = {rate:6.2f} steps/s"
+            f" | eval+samples {r['eval_s']:5.1f} s | wall {r['wall_s']:6.1f} s ({r['steps'] / r['wall_s']:5.2f} steps/s)"
+            f" | final val loss {r['val_loss']:.3f}")
+    if reference:
+        line += f" | {100 * rate / (reference['steps'] / reference['train_s']):5.1f}% of the CLI's rate"
+    print(line, flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="training-time budget of each run (60 = the page's default)")
+    parser.add_argument("--stop-after", type=float, default=5.0, help="seconds before pressing Stop in the latency run")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["cli", "job", "app", "app-away"])
+    args = parser.parse_args(argv)
+    print(f"tiny preset, Tiny Shakespeare, {args.seconds:g} s of training per run", flush=True)
+    results = {}
+    runs = (("cli", lambda: cli_run(args.seconds)), ("job", lambda: job_run(args.seconds)),
+            ("app", lambda: app_run(args.seconds, args.stop_after)), ("app-away", lambda: app_run(args.seconds, args.stop_after, away=True)))
+    for name, fn in runs:
+        if name in args.skip:
+            continue
+        before = load()
+        results[name] = fn()
+        print(f"  [{name}] before: {before}; after: {load()}", flush=True)
+    print()
+    labels = {"cli": "CLI (python -m llm_core.train)", "job": "job thread (no Streamlit)", "app": "app, watching the live view",
+              "app-away": "app, user on another chapter"}
+    for name, r in results.items():
+        show(labels[name], r, results.get("cli") if name != "cli" else None)
+    for name in ("app", "app-away"):
+        if name not in results:
+            continue
+        print(f"Stop in the {name}: the run ended {results[name]['stop_latency_s']:.2f} s after Stop was pressed "
+              "(the last step, plus the closing evaluation of 16k held-out tokens and a sample cut short)")
+    print("CLI and app val losses differ in what they measure against: the CLI evaluates every 250 steps on the whole held-out "
+          "split, the app every 200 steps on 16k tokens, and both report a final loss on the whole held-out split.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Streamlit side of background jobs: one gate per server, jobs per user, polling fragments.
+
+What it is: the thin glue around `llm_core.jobs`. `gate()` is the server-wide `JobGate` (from
+`st.cache_resource`, so every session shares it); `track()` keeps a user's job in
+`st.session_state` (it survives page switches) with a callback that runs in the script thread
+once each time the job ends (to register the trained model, for example: session state must not
+be touched from the job's thread); `collect()` runs those callbacks and is called by the sidebar
+on every page; `live()` draws a job's view in a fragment that reruns about twice a second while
+the job is active and reruns the whole app once when it ends; `sidebar_status()` shows every
+active job of this user in the sidebar, in its own slower fragment, on every chapter.
+What it is not: the job itself. The training thread never calls Streamlit.
+
+Server settings, from the environment: LLM_LAB_MAX_TRAININGS (jobs running at once, default 2),
+LLM_LAB_TRAINING_CAP_S (wall-clock cap per run segment, default 600 s).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import streamlit as st
+
+from llm_core.jobs import Job, JobGate, JobSnapshot
+
+JOBS_KEY = "lab_jobs"
+DEFAULT_MAX_JOBS = 2
+DEFAULT_TIME_CAP_S = 600.0
+IDLE_TIMEOUT_S = 300.0  # a job nobody polls (tab closed, session gone) stops after this
+POLL_S = 0.5
+SIDEBAR_POLL_S = 2.0
+
+
+def max_jobs() -> int:
+    try:
+        return max(1, int(os.environ.get("LLM_LAB_MAX_TRAININGS", DEFAULT_MAX_JOBS)))
+    except ValueError:
+        return DEFAULT_MAX_JOBS
+
+
+def time_cap_s() -> float:
+    try:
+        return max(1.0, float(os.environ.get("LLM_LAB_TRAINING_CAP_S", DEFAULT_TIME_CAP_S)))
+    except ValueError:
+        return DEFAULT_TIME_CAP_S
+
+
+@st.cache_resource(show_spinner=False)
+def _gate(capacity: int) -> JobGate:
+    return JobGate(capacity)
+
+
+def gate() -> JobGate:
+    """The server-wide gate shared by every session (one per configured capacity)."""
+    return _gate(max_jobs())
+
+
+@dataclass
+class Tracked:
+    job: Job
+    label: str  # shown in the sidebar, e.g. "Training 4x4x128 on tinyshakespeare"
+    page: str | None = None  # the chapter that shows it, for a link from the sidebar
+    on_end: Callable[[Job, JobSnapshot], None] | None = None  # runs in the script thread once per ended segment
+    collected_segment: int = 0
+
+
+def _tracked() -> dict[str, Tracked]:
+    return st.session_state.setdefault(JOBS_KEY, {})
+
+
+def track(key: str, job: Job, label: str, page: str | None = None, on_end=None) -> None:
+    """Keep `job` for this user under `key` (replacing an ended one; an active one is stopped first)."""
+    old = _tracked().get(key)
+    if old is not None and old.job is not job:
+        if old.job.snapshot().active:
+            old.job.stop()
+        else:
+            _collect_one(old)  # its end may not have been collected yet (a click right after it ended)
+    _tracked()[key] = Tracked(job, label, page, on_end)
+
+
+def get(key: str) -> Job | None:
+    entry = _tracked().get(key)
+    return entry.job if entry else None
+
+
+def collect() -> bool:
+    """Run the end-callback of every job that ended since the last call; True if any did."""
+    ran = False
+    for entry in list(_tracked().values()):
+        ran = _collect_one(entry) or ran
+    return ran
+
+
+def _collect_one(entry: Tracked) -> bool:
+    snap = entry.job.snapshot()
+    if snap.active or snap.segment <= entry.collected_segment:
+        return False
+    entry.collected_segment = snap.segment
+    if entry.on_end is not None:
+        entry.on_end(entry.job, snap)
+    return True
+
+
+def any_active() -> bool:
+    return any(e.job.snapshot().active for e in _tracked().values())
+
+
+def live(key: str, render: Callable[[JobSnapshot | None], None], interval: float = POLL_S) -> None:
+    """Draw `render(snapshot)` in a fragment that polls while the job under `key` is active.
+
+    The fragment reruns on its own every `interval` seconds while the job runs (only this
+    fragment, not the page). When the job ends, it reruns the whole app once, so buttons, the
+    sidebar and the model list catch up; after that it stops polling.
+    """
+    job = get(key)
+    was_active = job is not None and job.snapshot().active
+
+    @st.fragment(run_every=interval if was_active else None)
+    def _live():
+        current = get(key)
+        snap = None
+        if current is not None:
+            current.touch()
+            snap = current.snapshot()
+        render(snap)
+        if was_active and (snap is None or not snap.active):
+            st.rerun()
+
+    _live()
+
+
+def describe(snap: JobSnapshot) -> str:
+    """One line of status for a snapshot whose records are train() Metrics (or look like them)."""
+    if snap.status == "queued":
+        return f"waiting for a free slot: position {snap.queue_position or '…'} in the queue"
+    latest = snap.latest
+    if snap.status in ("running", "stopping") and latest is not None:
+        line = f"step {latest.step:,} · {latest.progress:.0%} · loss {latest.train_loss:.3f}"
+        return line + (" · stopping…" if snap.status == "stopping" else "")
+    if snap.status == "running":
+        return "starting…"
+    if snap.status == "stopping":
+        return "stopping…"
+    if snap.status == "finishing":
+        return "measuring the final loss…"
+    if snap.status == "failed":
+        return f"failed: {snap.error}"
+    return snap.stop_reason or snap.status
+
+
+def sidebar_status() -> None:
+    """This user's active jobs, live in the sidebar on every chapter (its own fragment)."""
+    active = any_active()
+    if not active and not _tracked():
+        return
+
+    @st.fragment(run_every=SIDEBAR_POLL_S if active else None)
+    def _status():
+        still_active = False
+        for entry in _tracked().values():
+            snap = entry.job.snapshot()
+            if not snap.active:
+                continue
+            entry.job.touch()
+            still_active = True
+            st.markdown(f"**🏋️ {entry.label}**")
+            st.caption(describe(snap))
+            latest = snap.latest
+            if snap.status == "running" and latest is not None:
+                st.progress(min(max(latest.progress, 0.0), 1.0))
+        if active and not still_active:
+            st.rerun()  # a job ended while the user was elsewhere: collect it and redraw everything
+
+    with st.sidebar:
+        _status()

@@ -1,0 +1,160 @@
+"""Browser tests of the Training chapter in headless Chromium: live training, stop, two users at once.
+
+Each test opens the app at its root and walks to the chapter through the sidebar, as a person
+would, so the whole session (models, jobs) stays in one Streamlit session.
+"""
+
+import re
+import time
+
+from playwright.sync_api import expect
+
+from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+
+TALL = {"width": 1400, "height": 4200}  # Streamlit scrolls inside its main area: a tall window shows it all
+
+
+def go_to(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    wait_idle(page)
+
+
+def open_training(page, url) -> None:
+    open_page(page, url, "", timeout=180_000)
+    go_to(page, "Train a model")
+    expect(main_area(page).get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
+
+
+def choose_nano(page) -> None:
+    main = main_area(page)
+    main.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+    page.get_by_role("option", name=re.compile("^nano")).click()
+    wait_idle(page)
+    expect(main.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("28,896")
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = main_area(page).get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def main_button(page, name: str):
+    return main_area(page).get_by_role("button", name=name, exact=True)
+
+
+def metric_value(page, label: str) -> str:
+    label_el = page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    return main_area(page).get_by_test_id("stMetric").filter(has=label_el).get_by_test_id("stMetricValue").inner_text()
+
+
+def train_loss_points(page) -> int:
+    """Points of the drawn train-loss line: plotly's SVG path has one M/L command per point."""
+    lines = main_area(page).get_by_test_id("stPlotlyChart").first.locator("g.trace.scatter path.js-line")
+    if lines.count() == 0:
+        return 0
+    return len(re.findall(r"[ML]", lines.first.get_attribute("d") or ""))
+
+
+def progress_value(page) -> float:
+    bar = main_area(page).get_by_test_id("stProgress").get_by_role("progressbar")
+    return float(bar.get_attribute("aria-valuenow") or 0)
+
+
+def poll(predicate, timeout: float = 240, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting for the page")
+
+
+def test_train_nano_live_stop_and_the_overview_uses_the_new_model(app_server, page):
+    open_training(page, app_server.url)
+    choose_nano(page)
+    set_number(page, "Seconds of training", 300)
+    main_button(page, "Train").click()
+    # the live view polls on its own: the chart gains points and the progress bar moves while we watch
+    poll(lambda: train_loss_points(page) >= 1)
+    first_points, first_progress = train_loss_points(page), progress_value(page)
+    poll(lambda: train_loss_points(page) > first_points and progress_value(page) > first_progress)
+    expect(main_area(page).get_by_text(re.compile(r"ETA"))).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^step [\d,]+ · \d+% · loss"))).to_be_visible()  # sidebar status
+    page.set_viewport_size(TALL)
+    main_button(page, "Stop").click()
+    expect(main_area(page).get_by_text(re.compile("Training stopped by user"))).to_be_visible(timeout=120_000)
+    expect(main_area(page).get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=120_000)
+    expect(main_button(page, "Resume")).to_be_enabled()
+    expect(main_area(page).get_by_text("Sample at step", exact=False)).to_be_visible()
+    steps = int(metric_value(page, "Step").replace(",", ""))
+    name = f"2x2x32 on tinyshakespeare · {steps:,} steps"
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model used by every chapter")).to_have_value(name)
+    assert_no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    go_to(page, "Overview")  # same session: the Overview chapter now runs the new model
+    main = main_area(page)
+    expect(main.get_by_text(re.compile(re.escape(f"({name})")))).to_be_visible()
+    expect(main.get_by_text("28,896 parameters, by part of the model")).to_be_visible()
+    assert_no_exception(page)
+
+
+def test_two_browsers_train_at_once_and_each_sees_only_its_own_run(app_server, browser, page):
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        runs = {}
+        for pg, extra_layers in ((page, 0), (other, 1)):
+            open_training(pg, app_server.url)
+            choose_nano(pg)
+            if extra_layers:  # a different model, so the two runs have different names
+                thumb = main_area(pg).get_by_test_id("stSlider").filter(has_text="Layers").get_by_role("slider")
+                thumb.focus()
+                thumb.press("ArrowRight")
+                wait_idle(pg)
+            set_number(pg, "Seconds of training", 20)
+            runs[pg] = f"{2 + extra_layers}x2x32 on tinyshakespeare"
+        main_button(page, "Train").click()
+        main_button(other, "Train").click()
+        # both run at once (the server allows two): both show a running step counter, neither waits in the queue
+        poll(lambda: all(main_area(pg).get_by_text(re.compile(r"^step [\d,]+ · \d+% · loss")).count() for pg in runs))
+        for pg in runs:
+            assert main_area(pg).get_by_text("in the queue", exact=False).count() == 0
+        for pg, name in runs.items():
+            expect(main_area(pg).get_by_text(re.compile("is now your current model"))).to_be_visible(timeout=240_000)
+        for pg, name in runs.items():
+            mine, theirs = name, next(n for p, n in runs.items() if p is not pg)
+            success = main_area(pg).get_by_test_id("stAlert").filter(has_text="is now your current model").inner_text()
+            assert mine in success and theirs not in success
+            picker = pg.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+            picker.click()
+            options = [o.inner_text() for o in pg.get_by_role("option").all()]
+            pg.keyboard.press("Escape")
+            assert any(o.startswith(mine) for o in options) and not any(o.startswith(theirs) for o in options)
+            assert_no_exception(pg)
+        page.set_viewport_size(TALL)
+    finally:
+        other.context.close()
+
+
+def test_hostile_files_are_refused_in_the_page(app_server, page):
+    open_training(page, app_server.url)
+    main = main_area(page)
+    main.get_by_test_id("stRadio").filter(has_text="Text to learn from").get_by_text("Upload a .txt file").click()
+    wait_idle(page)
+    uploader = main.get_by_test_id("stFileUploader").filter(has_text="A UTF-8 text file").locator("input[type=file]")
+    for name, payload, expected in [
+        ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary file"),
+        ("huge.txt", b"To be or not to be. " * 2_500_000, "50.0 MB; the limit is 20 MB"),
+    ]:
+        uploader.set_input_files(files=[{"name": name, "mimeType": "text/plain", "buffer": payload}])
+        expect(main.get_by_test_id("stAlert").filter(has_text=name)).to_contain_text(expected, timeout=120_000)
+        expect(main_button(page, "Train")).to_be_disabled()
+        assert_no_exception(page)
+    models = main.get_by_test_id("stFileUploader").filter(has_text="An LLM Lab model").locator("input[type=file]")
+    models.set_input_files(files=[{"name": "model.safetensors", "mimeType": "application/octet-stream", "buffer": b"\x80\x04\x95 not a model at all" * 10}])
+    expect(main.get_by_test_id("stAlert").filter(has_text="model.safetensors was refused")).to_contain_text("not a safetensors file", timeout=60_000)
+    expect(page.get_by_test_id("stSidebar").get_by_text("Shakespeare (bundled)")).to_be_visible()
+    page.set_viewport_size(TALL)
+    assert_no_exception(page)

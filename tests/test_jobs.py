@@ -1,0 +1,217 @@
+"""The background-job machinery (llm_core.jobs), without Streamlit: threads, stop, caps, gate, errors."""
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from llm_core.config import ConfigError
+from llm_core.jobs import Job, JobError, JobGate
+
+
+@dataclass
+class Rec:
+    step: int
+    sample: str | None = None
+    val_loss: float | None = None
+    stop_reason: str | None = None
+
+
+def ticking(n=None, period=0.01, every_sample=None):
+    """A metrics generator that checks the stop event each 'step', like train() does."""
+
+    def make(stop):
+        i = 0
+        while n is None or i < n:
+            if stop.is_set():
+                yield Rec(i, stop_reason="stopped by user")
+                return
+            time.sleep(period)
+            i += 1
+            yield Rec(i, sample=f"text {i}" if every_sample and i % every_sample == 0 else None)
+        yield Rec(i, stop_reason="reached the step limit")
+
+    return make
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_job_runs_its_generator_in_a_thread_and_keeps_records_and_samples():
+    main = threading.get_ident()
+    seen_threads = []
+
+    def make(stop):
+        seen_threads.append(threading.get_ident())
+        yield from ticking(20, 0.001, every_sample=5)(stop)
+
+    job = Job(make, finish=lambda last, reason: (last.step, reason), name="count")
+    assert job.snapshot().status == "idle"
+    job.start()
+    assert job.join(10)
+    snap = job.snapshot()
+    assert seen_threads and seen_threads[0] != main
+    assert snap.status == "finished" and snap.stop_reason == "reached the step limit"
+    assert [r.step for r in snap.records] == list(range(1, 21)) + [20]
+    assert snap.samples == tuple((s, f"text {s}") for s in (5, 10, 15, 20))
+    assert job.result == (20, "reached the step limit")
+    assert snap.error is None and not snap.active
+
+
+def test_snapshots_are_copies_not_live_views():
+    job = Job(ticking(None, 0.005))
+    job.start()
+    assert wait_for(lambda: len(job.snapshot().records) >= 3)
+    snap = job.snapshot()
+    frozen = len(snap.records)
+    assert wait_for(lambda: len(job.snapshot().records) > frozen + 3)
+    assert len(snap.records) == frozen
+    job.stop()
+    assert job.join(5)
+
+
+def test_stop_takes_effect_at_the_next_step():
+    job = Job(ticking(None, 0.01))
+    job.start()
+    assert wait_for(lambda: len(job.snapshot().records) >= 5)
+    t0 = time.monotonic()
+    job.stop()
+    assert job.snapshot().status in ("stopping", "finished")
+    assert job.join(5)
+    assert time.monotonic() - t0 < 1.0  # generous: one 10 ms step plus thread wake-up
+    snap = job.snapshot()
+    assert snap.status == "finished" and snap.stop_reason == "stopped by user"
+    assert 0 <= snap.stop_latency_s < 1.0
+
+
+def test_starting_twice_is_refused_but_a_stopped_job_restarts():
+    job = Job(ticking(None, 0.01))
+    job.start()
+    with pytest.raises(JobError, match="already"):
+        job.start()
+    job.stop()
+    assert job.join(5)
+    job.start()  # resume: the factory is called again
+    assert wait_for(lambda: job.snapshot().segment == 2 and job.snapshot().status == "running")
+    job.stop()
+    assert job.join(5)
+
+
+def test_the_time_cap_stops_a_run_and_says_so():
+    job = Job(ticking(None, 0.01), time_cap_s=0.5, finish=lambda last, reason: reason)
+    t0 = time.monotonic()
+    job.start()
+    assert job.join(10)
+    assert 0.5 <= time.monotonic() - t0 < 3
+    snap = job.snapshot()
+    assert snap.status == "finished" and "limit of 0.5 s per training run" in snap.stop_reason
+    assert job.result == snap.stop_reason  # finish() sees the cap as the reason
+
+
+def test_a_job_nobody_looks_at_stops_but_touching_keeps_it_alive():
+    watched = Job(ticking(None, 0.01), idle_timeout_s=0.6)
+    forgotten = Job(ticking(None, 0.01), idle_timeout_s=0.6)
+    watched.start()
+    forgotten.start()
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        watched.touch()
+        time.sleep(0.1)
+    assert forgotten.join(5) and "nobody looked at it" in forgotten.snapshot().stop_reason
+    assert watched.snapshot().status == "running"
+    watched.stop()
+    assert watched.join(5)
+
+
+def test_an_exception_becomes_a_one_line_message():
+    def broken(stop):
+        yield Rec(1)
+        raise ConfigError("the learning rate must be positive (got -1).")
+
+    def crash(stop):
+        yield Rec(1)
+        raise RuntimeError("CUDA error: device-side assert triggered\nTraceback (most recent call last): ...")
+
+    for make, expected in [(broken, "the learning rate must be positive (got -1)."), (crash, "RuntimeError: CUDA error: device-side assert triggered")]:
+        job = Job(make)
+        job.start()
+        assert job.join(5)
+        snap = job.snapshot()
+        assert snap.status == "failed" and snap.error == expected and "Traceback" not in snap.error
+        assert len(snap.records) == 1
+
+
+def test_very_long_runs_keep_a_bounded_history_with_every_evaluation():
+    def many(stop):
+        for i in range(1, 2001):
+            yield Rec(i, val_loss=1.0 if i % 100 == 0 else None)
+
+    job = Job(many, max_records=300)
+    job.start()
+    assert job.join(10)
+    records = job.snapshot().records
+    assert len(records) <= 300
+    assert [r.step for r in records if r.val_loss is not None] == list(range(100, 2001, 100))
+    assert records[-1].step == 2000 and [r.step for r in records] == sorted(r.step for r in records)
+
+
+# --- the gate ---
+
+def test_gate_admits_first_come_first_served_and_reports_positions():
+    gate = JobGate(2)
+    tickets = [gate.enqueue() for _ in range(4)]
+    assert gate.wait(tickets[0]) and gate.wait(tickets[1])
+    assert [gate.position(t) for t in tickets] == [0, 0, 1, 2]
+    assert not gate.wait(tickets[3], cancel=_set_event())  # cancelled: leaves the queue
+    assert gate.position(tickets[3]) is None and gate.waiting == 1
+    gate.release(tickets[0])
+    assert gate.wait(tickets[2], poll_s=0.01)
+    assert gate.running == 2 and gate.waiting == 0
+    with pytest.raises(ValueError):
+        JobGate(0)
+
+
+def _set_event():
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def test_jobs_beyond_the_gate_wait_in_a_visible_queue_then_run():
+    gate = JobGate(1)
+    first, second, third = (Job(ticking(None, 0.01), gate=gate, name=n) for n in ("a", "b", "c"))
+    for job in (first, second, third):
+        job.start()
+    assert wait_for(lambda: first.snapshot().status == "running" and third.snapshot().queue_position == 2)
+    assert second.snapshot().status == "queued" and second.snapshot().queue_position == 1
+    assert gate.running == 1
+    third.stop()  # leaving the queue
+    assert third.join(5)
+    assert third.snapshot().stop_reason == "stopped by user before it began" and third.snapshot().records == ()
+    first.stop()
+    assert first.join(5)
+    assert wait_for(lambda: second.snapshot().status == "running" and len(second.snapshot().records) > 0)
+    assert gate.running == 1
+    second.stop()
+    assert second.join(5)
+    assert gate.running == 0 and gate.waiting == 0
+
+
+def test_a_failed_job_gives_its_slot_back():
+    gate = JobGate(1)
+
+    def broken(stop):
+        raise ValueError("bad corpus")
+        yield  # pragma: no cover
+
+    job = Job(broken, gate=gate)
+    job.start()
+    assert job.join(5)
+    assert job.snapshot().error == "bad corpus" and gate.running == 0
