@@ -13,13 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e5e7eb"]
 
 
-def chips_html(tokens: list[tuple[str, str]], max_tokens: int = 2000) -> str:
-    """HTML for coloured token chips. tokens: (display text, hover text). Everything is escaped."""
+def chips_html(tokens: list[tuple[str, str]], max_tokens: int = 2000, colors: list[str] | None = None) -> str:
+    """HTML for coloured token chips. tokens: (display text, hover text). Everything is escaped.
+
+    `colors` (one CSS colour per token) replaces the alternating palette, e.g. to mark learned tokens.
+    """
     spans = []
     for i, (text, hover) in enumerate(tokens[:max_tokens]):
         shown = visible_whitespace(text) or "∅"
+        color = colors[i] if colors else PALETTE[i % len(PALETTE)]
         spans.append(
-            f'<span class="tok" title="{html.escape(hover, quote=True)}" style="background:{PALETTE[i % len(PALETTE)]};'
+            f'<span class="tok" title="{html.escape(hover, quote=True)}" style="background:{color};'
             f'padding:1px 3px;margin:1px;border-radius:4px;display:inline-block;font-family:monospace;white-space:pre">'
             f"{html.escape(shown)}</span>"
         )

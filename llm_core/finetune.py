@@ -55,6 +55,25 @@ def needed_characters(tokenizer: Tokenizer, texts) -> list[str]:
     return sorted({c for t in texts for c in t if c not in tokenizer.stoi})
 
 
+def chat_tokenizer(tokenizer: Tokenizer, texts=()) -> Tokenizer:
+    """A copy of the tokenizer that also knows the chat tokens and every character in `texts`.
+
+    Ordinary ids keep their numbers; special tokens always follow the ordinary vocabulary, so
+    they are re-numbered after any new characters. A published GPT tokenizer refuses (TokenizerError).
+    """
+    if tokenizer.kind == "tiktoken":
+        return tokenizer.with_special_tokens(CHAT_TOKENS)  # raises: its special tokens are fixed
+    data = tokenizer.to_dict()
+    old_special = dict(data.get("special_tokens", {}))
+    new_chars = needed_characters(tokenizer, texts)
+    if data["type"] == "char":
+        data["chars"] = data["chars"] + "".join(new_chars)
+    names = list(old_special) + [t for t in CHAT_TOKENS if t not in old_special]
+    first = tokenizer.vocab_size - len(old_special) + len(new_chars)
+    data["special_tokens"] = {name: first + i for i, name in enumerate(names)}
+    return tokenizer_from_dict(data)
+
+
 @torch.no_grad()
 def extend_vocabulary(model: GPT, tokenizer: Tokenizer, texts=()) -> tuple[GPT, Tokenizer]:
     """A copy of model and tokenizer that also knows the chat tokens and every character in `texts`.
@@ -62,16 +81,10 @@ def extend_vocabulary(model: GPT, tokenizer: Tokenizer, texts=()) -> tuple[GPT, 
     Existing ids keep their meaning and their weights. New rows of the token embedding start at
     the mean of the old rows (a neutral vector), new rows of the output head at zero.
     """
-    data = tokenizer.to_dict()
-    old_special = dict(data.get("special_tokens", {}))
+    old_special = dict(tokenizer.to_dict().get("special_tokens", {}))
     new_chars = needed_characters(tokenizer, texts)
-    if data["type"] == "char":
-        data["chars"] = data["chars"] + "".join(new_chars)
-    # Special tokens always follow the ordinary vocabulary: re-number them after any new characters.
-    names = list(old_special) + [t for t in CHAT_TOKENS if t not in old_special]
-    first = tokenizer.vocab_size - len(old_special) + len(new_chars)
-    data["special_tokens"] = {name: first + i for i, name in enumerate(names)}
-    new_tok = tokenizer_from_dict(data)
+    new_tok = chat_tokenizer(tokenizer, texts)
+    data = new_tok.to_dict()
     if new_tok.vocab_size == tokenizer.vocab_size and not new_chars:
         return copy.deepcopy(model), new_tok
 

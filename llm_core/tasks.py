@@ -101,3 +101,23 @@ def guess_task(prompt: str) -> str:
     if prompt.startswith("Reverse: "):
         return "reverse"
     return "fact"
+
+
+def pairs_from_rows(rows, limit: int = 5000) -> tuple[list[Example], int]:
+    """Examples from edited table rows ({"prompt", "response"}), and how many rows were left out.
+
+    A row is left out when its prompt or response is empty, or when the response contradicts the
+    answer its own prompt implies (it would teach a wrong skill):
+
+    >>> pairs_from_rows([{"prompt": "What is 2+2?", "response": "4"}, {"prompt": "What is 2+2?", "response": "5"}, {"prompt": "", "response": "x"}])
+    ([Example(task='add', prompt='What is 2+2?', response='4')], 2)
+    """
+    kept, dropped = [], 0
+    for row in list(rows)[:limit]:
+        prompt, response = str(row.get("prompt") or "").strip(), str(row.get("response") or "").strip()
+        ex = Example(guess_task(prompt), prompt, response)
+        if not prompt or not response or reference_answer(ex) != response:
+            dropped += 1
+            continue
+        kept.append(ex)
+    return kept, dropped

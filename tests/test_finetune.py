@@ -70,3 +70,11 @@ def test_sft_raises_held_out_exact_match_well_above_the_base_model(shakespeare):
     assert before == 0.0
     assert after >= 0.4, list(zip([e.prompt for e in probe], answers))
     assert records[-1].val_loss < 1.0
+
+
+def test_task_docstring_examples_hold():
+    import doctest
+
+    from llm_core import tasks
+
+    assert doctest.testmod(tasks).failed == 0

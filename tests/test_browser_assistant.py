@@ -1,0 +1,48 @@
+"""Browser test of the "Making an assistant" chapter in headless Chromium: fine-tune, rank, reward model."""
+
+import re
+
+from playwright.sync_api import expect
+
+from browser_harness import assert_no_exception, main_area, open_page, screenshot, wait_idle
+
+TALL = {"width": 1400, "height": 5200}
+
+
+def main_button(page, name: str):
+    return main_area(page).get_by_role("button", name=name, exact=True)
+
+
+def test_fine_tune_rank_and_train_a_reward_model(app_server, page):
+    open_page(page, app_server.url, "", timeout=180_000)
+    page.get_by_test_id("stSidebarNavLink").filter(has_text="Fine-tune and align").click()
+    wait_idle(page)
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="Making an assistant")).to_be_visible(timeout=120_000)
+    expect(main.locator("span.tok", has_text="<|assistant|>")).to_be_visible()  # the rendered pair, chat tokens shown
+    box = main.get_by_role("spinbutton", name="Steps")
+    box.fill("150")
+    box.press("Enter")
+    wait_idle(page)
+    main_button(page, "Fine-tune").click()
+    # the live view polls on its own until the stage ends and the before/after table appears
+    expect(main.get_by_test_id("stMetric").filter(has_text="Exact match, after SFT")).to_be_visible(timeout=240_000)
+    wait_idle(page)
+    picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")  # registered in the model list
+    picker.click()
+    assert any(o.inner_text().startswith("Shakespeare (bundled) · SFT") for o in page.get_by_role("option").all())
+    page.keyboard.press("Escape")
+    expect(main.get_by_text(re.compile(r"^\*?\*?Prompt:"))).to_be_visible()
+    main_button(page, "A is better").click()
+    wait_idle(page)
+    for _ in range(2):
+        main_button(page, "Rate 20 pairs for me").click()
+        wait_idle(page)
+    expect(main.get_by_text(re.compile(r"^Rated: \d+ pairs \(1 by you"))).to_be_visible()
+    main_button(page, "Train the reward model").click()
+    expect(main.get_by_test_id("stMetric").filter(has_text="Held-out pairs ranked like you")).to_be_visible(timeout=240_000)
+    wait_idle(page)
+    page.set_viewport_size(TALL)
+    wait_idle(page)
+    assert_no_exception(page)
+    screenshot(page, "assistant-after-reward-model")
