@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parent
 
 # (chapter, file, title, icon). A page appears once its file exists: show only what works.
 CHAPTERS = [
-    ("Overview", "pages/overview.py", "Overview", "🧭"),
-    ("Text to numbers", "pages/tokenization.py", "Tokenization", "✂️"),
-    ("Text to numbers", "pages/embeddings.py", "Embeddings", "🗺️"),
-    ("Inside the model", "pages/attention.py", "Attention", "🔍"),
-    ("Training", "pages/training.py", "Train a model", "🏋️"),
-    ("Generation", "pages/generation.py", "Generate", "🎲"),
-    ("Making an assistant", "pages/assistant.py", "Fine-tune and align", "🤝"),
+    ("Overview", "pages/overview.py", "Overview", ":material/explore:"),
+    ("Text to numbers", "pages/tokenization.py", "Tokenization", ":material/content_cut:"),
+    ("Text to numbers", "pages/embeddings.py", "Embeddings", ":material/scatter_plot:"),
+    ("Inside the model", "pages/attention.py", "Attention", ":material/visibility:"),
+    ("Training", "pages/training.py", "Train a model", ":material/model_training:"),
+    ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
+    ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
 ]
 
 

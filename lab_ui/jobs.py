@@ -165,7 +165,7 @@ def sidebar_status() -> None:
                 continue
             entry.job.touch()
             still_active = True
-            st.markdown(f"**🏋️ {entry.label}**")
+            st.markdown(f"**:material/model_training: {entry.label}**")
             st.caption(describe(snap))
             latest = snap.latest
             if snap.status == "running" and latest is not None:

@@ -280,4 +280,4 @@ for column, (table, title), which in ((left, pos_panels[0], "trained"), (right, 
         st.plotly_chart(sim, key=f"emb_pos_sim_{which}")
 
 st.divider()
-page_link("pages/attention.py", "Next: how tokens look at each other: Attention", "🔍")
+page_link("pages/attention.py", "Next: how tokens look at each other: Attention", ":material/visibility:")

@@ -43,12 +43,12 @@ if w is not None:
         st.markdown("**1 · Text → tokens**")
         token_chips([(p, f"id {i}") for p, i in zip(w.pieces, w.token_ids)], max_tokens=60)
         st.caption(f"{len(w.token_ids)} tokens, ids {w.token_ids[:8]}{' …' if len(w.token_ids) > 8 else ''}")
-        page_link("pages/tokenization.py", "Tokenization", "✂️")
+        page_link("pages/tokenization.py", "Tokenization", ":material/content_cut:")
     with c2.container(border=True):
         st.markdown("**2 · Tokens → vectors**")
         st.caption(f"Each token id picks a row of a learned table: a vector of {w.vector_size} numbers. The last token's first eight:")
         st.text("  ".join(f"{v:+.2f}" for v in w.vector_preview[:4]) + "\n" + "  ".join(f"{v:+.2f}" for v in w.vector_preview[4:]) + "  …")
-        page_link("pages/embeddings.py", "Embeddings", "🗺️")
+        page_link("pages/embeddings.py", "Embeddings", ":material/scatter_plot:")
     with c3.container(border=True):
         st.markdown("**3 · Attention mixes them**")
         lines = [
@@ -57,18 +57,18 @@ if w is not None:
         ]
         st.caption(f"{w.n_layer} layers × {w.n_head} heads. Where the last token looks, averaged over heads:")
         st.text("\n".join(lines))
-        page_link("pages/attention.py", "Attention", "🔍")
+        page_link("pages/attention.py", "Attention", ":material/visibility:")
     c4, c5, c6 = st.columns(3)
     with c4.container(border=True):
         st.markdown("**4 · A probability for every next token**")
         st.caption(f"Out of {model.config.vocab_size} possible tokens, the most likely next ones:")
         st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
-        page_link("pages/generation.py", "Generation", "🎲")
+        page_link("pages/generation.py", "Generation", ":material/casino:")
     with c5.container(border=True):
         st.markdown("**5 · Sample, append, repeat**")
         st.caption("80 tokens sampled one at a time (temperature 0.8, seed 0):")
         st.text(w.continuation)
-        page_link("pages/generation.py", "Generation", "🎲")
+        page_link("pages/generation.py", "Generation", ":material/casino:")
     with c6.container(border=True):
         st.markdown("**6 · From base model to assistant**")
         st.caption(
@@ -76,8 +76,8 @@ if w is not None:
             "fine-tuning on prompt/response pairs teaches it to follow instructions; RLHF trains a reward "
             "model from human rankings and tunes the model toward what people prefer."
         )
-        page_link("pages/training.py", "Pre-training", "🏋️")
-        page_link("pages/assistant.py", "Fine-tuning and RLHF", "🤝")
+        page_link("pages/training.py", "Pre-training", ":material/model_training:")
+        page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")
 
 st.header("A model is two files")
 st.markdown(

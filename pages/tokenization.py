@@ -255,4 +255,4 @@ elif run is not None:
 
 
 st.divider()
-page_link("pages/embeddings.py", "Next: what the model does with token ids: Embeddings", "🗺️")
+page_link("pages/embeddings.py", "Next: what the model does with token ids: Embeddings", ":material/scatter_plot:")

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import jobs, state
+from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import ROOT, page_link
 from llm_core import anatomy
 from llm_core.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint_bytes
@@ -18,6 +19,8 @@ from llm_core.cost import calibrate, estimate_step_seconds, train_memory_bytes
 from llm_core.data import DataError, bundled_corpora, check_trainable, text_from_bytes
 from llm_core.train import lr_scale
 from llm_core.training_run import FINAL_EVAL_TOKENS, TrainingRun, prepare_corpus
+
+ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 JOB_KEY = "training"
 RUN_KEY = "tr_run"  # the TrainingRun behind the job: model, TrainState (for Resume), corpus
@@ -33,10 +36,10 @@ STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 0.5))  # progress,
 CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 1.5))  # charts and samples
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
 NEXT_CHAPTERS = [
-    ("pages/attention.py", "See its attention", "🔍"),
-    ("pages/generation.py", "Generate with it", "🎲"),
-    ("pages/embeddings.py", "Its embeddings", "🗺️"),
-    ("pages/overview.py", "Overview", "🧭"),
+    ("pages/attention.py", "See its attention", ":material/visibility:"),
+    ("pages/generation.py", "Generate with it", ":material/casino:"),
+    ("pages/embeddings.py", "Its embeddings", ":material/scatter_plot:"),
+    ("pages/overview.py", "Overview", ":material/explore:"),
 ]
 PRESET_HELP = {"nano": "2 layers, trains in seconds", "tiny": "4 layers, the bundled model's size", "small": "6 layers, about 10M parameters: for a GPU or a patient CPU"}
 DEFAULTS = dict(
