@@ -391,6 +391,14 @@ else:
             f"Trained on {p_res.record['pairs_rated']} rated pairs and {p_res.record['pairs_from_reward_model']} labelled by the reward model. "
             f"Saved in your model list as **{pname}**."
         )
+        st.dataframe(
+            [
+                {"prompt": e.prompt, "right answer": e.response, "sampled, fine-tuned": ("✓ " if is_correct(e, b) else "✗ ") + b, "sampled, preference-tuned": ("✓ " if is_correct(e, a) else "✗ ") + a}
+                for e, b, a in zip(p_stage.after.examples, p_stage.before.answers, p_stage.after.answers)
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 
 # ---------------------------------------------------------------- 5. compare
 st.header("5 · Base → fine-tuned → preference-tuned")

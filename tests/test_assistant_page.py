@@ -123,6 +123,8 @@ def test_reward_model_then_preference_tuning(tuned):
     pname, p_stage, p_res = at.session_state["as_pref"]
     assert pname in at.session_state["lab_models"]
     assert p_res.record["pairs_from_reward_model"] > 0 and p_res.record["kl_last"] is not None and p_res.record["kl_last"] >= 0
+    samples = table_with(at, "sampled, preference-tuned")
+    assert len(samples) == len(p_stage.probe) and samples["sampled, fine-tuned"].str.match("^[✓✗] ").all()
     headers = [h.value for h in at.header]
     assert "5 · Base → fine-tuned → preference-tuned" in headers
     compare = table_with(at, "preference-tuned")

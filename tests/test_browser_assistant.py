@@ -13,6 +13,40 @@ def main_button(page, name: str):
     return main_area(page).get_by_role("button", name=name, exact=True)
 
 
+def go_to(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    wait_idle(page)
+
+
+def test_a_nano_model_trained_in_the_app_is_fine_tuned(app_server, page):
+    """The whole path on the nano preset: train it in the Training chapter, then fine-tune it here."""
+    open_page(page, app_server.url, "", timeout=180_000)
+    go_to(page, "Train a model")
+    main = main_area(page)
+    main.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+    page.get_by_role("option", name=re.compile("^nano")).click()
+    wait_idle(page)
+    seconds = main.get_by_role("spinbutton", name="Seconds of training")
+    seconds.fill("5")
+    seconds.press("Enter")
+    wait_idle(page)
+    main_button(page, "Train").click()
+    expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=240_000)
+    go_to(page, "Fine-tune and align")
+    expect(main.get_by_text(re.compile(r"Base model: 2x2x32 on tinyshakespeare"))).to_be_visible(timeout=60_000)
+    steps = main.get_by_role("spinbutton", name="Steps")
+    steps.fill("60")
+    steps.press("Enter")
+    wait_idle(page)
+    main_button(page, "Fine-tune").click()
+    expect(main.get_by_test_id("stMetric").filter(has_text="Exact match, after SFT")).to_be_visible(timeout=240_000)
+    wait_idle(page)
+    expect(main.get_by_test_id("stDataFrame").filter(visible=True).first).to_be_visible()  # the before/after table (the editor above is folded)
+    expect(main.get_by_text(re.compile(r"saved in your model list as 2x2x32 on tinyshakespeare.* · SFT")).first).to_be_visible()
+    assert_no_exception(page)
+    screenshot(page, "assistant-nano-sft")
+
+
 def test_fine_tune_rank_and_train_a_reward_model(app_server, page):
     open_page(page, app_server.url, "", timeout=180_000)
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Fine-tune and align").click()

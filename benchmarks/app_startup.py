@@ -1,0 +1,50 @@
+"""How long from `streamlit run app.py` to the first rendered page in headless Chromium.
+
+    python benchmarks/app_startup.py [--runs 3]
+
+Chromium is launched before the server starts, so its own start-up is not counted. Printed per
+run: seconds until /_stcore/health answers, and until the Overview has finished rendering (its
+script done and its "A model is two files" heading visible). Prints figures; asserts nothing.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from browser_harness import StreamlitServer, launch_browser, wait_idle  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    healthy, rendered = [], []
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        for run in range(args.runs):
+            page = browser.new_page()
+            server = StreamlitServer()
+            t0 = time.perf_counter()
+            server.start()
+            t_health = time.perf_counter() - t0
+            page.goto(server.url)
+            page.get_by_role("heading", name="A model is two files").wait_for(timeout=60_000)
+            wait_idle(page)
+            t_render = time.perf_counter() - t0
+            healthy.append(t_health)
+            rendered.append(t_render)
+            print(f"run {run + 1}: healthy after {t_health:.2f} s, first page rendered after {t_render:.2f} s", flush=True)
+            page.close()
+            server.stop()
+        browser.close()
+    print(f"median: healthy {statistics.median(healthy):.2f} s, rendered {statistics.median(rendered):.2f} s (goal: 4 s or less)")
+
+
+if __name__ == "__main__":
+    main()
