@@ -34,12 +34,15 @@ def run_stage(stage):
         last = None
         for last in stage.steps(stop):
             pass
-        out["result"] = stage.finish(last, "completed")
+        out["result"] = stage.finish(last, last.stop_reason if last is not None else None)
+        out["reason"] = last.stop_reason if last is not None else None
 
     t0 = time.perf_counter()
     worker = threading.Thread(target=work)
     worker.start()
     worker.join()
+    if out.get("reason") != "reached the step limit":
+        print(f"  (ended early: {out.get('reason')})")
     return out["result"], time.perf_counter() - t0
 
 

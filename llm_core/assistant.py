@@ -45,7 +45,9 @@ def reward_config(**overrides) -> TrainConfig:
 
 
 def preference_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=150, batch_size=16, lr=1e-3, muon_lr=0.005, warmup_steps=10, eval_every=50, log_every=10)
+    """AdamW only and a small rate: Muon's fixed-size steps and larger rates moved the tiny model far
+    from the fine-tuned one (KL 0.4-0.9 nats per token) and hurt its held-out answers more (measured)."""
+    base = dict(max_steps=150, batch_size=16, lr=1e-4, muon_lr=0.0, warmup_steps=10, eval_every=50, log_every=10)
     return TrainConfig(**{**base, **overrides}).validate()
 
 
@@ -250,14 +252,19 @@ class PreferenceStage(_Stage):
             raise ValueError("preference tuning needs rated pairs: rate some, or train a reward model to label more.")
 
     def _label_with_reward_model(self, stop: threading.Event) -> list[Pair]:
-        """Sample pairs from the SFT model and let the reward model pick the better response."""
-        labelled = []
+        """Sample pairs from the SFT model and let the reward model pick the better response.
+
+        Only the half it is surest about (the larger reward gaps) is kept: a small reward model's
+        close calls are mostly noise, such as two answers that are both right.
+        """
+        scored = []
         for ex, a, b in candidate_pairs(self.sft.model, self.tokenizer, self.train_examples, self.extra_pairs, seed=self.seed + 1):
             if stop.is_set():
                 break
             ra, rb = score(self.reward.model, self.tokenizer, ex, a), score(self.reward.model, self.tokenizer, ex, b)
-            labelled.append(Pair(ex, a, b, "reward model") if ra >= rb else Pair(ex, b, a, "reward model"))
-        return labelled
+            scored.append((abs(ra - rb), Pair(ex, a, b, "reward model") if ra >= rb else Pair(ex, b, a, "reward model")))
+        scored.sort(key=lambda item: -item[0])
+        return [pair for _, pair in scored[: (len(scored) + 1) // 2]]
 
     def steps(self, stop_event: threading.Event):
         if self.batches is None:

@@ -132,7 +132,7 @@ class TrainConfig:
     log_every: int = 10  # steps between yielded metrics (the only place a loss is read back)
     seed: int = 1337  # seeds batches and initialisation: same seed, same run
     precision: str = "auto"  # "auto" (bf16 autocast where it is faster), "bf16" or "fp32"
-    divergence_factor: float = 3.0  # stop if the loss exceeds this multiple of min(best loss so far, uniform-guess loss)
+    divergence_factor: float = 3.0  # stop if the loss exceeds this multiple of min(best loss so far, uniform-guess loss), and that plus half a uniform guess
 
     def validate(self) -> "TrainConfig":
         checks = [

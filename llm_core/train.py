@@ -116,7 +116,8 @@ def _divergence(loss: float, best: float, uniform: float, factor: float) -> str 
     if not math.isfinite(loss):
         return f"the loss became {loss} (not a finite number)"
     reference = min(best, uniform)
-    if loss > factor * reference:
+    # The margin keeps a low loss (fine-tuning reaches 0.05) from "exploding" on one harder batch.
+    if loss > factor * reference and loss > reference + uniform / 2:
         return f"the loss jumped to {loss:.2f}, over {factor:g}x {'the best so far' if best < uniform else 'a uniform guess'} ({reference:.2f})"
     return None
 

@@ -340,10 +340,18 @@ else:
         "leash: the KL divergence between the two (plotted) says how far the tuned model has moved. A likelihood term on the preferred "
         "answers is added, because plain DPO made this tiny model's answers shorter and worse."
     )
-    c1, c2, c3 = st.columns(3)
+    st.caption(
+        "What we measured on the bundled tiny model (600 steps of SFT, then the defaults here): held-out answers sampled at "
+        "temperature 1 were right 58% of the time after SFT and 37-48% after preference tuning, with 40 to 200 ratings, with or "
+        "without the reward model's labels. With a few dozen rankings of a small model, tuning toward them overfits them and "
+        "costs general skill; on the weaker nano model the same step raised the rate (30% to 50%). Real systems rank many "
+        "thousands of pairs. Watch the KL: the further the tuned model moves, the more it tends to lose."
+    )
+    c0, c1, c2, c3 = st.columns(4)
+    pref_lr = c0.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=1e-4, key="as_pref_lr")
     beta = c1.select_slider("β (leash strength: higher stays closer)", [0.03, 0.1, 0.3, 1.0], value=0.1, key="as_beta")
     use_rm = c2.toggle("Let the reward model label more pairs", value=rm is not None, disabled=rm is None, key="as_use_rm", help="RLHF's point: a reward model trained on a few human rankings labels many more comparisons.")
-    extra = c3.number_input("Pairs it labels", 20, 1000, 200, 20, disabled=rm is None or not use_rm, key="as_extra")
+    extra = c3.number_input("Pairs it looks at", 20, 1000, 200, 20, help="Sampled from the fine-tuned model; the reward model keeps the half it is surest about.", disabled=rm is None or not use_rm, key="as_extra")
 
     def pref_done(p_stage: PreferenceStage, job, snap) -> None:
         res = job.result
@@ -358,7 +366,7 @@ else:
         try:
             p_stage = PreferenceStage(
                 result, list(st.session_state.get("as_ratings", [])), stage.held_out, stage.train_set,
-                reward=rm[1] if (rm and use_rm) else None, extra_pairs=int(extra), beta=float(beta), cfg=preference_config(),
+                reward=rm[1] if (rm and use_rm) else None, extra_pairs=int(extra), beta=float(beta), cfg=preference_config(lr=float(pref_lr)),
             )
         except (ValueError, ConfigError) as exc:
             st.session_state.as_pref_message = str(exc)
