@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import ModelConfig, TrainConfig, model_preset
-from .device import autocast, use_bf16
+from .device import TRAINING_THREADS, autocast, threads, use_bf16
 from .optim import build_optimizers
 
 
@@ -104,9 +104,10 @@ def time_steps(config: ModelConfig, batch_size: int, device, steps: int = 3, war
 def calibrate(device="cpu", vocab_size: int = 65) -> Calibration:
     """Fit overhead and rate from the nano and tiny presets (about a second on a 2-core CPU)."""
     points = []
-    for preset, batch in (("nano", 8), ("tiny", 16)):
-        config = model_preset(preset, vocab_size)
-        points.append((train_flops_per_step(config, batch), time_steps(config, batch, device)))
+    with threads(TRAINING_THREADS):  # timed as a training job runs, whatever thread asks
+        for preset, batch in (("nano", 8), ("tiny", 16)):
+            config = model_preset(preset, vocab_size)
+            points.append((train_flops_per_step(config, batch), time_steps(config, batch, device)))
     (f1, t1), (f2, t2) = points
     overall = f2 / t2  # what the tiny step achieved, overhead included: the rate is at least this
     rate = (f2 - f1) / (t2 - t1) if t2 > t1 else 10 * overall

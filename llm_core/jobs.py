@@ -34,6 +34,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from .device import TRAINING_THREADS, use_threads
+
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running", "stopping", "finishing")
@@ -257,6 +259,7 @@ class Job:
     # --- the background thread ---
 
     def _run(self) -> None:
+        use_threads(TRAINING_THREADS)  # this thread may be made by a page thread that runs on one
         watchdog = threading.Thread(target=self._watch, name=f"watchdog:{self.name}", daemon=True)
         watchdog.start()
         last, admitted = None, self._gate is None

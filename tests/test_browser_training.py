@@ -72,7 +72,7 @@ def poll(predicate, timeout: float = 240, every: float = 0.5):
     raise AssertionError("timed out waiting for the page")
 
 
-def test_train_nano_live_stop_and_the_overview_uses_the_new_model(app_server, page):
+def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_server, page):
     open_training(page, app_server.url)
     choose_nano(page)
     set_number(page, "Seconds of training", 300)
@@ -98,6 +98,9 @@ def test_train_nano_live_stop_and_the_overview_uses_the_new_model(app_server, pa
     main = main_area(page)
     expect(main.get_by_text(re.compile(re.escape(f"({name})")))).to_be_visible()
     expect(main.get_by_text("28,896 parameters, by part of the model")).to_be_visible()
+    assert_no_exception(page)
+    go_to(page, "Attention")  # and the Attention chapter looks inside it: 2 layers x 2 heads
+    expect(main.get_by_text(re.compile(re.escape(f"{name}: 2 layers × 2 heads")))).to_be_visible(timeout=60_000)
     assert_no_exception(page)
 
 

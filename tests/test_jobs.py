@@ -215,3 +215,22 @@ def test_a_failed_job_gives_its_slot_back():
     job.start()
     assert job.join(5)
     assert job.snapshot().error == "bad corpus" and gate.running == 0
+
+
+def test_a_job_trains_on_all_cores_while_the_thread_that_started_it_keeps_one():
+    import torch
+
+    from llm_core.device import TRAINING_THREADS, threads, use_threads
+
+    seen = []
+
+    def report(stop):
+        seen.append(torch.get_num_threads())
+        yield 0
+
+    with threads(TRAINING_THREADS):
+        use_threads(1)  # what the app's page threads do
+        job = Job(report)
+        job.start()
+        assert job.join(10)
+        assert seen == [TRAINING_THREADS] and torch.get_num_threads() == 1
