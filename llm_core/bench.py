@@ -17,10 +17,10 @@ import time
 import torch
 
 from .bpe import train_merges
-from .config import TrainConfig, model_preset, train_preset
+from .cost import time_steps
+from .config import model_preset, train_preset
 from .data import TokenSplit, load_corpus
-from .device import autocast, describe, pick_device, use_bf16
-from .optim import build_optimizers
+from .device import describe, pick_device, use_bf16
 from .sample import generate
 from .tokenizers import CharTokenizer
 from .train import TextBatches, build_model, train
@@ -31,30 +31,11 @@ from .train import TextBatches, build_model, train
 REFERENCE = {"val_loss": 1.88, "seconds": 110.0}
 
 
-def throughput(split: TokenSplit, vocab_size: int, device, bf16: bool, steps: int = 30) -> tuple[float, float]:
-    """ms per step and tokens per second of the tiny preset (forward, backward, optimizer)."""
+def throughput(vocab_size: int, device, bf16: bool, steps: int = 30) -> tuple[float, float]:
+    """ms per step and tokens per second of the tiny preset (forward, backward, clip, optimizers)."""
     cfg = train_preset("tiny")
-    model = build_model(model_preset("tiny", vocab_size), device=device)
-    optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr)
-    batches = TextBatches(split, model.config.block_size)
-    gen = torch.Generator().manual_seed(0)
-    timings = []
-    for i in range(steps + 5):
-        x, y = (t.to(device) for t in batches.train_batch(cfg.batch_size, gen))
-        t0 = time.perf_counter()
-        with autocast(device, bf16):
-            _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        for opt in optimizers:
-            opt.step()
-        model.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 5:
-            timings.append(time.perf_counter() - t0)
-    ms = 1000 * sorted(timings)[len(timings) // 2]
-    return ms, cfg.batch_size * model.config.block_size / (ms / 1000)
+    seconds = time_steps(model_preset("tiny", vocab_size), cfg.batch_size, device, steps=steps, warmup=5, precision="bf16" if bf16 else "fp32")
+    return 1000 * seconds, cfg.batch_size * model_preset("tiny", vocab_size).block_size / seconds
 
 
 def generation_speed(model, tokens: int, use_cache: bool, detailed: bool = False, repeats: int = 3) -> float:
@@ -92,7 +73,7 @@ def main(argv=None) -> int:
     print("\n[1] tiny-preset training throughput (median of 30 steps)")
     figures = {}
     for label, flag in (("bf16 autocast", True), ("fp32", False)) if device.type == "cpu" else (("bf16 autocast", bf16),):
-        ms, tps = throughput(split, tokenizer.vocab_size, device, flag, steps=5 if args.quick else 30)
+        ms, tps = throughput(tokenizer.vocab_size, device, flag, steps=5 if args.quick else 30)
         figures[label] = (ms, tps)
         print(f"    {label:14s} {ms:7.1f} ms/step   {tps:10,.0f} tokens/s")
 

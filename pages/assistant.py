@@ -426,6 +426,12 @@ else:
             st.warning(f"The fine-tuned model has no id for {', '.join(repr(c) for c in dict.fromkeys(missing))}; leave those out.")
         else:
             extra_rows = [Example(guess_task(prompt.strip()), prompt.strip(), reference_answer(Example(guess_task(prompt.strip()), prompt.strip(), "")) or "?")]
-    rows = compare(stages, extra_rows + stage.probe[:12])
+    # Greedy answers of every stage take about a second: computed once per set of models and prompt,
+    # not on every click elsewhere on the page.
+    cache_key = (tuple(id(m) for m, _ in stages.values()), tuple(e.prompt for e in extra_rows))
+    if st.session_state.get("as_compare_key") != cache_key:
+        st.session_state.as_compare_rows = compare(stages, extra_rows + stage.probe[:12])
+        st.session_state.as_compare_key = cache_key
+    rows = st.session_state.as_compare_rows
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption("Greedy answers. ✓ marks an answer equal to the right one.")

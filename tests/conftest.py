@@ -1,6 +1,7 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,37 @@ def page(browser, request):
         screenshot(pg, request.node.name.replace("/", "_").replace("[", "-").replace("]", ""))
     finally:
         context.close()
+
+
+# --- AppTest sessions that start background jobs (Training, Making an assistant) ---
+
+OPEN_APPS: list = []  # AppTests whose jobs are stopped after each test
+
+
+@pytest.fixture
+def stop_jobs_afterwards():
+    yield
+    while OPEN_APPS:
+        stop_jobs_of(OPEN_APPS.pop())
+
+
+def stop_jobs_of(at) -> None:
+    for tracked in dict(at.session_state["lab_jobs"] if "lab_jobs" in at.session_state else {}).values():
+        tracked.job.stop()
+        tracked.job.join(120)
+
+
+def poll_until(at, done, timeout=240.0, every=0.5):
+    """Rerun the page like its polling fragment does until done(at) holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(every)
+    raise AssertionError("the page did not reach the expected state in time")
+
+
+def metric(at, label) -> str:
+    return next(m.value for m in at.metric if m.label == label)

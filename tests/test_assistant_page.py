@@ -5,26 +5,15 @@ The bundled tiny Shakespeare model is the base: fine-tuning it for a few hundred
 the chapter shows, and it is fast enough for a test.
 """
 
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import OPEN_APPS, ROOT, metric, poll_until, stop_jobs_of
 
 APP = str(Path(ROOT) / "app.py")
-OPEN_APPS: list = []
-
-
-@pytest.fixture(autouse=True)
-def stop_jobs_afterwards():
-    yield
-    while OPEN_APPS:
-        at = OPEN_APPS.pop()
-        for tracked in dict(at.session_state["lab_jobs"] if "lab_jobs" in at.session_state else {}).values():
-            tracked.job.stop()
-            tracked.job.join(120)
+pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
 
 
 def assistant_page() -> AppTest:
@@ -33,21 +22,6 @@ def assistant_page() -> AppTest:
     OPEN_APPS.append(at)
     assert not at.exception, at.exception
     return at
-
-
-def poll_until(at, done, timeout=300.0, every=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return at
-        time.sleep(every)
-    raise AssertionError("the page did not reach the expected state in time")
-
-
-def metric(at, label) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def table_with(at, column: str):
@@ -79,9 +53,7 @@ def tuned():
     at = assistant_page()
     fine_tune(at)
     yield at
-    for tracked in dict(at.session_state["lab_jobs"]).values():
-        tracked.job.stop()
-        tracked.job.join(120)
+    stop_jobs_of(at)
 
 
 def test_fine_tuning_teaches_the_tasks_and_registers_the_model(tuned):

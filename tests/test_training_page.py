@@ -6,7 +6,6 @@ again to poll, as the browser would twice a second.
 
 import json
 import pickle
-import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,10 @@ from llm_core.checkpoint import checkpoint_bytes
 from llm_core.config import model_preset
 from llm_core.train import build_model
 
-from conftest import ROOT
+from conftest import OPEN_APPS, ROOT, metric, poll_until
 
 APP = str(Path(ROOT) / "app.py")
-OPEN_APPS: list = []
-
-
-@pytest.fixture(autouse=True)
-def stop_jobs_afterwards():
-    yield
-    while OPEN_APPS:
-        at = OPEN_APPS.pop()
-        for tracked in dict(at.session_state["lab_jobs"] if "lab_jobs" in at.session_state else {}).values():
-            tracked.job.stop()
-            tracked.job.join(120)
+pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
 
 
 def training_page(preset: str | None = "nano", seconds: int | None = 2) -> AppTest:
@@ -48,24 +37,8 @@ def job_of(at):
     return at.session_state["lab_jobs"]["training"].job
 
 
-def poll_until(at, done, timeout=240.0, every=0.5):
-    """Rerun the page like the polling fragment does until done(at) holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return at
-        time.sleep(every)
-    raise AssertionError("the page did not reach the expected state in time")
-
-
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
-
-
-def metric(at, label) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def seconds_of(text: str) -> float:
