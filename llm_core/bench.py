@@ -70,10 +70,11 @@ def main(argv=None) -> int:
     print(f"device: {describe(device)}; bf16 autocast: {bf16}; torch {torch.__version__}")
     print(f"corpus: Tiny Shakespeare, {len(text):,} characters, vocab {tokenizer.vocab_size}, train {len(split.train):,} / val {len(split.val):,} tokens")
 
-    print("\n[1] tiny-preset training throughput (median of 30 steps)")
+    timed_steps = 5 if args.quick else 30
+    print(f"\n[1] tiny-preset training throughput (median of {timed_steps} steps)")
     figures = {}
     for label, flag in (("bf16 autocast", True), ("fp32", False)) if device.type == "cpu" else (("bf16 autocast", bf16),):
-        ms, tps = throughput(tokenizer.vocab_size, device, flag, steps=5 if args.quick else 30)
+        ms, tps = throughput(tokenizer.vocab_size, device, flag, steps=timed_steps)
         figures[label] = (ms, tps)
         print(f"    {label:14s} {ms:7.1f} ms/step   {tps:10,.0f} tokens/s")
 
