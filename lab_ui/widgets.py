@@ -39,3 +39,18 @@ def page_link(path: str, label: str, icon: str | None = None) -> None:
     """A link to a chapter, shown only when that chapter's page exists."""
     if (ROOT / path).exists():
         st.page_link(path, label=label, icon=icon)
+
+
+def table_html(rows: list[dict]) -> str:
+    """A small static table as escaped HTML: no pandas (st.dataframe imports it, a third of a
+    second on a page's first render) and no markdown (a "$" would start LaTeX).
+
+    >>> table_html([{"what": "cost", "value": "about $2M <est.>"}])  # doctest: +ELLIPSIS
+    '<table ...><tr><th ...>what</th><th ...>value</th></tr><tr><td ...>cost</td><td ...>about $2M &lt;est.&gt;</td></tr></table>'
+    """
+    if not rows:
+        return ""
+    cell = 'style="border-bottom:1px solid #e5e7eb;padding:6px 10px;text-align:left;vertical-align:top"'
+    head = "".join(f"<th {cell}>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td {cell}>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
+    return f'<table style="border-collapse:collapse;width:100%;font-size:0.9rem"><tr>{head}</tr>{body}</table>'

@@ -1,11 +1,11 @@
 """Overview: the pipeline at a glance, live on the current model, and "a model is two files"."""
 
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui.shell import ensure_app_shell
 from lab_ui import state
-from lab_ui.widgets import page_link, token_chips
+from lab_ui.widgets import page_link, table_html, token_chips
 from llm_core import anatomy, runner
 from llm_core.checkpoint import MODELS_DIR, checkpoint_bytes
 from llm_core.tokenizers import TokenizerError
@@ -101,14 +101,17 @@ left, right = st.columns(2)
 with left:
     st.subheader("1 · The parameters")
     groups = anatomy.param_breakdown(model)
-    fig = px.treemap(
-        names=[f"{g.part}: {g.name}" for g in groups] + sorted({g.part for g in groups}),
-        parents=[g.part for g in groups] + [""] * len({g.part for g in groups}),
-        values=[g.count for g in groups] + [0] * len({g.part for g in groups}),
-        title=f"{model.num_params():,} parameters, by part of the model",
-    )
-    fig.update_traces(hovertemplate="%{label}<br>%{value:,} parameters<extra></extra>", branchvalues="remainder")
-    fig.update_layout(margin=dict(t=40, l=0, r=0, b=0), height=360)
+    parts = sorted({g.part for g in groups})
+    # go.Treemap from lists, not plotly.express: express would import pandas (a third of a second
+    # on the app's first page) to build a table of a dozen rows.
+    fig = go.Figure(go.Treemap(
+        labels=[f"{g.part}: {g.name}" for g in groups] + parts,
+        parents=[g.part for g in groups] + [""] * len(parts),
+        values=[g.count for g in groups] + [0] * len(parts),
+        branchvalues="remainder",
+        hovertemplate="%{label}<br>%{value:,} parameters<extra></extra>",
+    ))
+    fig.update_layout(title=f"{model.num_params():,} parameters, by part of the model", margin=dict(t=40, l=0, r=0, b=0), height=360)
     st.plotly_chart(fig, key="overview_treemap")
     size_note = f"{anatomy.human_bytes(len(weights))} ({len(weights):,} bytes)"
     if entry.source == "bundled" and on_disk.exists():
@@ -135,7 +138,7 @@ ours = {
     "code to run it": f"{len(runner_source.splitlines())} lines of Python (runner.py)",
 }
 rows = [{"": fact["what"], "Llama 2 70B": fact["value"], entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
-st.dataframe(rows, hide_index=True, width="stretch")
+st.html(table_html(rows))
 st.markdown(
     f"**Training is lossy compression.** Llama 2 squeezes about 10 TB of text into 140 GB of parameters, "
     f"about {anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES:.0f}× smaller: it cannot store the text, only its patterns."
