@@ -3,8 +3,10 @@
     python benchmarks/app_startup.py [--runs 3]
 
 Chromium is launched before the server starts, so its own start-up is not counted. Printed per
-run: seconds until /_stcore/health answers, and until the Overview has finished rendering (its
-script done and its "A model is two files" heading visible). Prints figures; asserts nothing.
+run, in seconds from the start of the server: when /_stcore/health answers; when the Overview's
+content is on screen (its "A model is two files" heading, which follows the walkthrough, is
+visible); and when the page is complete (the parameter chart drawn, the script done). Between the
+last two, Chromium loads and runs plotly.js. Prints figures; asserts nothing.
 """
 
 import argparse
@@ -24,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    healthy, rendered = [], []
+    healthy, content, rendered = [], [], []
     with sync_playwright() as p:
         browser = launch_browser(p)
         for run in range(args.runs):
@@ -35,15 +37,19 @@ def main() -> None:
             t_health = time.perf_counter() - t0
             page.goto(server.url)
             page.get_by_role("heading", name="A model is two files").wait_for(timeout=60_000)
+            t_content = time.perf_counter() - t0
+            page.get_by_test_id("stPlotlyChart").first.locator("svg").first.wait_for(timeout=60_000)
             wait_idle(page)
             t_render = time.perf_counter() - t0
             healthy.append(t_health)
+            content.append(t_content)
             rendered.append(t_render)
-            print(f"run {run + 1}: healthy after {t_health:.2f} s, first page rendered after {t_render:.2f} s", flush=True)
+            print(f"run {run + 1}: healthy after {t_health:.2f} s, content on screen after {t_content:.2f} s, complete after {t_render:.2f} s", flush=True)
             page.close()
             server.stop()
         browser.close()
-    print(f"median: healthy {statistics.median(healthy):.2f} s, rendered {statistics.median(rendered):.2f} s (goal: 4 s or less)")
+    print(f"median: healthy {statistics.median(healthy):.2f} s, content on screen {statistics.median(content):.2f} s, "
+          f"complete {statistics.median(rendered):.2f} s (goal: 4 s or less to the first rendered page)")
 
 
 if __name__ == "__main__":
