@@ -344,7 +344,7 @@ else:
         "What we measured on the bundled tiny model (600 steps of SFT, then the defaults here): held-out answers sampled at "
         "temperature 1 were right 58% of the time after SFT and 37-48% after preference tuning, with 40 to 200 ratings, with or "
         "without the reward model's labels. With a few dozen rankings of a small model, tuning toward them overfits them and "
-        "costs general skill; on the weaker nano model the same step raised the rate (30% to 50%). Real systems rank many "
+        "costs general skill; on the weaker nano model, whose answers are right less often, preference tuning raised the rate (30% to 50% in our tests). Real systems rank many "
         "thousands of pairs. Watch the KL: the further the tuned model moves, the more it tends to lose."
     )
     c0, c1, c2, c3 = st.columns(4)
