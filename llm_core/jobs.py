@@ -205,6 +205,9 @@ class Job:
             self._run_started = None if self._gate else time.monotonic()
             self._run_ended = self._stop_asked = self._stop_latency = None
             self._last_seen = time.monotonic()
+            # Queue here, in the caller's thread: the queue follows the order of start() calls, and
+            # the place in it shows at once.
+            self._ticket = self._gate.enqueue() if self._gate is not None else None
             self._thread = threading.Thread(target=self._run, name=f"job:{self.name}", daemon=True)
             self._thread.start()
 
@@ -265,10 +268,7 @@ class Job:
         last, admitted = None, self._gate is None
         try:
             if self._gate is not None:
-                ticket = self._gate.enqueue()
-                with self._lock:
-                    self._ticket = ticket
-                admitted = self._gate.wait(ticket, self._stop)
+                admitted = self._gate.wait(self._ticket, self._stop)
                 if not admitted:
                     self._end(None, self._reason_for_stop(default="left the queue before it started"))
                     return
