@@ -137,6 +137,26 @@ def active(key: str) -> bool:
     return job is not None and job.snapshot().active
 
 
+def stage_controls(job_key: str, label: str, on_start, key: str, message_key: str, blocked: bool = False) -> None:
+    """A stage's Start and Stop buttons, and the message a refused start left."""
+    b1, b2, _ = st.columns([2, 1, 3])
+    b1.button(label, type="primary", on_click=on_start, disabled=active(job_key) or blocked, key=f"{key}_start")
+    b2.button("Stop", on_click=stop, args=(job_key,), disabled=not active(job_key), key=f"{key}_stop")
+    if st.session_state.get(message_key):
+        st.warning(st.session_state.pop(message_key))
+
+
+def live_curves(job_key: str, series: list[tuple[str, str]], title: str, chart_key: str) -> None:
+    """A stage's progress and its curves, polled while its job runs."""
+
+    def render(snap):
+        progress_line(snap)
+        if snap is not None and snap.records:
+            st.plotly_chart(curves(snap.records, series, title), key=chart_key)
+
+    jobs.live(job_key, render, interval=POLL_S)
+
+
 # ---------------------------------------------------------------- 2. SFT
 st.header("2 · Supervised fine-tuning")
 st.markdown(
@@ -176,20 +196,8 @@ def start_sft():
     start(SFT_JOB, stage, f"Fine-tuning {entry.name}", partial(sft_done, stage))
 
 
-b1, b2, _ = st.columns([2, 1, 3])
-b1.button("Fine-tune", type="primary", on_click=start_sft, disabled=active(SFT_JOB), key="as_sft_start")
-b2.button("Stop", on_click=stop, args=(SFT_JOB,), disabled=not active(SFT_JOB), key="as_sft_stop")
-if st.session_state.get("as_message"):
-    st.warning(st.session_state.pop("as_message"))
-
-
-def render_sft(snap):
-    progress_line(snap)
-    if snap is not None and snap.records:
-        st.plotly_chart(curves(snap.records, [("train_loss", "train loss (responses)"), ("val_loss", "held-out loss")], "Fine-tuning loss"), key="as_sft_chart")
-
-
-jobs.live(SFT_JOB, render_sft, interval=POLL_S)
+stage_controls(SFT_JOB, "Fine-tune", start_sft, "as_sft", "as_message")
+live_curves(SFT_JOB, [("train_loss", "train loss (responses)"), ("val_loss", "held-out loss")], "Fine-tuning loss", "as_sft_chart")
 
 sft = st.session_state.get("as_sft")
 if sft:
@@ -302,20 +310,10 @@ else:
             return
         start(RM_JOB, rm_stage, "Training the reward model", partial(rm_done, rm_stage))
 
-    b1, b2, _ = st.columns([2, 1, 3])
-    b1.button("Train the reward model", type="primary", on_click=start_rm, disabled=active(RM_JOB) or len(ratings) < 4, key="as_rm_start")
-    b2.button("Stop", on_click=stop, args=(RM_JOB,), disabled=not active(RM_JOB), key="as_rm_stop")
+    stage_controls(RM_JOB, "Train the reward model", start_rm, "as_rm", "as_rm_message", blocked=len(ratings) < 4)
     if len(ratings) < 4:
         st.caption("Rate at least 4 pairs; a quarter of them are held out to test the reward model. 20 or more give a meaningful test.")
-    if st.session_state.get("as_rm_message"):
-        st.warning(st.session_state.pop("as_rm_message"))
-
-    def render_rm(snap):
-        progress_line(snap)
-        if snap is not None and snap.records:
-            st.plotly_chart(curves(snap.records, [("train_loss", "pairwise loss"), ("extras.accuracy", "batch accuracy")], "Reward model training"), key="as_rm_chart")
-
-    jobs.live(RM_JOB, render_rm, interval=POLL_S)
+    live_curves(RM_JOB, [("train_loss", "pairwise loss"), ("extras.accuracy", "batch accuracy")], "Reward model training", "as_rm_chart")
     rm = st.session_state.get("as_rm")
     if rm:
         rm_stage, rm_result = rm
@@ -373,11 +371,7 @@ else:
             return
         start(PREF_JOB, p_stage, "Preference tuning", partial(pref_done, p_stage))
 
-    b1, b2, _ = st.columns([2, 1, 3])
-    b1.button("Tune toward the preferences", type="primary", on_click=start_pref, disabled=active(PREF_JOB), key="as_pref_start")
-    b2.button("Stop", on_click=stop, args=(PREF_JOB,), disabled=not active(PREF_JOB), key="as_pref_stop")
-    if st.session_state.get("as_pref_message"):
-        st.warning(st.session_state.pop("as_pref_message"))
+    stage_controls(PREF_JOB, "Tune toward the preferences", start_pref, "as_pref", "as_pref_message")
 
     def render_pref(snap):
         progress_line(snap)

@@ -105,3 +105,20 @@ def screenshot(page, name: str) -> Path:
 
 def main_area(page):
     return page.get_by_test_id("stMain")
+
+
+def go_to(page, title: str) -> None:
+    """Open a chapter through the sidebar, as a person would (the session stays the same)."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    wait_idle(page)
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = main_area(page).get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def main_button(page, name: str):
+    return main_area(page).get_by_role("button", name=name, exact=True)

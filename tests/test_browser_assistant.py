@@ -4,18 +4,9 @@ import re
 
 from playwright.sync_api import expect
 
-from browser_harness import assert_no_exception, main_area, open_page, screenshot, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, screenshot, set_number, wait_idle
 
 TALL = {"width": 1400, "height": 5200}
-
-
-def main_button(page, name: str):
-    return main_area(page).get_by_role("button", name=name, exact=True)
-
-
-def go_to(page, title: str) -> None:
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    wait_idle(page)
 
 
 def test_a_nano_model_trained_in_the_app_is_fine_tuned(app_server, page):
@@ -26,18 +17,12 @@ def test_a_nano_model_trained_in_the_app_is_fine_tuned(app_server, page):
     main.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
     page.get_by_role("option", name=re.compile("^nano")).click()
     wait_idle(page)
-    seconds = main.get_by_role("spinbutton", name="Seconds of training")
-    seconds.fill("5")
-    seconds.press("Enter")
-    wait_idle(page)
+    set_number(page, "Seconds of training", 5)
     main_button(page, "Train").click()
     expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=240_000)
     go_to(page, "Fine-tune and align")
     expect(main.get_by_text(re.compile(r"Base model: 2x2x32 on tinyshakespeare"))).to_be_visible(timeout=60_000)
-    steps = main.get_by_role("spinbutton", name="Steps")
-    steps.fill("60")
-    steps.press("Enter")
-    wait_idle(page)
+    set_number(page, "Steps", 60)
     main_button(page, "Fine-tune").click()
     expect(main.get_by_test_id("stMetric").filter(has_text="Exact match, after SFT")).to_be_visible(timeout=240_000)
     wait_idle(page)
@@ -49,15 +34,11 @@ def test_a_nano_model_trained_in_the_app_is_fine_tuned(app_server, page):
 
 def test_fine_tune_rank_and_train_a_reward_model(app_server, page):
     open_page(page, app_server.url, "", timeout=180_000)
-    page.get_by_test_id("stSidebarNavLink").filter(has_text="Fine-tune and align").click()
-    wait_idle(page)
+    go_to(page, "Fine-tune and align")
     main = main_area(page)
     expect(main.get_by_role("heading", name="Making an assistant")).to_be_visible(timeout=120_000)
     expect(main.locator("span.tok", has_text="<|assistant|>")).to_be_visible()  # the rendered pair, chat tokens shown
-    box = main.get_by_role("spinbutton", name="Steps")
-    box.fill("150")
-    box.press("Enter")
-    wait_idle(page)
+    set_number(page, "Steps", 150)
     main_button(page, "Fine-tune").click()
     # the live view polls on its own until the stage ends and the before/after table appears
     expect(main.get_by_test_id("stMetric").filter(has_text="Exact match, after SFT")).to_be_visible(timeout=240_000)

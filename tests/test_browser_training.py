@@ -9,14 +9,9 @@ import time
 
 from playwright.sync_api import expect
 
-from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, set_number, wait_idle
 
 TALL = {"width": 1400, "height": 4200}  # Streamlit scrolls inside its main area: a tall window shows it all
-
-
-def go_to(page, title: str) -> None:
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    wait_idle(page)
 
 
 def open_training(page, url) -> None:
@@ -31,17 +26,6 @@ def choose_nano(page) -> None:
     page.get_by_role("option", name=re.compile("^nano")).click()
     wait_idle(page)
     expect(main.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("28,896")
-
-
-def set_number(page, label: str, value: int) -> None:
-    box = main_area(page).get_by_role("spinbutton", name=label)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_idle(page)
-
-
-def main_button(page, name: str):
-    return main_area(page).get_by_role("button", name=name, exact=True)
 
 
 def metric_value(page, label: str) -> str:
