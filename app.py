@@ -11,7 +11,7 @@ import streamlit as st
 st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
 
 from lab_ui import sidebar  # noqa: E402  (after set_page_config)
-from llm_core.device import use_threads  # noqa: E402
+from llm_core.model.device import use_threads  # noqa: E402
 
 # Pages run small torch ops on one thread, leaving the cores to training jobs: more OpenMP threads
 # than cores slow a training thread by a third (llm_core/device.py says why).

@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 from browser_harness import StreamlitServer, launch_browser, wait_idle  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 
 def main() -> None:

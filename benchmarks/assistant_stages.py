@@ -3,7 +3,7 @@
     python benchmarks/assistant_stages.py [--ratings 40]
 
 Runs, on the bundled tiny Shakespeare model and the built-in pairs, exactly what the page's
-buttons run (llm_core.assistant), each stage with its default configuration, in a worker thread
+buttons run (llm_core.alignment.assistant), each stage with its default configuration, in a worker thread
 as the page does: supervised fine-tuning (600 steps); the automatic rater on sampled pairs until
 it has rated --ratings of them; the reward model (150 steps); preference tuning (150 steps, after
 the reward model labels 200 more pairs). Prints wall times (the goal is under 2 minutes a stage)
@@ -20,9 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llm_core.assistant import PreferenceStage, RewardStage, SFTStage, candidate_pairs, rate_automatically  # noqa: E402
-from llm_core.checkpoint import load_checkpoint  # noqa: E402
-from llm_core.tasks import make_examples  # noqa: E402
+from llm_core.alignment.assistant import (  # noqa: E402
+    PreferenceStage,
+    RewardStage,
+    SFTStage,
+    candidate_pairs,
+    rate_automatically,
+)
+from llm_core.alignment.tasks import make_examples  # noqa: E402
+from llm_core.model.checkpoint import load_checkpoint  # noqa: E402
 
 
 def run_stage(stage):

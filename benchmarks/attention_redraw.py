@@ -53,9 +53,16 @@ def pieces(runs: int) -> None:
     import plotly.io as pio
     import plotly.tools
 
-    from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
-    from llm_core.checkpoint import DEFAULT_MODEL, MODELS_DIR, load_checkpoint
-    from llm_core.inspect_model import head_role, inspect_ids
+    from lab_ui.attention_figures import (
+        contributions_figure,
+        grid_figure,
+        head_figure,
+        lens_figure,
+        residual_figure,
+        token_strip_html,
+    )
+    from llm_core.interpret.inspect_model import head_role, inspect_ids
+    from llm_core.model.checkpoint import DEFAULT_MODEL, MODELS_DIR, load_checkpoint
 
     loaded = load_checkpoint(MODELS_DIR / f"{DEFAULT_MODEL}.safetensors", device="cpu")
     model, tok = loaded.model, loaded.tokenizer
@@ -89,10 +96,10 @@ def pieces(runs: int) -> None:
 
 
 def apptest(runs: int) -> None:
-    from streamlit.runtime.scriptrunner import script_runner
-    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
     import streamlit.testing.v1.app_test as app_test_module
     import streamlit.testing.v1.local_script_runner as local_runner_module
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
     from streamlit.testing.v1 import AppTest
 
     shared = ScriptCache()  # a real server compiles each script once; AppTest would recompile every run
@@ -143,9 +150,14 @@ main()
 def browser(runs: int) -> None:
     import urllib.request
 
+    from browser_harness import (
+        free_port,
+        launch_browser,
+        main_area,
+        open_page,
+        wait_idle,
+    )
     from playwright.sync_api import sync_playwright
-
-    from browser_harness import free_port, launch_browser, main_area, open_page, wait_idle
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llm_core import bpe  # noqa: E402
-from llm_core.checkpoint import MODELS_DIR, load_checkpoint  # noqa: E402
-from llm_core.data import load_corpus  # noqa: E402
-from llm_core.tokenizers import BPETokenizer, TiktokenTokenizer  # noqa: E402
-from llm_core.tokenview import replay_bpe, tokenize_row  # noqa: E402
+from llm_core.model.checkpoint import MODELS_DIR, load_checkpoint  # noqa: E402
+from llm_core.text import bpe  # noqa: E402
+from llm_core.text.data import load_corpus  # noqa: E402
+from llm_core.text.tokenizers import BPETokenizer, TiktokenTokenizer  # noqa: E402
+from llm_core.text.tokenview import replay_bpe, tokenize_row  # noqa: E402
 
 
 def best_of(fn, repeat: int = 3) -> float:

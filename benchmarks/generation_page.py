@@ -34,8 +34,8 @@ def summary(ms: list[float]) -> str:
 
 
 def model_steps(model, tokenizer, steps: int) -> None:
-    from llm_core.sample import Shaping
-    from llm_core.stepper import GenerationSession
+    from llm_core.generation.sample import Shaping
+    from llm_core.generation.stepper import GenerationSession
 
     print(f"\n[1] the model alone: GenerationSession.step(), {steps} steps from 'ROMEO:' (context {model.config.block_size})")
     for use_cache in (True, False):
@@ -84,8 +84,8 @@ def page(steps: int) -> None:
 
 
 def raw_speed(model, tokens: int) -> None:
-    from llm_core.sample import generate
-    from llm_core.stepper import ms_per_token
+    from llm_core.generation.sample import generate
+    from llm_core.generation.stepper import ms_per_token
 
     print(f"\n[3] raw generation: {tokens} tokens with `generate` (best of 3), and ms_per_token at several lengths")
     for use_cache in (True, False):
@@ -112,7 +112,7 @@ def main() -> int:
 
     import torch
 
-    from llm_core.checkpoint import DEFAULT_MODEL, MODELS_DIR, load_checkpoint
+    from llm_core.model.checkpoint import DEFAULT_MODEL, MODELS_DIR, load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)

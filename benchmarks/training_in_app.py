@@ -66,10 +66,10 @@ def job_run(seconds: float) -> dict:
 
 
 def _job_run(seconds: float) -> dict:
-    from llm_core.config import TrainConfig, model_preset, train_preset
-    from llm_core.data import load_corpus
-    from llm_core.device import pick_device
-    from llm_core.training_run import TrainingRun, prepare_corpus
+    from llm_core.model.config import TrainConfig, model_preset, train_preset
+    from llm_core.model.device import pick_device
+    from llm_core.text.data import load_corpus
+    from llm_core.training.training_run import TrainingRun, prepare_corpus
 
     corpus = prepare_corpus(load_corpus("tinyshakespeare"), "tinyshakespeare")
     preset = train_preset("tiny")
@@ -85,9 +85,14 @@ def _job_run(seconds: float) -> dict:
 
 
 def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
+    from browser_harness import (
+        StreamlitServer,
+        launch_browser,
+        main_area,
+        open_page,
+        wait_idle,
+    )
     from playwright.sync_api import expect, sync_playwright
-
-    from browser_harness import StreamlitServer, launch_browser, main_area, open_page, wait_idle
 
     server = StreamlitServer().start()
     try:

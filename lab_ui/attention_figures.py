@@ -1,4 +1,4 @@
-"""Plotly figures of the Attention chapter, built from an `llm_core.inspect_model.Inspection`.
+"""Plotly figures of the Attention chapter, built from an `llm_core.interpret.inspect_model.Inspection`.
 
 Kept apart from the page so tests and the redraw benchmark can build them without a browser.
 No Streamlit and no model maths here: the numbers come from the inspection unchanged (the
@@ -12,7 +12,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from llm_core.inspect_model import Inspection, tile_heads
+from llm_core.interpret.inspect_model import Inspection, tile_heads
 
 MASK_COLOUR = "#d4d4d8"
 SPAN_STYLE = "padding:1px 2px;margin:1px 0;border-radius:3px;display:inline-block;font-family:monospace;white-space:pre"

@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 import streamlit as st
 import torch
 
-from llm_core.checkpoint import MODELS_DIR, DEFAULT_MODEL, LoadedModel, load_checkpoint
-from llm_core.data import load_corpus
-from llm_core.device import describe, pick_device
-from llm_core.tokenizers import TiktokenTokenizer
+from llm_core.model.checkpoint import (
+    DEFAULT_MODEL,
+    MODELS_DIR,
+    LoadedModel,
+    load_checkpoint,
+)
+from llm_core.model.device import describe, pick_device
+from llm_core.text.data import load_corpus
+from llm_core.text.tokenizers import TiktokenTokenizer
 
 REGISTRY_KEY = "lab_models"
 CURRENT_KEY = "lab_current_model"

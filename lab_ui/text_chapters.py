@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from llm_core import bpe
-from llm_core.config import ModelConfig
-from llm_core.tokenizers import BPETokenizer, CharTokenizer, visible_whitespace
-from llm_core.tokenview import BPEReplay, Piece, replay_bpe
-from llm_core.train import build_model
 from lab_ui import state
 from lab_ui.widgets import PALETTE
+from llm_core.model.config import ModelConfig
+from llm_core.text import bpe
+from llm_core.text.tokenizers import BPETokenizer, CharTokenizer, visible_whitespace
+from llm_core.text.tokenview import BPEReplay, Piece, replay_bpe
+from llm_core.training.loop import build_model
 
 SHAKESPEARE_MERGES = 1000  # LLM Lab's BPE for the comparison: 256 bytes + 1000 merges
 MAX_TRAIN_CHARS = 100_000  # "train on your text": longer text is cut so training takes well under a second

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from llm_core.tokenizers import visible_whitespace
+from llm_core.text.tokenizers import visible_whitespace
 
 ROOT = Path(__file__).resolve().parent.parent
 PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e5e7eb"]

@@ -16,14 +16,14 @@ import time
 
 import torch
 
-from .bpe import train_merges
-from .cost import time_steps
-from .config import model_preset, train_preset
-from .data import TokenSplit, load_corpus
-from .device import describe, pick_device, use_bf16
-from .sample import generate
-from .tokenizers import CharTokenizer
-from .train import TextBatches, build_model, train
+from llm_core.generation.sample import generate
+from llm_core.model.config import model_preset, train_preset
+from llm_core.model.device import describe, pick_device, use_bf16
+from llm_core.text.bpe import train_merges
+from llm_core.text.data import TokenSplit, load_corpus
+from llm_core.text.tokenizers import CharTokenizer
+from llm_core.training.cost import time_steps
+from llm_core.training.loop import TextBatches, build_model, train
 
 # A well-known minimal GPT (nanoGPT's CPU "baby" Shakespeare config: 4 layers, 4 heads, 128 wide,
 # context 64, batch 12, 2000 iterations, 0.8M parameters) reaches about 1.88 val loss in about

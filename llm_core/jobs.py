@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .device import TRAINING_THREADS, use_threads
+from llm_core.model.device import TRAINING_THREADS, use_threads
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import streamlit as st
 from lab_ui import jobs, state
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import chips_html
-from llm_core.assistant import (
+from llm_core.alignment.assistant import (
     PreferenceStage,
     RewardStage,
     SFTStage,
@@ -19,11 +19,19 @@ from llm_core.assistant import (
     reward_config,
     sft_config,
 )
-from llm_core.config import ConfigError
-from llm_core.finetune import chat_tokenizer, encode_example
-from llm_core.preference import AUTO_RULE, Pair
-from llm_core.tasks import TASK_NAMES, Example, guess_task, is_correct, make_examples, pairs_from_rows, reference_answer
-from llm_core.tokenizers import TokenizerError
+from llm_core.alignment.finetune import chat_tokenizer, encode_example
+from llm_core.alignment.preference import AUTO_RULE, Pair
+from llm_core.alignment.tasks import (
+    TASK_NAMES,
+    Example,
+    guess_task,
+    is_correct,
+    make_examples,
+    pairs_from_rows,
+    reference_answer,
+)
+from llm_core.model.config import ConfigError
+from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

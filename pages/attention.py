@@ -4,11 +4,30 @@ the logit lens and the residual stream, on whichever model is current."""
 import numpy as np
 import streamlit as st
 
-from lab_ui.shell import ensure_app_shell
 from lab_ui import state
-from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
-from llm_core.inspect_model import RECENT, attention_between, describe_head, head_role, inspect_ids, lens_summary, word_positions
-from llm_core.tokenizers import TokenizerError, UnknownCharacterError, visible_whitespace
+from lab_ui.attention_figures import (
+    contributions_figure,
+    grid_figure,
+    head_figure,
+    lens_figure,
+    residual_figure,
+    token_strip_html,
+)
+from lab_ui.shell import ensure_app_shell
+from llm_core.interpret.inspect_model import (
+    RECENT,
+    attention_between,
+    describe_head,
+    head_role,
+    inspect_ids,
+    lens_summary,
+    word_positions,
+)
+from llm_core.text.tokenizers import (
+    TokenizerError,
+    UnknownCharacterError,
+    visible_whitespace,
+)
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

@@ -8,9 +8,9 @@ from lab_ui import state
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
 from lab_ui.widgets import page_link
-from llm_core import embeddings as emb
-from llm_core.tokenizers import visible_whitespace
-from llm_core.tokenview import display_piece, tokenize_row
+from llm_core.interpret import embeddings as emb
+from llm_core.text.tokenizers import visible_whitespace
+from llm_core.text.tokenview import display_piece, tokenize_row
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

@@ -1,7 +1,7 @@
 """Generation: the inference loop, token by token, with the probabilities in view.
 
-UI only: the loop lives in llm_core.stepper.GenerationSession (kept in st.session_state), the
-numbers of a step in llm_core.stepper.step_view, the coloured text in lab_ui.prob_text.
+UI only: the loop lives in llm_core.generation.stepper.GenerationSession (kept in st.session_state), the
+numbers of a step in llm_core.generation.stepper.step_view, the coloured text in lab_ui.prob_text.
 """
 
 import html
@@ -10,12 +10,20 @@ import time
 
 import streamlit as st
 
-from lab_ui.shell import ensure_app_shell
 from lab_ui import state
 from lab_ui.prob_text import Piece, legend_html, prob_text_html
-from llm_core.sample import Shaping, generate
-from llm_core.stepper import GenerationSession, distinct_ngrams, drop_unknown, ms_per_token, start_ids, step_view, trailing_loop
-from llm_core.tokenizers import UnknownCharacterError, visible_whitespace
+from lab_ui.shell import ensure_app_shell
+from llm_core.generation.sample import Shaping, generate
+from llm_core.generation.stepper import (
+    GenerationSession,
+    distinct_ngrams,
+    drop_unknown,
+    ms_per_token,
+    start_ids,
+    step_view,
+    trailing_loop,
+)
+from llm_core.text.tokenizers import UnknownCharacterError, visible_whitespace
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

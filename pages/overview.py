@@ -3,13 +3,13 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui.shell import ensure_app_shell
 from lab_ui import state
+from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html, token_chips
-from llm_core import anatomy, runner
-from llm_core.checkpoint import MODELS_DIR, checkpoint_bytes
-from llm_core.tokenizers import TokenizerError
-from llm_core.walkthrough import walk
+from llm_core.interpret.walkthrough import walk
+from llm_core.model import anatomy, runner
+from llm_core.model.checkpoint import MODELS_DIR, checkpoint_bytes
+from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

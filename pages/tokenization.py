@@ -16,7 +16,7 @@ from lab_ui.text_chapters import (
     show_pieces,
 )
 from lab_ui.widgets import page_link
-from llm_core.tokenview import tokenize_row
+from llm_core.text.tokenview import tokenize_row
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

@@ -12,13 +12,32 @@ import streamlit as st
 from lab_ui import jobs, state
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import ROOT, page_link
-from llm_core import anatomy
-from llm_core.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint_bytes
-from llm_core.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
-from llm_core.cost import calibrate, estimate_step_seconds, train_memory_bytes
-from llm_core.data import DataError, bundled_corpora, check_trainable, text_from_bytes
-from llm_core.train import lr_scale
-from llm_core.training_run import FINAL_EVAL_TOKENS, TrainingRun, prepare_corpus
+from llm_core.model import anatomy
+from llm_core.model.checkpoint import (
+    CheckpointError,
+    checkpoint_bytes,
+    load_checkpoint_bytes,
+)
+from llm_core.model.config import (
+    MODEL_PRESETS,
+    TRAIN_PRESETS,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+)
+from llm_core.text.data import (
+    DataError,
+    bundled_corpora,
+    check_trainable,
+    text_from_bytes,
+)
+from llm_core.training.cost import calibrate, estimate_step_seconds, train_memory_bytes
+from llm_core.training.loop import lr_scale
+from llm_core.training.training_run import (
+    FINAL_EVAL_TOKENS,
+    TrainingRun,
+    prepare_corpus,
+)
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 

@@ -11,10 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from llm_core.config import ModelConfig, model_preset  # noqa: E402
-from llm_core.data import load_corpus  # noqa: E402
-from llm_core.tokenizers import CharTokenizer  # noqa: E402
-from llm_core.train import build_model  # noqa: E402
+from llm_core.model.config import ModelConfig, model_preset  # noqa: E402
+from llm_core.text.data import load_corpus  # noqa: E402
+from llm_core.text.tokenizers import CharTokenizer  # noqa: E402
+from llm_core.training.loop import build_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +55,8 @@ def app_server():
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     from browser_harness import launch_browser
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = launch_browser(p)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from llm_core.config import model_preset
-from llm_core.tokenizers import BPETokenizer
-
 from conftest import perturbed_model
+
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer
 
 
 def count_model_calls(model) -> dict:

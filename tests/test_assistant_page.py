@@ -8,9 +8,8 @@ the chapter shows, and it is fast enough for a test.
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import OPEN_APPS, ROOT, metric, poll_until, stop_jobs_of
+from streamlit.testing.v1 import AppTest
 
 APP = str(Path(ROOT) / "app.py")
 pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
@@ -106,9 +105,9 @@ def test_reward_model_then_preference_tuning(tuned):
 def test_a_published_gpt_tokenizer_is_explained_not_a_traceback():
     at = assistant_page()
     from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
-    from llm_core.config import model_preset
-    from llm_core.tokenizers import TiktokenTokenizer
-    from llm_core.train import build_model
+    from llm_core.model.config import model_preset
+    from llm_core.text.tokenizers import TiktokenTokenizer
+    from llm_core.training.loop import build_model
 
     tok = TiktokenTokenizer("r50k_base")
     model = build_model(model_preset("nano", tok.vocab_size))

@@ -4,13 +4,20 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_attention_page import cells_inside
 
 from lab_ui.attention_figures import (
-    GAP_CODE, LEVELS, MASKED_CODE, causal_mask_path, grid_figure, grid_image, head_figure, lens_figure, token_strip_html,
+    GAP_CODE,
+    LEVELS,
+    MASKED_CODE,
+    causal_mask_path,
+    grid_figure,
+    grid_image,
+    head_figure,
+    lens_figure,
+    token_strip_html,
 )
-from llm_core.inspect_model import inspect_ids
-
-from test_attention_page import cells_inside
+from llm_core.interpret.inspect_model import inspect_ids
 
 
 @pytest.fixture

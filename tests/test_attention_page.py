@@ -6,13 +6,18 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, perturbed_model
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, perturbed_model
 from lab_ui.attention_figures import LEVELS, MASKED_CODE
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
-from llm_core.config import model_preset
-from llm_core.inspect_model import attention_between, describe_head, inspect_ids, word_positions
+from llm_core.interpret.inspect_model import (
+    attention_between,
+    describe_head,
+    inspect_ids,
+    word_positions,
+)
+from llm_core.model.config import model_preset
 
 DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
 EXAMPLE = "The animal didn't cross the road because it was too wide"

@@ -2,9 +2,17 @@
 
 import re
 
+from browser_harness import (
+    assert_no_exception,
+    go_to,
+    main_area,
+    main_button,
+    open_page,
+    screenshot,
+    set_number,
+    wait_idle,
+)
 from playwright.sync_api import expect
-
-from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, screenshot, set_number, wait_idle
 
 TALL = {"width": 1400, "height": 5200}
 

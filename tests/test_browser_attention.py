@@ -1,9 +1,13 @@
 """Browser tests: the Attention chapter ("Inside the model") in headless Chromium."""
 
-import pytest
+from browser_harness import (
+    assert_no_exception,
+    main_area,
+    open_page,
+    screenshot,
+    wait_idle,
+)
 from playwright.sync_api import expect
-
-from browser_harness import assert_no_exception, main_area, open_page, screenshot, wait_idle
 
 
 def head_title(main):

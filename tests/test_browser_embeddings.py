@@ -1,8 +1,7 @@
 """Browser tests: the Embeddings chapter in headless Chromium (screenshots in tests/artifacts/)."""
 
-from playwright.sync_api import expect
-
 from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from playwright.sync_api import expect
 
 SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy widgets) can take seconds
 

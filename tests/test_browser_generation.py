@@ -2,9 +2,8 @@
 
 import re
 
-from playwright.sync_api import expect
-
 from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from playwright.sync_api import expect
 
 STATUS = re.compile(r"(\d+) of (\d+) new tokens · the model has run (\d+) times")
 

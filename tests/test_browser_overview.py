@@ -1,8 +1,7 @@
 """Browser tests: the shell and the Overview chapter in headless Chromium."""
 
-from playwright.sync_api import expect
-
 from browser_harness import ROOT, assert_no_exception, main_area, open_page, wait_idle
+from playwright.sync_api import expect
 
 
 def existing_pages():

@@ -7,9 +7,16 @@ would, so the whole session (models, jobs) stays in one Streamlit session.
 import re
 import time
 
+from browser_harness import (
+    assert_no_exception,
+    go_to,
+    main_area,
+    main_button,
+    open_page,
+    set_number,
+    wait_idle,
+)
 from playwright.sync_api import expect
-
-from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, set_number, wait_idle
 
 TALL = {"width": 1400, "height": 4200}  # Streamlit scrolls inside its main area: a tall window shows it all
 

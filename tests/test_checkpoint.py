@@ -5,9 +5,10 @@ import pickle
 
 import pytest
 import torch
+from conftest import perturbed_model
 from safetensors.torch import save as save_safetensors
 
-from llm_core.checkpoint import (
+from llm_core.model.checkpoint import (
     CheckpointError,
     checkpoint_bytes,
     default_checkpoint_path,
@@ -16,11 +17,9 @@ from llm_core.checkpoint import (
     load_optimizer_state,
     save_checkpoint,
 )
-from llm_core.config import TrainConfig, model_preset
-from llm_core.optim import build_optimizers
-from llm_core.tokenizers import BPETokenizer
-
-from conftest import perturbed_model
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer
+from llm_core.training.optim import build_optimizers
 
 
 def test_round_trip_gives_identical_logits(tmp_path, nano_model, char_tok):

@@ -1,7 +1,13 @@
 import pytest
 
-from llm_core.config import ConfigError, ModelConfig, TrainConfig, model_preset, train_preset
-from llm_core.model import GPT
+from llm_core.model.config import (
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    model_preset,
+    train_preset,
+)
+from llm_core.model.gpt import GPT
 
 
 def test_head_divisibility_message_names_both_numbers():

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from llm_core.data import DataError, TokenSplit, check_trainable, eval_windows, random_batch, text_from_bytes
+from llm_core.text.data import (
+    DataError,
+    TokenSplit,
+    check_trainable,
+    eval_windows,
+    random_batch,
+    text_from_bytes,
+)
 
 
 def test_split_holds_out_the_last_tenth():

@@ -1,15 +1,15 @@
-"""llm_core.embeddings: projections, neighbours and token kinds behind the Embeddings chapter."""
+"""llm_core.interpret.embeddings: projections, neighbours and token kinds behind the Embeddings chapter."""
 
 from collections import Counter
 
 import pytest
 import torch
 
-from llm_core import embeddings as emb
-from llm_core.checkpoint import MODELS_DIR, load_checkpoint
-from llm_core.config import model_preset
-from llm_core.tokenizers import BPETokenizer
-from llm_core.train import build_model
+from llm_core.interpret import embeddings as emb
+from llm_core.model.checkpoint import MODELS_DIR, load_checkpoint
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer
+from llm_core.training.loop import build_model
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,15 @@ import base64
 import json
 
 import numpy as np
-import torch
+from browser_harness import ROOT
 from streamlit.testing.v1 import AppTest
 
-from browser_harness import ROOT
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
-from llm_core import embeddings as emb
-from llm_core.checkpoint import MODELS_DIR, load_checkpoint
-from llm_core.config import model_preset
-from llm_core.tokenizers import BPETokenizer
-from llm_core.train import build_model
+from llm_core.interpret import embeddings as emb
+from llm_core.model.checkpoint import MODELS_DIR, load_checkpoint
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer
+from llm_core.training.loop import build_model
 
 PAGE = "pages/embeddings.py"
 
@@ -180,7 +179,7 @@ def test_hostile_lookups():
 
 
 def test_big_vocabulary_and_long_context_stay_drawable():
-    from llm_core.tokenizers import TiktokenTokenizer
+    from llm_core.text.tokenizers import TiktokenTokenizer
 
     tok = TiktokenTokenizer("r50k_base")
     model = build_model(model_preset("nano", tok.vocab_size, block_size=512, position="learned"), seed=0)

@@ -1,13 +1,24 @@
-import pytest
 import torch
-
-from llm_core.config import TrainConfig, model_preset
-from llm_core.finetune import CHAT_TOKENS, END, ChatBatches, answer, encode_example, exact_match, extend_vocabulary
-from llm_core.tasks import Example, is_correct, make_examples, reference_answer, split_examples
-from llm_core.tokenizers import BPETokenizer, CharTokenizer
-from llm_core.train import train
-
 from conftest import perturbed_model
+
+from llm_core.alignment.finetune import (
+    CHAT_TOKENS,
+    END,
+    ChatBatches,
+    encode_example,
+    exact_match,
+    extend_vocabulary,
+)
+from llm_core.alignment.tasks import (
+    Example,
+    is_correct,
+    make_examples,
+    reference_answer,
+    split_examples,
+)
+from llm_core.model.config import TrainConfig, model_preset
+from llm_core.text.tokenizers import BPETokenizer, CharTokenizer
+from llm_core.training.loop import train
 
 
 def test_loss_mask_covers_exactly_the_response_and_its_end(char_tok):
@@ -75,6 +86,6 @@ def test_sft_raises_held_out_exact_match_well_above_the_base_model(shakespeare):
 def test_task_docstring_examples_hold():
     import doctest
 
-    from llm_core import tasks
+    from llm_core.alignment import tasks
 
     assert doctest.testmod(tasks).failed == 0

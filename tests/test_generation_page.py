@@ -8,15 +8,14 @@ import re
 
 import pytest
 import torch
+from conftest import ROOT, perturbed_model
+from gen_helpers import bpe_model, count_model_calls, open_generation, register
 
 import lab_ui.prob_text as prob_text
 from lab_ui.state import bundled
-from llm_core.config import model_preset
-from llm_core.sample import Shaping, generate
-from llm_core.tokenizers import CharTokenizer, visible_whitespace
-
-from conftest import ROOT, perturbed_model
-from gen_helpers import bpe_model, count_model_calls, open_generation, register
+from llm_core.generation.sample import Shaping, generate
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import CharTokenizer, visible_whitespace
 
 
 def status(at) -> tuple[int, int]:
@@ -289,7 +288,7 @@ def test_prob_text_escapes_and_colours():
 
 
 def test_a_gpt2_tokenizer_model_works_and_stops_at_its_end_token():
-    from llm_core.tokenizers import TiktokenTokenizer
+    from llm_core.text.tokenizers import TiktokenTokenizer
 
     at = open_generation(ROOT)
     tokenizer = TiktokenTokenizer("r50k_base")

@@ -1,13 +1,13 @@
-"""llm_core.inspect_model: the numbers the Attention chapter shows are the trace path's numbers."""
+"""llm_core.interpret.inspect_model: the numbers the Attention chapter shows are the trace path's numbers."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import perturbed_model
 
-from llm_core.config import model_preset
-from llm_core.inspect_model import (
+from llm_core.interpret.inspect_model import (
     HeadSummary,
     attention_between,
     choose_window,
@@ -20,9 +20,8 @@ from llm_core.inspect_model import (
     tile_heads,
     word_positions,
 )
-from llm_core.tokenizers import BPETokenizer, visible_whitespace
-
-from conftest import perturbed_model
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer, visible_whitespace
 
 TEXT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from llm_core.config import ConfigError
 from llm_core.jobs import Job, JobError, JobGate
+from llm_core.model.config import ConfigError
 
 
 @dataclass
@@ -220,7 +220,7 @@ def test_a_failed_job_gives_its_slot_back():
 def test_a_job_trains_on_all_cores_while_the_thread_that_started_it_keeps_one():
     import torch
 
-    from llm_core.device import TRAINING_THREADS, threads, use_threads
+    from llm_core.model.device import TRAINING_THREADS, threads, use_threads
 
     seen = []
 

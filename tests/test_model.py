@@ -1,10 +1,9 @@
 import pytest
 import torch
-
-from llm_core.config import model_preset
-from llm_core.model import KVCache
-
 from conftest import perturbed_model
+
+from llm_core.model.config import model_preset
+from llm_core.model.gpt import KVCache
 
 
 @pytest.fixture(params=["rope", "learned"])
@@ -68,7 +67,7 @@ def test_sequence_longer_than_context_is_refused(model):
 
 
 def test_zero_initialised_head_starts_at_the_uniform_loss(char_tok):
-    from llm_core.train import build_model
+    from llm_core.training.loop import build_model
 
     model = build_model(model_preset("nano", char_tok.vocab_size))
     idx = prompt(32)

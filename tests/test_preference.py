@@ -3,10 +3,10 @@ import math
 
 import pytest
 import torch
+from conftest import perturbed_model
 
-from llm_core.config import TrainConfig, model_preset
-from llm_core.finetune import ChatBatches, END, exact_match, extend_vocabulary
-from llm_core.preference import (
+from llm_core.alignment.finetune import ChatBatches, exact_match, extend_vocabulary
+from llm_core.alignment.preference import (
     AUTO_RULE,
     DPOPair,
     Pair,
@@ -20,11 +20,10 @@ from llm_core.preference import (
     sequence_logprobs,
     split_pairs,
 )
-from llm_core.tasks import Example, is_correct, make_examples, split_examples
-from llm_core.tokenizers import CharTokenizer
-from llm_core.train import train
-
-from conftest import perturbed_model
+from llm_core.alignment.tasks import Example, make_examples, split_examples
+from llm_core.model.config import TrainConfig, model_preset
+from llm_core.text.tokenizers import CharTokenizer
+from llm_core.training.loop import train
 
 
 def test_auto_preference_rule():

@@ -5,13 +5,12 @@ import sys
 
 import pytest
 import torch
-
-from llm_core import runner
-from llm_core.checkpoint import default_checkpoint_path, save_checkpoint
-from llm_core.config import model_preset
-from llm_core.tokenizers import BPETokenizer
-
 from conftest import ROOT, perturbed_model
+
+from llm_core.model import runner
+from llm_core.model.checkpoint import default_checkpoint_path, save_checkpoint
+from llm_core.model.config import model_preset
+from llm_core.text.tokenizers import BPETokenizer
 
 
 @pytest.mark.parametrize("position", ["rope", "learned"])
@@ -33,7 +32,7 @@ def test_runner_tokenizers_match(shakespeare, char_tok):
 
 
 def test_runner_is_standalone_and_short():
-    source = (ROOT / "llm_core" / "runner.py").read_text()
+    source = (ROOT / "llm_core" / "model" / "runner.py").read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert all("llm_core" not in line for line in imports)
     assert len(source.splitlines()) <= 130
@@ -41,7 +40,7 @@ def test_runner_is_standalone_and_short():
 
 def test_runner_runs_the_bundled_model_from_the_shell(tmp_path):
     script = tmp_path / "run_model.py"
-    script.write_text((ROOT / "llm_core" / "runner.py").read_text())
+    script.write_text((ROOT / "llm_core" / "model" / "runner.py").read_text())
     out = subprocess.run([sys.executable, str(script), str(default_checkpoint_path()), "ROMEO:", "60"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ROMEO:") and len(out.stdout) > 60

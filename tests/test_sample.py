@@ -2,11 +2,10 @@ import math
 
 import pytest
 import torch
-
-from llm_core.config import model_preset
-from llm_core.sample import entropy, generate, shape_probs, window_start
-
 from conftest import perturbed_model
+
+from llm_core.generation.sample import entropy, generate, shape_probs, window_start
+from llm_core.model.config import model_preset
 
 
 def test_temperature_by_hand():

@@ -4,12 +4,19 @@ import math
 
 import pytest
 import torch
-
-from llm_core.sample import Shaping, generate, shape_probs, window_start
-from llm_core.stepper import GenerationSession, distinct_ngrams, drop_unknown, ms_per_token, start_ids, step_view, trailing_loop
-from llm_core.tokenizers import UnknownCharacterError
-
 from gen_helpers import bpe_model, count_model_calls
+
+from llm_core.generation.sample import Shaping, generate, shape_probs, window_start
+from llm_core.generation.stepper import (
+    GenerationSession,
+    distinct_ngrams,
+    drop_unknown,
+    ms_per_token,
+    start_ids,
+    step_view,
+    trailing_loop,
+)
+from llm_core.text.tokenizers import UnknownCharacterError
 
 SHAPINGS = [Shaping(1.0), Shaping(0.0), Shaping(0.8, top_k=10), Shaping(1.3, top_p=0.9), Shaping(0.7, top_k=20, top_p=0.8)]
 
@@ -120,7 +127,7 @@ def test_stop_token_ends_the_session(nano_model):
 
 
 def test_old_logits_are_dropped_for_big_vocabularies(monkeypatch, nano_model):
-    import llm_core.stepper as stepper
+    import llm_core.generation.stepper as stepper
 
     monkeypatch.setattr(stepper, "KEEP_LOGIT_NUMBERS", nano_model.config.vocab_size * 5)
     session = GenerationSession(nano_model, [1], seed=0)

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from browser_harness import ROOT
 from streamlit.testing.v1 import AppTest
 
-from browser_harness import ROOT
 from lab_ui import text_chapters
-from llm_core.tokenizers import TiktokenTokenizer
+from llm_core.text.tokenizers import TiktokenTokenizer
 
 PAGE = "pages/tokenization.py"
 
@@ -171,9 +171,9 @@ def test_own_text_edge_cases():
 
 def test_a_bpe_current_model_gets_its_own_row():
     from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
-    from llm_core.config import model_preset
-    from llm_core.tokenizers import BPETokenizer
-    from llm_core.train import build_model
+    from llm_core.model.config import model_preset
+    from llm_core.text.tokenizers import BPETokenizer
+    from llm_core.training.loop import build_model
 
     tok = BPETokenizer.train("the cat sat on the mat " * 40, 280)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()

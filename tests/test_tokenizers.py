@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from llm_core import bpe, tokenizers
-from llm_core.tokenizers import (
+from llm_core.text import bpe, tokenizers
+from llm_core.text.tokenizers import (
     BPETokenizer,
     CharTokenizer,
     TiktokenTokenizer,

@@ -1,10 +1,10 @@
-"""llm_core.tokenview: the numbers behind the Tokenization chapter."""
+"""llm_core.text.tokenview: the numbers behind the Tokenization chapter."""
 
 import pytest
 
-from llm_core import bpe
-from llm_core.tokenizers import BPETokenizer, CharTokenizer, TiktokenTokenizer
-from llm_core.tokenview import display_piece, hex_bytes, replay_bpe, tokenize_row
+from llm_core.text import bpe
+from llm_core.text.tokenizers import BPETokenizer, CharTokenizer, TiktokenTokenizer
+from llm_core.text.tokenview import display_piece, hex_bytes, replay_bpe, tokenize_row
 
 HOSTILE = [
     "",

@@ -3,11 +3,18 @@ import threading
 
 import pytest
 import torch
-
-from llm_core.config import ConfigError, TrainConfig, model_preset
-from llm_core.data import TokenSplit
 from conftest import perturbed_model
-from llm_core.train import TextBatches, TrainState, build_model, evaluate, lr_scale, train
+
+from llm_core.model.config import ConfigError, TrainConfig, model_preset
+from llm_core.text.data import TokenSplit
+from llm_core.training.loop import (
+    TextBatches,
+    TrainState,
+    build_model,
+    evaluate,
+    lr_scale,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

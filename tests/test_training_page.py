@@ -9,13 +9,12 @@ import pickle
 from pathlib import Path
 
 import pytest
+from conftest import OPEN_APPS, ROOT, metric, poll_until
 from streamlit.testing.v1 import AppTest
 
-from llm_core.checkpoint import checkpoint_bytes
-from llm_core.config import model_preset
-from llm_core.train import build_model
-
-from conftest import OPEN_APPS, ROOT, metric, poll_until
+from llm_core.model.checkpoint import checkpoint_bytes
+from llm_core.model.config import model_preset
+from llm_core.training.loop import build_model
 
 APP = str(Path(ROOT) / "app.py")
 pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")

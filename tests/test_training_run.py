@@ -1,4 +1,4 @@
-"""A live training run (llm_core.training_run) and its cost estimates, including the hostile cases."""
+"""A live training run (llm_core.training.training_run) and its cost estimates, including the hostile cases."""
 
 import math
 import threading
@@ -6,12 +6,17 @@ import threading
 import pytest
 import torch
 
-from llm_core.checkpoint import checkpoint_bytes, load_checkpoint_bytes
-from llm_core.config import ConfigError, TrainConfig, model_preset
-from llm_core.cost import Calibration, estimate_step_seconds, train_flops_per_step, train_memory_bytes
-from llm_core.data import DataError, text_from_bytes
 from llm_core.jobs import JobGate
-from llm_core.training_run import TrainingRun, prepare_corpus
+from llm_core.model.checkpoint import checkpoint_bytes, load_checkpoint_bytes
+from llm_core.model.config import ConfigError, TrainConfig, model_preset
+from llm_core.text.data import DataError, text_from_bytes
+from llm_core.training.cost import (
+    Calibration,
+    estimate_step_seconds,
+    train_flops_per_step,
+    train_memory_bytes,
+)
+from llm_core.training.training_run import TrainingRun, prepare_corpus
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .sample import generate
-from .tokenizers import Tokenizer
+from llm_core.generation.sample import generate
+from llm_core.text.tokenizers import Tokenizer
 
 
 @dataclass

@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .data import load_corpus
+from llm_core.text.data import load_corpus
 
 FACTS = [
     ("What is the capital of France?", "Paris"),

@@ -27,9 +27,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .model import GPT, KVCache
-from .sample import SampleStep, Shaping, check_prompt, entropy, new_rng, next_draw, next_token_logits, pick_token, sample_step, window_start
-from .tokenizers import Tokenizer, TokenizerError
+from llm_core.generation.sample import (
+    SampleStep,
+    Shaping,
+    check_prompt,
+    entropy,
+    new_rng,
+    next_draw,
+    next_token_logits,
+    pick_token,
+    sample_step,
+    window_start,
+)
+from llm_core.model.gpt import GPT, KVCache
+from llm_core.text.tokenizers import Tokenizer, TokenizerError
 
 # Logits of past steps are kept for re-display up to this many numbers in all (4 bytes each):
 # every step of a character model, the last few dozen steps of a 50k-token GPT-2 vocabulary.
@@ -50,8 +61,8 @@ class Pending:
 class GenerationSession:
     """A generation in progress, advanced one token per `step()`.
 
-        >>> from llm_core.config import model_preset
-        >>> from llm_core.train import build_model
+        >>> from llm_core.model.config import model_preset
+        >>> from llm_core.training.loop import build_model
         >>> session = GenerationSession(build_model(model_preset("nano", 10), seed=0), [1, 2], seed=0)
         >>> step = session.step(Shaping(temperature=0))  # greedy
         >>> len(session.ids), session.model_calls, step.token_id == int(session.history[0].logits.argmax())
@@ -218,7 +229,7 @@ def start_ids(tokenizer: Tokenizer, text: str) -> tuple[list[int], str | None]:
     An empty prompt starts from a newline (the start of a line: a neutral place to begin) when the
     tokenizer can write one; otherwise a ValueError explains. Unseen characters raise the tokenizer's UnknownCharacterError (with `.chars`).
 
-        >>> from llm_core.tokenizers import CharTokenizer
+        >>> from llm_core.text.tokenizers import CharTokenizer
         >>> start_ids(CharTokenizer.from_text("ab\\n"), "")
         ([0], 'The prompt is empty, so generation starts from a newline.')
         >>> start_ids(CharTokenizer.from_text("ab"), "")

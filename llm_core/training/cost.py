@@ -8,7 +8,7 @@ for any model a user sketches, without building it.
 What it is not: a measurement of that model. Small models are dominated by per-step overhead and
 the estimate says so only roughly; a page shows it as an estimate.
 
-    >>> from llm_core.config import ModelConfig
+    >>> from llm_core.model.config import ModelConfig
     >>> cfg = ModelConfig(vocab_size=65, n_layer=4, n_head=4, n_embd=128, block_size=128)
     >>> f"{train_flops_per_token(cfg):,}"
     '5,168,640'
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import ModelConfig, TrainConfig, model_preset
-from .device import TRAINING_THREADS, autocast, threads, use_bf16
-from .optim import build_optimizers
+from llm_core.model.config import ModelConfig, TrainConfig, model_preset
+from llm_core.model.device import TRAINING_THREADS, autocast, threads, use_bf16
+from llm_core.training.optim import build_optimizers
 
 
 def train_flops_per_token(config: ModelConfig) -> int:
@@ -50,7 +50,7 @@ def train_memory_bytes(config: ModelConfig, batch_size: int) -> int:
     activations kept for the backward pass (about 34 bytes per token per width per layer in 16-bit,
     as counted by Korthikanti et al. 2022 for a fused attention), and the fp32 logits and their gradient.
 
-        >>> from llm_core.config import ModelConfig
+        >>> from llm_core.model.config import ModelConfig
         >>> round(train_memory_bytes(ModelConfig(vocab_size=65), 16) / 2**20)  # the tiny preset: about 50 MiB
         48
     """
@@ -76,7 +76,7 @@ def estimate_step_seconds(config: ModelConfig, batch_size: int, calibration: Cal
 
 def time_steps(config: ModelConfig, batch_size: int, device, steps: int = 3, warmup: int = 2, precision: str = "auto") -> float:
     """Median seconds of a real training step (forward, backward, clip, optimizers) on random tokens."""
-    from .train import build_model
+    from llm_core.training.loop import build_model
 
     cfg = TrainConfig()
     model = build_model(config, seed=0, device=device)

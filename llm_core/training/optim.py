@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import GPT
+from llm_core.model.gpt import GPT
 
 
 def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .checkpoint import checkpoint_bytes
+from llm_core.model.checkpoint import checkpoint_bytes
 
 
 @dataclass

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from llm_core.paths import ASSETS
+
 CORPORA_DIR = ASSETS / "corpora"
 VAL_FRACTION = 0.1
 MAX_TEXT_BYTES = 20_000_000  # 20 MB of text is plenty for a CPU; larger uploads are refused politely

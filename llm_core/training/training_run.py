@@ -19,14 +19,26 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .checkpoint import describe_checkpoint
-from .config import ConfigError, ModelConfig, TrainConfig
-from .data import DataError, TokenSplit, check_trainable
-from .jobs import Job, JobGate
-from .model import GPT
-from .sample import generate
-from .tokenizers import BPETokenizer, CharTokenizer, Tokenizer, TokenizerError
-from .train import Metrics, TextBatches, TrainState, build_model, evaluate, train
+from llm_core.generation.sample import generate
+from llm_core.jobs import Job, JobGate
+from llm_core.model.checkpoint import describe_checkpoint
+from llm_core.model.config import ConfigError, ModelConfig, TrainConfig
+from llm_core.model.gpt import GPT
+from llm_core.text.data import DataError, TokenSplit, check_trainable
+from llm_core.text.tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    TokenizerError,
+)
+from llm_core.training.loop import (
+    Metrics,
+    TextBatches,
+    TrainState,
+    build_model,
+    evaluate,
+    train,
+)
 
 LIVE_EVAL_TOKENS = 16_384  # held-out tokens per evaluation while training: a fraction of a second on a CPU
 FINAL_EVAL_TOKENS = 250_000  # held-out tokens for the final number (all of Tiny Shakespeare's 111k)

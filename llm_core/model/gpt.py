@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ModelConfig
+from llm_core.model.config import ModelConfig
 
 
 class RMSNorm(nn.Module):

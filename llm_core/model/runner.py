@@ -6,7 +6,11 @@ This file stands alone (it imports nothing from llm_core), so it can be download
 .safetensors file and run anywhere. The weights file carries its own description (config and
 tokenizer) in its header. A test checks that this runner gives the same logits as llm_core.
 """
-import json, math, re, sys
+import json
+import math
+import re
+import sys
+
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
@@ -55,7 +59,7 @@ def make_tokenizer(tok):
 
 
 def forward(cfg, w, idx):
-    """Logits (T, V) for a 1-D tensor of token ids: the same maths as llm_core.model.GPT.forward."""
+    """Logits (T, V) for a 1-D tensor of token ids: the same maths as llm_core.model.gpt.GPT.forward."""
     T, H, C = len(idx), cfg["n_head"], cfg["n_embd"]
     hd = C // H
     norm = lambda x, g: F.rms_norm(x, (C,), g, 1e-6)

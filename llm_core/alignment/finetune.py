@@ -12,7 +12,7 @@ loss teaches the model to answer, not to write questions. Batches carry the mask
 (a Shakespeare model has no digit but 3), keeping every existing id and weight.
 What it is not: the tasks themselves (`tasks.py`) or preference tuning (`preference.py`).
 
-    >>> from llm_core.tokenizers import CharTokenizer
+    >>> from llm_core.text.tokenizers import CharTokenizer
     >>> tok = CharTokenizer.from_text("ab").with_special_tokens(CHAT_TOKENS)
     >>> ids, mask = encode_example(tok, "a", "b")
     >>> [tok.token_text(i) for i in ids]
@@ -28,10 +28,10 @@ import random
 
 import torch
 
-from .model import GPT
-from .sample import generate
-from .tasks import Example, is_correct
-from .tokenizers import CharTokenizer, Tokenizer, tokenizer_from_dict
+from llm_core.alignment.tasks import Example, is_correct
+from llm_core.generation.sample import generate
+from llm_core.model.gpt import GPT
+from llm_core.text.tokenizers import CharTokenizer, Tokenizer, tokenizer_from_dict
 
 USER, ASSISTANT, END = "<|user|>", "<|assistant|>", "<|end|>"
 CHAT_TOKENS = (USER, ASSISTANT, END)

@@ -19,16 +19,26 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoint import describe_checkpoint
-from .config import TrainConfig
-from .finetune import ChatBatches, answer, extend_vocabulary
-from .jobs import Job, JobGate
-from .model import GPT
-from .preference import DPOPair, Pair, PairBatches, RewardModel, auto_prefer, reward_accuracy, sampled_pairs, score, split_pairs
-from .tasks import TASK_NAMES, Example, is_correct, split_examples
-from .tokenizers import Tokenizer
-from .train import Metrics, TrainState, train
-from .training_run import TrainedModel
+from llm_core.alignment.finetune import ChatBatches, answer, extend_vocabulary
+from llm_core.alignment.preference import (
+    DPOPair,
+    Pair,
+    PairBatches,
+    RewardModel,
+    auto_prefer,
+    reward_accuracy,
+    sampled_pairs,
+    score,
+    split_pairs,
+)
+from llm_core.alignment.tasks import TASK_NAMES, Example, is_correct, split_examples
+from llm_core.jobs import Job, JobGate
+from llm_core.model.checkpoint import describe_checkpoint
+from llm_core.model.config import TrainConfig
+from llm_core.model.gpt import GPT
+from llm_core.text.tokenizers import Tokenizer
+from llm_core.training.loop import Metrics, TrainState, train
+from llm_core.training.training_run import TrainedModel
 
 PROBE_PER_TASK = 8  # held-out prompts per task in the before/after tables
 

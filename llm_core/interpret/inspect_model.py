@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .tokenizers import Tokenizer, visible_whitespace
+from llm_core.text.tokenizers import Tokenizer, visible_whitespace
 
 RECENT = 3  # "the last few tokens": offsets 1..RECENT before the query
 STRONG = 0.5  # a head "does" something when at least half its attention goes there, on average
@@ -278,7 +278,7 @@ def inspect_ids(model, tokenizer: Tokenizer, ids: list[int], window_start: int |
 def word_positions(tokenizer: Tokenizer, ids: list[int], word: str) -> list[list[int]]:
     """Token positions covering each whole-word occurrence of `word` (case-sensitive), in order.
 
-    >>> from llm_core.tokenizers import CharTokenizer
+    >>> from llm_core.text.tokenizers import CharTokenizer
     >>> tok = CharTokenizer.from_text("it is a bit")
     >>> word_positions(tok, tok.encode("it is a bit"), "it")
     [[0, 1]]

@@ -13,7 +13,6 @@ import time
 
 import torch
 
-
 # torch's intra-op threads at import: one per core unless OMP_NUM_THREADS says otherwise. The
 # training threads use this many; the app's page threads use one (see use_threads).
 TRAINING_THREADS = torch.get_num_threads()

@@ -14,7 +14,7 @@ Both plug into the one training loop (`train.train`) through `model(x, y) -> (_,
 The automatic rater (`auto_prefer`) states its rule, so the chapter also works without clicking.
 What it is not: PPO; the reward model is not used as a reward inside DPO (it labels extra pairs).
 
-    >>> from llm_core.tasks import Example
+    >>> from llm_core.alignment.tasks import Example
     >>> auto_prefer(Example("add", "What is 2+2?", "4"), "5", "4"), auto_prefer(Example("add", "What is 2+2?", "4"), "5", "6")
     (1, None)
 """
@@ -29,10 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .finetune import END, encode_example
-from .model import GPT
-from .tasks import Example, is_correct
-from .tokenizers import Tokenizer
+from llm_core.alignment.finetune import END, encode_example
+from llm_core.alignment.tasks import Example, is_correct
+from llm_core.model.gpt import GPT
+from llm_core.text.tokenizers import Tokenizer
 
 AUTO_RULE = "prefers the correct answer, and skips a pair when neither answer (or both) is correct"
 
@@ -236,7 +236,7 @@ class DPOPair(nn.Module):
 
 def sampled_pairs(model: GPT, tokenizer: Tokenizer, examples: list[Example], temperature: float = 1.0, seed: int = 0, tries: int = 4) -> list[tuple[Example, str, str]]:
     """Two different sampled responses per prompt (prompts where the samples keep agreeing are skipped)."""
-    from .finetune import answer
+    from llm_core.alignment.finetune import answer
 
     out = []
     for i, ex in enumerate(examples):

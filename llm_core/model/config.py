@@ -11,13 +11,13 @@ What it is not: it builds nothing and trains nothing; `model.py` and `train.py` 
     >>> ModelConfig(vocab_size=65, n_head=3, n_embd=32).validate()
     Traceback (most recent call last):
     ...
-    llm_core.config.ConfigError: n_embd (32) must be divisible by n_head (3): each head gets n_embd / n_head dimensions.
+    llm_core.model.config.ConfigError: n_embd (32) must be divisible by n_head (3): each head gets n_embd / n_head dimensions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Hard limits keep a browser user from asking for a model that cannot fit or finish.
 MAX_LAYERS = 48
@@ -70,6 +70,19 @@ class ModelConfig:
         if self.position == "rope" and self.head_dim % 2:
             raise ConfigError(f"rotary positions need an even head size (n_embd / n_head = {self.head_dim}).")
         return self
+
+    @staticmethod
+    def valid_head_counts(n_embd: int, position: str = "rope", limit: int = 64) -> list[int]:
+        """Head counts that `validate` accepts for this width: they divide n_embd, and rotary
+        positions need an even head size.
+
+        >>> ModelConfig.valid_head_counts(48)
+        [1, 2, 3, 4, 6, 8, 12, 24]
+        >>> ModelConfig.valid_head_counts(48, position="learned")[-1]
+        48
+        """
+        return [h for h in range(1, min(n_embd, limit) + 1)
+                if n_embd % h == 0 and (position != "rope" or (n_embd // h) % 2 == 0)]
 
     def num_params(self) -> int:
         """Parameter count computed from the shapes alone (matches `GPT.num_params()`)."""
@@ -159,6 +172,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def muon_lr_for(self, lr: float) -> float:
+        """The Muon rate that keeps this config's Muon/AdamW ratio when the AdamW rate becomes `lr`
+        (the pages expose one learning rate; the block matrices follow it in proportion).
+
+        >>> TrainConfig(lr=4e-3, muon_lr=0.02).muon_lr_for(2e-3)
+        0.01
+        """
+        return 0.0 if self.muon_lr == 0 else round(lr * self.muon_lr / self.lr, 12)
 
 
 # Presets. `nano` trains in seconds for tests; `tiny` is the default for live CPU training and the

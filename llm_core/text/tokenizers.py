@@ -21,11 +21,11 @@ import base64
 import functools
 import hashlib
 import re
-from pathlib import Path
 
-from . import bpe
+from llm_core.paths import ASSETS
+from llm_core.text import bpe
 
-TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "assets" / "tokenizers"
+TOKENIZER_DIR = ASSETS / "tokenizers"
 CHAT_TOKENS = ("<|user|>", "<|assistant|>", "<|end|>")
 
 

@@ -23,15 +23,16 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .config import ConfigError, ModelConfig
-from .model import GPT
-from .tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
+from llm_core.model.config import ConfigError, ModelConfig
+from llm_core.model.gpt import GPT
+from llm_core.paths import ASSETS
+from llm_core.text.tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
 
 FORMAT = "llm-lab-checkpoint"
 VERSION = 1
 METADATA_KEY = "llm_lab"
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+MODELS_DIR = ASSETS / "models"
 DEFAULT_MODEL = "shakespeare-tiny"
 
 

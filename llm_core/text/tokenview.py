@@ -11,7 +11,7 @@ What it is:
   - `display_piece(text)`: a token's text made printable (control characters as symbols).
 What it is not: a tokenizer (see `tokenizers.py`) or the BPE trainer (see `bpe.py`).
 
-    >>> from llm_core.tokenizers import CharTokenizer
+    >>> from llm_core.text.tokenizers import CharTokenizer
     >>> row = tokenize_row(CharTokenizer.from_text("abc "), "a cab!")
     >>> row.count, row.unknown, [p.text for p in row.pieces]
     (5, ['!'], ['a', ' ', 'c', 'a', 'b', '!'])
@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from . import bpe
-from .tokenizers import Tokenizer, display_bytes
+from llm_core.text import bpe
+from llm_core.text.tokenizers import Tokenizer, display_bytes
 
 
 def display_piece(text: str) -> str:
