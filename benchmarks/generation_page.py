@@ -51,7 +51,7 @@ def model_steps(model, tokenizer, steps: int) -> None:
 def page(steps: int) -> None:
     from gen_helpers import open_generation
 
-    print(f"\n[2] the page under AppTest (server-side script time measured by the page; wall time per AppTest run)")
+    print("\n[2] the page under AppTest (server-side script time measured by the page; wall time per AppTest run)")
     at = open_generation(ROOT)
     for _ in range(3):  # warm-up: imports, plotly validators, first figure
         at.button(key="gen_step").click().run()

@@ -17,8 +17,8 @@ LLM_LAB_TRAINING_CAP_S (wall-clock cap per run segment, default 600 s).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import streamlit as st
 

@@ -31,8 +31,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from llm_core.model.device import TRAINING_THREADS, use_threads
 

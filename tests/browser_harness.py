@@ -37,7 +37,7 @@ class StreamlitServer:
         self.proc = None
         self.started_at = None
 
-    def start(self, timeout: float = 60) -> "StreamlitServer":
+    def start(self, timeout: float = 60) -> StreamlitServer:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "w")
         self.started_at = time.perf_counter()

@@ -1,20 +1,25 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from llm_core.model.config import ModelConfig, model_preset
+from llm_core.text.data import load_corpus
+from llm_core.text.tokenizers import CharTokenizer
+from llm_core.training.loop import build_model
 
-from llm_core.model.config import ModelConfig, model_preset  # noqa: E402
-from llm_core.text.data import load_corpus  # noqa: E402
-from llm_core.text.tokenizers import CharTokenizer  # noqa: E402
-from llm_core.training.loop import build_model  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in a `test_browser_*.py` file drives Chromium: mark it `browser` so the fast loop
+    (`pytest -m "not browser and not slow"`) leaves it out."""
+    for item in items:
+        if item.path.name.startswith("test_browser_"):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

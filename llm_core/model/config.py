@@ -45,7 +45,7 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         checks = [
             (self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})."),
             (self.vocab_size <= MAX_VOCAB, f"vocab_size {self.vocab_size} is over the limit of {MAX_VOCAB:,}."),
@@ -107,7 +107,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         if not isinstance(data, dict):
             raise ConfigError("model config must be a JSON object.")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -147,7 +147,7 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 autocast where it is faster), "bf16" or "fp32"
     divergence_factor: float = 3.0  # stop if the loss exceeds this multiple of min(best loss so far, uniform-guess loss), and that plus half a uniform guess
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             (self.max_steps >= 1, f"steps must be at least 1 (got {self.max_steps})."),
             (self.max_steps <= 10_000_000, f"steps {self.max_steps} is over the limit of 10,000,000."),

@@ -58,7 +58,7 @@ def describe(device: torch.device) -> str:
     return f"CPU: {TRAINING_THREADS} threads"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_bf16_is_faster() -> bool:
     """Measure once: is a bf16 matmul clearly faster than fp32 on this CPU (AVX-512 BF16 / AMX)?"""
     a, b = torch.randn(512, 512), torch.randn(512, 512)

@@ -72,7 +72,7 @@ class TokenSplit:
     val: torch.Tensor  # (N_val,) int64
 
     @classmethod
-    def from_ids(cls, ids, val_fraction: float = VAL_FRACTION) -> "TokenSplit":
+    def from_ids(cls, ids, val_fraction: float = VAL_FRACTION) -> TokenSplit:
         ids = torch.as_tensor(ids, dtype=torch.long)
         n_val = int(len(ids) * val_fraction)
         return cls(train=ids[: len(ids) - n_val], val=ids[len(ids) - n_val :])

@@ -86,7 +86,7 @@ class Tokenizer:
     def to_dict(self) -> dict:
         raise NotImplementedError
 
-    def with_special_tokens(self, names) -> "Tokenizer":
+    def with_special_tokens(self, names) -> Tokenizer:
         """A copy that also knows `names` as special tokens, with new ids after the current vocabulary."""
         data = self.to_dict()
         special = dict(data.get("special_tokens", {}))
@@ -147,7 +147,7 @@ class CharTokenizer(Tokenizer):
         self._special_by_id = {i: s for s, i in self.special_tokens.items()}
 
     @classmethod
-    def from_text(cls, text: str) -> "CharTokenizer":
+    def from_text(cls, text: str) -> CharTokenizer:
         if not text:
             raise TokenizerError("cannot build a character vocabulary from empty text.")
         return cls(sorted(set(text)))
@@ -195,7 +195,7 @@ class BPETokenizer(Tokenizer):
         self._cache: dict[tuple[bytes, int | None], list[int]] = {}
 
     @classmethod
-    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
+    def train(cls, text: str, vocab_size: int) -> BPETokenizer:
         if vocab_size < 256:
             raise TokenizerError("a byte-level BPE vocabulary holds at least the 256 byte values.")
         if not text:
@@ -278,7 +278,7 @@ def _expected_sha256(filename: str) -> str:
     raise TokenizerError(f"no sha256 sum recorded for {filename}.")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_tiktoken_encoding(name: str):
     """A `tiktoken.Encoding` built from the bundled table file, after checking its sha256."""
     import tiktoken
@@ -331,7 +331,7 @@ class TiktokenTokenizer(Tokenizer):
     def to_dict(self) -> dict:
         return {"type": "tiktoken", "encoding": self.name}
 
-    def with_special_tokens(self, names) -> "Tokenizer":
+    def with_special_tokens(self, names) -> Tokenizer:
         raise TokenizerError("the published GPT tokenizers keep their own special tokens.")
 
 
