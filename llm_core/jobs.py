@@ -1,7 +1,9 @@
-"""Background jobs: run a generator of progress records in a thread, behind a server-wide gate.
+"""Background jobs: run a generator of progress records in a thread or a worker, behind a gate.
 
 What it is: `Job` runs any generator of records (for example `llm_core.train.train(...)`, which
-yields `Metrics`) in a plain `threading.Thread`. The thread keeps the records, the text samples
+yields `Metrics`) in a plain `threading.Thread`; `Job.worker(...)` runs a module-level generator
+function in a worker process (spawned, never forked) or on a Ray cluster (`llm_core.workers`),
+and the same thread then only relays what the worker sends. The thread keeps the records, the text samples
 some records carry, the status and an error message behind a lock; a page reads a consistent
 copy with `snapshot()` as often as it likes. A job stops within one training step when asked (a
 `threading.Event` the generator checks), at a wall-clock cap, or when nobody has looked at it
@@ -10,6 +12,14 @@ a traceback on a page. A stopped job can be started again: the same generator fa
 once more, so a factory that keeps its own state (a `TrainState`) resumes where it stopped.
 `JobGate` is the server-wide limit on how many jobs run at once; the others wait in order and
 can ask for their place in the queue.
+
+A worker job's function is `target(stop_event, *args)`: a generator defined at module level whose
+arguments pickle (the server made them) and whose records are plain dataclasses. What it
+*returns* (the generator's return value: bytes, numbers, strings, lists and dicts only, e.g.
+safetensors bytes of the weights) reaches `finish(last_record, stop_reason, payload)` in the
+server. A `Phase` record ("measuring the final loss", 40%) updates the job's phase instead of
+joining its records. A worker that dies (killed, out of memory) ends the job with a one-line
+message; one that does not stop within `STOP_GRACE_S` of a stop request is ended.
 
 What it is not: anything Streamlit. This module never imports streamlit, so it is tested without
 a browser; `lab_ui/jobs.py` keeps the gate per server and the jobs per user.
@@ -41,8 +51,23 @@ log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running", "stopping", "finishing")
 
 
+@dataclass(frozen=True)
+class Phase:
+    """What a job is doing between records (e.g. its closing evaluation), with a fraction done."""
+
+    text: str
+    fraction: float | None = None
+
+
+ABANDONED = "abandoned"  # a worker's payload when it had to be ended: what it was doing is lost
+
+
 class JobError(RuntimeError):
     """A job was asked to do something its state does not allow (e.g. start twice)."""
+
+
+class WorkerFailed(RuntimeError):
+    """A job's worker sent an error or died; the message is already one line for a person."""
 
 
 class JobGate:
@@ -137,6 +162,8 @@ class JobSnapshot:
     running_s: float  # wall-clock seconds the current or last segment has run (queue time excluded)
     time_cap_s: float | None
     stop_latency_s: float | None = None  # seconds from stop() to the generator's end, when a stop was asked
+    phase: Phase | None = None  # the latest Phase record of this segment, if any
+    stopped_by: str | None = None  # user | cap | idle, when a stop was asked
 
     @property
     def active(self) -> bool:
@@ -162,9 +189,15 @@ class Job:
         idle_timeout_s: float | None = None,
         name: str = "job",
         max_records: int = 4000,
+        clock: Callable[[], float] = time.monotonic,
+        watch_every_s: float = 0.2,
     ):
         self.name = name
         self._make_steps = make_steps
+        self._clock = clock  # injectable: tests move time forward instead of sleeping
+        self._watch_every_s = watch_every_s
+        self._takes_payload = False
+        self.payload = None
         self._finish = finish
         self._gate = gate
         self.time_cap_s = time_cap_s
@@ -187,8 +220,24 @@ class Job:
         self._run_ended: float | None = None
         self._stop_asked: float | None = None
         self._stop_latency: float | None = None
-        self._last_seen = time.monotonic()
+        self._last_seen = clock()
+        self._phase: Phase | None = None
         self.result = None
+
+    @classmethod
+    def worker(cls, target: Callable, args_fn: Callable[[], tuple], *, backend: str | None = None,
+               finish: Callable[[object, str | None, object], object] | None = None, **options) -> Job:
+        """A job whose records come from `target(stop, *args_fn())` run by a worker (see the module doc).
+
+        `backend`: "process" (the default), "ray" or "thread" (same code, in this process).
+        `args_fn` is called at every start, so a resumed job gets the state its last segment returned.
+        `finish(last, reason, payload)` runs in this process with the target's return value.
+        """
+        from llm_core.workers import run_target
+
+        job = cls(lambda stop: run_target(target, args_fn(), stop, backend), **options)
+        job._finish, job._takes_payload = finish, True
+        return job
 
     # --- called from the page's thread ---
 
@@ -202,9 +251,10 @@ class Job:
             self._status = "queued" if self._gate else "running"
             self._error = self._stop_reason = self._stop_cause = None
             self._segment += 1
-            self._run_started = None if self._gate else time.monotonic()
+            self._run_started = None if self._gate else self._clock()
             self._run_ended = self._stop_asked = self._stop_latency = None
-            self._last_seen = time.monotonic()
+            self._phase, self.payload = None, None
+            self._last_seen = self._clock()
             # Queue here, in the caller's thread: the queue follows the order of start() calls, and
             # the place in it shows at once.
             self._ticket = self._gate.enqueue() if self._gate is not None else None
@@ -217,14 +267,14 @@ class Job:
             if self._status not in ACTIVE or self._stop.is_set():
                 return
             self._stop_cause = cause
-            self._stop_asked = time.monotonic()
+            self._stop_asked = self._clock()
             if self._status == "running":
                 self._status = "stopping"
             self._stop.set()
 
     def touch(self) -> None:
         """Someone is watching: postpones the idle stop."""
-        self._last_seen = time.monotonic()
+        self._last_seen = self._clock()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the current segment to end; True if it has."""
@@ -238,7 +288,7 @@ class Job:
             if self._run_started is None:
                 running_s = 0.0
             else:
-                running_s = (self._run_ended or time.monotonic()) - self._run_started
+                running_s = (self._run_ended or self._clock()) - self._run_started
             return JobSnapshot(
                 name=self.name,
                 status=self._status,
@@ -252,6 +302,8 @@ class Job:
                 running_s=running_s,
                 time_cap_s=self.time_cap_s,
                 stop_latency_s=self._stop_latency,
+                phase=self._phase,
+                stopped_by=self._stop_cause,
             )
 
     @property
@@ -275,8 +327,18 @@ class Job:
                 with self._lock:
                     if self._status == "queued":
                         self._status = "running"
-                    self._run_started = time.monotonic()
-            for record in self._make_steps(self._stop):
+                    self._run_started = self._clock()
+            steps = iter(self._make_steps(self._stop))
+            while True:
+                try:
+                    record = next(steps)
+                except StopIteration as end:
+                    self.payload = end.value  # a generator's return value (a worker's payload)
+                    break
+                if isinstance(record, Phase):
+                    with self._lock:
+                        self._phase = record
+                    continue
                 with self._lock:
                     self._records.append(record)
                     sample = getattr(record, "sample", None)
@@ -286,18 +348,25 @@ class Job:
                         self._thin()
                 last = record
             reason = self._reason_for_stop(default=getattr(last, "stop_reason", None) or "finished")
+            if self.payload == ABANDONED:
+                reason += "; the worker did not stop in time and was ended, so the work since the last start is lost"
             with self._lock:
                 self._status = "finishing"
-                self._run_ended = time.monotonic()
+                self._run_ended = self._clock()
                 if self._stop_asked is not None:
                     self._stop_latency = max(0.0, self._run_ended - self._stop_asked)
-            result = self._finish(last, reason) if self._finish else None
+            if self._finish is None:
+                result = None
+            elif self._takes_payload:
+                result = self._finish(last, reason, None if self.payload == ABANDONED else self.payload)
+            else:
+                result = self._finish(last, reason)
             with self._lock:
                 self.result = result
             self._end(None, reason)
         except Exception as exc:  # the page gets a message; the log gets the traceback
             log.exception("job %s failed", self.name)
-            self._end(_message(exc), None)
+            self._end(error_message(exc), None)
         finally:
             if self._gate is not None and self._ticket is not None:
                 self._gate.release(self._ticket)
@@ -306,7 +375,7 @@ class Job:
     def _reason_for_stop(self, default: str) -> str:
         cause = self._stop_cause
         if cause == "cap":
-            return f"stopped at this server's limit of {self.time_cap_s:g} s per training run (press Resume to go on)"
+            return f"stopped at this server's limit of {self.time_cap_s:g} s per run (press Resume to go on)"
         if cause == "idle":
             return f"stopped because nobody looked at it for {self.idle_timeout_s:g} s"
         if cause == "user" and self._run_started is None:
@@ -319,7 +388,7 @@ class Job:
             self._error = error
             self._stop_reason = reason
             if self._run_ended is None and self._run_started is not None:
-                self._run_ended = time.monotonic()
+                self._run_ended = self._clock()
 
     def _thin(self) -> None:
         """Halve the kept records, keeping every evaluation (records with a val_loss) and the last one."""
@@ -330,8 +399,8 @@ class Job:
 
     def _watch(self) -> None:
         """Stop the job at its wall-clock cap, or when nobody has touched it for idle_timeout_s."""
-        while not self._ended.wait(0.2):
-            now = time.monotonic()
+        while not self._ended.wait(self._watch_every_s):
+            now = self._clock()
             with self._lock:
                 started = self._run_started
             if self.time_cap_s and started is not None and now - started >= self.time_cap_s:
@@ -340,10 +409,10 @@ class Job:
                 self.stop("idle")
 
 
-def _message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
     """One line for a person: the message of errors written for people, the type and message otherwise."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, ValueError) and text:
+    if isinstance(exc, (ValueError, WorkerFailed)) and text:
         return text
     if isinstance(exc, MemoryError) or "out of memory" in text.lower():
         return "the training ran out of memory: choose a smaller model, context or batch."

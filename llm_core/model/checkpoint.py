@@ -216,8 +216,14 @@ def load_optimizer_state(path, model: GPT, optimizers) -> bool:
     optim_path = weights_path.with_name(weights_path.stem + ".optim.safetensors")
     if not optim_path.exists():
         return False
+    load_optimizer_bytes(optim_path.read_bytes(), model, optimizers)
+    return True
+
+
+def load_optimizer_bytes(raw: bytes, model: GPT, optimizers) -> None:
+    """Restore optimizer state from `optimizer_bytes(...)` (a resumed run in a fresh worker)."""
     try:
-        tensors = load_safetensors_bytes(optim_path.read_bytes())
+        tensors = load_safetensors_bytes(raw)
     except Exception as exc:
         raise CheckpointError(f"the optimizer state could not be read: {exc}") from None
     names = {id(p): n for n, p in model.named_parameters()}
@@ -232,4 +238,3 @@ def load_optimizer_state(path, model: GPT, optimizers) -> bool:
                     state[key] = value.to(p.device)
                 if state:
                     opt.state[p] = state
-    return True

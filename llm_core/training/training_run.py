@@ -1,47 +1,54 @@
 """One live training run, as the Training chapter sets it up: corpus, fresh model, resumable job.
 
 What it is: `prepare_corpus` turns text into a tokenizer, token ids and the train/val split,
-refusing text that cannot be trained on with a reason. `TrainingRun` holds everything one run
-needs (the model being trained, its batches, the `TrainConfig` and the `TrainState` that makes
-Resume continue the same run) and makes the background `Job` (see `jobs.py`) that trains it. The
-job yields `train()`'s `Metrics`; each evaluation also generates a short sample from the model
-as it is at that step (same prompt, same seed, so only the model changes). When a segment ends,
-the model is measured on the whole held-out split (up to `FINAL_EVAL_TOKENS`) and a frozen copy
-with its training record becomes `job.result`, a `TrainedModel`.
-What it is not: Streamlit, or a new training loop: the loop is `train.train`, unchanged.
+refusing text that cannot be trained on with a reason. `TrainingRun` holds what one run needs
+between segments (configs, corpus, and after each segment the weights and optimizer state as
+safetensors bytes, so Resume continues the same run) and makes the background `Job` that trains
+it. The job runs `run_segment(stop, spec)` in a worker process (or on Ray, or in a thread): it
+yields `train()`'s `Metrics`, each evaluation also generating a short sample from the model as it
+is at that step (same prompt, same seed, so only the model changes); then it measures the model
+on the held-out split, within `FINAL_EVAL_BUDGET_S` (a random sample of the split when the whole
+would take longer, and the record says how many tokens), and returns the weights as bytes.
+Evaluations and samples are done in chunks that look at the stop request, so Stop is quick in
+every phase. `training_record` is the one description of a finished run (also the CLI's).
+What it is not: Streamlit, or a new training loop: the loop is `loop.train`, unchanged.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 
+import torch
+
 from llm_core.generation.sample import generate
-from llm_core.jobs import Job, JobGate
-from llm_core.model.checkpoint import describe_checkpoint
+from llm_core.jobs import Job, JobGate, Phase
+from llm_core.model.checkpoint import (
+    checkpoint_bytes,
+    load_checkpoint_bytes,
+    load_optimizer_bytes,
+    optimizer_bytes,
+)
 from llm_core.model.config import ConfigError, ModelConfig, TrainConfig
+from llm_core.model.device import pick_device
 from llm_core.model.gpt import GPT
-from llm_core.text.data import DataError, TokenSplit, check_trainable
+from llm_core.text.data import DataError, TokenSplit, check_trainable, eval_windows
 from llm_core.text.tokenizers import (
     BPETokenizer,
     CharTokenizer,
     Tokenizer,
     TokenizerError,
+    tokenizer_from_dict,
 )
-from llm_core.training.loop import (
-    Metrics,
-    TextBatches,
-    TrainState,
-    build_model,
-    evaluate,
-    train,
-)
+from llm_core.training.loop import Metrics, TextBatches, TrainState, build_model, train
+from llm_core.training.optim import build_optimizers
 
 LIVE_EVAL_TOKENS = 16_384  # held-out tokens per evaluation while training: a fraction of a second on a CPU
 FINAL_EVAL_TOKENS = 250_000  # held-out tokens for the final number (all of Tiny Shakespeare's 111k)
+FINAL_EVAL_BUDGET_S = 15.0  # the closing evaluation stops here and reports the sample it measured
+STOPPED_EVAL_BUDGET_S = 0.5  # after a Stop, the closing evaluation is a quick sample
+EVAL_CHUNK_TOKENS = 4096  # evaluations look at the stop request between chunks of about this many tokens
 BPE_TRAIN_CHARS = 2_000_000  # BPE merges are learned on at most this much text; all of it is then encoded
 SAMPLE_PROMPT = "\n"
 SAMPLE_TOKENS = 200
@@ -86,6 +93,31 @@ def prepare_corpus(text: str, name: str = "text", tokenizer: str = "char", bpe_v
     return Corpus(name=name, text=text, tokenizer=tok, split=TokenSplit.from_ids(ids))
 
 
+def training_record(state: TrainState, last: Metrics | None, cfg: TrainConfig, *, corpus: str, corpus_chars: int,
+                    tokens_in_corpus: int, device: str, history: list, stop_reason: str | None = None,
+                    val_loss: float | None = None, **extra) -> dict:
+    """What a checkpoint says about how it was trained (the CLI and the Training chapter both write it).
+
+    >>> r = training_record(TrainState(step=5, tokens_seen=80, elapsed_s=1.234), None, TrainConfig(),
+    ...                     corpus="c", corpus_chars=9, tokens_in_corpus=9, device="cpu", history=[], val_loss=2.0)
+    >>> r["steps"], r["val_loss"], r["best_val_loss"], r["train_loss"], r["elapsed_s"]
+    (5, 2.0, 2.0, None, 1.23)
+    """
+    if val_loss is None and last is not None:
+        val_loss = last.val_loss
+    finite = lambda v: None if v is None or not math.isfinite(v) else round(float(v), 4)  # noqa: E731
+    best = min(state.best_val_loss, val_loss if val_loss is not None else math.inf)
+    return dict(
+        corpus=corpus, corpus_chars=corpus_chars, tokens_in_corpus=tokens_in_corpus,
+        steps=state.step, tokens_seen=state.tokens_seen,
+        train_loss=finite(last.train_loss) if last is not None else None, val_loss=finite(val_loss), best_val_loss=finite(best),
+        elapsed_s=round(state.elapsed_s, 2), eval_s=round(last.eval_s, 2) if last is not None else 0.0,
+        stop_reason=stop_reason if stop_reason is not None else (last.stop_reason if last is not None else None),
+        device=device, train_config=cfg.to_dict(), history=list(history),
+        created=time.strftime("%Y-%m-%d %H:%M:%S"), **extra,
+    )
+
+
 @dataclass
 class TrainedModel:
     """A frozen copy of the model at the end of a segment, ready to register, save or download."""
@@ -95,6 +127,130 @@ class TrainedModel:
     record: dict
     meta: dict = field(default_factory=dict)  # the checkpoint description (config, tokenizer, record)
 
+
+# --- what runs in the worker ---------------------------------------------------------------
+
+@dataclass
+class SegmentSpec:
+    """Everything one segment needs, picklable (made by the server, never by a user's file)."""
+
+    name: str
+    corpus_name: str
+    corpus_chars: int
+    train_ids: torch.Tensor
+    val_ids: torch.Tensor
+    tokenizer: dict
+    model_config: dict
+    train_config: dict
+    device: str = "cpu"
+    eval_tokens: int | None = LIVE_EVAL_TOKENS
+    sample_tokens: int = SAMPLE_TOKENS
+    prompt_ids: list = field(default_factory=list)
+    weights: bytes | None = None  # None: a fresh model; otherwise where the last segment ended
+    optimizer: bytes | None = None
+    counters: dict = field(default_factory=dict)  # TrainState's step, tokens_seen, elapsed_s, best_val_loss
+    history: list = field(default_factory=list)
+    final_eval_budget_s: float = FINAL_EVAL_BUDGET_S
+
+
+class StoppableBatches:
+    """`TextBatches` whose evaluations come in small chunks and end early once a stop is asked."""
+
+    def __init__(self, batches: TextBatches, stop):
+        self.inner, self.stop = batches, stop
+        self.chunk = max(1, EVAL_CHUNK_TOKENS // batches.block_size)
+
+    def train_batch(self, batch_size, generator):
+        return self.inner.train_batch(batch_size, generator)
+
+    def val_batches(self, batch_size: int = 64):
+        x, y = self.inner.val_x, self.inner.val_y
+        for i in range(0, len(x), self.chunk):
+            if i and self.stop is not None and self.stop.is_set():
+                return  # at least one chunk, so a stopped evaluation still has a number
+            yield x[i : i + self.chunk], y[i : i + self.chunk]
+
+
+def sampler(tokenizer: Tokenizer, prompt_ids: list, n_tokens: int, stop):
+    """A short continuation of the fixed prompt, same seed every time; cut short when a stop is asked."""
+
+    def sample(model: GPT) -> str:
+        ids = list(prompt_ids)
+        for step in generate(model, prompt_ids, n_tokens, temperature=SAMPLE_TEMPERATURE, seed=0, top_n=0, keep_logits=False):
+            ids.append(step.token_id)
+            if stop is not None and stop.is_set():
+                break
+        return tokenizer.decode(ids)
+
+    return sample
+
+
+def closing_evaluation(model: GPT, val_ids: torch.Tensor, budget_s: float, stop=None):
+    """Mean held-out loss, measured chunk by chunk in a fixed random order until the split or the
+    time budget runs out (or a stop is asked); yields `Phase` records and returns (loss, tokens, total)."""
+    x, y = eval_windows(val_ids, model.config.block_size, FINAL_EVAL_TOKENS)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    chunk = max(1, EVAL_CHUNK_TOKENS // model.config.block_size)
+    total_tokens = int(y.numel())
+    loss_sum, done = 0.0, 0
+    t0 = time.perf_counter()
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(x), chunk):
+            if i and (time.perf_counter() - t0 > budget_s or (stop is not None and stop.is_set())):
+                break
+            idx = order[i : i + chunk]
+            _, loss = model(x[idx].to(model.device), y[idx].to(model.device))
+            n = int(y[idx].numel())
+            loss_sum, done = loss_sum + float(loss) * n, done + n
+            yield Phase(f"measuring the final loss: {done:,} of {total_tokens:,} held-out tokens", done / total_tokens)
+    model.train(was_training)
+    return (loss_sum / done if done else None), done, total_tokens
+
+
+def run_segment(stop, spec: SegmentSpec):
+    """Train one segment in a worker: yields Metrics (and Phase records); returns the payload the
+    server turns back into a model: weights, JSON and optimizer state as bytes, counters and history."""
+    device = pick_device(spec.device)
+    tokenizer = tokenizer_from_dict(spec.tokenizer)
+    cfg = TrainConfig(**spec.train_config)
+    if spec.weights is not None:
+        model = load_checkpoint_bytes(spec.weights, device=device).model
+    else:
+        model = build_model(ModelConfig.from_dict(spec.model_config), cfg.seed, device)
+    state = TrainState(**spec.counters)
+    if spec.optimizer is not None:
+        state.optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
+        load_optimizer_bytes(spec.optimizer, model, state.optimizers)
+    batches = StoppableBatches(TextBatches(TokenSplit(spec.train_ids, spec.val_ids), model.config.block_size, spec.eval_tokens), stop)
+    history, last, start_step = list(spec.history), None, state.step
+    for metrics in train(model, batches, cfg, stop_event=stop, state=state, sample_fn=sampler(tokenizer, spec.prompt_ids, spec.sample_tokens, stop)):
+        last = metrics
+        if metrics.val_loss is not None and not (history and history[-1]["step"] == metrics.step):
+            history.append(dict(step=metrics.step, tokens=metrics.tokens_seen, train_loss=round(metrics.train_loss, 4),
+                                val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2)))
+        yield metrics
+    if state.step == start_step:
+        return None  # not a single step: nothing new to keep
+    stopped = stop is not None and stop.is_set()
+    budget = STOPPED_EVAL_BUDGET_S if stopped else spec.final_eval_budget_s
+    val_loss, val_tokens, total = yield from closing_evaluation(model, spec.val_ids, budget, stop)
+    record = training_record(
+        state, last, cfg, corpus=spec.corpus_name, corpus_chars=spec.corpus_chars,
+        tokens_in_corpus=len(spec.train_ids) + len(spec.val_ids), device=device.type, history=history, val_loss=val_loss,
+        val_tokens=val_tokens, val_tokens_total=total, trained_in="LLM Lab, Training chapter",
+    )
+    weights, meta = checkpoint_bytes(model, tokenizer, record)
+    diverged = (last.stop_reason or "").startswith("diverged") if last else False
+    return dict(
+        weights=weights, meta=meta, optimizer=None if diverged else optimizer_bytes(model, state.optimizers),
+        counters=dict(step=state.step, tokens_seen=state.tokens_seen, elapsed_s=state.elapsed_s, best_val_loss=state.best_val_loss),
+        history=history,
+    )
+
+
+# --- what stays in the server --------------------------------------------------------------
 
 class TrainingRun:
     """A fresh model for a corpus, trained in the background by `make_job()`; resumable after a stop."""
@@ -108,24 +264,29 @@ class TrainingRun:
         eval_tokens: int | None = LIVE_EVAL_TOKENS,
         sample_tokens: int = SAMPLE_TOKENS,
         name: str | None = None,
+        backend: str | None = None,
+        final_eval_budget_s: float = FINAL_EVAL_BUDGET_S,
     ):
         model_config.validate()
         train_config.validate()
         if model_config.vocab_size != corpus.tokenizer.vocab_size:
             raise ConfigError(f"the model's vocabulary ({model_config.vocab_size}) must match the tokenizer's ({corpus.tokenizer.vocab_size}).")
         check_trainable(corpus.n_tokens, model_config.block_size)
-        self.corpus, self.cfg = corpus, train_config
+        self.corpus, self.cfg, self.model_config = corpus, train_config, model_config
         self.tokenizer = corpus.tokenizer
-        self.batches = TextBatches(corpus.split, model_config.block_size, eval_tokens)
-        self.eval_tokens = int(self.batches.val_y.numel())  # held-out tokens per live evaluation
-        self.model = build_model(model_config, train_config.seed, device)
-        self.state = TrainState()
+        self.device = str(device)
+        self.backend = backend
+        self.eval_tokens_limit = eval_tokens
+        windows = (min(len(corpus.split.val), (eval_tokens or 10**12) + 1) - 1) // model_config.block_size
+        self.eval_tokens = windows * model_config.block_size  # held-out tokens per live evaluation
         self.sample_tokens = sample_tokens
+        self.final_eval_budget_s = final_eval_budget_s
         self.name = name or f"{model_config.n_layer}x{model_config.n_head}x{model_config.n_embd} on {corpus.name}"
+        self.counters = dict(step=0, tokens_seen=0, elapsed_s=0.0, best_val_loss=math.inf)
+        self.weights: bytes | None = None
+        self.optimizer: bytes | None = None
         self.val_history: list[dict] = []
         self.diverged = False
-        self.last: Metrics | None = None
-        self._stop: threading.Event | None = None
         try:
             self.prompt_ids = self.tokenizer.encode(SAMPLE_PROMPT)
         except TokenizerError:
@@ -134,53 +295,45 @@ class TrainingRun:
             self.prompt_ids = [int(corpus.split.train[0])]
 
     @property
+    def steps_done(self) -> int:
+        return int(self.counters["step"])
+
+    @property
     def uniform_loss(self) -> float:
         """The loss of a uniform guess over the vocabulary: ln(vocab_size)."""
-        return math.log(self.model.config.vocab_size)
+        return math.log(self.model_config.vocab_size)
 
-    def steps(self, stop_event: threading.Event):
-        """The metrics generator a `Job` runs: `train()` resumed from this run's state."""
-        self._stop = stop_event
-        for metrics in train(self.model, self.batches, self.cfg, stop_event=stop_event, state=self.state, sample_fn=self.sample):
-            self.last = metrics
-            if metrics.val_loss is not None and not (self.val_history and self.val_history[-1]["step"] == metrics.step):
-                self.val_history.append(dict(step=metrics.step, tokens=metrics.tokens_seen, train_loss=round(metrics.train_loss, 4), val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2)))
-            yield metrics
+    def spec(self) -> SegmentSpec:
+        return SegmentSpec(
+            name=self.name, corpus_name=self.corpus.name, corpus_chars=self.corpus.n_chars,
+            train_ids=self.corpus.split.train, val_ids=self.corpus.split.val, tokenizer=self.tokenizer.to_dict(),
+            model_config=self.model_config.to_dict(), train_config=self.cfg.to_dict(), device=self.device,
+            eval_tokens=self.eval_tokens_limit, sample_tokens=self.sample_tokens, prompt_ids=list(self.prompt_ids),
+            weights=self.weights, optimizer=self.optimizer, counters=dict(self.counters), history=list(self.val_history),
+            final_eval_budget_s=self.final_eval_budget_s,
+        )
 
-    def sample(self, model: GPT) -> str:
-        """A short continuation of the fixed prompt, same seed every time; cut short when a stop is asked."""
-        ids = list(self.prompt_ids)
-        for step in generate(model, self.prompt_ids, self.sample_tokens, temperature=SAMPLE_TEMPERATURE, seed=0, top_n=0, keep_logits=False):
-            ids.append(step.token_id)
-            if self._stop is not None and self._stop.is_set():
-                break
-        return self.tokenizer.decode(ids)
-
-    def finish(self, last: Metrics | None, reason: str | None) -> TrainedModel | None:
-        """Measure the whole held-out split and freeze a copy; None if not a single step was taken."""
+    def finish(self, last: Metrics | None, reason: str | None, payload: dict | None) -> TrainedModel | None:
+        """Runs in the server when a segment ends: the payload's bytes become a model (None if no step)."""
         if reason and reason.startswith("diverged"):
             self.diverged = True
-        if self.state.step == 0:
+        if not payload:
             return None
-        full = TextBatches(self.corpus.split, self.model.config.block_size, FINAL_EVAL_TOKENS)
-        val_loss = evaluate(self.model, full, self.model.device)
-        frozen = copy.deepcopy(self.model).eval()
-        record = dict(
-            corpus=self.corpus.name, corpus_chars=self.corpus.n_chars, tokens_in_corpus=self.corpus.n_tokens,
-            steps=self.state.step, tokens_seen=self.state.tokens_seen,
-            train_loss=None if last is None or not math.isfinite(last.train_loss) else round(last.train_loss, 4),
-            val_loss=round(val_loss, 4), val_tokens=int(full.val_y.numel()), best_val_loss=round(min(self.state.best_val_loss, val_loss), 4),
-            elapsed_s=round(self.state.elapsed_s, 2), eval_s=round(last.eval_s, 2) if last else 0.0,
-            stop_reason=reason, device=self.model.device.type, train_config=self.cfg.to_dict(),
-            history=list(self.val_history), trained_in="LLM Lab, Training chapter", created=time.strftime("%Y-%m-%d %H:%M:%S"),
-        )
-        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+        self.weights, self.optimizer = payload["weights"], payload["optimizer"]
+        self.counters, self.val_history = dict(payload["counters"]), list(payload["history"])
+        loaded = load_checkpoint_bytes(payload["weights"], payload["meta"], device=self.device)
+        loaded.meta["record"]["stop_reason"] = reason  # the server knows about caps and idle stops
+        return TrainedModel(loaded.model.eval(), loaded.tokenizer, loaded.meta["record"], loaded.meta)
 
     def can_resume(self) -> bool:
         """True when a stopped run has schedule left: not diverged, not at its step or time limit."""
-        if self.diverged or self.state.step == 0 or self.state.step >= self.cfg.max_steps:
+        step = self.steps_done
+        if self.diverged or step == 0 or self.weights is None or step >= self.cfg.max_steps:
             return False
-        return not (self.cfg.time_budget_s and self.state.elapsed_s >= self.cfg.time_budget_s)
+        return not (self.cfg.time_budget_s and self.counters["elapsed_s"] >= self.cfg.time_budget_s)
 
-    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None) -> Job:
-        return Job(self.steps, finish=self.finish, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
+    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None,
+                 backend: str | None = None, **options) -> Job:
+        """The job that trains this run: in a worker process unless `backend` says "thread" or "ray"."""
+        return Job.worker(run_segment, lambda: (self.spec(),), backend=backend or self.backend, finish=self.finish,
+                          gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name, **options)

@@ -1,0 +1,77 @@
+"""A worker job in a spawned local process: records stream back through a pipe.
+
+What it is: `run_in_process(target, args, stop)` starts `drive(target, args, ...)` in a process
+made with the *spawn* context (a fork of a server that has threads and torch loaded is unsafe),
+passes the stop request on through a multiprocessing Event, and yields what the worker sends.
+A worker that dies without saying goodbye (kill -9, the kernel's out-of-memory killer) raises
+`WorkerFailed` with one line; one that does not end within `STOP_GRACE_S` of a stop request (a
+long step cannot look at the event) is killed, and the payload is `ABANDONED`.
+What it is not: a pool. Each segment of a job gets a fresh process (about 2 s to import torch),
+which also gives its memory back to the system when it ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from llm_core.jobs import ABANDONED
+from llm_core.workers import WorkerFailed, drive
+
+STOP_GRACE_S = 1.0  # a worker gets this long to stop by itself before it is ended
+POLL_S = 0.05
+
+
+def _worker_main(conn, target, args, stop) -> None:
+    try:
+        drive(target, args, stop, conn.send)
+    finally:
+        conn.close()
+
+
+def run_in_process(target, args, stop):
+    ctx = multiprocessing.get_context("spawn")
+    worker_stop = ctx.Event()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker_main, args=(send, target, args, worker_stop), daemon=True, name="llm-lab-job")
+    proc.start()
+    send.close()  # the worker holds the only writing end: a dead worker reads as end of file
+    stop_seen = None
+    try:
+        while True:
+            if stop is not None and stop.is_set() and stop_seen is None:
+                worker_stop.set()
+                stop_seen = time.monotonic()
+            if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S and proc.is_alive():
+                proc.kill()
+                proc.join(5)
+                return ABANDONED
+            if not receive.poll(POLL_S):
+                if not proc.is_alive() and not receive.poll(0):
+                    raise WorkerFailed(_death(proc))
+                continue
+            try:
+                kind, value = receive.recv()
+            except (EOFError, OSError):
+                proc.join(5)
+                raise WorkerFailed(_death(proc)) from None
+            if kind == "record":
+                yield value
+            elif kind == "done":
+                return value
+            else:
+                raise WorkerFailed(value)
+    finally:
+        receive.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+
+
+def _death(proc) -> str:
+    code = proc.exitcode
+    if code is not None and code < 0:
+        how = f"was ended by signal {-code}" + (" (killed: often out of memory)" if -code == 9 else "")
+    else:
+        how = f"exited with code {code}"
+    return f"the training worker {how} before it finished; press Train to start again."
