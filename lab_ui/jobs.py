@@ -1,8 +1,9 @@
 """Streamlit side of background jobs: one gate per server, jobs per user, polling fragments.
 
 What it is: the thin glue around `llm_core.jobs`. `gate()` is the server-wide `JobGate` (from
-`st.cache_resource`, so every session shares it); `track()` keeps a user's job in
-`st.session_state` (it survives page switches) with a callback that runs in the script thread
+`st.cache_resource`, so every session shares it; None on a Ray cluster, whose capacity is the
+gate); `track()` keeps a user's job on the user's desk (`lab_ui.state.desk`: it survives page
+switches, a browser reload and a second tab) with a callback that runs in the script thread
 once each time the job ends (to register the trained model, for example: session state must not
 be touched from the job's thread); `collect()` runs those callbacks and is called by the sidebar
 on every page; `live()` draws a job's view in a fragment that reruns about twice a second while
@@ -11,7 +12,9 @@ active job of this user in the sidebar, in its own slower fragment, on every cha
 What it is not: the job itself. The training thread never calls Streamlit.
 
 Server settings, from the environment: LLM_LAB_MAX_TRAININGS (jobs running at once, default 2),
-LLM_LAB_TRAINING_CAP_S (wall-clock cap per run segment, default 600 s).
+LLM_LAB_TRAINING_CAP_S (wall-clock cap per run segment, default 600 s), LLM_LAB_JOB_BACKEND
+("process", the default; "thread" runs jobs inside the server), LLM_LAB_RAY_ADDRESS (submit jobs
+to that Ray cluster instead; see the README's "Serving a class").
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from lab_ui import state
 from llm_core.jobs import Job, JobGate, JobSnapshot
+from llm_core.workers import BACKENDS, default_backend
 
 JOBS_KEY = "lab_jobs"
 DEFAULT_MAX_JOBS = 2
@@ -46,14 +51,20 @@ def time_cap_s() -> float:
         return DEFAULT_TIME_CAP_S
 
 
+def backend() -> str:
+    """Where training jobs run: LLM_LAB_JOB_BACKEND if set, else Ray when LLM_LAB_RAY_ADDRESS is, else a process."""
+    chosen = os.environ.get("LLM_LAB_JOB_BACKEND", "")
+    return chosen if chosen in BACKENDS else default_backend()
+
+
 @st.cache_resource(show_spinner=False)
 def _gate(capacity: int) -> JobGate:
     return JobGate(capacity)
 
 
-def gate() -> JobGate:
-    """The server-wide gate shared by every session (one per configured capacity)."""
-    return _gate(max_jobs())
+def gate() -> JobGate | None:
+    """The server-wide gate shared by every session (one per configured capacity); None on Ray."""
+    return None if backend() == "ray" else _gate(max_jobs())
 
 
 @dataclass
@@ -66,7 +77,10 @@ class Tracked:
 
 
 def _tracked() -> dict[str, Tracked]:
-    return st.session_state.setdefault(JOBS_KEY, {})
+    """This user's jobs: the desk's dict (every tab of the user shares it)."""
+    jobs = state.desk().jobs
+    st.session_state[JOBS_KEY] = jobs
+    return jobs
 
 
 def track(key: str, job: Job, label: str, page: str | None = None, on_end=None) -> None:
@@ -135,6 +149,8 @@ def describe(snap: JobSnapshot) -> str:
     """One line of status for a snapshot whose records are train() Metrics (or look like them)."""
     if snap.status == "queued":
         return f"waiting for a free slot: position {snap.queue_position or '…'} in the queue"
+    if snap.phase is not None and snap.active and (snap.status != "running" or snap.phase.text.startswith("waiting")):
+        return snap.phase.text + ("…" if snap.phase.fraction is None else f" ({snap.phase.fraction:.0%})")
     latest = snap.latest
     if snap.status in ("running", "stopping") and latest is not None:
         line = f"step {latest.step:,} · {latest.progress:.0%} · loss {latest.train_loss:.3f}"

@@ -349,6 +349,7 @@ class Job:
                 last = record
             reason = self._reason_for_stop(default=getattr(last, "stop_reason", None) or "finished")
             if self.payload == ABANDONED:
+                reason = "stopped by user" if self._stop_cause == "user" and reason == "finished" else reason
                 reason += "; the worker did not stop in time and was ended, so the work since the last start is lost"
             with self._lock:
                 self._status = "finishing"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 
 import torch
 
@@ -17,6 +16,7 @@ from llm_core.model.device import pick_device, use_bf16
 from llm_core.text.data import DataError, TokenSplit
 from llm_core.training.loop import TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
+from llm_core.training.training_run import training_record
 
 
 def _parse_args(argv):
@@ -115,12 +115,9 @@ def main(argv=None) -> int:
         return 1
     print(f"done: {last.stop_reason}; best val loss {state.best_val_loss:.4f}; {last.elapsed_s:.1f}s training, {last.eval_s:.1f}s evaluating")
     if args.out:
-        record = dict(
-            corpus=corpus_name, corpus_chars=len(text), tokens_in_corpus=len(ids), steps=state.step, tokens_seen=state.tokens_seen,
-            train_loss=last.train_loss, val_loss=last.val_loss, best_val_loss=state.best_val_loss, elapsed_s=round(state.elapsed_s, 2),
-            stop_reason=last.stop_reason, device=device.type, train_config=cfg.to_dict(), history=prior_record.get("history", []) + history,
-            command="python -m llm_core.train " + shlex.join(sys.argv[1:] if argv is None else argv),
-            created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        record = training_record(
+            state, last, cfg, corpus=corpus_name, corpus_chars=len(text), tokens_in_corpus=len(ids), device=device.type,
+            history=prior_record.get("history", []) + history, command="python -m llm_core.train " + shlex.join(sys.argv[1:] if argv is None else argv),
         )
         path = save_checkpoint(args.out, model, tokenizer, record, optimizers=state.optimizers if args.save_optimizer else None)
         print(f"saved {path} and {path.with_suffix('.json')}")

@@ -36,6 +36,12 @@ def job_of(at):
     return at.session_state["lab_jobs"]["training"].job
 
 
+def desk_of(at):
+    from lab_ui.state import find_desk
+
+    return find_desk(at.session_state["lab_desk_id"])
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -63,16 +69,16 @@ def test_the_page_opens_with_tiny_shakespeare_and_the_tiny_preset():
 
 def test_presets_and_sliders_change_the_size_and_the_estimate_live():
     at = training_page(preset=None, seconds=None)
-    tiny_step = seconds_of(metric(at, "Seconds per step (estimate)"))
+    tiny_step = seconds_of(metric(at, "Seconds per step"))
     at.selectbox(key="tr_preset").set_value("nano").run()
     assert at.slider(key="tr_layers").value == 2 and at.select_slider(key="tr_width").value == 32
     assert metric(at, "Parameters") == "28,896"
-    assert seconds_of(metric(at, "Seconds per step (estimate)")) < tiny_step
+    assert seconds_of(metric(at, "Seconds per step")) < tiny_step
     at.slider(key="tr_layers").set_value(6).run()
     assert int(metric(at, "Parameters").replace(",", "")) > 28_896
     at.selectbox(key="tr_preset").set_value("small").run()
     assert at.slider(key="tr_layers").value == 6 and at.select_slider(key="tr_context").value == 256
-    assert seconds_of(metric(at, "Seconds per step (estimate)")) > tiny_step
+    assert seconds_of(metric(at, "Seconds per step")) > tiny_step
 
 
 def test_an_impossible_combination_is_explained_not_raised():
@@ -141,7 +147,6 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert name == f"2x2x32 on tinyshakespeare · {steps:,} steps"
     assert f"**{name}** is now your current model" in texts(at.success)
     assert at.session_state["lab_models"][name].source == "trained"
-    assert at.session_state["lab_models"][name].model is not at.session_state["tr_run"].model  # a frozen copy
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
     assert len(at.get("download_button")) == 2
     # the samples carry their step; the log-scale and tokens options change the chart
@@ -197,6 +202,11 @@ def test_learning_rate_ten_stops_with_a_clear_reason():
     assert "diverged" in message and "last good weights were restored" in message and "lower learning rate" in message
     assert at.button(key="tr_resume").disabled
     assert not at.exception
+    # a model no better than a uniform guess is not made the current model, and the page says why
+    assert at.session_state["lab_current_model"] == "Shakespeare (bundled)"
+    assert not at.success
+    if desk_of(at).data["tr_result"] is not None:
+        assert "did not learn" in texts(at.warning)
 
 
 def test_queue_position_is_shown_when_the_server_is_full(monkeypatch):
@@ -268,3 +278,50 @@ def test_model_uploads_accept_our_files_and_refuse_hostile_ones(char_tok):
     at.run()  # the same files on the next rerun are not added twice
     assert [n for n in at.session_state["lab_models"] if n.startswith("mine")] == ["mine (uploaded)"]
 
+
+
+def test_the_preset_box_follows_the_sliders_and_picking_a_preset_again_resets_them():
+    at = training_page(preset=None, seconds=None)
+    assert at.selectbox(key="tr_preset").value == "tiny"
+    at.slider(key="tr_layers").set_value(6).run()
+    assert at.selectbox(key="tr_preset").value == "custom"
+    at.selectbox(key="tr_preset").set_value("tiny").run()
+    assert at.slider(key="tr_layers").value == 4 and at.selectbox(key="tr_preset").value == "tiny"
+    at.slider(key="tr_layers").set_value(2).run()
+    at.slider(key="tr_heads").set_value(2).run()
+    at.select_slider(key="tr_width").set_value(32).run()
+    at.select_slider(key="tr_context").set_value(64).run()
+    assert at.selectbox(key="tr_preset").value == "nano"  # the sliders now match a preset: it says so
+
+
+def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
+    at = training_page(seconds=None)
+    at.radio(key="tr_until").set_value("steps").run()
+    at.number_input(key="tr_steps").set_value(20).run()
+    at.button(key="tr_train").click().run()
+    run_id = at.query_params["run"]
+    assert len(run_id) >= 20 and run_id == at.session_state["lab_desk_id"]
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    trained = at.session_state["lab_current_model"]
+    assert trained.endswith("20 steps")
+
+    reloaded = AppTest.from_file(APP, default_timeout=180)  # a new session: what a reload or a second tab is
+    reloaded.query_params["run"] = run_id
+    reloaded.run()
+    reloaded.switch_page("pages/training.py").run()
+    assert not reloaded.exception
+    assert reloaded.session_state["lab_current_model"] == trained and trained in reloaded.session_state["lab_models"]
+    assert job_of(reloaded) is job_of(at)  # the very run, with its Resume state
+    assert f"**{trained}** is now your current model" in texts(reloaded.success)
+    assert len(reloaded.get("download_button")) == 2
+
+    for guess in (None, run_id[:-1] + ("A" if run_id[-1] != "A" else "B")):
+        stranger = AppTest.from_file(APP, default_timeout=180)
+        if guess:
+            stranger.query_params["run"] = guess
+        stranger.run()
+        stranger.switch_page("pages/training.py").run()
+        assert stranger.session_state["lab_desk_id"] not in (run_id, guess)
+        assert trained not in stranger.session_state["lab_models"] and "training" not in stranger.session_state["lab_jobs"]
+        assert stranger.button(key="tr_stop").disabled

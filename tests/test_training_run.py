@@ -2,11 +2,12 @@
 
 import math
 import threading
+import time
 
 import pytest
 import torch
 
-from llm_core.jobs import JobGate
+from llm_core.jobs import JobGate, Phase
 from llm_core.model.checkpoint import checkpoint_bytes, load_checkpoint_bytes
 from llm_core.model.config import ConfigError, TrainConfig, model_preset
 from llm_core.text.data import DataError, text_from_bytes
@@ -16,7 +17,13 @@ from llm_core.training.cost import (
     train_flops_per_step,
     train_memory_bytes,
 )
-from llm_core.training.training_run import TrainingRun, prepare_corpus
+from llm_core.training.loop import TrainState, build_model
+from llm_core.training.training_run import (
+    TrainingRun,
+    prepare_corpus,
+    sampler,
+    training_record,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +36,7 @@ def nano_cfg(corpus, **kw):
 
 
 def run_job(run, **job_kw):
+    job_kw.setdefault("backend", "thread")
     job = run.make_job(**job_kw)
     job.start()
     assert job.join(300)
@@ -37,41 +45,41 @@ def run_job(run, **job_kw):
 
 def test_a_short_run_trains_samples_and_freezes_a_registered_copy(corpus):
     run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=60, batch_size=8, eval_every=30), sample_tokens=40)
-    job, snap = run_job(run, gate=JobGate(1), time_cap_s=120)
+    job, snap = run_job(run, gate=JobGate(1), time_cap_s=3600)
     assert snap.status == "finished" and snap.stop_reason == "reached the step limit"
     assert [s for s, _ in snap.samples] == [30, 60]
     assert all(text.startswith("\n") and len(text) == 41 for _, text in snap.samples)  # prompt + 40 characters
     trained = job.result
     record = trained.record
-    assert record["steps"] == 60 and record["val_tokens"] == len(corpus.split.val) - 1 - (len(corpus.split.val) - 1) % 64
+    whole = len(corpus.split.val) - 1 - (len(corpus.split.val) - 1) % 64
+    assert record["steps"] == 60 and record["val_tokens"] == record["val_tokens_total"] == whole
     assert record["val_loss"] < math.log(corpus.tokenizer.vocab_size) - 0.5  # it learned something
     assert [h["step"] for h in record["history"]] == [30, 60]
-    # the registered copy is frozen: more training of the run does not change it
-    assert trained.model is not run.model
-    before = {k: v.clone() for k, v in trained.model.state_dict().items()}
-    with torch.no_grad():
-        next(run.model.parameters()).add_(1.0)
-    assert all(torch.equal(before[k], v) for k, v in trained.model.state_dict().items())
-    # and it saves and loads as the two files
+    assert snap.phase == Phase("packing the weights", 1.0)  # the last thing the worker did
+    # the kept model came back as bytes: its own tensors, which a resumed run does not touch
+    assert not trained.model.training and run.weights is not None
+    # and it saves and loads as the weights file and its description
     weights, meta_json = checkpoint_bytes(trained.model, trained.tokenizer, record)
     assert load_checkpoint_bytes(weights, meta_json).record["steps"] == 60
 
 
-def test_stop_then_resume_continues_the_same_run(corpus):
+def test_stop_then_resume_continues_the_same_run(corpus, monkeypatch):
+    monkeypatch.setattr("llm_core.workers.process.STOP_GRACE_S", 60.0)  # a loaded machine may take a while to finish the step
     run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=80, batch_size=8, eval_every=0, log_every=5), sample_tokens=10)
-    job = run.make_job()
+    job = run.make_job(backend="process")
     job.start()
     while not job.snapshot().records:
         job.join(0.05)
     job.stop()
     assert job.join(60)
-    stopped_at = run.state.step
+    assert job.snapshot().error is None
+    stopped_at = run.steps_done
     assert 0 < stopped_at < 80 and run.can_resume()
     assert job.snapshot().stop_reason == "stopped by user" and job.result.record["steps"] == stopped_at
     job.start()
     assert job.join(300)
     snap = job.snapshot()
-    assert snap.segment == 2 and snap.stop_reason == "reached the step limit" and run.state.step == 80
+    assert snap.segment == 2 and snap.stop_reason == "reached the step limit" and run.steps_done == 80
     steps = [r.step for r in snap.records if not r.done]
     assert steps == sorted(steps) and steps[-1] == 80  # one history across both segments
     assert not run.can_resume()
@@ -123,7 +131,8 @@ def test_a_corpus_without_newlines_samples_from_its_first_token():
     corpus = prepare_corpus("abcdefgh" * 400, "no newline")
     run = TrainingRun(corpus, model_preset("nano", corpus.tokenizer.vocab_size, block_size=16), TrainConfig(max_steps=1))
     assert run.prompt_ids == [corpus.tokenizer.encode("a")[0]]
-    assert run.sample(run.model).startswith("a")
+    model = build_model(run.model_config)
+    assert sampler(corpus.tokenizer, run.prompt_ids, 5, None)(model).startswith("a")
 
 
 def test_bpe_corpus_trains_with_its_own_vocabulary(shakespeare):
@@ -132,7 +141,7 @@ def test_bpe_corpus_trains_with_its_own_vocabulary(shakespeare):
     assert corpus.n_tokens < 60_000  # merges make fewer tokens than characters
     run = TrainingRun(corpus, model_preset("nano", 300, block_size=32), TrainConfig(max_steps=20, batch_size=4, eval_every=20), sample_tokens=10)
     job, snap = run_job(run)
-    assert snap.status == "finished" and job.result.tokenizer is corpus.tokenizer
+    assert snap.status == "finished" and job.result.tokenizer.to_dict() == corpus.tokenizer.to_dict()
     assert len(snap.samples) == 1
 
 
@@ -149,6 +158,36 @@ def test_cost_estimates_grow_with_the_model():
 
 def test_stop_event_also_cuts_a_sample_short(corpus):
     run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=1), sample_tokens=500)
-    run._stop = threading.Event()
-    run._stop.set()
-    assert len(run.sample(run.model)) == 2  # the prompt and one token, then it noticed the stop
+    stop = threading.Event()
+    stop.set()
+    assert len(sampler(corpus.tokenizer, run.prompt_ids, 500, stop)(build_model(run.model_config))) == 2  # the prompt and one token
+
+
+def test_one_training_record_for_the_cli_and_the_page(tmp_path):
+    from llm_core.train import main
+
+    main(["--preset", "nano", "--steps", "2", "--eval-every", "2", "--out", str(tmp_path / "m"), "--quiet"])
+    cli = load_checkpoint_bytes((tmp_path / "m.safetensors").read_bytes()).record
+    page_keys = set(training_record(TrainState(), None, TrainConfig(), corpus="c", corpus_chars=1, tokens_in_corpus=1, device="cpu", history=[]))
+    assert page_keys <= set(cli) and cli["steps"] == 2 and cli["command"].startswith("python -m llm_core.train")
+
+
+@pytest.mark.slow
+def test_stop_during_the_closing_evaluation_ends_it_and_says_how_much_was_measured(shakespeare):
+    """A 10M-parameter model's closing evaluation of 111k held-out tokens takes tens of seconds here."""
+    corpus = prepare_corpus(shakespeare, "tinyshakespeare")
+    config = model_preset("small", corpus.tokenizer.vocab_size)
+    run = TrainingRun(corpus, config, TrainConfig(max_steps=1, batch_size=1, eval_every=0), eval_tokens=256, sample_tokens=1,
+                      final_eval_budget_s=600)
+    job = run.make_job(backend="process")
+    job.start()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (job.snapshot().phase and job.snapshot().phase.fraction < 0.5):
+        job.join(0.05)
+    assert job.snapshot().phase is not None, job.snapshot()
+    job.stop()
+    assert job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "finished" and snap.stop_latency_s < 10, snap
+    record = job.result.record
+    assert 0 < record["val_tokens"] < record["val_tokens_total"] and math.isfinite(record["val_loss"])

@@ -241,6 +241,7 @@ def run_segment(stop, spec: SegmentSpec):
         tokens_in_corpus=len(spec.train_ids) + len(spec.val_ids), device=device.type, history=history, val_loss=val_loss,
         val_tokens=val_tokens, val_tokens_total=total, trained_in="LLM Lab, Training chapter",
     )
+    yield Phase("packing the weights", 1.0)
     weights, meta = checkpoint_bytes(model, tokenizer, record)
     diverged = (last.stop_reason or "").startswith("diverged") if last else False
     return dict(

@@ -4,8 +4,10 @@ What it is: `run_in_process(target, args, stop)` starts `drive(target, args, ...
 made with the *spawn* context (a fork of a server that has threads and torch loaded is unsafe),
 passes the stop request on through a multiprocessing Event, and yields what the worker sends.
 A worker that dies without saying goodbye (kill -9, the kernel's out-of-memory killer) raises
-`WorkerFailed` with one line; one that does not end within `STOP_GRACE_S` of a stop request (a
-long step cannot look at the event) is killed, and the payload is `ABANDONED`.
+`WorkerFailed` with one line; one that stays silent for `STOP_GRACE_S` after a stop request (a
+long step cannot look at the event) is killed, and the payload is `ABANDONED`. A worker that
+keeps talking after the request (the closing evaluation sends a `Phase` per chunk) is finishing,
+not stuck, and is left to finish.
 What it is not: a pool. Each segment of a job gets a fresh process (about 2 s to import torch),
 which also gives its memory back to the system when it ends.
 """
@@ -18,7 +20,7 @@ import time
 from llm_core.jobs import ABANDONED
 from llm_core.workers import WorkerFailed, drive
 
-STOP_GRACE_S = 1.0  # a worker gets this long to stop by itself before it is ended
+STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
 POLL_S = 0.05
 
 
@@ -36,13 +38,13 @@ def run_in_process(target, args, stop):
     proc = ctx.Process(target=_worker_main, args=(send, target, args, worker_stop), daemon=True, name="llm-lab-job")
     proc.start()
     send.close()  # the worker holds the only writing end: a dead worker reads as end of file
-    stop_seen = None
+    stop_seen = last_heard = None
     try:
         while True:
             if stop is not None and stop.is_set() and stop_seen is None:
                 worker_stop.set()
                 stop_seen = time.monotonic()
-            if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S and proc.is_alive():
+            if stop_seen is not None and time.monotonic() - max(stop_seen, last_heard or 0) > STOP_GRACE_S and proc.is_alive():
                 proc.kill()
                 proc.join(5)
                 return ABANDONED
@@ -55,6 +57,7 @@ def run_in_process(target, args, stop):
             except (EOFError, OSError):
                 proc.join(5)
                 raise WorkerFailed(_death(proc)) from None
+            last_heard = time.monotonic()
             if kind == "record":
                 yield value
             elif kind == "done":

@@ -64,13 +64,13 @@ def run_on_ray(target, args, stop):
     cpus = float(os.environ.get("LLM_LAB_RAY_CPUS", 2))
     actor_cls = ray.remote(num_cpus=cpus, max_concurrency=4)(_JobActor)
     actor = actor_cls.remote(target, args)
-    stop_sent, answered = None, False
+    stop_sent, answered, last_heard = None, False, 0.0
     try:
         while True:
             if stop is not None and stop.is_set() and stop_sent is None:
                 actor.stop.remote()
                 stop_sent = time.monotonic()
-            if stop_sent is not None and time.monotonic() - stop_sent > STOP_GRACE_S:
+            if stop_sent is not None and time.monotonic() - max(stop_sent, last_heard) > STOP_GRACE_S:
                 return ABANDONED
             try:
                 messages = ray.get(actor.poll.remote(), timeout=1.0)
@@ -81,6 +81,8 @@ def run_on_ray(target, args, stop):
             except ray.exceptions.RayActorError as exc:
                 raise WorkerFailed(f"the training worker on the cluster died before it finished ({type(exc).__name__}); press Train to start again.") from None
             answered = True
+            if messages:
+                last_heard = time.monotonic()
             for kind, value in messages:
                 if kind == "record":
                     yield value

@@ -1,0 +1,209 @@
+"""The Training chapter's set-up: the text to learn from, presets, the speed check, and the job's buttons.
+
+What it is: `pick_corpus(problems)` draws the data section and returns a prepared `Corpus` (or
+None, with the reason appended to `problems`); `apply_preset`/`mark_custom` keep the Preset box
+true to the sliders; `speed_check(...)` estimates seconds per step from a one-time calibration
+of this machine, prefers a figure measured on an earlier run of the same size, and refuses sizes
+whose step would take too long; `start`, `stop`, `resume` are the buttons' callbacks; the run,
+its job and its last result live on the user's desk, so a reload finds them.
+What it is not: the training itself (`llm_core.training.training_run`) or the live view (`training_view`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import partial
+
+import streamlit as st
+
+from lab_ui import jobs, state
+from lab_ui.model_files import plain
+from llm_core.model.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
+from llm_core.text.data import DataError, bundled_corpora, text_from_bytes
+from llm_core.training.cost import calibrate, estimate_step_seconds
+from llm_core.training.training_run import TrainingRun, prepare_corpus
+
+JOB_KEY = "training"
+RUN_KEY = "tr_run"  # on the desk: the TrainingRun behind the job (configs, corpus, weights for Resume)
+RESULT_KEY = "tr_result"  # on the desk: (registered name, TrainedModel, made current) of the last segment
+MESSAGE_KEY = "tr_message"  # a start-up refusal to show once
+WARN_STEP_S = 3.0  # a step slower than this gets a warning with the figure
+REFUSE_STEP_S = 30.0  # and slower than this is refused: Stop, progress and the time cap all wait on steps
+CUSTOM = "custom"
+PRESET_HELP = {"nano": "2 layers, trains in seconds", "tiny": "4 layers, the bundled model's size",
+               "small": "6 layers, about 10M parameters: for a GPU or a patient CPU", CUSTOM: "your own settings"}
+
+
+def desk_get(key: str):
+    return state.desk().data.get(key)
+
+
+def apply_preset() -> None:
+    name = st.session_state.tr_preset
+    if name == CUSTOM:
+        return
+    m, t = MODEL_PRESETS[name], TRAIN_PRESETS[name]
+    st.session_state.update(tr_layers=m["n_layer"], tr_heads=m["n_head"], tr_width=m["n_embd"], tr_context=m["block_size"])
+    st.session_state.update(tr_lr=t.get("lr", TrainConfig.lr), tr_batch=t["batch_size"], tr_steps=t["max_steps"])
+
+
+def mark_custom() -> None:
+    """A slider moved: the Preset box says which preset the sliders now match, or "custom"."""
+    s = st.session_state
+    for name, m in MODEL_PRESETS.items():
+        if (s.tr_layers, s.tr_heads, s.tr_width, s.tr_context) == (m["n_layer"], m["n_head"], m["n_embd"], m["block_size"]):
+            s.tr_preset = name
+            return
+    s.tr_preset = CUSTOM
+
+
+def preset_label(name: str) -> str:
+    return f"{name}: {PRESET_HELP.get(name, '')}"
+
+
+@st.cache_resource(show_spinner="Tokenizing the corpus…", max_entries=4, ttl=3600)  # a 20 MB corpus holds 160 MB of token ids
+def _prepared(digest: str, kind: str, bpe_vocab: int, name: str, _text: str):
+    return prepare_corpus(_text, name, kind, bpe_vocab)
+
+
+def pick_corpus(problems: list[str]):
+    """The data section's left column (source and text) and right column (tokenizer); returns a Corpus or None."""
+    text, name = None, None
+    left, right = st.columns([1, 1])
+    with left:
+        source = st.radio("Text to learn from", ["Bundled corpus", "Paste text", "Upload a .txt file"], key="tr_source", persist_state="session", horizontal=True)
+        if source == "Bundled corpus":
+            names = list(bundled_corpora())
+            if st.session_state.tr_bundled not in names:
+                st.session_state.tr_bundled = names[0]
+            name = st.selectbox("Corpus", names, key="tr_bundled", persist_state="session")
+            text = state.corpus(name)
+        elif source == "Paste text":
+            text = st.text_area("Your text", key="tr_paste", persist_state="session", height=180, max_chars=2_000_000, placeholder="Paste a few thousand characters or more…")
+            name = "pasted text"
+            if not text.strip():
+                problems.append("Paste some text to train on (the more, the better: a few hundred thousand characters is good).")
+                text = None
+        else:
+            text, name = _uploaded_text(problems)
+    with right:
+        kind = st.radio("Tokenizer", ["Characters", "BPE"], key="tr_tokenizer", persist_state="session", horizontal=True,
+                        help="Characters: one token per character. BPE: LLM Lab's byte-level BPE, trained on this corpus (see the Tokenization chapter).")
+        if kind == "BPE":
+            st.slider("BPE vocabulary size", 260, 4096, key="tr_bpe_vocab", persist_state="session", step=4, help="256 byte tokens plus this many minus 256 learned merges.")
+    if text is None:
+        return None
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    try:
+        return _prepared(digest, "char" if kind == "Characters" else "bpe", int(st.session_state.tr_bpe_vocab), name, text)
+    except DataError as exc:
+        problems.append(str(exc).capitalize())
+        return None
+
+
+def _uploaded_text(problems: list[str]):
+    upload = st.file_uploader("A UTF-8 text file", type=["txt"], key="tr_upload", help="Up to 20 MB of text.")
+    if upload is not None:
+        try:
+            st.session_state.tr_uploaded = (upload.name, text_from_bytes(upload.getvalue()))
+        except DataError as exc:
+            st.session_state.pop("tr_uploaded", None)
+            problems.append(f"**{plain(upload.name)}** cannot be used: {exc}")
+    kept = st.session_state.get("tr_uploaded")
+    if kept is None:
+        if upload is None:
+            problems.append("Upload a .txt file to train on.")
+        return None, None
+    name, text = kept
+    if upload is None:
+        st.caption(f"Using your earlier upload, **{plain(name)}**. Upload another file to replace it.")
+    return text, name
+
+
+@st.cache_resource(show_spinner=False)
+def _speed_store() -> dict:
+    return {"measured": {}}
+
+
+def _size_key(config: ModelConfig, batch_size: int) -> tuple:
+    return (config.n_layer, config.n_head, config.n_embd, config.block_size, config.vocab_size, batch_size)
+
+
+def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tuple[float, str]:
+    """Seconds per step (measured on an earlier run of this size if there was one, else estimated from
+    a calibration made once per server, so the figure does not jump between visits) and where it comes from."""
+    store = _speed_store()
+    measured = store["measured"].get(_size_key(config, batch_size))
+    if measured is not None:
+        step_s, source = measured, "measured on an earlier run of this size on this server"
+    else:
+        if "calibration" not in store:
+            with st.spinner("Measuring this machine's speed (a few training steps)…"):
+                store["calibration"] = calibrate(state.device())
+        cal = store["calibration"]
+        step_s = estimate_step_seconds(config, batch_size, cal)
+        source = f"estimated: this machine was measured once at about {cal.flops_per_s / 1e9:,.0f} GFLOP/s with {cal.overhead_s * 1000:.0f} ms per step"
+    if step_s > REFUSE_STEP_S:
+        problems.append(f"One training step of this model would take about {step_s:,.0f} s here ({source}). "
+                        f"This server trains models whose step takes under {REFUSE_STEP_S:g} s: lower the width, layers, context or batch.")
+    elif step_s > WARN_STEP_S:
+        st.warning(f"One training step of this model takes about {step_s:,.1f} s here ({source}): the loss curve will move slowly.")
+    return step_s, source
+
+
+def record_speed(run: TrainingRun, snap) -> None:
+    latest = snap.latest
+    if latest is not None and latest.step > 0 and latest.elapsed_s > 0:
+        _speed_store()["measured"][_size_key(run.model_config, run.cfg.batch_size)] = latest.elapsed_s / latest.step
+
+
+def register_trained(run: TrainingRun, job, snap) -> None:
+    """Runs in a script thread of this user when a segment ends (lab_ui.jobs.collect)."""
+    record_speed(run, snap)
+    result, data = job.result, state.desk().data
+    if result is None:
+        data[RESULT_KEY] = None
+        return
+    from lab_ui.training_view import failed_to_learn
+
+    current = not failed_to_learn(result.record, run.uniform_loss)
+    name = state.add_model(f"{run.name} · {result.record['steps']:,} steps", result.model, result.tokenizer, result.meta,
+                           source="trained", make_current=current)
+    data[RESULT_KEY] = (name, result, current)
+
+
+def log_every(step_s: float) -> int:
+    """Steps between progress records: about one a second, at most every 10 steps.
+
+    >>> log_every(0.01), log_every(0.3), log_every(5.0)
+    (10, 3, 1)
+    """
+    return max(1, min(10, round(1.0 / max(step_s, 1e-6))))
+
+
+def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:
+    job = jobs.get(JOB_KEY)
+    if job is not None and job.snapshot().active:
+        return  # a double click: the run is already going
+    try:
+        run = TrainingRun(corpus, model_config, train_config, device=state.device(), backend=jobs.backend())
+    except (ConfigError, DataError, ValueError) as exc:
+        st.session_state[MESSAGE_KEY] = str(exc)
+        return
+    job = run.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
+    jobs.track(JOB_KEY, job, f"Training {run.name}", "pages/training.py", partial(register_trained, run))  # collects the previous run first
+    state.desk().data.update({RUN_KEY: run, RESULT_KEY: None, "started": time.time()})
+    job.start()
+
+
+def stop() -> None:
+    job = jobs.get(JOB_KEY)
+    if job is not None:
+        job.stop()
+
+
+def resume() -> None:
+    job, run = jobs.get(JOB_KEY), desk_get(RUN_KEY)
+    if job is not None and run is not None and not job.snapshot().active and run.can_resume():
+        job.start()
