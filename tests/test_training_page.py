@@ -136,7 +136,8 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     snap = job_of(at).snapshot()
     assert snap.stop_reason == "reached the step limit" and snap.latest.step == 40
     assert [step for step, _ in snap.samples] == [20, 40]
-    assert max(counts) == 4 and counts == sorted(counts)  # the chart only gains points
+    log_every = desk_of(at).data["tr_run"].cfg.log_every  # about one record a second at this machine's speed
+    assert max(counts) == 40 // log_every and counts == sorted(counts)  # the chart only gains points
     chart = loss_chart(at)
     names = [trace["name"] for trace in chart["data"]]
     assert names == ["train loss", "val loss"]
