@@ -30,10 +30,10 @@ def _files(desk_id: str, name: str, created: float) -> tuple[bytes, bytes] | Non
 def plain(text: str) -> str:
     r"""Text a user chose (a file name, a model name) made inert for Markdown.
 
-    >>> print(plain("**bold** <b>x</b> [a](b)"))
-    \*\*bold\*\* \<b\>x\</b\> \[a\]\(b\)
+    >>> print(plain("**bold** <b>x</b> [a](b) :red[x] v1.2 (final)"))
+    \*\*bold\*\* \<b\>x\</b\> \[a\](b) \:red\[x\] v1.2 (final)
     """
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    return re.sub(r"([\\`*_{}\[\]#|<>~$:])", r"\\\1", text)
 
 
 def file_stem(name: str) -> str:

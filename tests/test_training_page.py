@@ -42,6 +42,11 @@ def desk_of(at):
     return find_desk(at.session_state["lab_desk_id"])
 
 
+def problems(at) -> list[str]:
+    """The page's warnings, except the one about this (loaded, shared) machine's speed."""
+    return [str(w.value) for w in at.warning if not str(w.value).startswith("One training step")]
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -64,7 +69,7 @@ def test_the_page_opens_with_tiny_shakespeare_and_the_tiny_preset():
     assert not at.button(key="tr_train").disabled
     assert at.button(key="tr_stop").disabled and at.button(key="tr_resume").disabled
     assert "Press **Train** to start" in texts(at.info)
-    assert not at.warning
+    assert not problems(at)
 
 
 def test_presets_and_sliders_change_the_size_and_the_estimate_live():
@@ -90,7 +95,7 @@ def test_an_impossible_combination_is_explained_not_raised():
     assert "these head counts work: 1, 2, 4, 8, 16" in warning
     assert at.button(key="tr_train").disabled
     at.slider(key="tr_heads").set_value(4).run()
-    assert not at.warning and not at.button(key="tr_train").disabled
+    assert not problems(at) and not at.button(key="tr_train").disabled
 
 
 def test_empty_and_too_short_pasted_text_is_refused_with_a_message():
@@ -104,7 +109,7 @@ def test_empty_and_too_short_pasted_text_is_refused_with_a_message():
     assert at.button(key="tr_train").disabled
     assert metric(at, "Characters") == "630"
     at.select_slider(key="tr_context").set_value(16).run()  # 2 x 17 x 10 = 340 tokens needed: now it fits
-    assert not at.warning and not at.button(key="tr_train").disabled
+    assert not problems(at) and not at.button(key="tr_train").disabled
 
 
 def test_zero_steps_and_zero_seconds_are_refused_with_a_message():
@@ -245,7 +250,7 @@ def test_hostile_corpus_uploads_are_refused_with_a_message():
         assert name in warning and expected in warning
         assert at.button(key="tr_train").disabled
     at.file_uploader(key="tr_upload").set_value(("sonnets.txt", ("Shall I compare thee to a summer's day?\n" * 300).encode(), "text/plain")).run()
-    assert not at.warning and metric(at, "Characters") == f"{40 * 300:,}"
+    assert not problems(at) and metric(at, "Characters") == f"{40 * 300:,}"
     assert not at.button(key="tr_train").disabled
 
 

@@ -25,13 +25,18 @@ _init_lock = threading.Lock()
 
 
 def connect(address: str | None = None, **options) -> None:
-    """Connect this process to the cluster once (LLM_LAB_RAY_ADDRESS unless given)."""
+    """Connect this process to the cluster once (LLM_LAB_RAY_ADDRESS unless given; "local" starts
+    a private Ray on this machine). The `llm_core` package travels with the jobs (Ray's
+    `py_modules`), so the cluster's machines need Ray and torch, not a copy of LLM Lab."""
     import ray
 
+    import llm_core
+
+    address = address or os.environ.get(RAY_ADDRESS_ENV) or None
     with _init_lock:
         if not ray.is_initialized():
-            ray.init(address=address or os.environ.get(RAY_ADDRESS_ENV) or None, ignore_reinit_error=True,
-                     log_to_driver=False, **options)
+            ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
+                     runtime_env={"py_modules": [llm_core]}, **options)
 
 
 class _JobActor:
