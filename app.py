@@ -10,7 +10,7 @@ import streamlit as st
 
 st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
 
-from lab_ui import sidebar  # noqa: E402  (after set_page_config)
+from lab_ui import shell, sidebar  # noqa: E402  (after set_page_config)
 from llm_core.model.device import use_threads  # noqa: E402
 
 # Pages run small torch ops on one thread, leaving the cores to training jobs: more OpenMP threads
@@ -40,5 +40,6 @@ def build_navigation():
 
 
 page = build_navigation()
+shell.enter_shell()  # this session is in the shell; a deep link on a fresh server lands here (lab_ui/shell.py)
 sidebar.render()
 page.run()

@@ -9,7 +9,7 @@ Goal (issue 4): under 150 ms of server time. Prints three measurements:
   3. with --browser: a real `streamlit run app.py` driven by headless Chromium; the server's
      own script-run times (fragment reruns) and, for context, the click-to-idle time in the browser.
 
-    python benchmarks/attention_redraw.py [--runs 10] [--browser]
+    PYTHONPATH=.:tests python benchmarks/attention_redraw.py [--runs 10] [--browser]   # from the repository root
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 PROMPTS = {
     "default prompt (95 chars)": "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night",
@@ -78,19 +77,19 @@ def pieces(runs: int) -> None:
         titles = [head_role(s, "character") for s in view.heads]
         top = np.array([[tok.token_text(int(i)) for i in row] for row in view.lens_top_ids], dtype=object)
         print(f"  {label}")
-        print(f"    trace + measurements (once per prompt)  {summary(best_of(lambda: inspect_ids(model, tok, ids), runs))}")
+        print(f"    trace + measurements (once per prompt)  {summary(best_of(lambda ids=ids: inspect_ids(model, tok, ids), runs))}")
         redraw = {
-            "head heatmap": lambda: shipped(head_figure(view, 1, 2, "character")),
-            "all-heads grid": lambda: shipped(grid_figure(view, 1, 2, titles)),
-            "token strip": lambda: token_strip_html(view, view.attention_from(T - 1, 1, 2), T - 1),
-            "residual + contributions": lambda: (shipped(residual_figure(view, T - 1, "character")), shipped(contributions_figure(view, T - 1, "character"))),
+            "head heatmap": lambda view=view, T=T: shipped(head_figure(view, 1, 2, "character")),
+            "all-heads grid": lambda view=view, titles=titles: shipped(grid_figure(view, 1, 2, titles)),
+            "token strip": lambda view=view, T=T: token_strip_html(view, view.attention_from(T - 1, 1, 2), T - 1),
+            "residual + contributions": lambda view=view, T=T: (shipped(residual_figure(view, T - 1, "character")), shipped(contributions_figure(view, T - 1, "character"))),
         }
         total = []
         for name, fn in redraw.items():
             times = best_of(fn, runs)
             total.append(statistics.median(times))
             print(f"    {name:<40}{summary(times)}")
-        lens = best_of(lambda: shipped(lens_figure(view, max(0, T - 40), T - 1, top, "character")), runs)
+        lens = best_of(lambda view=view, T=T, top=top: shipped(lens_figure(view, max(0, T - 40), T - 1, top, "character")), runs)
         print(f"    {'logit lens (not redrawn by layer/head)':<40}{summary(lens)}")
         print(f"    sum of medians, what a layer/head change redraws: {sum(total) * 1000:.1f} ms")
 

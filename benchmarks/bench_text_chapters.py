@@ -1,6 +1,6 @@
 """Print the speed figures of the Tokenization and Embeddings chapters (no assertions).
 
-    python benchmarks/bench_text_chapters.py
+    PYTHONPATH=. python benchmarks/bench_text_chapters.py   # from the repository root
 
 What it measures: each tokenizer of the side-by-side comparison on 100,000 characters (the
 row the page builds: ids, first 400 pieces, counts); LLM Lab's BPE trained on Tiny Shakespeare
@@ -11,13 +11,10 @@ renders through Streamlit's AppTest (first render includes the server-wide cache
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from llm_core.model.checkpoint import MODELS_DIR, load_checkpoint  # noqa: E402
 from llm_core.text import bpe  # noqa: E402
 from llm_core.text.data import load_corpus  # noqa: E402
@@ -53,9 +50,9 @@ def main() -> None:
     }
     for name, tok in tokenizers.items():
         ours._cache.clear()
-        cold = best_of(lambda: tokenize_row(tok, text, max_pieces=400), repeat=1)
-        warm = best_of(lambda: tokenize_row(tok, text, max_pieces=400))
-        weird = best_of(lambda: tokenize_row(tok, hostile, max_pieces=400))
+        cold = best_of(lambda tok=tok: tokenize_row(tok, text, max_pieces=400), repeat=1)
+        warm = best_of(lambda tok=tok: tokenize_row(tok, text, max_pieces=400))
+        weird = best_of(lambda tok=tok: tokenize_row(tok, hostile, max_pieces=400))
         count = tokenize_row(tok, text).count
         print(f"  {name:28s} {count:7,} tokens   first {cold * 1000:6.1f} ms   again {warm * 1000:6.1f} ms   CJK/emoji text {weird * 1000:6.1f} ms")
     print("== BPE step by step ==")

@@ -11,7 +11,7 @@ Goal (issue 6): under 30 ms of server time per Step for the tiny bundled model. 
      `ms_per_token` (what the page's "Measure" button shows) at several lengths.
 It prints numbers; it asserts nothing.
 
-    python benchmarks/generation_page.py [--steps 40] [--threads N]
+    PYTHONPATH=.:tests python benchmarks/generation_page.py [--steps 40] [--threads N]   # from the repository root
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
 def summary(ms: list[float]) -> str:

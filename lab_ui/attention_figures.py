@@ -7,15 +7,13 @@ attention heatmap's z is the trace path's weights, which a test checks).
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 
+from lab_ui.chips import Chip, chips_html
 from llm_core.interpret.inspect_model import Inspection, tile_heads
 
 MASK_COLOUR = "#d4d4d8"
-SPAN_STYLE = "padding:1px 2px;margin:1px 0;border-radius:3px;display:inline-block;font-family:monospace;white-space:pre"
 
 
 def short(piece: str, limit: int = 8) -> str:
@@ -129,7 +127,7 @@ def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> g
     fig.add_trace(
         go.Scatter(
             x=[h * step + (T - 1) / 2 for _ in range(L) for h in range(H)],
-            y=[l * step - 0.5 - gap * 0.5 for l in range(L) for _ in range(H)],
+            y=[row * step - 0.5 - gap * 0.5 for row in range(L) for _ in range(H)],
             text=titles, mode="text", textfont=dict(size=12, color="#374151"), hoverinfo="skip", name="titles",
         )
     )
@@ -146,23 +144,24 @@ def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> g
     return fig
 
 
-def token_strip_html(view: Inspection, weights: np.ndarray, query: int) -> str:
-    """The window's tokens coloured by the weight `query` gives each (BertViz-style), escaped."""
+def token_strip_chips(view: Inspection, weights: np.ndarray, query: int) -> list[Chip]:
+    """The window's tokens coloured by the weight `query` gives each (BertViz-style)."""
     peak = float(weights[: query + 1].max())
-    spans = []
+    chips = []
     for i, piece in enumerate(view.pieces):
-        text = html.escape(piece or "∅")
         if i > query:
-            spans.append(f'<span class="tok future" title="{i}: after the query, never seen" style="color:#c4c4c8;{SPAN_STYLE}">{text}</span>')
+            chips.append(Chip(piece, f"{i}: after the query, never seen", kind="future"))
             continue
         alpha = weights[i] / peak if peak > 0 else 0.0
-        outline = "outline:2px solid #dc2626;" if i == query else ""
-        colour = "#fff" if alpha > 0.55 else "#111827"
-        spans.append(
-            f'<span class="tok" data-weight="{weights[i]:.6f}" title="{i}: {html.escape(piece, quote=True)} · weight {weights[i]:.4f}" '
-            f'style="background:rgba(37,99,235,{alpha:.3f});color:{colour};{outline}{SPAN_STYLE}">{text}</span>'
-        )
-    return f'<div class="attention-strip" style="line-height:2.1">{"".join(spans)}</div>'
+        chips.append(Chip(
+            piece, f"{i}: {piece} · weight {weights[i]:.4f}", background=f"rgba(37,99,235,{alpha:.3f})",
+            color="#fff" if alpha > 0.55 else "#111827", kind="query" if i == query else "", weight=float(weights[i]),
+        ))
+    return chips
+
+
+def token_strip_html(view: Inspection, weights: np.ndarray, query: int) -> str:
+    return chips_html(token_strip_chips(view, weights, query), container="attention-strip", line_height=2.1)
 
 
 def lens_figure(view: Inspection, first: int, last: int, top_pieces: np.ndarray, unit: str) -> go.Figure:
@@ -178,7 +177,7 @@ def lens_figure(view: Inspection, first: int, last: int, top_pieces: np.ndarray,
     for j in range(len(cols)):
         custom[:, j, 0] = following[j]
         custom[:, j, 1] = ["–" if np.isnan(p) else f"{p:.3f}" for p in next_prob[:, j]]
-    rows = ["embeddings only"] + [f"after block {l}" for l in range(1, L1)]
+    rows = ["embeddings only"] + [f"after block {i}" for i in range(1, L1)]
     rows[-1] += " (output)"
     fig = go.Figure(
         go.Heatmap(
@@ -203,7 +202,7 @@ def lens_figure(view: Inspection, first: int, last: int, top_pieces: np.ndarray,
 
 def residual_figure(view: Inspection, query: int, unit: str) -> go.Figure:
     """Length of each token's vector after the embeddings and after each block."""
-    stages = ["embeddings"] + [f"block {l}" for l in range(1, view.n_layer + 1)]
+    stages = ["embeddings"] + [f"block {i}" for i in range(1, view.n_layer + 1)]
     T = len(view.token_ids)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=stages, y=view.residual_norms.mean(1), name=f"average of {T}", mode="lines+markers"))
@@ -214,7 +213,7 @@ def residual_figure(view: Inspection, query: int, unit: str) -> go.Figure:
 
 def contributions_figure(view: Inspection, query: int, unit: str) -> go.Figure:
     """Length of what each block's attention and MLP added: averages as bars, one token as diamonds."""
-    blocks = [f"block {l}" for l in range(1, view.n_layer + 1)]
+    blocks = [f"block {i}" for i in range(1, view.n_layer + 1)]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=blocks, y=view.attn_out_norms.mean(1), name="attention added (average)", marker_color="#2563eb"))
     fig.add_trace(go.Bar(x=blocks, y=view.mlp_out_norms.mean(1), name="MLP added (average)", marker_color="#f59e0b"))

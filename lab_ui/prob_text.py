@@ -1,12 +1,14 @@
 """Text coloured by probability: each generated token on a background saying how likely the model
-found it, so low-confidence tokens stand out. Pure HTML building (every piece of text escaped);
-the Generation chapter puts the result on the page with st.markdown(unsafe_allow_html=True).
+found it, so low-confidence tokens stand out. Pure HTML building: every span comes from
+`lab_ui.chips.span` (which escapes), and the Generation chapter puts the result on the page with st.html.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+
+from lab_ui.chips import span
 
 # (upper bound, background, legend text): red for unlikely tokens, fading to white for sure ones.
 BINS = [
@@ -58,15 +60,6 @@ def bin_of(prob: float) -> int:
     return len(BINS) - 1
 
 
-def _text(text: str) -> str:
-    # No raw newlines in the HTML: a blank line would end Markdown's HTML block.
-    return html.escape(text).replace("\n", '<span class="nl">↵</span><br>')
-
-
-def _attr(text: str) -> str:
-    return html.escape(text, quote=True).replace("\n", "&#10;")
-
-
 def prob_text_html(pieces: list[Piece]) -> str:
     """One block of coloured spans; hovering a generated token shows its `hover` text.
 
@@ -87,8 +80,7 @@ def prob_text_html(pieces: list[Piece]) -> str:
             classes.append("gf")
         if p.selected:
             classes.append("gs")
-        title = f' title="{_attr(p.hover)}"' if p.hover else ""
-        spans.append(f'<span class="{" ".join(classes)}"{title}>{_text(p.text)}</span>')
+        spans.append(span(p.text, " ".join(classes), p.hover, newline_marks=True))
     return STYLE + f'<div class="gen-scroll"><div class="gen-text">{"".join(spans)}</div></div>'
 
 

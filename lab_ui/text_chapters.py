@@ -2,22 +2,23 @@
 
 Server-wide caches (read-only, shared by every user): LLM Lab's own BPE trained once on Tiny
 Shakespeare, BPE training runs replayed merge by merge, and freshly initialised "untrained
-twins" of a model's shape. Plus token chips that show unknown characters and keep line breaks.
+twins" of a model's shape. Plus `Piece`s as token chips (unknown characters crossed out, line breaks kept).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from lab_ui import state
-from lab_ui.widgets import PALETTE
+from lab_ui.chips import Chip, show_chips
 from llm_core.model.config import ModelConfig
 from llm_core.text import bpe
-from llm_core.text.tokenizers import BPETokenizer, CharTokenizer, visible_whitespace
+from llm_core.text.tokenizers import BPETokenizer, CharTokenizer
 from llm_core.text.tokenview import BPEReplay, Piece, replay_bpe
 from llm_core.training.loop import build_model
 
@@ -77,31 +78,30 @@ def untrained_twin(config: ModelConfig, seed: int):
     return _untrained(tuple(dataclasses.asdict(config).items()), int(seed))
 
 
-def pieces_html(pieces: list[Piece], total: int | None = None) -> str:
-    """Token chips for `Piece`s: hover shows id and bytes, whitespace is visible, a chip that ends a
-    line is followed by a line break, and characters without an id are marked in red. Escaped."""
-    spans = []
-    for i, piece in enumerate(pieces):
-        shown = html.escape(visible_whitespace(piece.text) or "∅")
-        hover = html.escape(piece.hover, quote=True)
-        if piece.token_id is None:
-            style = "background:#fee2e2;color:#b91c1c;border:1px dashed #b91c1c;text-decoration:line-through"
-            cls = "tok unknown"
-        else:
-            style = f"background:{PALETTE[i % len(PALETTE)]}"
-            cls = "tok"
-        spans.append(
-            f'<span class="{cls}" title="{hover}" style="{style};padding:1px 3px;margin:1px;border-radius:4px;'
-            f'display:inline-block;font-family:monospace;white-space:pre">{shown}</span>'
-        )
-        if piece.text.endswith("\n"):
-            spans.append("<br>")
-    more = ""
-    if total is not None and total > len(pieces):
-        more = f' <span style="color:#6b7280">… {total - len(pieces):,} more (not drawn)</span>'
-    return f'<div class="chips" style="line-height:1.9">{"".join(spans)}{more}</div>'
+def pieces_chips(pieces: list[Piece]) -> list[Chip]:
+    """Chips for `Piece`s: hover shows id and bytes, a chip that ends a line is followed by a line
+    break, and characters without an id are crossed out in red."""
+    return [Chip(p.text, p.hover, kind="unknown" if p.token_id is None else "", line_break=p.text.endswith("\n")) for p in pieces]
 
 
 def show_pieces(pieces: list[Piece], total: int | None = None) -> None:
-    # st.html, not st.markdown: user text in chips must never be read as Markdown or LaTeX ($, *, _).
-    st.html(pieces_html(pieces, total))
+    show_chips(pieces_chips(pieces), hidden=(total or 0) - len(pieces))
+
+
+def merge_curve_figure(replay: BPEReplay, k: int) -> go.Figure:
+    """Tokens in the training text and vocabulary size after each merge, merge `k` marked."""
+    counts, n = replay.token_counts, len(replay.steps)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    xs = list(range(n + 1))
+    fig.add_trace(go.Scatter(x=xs, y=counts, name="tokens in the training text", line=dict(color="#2563eb"),
+                             hovertemplate="after %{x} merges: %{y:,} tokens<extra></extra>"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=xs, y=replay.vocab_sizes, name="vocabulary size", line=dict(color="#f59e0b", dash="dot"),
+                             hovertemplate="after %{x} merges: vocabulary %{y:,}<extra></extra>"), secondary_y=True)
+    fig.add_trace(go.Scatter(x=[k], y=[counts[k]], mode="markers", marker=dict(size=12, color="#dc2626"),
+                             name=f"merge {k}", hovertemplate="merge %{x}: %{y:,} tokens<extra></extra>"), secondary_y=False)
+    fig.add_vline(x=k, line=dict(color="#dc2626", width=1, dash="dash"))
+    fig.update_layout(height=330, margin=dict(t=30, l=0, r=0, b=0), legend=dict(orientation="h", y=1.12),
+                      xaxis_title="merges learned")
+    fig.update_yaxes(title_text="tokens in the training text", secondary_y=False)
+    fig.update_yaxes(title_text="vocabulary size", secondary_y=True)
+    return fig

@@ -1,4 +1,4 @@
-"""Small reusable pieces of page UI: token chips, friendly errors, page links that exist."""
+"""Small reusable pieces of page UI: token chips (drawn by lab_ui.chips), page links that exist, static tables."""
 
 from __future__ import annotations
 
@@ -7,32 +7,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from llm_core.text.tokenizers import visible_whitespace
+from lab_ui.chips import token_chips_html
+
+# `chips_html` is the name pages/assistant.py imports; it is lab_ui.chips.token_chips_html.
+chips_html = token_chips_html
 
 ROOT = Path(__file__).resolve().parent.parent
-PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e5e7eb"]
-
-
-def chips_html(tokens: list[tuple[str, str]], max_tokens: int = 2000, colors: list[str] | None = None) -> str:
-    """HTML for coloured token chips. tokens: (display text, hover text). Everything is escaped.
-
-    `colors` (one CSS colour per token) replaces the alternating palette, e.g. to mark learned tokens.
-    """
-    spans = []
-    for i, (text, hover) in enumerate(tokens[:max_tokens]):
-        shown = visible_whitespace(text) or "∅"
-        color = colors[i] if colors else PALETTE[i % len(PALETTE)]
-        spans.append(
-            f'<span class="tok" title="{html.escape(hover, quote=True)}" style="background:{color};'
-            f'padding:1px 3px;margin:1px;border-radius:4px;display:inline-block;font-family:monospace;white-space:pre">'
-            f"{html.escape(shown)}</span>"
-        )
-    more = f' <span style="color:#6b7280">… {len(tokens) - max_tokens:,} more</span>' if len(tokens) > max_tokens else ""
-    return f'<div class="chips" style="line-height:1.9">{"".join(spans)}{more}</div>'
 
 
 def token_chips(tokens: list[tuple[str, str]], max_tokens: int = 2000) -> None:
-    st.markdown(chips_html(tokens, max_tokens), unsafe_allow_html=True)
+    """Chips for (text, hover) pairs, through the one chip renderer (lab_ui.chips), as HTML (never Markdown)."""
+    st.html(token_chips_html(tokens, max_tokens))
 
 
 def page_link(path: str, label: str, icon: str | None = None) -> None:

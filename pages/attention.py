@@ -4,56 +4,20 @@ the logit lens and the residual stream, on whichever model is current."""
 import numpy as np
 import streamlit as st
 
+from lab_ui import attention_view as av
 from lab_ui import state
-from lab_ui.attention_figures import (
-    contributions_figure,
-    grid_figure,
-    head_figure,
-    lens_figure,
-    residual_figure,
-    token_strip_html,
-)
+from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
+from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
-from llm_core.interpret.inspect_model import (
-    RECENT,
-    attention_between,
-    describe_head,
-    head_role,
-    inspect_ids,
-    lens_summary,
-    word_positions,
-)
-from llm_core.text.tokenizers import (
-    TokenizerError,
-    UnknownCharacterError,
-    visible_whitespace,
-)
+from llm_core.interpret.inspect_model import RECENT, describe_head, head_role, lens_summary
+from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError, visible_whitespace
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 EXAMPLE = "The animal didn't cross the road because it was too wide"
 DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
 PROMPT_KEY = "attention_prompt"
-CACHE_KEY = "attention_inspections"
-CACHE_SIZE = 4
 LENS_COLUMNS = 40  # positions the logit-lens table shows at once
-
-
-def model_fingerprint(entry) -> tuple:
-    # Parameter version counters grow with every in-place change (an optimizer step, a load), so
-    # a model trained further under the same name is never served a stale inspection.
-    return entry.name, entry.created, id(entry.model), sum(p._version for p in entry.model.parameters())
-
-
-def cached_inspection(entry, ids: list[int], window_start):
-    """The trace of this window, computed once per (model, prompt, window) for this user."""
-    cache = st.session_state.setdefault(CACHE_KEY, {})
-    key = (model_fingerprint(entry), tuple(ids), window_start)
-    if key not in cache:
-        while len(cache) >= CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = inspect_ids(entry.model, entry.tokenizer, ids, window_start)
-    return cache[key]
 
 
 def use_example() -> None:
@@ -111,24 +75,24 @@ def head_explorer(view, unit: str) -> None:
         format_func=lambda avg: f"all heads of layer {layer + 1}, averaged" if avg else f"layer {layer + 1}, head {head + 1}",
     )
     weights = view.attention_from(query, layer, None if averaged else head)
-    st.markdown(token_strip_html(view, weights, query), unsafe_allow_html=True)
+    st.html(token_strip_html(view, weights, query))
     order = np.argsort(-weights[: query + 1], kind="stable")[:5]
     st.caption(
         f"Darker blue = more weight; the red box is the {unit} looking, grey ones come after it and are never seen. "
-        "Most weight: " + ", ".join(f"{i}: '{view.pieces[i]}' {weights[i]:.2f}" for i in order)
+        "Most weight: " + ", ".join(f"{i}: '{literal(view.pieces[i])}' {weights[i]:.2f}" for i in order)
     )
 
     st.header("The residual stream")
     st.markdown(
         f"Each {unit}'s vector flows through the model, and every block *adds* what its attention and its MLP computed. "
         f"Below, the length (norm) of the vector after each block and of what each part added: for {unit} {query} "
-        f"('{view.pieces[query]}', picked above) and averaged over all {T}."
+        f"('{literal(view.pieces[query])}', picked above) and averaged over all {T}."
     )
     left, right = st.columns(2)
     left.plotly_chart(residual_figure(view, query, unit), key="attention_residual")
     right.plotly_chart(contributions_figure(view, query, unit), key="attention_contributions")
-    parts = [(float(view.attn_out_norms[l].mean()), f"block {l + 1}'s attention") for l in range(L)]
-    parts += [(float(view.mlp_out_norms[l].mean()), f"block {l + 1}'s MLP") for l in range(L)]
+    parts = [(float(view.attn_out_norms[i].mean()), f"block {i + 1}'s attention") for i in range(L)]
+    parts += [(float(view.mlp_out_norms[i].mean()), f"block {i + 1}'s MLP") for i in range(L)]
     size, name = max(parts)
     st.caption(
         f"On average the vectors grow from {view.residual_norms[0].mean():.1f} after the embeddings to "
@@ -153,7 +117,8 @@ st.markdown(
 if PROMPT_KEY not in st.session_state:
     st.session_state[PROMPT_KEY] = DEFAULT_PROMPT
 prompt = st.text_area("Prompt", key=PROMPT_KEY, height=90, max_chars=20_000)
-st.button(f"Try the seed's example: “{EXAMPLE}”", on_click=use_example, key="attention_example")
+st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example")
+st.caption("What the model does with that sentence is measured at the end of the page, under *What does “it” refer to?*")
 
 if not prompt:
     st.info("Type a prompt to look inside the model.")
@@ -161,7 +126,7 @@ if not prompt:
 try:
     ids = tokenizer.encode(prompt)
 except UnknownCharacterError as exc:
-    shown = ", ".join(repr(c) for c in exc.chars[:12]) + (" …" if len(exc.chars) > 12 else "")
+    shown = ", ".join(literal(repr(c)) for c in exc.chars[:12]) + (" …" if len(exc.chars) > 12 else "")
     st.warning(
         f"This model has never seen {len(exc.chars)} of these characters: {shown}. A character-level model has an id "
         "only for the characters of its training text, so it cannot read them."
@@ -170,7 +135,7 @@ except UnknownCharacterError as exc:
         st.stop()
     ids = tokenizer.encode(prompt, errors="skip")
 except TokenizerError as exc:
-    st.warning(f"This model cannot read that text: {exc}")
+    st.warning(f"This model cannot read that text: {literal(str(exc))}")
     st.stop()
 if not ids:
     st.info(f"Nothing is left to read: the prompt gives no {units}.")
@@ -185,7 +150,7 @@ if len(ids) > cfg.block_size:
     latest = len(ids) - cfg.block_size
     window_start = st.slider(f"Window starts at {unit}", 0, latest, latest, key=f"attention_window::{len(ids)}::{cfg.block_size}")
 
-view = cached_inspection(entry, ids, window_start)
+view = av.cached_inspection(entry, ids, window_start)
 T, L, H = len(view.token_ids), view.n_layer, view.n_head
 if view.window.truncated:
     st.caption(f"The model reads {units} {view.window.start}–{view.window.end - 1} of the {view.window.n_tokens}; positions below count from the window's start.")
@@ -237,7 +202,7 @@ top_pieces = np.array([[visible_whitespace(tokenizer.token_text(int(i))) for i i
 st.plotly_chart(lens_figure(view, first, last, top_pieces, unit), key="attention_lens")
 if T >= 2:
     lens = lens_summary(view)
-    stages = ["the embeddings alone"] + [f"block {l}" for l in range(1, L + 1)]
+    stages = ["the embeddings alone"] + [f"block {i}" for i in range(1, L + 1)]
     st.markdown(
         f"Averaged over the {T - 1} positions whose next {unit} is in the prompt, the real next {unit} gets "
         + ", ".join(f"**{p:.0%}** after {s}" for p, s in zip(lens.next_prob, stages))
@@ -245,44 +210,13 @@ if T >= 2:
         f"{lens.top1_correct[-1]:.0%} of the time at the output."
     )
 
-# --- the seed's example
-st.header("The seed's example: what does “it” refer to?")
+# --- the example sentence
+st.header("What does “it” refer to?")
 st.markdown(
     f"In *“{EXAMPLE}”*, “it” is the road: roads are wide, an animal would be *tired*. Large models learn, over many "
     "layers and a great deal of text, to move information about the right noun onto “it”, and some of their heads "
     f"put visible weight there. This model is far smaller: it reads {units}, has {L} layers and "
-    f"{model.num_params():,} parameters, and learned from whatever text it was trained on (about a megabyte of "
-    "Shakespeare for the bundled model). Nothing in that teaches it that roads are wide. What its heads do on your "
+    f"{model.num_params():,} parameters, and learned from {av.training_text(entry.record)}. Nothing in that teaches it that roads are wide. What its heads do on your "
     f"prompt is measured above, and a weight on a word is not understanding: at most it shows where information could flow."
 )
-its = word_positions(tokenizer, view.token_ids, "it")
-animals = word_positions(tokenizer, view.token_ids, "animal")
-roads = word_positions(tokenizer, view.token_ids, "road")
-if its and animals and roads:
-    query_positions = its[-1]
-    before = list(range(max(0, query_positions[0] - RECENT), query_positions[-1] + 1))
-    on_animal = attention_between(view.attention, query_positions, animals[-1])  # (L, H)
-    on_road = attention_between(view.attention, query_positions, roads[-1])
-    nearby = attention_between(view.attention, query_positions, before)
-    a_l, a_h = np.unravel_index(int(on_animal.argmax()), on_animal.shape)
-    r_l, r_h = np.unravel_index(int(on_road.argmax()), on_road.shape)
-    st.markdown(
-        f"**Measured on this window**, from the {units} of “it” (positions {query_positions[0]}–{query_positions[-1]}), "
-        f"averaged over all {L * H} heads: **{on_animal.mean():.1%}** of the weight lands on “animal”, **{on_road.mean():.1%}** "
-        f"on “road”, and **{nearby.mean():.0%}** on “it” itself and the {RECENT} {units} before it. The head that looks "
-        f"most at “animal” is layer {a_l + 1}, head {a_h + 1} ({on_animal[a_l, a_h]:.0%}); the one that looks most at "
-        f"“road” is layer {r_l + 1}, head {r_h + 1} ({on_road[r_l, r_h]:.0%})."
-    )
-    table = [
-        {"layer": l + 1, "head": h + 1, "on “animal”": float(on_animal[l, h]), "on “road”": float(on_road[l, h]),
-         "on “it” and just before": float(nearby[l, h])}
-        for l in range(L) for h in range(H)
-    ]
-    st.dataframe(table, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in table[0] if k not in ("layer", "head")})
-    st.caption(
-        "One head with noticeable weight on a noun does not show that the model links “it” to that noun: a character "
-        "model may be matching letters or spaces, and only the rest of the network decides whether that information is "
-        "used. Pick that head above, and a character of “it” in “Where one character looks”, to see its full pattern."
-    )
-else:
-    st.caption("Click the example button at the top to measure where “it” looks in this model.")
+av.show_it_measurement(view, tokenizer, unit)

@@ -1,10 +1,11 @@
 """Embeddings: the model's token and position tables, projected, compared with an untrained twin."""
 
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui import embedding_view as ev
 from lab_ui import state
+from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
 from lab_ui.widgets import page_link
@@ -16,8 +17,6 @@ ensure_app_shell()  # a deep link to this page on a fresh server must still get 
 
 MAX_LOOKUP = 6  # distinct tokens looked up at once
 MAX_LOOKUP_CHARS = 10_000  # longer look-up text is cut (the first tokens are what is shown anyway)
-LABEL_LIMIT = 120  # write each token on its marker when the vocabulary is this small
-MAX_POINTS = 4_000  # tokens drawn per scatter (big vocabularies: the first ids, i.e. bytes and the earliest merges)
 MAX_POSITIONS = 256  # rows of a position heatmap; longer contexts are shown every k-th position
 LEARNED_TWIN = "shakespeare-tiny-learned-pos"
 
@@ -84,7 +83,7 @@ else:
     distinct = list(dict.fromkeys(i for i in row.ids if i < cfg.vocab_size))
     selected = distinct[:MAX_LOOKUP]
     if row.unknown:
-        shown = ", ".join(repr(c) for c in row.unknown[:10]) + (" …" if len(row.unknown) > 10 else "")
+        shown = ", ".join(literal(repr(c)) for c in row.unknown[:10]) + (" …" if len(row.unknown) > 10 else "")
         st.warning(
             f"This model's tokenizer has never seen {shown}: there is no row in the embedding table for "
             f"{'it' if len(row.unknown) == 1 else 'them'}, so the model cannot represent "
@@ -97,40 +96,8 @@ else:
         st.caption(f"The text has {len(distinct):,} distinct tokens; the first {MAX_LOOKUP} are shown.")
 
 
-def scatter(table, title: str, key: str):
-    projection = emb.pca(table, k=3 if dims == "3-D" else 2)
-    coords = projection.coords
-    share = ", ".join(f"{v:.0%}" for v in projection.explained.tolist())
-    shown = list(range(len(labels))) if len(labels) <= MAX_POINTS else sorted(set(range(MAX_POINTS)) | set(selected))
-    data = dict(x=coords[shown, 0].tolist(), y=coords[shown, 1].tolist(), kind=[kinds[i] for i in shown],
-                token=[labels[i] for i in shown], id=shown)
-    small = len(shown) <= LABEL_LIMIT
-    common = dict(color="kind", color_discrete_map=emb.KIND_COLOURS, hover_name="token", hover_data={"id": True, "kind": True},
-                  category_orders={"kind": [k for k in emb.KIND_COLOURS if k in set(kinds)]})
-    if dims == "3-D":
-        data["z"] = coords[shown, 2].tolist()
-        fig = px.scatter_3d(data, x="x", y="y", z="z", text="token" if small else None, **common)
-        fig.update_traces(marker=dict(size=4))
-    else:
-        fig = px.scatter(data, x="x", y="y", text="token" if small else None, render_mode="auto" if small else "webgl", **common)
-        fig.update_traces(marker=dict(size=9, opacity=0.8), textposition="top center", textfont=dict(size=10))
-    if selected:
-        pick = dict(x=[coords[i, 0].item() for i in selected], y=[coords[i, 1].item() for i in selected],
-                    text=[labels[i] for i in selected], mode="markers+text", name="looked up",
-                    hovertemplate="%{text}<extra>looked up</extra>", textposition="bottom center")
-        if dims == "3-D":
-            fig.add_trace(go.Scatter3d(z=[coords[i, 2].item() for i in selected], marker=dict(size=9, color="rgba(0,0,0,0)", line=dict(color="black", width=3)), **pick))
-        else:
-            fig.add_trace(go.Scatter(marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="black", width=2.5)), textfont=dict(size=14, color="black"), **pick))
-    if len(shown) < len(labels):
-        title += f" (first {MAX_POINTS:,} of {len(labels):,} tokens drawn)"
-    fig.update_layout(title=dict(text=f"{title}<br><sup>PCA: the axes explain {share} of the variance</sup>"), height=600,
-                      margin=dict(t=70, l=0, r=0, b=0), legend=dict(title="", orientation="h", yanchor="top", y=-0.12, x=0))
-    if dims == "3-D":
-        fig.update_layout(scene=dict(xaxis_title="PC 1", yaxis_title="PC 2", zaxis_title="PC 3"))
-    else:
-        fig.update_layout(xaxis_title="PC 1", yaxis_title="PC 2")
-    st.plotly_chart(fig, key=key)
+def scatter(table, title: str, key: str) -> None:
+    st.plotly_chart(ev.scatter_figure(table, title, dims == "3-D", labels, kinds, selected), key=key)
 
 
 st.header("Token embeddings")
@@ -145,10 +112,7 @@ if view == views[0]:
     st.markdown(
         f"Each row starts as random numbers (mean 0, standard deviation {float(emb.token_table(twin).std()):.2f}) and "
         "training nudges it. "
-        + (f"In this model training moved each row by {emb.relative_change(change, start):.0%} "
-           "of its length on average, so the table is still mostly its random start and looks much like the untrained "
-           "twin. What training *added* is clearer in the next view."
-           if change is not None else "")
+        + (ev.moved_sentence(emb.relative_change(change, start), "row") if change is not None else "")
     )
 elif view == views[1]:
     if change is None:
@@ -165,12 +129,15 @@ elif view == views[1]:
             "This is everything the model learned about each token's input. Right: the starting values, pure noise."
         )
 else:
+    twin_head = emb.output_table(twin)
+    zeros = bool(twin_head.abs().max() == 0)
     panels = [(emb.output_table(model), f"Trained: output table of {entry.name}", "trained output table"),
-              (emb.output_table(twin), f"Untrained twin (seed {seed}): all zeros", "untrained output table")]
+              (twin_head, f"Untrained twin (seed {seed})" + (": all zeros" if zeros else ""), "untrained output table")]
     st.markdown(
         "The **output table** (the head) turns the model's last vector into a score for every possible next token: "
-        "row *i* is compared with that vector to score token *i*. It starts at all zeros, so that the untrained model "
-        "gives every token the same probability. Everything in it was learned."
+        "row *i* is compared with that vector to score token *i*. "
+        + ("In the untrained twin it is all zeros, so an untrained model gives every token the same probability: everything in it was learned."
+           if zeros else f"In the untrained twin its rows have a standard deviation of {float(twin_head.std()):.3f}.")
     )
 
 if panels:
@@ -246,18 +213,14 @@ if pos_view == pos_views[0] or pos_change is None:
     pos_panels = [(emb.position_table(pos_model), "Trained"), (emb.position_table(pos_twin), f"Untrained twin (seed {seed})")]
     st.markdown(
         f"Left: **{pos_name}**, trained. Right: an untrained twin. Top: the table itself, one row per position. "
-        "Bottom: how similar (cosine) each position's vector is to every other's. Like the token table, the position "
-        "table starts as large random numbers and training moves it only a little, so both look mostly random: "
-        "switch to *What training changed* to see what was learned."
+        "Bottom: how similar (cosine) each position's vector is to every other's. "
+        + (ev.moved_sentence(emb.relative_change(pos_change, pos_start), "position's vector") if pos_change is not None else "")
     )
 else:
     pos_panels = [(pos_change, "What training changed (trained − start)"), (pos_start, f"Before training (seed {training_seed(pos_record)})")]
     st.markdown(
         f"Left: what training changed in the position table of **{pos_name}** (trained minus the starting values, rebuilt "
-        "from its training seed). Right: the starting values. In the similarity matrix of the change, nearby positions "
-        "point alike (warm blocks along the diagonal) and far-apart positions point apart (cool corners): the model "
-        "learned where in the context a token is. The starting values know nothing of the kind: only the diagonal "
-        "(each position with itself) stands out."
+        "from its training seed). Right: the starting values. " + ev.distance_sentence(pos_change, pos_start)
     )
 n_positions = pos_panels[0][0].shape[0]
 stride = -(-n_positions // MAX_POSITIONS)  # ceil: keep heatmaps at most MAX_POSITIONS rows

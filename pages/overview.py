@@ -4,14 +4,17 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import state
+from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html, token_chips
-from llm_core.interpret.walkthrough import walk
+from llm_core.interpret.walkthrough import third_party_imports, walk
 from llm_core.model import anatomy, runner
 from llm_core.model.checkpoint import MODELS_DIR, checkpoint_bytes
 from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
+
+NEW_TOKENS, TEMPERATURE = 80, 0.8  # the sampled continuation of box 5
 
 entry = state.current()
 model, tokenizer = entry.model, entry.tokenizer
@@ -27,9 +30,9 @@ st.markdown(
 prompt = st.text_input("Prompt", value="ROMEO: O, she doth teach the torches to burn bright", key="overview_prompt", max_chars=5000)
 
 try:
-    w = walk(model, tokenizer, prompt, new_tokens=80, seed=0)
+    w = walk(model, tokenizer, prompt, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
 except TokenizerError as exc:
-    st.warning(f"This model cannot read that text: {exc}")
+    st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
 except ValueError as exc:
     st.info(str(exc).capitalize())
@@ -66,7 +69,7 @@ if w is not None:
         page_link("pages/generation.py", "Generation", ":material/casino:")
     with c5.container(border=True):
         st.markdown("**5 · Sample, append, repeat**")
-        st.caption("80 tokens sampled one at a time (temperature 0.8, seed 0):")
+        st.caption(f"{w.new_tokens} tokens sampled one at a time (temperature {TEMPERATURE}, seed 0):")
         st.text(w.continuation)
         page_link("pages/generation.py", "Generation", ":material/casino:")
     with c6.container(border=True):
@@ -79,12 +82,28 @@ if w is not None:
         page_link("pages/training.py", "Pre-training", ":material/model_training:")
         page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")
 
+def compression_note(val_loss: float, chars: int, tokens: int, file_bytes: int) -> str:
+    """What this model's own run says about compression: its loss in bits per character (its tokens
+    hold chars/tokens characters on average in its training text) against 8 bits per character of
+    plain ASCII text, and its parameters file against the text it learned from."""
+    bits_token = anatomy.bits_per_token(val_loss)
+    bits_char = bits_token * tokens / chars
+    per_token = "" if tokens == chars else f" ({bits_token:.2f} bits per token; its tokens hold {chars / tokens:.2f} characters on average)"
+    text = (
+        f"This model, measured on its own run: a validation loss of {val_loss:.3f} nats per token is **{bits_char:.2f} bits per "
+        f"character**{per_token}, against 8 bits per character of plain ASCII text: "
+        f"{8 / bits_char:.1f}× fewer bits, because it predicts the text instead of spelling it out. "
+    )
+    ratio = chars / file_bytes
+    if ratio < 1:
+        return text + (
+            f"But its parameters file ({anatomy.human_bytes(file_bytes)}) is *larger* than the {chars:,} characters it "
+            f"learned from ({1 / ratio:.1f}×): at this scale the model is not a compressed copy of its data."
+        )
+    return text + f"Its parameters file ({anatomy.human_bytes(file_bytes)}) is {ratio:.1f}× smaller than the {chars:,} characters it learned from."
+
+
 st.header("A model is two files")
-st.markdown(
-    "Llama 2 70B is a 140 GB file of parameters plus a few hundred lines of code that run them. "
-    "So is the model you are using here, at a smaller scale: its parameters, and the program below, "
-    "which needs nothing but `torch` and `safetensors`."
-)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -97,6 +116,11 @@ def _files(entry_name: str, created: float):
 weights, description = _files(entry.name, entry.created)
 on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
 runner_source = open(runner.__file__, encoding="utf-8").read()
+st.markdown(
+    "Llama 2 70B is a 140 GB file of parameters plus a few hundred lines of code that run them. "
+    "So is the model you are using here, at a smaller scale: its parameters, and the program below, "
+    f"which imports nothing outside Python's standard library but {' and '.join(f'`{m}`' for m in third_party_imports(runner_source))}."
+)
 left, right = st.columns(2)
 with left:
     st.subheader("1 · The parameters")
@@ -127,14 +151,15 @@ with right:
 
 st.header("The same idea at two scales")
 record = entry.record
-corpus_bytes = record.get("corpus_chars")
-val_loss = record.get("val_loss")
+corpus_chars, corpus_tokens = record.get("corpus_chars"), record.get("tokens_in_corpus")
+val_loss, elapsed_s = record.get("val_loss"), record.get("elapsed_s")
+trained_on = f"{elapsed_s:,.0f} s of training on one {record.get('device', '?').upper()}" if elapsed_s else "not recorded with this model"
 ours = {
     "parameters": f"{model.num_params():,}",
     "parameters file": anatomy.human_bytes(len(weights)),
-    "training text": f"{anatomy.human_bytes(corpus_bytes)} ({record.get('corpus', '?')})" if corpus_bytes else "unknown",
-    "compute": f"{record.get('elapsed_s', 0):.0f} s of training on {record.get('device', '?').upper()}" if record.get("elapsed_s") else "unknown",
-    "cost": "a few minutes of a laptop",
+    "training text": f"{corpus_chars:,} characters ({record.get('corpus', '?')})" if corpus_chars else "not recorded with this model",
+    "compute": trained_on,
+    "cost": f"no money figure: {trained_on}" if elapsed_s else "not recorded with this model",
     "code to run it": f"{len(runner_source.splitlines())} lines of Python (runner.py)",
 }
 rows = [{"": fact["what"], "Llama 2 70B": fact["value"], entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
@@ -143,12 +168,5 @@ st.markdown(
     f"**Training is lossy compression.** Llama 2 squeezes about 10 TB of text into 140 GB of parameters, "
     f"about {anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES:.0f}× smaller: it cannot store the text, only its patterns."
 )
-if val_loss is not None and corpus_bytes:
-    bits = anatomy.bits_per_token(val_loss)
-    st.markdown(
-        f"This model is measured on its own run: its validation loss of {val_loss:.3f} nats per token is "
-        f"**{bits:.2f} bits** per token, against 8 bits per character of plain text. But its parameters file "
-        f"({anatomy.human_bytes(len(weights))}) is *larger* than the {anatomy.human_bytes(corpus_bytes)} it learned from: "
-        "at this tiny scale the model is not a compressed copy of its data, it is a generaliser that has seen too little. "
-        "Compression comes with scale."
-    )
+if val_loss is not None and corpus_chars and corpus_tokens:
+    st.markdown(compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)))

@@ -2,9 +2,9 @@
 
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from lab_ui import state
+from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import (
     MAX_TRAIN_CHARS,
@@ -12,6 +12,7 @@ from lab_ui.text_chapters import (
     SHAKESPEARE_MERGES,
     bpe_on_text,
     char_tokenizer,
+    merge_curve_figure,
     shakespeare_bpe,
     show_pieces,
 )
@@ -50,7 +51,7 @@ st.title("Tokenization")
 st.markdown(
     "A model reads **numbers**, not letters. A *tokenizer* cuts text into pieces from a fixed vocabulary "
     "and replaces each piece by its id. Fewer, longer pieces mean more text fits in the model's context, "
-    "but a bigger vocabulary to learn. Below, the same text through five tokenizers: hover a chip to see "
+    "but a bigger vocabulary to learn. Below, the same text through each tokenizer: hover a chip to see "
     "its id and bytes."
 )
 
@@ -129,9 +130,9 @@ else:
                 ids_text = ", ".join(map(str, shown_ids)) + (f", … ({row.count - MAX_IDS_SHOWN:,} more)" if row.count > MAX_IDS_SHOWN else "")
                 st.code(f"[{ids_text}]", language=None, wrap_lines=True)
                 if row.unknown:
-                    shown = ", ".join(repr(c) for c in row.unknown[:12]) + (" …" if len(row.unknown) > 12 else "")
+                    shown = ", ".join(literal(repr(c)) for c in row.unknown[:12]) + (" …" if len(row.unknown) > 12 else "")
                     st.warning(
-                        f"This character tokenizer learned its {row.vocab_size} characters from Tiny Shakespeare and has "
+                        f"This character tokenizer ({char_source}) learned its {row.vocab_size} characters from its training text and has "
                         f"**never seen {len(row.unknown)} of the characters here** ({shown}; {row.unknown_count:,} "
                         "occurrences, crossed out in red). It has no id for them, so a character-level model cannot "
                         "read them at all: no row of its embedding table stands for them. They are left out of the "
@@ -154,7 +155,7 @@ st.markdown(
     "chunk boundaries (words, numbers, punctuation, whitespace), as in GPT-2."
 )
 source = st.radio(
-    "Train on", ["Tiny Shakespeare (bundled, 1.1 MB)", "The text above"], horizontal=True, key="bpe_source"
+    "Train on", [f"Tiny Shakespeare (bundled, {len(state.corpus('tinyshakespeare')):,} characters)", "The text above"], horizontal=True, key="bpe_source"
 )
 
 run = None
@@ -215,20 +216,7 @@ elif run is not None:
         else:
             c3.metric("Merge 0", "bytes only", "256 tokens", delta_color="off", delta_arrow="off")
 
-        fig = make_subplots(specs=[[{"secondary_y": True}]])
-        xs = list(range(n + 1))
-        fig.add_trace(go.Scatter(x=xs, y=counts, name="tokens in the training text", line=dict(color="#2563eb"),
-                                 hovertemplate="after %{x} merges: %{y:,} tokens<extra></extra>"), secondary_y=False)
-        fig.add_trace(go.Scatter(x=xs, y=replay.vocab_sizes, name="vocabulary size", line=dict(color="#f59e0b", dash="dot"),
-                                 hovertemplate="after %{x} merges: vocabulary %{y:,}<extra></extra>"), secondary_y=True)
-        fig.add_trace(go.Scatter(x=[k], y=[counts[k]], mode="markers", marker=dict(size=12, color="#dc2626"),
-                                 name=f"merge {k}", hovertemplate="merge %{x}: %{y:,} tokens<extra></extra>"), secondary_y=False)
-        fig.add_vline(x=k, line=dict(color="#dc2626", width=1, dash="dash"))
-        fig.update_layout(height=330, margin=dict(t=30, l=0, r=0, b=0), legend=dict(orientation="h", y=1.12),
-                          xaxis_title="merges learned")
-        fig.update_yaxes(title_text="tokens in the training text", secondary_y=False)
-        fig.update_yaxes(title_text="vocabulary size", secondary_y=True)
-        st.plotly_chart(fig, key="bpe_curve")
+        st.plotly_chart(merge_curve_figure(replay, k), key="bpe_curve")
 
         left, right = st.columns([3, 2])
         with left:

@@ -75,14 +75,88 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+class ScriptRuns:
+    """The app's script runs as the server reports them, read from the page's websocket: every
+    `rerun_script` request the browser sends, and every `script_finished` the server answers with.
+    wait_idle() waits on these states instead of guessing how long a rerun takes to begin."""
+
+    def __init__(self, page):
+        self.requested = 0  # rerun requests sent by the browser
+        self.answered = 0  # requests followed by a finished run (not one cut short for a rerun)
+        self.idle_at = 0  # `requested` when wait_idle last returned
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framesent", self._sent)
+        ws.on("framereceived", self._received)
+
+    def _sent(self, payload) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        message = BackMsg()
+        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
+            self.requested += 1
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        message = ForwardMsg()
+        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "script_finished":
+            if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                self.answered = self.requested
+
+
+def _parses(message, payload: bytes) -> bool:
+    try:
+        message.ParseFromString(payload)
+        return True
+    except Exception:  # not a Streamlit message (or another version's): ignore it
+        return False
+
+
+RUNS: dict[int, tuple] = {}  # id(page) -> (page, its runs), for pages opened with open_page
+
+
+def runs_of(page) -> ScriptRuns | None:
+    found = RUNS.get(id(page))
+    return found[1] if found is not None and found[0] is page else None
+
+
+def poll(page, done, timeout: float, what: str) -> None:
+    """Wait until done() holds; Playwright delivers websocket events while the page waits."""
+    deadline = time.monotonic() + timeout / 1000
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout / 1000:.0f} s for {what}")
+        page.wait_for_timeout(20)
+
+
 def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until the app has rendered and its script (and any rerun) has finished."""
+    """Wait until the app has rendered and its script (and any rerun) has finished.
+
+    For a page opened with open_page, "finished" is the server's word: every rerun the browser
+    asked for has been answered by a finished run. An action that asks for a rerun sends its
+    request as the browser handles the event; up to 150 ms are given for it to show up (the wait
+    ends as soon as it does), since some actions ask for none.
+    """
     page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
-    page.wait_for_timeout(150)  # let a rerun triggered just before this call begin
+    runs = runs_of(page)
+    if runs is None:
+        page.wait_for_timeout(150)  # no websocket view of this page: let a rerun begin
+    else:
+        try:
+            poll(page, lambda: runs.requested > runs.idle_at, 150, "a rerun request")
+        except TimeoutError:
+            pass  # this action asked for no rerun
+        poll(page, lambda: runs.answered >= runs.requested, timeout, "the app's script run to finish")
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    if runs is not None:
+        runs.idle_at = runs.requested
 
 
 def open_page(page, base_url: str, url_path: str = "", timeout: float = 60_000) -> None:
+    if runs_of(page) is None:
+        RUNS[id(page)] = (page, ScriptRuns(page))
     page.goto(f"{base_url}/{url_path}", timeout=timeout)
     wait_idle(page, timeout)
 

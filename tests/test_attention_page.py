@@ -228,11 +228,11 @@ def test_token_view_follows_the_chosen_token_and_head(at):
     attention = expected_attention(entry, ids)
     at.radio(key="attention_layer::4").set_value(1).run()
     at.select_slider(key=f"attention_query::{len(ids)}").set_value(20).run()
-    strip = next(m.value for m in at.markdown if 'class="attention-strip"' in m.value)
+    strip = next(h.proto.body for h in at.get("html") if 'attention-strip' in h.proto.body)
     shown = [float(w) for w in strip.split('data-weight="')[1:] for w in [w.split('"')[0]]]
     assert np.allclose(shown, attention[1, 0, 20, :21], atol=1e-6)  # 21 visible tokens, later ones greyed
     assert strip.count('class="tok future"') == len(ids) - 21
     at.radio(key="attention_token_mode").set_value(True).run()
-    strip = next(m.value for m in at.markdown if 'class="attention-strip"' in m.value)
+    strip = next(h.proto.body for h in at.get("html") if 'attention-strip' in h.proto.body)
     shown = [float(w.split('"')[0]) for w in strip.split('data-weight="')[1:]]
     assert np.allclose(shown, attention[1, :, 20, :21].mean(0), atol=1e-6)

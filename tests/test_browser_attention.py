@@ -45,7 +45,7 @@ def test_attention_renders_and_layer_head_change_the_heatmap(app_server, page):
 def test_attention_token_view_and_example(app_server, page):
     open_page(page, app_server.url, "attention")
     main = main_area(page)
-    main.get_by_role("button", name="Try the seed's example", exact=False).click()
+    main.get_by_role("button", name="Try the example sentence", exact=False).click()
     wait_idle(page)
     expect(main.get_by_label("Prompt")).to_have_value("The animal didn't cross the road because it was too wide")
     expect(main.get_by_text("Measured on this window", exact=False)).to_be_visible()

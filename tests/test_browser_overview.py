@@ -50,7 +50,8 @@ def test_overview_hostile_prompts(app_server, page):
 
 def test_a_deep_link_on_a_fresh_server_still_gets_the_app_shell(browser):
     """With a pages/ folder, Streamlit's first run of a fresh server would run a deep-linked page on
-    its own (no chapters, no sidebar); lab_ui.shell.ensure_app_shell() hands it back to app.py."""
+    its own (no chapters, no sidebar); lab_ui.shell.ensure_app_shell() hands it to app.py, whose
+    enter_shell() opens the chapter asked for. This fails the day a Streamlit release changes that."""
     from browser_harness import StreamlitServer
 
     server = StreamlitServer().start()
@@ -60,7 +61,8 @@ def test_a_deep_link_on_a_fresh_server_still_gets_the_app_shell(browser):
         open_page(page, server.url, "attention")
         expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible(timeout=30_000)
         expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(existing_pages()))
-        expect(main_area(page).get_by_role("heading").first).to_be_visible()
+        expect(main_area(page).get_by_role("heading", name="Inside the model")).to_be_visible()
+        assert page.url.rstrip("/").endswith("/attention")  # the chapter asked for, no query parameter left
         assert_no_exception(page)
     finally:
         context.close()

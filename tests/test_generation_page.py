@@ -34,7 +34,7 @@ def session(at):
 
 
 def text_html(at) -> str:
-    return next(m.value for m in at.markdown if 'class="gen-text"' in m.value)
+    return next(h.proto.body for h in at.get("html") if 'class="gen-text"' in h.proto.body)
 
 
 def top_k_slider(at):
@@ -72,6 +72,8 @@ def test_page_renders_the_first_distribution(at):
     assert len(spec["data"]) == 3 and len(spec["data"][0]["y"]) >= 20
     assert sum(spec["data"][1]["y"]) <= 1.0001
     assert [b.label for b in at.button][:3] == ["Step", "Play", "Reset"]
+    # Its own defaults fit the context: no note about outgrowing it on opening.
+    assert not any("context" in i.value for i in at.info) and not at.warning
 
 
 def test_step_adds_exactly_one_token(at):
@@ -255,6 +257,7 @@ def test_huge_and_strange_settings_do_not_break_the_page(nano_at):
 # --- every tokenizer ---
 
 
+@pytest.mark.slow  # trains a small BPE first: about 20 s here under load
 def test_a_bpe_model_works_and_shows_partial_bytes(shakespeare):
     at = open_generation(ROOT)
     tokenizer, model = bpe_model(shakespeare)

@@ -42,6 +42,7 @@ def merge_slider(at: AppTest):
     return next(s for s in at.slider if s.label == "Merge number")
 
 
+@pytest.mark.slow  # five tokenizers on the example text, three of them loading tables: about 17 s here under load
 def test_counts_match_every_tokenizer_and_the_chart(char_tok):
     at = open_page()
     text = at.text_area(key="tok_text").value

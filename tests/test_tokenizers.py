@@ -49,6 +49,37 @@ def test_split_never_drops_text():
         assert "".join(bpe.split_chunks(text)) == text
 
 
+MIXED_SCRIPTS = [
+    "Hello world, it's 2024! I'm sure they'll've done it.",
+    "x² + y³ = z½; Ⅻ o'clock; ٣٤٥ and ४२ and 一二三 and ¾",
+    "Français déjà vu · Straßenbahn · привет, мир · 日本語のテキスト · 안녕하세요 · مرحبا بالعالم",
+    "e\u0301 (combining) · emoji 👍🏽👨‍👩‍👧 🇫🇷 · tabs\tand\r\nCRLF   trailing   ",
+    "12345678901234567890 3.14159 1,000,000 0x1F $5.99 -42 +7",
+    "  leading spaces\n\n\n  and   runs\u00a0of\u2003odd\u3000spaces\n",
+    "don't DON'T 'tis 'quoted' __init__ snake_case CamelCase a_b_1",
+]
+
+
+@pytest.mark.parametrize("text", MIXED_SCRIPTS)
+def test_split_is_gpt2s_pre_tokenisation(text):
+    """Our chunks are exactly those of tiktoken's published r50k pattern, and tiktoken's GPT-2
+    encoder never puts a token across one of our chunk boundaries (encoding chunk by chunk gives
+    the same ids as encoding the whole text)."""
+    import regex
+    import tiktoken_ext.openai_public as published
+
+    chunks = bpe.split_chunks(text)
+    assert bpe.SPLIT_PATTERN == published.r50k_pat_str
+    assert chunks == regex.findall(published.r50k_pat_str, text)
+    gpt2 = tokenizers.load_tiktoken_encoding("r50k_base")
+    assert [t for chunk in chunks for t in gpt2.encode_ordinary(chunk)] == gpt2.encode_ordinary(text)
+
+
+def test_numbers_of_every_script_are_one_chunk_as_in_gpt2():
+    # Python's re would read ² and ½ as letters (\w) and split "x²" differently from GPT-2.
+    assert bpe.split_chunks("x² ½ ٣٤ ४२") == ["x", "²", " ½", " ٣٤", " ४२"]
+
+
 def test_training_picks_the_most_frequent_pair_and_breaks_ties_by_smallest_pair():
     merges = bpe.train_merges("aaab aaab", 2)
     assert [m.pair for m in merges] == [(97, 97), (97, 98)]
@@ -163,7 +194,13 @@ def test_to_dict_round_trip(shakespeare):
         assert again.encode(text) == tok.encode(text) and again.vocab_size == tok.vocab_size
 
 
-@pytest.mark.parametrize("data", [None, {}, {"type": "char", "chars": 5}, {"type": "bpe", "merges": [[300, 1]]}, {"type": "bpe", "merges": "x"}, {"type": "char", "chars": "aa"}, {"type": "tiktoken", "encoding": "../../etc/passwd"}, {"type": "pickle"}, {"type": "char", "chars": "ab", "special_tokens": {"<x>": 7}}])
+MALFORMED = [
+    None, {}, {"type": "char", "chars": 5}, {"type": "bpe", "merges": [[300, 1]]}, {"type": "bpe", "merges": "x"}, {"type": "char", "chars": "aa"},
+    {"type": "tiktoken", "encoding": "../../etc/passwd"}, {"type": "pickle"}, {"type": "char", "chars": "ab", "special_tokens": {"<x>": 7}},
+]
+
+
+@pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_descriptions_are_refused(data):
     with pytest.raises(TokenizerError):
         tokenizer_from_dict(data)

@@ -7,6 +7,7 @@ from conftest import perturbed_model
 
 from llm_core.model.config import ConfigError, TrainConfig, model_preset
 from llm_core.text.data import TokenSplit
+from llm_core.training import loop
 from llm_core.training.loop import (
     TextBatches,
     TrainState,
@@ -70,11 +71,26 @@ def test_stop_event_ends_the_run_promptly(char_tok, batches):
     assert seen[-1].stop_reason == "stopped by user" and seen[-1].step == 20
 
 
-def test_time_budget(char_tok, batches):
+class TickingClock:
+    """A stand-in for the `time` module whose perf_counter() moves `tick` seconds per call: the
+    time budget is tested on steps, not on how busy the machine is."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_time_budget(char_tok, batches, monkeypatch):
+    clock = TickingClock(0.125)  # each training step measures exactly one tick
+    monkeypatch.setattr(loop, "time", clock)
     model = nano(char_tok)
     records = list(train(model, batches, TrainConfig(max_steps=10_000_000, time_budget_s=1.0, batch_size=8, eval_every=0, log_every=5)))
-    assert records[-1].stop_reason == "reached the time budget"
-    assert 1.0 <= records[-1].elapsed_s < 2.0 and records[-1].progress == 1.0
+    last = records[-1]
+    assert last.stop_reason == "reached the time budget" and last.progress == 1.0
+    assert last.elapsed_s == pytest.approx(1.0) and last.step == 8  # stops at the first step that reaches the budget
 
 
 def test_divergence_stops_and_restores_the_last_good_weights(char_tok, batches):

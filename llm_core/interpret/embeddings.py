@@ -213,6 +213,22 @@ def mean_abs_cosine(matrix: torch.Tensor, max_rows: int = 2000) -> float:
     return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
 
 
+def similarity_by_distance(sims: torch.Tensor, near: int = 4) -> tuple[float, float]:
+    """Mean cosine of position pairs 1..`near` apart, and of pairs at least half the context apart:
+    what the Embeddings chapter reads from a position-similarity heatmap instead of describing it.
+
+        >>> sims = torch.tensor([[1.0, 0.9, -0.5], [0.9, 1.0, 0.8], [-0.5, 0.8, 1.0]])
+        >>> [round(v, 2) for v in similarity_by_distance(sims, near=1)]
+        [0.85, -0.5]
+    """
+    n = sims.size(0)
+    distance = (torch.arange(n)[:, None] - torch.arange(n)[None, :]).abs()
+    close = (distance >= 1) & (distance <= near)
+    far = distance >= max(near + 1, n // 2)
+    mean = lambda mask: float(sims[mask].double().mean()) if mask.any() else float("nan")
+    return mean(close), mean(far)
+
+
 def nearest_neighbours(matrix: torch.Tensor, index: int, k: int = 8) -> list[tuple[int, float]]:
     """The k rows most similar (cosine) to row `index`, itself excluded, most similar first."""
     n = matrix.size(0)

@@ -124,7 +124,7 @@ def summarize_head(att: np.ndarray, pieces: list[str], layer: int, head: int) ->
 def summarize_heads(attention: np.ndarray, pieces: list[str]) -> list[HeadSummary]:
     """One summary per head of `attention` (L, H, T, T), layer by layer."""
     L, H = attention.shape[:2]
-    return [summarize_head(attention[l, h], pieces, l, h) for l in range(L) for h in range(H)]
+    return [summarize_head(attention[li, h], pieces, li, h) for li in range(L) for h in range(H)]
 
 
 ROLES = ("previous", "self", "first", "separators", "recent", "broad", "mixed", "too short")

@@ -8,6 +8,8 @@ What it is not: the chapters themselves; each stage has its own chapter with the
 
 from __future__ import annotations
 
+import ast
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +28,7 @@ class Walkthrough:
     attention_source: list[tuple[int, float]]  # per layer: (position the last token attends to most, weight), head-averaged
     next_tokens: list[tuple[str, float]]  # most likely next tokens and their probabilities
     continuation: str  # a sampled continuation
+    new_tokens: int  # tokens in the continuation
     n_layer: int
     n_head: int
 
@@ -52,7 +55,7 @@ def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperatu
     probs = torch.softmax(trace.logits[last], -1)
     values, indices = torch.topk(probs, min(top, probs.numel()))
     next_tokens = [(tokenizer.token_text(int(i)), float(v)) for v, i in zip(values, indices)]
-    steps = generate(model, ids, new_tokens, temperature=temperature, seed=seed, top_n=0, keep_logits=False)
+    steps = list(generate(model, ids, new_tokens, temperature=temperature, seed=seed, top_n=0, keep_logits=False))
     continuation = tokenizer.decode([s.token_id for s in steps])
     vector = trace.residual[0, last]
     return Walkthrough(
@@ -64,6 +67,23 @@ def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperatu
         attention_source=attention,
         next_tokens=next_tokens,
         continuation=continuation,
+        new_tokens=len(steps),
         n_layer=model.config.n_layer,
         n_head=model.config.n_head,
     )
+
+
+def third_party_imports(source: str) -> list[str]:
+    """The packages a Python program imports from outside the standard library (the Overview says
+    what the runner needs from this, not from a sentence written by hand).
+
+    >>> third_party_imports("import json, torch\\nfrom safetensors import safe_open\\nimport torch.nn.functional as F")
+    ['safetensors', 'torch']
+    """
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return sorted(n for n in names if n not in sys.stdlib_module_names)

@@ -22,15 +22,18 @@ Shakespeare that makes 1,000 merges take a few seconds (see `python -m llm_core.
 from __future__ import annotations
 
 import heapq
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-# GPT-2's split pattern, written for Python's built-in `re` (which lacks \p{L}): an optional
-# space then letters ([^\W\d_]), digits, or other symbols; runs of whitespace; common English
-# contractions. Every character is matched by some branch, so no text is ever dropped.
-SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
-_SPLIT = re.compile(SPLIT_PATTERN)
+import regex
+
+# GPT-2's split pattern exactly as tiktoken's r50k_base publishes it (tiktoken_ext/openai_public.py;
+# a test checks the two agree): common English contractions; an optional space then letters
+# (\p{L}), numbers (\p{N}: any script's digits, ², ½) or other symbols; runs of whitespace.
+# Python's built-in `re` has no \p{..} classes, hence the `regex` package. Every character is
+# matched by some branch, so no text is ever dropped.
+SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+_SPLIT = regex.compile(SPLIT_PATTERN)
 
 
 def split_chunks(text: str) -> list[str]:
@@ -38,6 +41,8 @@ def split_chunks(text: str) -> list[str]:
 
     >>> split_chunks("Hello world, it's 2024!")
     ['Hello', ' world', ',', ' it', "'s", ' 2024', '!']
+    >>> split_chunks("x² = ٣")  # numbers of any script, as in GPT-2: superscripts, Arabic-Indic digits
+    ['x', '²', ' =', ' ٣']
     """
     return _SPLIT.findall(text)
 

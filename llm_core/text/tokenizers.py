@@ -234,7 +234,7 @@ class BPETokenizer(Tokenizer):
 TIKTOKEN_SPECS = {
     "r50k_base": dict(
         label="GPT-2",
-        pat_str=r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
+        pat_str=bpe.SPLIT_PATTERN,  # GPT-2's pattern: LLM Lab's own BPE splits text the same way
         special_tokens={"<|endoftext|>": 50256},
         explicit_n_vocab=50257,
     ),

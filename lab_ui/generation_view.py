@@ -1,0 +1,186 @@
+"""The Generation chapter's views of a generation session: the coloured text and the chart of one
+step's distribution, the greedy/sampled comparison and the KV-cache timing. Built from
+`llm_core.generation` objects; the page keeps the story and the session's state.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import streamlit as st
+
+from lab_ui.chips import literal
+from lab_ui.prob_text import Piece, prob_text_html
+from llm_core.generation.sample import Shaping, generate
+from llm_core.generation.stepper import GenerationSession, TokenCost, distinct_ngrams, trailing_loop
+from llm_core.text.tokenizers import visible_whitespace
+
+
+def label(tokenizer, token_id: int) -> str:
+    """A token's text with its whitespace visible (∅ for an empty token)."""
+    return visible_whitespace(tokenizer.token_text(token_id)) or "∅"
+
+
+def plot_text(text: str) -> str:
+    """Text for a plotly title or label: plotly reads <b>, <br> and <a> in them, so escape."""
+    return html.escape(text, quote=False)
+
+
+def no_minus_zero(x: float, digits: int = 2) -> float:
+    """x, with anything that rounds to zero shown as 0.00 rather than -0.00."""
+    return 0.0 if round(x, digits) == 0 else x
+
+
+
+def comparison_pieces(tokenizer, prompt_ids: list[int], run: list) -> list[Piece]:
+    """A stored generation run [(token id, probability, [(candidate id, probability)])] as coloured text."""
+    pieces = [Piece(tokenizer.decode(prompt_ids))]
+    for t, p, cands in run:
+        others = ", ".join(f"{label(tokenizer, c)!r} {q:.0%}" for c, q in cands)
+        pieces.append(Piece(tokenizer.token_text(t), p, f"{label(tokenizer, t)!r} {p:.1%}\nmost likely: {others}"))
+    return pieces
+
+
+def step_hover(tokenizer, session: GenerationSession, index: int) -> str:
+    s = session.history[index]
+    others = ", ".join(f"{label(tokenizer, c.token_id)!r} {c.raw_prob:.0%}" for c in s.candidates[:5])
+    return (
+        f"step {index + 1}: {label(tokenizer, s.token_id)!r}, probability {s.raw_prob:.1%} "
+        f"(sampled at {s.prob:.1%} after temperature/top-k/top-p)\nmost likely: {others}"
+    )
+
+
+def text_pieces(tokenizer, session: GenerationSession, shown: int, context_start: int, ghost: int | None) -> list[Piece]:
+    """The prompt and every generated token as coloured text; the step shown outlined, the next token dashed."""
+    pieces = []
+    plen = session.prompt_length
+    # The prompt in grey, grouped into two spans: outside and inside the window.
+    split = min(context_start, plen)
+    if split:
+        pieces.append(Piece(tokenizer.decode(session.ids[:split]), faded=True))
+    if plen > split:
+        pieces.append(Piece(tokenizer.decode(session.ids[split:plen])))
+    for i, s in enumerate(session.history):
+        pieces.append(Piece(tokenizer.token_text(s.token_id), s.raw_prob, step_hover(tokenizer, session, i), faded=plen + i < context_start, selected=i == shown))
+    if ghost is not None:
+        pieces.append(Piece(tokenizer.token_text(ghost), None, "the next token, if you press Step now", ghost=True))
+    return pieces
+
+
+def chart_spec(tokenizer, view, title: str, top_n: int) -> dict:
+    """A plotly figure as a dict (built directly: ~10x cheaper than the graph_objects helpers)."""
+    rows = view.rows
+    xs = list(range(len(rows)))
+    names = [html.escape(label(tokenizer, r.token_id)) for r in rows]
+    ticks = []
+    for r, name in zip(rows, names):
+        shown = name if r.rank < top_n else f"{name} (#{r.rank + 1})"
+        ticks.append(f"<span style='color:#9ca3af'>{shown}</span>" if r.cut_by else f"<b>{shown}</b>" if r.chosen else shown)
+    custom = [[name, r.raw_prob, r.prob, r.cut_by or "kept", r.running_total] for r, name in zip(rows, names)]
+    hover = "%{customdata[0]}<br>raw %{customdata[1]:.2%}<br>shaped %{customdata[2]:.2%} (%{customdata[3]})<extra></extra>"
+    data = [
+        dict(
+            type="bar", x=xs, y=[r.raw_prob for r in rows], name="raw (temperature 1)", customdata=custom, hovertemplate=hover,
+            marker=dict(color=["#e5e7eb" if r.cut_by else "#93c5fd" for r in rows], line=dict(color=["#1d4ed8" if r.chosen else "rgba(0,0,0,0)" for r in rows], width=2)),
+        ),
+        dict(
+            type="bar", x=xs, y=[r.prob for r in rows], name="shaped (sampled from)", customdata=custom, hovertemplate=hover,
+            marker=dict(color=["#b91c1c" if r.chosen else "#f97316" for r in rows]),
+        ),
+        dict(
+            type="scatter", mode="lines+markers", x=xs, y=[r.running_total for r in rows], yaxis="y2", name="running total (what top-p reads)",
+            line=dict(color="#6b7280", width=1.5), marker=dict(size=5, color=["#d1d5db" if r.cut_by else "#6b7280" for r in rows]),
+            hovertemplate="running total %{y:.1%}<extra></extra>",
+        ),
+    ]
+    shapes, annotations = [], []
+    if view.shaping.top_p and view.shaping.temperature:
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=view.shaping.top_p, y1=view.shaping.top_p, line=dict(color="#6b7280", dash="dash", width=1)))
+        annotations.append(dict(xref="paper", x=1, yref="y2", y=view.shaping.top_p, text=f"top-p {view.shaping.top_p:.2f}", showarrow=False,
+                                xanchor="right", yanchor="bottom", font=dict(size=11, color="#4b5563")))
+    chosen_x = next(i for i, r in enumerate(rows) if r.chosen)
+    annotations.append(dict(x=chosen_x, y=max(rows[chosen_x].prob, rows[chosen_x].raw_prob), text="picked", showarrow=True, arrowhead=2, ay=-28, font=dict(color="#b91c1c")))
+    top = max(max(r.prob for r in rows), max(r.raw_prob for r in rows))
+    layout = dict(
+        title=dict(text=title, font=dict(size=14)), barmode="group", height=380, margin=dict(t=50, b=40, l=50, r=60),
+        xaxis=dict(tickvals=xs, ticktext=ticks, tickfont=dict(family="monospace", size=13)),
+        yaxis=dict(title=dict(text="probability"), tickformat=".0%", range=[0, min(1.0, top * 1.18) + 0.01]),
+        yaxis2=dict(overlaying="y", side="right", range=[0, 1.05], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%", showgrid=False, title=dict(text="running total")),
+        legend=dict(orientation="h", y=-0.14), shapes=shapes, annotations=annotations,
+    )
+    return dict(data=data, layout=layout)
+
+
+KV_REPEATS = 7  # timings per measurement of the KV cache; the median is shown
+
+
+def greedy_and_sampled(model, prompt_ids: list[int], n: int, shaping: Shaping, seed: int, stop_ids: list[int]) -> dict:
+    """Two generations from the same prompt, greedy and with the page's settings, kept small for the session."""
+    runs = {}
+    for name, s in (("greedy", Shaping(0)), ("sampled", shaping)):
+        steps = generate(model, prompt_ids, n, s.temperature, s.top_k, s.top_p, seed=seed, stop_ids=stop_ids, top_n=5, keep_logits=False)
+        runs[name] = [(step.token_id, step.raw_prob, [(c.token_id, c.raw_prob) for c in step.candidates]) for step in steps]
+    return runs
+
+
+def show_comparison(tokenizer, prompt_ids: list[int], made_with: tuple, runs: dict, current: tuple, seed: int) -> None:
+    """The two runs side by side, each with what was measured on it: distinct 4-grams, a final loop, average probability."""
+    if made_with != current:
+        st.caption("Made with other settings or another prompt than the current ones; press the button again to update.")
+    for col, (name, run) in zip(st.columns(2), runs.items()):
+        ids = [t for t, _, _ in run]
+        period, covered = trailing_loop(ids)
+        with col:
+            s = Shaping(0) if name == "greedy" else made_with[1]
+            st.subheader("Greedy (temperature 0)" if name == "greedy" else f"Sampled (temperature {s.temperature:g}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}, seed {seed})")
+            st.html(prob_text_html(comparison_pieces(tokenizer, prompt_ids, run)))
+            loop = f"ends in a loop: the last {covered} tokens repeat a {period}-token cycle" if period else "does not end in a loop"
+            avg = sum(p for _, p, _ in run) / max(1, len(run))
+            st.caption(f"Distinct 4-token sequences: **{distinct_ngrams(ids):.0%}** · {loop} · average probability {avg:.0%}")
+
+
+def show_kv_cost(length: int, cost: TokenCost, repeats: int) -> None:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("With the cache", f"{cost.cached_ms:.2f} ms/token")
+    m2.metric("Without the cache", f"{cost.uncached_ms:.2f} ms/token")
+    m3.metric("Speed-up", f"{cost.uncached_ms / cost.cached_ms:.1f}x")
+    st.caption(
+        f"Measured at {length} tokens: the model looks at {cost.context_tokens} of them (median of {repeats} runs; other users on "
+        f"this server make timings noisy). With the cache, each slide of the window costs a refill of {cost.refill_ms:.1f} ms "
+        f"every {cost.refill_every} tokens."
+    )
+
+
+def context_note(prompt_length: int, max_new: int, block: int) -> str:
+    """Why text will fall out of the model's window, for a prompt and max length that outgrow it."""
+    half = max(1, block // 2)
+    if prompt_length > block:
+        return (
+            f"The prompt alone is {prompt_length} tokens, more than the model's context of {block}: the model sees only "
+            f"its last part. As the text grows, the window slides forward by half a context ({half} tokens) at a time; "
+            "faded text below is what the model no longer sees at the step shown."
+        )
+    return (
+        f"Prompt + max new tokens = {prompt_length + max_new} tokens, more than the model's context of {block}. "
+        f"When the text outgrows it, the window slides forward by half a context ({half} tokens): the model then sees only "
+        f"the last {half} to {block} tokens. Faded text below is outside the window at the step shown."
+    )
+
+
+def show_step_numbers(view, chosen: str, context_start: int, context_length: int, block: int) -> None:
+    """One step's entropy, its random draw and the window the model saw (all from the step's stored numbers)."""
+    st.metric("Entropy, raw", f"{no_minus_zero(view.raw_entropy):.2f} nats", help="0 = certain; ln V = a uniform guess over the vocabulary.")
+    st.metric("Entropy, shaped", f"{no_minus_zero(view.entropy):.2f} nats", delta=f"{no_minus_zero(view.entropy - view.raw_entropy):+.2f}", delta_color="off")
+    st.caption(
+        f"As uncertain as a fair choice among **{math.exp(view.raw_entropy):.1f}** tokens (raw) or "
+        f"**{math.exp(view.entropy):.1f}** (shaped). {view.kept:,} of {view.vocab_size:,} tokens can be picked."
+    )
+    if view.shaping.temperature:
+        st.caption(
+            f"The random draw was **{view.draw:.3f}**: walking down the shaped bars from the most likely, the running "
+            f"total first passes it at {literal(repr(chosen))} (rank {view.chosen_rank + 1})."
+        )
+    else:
+        st.caption("Greedy: the most likely token wins; the random draw is not used.")
+    st.caption(f"The model saw tokens {context_start + 1}–{context_start + context_length} ({context_length} of its context of {block}).")
