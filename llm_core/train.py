@@ -1,6 +1,11 @@
 """Command line for the one training loop (`llm_core.training.loop`).
 
     python -m llm_core.train --preset tiny --corpus tinyshakespeare --time 180 --out assets/models/shakespeare-tiny
+
+Data-parallel on N processes (gloo on the CPU, NCCL on CUDA; see `training/distributed.py`):
+`--batch-size` is then per process, and only rank 0 prints, evaluates and saves.
+
+    torchrun --standalone --nproc_per_node=2 -m llm_core.train --preset tiny --steps 2000
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import torch
 from llm_core.model.config import ConfigError, model_preset, train_preset
 from llm_core.model.device import pick_device, use_bf16
 from llm_core.text.data import DataError, TokenSplit
+from llm_core.training.distributed import DataParallel, launched_by_torchrun
 from llm_core.training.loop import TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
 from llm_core.training.training_run import training_record
@@ -29,7 +35,7 @@ def _parse_args(argv):
     p.add_argument("--bpe-vocab", type=int, default=512, help="vocabulary size when --tokenizer bpe")
     p.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
     p.add_argument("--time", type=float, help="time budget in seconds of training")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="sequences per step (per process under torchrun)")
     p.add_argument("--lr", type=float, help="AdamW learning rate (embeddings, head, norms)")
     p.add_argument("--muon-lr", type=float, help="Muon learning rate for the block matrices (0: AdamW everywhere)")
     p.add_argument("--n-layer", type=int)
@@ -51,6 +57,24 @@ def _parse_args(argv):
 
 
 def main(argv=None) -> int:
+    args = _parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parallel = None
+    if launched_by_torchrun():
+        try:
+            parallel = DataParallel.from_env(args.device)
+        except (ValueError, RuntimeError) as exc:
+            print(f"error: could not join the data-parallel run: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return _run(args, argv, parallel)
+    finally:
+        if parallel is not None:
+            parallel.close()
+
+
+def _run(args, argv, parallel: DataParallel | None) -> int:
     from llm_core.model.checkpoint import (
         CheckpointError,
         load_checkpoint,
@@ -60,11 +84,10 @@ def main(argv=None) -> int:
     from llm_core.text.data import load_corpus, text_from_bytes
     from llm_core.text.tokenizers import BPETokenizer, CharTokenizer, TokenizerError
 
-    args = _parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    main_rank = parallel is None or parallel.is_main
+    say = print if main_rank else (lambda *a, **k: None)  # only rank 0 speaks
     try:
-        device = pick_device(args.device)
+        device = pick_device(args.device) if parallel is None else parallel.device
         if args.text_file:
             with open(args.text_file, "rb") as f:
                 text, corpus_name = text_from_bytes(f.read()), args.text_file
@@ -97,30 +120,33 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    print(f"model: {model.num_params():,} parameters, {model.config.n_layer} layers x {model.config.n_head} heads x {model.config.n_embd} wide, context {model.config.block_size}; "
-          f"vocab {tokenizer.vocab_size} ({tokenizer.kind}); {len(ids):,} tokens; device {device.type}, bf16 {use_bf16(device, cfg.precision)}", flush=True)
+    world = "" if parallel is None else f"; data-parallel on {parallel.world_size} processes, global batch {cfg.batch_size * parallel.world_size}"
+    say(f"model: {model.num_params():,} parameters, {model.config.n_layer} layers x {model.config.n_head} heads x {model.config.n_embd} wide, context {model.config.block_size}; "
+          f"vocab {tokenizer.vocab_size} ({tokenizer.kind}); {len(ids):,} tokens; device {device.type}, bf16 {use_bf16(device, cfg.precision)}{world}", flush=True)
     history, last = [], None
     sample_fn = None
     try:
-        for m in train(model, batches, cfg, state=state, sample_fn=sample_fn):
+        for m in train(model, batches, cfg, state=state, sample_fn=sample_fn, parallel=parallel):
             last = m
             if m.val_loss is not None or m.done:
                 history.append(dict(step=m.step, tokens=m.tokens_seen, train_loss=round(m.train_loss, 4), val_loss=None if m.val_loss is None else round(m.val_loss, 4), elapsed_s=round(m.elapsed_s, 2)))
             if m.val_loss is not None or not args.quiet:
                 val = f" val {m.val_loss:.4f}" if m.val_loss is not None else ""
-                print(f"step {m.step:6d} | {m.elapsed_s:7.1f}s | loss {m.train_loss:.4f}{val} | lr x{m.lr_scale:.3f} | {m.tokens_per_s:,.0f} tok/s", flush=True)
+                say(f"step {m.step:6d} | {m.elapsed_s:7.1f}s | loss {m.train_loss:.4f}{val} | lr x{m.lr_scale:.3f} | {m.tokens_per_s:,.0f} tok/s", flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     if last is None:
         return 1
-    print(f"done: {last.stop_reason}; best val loss {state.best_val_loss:.4f}; {last.elapsed_s:.1f}s training, {last.eval_s:.1f}s evaluating")
-    if args.out:
+    say(f"done: {last.stop_reason}; best val loss {state.best_val_loss:.4f}; {last.elapsed_s:.1f}s training, {last.eval_s:.1f}s evaluating")
+    if args.out and main_rank:
         record = training_record(
             state, last, cfg, corpus=corpus_name, corpus_chars=len(text), tokens_in_corpus=len(ids), device=device.type,
             history=prior_record.get("history", []) + history, command="python -m llm_core.train " + shlex.join(sys.argv[1:] if argv is None else argv),
         )
+        if parallel is not None:
+            record.update(processes=parallel.world_size, command=record["command"].replace("python -m", "torchrun -m", 1))
         path = save_checkpoint(args.out, model, tokenizer, record, optimizers=state.optimizers if args.save_optimizer else None)
-        print(f"saved {path} and {path.with_suffix('.json')}")
+        say(f"saved {path} and {path.with_suffix('.json')}")
     return 0 if not (last.stop_reason or "").startswith("diverged") else 3
 
 

@@ -135,6 +135,7 @@ def train(
     stop_event: threading.Event | None = None,
     state: TrainState | None = None,
     sample_fn=None,
+    parallel=None,
 ):
     """Train `model` in place, yielding `Metrics`. The last record has done=True and a stop_reason.
 
@@ -145,6 +146,10 @@ def train(
     `batches` provides `train_batch(batch_size, generator)` and `val_batches()`. `state`, when
     given, resumes a run (optimizers, step, tokens, elapsed time) and is updated as training goes.
     `sample_fn(model) -> str` is called every `cfg.sample_every` steps to show progress in text.
+
+    `parallel`, a `distributed.DataParallel`, makes this one rank of a data-parallel run under
+    torchrun: `cfg.batch_size` is then per rank, losses are averaged over ranks, every rank keeps
+    rank 0's clock, and only rank 0 evaluates and samples (the others yield no val_loss).
     """
     cfg.validate()
     device = model.device
@@ -154,6 +159,10 @@ def train(
         state.optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed + state.step)
     params = [p for p in model.parameters() if p.requires_grad]
+    forward, world_size, is_main = model, 1, True
+    if parallel is not None:
+        forward, world_size, is_main = parallel.wrap(model), parallel.world_size, parallel.is_main
+        batches = parallel.shard(batches)
     model.train()
 
     best_loss = math.inf
@@ -201,7 +210,10 @@ def train(
     loss_value = math.nan
     reason = None
     while True:
-        if stop_event is not None and stop_event.is_set():
+        stop_requested = stop_event is not None and stop_event.is_set()
+        if parallel is not None:
+            state.elapsed_s, stop_requested = parallel.agree(state.elapsed_s, stop_requested)
+        if stop_requested:
             reason = "stopped by user"
             break
         if state.step >= cfg.max_steps:
@@ -219,7 +231,7 @@ def train(
         x, y = batches.train_batch(cfg.batch_size, generator)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, bf16):
-            _, loss = model(x, y)
+            _, loss = forward(x, y)
         loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -227,13 +239,13 @@ def train(
             opt.step()
         model.zero_grad(set_to_none=True)
         state.step += 1
-        state.tokens_seen += x.numel()
+        state.tokens_seen += x.numel() * world_size
         if device.type == "cuda" and state.step % cfg.log_every == 0:
             torch.cuda.synchronize()
         state.elapsed_s += time.perf_counter() - t0
 
         if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
-            loss_value = float(loss.detach())  # the only read-back of the loss
+            loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)  # the only read-back of the loss
             diverged = _divergence(loss_value, best_loss, math.log(model.config.vocab_size), cfg.divergence_factor)
             if diverged:
                 model.load_state_dict(good_weights)
@@ -246,7 +258,7 @@ def train(
 
             due_steps = cfg.eval_every and not cfg.eval_every_s and state.step % cfg.eval_every == 0
             due_time = next_eval_time is not None and state.elapsed_s >= next_eval_time
-            if due_steps or due_time:
+            if (due_steps or due_time) and is_main:
                 if due_time:
                     while next_eval_time <= state.elapsed_s:
                         next_eval_time += cfg.eval_every_s
@@ -259,7 +271,7 @@ def train(
         return
     if last_eval_step == state.step:
         yield record(loss_value, last_val, None, reason)  # just evaluated at this very step
-    elif state.step > start_step or state.step == 0:
+    elif is_main and (state.step > start_step or state.step == 0):
         val, sample = run_eval()
         yield record(loss_value, val, sample, reason)
     else:
