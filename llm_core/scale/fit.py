@@ -149,6 +149,15 @@ def _usable(run: dict) -> bool:
     return math.isfinite(run.get("val_loss", float("nan"))) and not run.get("stop_reason", "").startswith("diverged")
 
 
+def best_per_size(runs: list[dict]) -> list[dict]:
+    """Each size's run with the lowest held-out loss (the nearest this sweep got to that size's L(N)), smallest size first."""
+    best = {}
+    for r in runs:
+        if _usable(r) and (r["label"] not in best or r["val_loss"] < best[r["label"]]["val_loss"]):
+            best[r["label"]] = r
+    return sorted(best.values(), key=lambda r: r["params_total"])
+
+
 @dataclass
 class SweepFit:
     n_key: str  # which parameter count the compute-optimal fits use
@@ -156,7 +165,7 @@ class SweepFit:
     loss_vs_compute: Fit | None  # L_opt(C) = E + A (C / C0)^-alpha over the compute-optimal points
     n_opt_vs_compute: Fit | None  # N_opt ~ C^a
     d_opt_vs_compute: Fit | None  # D_opt ~ C^b
-    loss_vs_params: dict = field(default_factory=dict)  # count -> Fit of L(N) over each size's largest-budget run
+    loss_vs_params: dict = field(default_factory=dict)  # count -> Fit of L(N) over each size's lowest loss (`best_per_size`)
     tokens_per_param: list = field(default_factory=list)  # (budget, D_opt / N_opt)
     notes: list = field(default_factory=list)
 
@@ -181,11 +190,7 @@ def fit_sweep(document: dict, n_key: str = "params_total") -> SweepFit:
         loss_fit = maybe(fit_log_linear, budgets, [m.loss_opt for m in inside])
     n_fit = maybe(fit_log_linear, budgets, [m.n_opt for m in inside])
     d_fit = maybe(fit_log_linear, budgets, [m.tokens_opt for m in inside])
-    by_size = {}
-    for r in runs:
-        if r["label"] not in by_size or r["budget"] > by_size[r["label"]]["budget"]:
-            by_size[r["label"]] = r
-    largest = sorted(by_size.values(), key=lambda r: r["params_total"])
+    largest = best_per_size(runs)
     per_count = {}
     for key in ("params_non_embedding", "params_total"):
         if not all(key in r for r in largest):
