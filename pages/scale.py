@@ -10,10 +10,10 @@ from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
 from llm_core.jobs import Job
 from llm_core.paths import ASSETS
-from llm_core.scale.emergence import load_emergence
+from llm_core.scale.emergence import EmergenceError, load_emergence
 from llm_core.scale.fit import PUBLISHED, best_per_size, fit_sweep, residuals
 from llm_core.scale.flops import train_flops_per_token
-from llm_core.scale.sweep import SweepPlan, load_sweep, run_sweep
+from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, run_sweep
 
 ensure_app_shell()
 
@@ -60,10 +60,6 @@ def stop_live() -> None:
         job.stop()
 
 
-def pm(fit, name: str, digits: int = 3) -> str:
-    return f"{fit.params[name]:.{digits}f} ± {fit.errors[name]:.{digits}f}"
-
-
 # ======================================================================================
 st.title("Why scale matters")
 st.markdown(
@@ -73,7 +69,12 @@ st.markdown(
     "models trained on this machine with the same training loop as the *Train a model* chapter."
 )
 jobs.collect()
-doc, fits = shipped()
+try:
+    doc, fits = shipped()
+    em = shipped_emergence()
+except (SweepError, EmergenceError) as exc:
+    st.error(f"The shipped sweeps cannot be read: {exc} Make them again with the commands in the README.")
+    st.stop()
 runs = doc["runs"]
 count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session",
                        help="Embeddings are the token table and the output head. Kaplan et al. left them out; at small scale that bends the exponents (Pearce & Song, 2024).")
@@ -96,8 +97,8 @@ st.markdown(
 f = fit.loss_vs_compute
 if f is not None and "alpha" in f.params:
     st.markdown(
-        f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{pm(f, 'alpha')}**, "
-        f"E = {pm(f, 'E', 2)} nats and **R² = {f.r2:.3f}**. Kaplan et al. measured L ∝ C^−{PUBLISHED['kaplan_alpha_C']} at 10^17–10^21 FLOPs; "
+        f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
+        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. Kaplan et al. measured L ∝ C^−{PUBLISHED['kaplan_alpha_C']} at 10^17–10^21 FLOPs; "
         "at our 10^10–10^11 FLOPs the loss is far from its floor and the exponent is not comparable one to one."
     )
 if doc.get("runs_planned", len(runs)) > len(runs):
@@ -125,7 +126,7 @@ nf, df = fit.n_opt_vs_compute, fit.d_opt_vs_compute
 if nf is not None and df is not None:
     ratios = [r for _, r in fit.tokens_per_param]
     st.markdown(
-        f"The optimal size grows as **N_opt ∝ C^{pm(nf, 'a', 2)}** and the optimal data as **D_opt ∝ C^{pm(df, 'a', 2)}** "
+        f"The optimal size grows as **N_opt ∝ C^{nf.describe('a', 2)}** and the optimal data as **D_opt ∝ C^{df.describe('a', 2)}** "
         f"(R² {nf.r2:.3f} and {df.r2:.3f} in log space). Chinchilla found both exponents near {PUBLISHED['chinchilla_N_opt_exponent']:.2f}; "
         f"Kaplan et al. had N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']}. At the optimum our models saw **{min(ratios):.0f}–{max(ratios):.0f} tokens per parameter** "
         f"(parameters counted {count_label.split(' (')[0]}); Chinchilla's rule is about {PUBLISHED['chinchilla_tokens_per_param']:.0f}, and nanochat's small-scale runs found "
@@ -142,14 +143,14 @@ lp, fne, ft = fit.loss_vs_params, fits["params_non_embedding"], fits["params_tot
 share = [r["params_embedding"] / r["params_total"] for r in runs]
 if len(lp) == 2:
     st.markdown(
-        f"Left: each size at the lowest loss it reached in this sweep; L(N) = E + A·N^−α gives α = **{pm(lp['params_non_embedding'], 'alpha', 2)}** "
-        f"counting without embeddings and **{pm(lp['params_total'], 'alpha', 2)}** with them (R² {lp['params_non_embedding'].r2:.2f} and {lp['params_total'].r2:.2f}). "
+        f"Left: each size at the lowest loss it reached in this sweep; L(N) = E + A·N^−α gives α = **{lp['params_non_embedding'].describe('alpha', 2)}** "
+        f"counting without embeddings and **{lp['params_total'].describe('alpha', 2)}** with them (R² {lp['params_non_embedding'].r2:.2f} and {lp['params_total'].r2:.2f}). "
         f"The largest size's best run saw {best_per_size(runs)[-1]['epochs']:.2f} epochs: the right end of this curve is limited by compute, not by size."
     )
 if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
     st.markdown(
-        f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{pm(fne.n_opt_vs_compute, 'a', 2)}**; "
-        f"with them, C^**{pm(ft.n_opt_vs_compute, 'a', 2)}**. Pearce and Song (2024) traced most of the gap between Kaplan's N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']} "
+        f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
+        f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. Pearce and Song (2024) traced most of the gap between Kaplan's N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']} "
         f"and Chinchilla's C^{PUBLISHED['chinchilla_N_opt_exponent']:.2f} to this choice at small scale. Published L(N) exponents: α = {PUBLISHED['kaplan_alpha_N']} "
         f"(Kaplan, without embeddings, converged models); α = {PUBLISHED['chinchilla_alpha']} (Chinchilla's L(N, D))."
     )
@@ -206,7 +207,6 @@ jobs.live(JOB_KEY, render_live)
 
 # --- 6 · Emergence ------------------------------------------------------------------------
 st.header("6 · Emergence: a skill that seems to appear suddenly")
-em = shipped_emergence()
 series = em["series"]
 p0 = em["plan"]
 st.markdown(
