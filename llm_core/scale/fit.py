@@ -1,0 +1,244 @@
+"""Fits for a scaling sweep: power laws with an irreducible term, IsoFLOP parabolas, the compute-optimal frontier.
+
+What it is: thin wrappers around `scipy.optimize.curve_fit` (a well-kept least-squares fitter;
+we write no optimiser) that return each parameter with its one-standard-deviation uncertainty
+(the square root of the covariance's diagonal) and the R^2 of the fit:
+- `fit_power_law(x, y)`: y = E + A * (x / x0)^-alpha, the shape of Kaplan et al. (2020) and
+  Hoffmann et al. (2022) with an irreducible loss E;
+- `fit_log_linear(x, y)`: y = k * x^a, fitted as a straight line in log-log space (how N_opt and
+  D_opt grow with compute: Chinchilla's a = b = 0.5);
+- `isoflop_minima(runs)`: for each compute budget, a parabola of loss against log10(parameters)
+  through that budget's runs, and its minimum: the compute-optimal size for that budget
+  (Hoffmann et al.'s "approach 2");
+- `fit_sweep(document)`: all of the above for a sweep file, with the tokens per parameter found.
+What it is not: the sweep itself (`sweep.py`) or any drawing.
+
+    >>> import numpy as np
+    >>> x = np.logspace(10, 13, 8); y = 1.5 + 40.0 * (x / 1e10) ** -0.3
+    >>> f = fit_power_law(x, y, x0=1e10)
+    >>> round(f.params["E"], 3), round(f.params["alpha"], 3), f.r2 > 0.999
+    (1.5, 0.3, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import curve_fit
+
+# Published anchors shown beside our fits (large scale: 1e18-1e24 FLOPs, 1e7-1e11 parameters).
+PUBLISHED = {
+    "kaplan_alpha_N": 0.076,  # Kaplan et al. 2020: L(N) ~ N^-0.076, non-embedding N, converged
+    "kaplan_alpha_C": 0.050,  # Kaplan et al. 2020: L(C_min) ~ C^-0.050
+    "kaplan_N_opt_exponent": 0.73,  # Kaplan et al. 2020: N_opt ~ C^0.73
+    "chinchilla_E": 1.69, "chinchilla_A": 406.4, "chinchilla_B": 410.7,
+    "chinchilla_alpha": 0.34, "chinchilla_beta": 0.28,  # Hoffmann et al. 2022: L(N, D) = E + A/N^alpha + B/D^beta
+    "chinchilla_N_opt_exponent": 0.50, "chinchilla_D_opt_exponent": 0.50,  # Hoffmann et al. 2022, approaches 1 and 2
+    "chinchilla_tokens_per_param": 20.0,
+    "nanochat_tokens_per_param": (8.0, 10.5),  # nanochat's small-scale reproduction
+}
+
+
+class FitError(ValueError):
+    """Too few or unusable points for a fit; the message says what is missing."""
+
+
+@dataclass
+class Fit:
+    params: dict  # name -> value
+    errors: dict  # name -> one standard deviation
+    r2: float  # coefficient of determination on the fitted points
+    n: int  # points used
+    x0: float = 1.0  # the x scale the formula uses
+
+    def describe(self, name: str, digits: int = 3) -> str:
+        return f"{self.params[name]:.{digits}f} ± {self.errors[name]:.{digits}f}"
+
+
+def r_squared(y, predicted) -> float:
+    y, predicted = np.asarray(y, float), np.asarray(predicted, float)
+    total = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
+
+
+def _errors(pcov, names) -> dict:
+    diag = np.diag(pcov) if np.all(np.isfinite(pcov)) else np.full(len(names), np.inf)
+    return {n: float(math.sqrt(v)) if v >= 0 else float("inf") for n, v in zip(names, diag)}
+
+
+def power_law(x, E, A, alpha, x0=1.0):
+    return E + A * (np.asarray(x, float) / x0) ** (-alpha)
+
+
+def fit_power_law(x, y, x0: float | None = None) -> Fit:
+    """y = E + A * (x / x0)^-alpha by least squares; x0 defaults to min(x) to keep the fit well-conditioned."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 4:
+        raise FitError(f"a power law with an irreducible term needs at least 4 points (got {len(x)}).")
+    x0 = float(x0 or x.min())
+    f = lambda x_, E, A, alpha: power_law(x_, E, A, alpha, x0)
+    p0 = (0.9 * y.min(), max(y.max() - 0.9 * y.min(), 1e-3), 0.3)
+    params, pcov = curve_fit(f, x, y, p0=p0, bounds=([0.0, 0.0, 0.0], [y.min(), np.inf, 5.0]), maxfev=20000)
+    names = ("E", "A", "alpha")
+    return Fit(dict(zip(names, map(float, params))), _errors(pcov, names), r_squared(y, f(x, *params)), len(x), x0)
+
+
+def fit_log_linear(x, y) -> Fit:
+    """y = k * x^a, fitted as log10 y = log10 k + a log10 x; R^2 in log space.
+
+    >>> round(fit_log_linear([1e10, 1e11, 1e12], [1e3, 10**3.5, 1e4]).params["a"], 6)
+    0.5
+    """
+    lx, ly = np.log10(np.asarray(x, float)), np.log10(np.asarray(y, float))
+    if len(lx) < 3:
+        raise FitError(f"a power law needs at least 3 points for an uncertainty (got {len(lx)}).")
+    line = lambda v, log_k, a: log_k + a * v
+    params, pcov = curve_fit(line, lx, ly, p0=(0.0, 0.5))
+    return Fit(dict(log_k=float(params[0]), a=float(params[1])), _errors(pcov, ("log_k", "a")), r_squared(ly, line(lx, *params)), len(lx))
+
+
+@dataclass
+class IsoFlopMinimum:
+    budget: float
+    n_opt: float  # parameters at the parabola's minimum
+    n_opt_err: float  # one standard deviation of n_opt, from the parabola's covariance (delta method)
+    loss_opt: float  # the parabola's value there
+    tokens_opt: float  # training tokens a model of n_opt parameters gets for this budget
+    inside: bool  # the minimum lies within the sizes tried (otherwise it is an extrapolation)
+    coeffs: tuple  # (a, b, c) of loss = a u^2 + b u + c, u = log10(parameters)
+    runs: int
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.tokens_opt / self.n_opt
+
+    def predict(self, params) -> np.ndarray:
+        u = np.log10(np.asarray(params, float))
+        a, b, c = self.coeffs
+        return a * u**2 + b * u + c
+
+
+def isoflop_minima(runs: list[dict], n_key: str = "params_total") -> list[IsoFlopMinimum]:
+    """Per budget with at least 3 runs: a parabola of loss against log10(parameters) and its minimum."""
+    out = []
+    for budget in sorted({r["budget"] for r in runs}):
+        group = sorted((r for r in runs if r["budget"] == budget and _usable(r)), key=lambda r: r[n_key])
+        if len(group) < 3:
+            continue
+        u = np.log10([r[n_key] for r in group])
+        loss = np.array([r["val_loss"] for r in group])
+        (a, b, c), pcov = curve_fit(lambda v, a, b, c: a * v**2 + b * v + c, u, loss, p0=(0.1, 0.0, float(loss.mean())))
+        if a <= 0:  # no minimum: loss keeps falling (or rising) across the sizes tried
+            continue
+        u_opt = -b / (2 * a)
+        grad = np.array([b / (2 * a**2), -1 / (2 * a), 0.0])  # d u_opt / d(a, b, c)
+        u_err = float(math.sqrt(max(grad @ pcov @ grad, 0.0))) if np.all(np.isfinite(pcov)) else float("inf")
+        n_opt = 10**u_opt
+        log_tokens = np.interp(u_opt, u, np.log10([r["tokens"] for r in group]), left=np.nan, right=np.nan)
+        if not np.isfinite(log_tokens):  # outside the sizes tried: extrapolate the straight line in log-log space
+            slope, icpt = np.polyfit(u, np.log10([r["tokens"] for r in group]), 1)
+            log_tokens = icpt + slope * u_opt
+        out.append(IsoFlopMinimum(float(budget), float(n_opt), float(n_opt * math.log(10) * u_err), float(c - b**2 / (4 * a)),
+                                  float(10**log_tokens), bool(u.min() <= u_opt <= u.max()), (float(a), float(b), float(c)), len(group)))
+    return out
+
+
+def _usable(run: dict) -> bool:
+    return math.isfinite(run.get("val_loss", float("nan"))) and not run.get("stop_reason", "").startswith("diverged")
+
+
+def best_per_size(runs: list[dict]) -> list[dict]:
+    """Each size's run with the lowest held-out loss (the nearest this sweep got to that size's L(N)), smallest size first."""
+    best = {}
+    for r in runs:
+        if _usable(r) and (r["label"] not in best or r["val_loss"] < best[r["label"]]["val_loss"]):
+            best[r["label"]] = r
+    return sorted(best.values(), key=lambda r: r["params_total"])
+
+
+@dataclass
+class SweepFit:
+    n_key: str  # which parameter count the compute-optimal fits use
+    minima: list  # IsoFlopMinimum per budget (only those inside the sizes tried are fitted)
+    loss_vs_compute: Fit | None  # L_opt(C) = E + A (C / C0)^-alpha over the compute-optimal points
+    n_opt_vs_compute: Fit | None  # N_opt ~ C^a
+    d_opt_vs_compute: Fit | None  # D_opt ~ C^b
+    loss_vs_params: dict = field(default_factory=dict)  # count -> Fit of L(N) over each size's lowest loss (`best_per_size`)
+    tokens_per_param: list = field(default_factory=list)  # (budget, D_opt / N_opt)
+    notes: list = field(default_factory=list)
+
+
+def fit_sweep(document: dict, n_key: str = "params_total") -> SweepFit:
+    """Every fit the chapter shows, from a sweep document (see `sweep.validate_sweep`)."""
+    runs = [r for r in document["runs"] if _usable(r)]
+    minima = isoflop_minima(runs, n_key)
+    inside = [m for m in minima if m.inside]
+    notes = [f"the minimum for {m.budget:.0e} FLOPs lies outside the sizes tried: left out of the frontier fits" for m in minima if not m.inside]
+    budgets = [m.budget for m in inside]
+
+    def maybe(fn, *args):
+        try:
+            return fn(*args)
+        except (FitError, RuntimeError, ValueError) as exc:
+            notes.append(str(exc))
+            return None
+
+    loss_fit = maybe(fit_power_law, budgets, [m.loss_opt for m in inside]) if len(inside) >= 4 else None
+    if loss_fit is None and len(inside) >= 3:  # too few points for an irreducible term: a pure power law
+        loss_fit = maybe(fit_log_linear, budgets, [m.loss_opt for m in inside])
+    n_fit = maybe(fit_log_linear, budgets, [m.n_opt for m in inside])
+    d_fit = maybe(fit_log_linear, budgets, [m.tokens_opt for m in inside])
+    largest = best_per_size(runs)
+    per_count = {}
+    for key in ("params_non_embedding", "params_total"):
+        if not all(key in r for r in largest):
+            continue
+        fit = maybe(fit_power_law, [r[key] for r in largest], [r["val_loss"] for r in largest])
+        if fit is not None:
+            per_count[key] = fit
+    return SweepFit(n_key, minima, loss_fit, n_fit, d_fit, per_count, [(m.budget, m.tokens_per_param) for m in inside], notes)
+
+
+def summary_lines(fit: SweepFit) -> list[str]:
+    lines = [f"compute-optimal fits use {fit.n_key.replace('params_', '').replace('_', '-')} parameters"]
+    for m in fit.minima:
+        where = "" if m.inside else " (outside the sizes tried)"
+        lines.append(f"  {m.budget:.0e} FLOPs: N_opt {m.n_opt:,.0f} ± {m.n_opt_err:,.0f}, D_opt {m.tokens_opt:,.0f} tokens, "
+                     f"{m.tokens_per_param:.1f} tokens/param, loss {m.loss_opt:.4f}{where}")
+    f = fit.loss_vs_compute
+    if f is not None and "alpha" in f.params:
+        lines.append(f"L_opt(C) = E + A (C/{f.x0:.0e})^-alpha: E {f.describe('E')}, A {f.describe('A')}, alpha {f.describe('alpha')}; R^2 {f.r2:.4f} on {f.n} points")
+    elif f is not None:
+        lines.append(f"L_opt(C) ~ C^a: a {f.describe('a')}; R^2 (log) {f.r2:.4f} on {f.n} points")
+    for name, f in (("N_opt", fit.n_opt_vs_compute), ("D_opt", fit.d_opt_vs_compute)):
+        if f is not None:
+            lines.append(f"{name} ~ C^a: a {f.describe('a')} (R^2 {f.r2:.4f}; Chinchilla 0.50)")
+    for key, f in fit.loss_vs_params.items():
+        lines.append(f"L(N) with N = {key.replace('params_', '')}: alpha {f.describe('alpha')}, E {f.describe('E')}, R^2 {f.r2:.4f}")
+    if fit.tokens_per_param:
+        ratios = [r for _, r in fit.tokens_per_param]
+        lines.append(f"tokens per parameter at the optimum: {min(ratios):.1f}-{max(ratios):.1f} (Chinchilla ~20; nanochat 8-10.5)")
+    lines.extend(f"note: {n}" for n in fit.notes)
+    return lines
+
+
+def residuals(points: list[dict], minima: list[IsoFlopMinimum], n_key: str = "params_total") -> list[dict]:
+    """How far each point lands from the IsoFLOP parabola of its budget: loss minus the parabola's value (nats).
+
+    Points whose budget has no parabola, or whose size lies outside that parabola's range, are left out.
+
+    >>> m = IsoFlopMinimum(1e10, 1e4, 0.0, 2.0, 1e5, True, (1.0, -8.0, 18.0), 3)  # (u - 4)^2 + 2
+    >>> residuals([dict(budget=1e10, params_total=1e5, val_loss=3.25)], [m])[0]["residual"]
+    0.25
+    """
+    by_budget = {m.budget: m for m in minima}
+    out = []
+    for p in points:
+        m = by_budget.get(p["budget"])
+        if m is None:
+            continue
+        predicted = float(m.predict(p[n_key]))
+        out.append(dict(point=p, predicted=predicted, residual=round(p["val_loss"] - predicted, 6)))
+    return out

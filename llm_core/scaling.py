@@ -1,0 +1,160 @@
+"""Command line for the Scale chapter: a scaling sweep, its fits, and the emergence sweep.
+
+    python -m llm_core.scaling sweep --out assets/sweeps/shakespeare-scaling.json
+    python -m llm_core.scaling fit assets/sweeps/shakespeare-scaling.json
+    python -m llm_core.scaling emergence --out assets/sweeps/addition-emergence.json
+
+Each file records the exact command that made it. The engine is `llm_core.scale`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+import torch
+
+
+def _floats(text: str) -> tuple:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _sizes(text: str) -> tuple:
+    """'2x16,4x64' -> ((2, 16), (4, 64)): layers x width."""
+    try:
+        return tuple(tuple(int(v) for v in s.lower().split("x")) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes are LAYERSxWIDTH separated by commas (e.g. 2x16,4x64), got {text!r}") from None
+
+
+def _parse(argv):
+    from llm_core.scale.emergence import EmergencePlan
+    from llm_core.scale.sweep import DEFAULT_BUDGETS, DEFAULT_SIZES, SweepPlan
+
+    p = argparse.ArgumentParser(prog="python -m llm_core.scaling", description="Scaling sweeps, their fits, and emergence on a toy task.")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sweep", help="train a ladder of sizes at several compute budgets; write every run to JSON")
+    s.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="LAYERSxWIDTH,... (default: %(default)s)")
+    s.add_argument("--budgets", type=_floats, default=DEFAULT_BUDGETS, help="training FLOPs per run, comma-separated (default: %(default)s)")
+    s.add_argument("--corpus", default=SweepPlan.corpus)
+    s.add_argument("--batch-size", type=int, default=SweepPlan.batch_size)
+    s.add_argument("--block-size", type=int, default=SweepPlan.block_size)
+    s.add_argument("--max-epochs", type=float, default=SweepPlan.max_epochs)
+    s.add_argument("--min-steps", type=int, default=SweepPlan.min_steps)
+    s.add_argument("--seed", type=int, default=SweepPlan.seed)
+    s.add_argument("--workers", type=int, default=1, help="train the budgets in this many processes at once (default: 1)")
+    s.add_argument("--dry-run", action="store_true", help="list the runs and their cost, train nothing")
+    s.add_argument("--out", help="write the sweep here (JSON)")
+    f = sub.add_parser("fit", help="fit power laws and IsoFLOP curves to a sweep file and print them")
+    f.add_argument("path")
+    e = sub.add_parser("emergence", help="train on reversed-answer 3-digit addition; exact match and smooth metrics over steps")
+    e.add_argument("--sizes", type=_sizes, default=EmergencePlan.sizes, help="LAYERSxWIDTH,... (default: %(default)s)")
+    e.add_argument("--steps", type=int, default=EmergencePlan.steps)
+    e.add_argument("--eval-every", type=int, default=EmergencePlan.eval_every)
+    e.add_argument("--batch-size", type=int, default=EmergencePlan.batch_size)
+    e.add_argument("--seed", type=int, default=EmergencePlan.seed)
+    e.add_argument("--out", help="write the series here (JSON)")
+    return p.parse_args(argv)
+
+
+def _sweep(args, command: str) -> int:
+    from llm_core.scale.sweep import SweepError, SweepPlan, char_split, run_sweep, run_sweep_parallel, save_sweep, sweep_document
+
+    plan = SweepPlan(sizes=args.sizes, budgets=args.budgets, corpus=args.corpus, batch_size=args.batch_size, block_size=args.block_size,
+                     max_epochs=args.max_epochs, min_steps=args.min_steps, seed=args.seed)
+    vocab, split = char_split(plan.corpus)
+    try:
+        specs = plan.runs(vocab, len(split.train))
+    except (SweepError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(specs)} runs, {sum(s.flops for s in specs):.3g} training FLOPs in all, on {len(split.train):,} training tokens")
+    if args.dry_run:
+        for s in specs:
+            print(f"  {s.label:>6} at {s.budget:.0e}: {s.steps:,} steps, {s.tokens:,} tokens, {s.epochs:.2f} epochs")
+        return 0
+    points, t0 = [], time.perf_counter()
+    if args.workers > 1:
+        for budget_points in run_sweep_parallel(plan, args.workers, args.threads or 1):
+            points = sorted(points + budget_points, key=lambda p: (p["budget"], p["params_total"]))
+            if args.out:
+                save_sweep(args.out, sweep_document(plan, points, command, time.perf_counter() - t0, len(specs)))
+    for rec in run_sweep(plan, split=split, vocab_size=vocab) if args.workers <= 1 else ():
+        if rec.point is not None:
+            pt = rec.point
+            points.append(pt)
+            print(f"[{rec.run_index + 1}/{rec.runs}] {pt['label']:>6} at {pt['budget']:.0e} FLOPs: {pt['steps']:,} steps, {pt['epochs']:.2f} epochs, "
+                  f"val loss {pt['val_loss']:.4f}, {pt['wall_s']:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+            if args.out:  # after every run: a sweep cut short still leaves every finished run on disk
+                save_sweep(args.out, sweep_document(plan, points, command, time.perf_counter() - t0, len(specs)))
+    wall = time.perf_counter() - t0
+    doc = sweep_document(plan, points, command, wall, len(specs))
+    print(f"done in {wall:.0f} s; load average {doc['load_average']}")
+    if args.out:
+        print(f"wrote {save_sweep(args.out, doc)}")
+    from llm_core.scale.fit import fit_sweep, summary_lines
+
+    try:
+        for line in summary_lines(fit_sweep(doc)):
+            print(line)
+    except ValueError as exc:
+        print(f"no fit: {exc}")
+    return 0
+
+
+def _fit(args) -> int:
+    from llm_core.scale.fit import fit_sweep, summary_lines
+    from llm_core.scale.sweep import SweepError, load_sweep
+
+    try:
+        doc = load_sweep(args.path)
+        for line in summary_lines(fit_sweep(doc)):
+            print(line)
+    except (SweepError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _emergence(args, command: str) -> int:
+    from llm_core.scale.emergence import EmergencePlan, emergence_document, run_emergence, save_emergence
+
+    plan = EmergencePlan(sizes=args.sizes, steps=args.steps, eval_every=args.eval_every, batch_size=args.batch_size, seed=args.seed)
+    series, t0, rec = [], time.perf_counter(), None
+    for rec in run_emergence(plan):
+        if rec.point is not None:
+            pt = rec.point
+            series.append(pt)
+            print(f"{pt['label']:>6} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
+                  f"answer log-prob {pt['answer_logprob']:.3f}, train exact {pt['train_exact_match']:.1%} (load {os.getloadavg()[0]:.2f})", flush=True)
+    wall = time.perf_counter() - t0
+    doc = emergence_document(plan, series, command, wall)
+    print(f"ended: {series[-1].get('stop_reason')}")
+    print(f"done in {wall:.0f} s; load average {doc['load_average']}")
+    if args.out:
+        print(f"wrote {save_emergence(args.out, doc)}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python -m llm_core.scaling " + " ".join(shlex.quote(a) for a in argv)
+    if args.command == "sweep":
+        return _sweep(args, command)
+    if args.command == "fit":
+        return _fit(args)
+    return _emergence(args, command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
