@@ -26,6 +26,7 @@ CHAPTERS = [
     ("Text to numbers", "pages/embeddings.py", "Embeddings", ":material/scatter_plot:"),
     ("Inside the model", "pages/attention.py", "Attention", ":material/visibility:"),
     ("Training", "pages/training.py", "Train a model", ":material/model_training:"),
+    ("Training", "pages/compression.py", "Compression and cost", ":material/compress:"),
     ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
     ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
 ]
