@@ -116,8 +116,10 @@ def main(argv=None) -> int:
         mem = memorization(loaded, train_text[: args.mem_chars], held_out(load_corpus(corpus_name))[1][: args.mem_chars])
         mem["scanned_chars"] = args.mem_chars
         result["memorization"] = mem
-        print(f"\nmemorization scan of {args.mem_chars:,} training and held-out characters ({time.perf_counter() - t0:.0f} s): top-1 right {100 * mem['top1_train']:.1f}% on training text, {100 * mem['top1_val']:.1f}% held out;")
-        print(f"  greedy stays on the text for {mem['mean_run_train']:.2f} characters on average (training) vs {mem['mean_run_val']:.2f} (held out); longest run {mem['longest_run_train']} vs {mem['longest_run_val']}")
+        print(f"\nmemorization scan of {args.mem_chars:,} training and held-out characters ({time.perf_counter() - t0:.0f} s):")
+        print(f"  top-1 right {100 * mem['top1_train']:.1f}% on training text, {100 * mem['top1_val']:.1f}% held out;")
+        print(f"  greedy stays on the text for {mem['mean_run_train']:.2f} characters on average (training) vs {mem['mean_run_val']:.2f} (held out);")
+        print(f"  longest run {mem['longest_run_train']} vs {mem['longest_run_val']}")
         best = mem["recited"][0]
         print(f"  longest recital: prompt ...{best['prompt'][-40:]!r} -> {best['output']!r} (matches {best['matched_chars']} chars of {best['truth']!r})")
 
@@ -127,8 +129,10 @@ def main(argv=None) -> int:
     print(f"  A100 GPU-hours: paper {check.paper_gpu_hours:,.0f} ({costs.LLAMA2_SOURCE}); talk 6,000 GPUs x 12 days = {check.talk_gpu_hours:,.0f}")
     print(f"  implied utilisation of the A100's 312 TFLOP/s bf16 peak: {100 * check.utilisation_paper:.1f}% (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)")
     est = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, 6000, check.talk_price_per_gpu_hour)
-    print(f"  calculator at that utilisation: {est.gpu_hours:,.0f} GPU-hours, {est.days:.1f} days on 6,000 GPUs (talk: ~12), ${est.cost / 1e6:.2f}M at ${check.talk_price_per_gpu_hour:.2f}/GPU-hour (talk: ~$2M)")
-    print(f"  weights file: {costs.weights_bytes(70e9, 'bf16') / 1e9:.0f} GB in bf16 (talk: 140 GB), {costs.weights_bytes(70e9, 'fp32') / 1e9:.0f} GB fp32, {costs.weights_bytes(70e9, 'int4') / 1e9:.0f} GB int4")
+    print(f"  calculator at that utilisation: {est.gpu_hours:,.0f} GPU-hours, {est.days:.1f} days on 6,000 GPUs (talk: ~12),")
+    print(f"    ${est.cost / 1e6:.2f}M at ${check.talk_price_per_gpu_hour:.2f}/GPU-hour (talk: ~$2M)")
+    gb = {p: costs.weights_bytes(70e9, p) / 1e9 for p in ("bf16", "fp32", "int4")}
+    print(f"  weights file: {gb['bf16']:.0f} GB in bf16 (talk: 140 GB), {gb['fp32']:.0f} GB fp32, {gb['int4']:.0f} GB int4")
     print(f"  10 TB of text / 140 GB = {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller: lossy")
 
     if args.write_asset:

@@ -66,9 +66,10 @@ result = st.session_state.get("compress_result")
 if result and result["key"] == key:
     packed, back = result["packed"], result["back"]
     n = max(1, len(text))
-    rows = [{"method": f"model ({entry.name}) + range coder", "bytes": f"{len(packed.data):,}", "bits per character": f"{packed.bits_per_char:.3f}", "round trip": "exact" if back.text == text else "NOT exact"}]
-    rows += [{"method": r.name, "bytes": f"{r.size_bytes:,}", "bits per character": f"{r.bits_per_char:.3f}", "round trip": "exact" if r.exact else "NOT exact"} for r in result["baselines"]]
-    st.markdown(table_html([{"method": "the text (UTF-8)", "bytes": f"{len(text.encode()):,}", "bits per character": f"{8 * len(text.encode()) / n:.3f}", "round trip": ""}] + rows), unsafe_allow_html=True)
+    row = lambda method, size, exact: {"method": method, "bytes": f"{size:,}", "bits per character": f"{8 * size / n:.3f}", "round trip": exact}
+    rows = [row(f"model ({entry.name}) + range coder", len(packed.data), "exact" if back.text == text else "NOT exact")]
+    rows += [row(r.name, r.size_bytes, "exact" if r.exact else "NOT exact") for r in result["baselines"]]
+    st.markdown(table_html([row("the text (UTF-8)", len(text.encode()), "")] + rows), unsafe_allow_html=True)
     if back.text == text:
         st.success(f"Round trip exact: the .llmz file decoded back to all {len(text):,} characters, identical to your text (SHA-256 checked).", icon=":material/check_circle:")
     else:
@@ -146,14 +147,17 @@ if mem:
         f"({mem['longest_run_val']} on held-out text): it learned the language's statistics, not the text."
     )
     c1, c2 = st.columns(2)
-    for col, probe, title in ((c1, best, f"Its longest recital: {best['matched_chars']} characters right"), (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then plausible but different")):
+    shown = ((c1, best, f"Its longest recital: {best['matched_chars']} characters right"),
+             (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then plausible but different"))
+    for col, probe, title in shown:
         with col.container(border=True):
             st.markdown(f"**{title}**")
             st.caption("Prompt (from the training text), then the real text and the model's greedy continuation:")
             st.code(probe["prompt"][-64:], language=None)
             st.text("real:  " + probe["truth"].replace("\n", "↵"))
             st.text("model: " + probe["output"].replace("\n", "↵"))
-    st.caption("Large models do recite: Carlini et al. 2021 extracted verbatim training text from GPT-2; a model that stored its data would be a lossless copy. Computed by `python -m benchmarks.compression --write-asset`.")
+    st.caption("Large models do recite: Carlini et al. 2021 extracted verbatim training text from GPT-2; a model that stored all its data "
+               "would be a lossless copy. Computed by `python -m benchmarks.compression --write-asset`.")
 else:
     st.caption("The memorization scan is precomputed for the bundled model (`python -m benchmarks.compression --write-asset`).")
 
@@ -191,7 +195,8 @@ rows = [{"figure": f"weights file, {p}", "value": human_bytes(costs.weights_byte
 for p in ("bf16", "int4"):
     w, kv = costs.run_memory_bytes(shape_cls, p, int(context))
     how = "published shape" if shape_cls.n_layer else "shape estimated: parameters ~ 12 x layers x width², width = 128 x layers"
-    rows.append({"figure": f"memory to run, {p} weights, {int(context):,}-token KV cache", "value": human_bytes(w + kv), "how": f"weights {human_bytes(w)} + KV cache {human_bytes(kv)} (16-bit keys and values; {how})"})
+    rows.append({"figure": f"memory to run, {p} weights, {int(context):,}-token KV cache", "value": human_bytes(w + kv),
+                 "how": f"weights {human_bytes(w)} + KV cache {human_bytes(kv)} (16-bit keys and values; {how})"})
 rows += [
     {"figure": "training compute", "value": f"{est.train_flops:.3g} FLOPs", "how": "6 x parameters x tokens (Kaplan et al. 2020)"},
     {"figure": f"GPU-hours on {gpu.name}", "value": f"{est.gpu_hours:,.0f}", "how": f"at {100 * utilisation:.1f}% of {gpu.peak_flops / 1e12:,.0f} TFLOP/s ({gpu.source})"},
@@ -206,7 +211,8 @@ est_l = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, 
 st.markdown(table_html([
     {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": "2.0T tokens", "source": costs.LLAMA2_SOURCE},
     {"": "A100 GPU-hours", "calculator": f"{est_l.gpu_hours:,.0f} at {100 * check.utilisation_paper:.1f}% utilisation", "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
-    {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of 312 TFLOP/s (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)", "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
+    {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of 312 TFLOP/s (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)",
+     "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
     {"": "time on 6,000 GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": "about 12 days", "source": costs.TALK["source"]},
     {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour", "published": "about $2M", "source": costs.TALK["source"]},
     {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": "140 GB", "source": costs.TALK["source"]},
