@@ -27,6 +27,7 @@ CHAPTERS = [
     ("Inside the model", "pages/attention.py", "Attention", ":material/visibility:"),
     ("Training", "pages/training.py", "Train a model", ":material/model_training:"),
     ("Training", "pages/scale.py", "Why scale matters", ":material/trending_down:"),
+    ("Training", "pages/compression.py", "Compression and cost", ":material/compress:"),
     ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
     ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
 ]
