@@ -190,3 +190,35 @@ def test_answer_confidence_is_the_product_of_the_models_own_probabilities(nano_m
     assert scored.confidence == pytest.approx(math.prod(probs), rel=1e-4)
     assert scored.first_entropy == pytest.approx(entropy0, rel=1e-4)
     assert scored.text == tok.decode([t for t in out if t != tok.special_tokens[END]])
+
+
+# ---------------------------------------------------------------- fine-tuning data and runs
+def test_reader_examples_are_about_practice_people_only_and_quote_the_answer(world):
+    from llm_core.retrieval.readers import reader_examples
+    from llm_core.retrieval.world import answer_value
+
+    train_set, check = reader_examples(world, n=300, seed=1)
+    text = "\n".join(e.prompt + e.response for e in train_set + check)
+    assert not any(p in text for p in world.known + world.unknown)
+    practice_sentences = {f.sentence: f for f in world.practice_facts()}
+    for e in train_set[:50]:
+        assert e.response in practice_sentences and e.response in e.prompt  # the answer is always in the context
+        assert answer_value(e.response) == practice_sentences[e.response].value
+        assert e.prompt.endswith(f"Question: {practice_sentences[e.response].question}")
+
+
+@pytest.mark.parametrize("kind", ["closed-book", "reader"])
+def test_fine_tuning_runs_through_the_sft_path_and_leaves_the_base_untouched(world, nano_model, char_tok, kind):
+    import threading
+
+    from llm_core.retrieval.readers import FineTune, closed_book_config, reader_config
+
+    before = {k: v.clone() for k, v in nano_model.state_dict().items()}
+    cfg = (closed_book_config if kind == "closed-book" else reader_config)(max_steps=3, batch_size=4, eval_every=0)
+    ft = FineTune(kind, nano_model, char_tok, world, cfg, n_reader_examples=60)
+    records = list(ft.steps(threading.Event()))
+    result = ft.finish(records[-1], records[-1].stop_reason)
+    assert result.model.config.block_size == (320 if kind == "reader" else 64)
+    assert set("[]0123456789") <= set(result.tokenizer.chars) and "<|assistant|>" in result.tokenizer.special_tokens
+    assert result.record["steps"] == 3 and result.record["kind"] == kind
+    assert all(torch.equal(before[k], v) for k, v in nano_model.state_dict().items())

@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     for m in ft.steps(threading.Event()):
         last = m
         if m.val_loss is not None or m.step % 50 == 0:
-            print(f"step {m.step}/{cfg.max_steps} loss {m.train_loss:.3f} val {m.val_loss if m.val_loss is None else round(m.val_loss, 3)} {time.time() - t0:.0f}s load {os.getloadavg()[0]:.1f}", flush=True)
+            val = "" if m.val_loss is None else f" val {m.val_loss:.3f}"
+            print(f"step {m.step}/{cfg.max_steps} loss {m.train_loss:.3f}{val} {time.time() - t0:.0f}s load {os.getloadavg()[0]:.1f}", flush=True)
     result = ft.finish(last, last.stop_reason if last else None)
     figures = measure(args.kind, result.model, result.tokenizer, world)
     record = dict(result.record, command="python -m llm_core.retrieval.build " + shlex.join(sys.argv[1:] if argv is None else argv),

@@ -23,7 +23,6 @@ What it is not: retrieval (`store.py`) or the chat format itself (`alignment/fin
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 

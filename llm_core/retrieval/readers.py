@@ -3,7 +3,10 @@
 What it is: a closed-book model, fine-tuned on the known people's question/answer pairs (each fact
 repeated as often as the world says it was seen), answers from its weights alone; a reader,
 fine-tuned on practice people's questions with a context of chunks (the one that states the
-answer among distractors, shuffled), learns to answer from the context (Lewis et al. 2020, RAG).
+answer among distractors, shuffled), learns to answer from the context (Lewis et al. 2020, RAG)
+with the sentence that states the answer: quoting is what a small model learns fastest (copying
+a pattern it has just read), and the quoted sentence shows where the answer came from; its value
+(`world.answer_value`) is what exact match checks.
 Neither ever sees an unknown person. Both use `alignment.finetune` (chat format, vocabulary
 extension, response-only loss) and the one training loop; `FineTune` wraps a run as a background
 `Job` like the assistant's stages. `closed_book_rows` and `open_book_rows` answer a list of facts
@@ -31,23 +34,23 @@ from llm_core.model.gpt import GPT
 from llm_core.retrieval.calibration import ScoredAnswer, answer_with_confidence
 from llm_core.retrieval.prompt import INSTRUCTION, assemble
 from llm_core.retrieval.store import Store
-from llm_core.retrieval.world import World
+from llm_core.retrieval.world import World, answer_value
 from llm_core.text.tokenizers import Tokenizer
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
 
-READER_CONTEXT = 256  # tokens: instruction + three one-sentence chunks + question + answer fit
+READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
 READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
 KINDS = ("closed-book", "reader")
 
 
 def closed_book_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=300, batch_size=32, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=100, log_every=10)
+    base = dict(max_steps=160, batch_size=32, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=80, log_every=10)
     return TrainConfig(**{**base, **overrides}).validate()
 
 
 def reader_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=500, batch_size=16, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=250, log_every=10)
+    base = dict(max_steps=300, batch_size=16, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=150, log_every=10)
     return TrainConfig(**{**base, **overrides}).validate()
 
 
@@ -83,7 +86,7 @@ def reader_examples(world: World, n: int = 3000, seed: int = 0) -> tuple[list[Ex
     for _ in range(n):
         fact = rng.choice(facts)
         k = rng.choice((1, 2, 3, 3, 3))
-        out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, fact.value))
+        out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, fact.sentence))
     cut = max(1, n // 20)
     return out[cut:], out[:cut]
 
@@ -132,7 +135,7 @@ def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store,
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
         a = answer_with_confidence(model, tokenizer, prompt.text)
         got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
-        rows.append(Row(f, prompt.text, a, a.text.strip() == f.value, world.seen.get(f.person, 0), got))
+        rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), got))
     return rows
 
 

@@ -26,6 +26,7 @@ What it is not: retrieval (`store.py`) or training (`readers.py`).
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 SEEN_COUNTS = (1, 2, 4, 8, 16)
@@ -134,6 +135,21 @@ def make_world(seed: int = 0, n_known: int = 50, n_unknown: int = 30, n_practice
     known = tuple(people[:n_known])
     seen = {p: SEEN_COUNTS[i % len(SEEN_COUNTS)] for i, p in enumerate(known)}
     return World(seed, known, tuple(people[n_known : n_known + n_unknown]), tuple(people[n_known + n_unknown :]), tuple(facts), seen)
+
+
+def answer_value(sentence: str) -> str:
+    """The value a sentence in the encyclopedia's wording states, or the text itself if it has another shape.
+
+    >>> answer_value("The horse of Ann Lee is called Pell."), answer_value("By trade, Ann Lee is a smith."), answer_value("Tor")
+    ('Pell', 'smith', 'Tor')
+    """
+    text = sentence.strip()
+    for _, _, template in ATTRIBUTES:
+        pattern = re.escape(template).replace(re.escape("{name}"), r".+?").replace(re.escape("{value}"), r"(.+?)")
+        m = re.fullmatch(pattern, text)
+        if m:
+            return m.group(1)
+    return text
 
 
 def new_fact_sentence(person: str, attribute: str, value: str) -> str:
