@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--reader-examples", type=int, default=3000)
+    p.add_argument("--lr", type=float, default=None, help="AdamW rate; Muon's rate scales with it")
+    p.add_argument("--reader-examples", type=int, default=6000)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     p.add_argument("--out", required=True, help="path without extension, e.g. assets/models/knowing-reader")
     args = p.parse_args(argv)
@@ -60,7 +61,10 @@ def main(argv=None) -> int:
     base = load_checkpoint(args.base)
     world = make_world(args.world_seed)
     overrides = {k: v for k, v in dict(max_steps=args.steps, batch_size=args.batch_size).items() if v is not None}
-    cfg = (closed_book_config if args.kind == "closed-book" else reader_config)(**overrides)
+    make = closed_book_config if args.kind == "closed-book" else reader_config
+    if args.lr is not None:
+        overrides.update(lr=args.lr, muon_lr=make().muon_lr_for(args.lr))
+    cfg = make(**overrides)
     ft = FineTune(args.kind, base.model, base.tokenizer, world, cfg, base_name=os.path.basename(args.base), n_reader_examples=args.reader_examples)
     t0 = time.time()
     last = None

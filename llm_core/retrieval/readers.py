@@ -42,6 +42,7 @@ from llm_core.training.training_run import TrainedModel
 READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
 READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
 KINDS = ("closed-book", "reader")
+READER_MAX_TOKENS = 64  # the reader quotes a whole sentence
 
 
 def closed_book_config(**overrides) -> TrainConfig:
@@ -78,14 +79,14 @@ def reader_context(world: World, fact, rng: random.Random, k: int) -> list[str]:
     return chunks
 
 
-def reader_examples(world: World, n: int = 3000, seed: int = 0) -> tuple[list[Example], list[Example]]:
+def reader_examples(world: World, n: int = 6000, seed: int = 0) -> tuple[list[Example], list[Example]]:
     """(train, check) reader examples about practice people only, with 1 to 3 chunks of context."""
     rng = random.Random(seed)
     facts = world.practice_facts()
     out = []
     for _ in range(n):
         fact = rng.choice(facts)
-        k = rng.choice((1, 2, 3, 3, 3))
+        k = rng.choice((1, 1, 2, 3, 3))  # one-chunk contexts are the easy copies it learns first
         out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, fact.sentence))
     cut = max(1, n // 20)
     return out[cut:], out[:cut]
@@ -133,7 +134,7 @@ def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store,
             break
         hits = store.search(f.question, k)
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
-        a = answer_with_confidence(model, tokenizer, prompt.text)
+        a = answer_with_confidence(model, tokenizer, prompt.text, READER_MAX_TOKENS)
         got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
         rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), got))
     return rows
@@ -146,7 +147,7 @@ def exact_match(rows: list[Row]) -> float:
 class FineTune:
     """Fine-tune a copy of a base model as the closed-book model or the reader; the base is untouched."""
 
-    def __init__(self, kind: str, base_model: GPT, base_tokenizer: Tokenizer, world: World, cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base", n_reader_examples: int = 3000):
+    def __init__(self, kind: str, base_model: GPT, base_tokenizer: Tokenizer, world: World, cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base", n_reader_examples: int = 6000):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}.")
         self.kind, self.world, self.base_name, self.seed = kind, world, base_name, seed
