@@ -222,3 +222,15 @@ def test_fine_tuning_runs_through_the_sft_path_and_leaves_the_base_untouched(wor
     assert set("[]0123456789") <= set(result.tokenizer.chars) and "<|assistant|>" in result.tokenizer.special_tokens
     assert result.record["steps"] == 3 and result.record["kind"] == kind
     assert all(torch.equal(before[k], v) for k, v in nano_model.state_dict().items())
+
+
+def test_a_live_fine_tune_runs_as_a_background_job_within_its_time_budget(world, nano_model, char_tok):
+    from llm_core.retrieval.readers import FineTune, live_config
+
+    cfg = live_config("closed-book", time_budget_s=2.0, batch_size=4)
+    job = FineTune("closed-book", nano_model, char_tok, world, cfg).make_job()
+    job.start()
+    assert job.join(120)
+    snap = job.snapshot()
+    assert snap.status == "finished" and snap.stop_reason in ("reached the time budget", "reached the step limit")
+    assert job.result is not None and job.result.record["elapsed_s"] <= 2.0 + 5.0  # one step may run past the budget
