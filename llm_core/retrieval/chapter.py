@@ -1,0 +1,86 @@
+"""The chapter's measurements in one place, shared by the page and `benchmarks/knowing.py`.
+
+What it is: summaries of scored answers (`closed_book_summary`), the closed-book vs open-book
+comparison on the people no model was trained on (`compare_books`), what a retrieval miss does
+(`miss_rows`: the reader gets the best chunks that do not state the answer), and the shipped
+models (`load_shipped`). Every figure is computed from the models given.
+What it is not: Streamlit; the page draws these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llm_core.model.checkpoint import MODELS_DIR, LoadedModel, load_checkpoint
+from llm_core.retrieval.calibration import answer_with_confidence, expected_calibration_error, reliability_bins
+from llm_core.retrieval.prompt import assemble
+from llm_core.retrieval.readers import READER_MAX_TOKENS, Row, closed_book_rows, exact_match, open_book_rows
+from llm_core.retrieval.store import Store, holds, recall_at_k
+from llm_core.retrieval.world import SEEN_COUNTS, World, answer_value
+
+SHIPPED = {"closed-book": "knowing-closedbook", "reader": "knowing-reader"}
+
+
+def load_shipped(kind: str, device="cpu") -> LoadedModel:
+    return load_checkpoint(MODELS_DIR / f"{SHIPPED[kind]}.safetensors", device=device)
+
+
+def mean(xs) -> float | None:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else None
+
+
+def closed_book_summary(rows: list[Row], n_bins: int = 10) -> dict:
+    unknown = [r for r in rows if r.seen == 0]
+    known = [r for r in rows if r.seen]
+    conf, right = [r.answer.confidence for r in rows], [r.correct for r in rows]
+    return dict(
+        n_known=len(known), n_unknown=len(unknown),
+        em_known=exact_match(known), em_unknown=exact_match(unknown),
+        by_seen={n: (exact_match([r for r in rows if r.seen == n]), mean(r.answer.confidence for r in rows if r.seen == n)) for n in (0, *SEEN_COUNTS)},
+        conf_wrong_unknown=mean(r.answer.confidence for r in unknown if not r.correct),
+        conf_right_known=mean(r.answer.confidence for r in known if r.correct),
+        entropy_unknown=mean(r.answer.first_entropy for r in unknown), entropy_known=mean(r.answer.first_entropy for r in known),
+        ece=expected_calibration_error(conf, right, n_bins), bins=reliability_bins(conf, right, n_bins),
+    )
+
+
+def miss_rows(reader, tokenizer, world: World, store: Store, facts, k: int = 3) -> list[Row]:
+    """Retrieval misses on purpose: the reader gets the best k chunks that do not state the answer."""
+    rows = []
+    for f in facts:
+        hits = [h for h in store.search(f.question, k + 4) if not holds(h.chunk.text, f.person, f.value)][:k]
+        prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, reader.config.block_size)
+        a = answer_with_confidence(reader, tokenizer, prompt.text, READER_MAX_TOKENS)
+        rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), False))
+    return rows
+
+
+@dataclass
+class Comparison:
+    closed: list[Row]
+    open: list[Row]
+    missed: list[Row]
+    recall: float
+    k: int
+
+    @property
+    def figures(self) -> dict:
+        wrong = [r.answer.confidence for r in self.closed if not r.correct]
+        return dict(
+            closed_book_em=exact_match(self.closed), closed_book_conf_wrong=mean(wrong),
+            open_book_em=exact_match(self.open), open_book_conf=mean(r.answer.confidence for r in self.open),
+            open_book_em_when_retrieved=exact_match([r for r in self.open if r.retrieved_right]),
+            miss_em=exact_match(self.missed), miss_conf=mean(r.answer.confidence for r in self.missed),
+            recall=self.recall, k=self.k, n=len(self.open),
+        )
+
+
+def compare_books(closed, closed_tok, reader, reader_tok, world: World, store: Store, k: int = 3, facts=None, closed_rows=None) -> Comparison:
+    facts = list(facts if facts is not None else world.unknown_facts())
+    return Comparison(
+        closed=closed_rows if closed_rows is not None else closed_book_rows(closed, closed_tok, world, facts),
+        open=open_book_rows(reader, reader_tok, world, store, facts, k),
+        missed=miss_rows(reader, reader_tok, world, store, facts, k),
+        recall=recall_at_k(store.search, facts, k), k=k,
+    )

@@ -1,0 +1,198 @@
+"""The two models of the chapter, fine-tuned through the existing SFT path, and their measurements.
+
+What it is: a closed-book model, fine-tuned on the known people's question/answer pairs (each fact
+repeated as often as the world says it was seen), answers from its weights alone; a reader,
+fine-tuned on practice people's questions with a context of chunks (the one that states the
+answer among distractors, shuffled), learns to answer from the context (Lewis et al. 2020, RAG)
+with the sentence that states the answer: quoting is what a small model learns fastest (copying
+a pattern it has just read), and the quoted sentence shows where the answer came from; its value
+(`world.answer_value`) is what exact match checks.
+Neither ever sees an unknown person. Both use `alignment.finetune` (chat format, vocabulary
+extension, response-only loss) and the one training loop; `FineTune` wraps a run as a background
+`Job` like the assistant's stages. `closed_book_rows` and `open_book_rows` answer a list of facts
+and score each answer (exact match, confidence, first-token entropy).
+What it is not: retrieval (`store.py`) or the prompt layout (`prompt.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+
+from llm_core.alignment.finetune import ChatBatches, extend_vocabulary
+from llm_core.alignment.tasks import Example
+from llm_core.jobs import Job, JobGate
+from llm_core.model.checkpoint import describe_checkpoint
+from llm_core.model.config import TrainConfig
+from llm_core.model.gpt import GPT
+from llm_core.retrieval.calibration import ScoredAnswer, answer_with_confidence
+from llm_core.retrieval.prompt import INSTRUCTION, assemble
+from llm_core.retrieval.store import Store
+from llm_core.retrieval.world import World, answer_value
+from llm_core.text.tokenizers import Tokenizer
+from llm_core.training.loop import Metrics, TrainState, train
+from llm_core.training.training_run import TrainedModel
+
+READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
+READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
+KINDS = ("closed-book", "reader")
+READER_MAX_TOKENS = 64  # the reader quotes a whole sentence
+
+
+def closed_book_config(**overrides) -> TrainConfig:
+    base = dict(max_steps=160, batch_size=32, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=80, log_every=10)
+    return TrainConfig(**{**base, **overrides}).validate()
+
+
+def reader_config(**overrides) -> TrainConfig:
+    base = dict(max_steps=300, batch_size=16, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=150, log_every=10)
+    return TrainConfig(**{**base, **overrides}).validate()
+
+
+def live_config(kind: str, time_budget_s: float = 90.0, **overrides) -> TrainConfig:
+    """A live run: the same recipe with a time budget, so it ends within budget plus a short evaluation."""
+    make = closed_book_config if kind == "closed-book" else reader_config
+    return make(time_budget_s=time_budget_s, eval_every=0, **overrides)
+
+
+def closed_book_examples(world: World) -> tuple[list[Example], list[Example]]:
+    """(train, check): every known fact as often as it was seen; the check set is one copy of each."""
+    train_set = [Example("fact", q, a) for q, a in world.closed_book_pairs()]
+    check = [Example("fact", f.question, f.value) for f in world.known_facts()]
+    return train_set, check
+
+
+def reader_context(world: World, fact, rng: random.Random, k: int) -> list[str]:
+    """The sentence stating `fact` among k-1 distractors (other facts of the same person, the same
+    question about other practice people), shuffled: the reader must pick, not take the first."""
+    same_person = [f.sentence for f in world.facts_of(fact.person) if f != fact]
+    same_kind = [f.sentence for f in rng.sample(world.practice_facts(), 12) if f.attribute == fact.attribute and f.person != fact.person]
+    pool = same_person + same_kind
+    chunks = [fact.sentence] + rng.sample(pool, min(k - 1, len(pool)))
+    rng.shuffle(chunks)
+    return chunks
+
+
+def reader_examples(world: World, n: int = 6000, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(train, check) reader examples about practice people only, with 1 to 3 chunks of context."""
+    rng = random.Random(seed)
+    facts = world.practice_facts()
+    out = []
+    for _ in range(n):
+        fact = rng.choice(facts)
+        k = rng.choice((1, 1, 2, 3, 3))  # one-chunk contexts are the easy copies it learns first
+        out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, fact.sentence))
+    cut = max(1, n // 20)
+    return out[cut:], out[:cut]
+
+
+def with_context(model: GPT, block_size: int) -> GPT:
+    """A copy of a rotary-position model with a longer context window (rotary tables have no weights)."""
+    if model.config.position != "rope":
+        return copy.deepcopy(model)  # a learned position table cannot grow: keep the window it has
+    config = copy.deepcopy(model.config)
+    config.block_size = max(block_size, config.block_size)
+    longer = GPT(config).to(model.device)
+    longer.load_state_dict(model.state_dict())
+    return longer
+
+
+@dataclass
+class Row:
+    """One question answered and scored."""
+
+    fact: object  # world.Fact
+    prompt: str  # the user turn the model got
+    answer: ScoredAnswer
+    correct: bool
+    seen: int | None = None  # times the closed-book model was trained on this fact (0 = unknown)
+    retrieved_right: bool | None = None  # open book: whether a chunk stating the fact was in the prompt
+
+
+def closed_book_rows(model: GPT, tokenizer: Tokenizer, world: World, facts, stop: threading.Event | None = None) -> list[Row]:
+    rows = []
+    for f in facts:
+        if stop is not None and stop.is_set():
+            break
+        a = answer_with_confidence(model, tokenizer, f.question)
+        rows.append(Row(f, f.question, a, a.text.strip() == f.value, world.seen.get(f.person, 0)))
+    return rows
+
+
+def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store, facts, k: int = 3, stop: threading.Event | None = None) -> list[Row]:
+    from llm_core.retrieval.store import holds
+
+    rows = []
+    for f in facts:
+        if stop is not None and stop.is_set():
+            break
+        hits = store.search(f.question, k)
+        prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
+        a = answer_with_confidence(model, tokenizer, prompt.text, READER_MAX_TOKENS)
+        got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
+        rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), got))
+    return rows
+
+
+def exact_match(rows: list[Row]) -> float:
+    return sum(r.correct for r in rows) / max(1, len(rows))
+
+
+class FineTune:
+    """Fine-tune a copy of a base model as the closed-book model or the reader; the base is untouched."""
+
+    def __init__(self, kind: str, base_model: GPT, base_tokenizer: Tokenizer, world: World, cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base", n_reader_examples: int = 6000):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}.")
+        self.kind, self.world, self.base_name, self.seed = kind, world, base_name, seed
+        self.cfg = (cfg or (closed_book_config() if kind == "closed-book" else reader_config())).validate()
+        if kind == "closed-book":
+            self.train_set, self.check = closed_book_examples(world)
+        else:
+            self.train_set, self.check = reader_examples(world, n_reader_examples, seed)
+        texts = [e.prompt + e.response for e in self.train_set] + [READABLE, INSTRUCTION]
+        model, self.tokenizer = extend_vocabulary(base_model, base_tokenizer, texts)
+        self.model = with_context(model, READER_CONTEXT) if kind == "reader" else model
+        self.batches = ChatBatches(self.train_set, self.check, self.tokenizer, self.model.config.block_size)
+        self.state = TrainState()
+        self.last: Metrics | None = None
+        self.history: list[dict] = []
+        self.name = f"{kind} fine-tuning"
+
+    def steps(self, stop_event: threading.Event):
+        for m in train(self.model, self.batches, self.cfg, stop_event=stop_event, state=self.state):
+            self.last = m
+            if m.val_loss is not None:
+                self.history.append(dict(step=m.step, train_loss=round(m.train_loss, 4), val_loss=round(m.val_loss, 4)))
+            yield m
+
+    def finish(self, last: Metrics | None, reason: str | None) -> TrainedModel | None:
+        if self.state.step == 0:
+            return None
+        frozen = copy.deepcopy(self.model).eval()
+        record = dict(
+            stage=f"knowing: {self.kind}", kind=self.kind, base_model=self.base_name, world_seed=self.world.seed,
+            train_examples=len(self.train_set), steps=self.state.step, tokens_seen=self.state.tokens_seen,
+            elapsed_s=round(self.state.elapsed_s, 2), stop_reason=reason, train_config=self.cfg.to_dict(),
+            val_loss=None if last is None or last.val_loss is None else round(last.val_loss, 4), history=list(self.history),
+            trained_in="LLM Lab, Knowing and not knowing chapter", created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+
+    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None) -> Job:
+        return Job(self.steps, finish=self.finish, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
+
+
+@torch.no_grad()
+def reader_prompt_lengths(world: World, tokenizer: Tokenizer, n: int = 200) -> int:
+    """The longest rendered reader example (tokens), to check it fits the reader's context."""
+    train_set, _ = reader_examples(world, n)
+    from llm_core.alignment.finetune import encode_example
+
+    return max(len(encode_example(tokenizer, e.prompt, e.response)[0]) for e in train_set)
