@@ -95,7 +95,9 @@ def live_curves(job_key: str, charts: list[tuple[list[tuple[str, str]], str]], c
 
 
 def plural(n: int, word: str) -> str:
-    """>>> plural(1, "pair"), plural(3, "pair")
+    """A count with its noun, singular or plural.
+
+    >>> plural(1, "pair"), plural(3, "pair")
     ('1 pair', '3 pairs')
     """
     return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -80,8 +80,8 @@ def response_batch(samples: list[Sampled], pad: int, block_size: int) -> tuple[t
 def group_advantages(rewards: torch.Tensor) -> torch.Tensor:
     """(P, G) rewards of G answers to each of P prompts -> advantages: minus the group mean, over the batch's spread.
 
-    >>> group_advantages(torch.tensor([[1.0, 3.0], [5.0, 5.0]])).tolist()
-    [[-1.0, 1.0], [0.0, 0.0]]
+    >>> [[round(v, 3) for v in row] for row in group_advantages(torch.tensor([[1.0, 3.0], [5.0, 5.0]])).tolist()]
+    [[-1.414, 1.414], [0.0, 0.0]]
     """
     centred = rewards - rewards.mean(1, keepdim=True)
     spread = centred.pow(2).mean().sqrt()
