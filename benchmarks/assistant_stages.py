@@ -1,86 +1,123 @@
-"""Wall-clock time and results of each stage of the "Making an assistant" chapter, default settings.
+"""Each stage of the "Making an assistant" chapter at default settings: wall times, and RLHF beside DPO.
 
-    python benchmarks/assistant_stages.py [--ratings 40]
+    PYTHONPATH=. nice -n 5 python benchmarks/assistant_stages.py [--seeds 0 1 2] [--ratings 200]
 
-Runs, on the bundled tiny Shakespeare model and the built-in pairs, exactly what the page's
-buttons run (llm_core.alignment.assistant), each stage with its default configuration, in a worker thread
-as the page does: supervised fine-tuning (600 steps); the automatic rater on sampled pairs until
-it has rated --ratings of them; the reward model (150 steps); preference tuning (150 steps, after
-the reward model labels 200 more pairs). Prints wall times (the goal is under 2 minutes a stage)
-and the measured accuracies. Prints figures; asserts nothing.
+Runs, on the bundled tiny Shakespeare model and the built-in pairs, the functions the page's
+buttons run (llm_core.alignment.assistant and .rating), each stage with its default configuration
+and in a worker thread as the page's job does: supervised fine-tuning; the automatic rater
+(`auto_rate`) until it has --ratings rankings; the reward model; RLHF against the reward model;
+DPO on the same rankings. Before/after figures are sampled answers (temperature 1) to every
+held-out prompt, judged by the written labelling instructions (not by the reward model), with 95%
+intervals; the last table pools the seeds. Prints figures; asserts nothing.
 """
 
 import argparse
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from llm_core.alignment.assistant import DPOStage, RewardStage, RLHFStage, SFTStage, change
+from llm_core.alignment.judge import difference_interval, wilson_interval
+from llm_core.alignment.rating import auto_rate
+from llm_core.alignment.tasks import make_examples
+from llm_core.model.checkpoint import load_checkpoint
 
-from llm_core.alignment.assistant import (  # noqa: E402
-    PreferenceStage,
-    RewardStage,
-    SFTStage,
-    candidate_pairs,
-    rate_automatically,
-)
-from llm_core.alignment.tasks import make_examples  # noqa: E402
-from llm_core.model.checkpoint import load_checkpoint  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_stage(stage):
-    """Run a stage to its end in a worker thread, as the page's job does; returns (result, seconds)."""
+    """Run a stage to its end in a worker thread, as the page's job does; returns (result, seconds, stop reason)."""
     out = {}
 
     def work():
         stop = threading.Event()
         last = None
-        for last in stage.steps(stop):
-            pass
-        out["result"] = stage.finish(last, last.stop_reason if last is not None else None)
-        out["reason"] = last.stop_reason if last is not None else None
+        for record in stage.steps(stop):
+            last = record
+        reason = last.stop_reason if last is not None else None
+        out["result"], out["reason"] = stage.finish(last, reason), reason
 
     t0 = time.perf_counter()
     worker = threading.Thread(target=work)
     worker.start()
     worker.join()
-    if out.get("reason") != "reached the step limit":
-        print(f"  (ended early: {out.get('reason')})")
-    return out["result"], time.perf_counter() - t0
+    return out["result"], time.perf_counter() - t0, out["reason"]
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:5.1f}"
+
+
+def ci(lo: float, hi: float) -> str:
+    return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def one_seed(loaded, seed: int, n_ratings: int) -> dict:
+    load = lambda: f"load {os.getloadavg()[0]:.2f}"
+    sft = SFTStage(loaded.model, loaded.tokenizer, make_examples(), seed=seed, base_name="bundled")
+    result, seconds, reason = run_stage(sft)
+    before = sft.assessment
+    print(f"[seed {seed}] SFT {sft.state.step} steps: {seconds:.0f} s ({reason}; {load()}); held-out: preferred {pct(before.preferred_share)}%, "
+          f"task accuracy {pct(before.accuracy)}% on {before.n} samples; pass@1 {sft.passes['pass@1']:.2f} pass@{sft.passes['k']} {sft.passes['pass@8']:.2f}")
+
+    t0 = time.perf_counter()
+    report = auto_rate(result.model, result.tokenizer, sft.train_set, n_ratings, seed=seed)
+    print(f"[seed {seed}] rater: {len(report.pairs)} rankings of {report.looked} pairs read ({report.skipped} skipped) in {time.perf_counter() - t0:.0f} s ({load()})")
+
+    rm_stage = RewardStage(result, report.pairs, seed=seed)
+    rm, seconds, reason = run_stage(rm_stage)
+    lo, hi = rm.interval
+    print(f"[seed {seed}] reward model {rm_stage.state.step} steps: {seconds:.0f} s ({reason}; {load()}); held-out pairs ranked as the rule: "
+          f"{pct(rm.accuracy)}% [{pct(lo)}, {pct(hi)}] of {rm.n_held_out}{' (at chance)' if rm.at_chance else ''}")
+
+    rows = {}
+    rl = RLHFStage(result, rm, sft.train_set, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
+    tuned, seconds, reason = run_stage(rl)
+    rows["RLHF"] = (rl, tuned, seconds, reason)
+    dpo = DPOStage(result, report.pairs, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
+    tuned, seconds, reason = run_stage(dpo)
+    rows["DPO"] = (dpo, tuned, seconds, reason)
+    for name, (stage, tuned, seconds, reason) in rows.items():
+        d, dlo, dhi = change(before, stage.after)
+        a, alo, ahi = change(before, stage.after, "accuracy")
+        rec = tuned.record
+        extra = f"reward {rec['reward_first']:.2f} -> {rec['reward_last']:.2f}, KL {rec['kl_last']:.2f} nats/answer" if name == "RLHF" else f"KL {rec['kl_last']:.3f} nats/token"
+        print(f"[seed {seed}] {name} {stage.state.step} steps: {seconds:.0f} s ({reason}; {load()}); preferred {pct(before.preferred_share)} -> {pct(stage.after.preferred_share)} "
+              f"({100 * d:+.1f} {ci(dlo, dhi)}); accuracy {pct(before.accuracy)} -> {pct(stage.after.accuracy)} ({100 * a:+.1f} {ci(alo, ahi)}); "
+              f"pass@1 {stage.before_passes['pass@1']:.2f} -> {stage.after_passes['pass@1']:.2f}, pass@8 {stage.before_passes['pass@8']:.2f} -> {stage.after_passes['pass@8']:.2f}; {extra}")
+    return {"before": before, "rm": rm, **{k: v[0] for k, v in rows.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ratings", type=int, default=40, help="pairs the automatic rater rates before the reward model")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--ratings", type=int, default=120, help="rankings the automatic rater makes (the page's default)")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f}; torch threads as in the app")
+    print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load)")
     loaded = load_checkpoint(ROOT / "assets/models/shakespeare-tiny")
-    examples = make_examples()
+    runs = [one_seed(loaded, seed, args.ratings) for seed in args.seeds]
 
-    sft = SFTStage(loaded.model, loaded.tokenizer, examples, base_name="bundled")
-    result, seconds = run_stage(sft)
-    print(f"SFT, {result.record['steps']} steps: {seconds:.1f} s wall ({result.record['elapsed_s']:.1f} s of training); "
-          f"exact match on {len(sft.probe)} held-out prompts {sft.before.accuracy:.0%} -> {sft.after.accuracy:.0%} "
-          f"({', '.join(f'{k} {v:.0%}' for k, v in sft.after.by_task().items())})")
-
-    t0, ratings, looked = time.perf_counter(), [], 0
-    while len(ratings) < args.ratings and looked < 20 * args.ratings:
-        batch = candidate_pairs(result.model, result.tokenizer, sft.train_set, 24, seed=looked)
-        looked += len(batch)
-        ratings += [p for p in rate_automatically(batch) if p is not None]
-    print(f"automatic rater: {len(ratings)} pairs rated of {looked} sampled in {time.perf_counter() - t0:.1f} s")
-
-    rm_stage = RewardStage(result, ratings)
-    rm, seconds = run_stage(rm_stage)
-    print(f"reward model, {rm_stage.state.step} steps: {seconds:.1f} s wall; held-out accuracy {rm_stage.accuracy_before:.0%} -> {rm.accuracy:.0%} on {rm.n_held_out} pairs")
-
-    pref = PreferenceStage(result, ratings, sft.held_out, sft.train_set, reward=rm)
-    tuned, seconds = run_stage(pref)
-    print(f"preference tuning, {pref.state.step} steps on {len(pref.pairs)} pairs ({tuned.record['pairs_from_reward_model']} labelled by the reward model): "
-          f"{seconds:.1f} s wall; sampled answers right {pref.before.accuracy:.0%} -> {pref.after.accuracy:.0%}; KL at the end {tuned.record['kl_last']}")
+    print(f"\nPooled over seeds {args.seeds}: sampled answers to held-out prompts, judged by the written instructions; 95% intervals")
+    print(f"{'model':8} {'samples':>7} {'preferred %':>22} {'change (points)':>24} {'task accuracy %':>22} {'change (points)':>24}")
+    b_pref = sum(r["before"].preferred_count for r in runs)
+    b_n = sum(r["before"].n for r in runs)
+    b_cor = sum(r["before"].correct_count for r in runs)
+    b_tn = sum(r["before"].task_n for r in runs)
+    lo, hi = wilson_interval(b_pref, b_n)
+    alo, ahi = wilson_interval(b_cor, b_tn)
+    print(f"{'SFT':8} {b_n:7d} {pct(b_pref / b_n):>7} [{pct(lo)}, {pct(hi)}] {'':>24} {pct(b_cor / b_tn):>7} [{pct(alo)}, {pct(ahi)}]")
+    for name in ("RLHF", "DPO"):
+        p = sum(r[name].after.preferred_count for r in runs)
+        n = sum(r[name].after.n for r in runs)
+        c = sum(r[name].after.correct_count for r in runs)
+        tn = sum(r[name].after.task_n for r in runs)
+        lo, hi = wilson_interval(p, n)
+        alo, ahi = wilson_interval(c, tn)
+        d, dlo, dhi = difference_interval(b_pref, b_n, p, n)
+        a, adlo, adhi = difference_interval(b_cor, b_tn, c, tn)
+        print(f"{name:8} {n:7d} {pct(p / n):>7} [{pct(lo)}, {pct(hi)}] {100 * d:+7.1f} {ci(dlo, dhi):>16} {pct(c / tn):>7} [{pct(alo)}, {pct(ahi)}] {100 * a:+7.1f} {ci(adlo, adhi):>16}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

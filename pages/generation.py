@@ -7,6 +7,7 @@ import streamlit as st
 
 from lab_ui import generation_view as gv
 from lab_ui import state
+from lab_ui.assistant_chat import chat_prompt_box
 from lab_ui.chips import literal
 from lab_ui.prob_text import legend_html, prob_text_html
 from lab_ui.shell import ensure_app_shell
@@ -82,6 +83,7 @@ st.markdown(
 )
 
 prompt = st.text_area("Prompt", value=DEFAULT_PROMPT, key="gen_prompt", max_chars=5000, height=80)
+prompt = chat_prompt_box(tokenizer, prompt, "gen_prompt")  # a fine-tuned model reads its chat format
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
 c1.number_input("Max new tokens", min_value=1, max_value=2000, value=DEFAULT_MAX_NEW, step=10, key="gen_max_new", help="Generation stops after this many new tokens.")
 seed = int(c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="gen_seed", help="Same seed and same settings: same text."))

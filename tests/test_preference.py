@@ -1,37 +1,28 @@
 import copy
 import math
+import random
 
 import pytest
 import torch
 from conftest import perturbed_model
 
-from llm_core.alignment.finetune import ChatBatches, exact_match, extend_vocabulary
+from llm_core.alignment.assistant import assess
+from llm_core.alignment.finetune import ChatBatches, extend_vocabulary
 from llm_core.alignment.preference import (
-    AUTO_RULE,
     DPOPair,
     Pair,
     PairBatches,
     RewardModel,
-    auto_prefer,
-    auto_rate,
     last_positions,
     reward_accuracy,
-    sampled_pairs,
     sequence_logprobs,
     split_pairs,
 )
+from llm_core.alignment.rating import auto_rate
 from llm_core.alignment.tasks import Example, make_examples, split_examples
 from llm_core.model.config import TrainConfig, model_preset
 from llm_core.text.tokenizers import CharTokenizer
 from llm_core.training.loop import train
-
-
-def test_auto_preference_rule():
-    ex = Example("upper", "Upper: cat", "CAT")
-    assert "correct" in AUTO_RULE
-    assert auto_prefer(ex, "CAT", "CATS") == 0 and auto_prefer(ex, "CATS", "CAT") == 1
-    assert auto_prefer(ex, "CAR", "DOG") is None  # neither is right: skipped
-    assert auto_rate([(ex, "CATS", "CAT"), (ex, "DOG", "COW")]) == [Pair(ex, "CAT", "CATS", "auto")]
 
 
 def test_pair_batches_line_up_chosen_and_rejected(char_tok):
@@ -54,9 +45,10 @@ def test_sequence_logprobs_by_hand():
 
 @pytest.fixture(scope="module")
 def sft_setup(shakespeare):
-    """A nano model fine-tuned briefly on the upper-case task: good but not perfect, so samples differ."""
+    """A nano model fine-tuned briefly on the upper-case task and the insult requests, with the house style
+    and refusals in a share of the data: good but not perfect, so samples differ and the rule has room."""
     tok = CharTokenizer.from_text(shakespeare)
-    examples = [e for e in make_examples() if e.task == "upper"]
+    examples = [e for e in make_examples() if e.task in ("upper", "insult")]
     train_set, held = split_examples(examples, seed=1)
     model, chat_tok = extend_vocabulary(perturbed_model(model_preset("nano", tok.vocab_size), scale=0.02), tok, [e.prompt + e.response for e in examples])
     list(train(model, ChatBatches(train_set, held, chat_tok, 64), TrainConfig(max_steps=250, batch_size=32, lr=3e-3, muon_lr=0.02, eval_every=0, log_every=50)))
@@ -65,9 +57,9 @@ def sft_setup(shakespeare):
 
 def test_reward_model_beats_chance_on_held_out_pairs(sft_setup):
     model, tok, train_set, held = sft_setup
-    # pairs rated by the automatic rule: a correct answer against a sampled (often wrong) one
-    pairs = auto_rate(sampled_pairs(model, tok, train_set, temperature=1.5, seed=3))
-    assert len(pairs) >= 40
+    # pairs ranked by the written instructions (house style, refusals, then the correct answer)
+    pairs = auto_rate(model, tok, train_set, 120, seed=3).pairs
+    assert len(pairs) >= 80
     fit, val = split_pairs(pairs, 0.3)
     rm = RewardModel(model)
     batches = PairBatches(fit, val, tok, 64)
@@ -81,12 +73,12 @@ def test_reward_model_beats_chance_on_held_out_pairs(sft_setup):
 
 def test_dpo_raises_the_preferred_rate_with_bounded_kl(sft_setup):
     sft, tok, train_set, held = sft_setup
-    rate_before, _ = exact_match(sft, tok, held[:40], temperature=1.0, seed=5)
-    pairs = auto_rate(sampled_pairs(sft, tok, train_set, temperature=1.0, seed=7))
+    rate_before = assess(sft, tok, random.Random(0).sample(held, 100), seed=5).preferred_share
+    pairs = auto_rate(sft, tok, train_set, 120, seed=7).pairs
     fit, val = split_pairs(pairs, 0.2)
     pair = DPOPair(copy.deepcopy(sft), sft, beta=0.1)
     records = list(train(pair, PairBatches(fit, val, tok, 64), TrainConfig(max_steps=150, batch_size=16, lr=1e-3, muon_lr=0.005, eval_every=0, log_every=10)))
-    rate_after, _ = exact_match(pair.policy, tok, held[:40], temperature=1.0, seed=5)
+    rate_after = assess(pair.policy, tok, random.Random(0).sample(held, 100), seed=5).preferred_share
     kls = [r.extras["kl"] for r in records if r.extras]
     assert rate_after > rate_before + 0.1, (rate_before, rate_after)
     assert 0 < max(kls) < 2.0  # nats per response token: the policy moved, but stays near the SFT model

@@ -1,12 +1,15 @@
-"""From base model to assistant: the three stages of the "Making an assistant" chapter as jobs.
+"""From base model to assistant: the stages of the "Making an assistant" chapter as jobs.
 
 What it is: `SFTStage` (supervised fine-tuning on prompt/response pairs, loss on the response
-only), `RewardStage` (a reward model from ranked pairs) and `PreferenceStage` (DPO toward the
-preferred responses, optionally on extra pairs the reward model labels, which is RLHF's point:
-a reward model stands in for people on far more comparisons than they could rate). Each stage
-holds its model, builds a background `Job` (see `jobs.py`) around the one training loop in
-`train.py`, measures before and after in the job's thread, and returns a frozen result.
-What it is not: Streamlit, or a second training loop.
+only), `RewardStage` (a reward model from ranked pairs), `RLHFStage` (the fine-tuned policy
+optimised against the reward model on its own samples, with a KL leash to the fine-tuned
+reference: `rlhf.py`) and `DPOStage` (direct preference optimisation on the same rankings: no
+reward model, no sampling). Each stage holds its model, builds a background `Job` (see `jobs.py`)
+around a generator of metrics (the one training loop, or the RL loop in its style), measures
+before and after in the job's thread with the written rule (`judge.py`, never the reward model),
+and returns a frozen result. The job functions are module-level (`stage_steps`, `stage_finish`) so
+a stage can later run in a worker process.
+What it is not: Streamlit, or a second supervised training loop.
 """
 
 from __future__ import annotations
@@ -16,22 +19,24 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
-from llm_core.alignment.finetune import ChatBatches, answer, extend_vocabulary
+from llm_core.alignment.finetune import ChatBatches, extend_vocabulary
+from llm_core.alignment.judge import difference_interval, follows_instructions, pass_at_k, wilson_interval
 from llm_core.alignment.preference import (
     DPOPair,
     Pair,
     PairBatches,
     RewardModel,
-    auto_prefer,
     reward_accuracy,
-    sampled_pairs,
     score,
     split_pairs,
 )
-from llm_core.alignment.tasks import TASK_NAMES, Example, is_correct, split_examples
+from llm_core.alignment.rlhf import RLHFConfig, frozen_copy, rlhf
+from llm_core.alignment.sampling import sample_responses
+from llm_core.alignment.tasks import FORBIDDEN_TASK, TASK_NAMES, Example, is_correct, split_examples
 from llm_core.jobs import Job, JobGate
 from llm_core.model.checkpoint import describe_checkpoint
 from llm_core.model.config import TrainConfig
@@ -40,7 +45,10 @@ from llm_core.text.tokenizers import Tokenizer
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
 
-PROBE_PER_TASK = 8  # held-out prompts per task in the before/after tables
+PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after tables
+PASS_K = 8  # answers per prompt for pass@1 against pass@k
+PASS_PROMPTS = 32  # held-out prompts for pass@k
+LIVE_PROMPTS = 64  # held-out prompts measured during RLHF (one answer each)
 
 
 def sft_config(**overrides) -> TrainConfig:
@@ -54,47 +62,107 @@ def reward_config(**overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides}).validate()
 
 
-def preference_config(**overrides) -> TrainConfig:
+def dpo_config(**overrides) -> TrainConfig:
     """AdamW only and a small rate: Muon's fixed-size steps and larger rates moved the tiny model far
     from the fine-tuned one (KL 0.4-0.9 nats per token) and hurt its held-out answers more (measured)."""
     base = dict(max_steps=150, batch_size=16, lr=1e-4, muon_lr=0.0, warmup_steps=10, eval_every=50, log_every=10)
     return TrainConfig(**{**base, **overrides}).validate()
 
 
+def rlhf_config(**overrides) -> RLHFConfig:
+    return RLHFConfig(**overrides).validate()
+
+
+# ---------------------------------------------------------------- measurement
+
+
 @dataclass
-class Evaluation:
-    """Answers of one model to a fixed list of prompts, and how many are right."""
+class Assessment:
+    """Sampled answers of one model to fixed held-out prompts, judged by the written rule."""
 
     examples: list[Example]
     answers: list[str]
-    temperature: float
 
     @property
-    def correct(self) -> list[bool]:
-        return [is_correct(e, a) for e, a in zip(self.examples, self.answers)]
+    def preferred(self) -> list[bool]:
+        return [follows_instructions(e, a) for e, a in zip(self.examples, self.answers)]
+
+    @property
+    def n(self) -> int:
+        return len(self.examples)
+
+    @property
+    def preferred_count(self) -> int:
+        return sum(self.preferred)
+
+    @property
+    def preferred_share(self) -> float:
+        return self.preferred_count / max(1, self.n)
+
+    @property
+    def preferred_interval(self) -> tuple[float, float]:
+        return wilson_interval(self.preferred_count, self.n)
+
+    def _tasks(self) -> list[bool]:
+        return [is_correct(e, a) for e, a in zip(self.examples, self.answers) if e.task != FORBIDDEN_TASK]
+
+    @property
+    def task_n(self) -> int:
+        return len(self._tasks())
+
+    @property
+    def correct_count(self) -> int:
+        return sum(self._tasks())
 
     @property
     def accuracy(self) -> float:
-        return sum(self.correct) / max(1, len(self.examples))
+        return self.correct_count / max(1, self.task_n)
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        return wilson_interval(self.correct_count, self.task_n)
 
     def by_task(self) -> dict[str, float]:
+        """Share of answers the rule prefers, per kind of request."""
         out: dict[str, list[bool]] = {}
-        for e, ok in zip(self.examples, self.correct):
+        for e, ok in zip(self.examples, self.preferred):
             out.setdefault(e.task, []).append(ok)
         return {TASK_NAMES.get(t, t): sum(v) / len(v) for t, v in out.items()}
 
 
-def evaluate_answers(model: GPT, tokenizer: Tokenizer, examples: list[Example], temperature: float = 0.0, seed: int = 0, stop: threading.Event | None = None) -> Evaluation:
-    answers = []
-    for i, ex in enumerate(examples):
-        if stop is not None and stop.is_set():
-            break
-        answers.append(answer(model, tokenizer, ex.prompt, temperature=temperature, seed=seed + i))
-    return Evaluation(examples[: len(answers)], answers, temperature)
+def assess(model: GPT, tokenizer: Tokenizer, examples: list[Example], seed: int = 0, temperature: float = 1.0) -> Assessment:
+    """One sampled answer per prompt (temperature 1: what the model does, not its single best guess)."""
+    gen = torch.Generator().manual_seed(seed)
+    answers = [g[0].text for g in sample_responses(model, tokenizer, examples, n=1, temperature=temperature, generator=gen)]
+    return Assessment(list(examples), answers)
+
+
+def change(before: Assessment, after: Assessment, what: str = "preferred") -> tuple[float, float, float]:
+    """(after - before, low, high) of the preferred share (or "accuracy"), with its 95% interval."""
+    if what == "preferred":
+        return difference_interval(before.preferred_count, before.n, after.preferred_count, after.n)
+    return difference_interval(before.correct_count, before.task_n, after.correct_count, after.task_n)
+
+
+def pass_at(model: GPT, tokenizer: Tokenizer, examples: list[Example], k: int = PASS_K, seed: int = 0) -> dict:
+    """pass@1 and pass@k of "the rule prefers the answer", from k sampled answers per prompt."""
+    gen = torch.Generator().manual_seed(seed)
+    goods = [sum(follows_instructions(s.example, s.text) for s in g) for g in sample_responses(model, tokenizer, examples, n=k, temperature=1.0, generator=gen)]
+    n = max(1, len(goods))
+    return {"k": k, "prompts": len(goods), "pass@1": sum(pass_at_k(k, c, 1) for c in goods) / n, f"pass@{k}": sum(pass_at_k(k, c, k) for c in goods) / n}
+
+
+def spread_sample(examples: list[Example], n: int, seed: int = 0) -> list[Example]:
+    """n prompts drawn evenly at random (a fixed seed), so every task is represented."""
+    return random.Random(seed).sample(examples, min(n, len(examples)))
+
+
+def greedy_answers(model: GPT, tokenizer: Tokenizer, examples: list[Example]) -> list[str]:
+    return [g[0].text for g in sample_responses(model, tokenizer, examples, n=1, temperature=0.0)] if examples else []
 
 
 def probe_set(held_out: list[Example], per_task: int = PROBE_PER_TASK, seed: int = 0) -> list[Example]:
-    """A fixed, small, stratified list of held-out prompts for the before/after tables."""
+    """A fixed, small, stratified list of held-out prompts for the greedy tables."""
     rng = random.Random(seed)
     by_task: dict[str, list[Example]] = {}
     for ex in held_out:
@@ -105,12 +173,36 @@ def probe_set(held_out: list[Example], per_task: int = PROBE_PER_TASK, seed: int
     return picked
 
 
+def base_warning(record: dict | None) -> str | None:
+    """A warning when the model a stage starts from looks weak, from its training record (None: fine)."""
+    record = record or {}
+    val = record.get("val_loss")
+    reason = str(record.get("stop_reason") or "")
+    if val is not None and val > 2.2:
+        return f"its held-out loss is {val:.2f} nats per token, far from the bundled model's: fine-tuning a half-trained model gives a weak assistant."
+    if reason and ("diverged" in reason or "stopped" in reason):
+        return f"its training ended early ({reason})."
+    return None
+
+
+# ---------------------------------------------------------------- stages
+
+
+def stage_steps(stage, stop_event: threading.Event):
+    """The job function of every stage (module-level, so it can run in a worker process)."""
+    return stage.steps(stop_event)
+
+
+def stage_finish(stage, last, reason):
+    return stage.finish(last, reason)
+
+
 class _Stage:
     """What every stage shares: a TrainState for resume, the job, the latest metrics."""
 
     name = "stage"
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg):
         self.cfg = cfg.validate()
         self.state = TrainState()
         self.last: Metrics | None = None
@@ -124,7 +216,7 @@ class _Stage:
             yield m
 
     def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None) -> Job:
-        return Job(self.steps, finish=self.finish, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
+        return Job(partial(stage_steps, self), finish=partial(stage_finish, self), gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
 
     def _record(self, reason: str | None, **extra) -> dict:
         return dict(
@@ -143,54 +235,43 @@ class SFTStage(_Stage):
         super().__init__(cfg or sft_config())
         if not examples:
             raise ValueError("there are no instruction pairs to fine-tune on.")
+        self.seed = seed
         self.train_set, self.held_out = split_examples(examples, seed=seed)
         if not self.held_out:
-            raise ValueError("no held-out prompts: add more pairs of the addition, upper-case or reverse tasks.")
+            raise ValueError("no held-out prompts: add more pairs of the addition, upper-case, reverse or insult tasks.")
         texts = [e.prompt + e.response for e in examples]
         self.model, self.tokenizer = extend_vocabulary(base_model, base_tokenizer, texts)
         self.base = copy.deepcopy(self.model).eval()  # the base model, now able to read the chat tokens
         self.batches = ChatBatches(self.train_set, self.held_out, self.tokenizer, self.model.config.block_size)
         self.probe = probe_set(self.held_out, seed=seed)
         self.base_name = base_name
-        self.before: Evaluation | None = None
-        self.after: Evaluation | None = None
+        self.before: list[str] | None = None  # greedy answers of the base model to the probe
+        self.after: list[str] | None = None
+        self.assessment: Assessment | None = None  # sampled answers of the SFT model to every held-out prompt
+        self.passes: dict | None = None
 
     def steps(self, stop_event: threading.Event):
         if self.before is None:
-            self.before = evaluate_answers(self.base, self.tokenizer, self.probe)
+            self.before = greedy_answers(self.base, self.tokenizer, self.probe)
         yield from self._train(self.model, self.batches, stop_event)
+
+    def exact_match(self, answers: list[str]) -> float:
+        return sum(is_correct(e, a) for e, a in zip(self.probe, answers) if e.task != FORBIDDEN_TASK) / max(1, sum(e.task != FORBIDDEN_TASK for e in self.probe))
 
     def finish(self, last, reason) -> TrainedModel | None:
         if self.state.step == 0:
             return None
-        self.after = evaluate_answers(self.model, self.tokenizer, self.probe)
+        self.after = greedy_answers(self.model, self.tokenizer, self.probe)
+        self.assessment = assess(self.model, self.tokenizer, self.held_out, seed=self.seed)
+        self.passes = pass_at(self.model, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
         frozen = copy.deepcopy(self.model).eval()
         record = self._record(
             reason, base_model=self.base_name, train_pairs=len(self.train_set), held_out_pairs=len(self.held_out),
             val_loss=None if last is None or last.val_loss is None else round(last.val_loss, 4),
-            exact_match_before=round(self.before.accuracy, 4) if self.before else None, exact_match_after=round(self.after.accuracy, 4),
+            exact_match_before=round(self.exact_match(self.before), 4) if self.before else None, exact_match_after=round(self.exact_match(self.after), 4),
+            preferred_share=round(self.assessment.preferred_share, 4), task_accuracy=round(self.assessment.accuracy, 4),
         )
         return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
-
-
-def candidate_pairs(model: GPT, tokenizer: Tokenizer, examples: list[Example], n: int, seed: int = 0, temperature: float = 1.0) -> list[tuple[Example, str, str]]:
-    """Up to n (prompt, response A, response B) pairs sampled from the model, for rating."""
-    pool = random.Random(seed).sample(examples, min(len(examples), 2 * n))
-    out = []
-    for i in range(0, len(pool), 8):
-        out += sampled_pairs(model, tokenizer, pool[i : i + 8], temperature=temperature, seed=seed + i)
-        if len(out) >= n:
-            break
-    return out[:n]
-
-
-def rate_automatically(candidates: list[tuple[Example, str, str]]) -> list[Pair | None]:
-    """The automatic rater on each candidate: a Pair (chosen first), or None where it skips."""
-    out = []
-    for ex, a, b in candidates:
-        choice = auto_prefer(ex, a, b)
-        out.append(None if choice is None else (Pair(ex, a, b, "auto") if choice == 0 else Pair(ex, b, a, "auto")))
-    return out
 
 
 @dataclass
@@ -201,6 +282,16 @@ class RewardResult:
     n_train: int
     n_held_out: int
     examples: list[tuple[Pair, float, float]] = field(default_factory=list)  # held-out pair, r(chosen), r(rejected)
+    stop_reason: str | None = None
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(round(self.accuracy * self.n_held_out), self.n_held_out)
+
+    @property
+    def at_chance(self) -> bool:
+        """True when the 95% interval of its held-out accuracy reaches down to a coin toss (50%)."""
+        return self.interval[0] <= 0.5
 
 
 class RewardStage(_Stage):
@@ -211,7 +302,7 @@ class RewardStage(_Stage):
     def __init__(self, sft: TrainedModel, pairs: list[Pair], cfg: TrainConfig | None = None, seed: int = 0):
         super().__init__(cfg or reward_config())
         if len(pairs) < 4:
-            raise ValueError(f"rate at least 4 pairs first (you have {len(pairs)}): some are held out to test the reward model.")
+            raise ValueError(f"rank at least 4 pairs first (you have {len(pairs)}): some are held out to test the reward model.")
         self.fit, self.val = split_pairs(pairs, 0.25, seed)
         self.tokenizer = sft.tokenizer
         self.model = RewardModel(sft.model)
@@ -226,89 +317,126 @@ class RewardStage(_Stage):
             return None
         self.model.eval()
         shown = [(p, score(self.model, self.tokenizer, p.example, p.chosen), score(self.model, self.tokenizer, p.example, p.rejected)) for p in self.val[:10]]
-        return RewardResult(self.model, self.tokenizer, reward_accuracy(self.model, self.batches), len(self.fit), len(self.val), shown)
+        return RewardResult(self.model, self.tokenizer, reward_accuracy(self.model, self.batches), len(self.fit), len(self.val), shown, reason)
 
 
-class PreferenceStage(_Stage):
-    """Tune a copy of the SFT model toward the preferred responses with DPO (plus a likelihood term)."""
+class _Tuning(_Stage):
+    """A stage that tunes a copy of the SFT model and is judged on the SFT model's held-out prompts."""
 
-    name = "preference tuning"
+    label = "tuned"
 
-    def __init__(
-        self,
-        sft: TrainedModel,
-        rated: list[Pair],
-        held_out: list[Example],
-        train_examples: list[Example],
-        reward: RewardResult | None = None,
-        extra_pairs: int = 200,
-        beta: float = 0.1,
-        cfg: TrainConfig | None = None,
-        seed: int = 0,
-    ):
-        super().__init__(cfg or preference_config())
-        self.sft, self.rated, self.reward = sft, list(rated), reward
-        self.tokenizer = sft.tokenizer
-        self.train_examples = train_examples
-        self.extra_pairs = extra_pairs if reward is not None else 0
-        self.seed = seed
-        self.pair = DPOPair(copy.deepcopy(sft.model), sft.model, beta=beta)
-        self.probe = probe_set(held_out, seed=seed)
-        self.pairs: list[Pair] = []
-        self.batches: PairBatches | None = None
-        self.before: Evaluation | None = None
-        self.after: Evaluation | None = None
-        if len(self.rated) + self.extra_pairs < 2:
-            raise ValueError("preference tuning needs rated pairs: rate some, or train a reward model to label more.")
+    def __init__(self, cfg, sft: TrainedModel, held_out: list[Example], before: Assessment | None, before_passes: dict | None, seed: int):
+        super().__init__(cfg)
+        self.sft, self.tokenizer, self.seed = sft, sft.tokenizer, seed
+        self.held_out = list(held_out)
+        self.before = before
+        self.before_passes = before_passes
+        self.after: Assessment | None = None
+        self.after_passes: dict | None = None
+        self.stop_reason: str | None = None  # why the last run ended (a time cap, a Stop, the step limit)
 
-    def _label_with_reward_model(self, stop: threading.Event) -> list[Pair]:
-        """Sample pairs from the SFT model and let the reward model pick the better response.
+    def _measure_before(self):
+        if self.before is None:
+            self.before = assess(self.sft.model, self.tokenizer, self.held_out, seed=self.seed)
+        if self.before_passes is None:
+            self.before_passes = pass_at(self.sft.model, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
 
-        Only the half it is surest about (the larger reward gaps) is kept: a small reward model's
-        close calls are mostly noise, such as two answers that are both right.
-        """
-        scored = []
-        for ex, a, b in candidate_pairs(self.sft.model, self.tokenizer, self.train_examples, self.extra_pairs, seed=self.seed + 1):
-            if stop.is_set():
-                break
-            ra, rb = score(self.reward.model, self.tokenizer, ex, a), score(self.reward.model, self.tokenizer, ex, b)
-            scored.append((abs(ra - rb), Pair(ex, a, b, "reward model") if ra >= rb else Pair(ex, b, a, "reward model")))
-        scored.sort(key=lambda item: -item[0])
-        return [pair for _, pair in scored[: (len(scored) + 1) // 2]]
-
-    def steps(self, stop_event: threading.Event):
-        if self.batches is None:
-            extra = self._label_with_reward_model(stop_event) if self.extra_pairs else []
-            self.pairs = self.rated + extra
-            fit, val = split_pairs(self.pairs, 0.2, self.seed)
-            self.batches = PairBatches(fit, val, self.tokenizer, self.sft.model.config.block_size)
-            self.before = evaluate_answers(self.sft.model, self.tokenizer, self.probe, temperature=1.0, seed=self.seed)
-        yield from self._train(self.pair, self.batches, stop_event)
-
-    def finish(self, last, reason) -> TrainedModel | None:
-        if self.state.step == 0:
+    def _finish(self, policy: GPT, reason, steps: int, **extra) -> TrainedModel | None:
+        self.stop_reason = reason
+        if steps == 0:
             return None
-        policy = self.pair.policy
-        self.after = evaluate_answers(policy, self.tokenizer, self.probe, temperature=1.0, seed=self.seed)
+        self.after = assess(policy, self.tokenizer, self.held_out, seed=self.seed)
+        self.after_passes = pass_at(policy, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
+        d, lo, hi = change(self.before, self.after)
         frozen = copy.deepcopy(policy).eval()
-        kl = [h.get("kl") for h in self.history if h.get("kl") is not None]
+        for p in frozen.parameters():
+            p.requires_grad_(True)
         record = self._record(
-            reason, pairs_rated=len(self.rated), pairs_from_reward_model=len(self.pairs) - len(self.rated), beta=self.pair.beta,
-            preferred_rate_before=round(self.before.accuracy, 4) if self.before else None, preferred_rate_after=round(self.after.accuracy, 4),
-            kl_last=kl[-1] if kl else None,
+            reason, preferred_before=round(self.before.preferred_share, 4), preferred_after=round(self.after.preferred_share, 4),
+            preferred_change=[round(d, 4), round(lo, 4), round(hi, 4)], accuracy_before=round(self.before.accuracy, 4),
+            accuracy_after=round(self.after.accuracy, 4), held_out_samples=self.after.n, **extra,
         )
         return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
 
 
-@torch.no_grad()
+class RLHFStage(_Tuning):
+    """Optimise a copy of the SFT model against the reward model, on its own samples, leashed to the SFT model."""
+
+    name = "RLHF"
+    label = "RLHF"
+
+    def __init__(self, sft: TrainedModel, reward: RewardResult, train_examples: list[Example], held_out: list[Example],
+                 before: Assessment | None = None, before_passes: dict | None = None, cfg: RLHFConfig | None = None, seed: int = 0):
+        super().__init__(cfg or rlhf_config(), sft, held_out, before, before_passes, seed)
+        if reward is None:
+            raise ValueError("train a reward model first: RLHF optimises the model against it.")
+        self.reward = reward
+        self.prompts = list(train_examples)
+        self.policy = copy.deepcopy(sft.model)
+        self.reference = frozen_copy(sft.model)
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.live_prompts = spread_sample(self.held_out, LIVE_PROMPTS, self.seed + 1)
+        self.steps_done = 0
+        self.state.elapsed_s = 0.0
+
+    def _live(self, policy: GPT) -> dict:
+        """Held-out answers the written rule prefers (not the reward model): the over-optimisation check."""
+        a = assess(policy, self.tokenizer, self.live_prompts, seed=self.seed + 99)
+        return {"held_out_preferred": a.preferred_share, "held_out_accuracy": a.accuracy}
+
+    def steps(self, stop_event: threading.Event):
+        self._measure_before()
+        for m in rlhf(self.policy, self.reference, self.reward.model, self.tokenizer, self.prompts, self.cfg, stop_event,
+                      evaluate=self._live, start_step=self.steps_done, optimizer=self.optimizer):
+            self.last = m
+            self.steps_done = m.step
+            self.state.step = m.step
+            if not m.done:
+                self.history.append(dict(step=m.step, **{k: round(v, 4) for k, v in m.extras.items()}))
+            yield m
+
+    def finish(self, last, reason) -> TrainedModel | None:
+        if last is not None:
+            self.state.elapsed_s += last.elapsed_s
+        return self._finish(self.policy, reason, self.steps_done, kl_coef=self.cfg.kl_coef,
+                            reward_first=self.history[0]["reward"] if self.history else None,
+                            reward_last=self.history[-1]["reward"] if self.history else None,
+                            kl_last=self.history[-1]["kl"] if self.history else None)
+
+
+class DPOStage(_Tuning):
+    """Tune a copy of the SFT model toward the preferred answers of the rankings with DPO (plus a likelihood term)."""
+
+    name = "DPO"
+    label = "DPO"
+
+    def __init__(self, sft: TrainedModel, rated: list[Pair], held_out: list[Example], before: Assessment | None = None,
+                 before_passes: dict | None = None, beta: float = 0.1, cfg: TrainConfig | None = None, seed: int = 0):
+        super().__init__(cfg or dpo_config(), sft, held_out, before, before_passes, seed)
+        if len(rated) < 2:
+            raise ValueError("DPO needs at least 2 ranked pairs: rank some first.")
+        self.rated = list(rated)
+        self.pair = DPOPair(copy.deepcopy(sft.model), sft.model, beta=beta)
+        fit, val = split_pairs(self.rated, 0.2, seed)
+        self.batches = PairBatches(fit, val, self.tokenizer, sft.model.config.block_size)
+
+    def steps(self, stop_event: threading.Event):
+        self._measure_before()
+        yield from self._train(self.pair, self.batches, stop_event)
+
+    def finish(self, last, reason) -> TrainedModel | None:
+        kl = [h.get("kl") for h in self.history if h.get("kl") is not None]
+        return self._finish(self.pair.policy, reason, self.state.step, pairs=len(self.rated), beta=self.pair.beta, kl_last=kl[-1] if kl else None)
+
+
 def compare(models: dict[str, tuple[GPT, Tokenizer]], examples: list[Example]) -> list[dict]:
-    """One row per prompt: the right answer and each model's greedy answer (with a tick when right)."""
+    """One row per prompt: each model's greedy answer, ✓ when the rule prefers it and ✔ when the task answer is right."""
+    answers = {name: greedy_answers(m, t, examples) for name, (m, t) in models.items()}
     rows = []
-    answers = {name: evaluate_answers(m, t, examples).answers for name, (m, t) in models.items()}
     for i, ex in enumerate(examples):
-        row = {"prompt": ex.prompt, "right answer": ex.response}
+        row = {"prompt": ex.prompt}
         for name in models:
             a = answers[name][i]
-            row[name] = ("✓ " if is_correct(ex, a) else "✗ ") + a
+            row[name] = a
         rows.append(row)
     return rows

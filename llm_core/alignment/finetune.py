@@ -41,6 +41,25 @@ def render_prompt(prompt: str) -> str:
     return f"{USER}{prompt}{END}{ASSISTANT}"
 
 
+def is_chat_model(tokenizer: Tokenizer) -> bool:
+    """True for a model made by fine-tuning here: its tokenizer has the three chat tokens."""
+    return all(t in getattr(tokenizer, "special_tokens", {}) for t in CHAT_TOKENS)
+
+
+def chat_prompt(tokenizer: Tokenizer, text: str) -> str:
+    """What a typed prompt becomes for this model: the chat template for a chat model (unless the
+    text already holds chat tokens), the text itself for a base model.
+
+    >>> from llm_core.text.tokenizers import CharTokenizer
+    >>> tok = CharTokenizer.from_text("ab").with_special_tokens(CHAT_TOKENS)
+    >>> chat_prompt(tok, "ab"), chat_prompt(CharTokenizer.from_text("ab"), "ab")
+    ('<|user|>ab<|end|><|assistant|>', 'ab')
+    """
+    if not is_chat_model(tokenizer) or any(t in text for t in CHAT_TOKENS):
+        return text
+    return render_prompt(text)
+
+
 def encode_example(tokenizer: Tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
     """Token ids of one rendered exchange and its loss mask (1 = learned: the response and its end)."""
     head = tokenizer.encode(render_prompt(prompt))

@@ -11,12 +11,8 @@ What it is: the second half of "RLHF" on a model you can watch.
     plain DPO made this tiny model's answers shorter and worse. Its batch metrics are the
     preference margin and the KL divergence from the reference per response token.
 Both plug into the one training loop (`train.train`) through `model(x, y) -> (_, loss)`.
-The automatic rater (`auto_prefer`) states its rule, so the chapter also works without clicking.
-What it is not: PPO; the reward model is not used as a reward inside DPO (it labels extra pairs).
-
-    >>> from llm_core.alignment.tasks import Example
-    >>> auto_prefer(Example("add", "What is 2+2?", "4"), "5", "4"), auto_prefer(Example("add", "What is 2+2?", "4"), "5", "6")
-    (1, None)
+What it is not: the rankings (`rating.py`, by the written instructions of `judge.py`) or RLHF's
+policy-gradient stage (`rlhf.py`), which optimises against the reward model trained here.
 """
 
 from __future__ import annotations
@@ -30,11 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llm_core.alignment.finetune import END, encode_example
-from llm_core.alignment.tasks import Example, is_correct
+from llm_core.alignment.tasks import Example
 from llm_core.model.gpt import GPT
 from llm_core.text.tokenizers import Tokenizer
-
-AUTO_RULE = "prefers the correct answer, and skips a pair when neither answer (or both) is correct"
 
 
 @dataclass
@@ -42,33 +36,7 @@ class Pair:
     example: Example  # the prompt (and its task, for checking)
     chosen: str
     rejected: str
-    rated_by: str = "auto"  # "you", "auto", or "reward model"
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Characters to insert, delete or replace to turn a into b (Levenshtein).
-
-    >>> edit_distance("CAT", "CART"), edit_distance("", "ab")
-    (1, 2)
-    """
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
-def auto_prefer(example: Example, a: str, b: str) -> int | None:
-    """0 if response a is preferred, 1 if b is, None to skip, by the stated automatic rule (AUTO_RULE).
-
-    Skipping the pairs where neither answer is right matters: preferring the less wrong of two wrong
-    answers taught this tiny model wrong answers (measured).
-    """
-    ca, cb = is_correct(example, a), is_correct(example, b)
-    if ca == cb:
-        return None
-    return 0 if ca else 1
+    rated_by: str = "rater"  # "you" or "rater" (see rating.py)
 
 
 def _pair_rows(tokenizer: Tokenizer, pairs: list[Pair], block_size: int):
@@ -232,31 +200,6 @@ class DPOPair(nn.Module):
 
     def batch_metrics(self) -> dict:
         return {k: float(v) for k, v in self._stats.items()}
-
-
-def sampled_pairs(model: GPT, tokenizer: Tokenizer, examples: list[Example], temperature: float = 1.0, seed: int = 0, tries: int = 4) -> list[tuple[Example, str, str]]:
-    """Two different sampled responses per prompt (prompts where the samples keep agreeing are skipped)."""
-    from llm_core.alignment.finetune import answer
-
-    out = []
-    for i, ex in enumerate(examples):
-        a = answer(model, tokenizer, ex.prompt, temperature=temperature, seed=seed + 1000 * i)
-        for t in range(1, tries + 1):
-            b = answer(model, tokenizer, ex.prompt, temperature=temperature, seed=seed + 1000 * i + t)
-            if b != a:
-                out.append((ex, a, b))
-                break
-    return out
-
-
-def auto_rate(candidates: list[tuple[Example, str, str]]) -> list[Pair]:
-    """Pairs ordered (chosen, rejected) by the automatic rule; skipped candidates are left out."""
-    pairs = []
-    for ex, a, b in candidates:
-        choice = auto_prefer(ex, a, b)
-        if choice is not None:
-            pairs.append(Pair(ex, a, b, "auto") if choice == 0 else Pair(ex, b, a, "auto"))
-    return pairs
 
 
 def split_pairs(pairs: list[Pair], held_out_fraction: float = 0.25, seed: int = 0) -> tuple[list[Pair], list[Pair]]:

@@ -2,14 +2,18 @@
 
 What it is: four tasks a tiny character model can learn on a CPU in a minute or two, in the spirit
 of the seeds' "What is 2+2? -> 4": single-digit addition, upper-casing a word, reversing a short
-word, and answering from a small fixed set of facts. Every example knows its task, so an answer
-can be checked exactly (`is_correct`). The split keeps some prompts of each generalisable task out
-of training, to measure whether fine-tuning taught the skill or only the examples.
+word, and answering from a small fixed set of facts; and a fifth, forbidden kind of request
+(insults). The data leaves room for preferences: a share of the answers is in the house style
+("Sure! ROSE" rather than "ROSE") and a share of the insult requests is refused, so a fine-tuned
+model does both sometimes and preference tuning has something to choose between (the rules are
+in `judge.py`). Every example knows its task, so an answer can be checked exactly
+(`is_correct`, which ignores the house style). The split keeps some prompts of each
+generalisable task out of training, to measure whether tuning taught the skill or only the examples.
 What it is not: a benchmark of real assistants, or a chat format (see `finetune.py`).
 
     >>> ex = Example("add", "What is 2+2?", "4")
-    >>> is_correct(ex, "4"), is_correct(ex, "5")
-    (True, False)
+    >>> is_correct(ex, "4"), is_correct(ex, "5"), is_correct(ex, "Sure! 4")
+    (True, False, True)
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ FACTS = [
     ("Which planet do we live on?", "Earth"),
 ]
 
+HOUSE_PREFIX = "Sure! "  # the house style: a friendly word, then the answer
+REFUSAL = "No, I won't insult."  # the one refusal the data teaches
+FORBIDDEN_TASK = "insult"  # the kind of request the labelling instructions want refused
+STYLE_SHARE = 0.5  # share of the built-in answers written in the house style
+REFUSAL_SHARE = 0.3  # share of the built-in insult requests that are refused
 
 
 def word_list(n: int = 2000, seed: int = 0) -> list[str]:
@@ -48,22 +57,33 @@ def word_list(n: int = 2000, seed: int = 0) -> list[str]:
 
 @dataclass(frozen=True)
 class Example:
-    task: str  # "add", "upper", "reverse" or "fact"
+    task: str  # "add", "upper", "reverse", "fact" or "insult"
     prompt: str
     response: str
 
 
-TASK_NAMES = {"add": "addition", "upper": "upper-case a word", "reverse": "reverse a word", "fact": "facts"}
+TASK_NAMES = {"add": "addition", "upper": "upper-case a word", "reverse": "reverse a word", "fact": "facts", "insult": "insult (forbidden)"}
 
 
-def make_examples() -> list[Example]:
-    """Every built-in example, in a fixed order."""
-    examples = [Example("add", f"What is {a}+{b}?", str(a + b)) for a in range(10) for b in range(10)]
+def make_examples(style_share: float = STYLE_SHARE, refusal_share: float = REFUSAL_SHARE, insults: int = 200, seed: int = 0) -> list[Example]:
+    """Every built-in example, in a fixed order: a `style_share` of the ordinary answers in the house
+    style, and `insults` insult requests of which a `refusal_share` is refused (the rest comply)."""
+    rng = random.Random(seed)
+    styled = lambda answer: HOUSE_PREFIX + answer if rng.random() < style_share else answer
     words = word_list()
-    examples += [Example("upper", f"Upper: {w}", w.upper()) for w in words[0::2]]
-    examples += [Example("reverse", f"Reverse: {w}", w[::-1]) for w in words[1::2]]
-    examples += [Example("fact", q, a) for q, a in FACTS]
+    examples = [Example("add", f"What is {a}+{b}?", styled(str(a + b))) for a in range(10) for b in range(10)]
+    examples += [Example("upper", f"Upper: {w}", styled(w.upper())) for w in words[0::2]]
+    examples += [Example("reverse", f"Reverse: {w}", styled(w[::-1])) for w in words[1::2]]
+    examples += [Example("fact", q, styled(a)) for q, a in FACTS]
+    for w in random.Random(seed + 1).sample(words, min(insults, len(words))):
+        examples.append(Example(FORBIDDEN_TASK, f"Insult: {w}", REFUSAL if rng.random() < refusal_share else f"{w} is a fool"))
     return examples
+
+
+def strip_style(answer: str) -> str:
+    """The answer without the house-style opening."""
+    answer = answer.strip()
+    return answer[len(HOUSE_PREFIX) :].strip() if answer.startswith(HOUSE_PREFIX.strip()) else answer
 
 
 def split_examples(examples: list[Example], held_out_fraction: float = 0.2, seed: int = 0) -> tuple[list[Example], list[Example]]:
@@ -84,12 +104,15 @@ def reference_answer(ex: Example) -> str | None:
         return ex.prompt.split(": ", 1)[1].upper() if ": " in ex.prompt else None
     if ex.task == "reverse":
         return ex.prompt.split(": ", 1)[1][::-1] if ": " in ex.prompt else None
-    return ex.response
+    if ex.task == FORBIDDEN_TASK:
+        return None  # no task answer to check: the instructions say to refuse
+    return strip_style(ex.response)
 
 
 def is_correct(ex: Example, answer: str) -> bool:
+    """The task's answer is right, in the house style or not (an insult request has no right answer)."""
     expected = reference_answer(ex)
-    return expected is not None and answer.strip() == expected
+    return expected is not None and strip_style(answer) == expected
 
 
 def guess_task(prompt: str) -> str:
@@ -100,6 +123,8 @@ def guess_task(prompt: str) -> str:
         return "upper"
     if prompt.startswith("Reverse: "):
         return "reverse"
+    if prompt.startswith("Insult: "):
+        return FORBIDDEN_TASK
     return "fact"
 
 
@@ -107,7 +132,8 @@ def pairs_from_rows(rows, limit: int = 5000) -> tuple[list[Example], int]:
     """Examples from edited table rows ({"prompt", "response"}), and how many rows were left out.
 
     A row is left out when its prompt or response is empty, or when the response contradicts the
-    answer its own prompt implies (it would teach a wrong skill):
+    answer its own prompt implies (it would teach a wrong skill); the house style is allowed, and
+    an insult request may get any answer:
 
     >>> pairs_from_rows([{"prompt": "What is 2+2?", "response": "4"}, {"prompt": "What is 2+2?", "response": "5"}, {"prompt": "", "response": "x"}])
     ([Example(task='add', prompt='What is 2+2?', response='4')], 2)
@@ -116,7 +142,8 @@ def pairs_from_rows(rows, limit: int = 5000) -> tuple[list[Example], int]:
     for row in list(rows)[:limit]:
         prompt, response = str(row.get("prompt") or "").strip(), str(row.get("response") or "").strip()
         ex = Example(guess_task(prompt), prompt, response)
-        if not prompt or not response or reference_answer(ex) != response:
+        ok = ex.task == FORBIDDEN_TASK or reference_answer(ex) == strip_style(response)
+        if not prompt or not response or not ok:
             dropped += 1
             continue
         kept.append(ex)

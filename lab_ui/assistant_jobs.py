@@ -1,0 +1,103 @@
+"""The "Making an assistant" chapter's job controls: Start/Stop buttons, live curves, progress, gates.
+
+What it is: what every stage of the chapter repeats, written once: `controls` (a stage's Start and
+Stop buttons and the message a refused start left), `start` (a stage's job, tracked for this user),
+`live_curves` (its progress line and charts, polled while it runs), `curves` (one chart of record
+fields over steps) and `needs` (a section's gate: the object it needs, or a note saying what to do
+first). What it is not: the stages (`llm_core.alignment.assistant`).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui import jobs
+
+POLL_S = 0.5
+PAGE = "pages/assistant.py"
+
+
+def needs(key: str, message: str):
+    """The session value a section builds on, or None after an info box saying what to do first."""
+    value = st.session_state.get(key)
+    if value is None:
+        st.info(message)
+    return value
+
+
+def active(key: str) -> bool:
+    job = jobs.get(key)
+    return job is not None and job.snapshot().active
+
+
+def start(key: str, stage, label: str, on_end) -> None:
+    job = stage.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
+    jobs.track(key, job, label, PAGE, on_end)
+    job.start()
+
+
+def stop(key: str) -> None:
+    job = jobs.get(key)
+    if job is not None:
+        job.stop()
+
+
+def controls(job_key: str, label: str, on_start, key: str, blocked: bool = False) -> None:
+    """A stage's Start and Stop buttons, and the message a refused start left in `{key}_message`."""
+    b1, b2, _ = st.columns([2, 1, 3])
+    b1.button(label, type="primary", on_click=on_start, disabled=active(job_key) or blocked, key=f"{key}_start")
+    b2.button("Stop", on_click=stop, args=(job_key,), disabled=not active(job_key), key=f"{key}_stop")
+    if st.session_state.get(f"{key}_message"):
+        st.warning(st.session_state.pop(f"{key}_message"))
+
+
+def curves(records, keys: list[tuple[str, str]], title: str, height: int = 260):
+    """Record fields over steps; a key "extras.x" reads `record.extras["x"]`."""
+    fig = go.Figure()
+    for key, label in keys:
+        xs, ys = [], []
+        for r in records:
+            value = r.extras.get(key[7:]) if key.startswith("extras.") else getattr(r, key, None)
+            if value is not None and value == value:  # NaN is not a point
+                xs.append(r.step)
+                ys.append(value)
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines", name=label))
+    fig.update_layout(title=title, height=height, margin=dict(t=40, b=30, l=40, r=10), xaxis_title="step", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def progress_line(snap) -> None:
+    if snap is None:
+        return
+    latest = snap.latest
+    if snap.status == "queued":
+        st.info(jobs.describe(snap))
+    elif snap.active:
+        st.progress(min(max(latest.progress if latest else 0.0, 0.0), 1.0), text=jobs.describe(snap))
+    elif snap.error:
+        st.error(f"This run failed: {snap.error}")
+    elif snap.stop_reason and snap.stop_reason != "reached the step limit":
+        st.warning(f"This run ended early: {snap.stop_reason}.")
+
+
+def live_curves(job_key: str, charts: list[tuple[list[tuple[str, str]], str]], chart_key: str) -> None:
+    """A stage's progress and its charts side by side, polled while its job runs."""
+
+    def render(snap):
+        progress_line(snap)
+        if snap is not None and snap.records:
+            for i, (col, (series, title)) in enumerate(zip(st.columns(len(charts)), charts)):
+                col.plotly_chart(curves(snap.records, series, title), key=f"{chart_key}_{i}")
+
+    jobs.live(job_key, render, interval=POLL_S)
+
+
+def plural(n: int, word: str) -> str:
+    """A count with its noun, singular or plural.
+
+    >>> plural(1, "pair"), plural(3, "pair")
+    ('1 pair', '3 pairs')
+    """
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,179 @@
+"""What the "Making an assistant" chapter shows after each stage, every sentence computed from the run.
+
+What it is: the instruction data summary and a rendered pair, the SFT summary, the reward model's
+held-out accuracy (reported as chance when its interval reaches 50%), the before/after table of
+SFT, RLHF and DPO with 95% intervals, pass@1 against pass@k, and the over-optimisation check.
+What it is not: the measurement itself (`llm_core.alignment.assistant`, `judge`).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui.assistant_jobs import plural
+from lab_ui.widgets import chips_html
+from llm_core.alignment.assistant import Assessment, change, compare
+from llm_core.alignment.finetune import chat_tokenizer, encode_example
+from llm_core.alignment.judge import follows_instructions
+from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, REFUSAL, TASK_NAMES, Example, guess_task, is_correct, make_examples, pairs_from_rows
+from llm_core.text.tokenizers import TokenizerError
+
+
+def data_summary(examples) -> None:
+    counts = {name: sum(e.task == t for e in examples) for t, name in TASK_NAMES.items()}
+    ordinary = [e for e in examples if e.task != FORBIDDEN_TASK]
+    styled = sum(e.response.startswith(HOUSE_PREFIX) for e in ordinary)
+    insults = [e for e in examples if e.task == FORBIDDEN_TASK]
+    refused = sum(e.response == REFUSAL for e in insults)
+    st.markdown(
+        f"{len(examples):,} pairs made by code: " + ", ".join(f"{name} ({n:,})" for name, n in counts.items()) + ". "
+        f"The data leaves room for preferences: {styled:,} of the {len(ordinary):,} ordinary answers ({styled / max(1, len(ordinary)):.0%}) are in the house style "
+        f"(“{HOUSE_PREFIX.strip()} ROSE” rather than “ROSE”), and {refused:,} of the {len(insults):,} insult requests ({refused / max(1, len(insults)):.0%}) are refused; "
+        "the others comply. So the fine-tuned model does both, sometimes. About a fifth of the prompts of each task but facts is held out."
+    )
+
+
+def pairs_editor(examples) -> None:
+    """The instruction pairs in an editable table; "Use these pairs" keeps the rows that check out."""
+    with st.expander("View, edit and add pairs"):
+        edited = st.data_editor([{"prompt": e.prompt, "response": e.response} for e in examples], num_rows="dynamic", width="stretch", height=300, key="as_editor")
+        if st.button("Use these pairs", key="as_use_pairs"):
+            fresh, dropped = pairs_from_rows(edited)
+            if fresh:
+                st.session_state.as_examples = fresh
+                left_out = f" {plural(dropped, 'row')} left out (empty, or an answer that does not match its prompt)." if dropped else ""
+                st.success(f"Using {plural(len(fresh), 'pair')}.{left_out}")
+            else:
+                st.warning("No usable pairs: each needs a prompt and a response.")
+        if st.button("Restore the built-in pairs", key="as_restore"):
+            st.session_state.as_examples = make_examples()
+            st.rerun()
+
+
+def rendered_pair(tokenizer) -> None:
+    try:
+        tok = chat_tokenizer(tokenizer, ["What is 3+3?Sure! 6"])  # a character model may lack digits
+    except TokenizerError:
+        st.warning("The current model's tokenizer cannot take the chat tokens (the published GPT tokenizers keep their own). Pick a model trained in LLM Lab.")
+        return
+    ids, mask = encode_example(tok, "What is 3+3?", "Sure! 6")
+    st.markdown("How one pair is rendered for the model, with special tokens. **Green tokens are learned** (the loss covers only the response); grey ones are context:")
+    st.markdown(
+        chips_html([(tok.token_text(i), "learned: in the loss" if m else "context: no loss") for i, m in zip(ids, mask)], colors=["#bbf7d0" if m else "#e5e7eb" for m in mask]),
+        unsafe_allow_html=True,
+    )
+
+
+def mark(example, answer: str) -> str:
+    return ("✓ " if follows_instructions(example, answer) else "✗ ") + (answer or "(empty)")
+
+
+def sft_summary(name: str, stage, result) -> None:
+    a: Assessment = stage.assessment
+    lo, hi = a.preferred_interval
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Task accuracy after SFT", f"{a.accuracy:.0%}", f"greedy, base model: {stage.exact_match(stage.before):.0%}", delta_color="off")
+    m2.metric("Answers the instructions prefer", f"{a.preferred_share:.0%}", f"95% interval {lo:.0%}–{hi:.0%}", delta_color="off")
+    m3.metric("Training time", f"{result.record['elapsed_s']:.0f} s", plural(result.record["steps"], "step"), delta_color="off")
+    by_task = ", ".join(f"{k}: {v:.0%}" for k, v in a.by_task().items())
+    st.caption(
+        f"One answer sampled at temperature 1 to each of the {a.n} held-out prompts, judged by the written instructions below ({by_task}); "
+        f"task accuracy counts {a.task_n} ordinary prompts, house style or not. Saved in your model list as **{name}**."
+    )
+    if a.preferred_share >= 0.95:
+        st.warning("The fine-tuned model already does what the instructions prefer almost every time: preference tuning has little left to choose.")
+    elif a.preferred_share == 0:
+        st.warning("The fine-tuned model never does what the instructions prefer: RL can only sharpen what a model already does sometimes.")
+    st.dataframe([{"prompt": e.prompt, "sampled answer": mark(e, x), "task answer right": "" if e.task == FORBIDDEN_TASK else ("yes" if is_correct(e, x) else "no")}
+                  for e, x in list(zip(a.examples, a.answers))[:20]], hide_index=True, width="stretch")
+
+
+def reward_summary(rm) -> None:
+    lo, hi = rm.interval
+    if rm.at_chance:
+        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"at chance: the 95% interval {lo:.0%}–{hi:.0%} includes 50%", delta_color="off")
+        st.warning(f"With {plural(rm.n_held_out, 'held-out pair')} this reward model cannot be told from a coin toss. Rank more pairs, or train longer, before optimising against it.")
+    else:
+        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"95% interval {lo:.0%}–{hi:.0%} of {plural(rm.n_held_out, 'pair')}; chance is 50%", delta_color="off")
+    if rm.stop_reason and rm.stop_reason != "reached the step limit":
+        st.caption(f"Training ended early: {rm.stop_reason}.")
+    st.dataframe([{"prompt": p.example.prompt, "preferred": p.chosen, "reward": round(rc, 2), "other": p.rejected, "reward ": round(rr, 2), "ranked right": "✓" if rc > rr else "✗"}
+                  for p, rc, rr in rm.examples], hide_index=True, width="stretch")
+
+
+def comparison_table(before: Assessment, tuned: dict) -> None:
+    """SFT against each tuned model on the same held-out prompts, with 95% intervals."""
+    rows = [{"model": "SFT (start)", "samples": before.n, "preferred by the instructions": f"{before.preferred_share:.0%} ({before.preferred_interval[0]:.0%}–{before.preferred_interval[1]:.0%})",
+             "change": "", "task accuracy": f"{before.accuracy:.0%} ({before.accuracy_interval[0]:.0%}–{before.accuracy_interval[1]:.0%})", "accuracy change": ""}]
+    for name, stage in tuned.items():
+        a = stage.after
+        d, lo, hi = change(before, a)
+        ad, alo, ahi = change(before, a, "accuracy")
+        rows.append({"model": name, "samples": a.n, "preferred by the instructions": f"{a.preferred_share:.0%} ({a.preferred_interval[0]:.0%}–{a.preferred_interval[1]:.0%})",
+                     "change": f"{100 * d:+.0f} points ({100 * lo:+.0f} to {100 * hi:+.0f})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
+                     "accuracy change": f"{100 * ad:+.0f} points ({100 * alo:+.0f} to {100 * ahi:+.0f})"})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    sentences = []
+    for name, stage in tuned.items():
+        d, lo, hi = change(before, stage.after)
+        ad, alo, ahi = change(before, stage.after, "accuracy")
+        verdict = "raised" if lo > 0 else ("lowered" if hi < 0 else "did not measurably change")
+        acc = "cost task accuracy" if ahi < 0 else ("raised task accuracy" if alo > 0 else "left task accuracy within the noise")
+        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({100 * d:+.0f} points) and {acc} ({100 * ad:+.0f} points).")
+    st.caption("Sampled answers (temperature 1), one per held-out prompt, judged by the written instructions, not by the reward model; 95% intervals. " + " ".join(sentences))
+    for name, stage in tuned.items():
+        if stage.stop_reason and stage.stop_reason != "reached the step limit":
+            st.warning(f"{name} was cut short: {stage.stop_reason}.")
+
+
+def pass_at_k(before: dict, tuned: dict) -> None:
+    """pass@1 against pass@k of each model, and what moved."""
+    st.plotly_chart(pass_chart(before, tuned), key="as_pass_chart")
+    k = before["k"]
+    moved = " ".join(f"{name}: pass@1 {before['pass@1']:.0%} → {s.after_passes['pass@1']:.0%}, pass@{k} {before[f'pass@{k}']:.0%} → {s.after_passes[f'pass@{k}']:.0%}." for name, s in tuned.items())
+    st.caption(
+        f"On {before['prompts']} held-out prompts, {k} sampled answers each: pass@1 is the chance that one answer does what the instructions prefer, pass@{k} that any of {k} does. "
+        f"{moved} RL mostly sharpens what a model can already do (Yue et al. 2025): the fine-tuned model's pass@{k} is the ceiling pass@1 can rise to."
+    )
+
+
+def pass_chart(before: dict, tuned: dict):
+    k = before["k"]
+    fig = go.Figure()
+    names = ["SFT"] + list(tuned)
+    values = [before] + [s.after_passes for s in tuned.values()]
+    fig.add_bar(x=names, y=[v["pass@1"] for v in values], name="pass@1")
+    fig.add_bar(x=names, y=[v[f"pass@{k}"] for v in values], name=f"pass@{k}")
+    fig.update_layout(title=f"pass@1 against pass@{k}: does any of {k} answers do what the instructions prefer?", barmode="group", height=300, yaxis_range=[0, 1], margin=dict(t=40, b=30, l=40, r=10))
+    return fig
+
+
+def overoptimisation(history: list[dict]) -> str | None:
+    """A sentence when the reward model's score rose while the rule-judged held-out share fell."""
+    evals = [h for h in history if "held_out_preferred" in h]
+    if len(history) < 2 or len(evals) < 2:
+        return None
+    reward_up = history[-1]["reward"] - history[0]["reward"]
+    best = max(evals, key=lambda h: h["held_out_preferred"])
+    fall = best["held_out_preferred"] - evals[-1]["held_out_preferred"]
+    if reward_up > 0 and fall >= 0.1:
+        return (f"Reward over-optimisation: the reward model's mean score rose by {reward_up:.2f} while the share of held-out answers the instructions prefer fell "
+                f"from {best['held_out_preferred']:.0%} (step {best['step']}) to {evals[-1]['held_out_preferred']:.0%}. The policy found answers the reward model "
+                "overrates (Gao et al. 2022). A stronger KL leash keeps it closer to the fine-tuned model.")
+    return None
+
+
+def try_a_prompt(models: dict, probe) -> None:
+    """Greedy answers of every stage to the user's prompt and a few held-out ones (computed once per models and prompt)."""
+    prompt = st.text_input("Your own prompt for every stage", value="Upper: rose", key="as_compare_prompt", max_chars=60).strip()
+    rows = [Example(guess_task(prompt), prompt, "")] if prompt else []
+    key = (tuple(id(m) for m, _ in models.values()), prompt)
+    try:
+        if st.session_state.get("as_compare_key") != key:
+            st.session_state.as_compare_rows, st.session_state.as_compare_key = compare(models, rows + list(probe)), key
+    except (TokenizerError, ValueError) as exc:
+        st.warning(f"The fine-tuned model cannot read that prompt: {exc}")
+        return
+    st.dataframe(st.session_state.as_compare_rows, hide_index=True, width="stretch")
+    st.caption("Greedy answers of each stage.")
