@@ -1,1 +1,1 @@
-"""Training: the one loop (a generator of metrics), the optimizers, a resumable run for the app, and cost estimates."""
+"""Training: the one loop (a generator of metrics), the optimizers, a resumable run for the app, cost estimates, and data-parallel training under torchrun."""
