@@ -75,26 +75,15 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-# Counts, inside the page, every frame the app sends on its websocket: the count is up to date the
-# moment an action's event handlers have run (Streamlit sends a widget's rerun request from them).
-COUNT_SENT_FRAMES = """(() => {
-  const send = WebSocket.prototype.send;
-  window.__labFramesSent = 0;
-  WebSocket.prototype.send = function (data) { window.__labFramesSent += 1; return send.call(this, data); };
-})()"""
-
-
 class ScriptRuns:
     """The app's script runs as the server reports them, read from the page's websocket: every
-    `rerun_script` request the browser sends (timer-driven fragment reruns left out), and every
-    `script_finished` the server answers with. wait_idle() waits on these states instead of
-    guessing how long a rerun takes to begin."""
+    `rerun_script` request the browser sends, and every `script_finished` the server answers with.
+    wait_idle() waits on these states instead of guessing how long a rerun takes to begin."""
 
     def __init__(self, page):
-        self.sent = 0  # frames the browser sent, as seen from here
-        self.requested = 0  # rerun requests the browser sent
+        self.requested = 0  # rerun requests sent by the browser
         self.answered = 0  # requests followed by a finished run (not one cut short for a rerun)
-        page.add_init_script(COUNT_SENT_FRAMES)
+        self.idle_at = 0  # `requested` when wait_idle last returned
         page.on("websocket", self._attach)
 
     def _attach(self, ws) -> None:
@@ -106,9 +95,8 @@ class ScriptRuns:
 
         message = BackMsg()
         if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
-            if not message.rerun_script.is_auto_rerun:
+            if not message.rerun_script.is_auto_rerun:  # a fragment's timer is not the action waited for
                 self.requested += 1
-        self.sent += 1
 
     def _received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -147,19 +135,26 @@ def poll(page, done, timeout: float, what: str) -> None:
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the app has rendered and its script (and any rerun) has finished.
 
-    For a page opened with open_page, "finished" is the server's word: every frame the page has
-    sent so far (counted inside the page) has reached this side, and every rerun it asked for has
-    been answered by a finished run. No fixed sleep: an action that asks for no rerun waits for nothing.
+    For a page opened with open_page, "finished" is the server's word: every rerun the browser
+    asked for has been answered by a finished run (not by the page's "notRunning" mark alone, which
+    still shows the previous run until the server answers). The frontend sends an action's rerun
+    request shortly after the event, not within it (a counter inside the page saw the send arrive
+    late), so up to 150 ms are given for the request to show up; the wait ends as soon as it does,
+    and some actions ask for none.
     """
     page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
     runs = runs_of(page)
     if runs is None:
         page.wait_for_timeout(150)  # no websocket view of this page: let a rerun begin
     else:
-        sent_in_page = page.evaluate("window.__labFramesSent || 0")
-        poll(page, lambda: runs.sent >= sent_in_page, timeout, "the page's websocket frames")
+        try:
+            poll(page, lambda: runs.requested > runs.idle_at, 150, "a rerun request")
+        except TimeoutError:
+            pass  # this action asked for no rerun
         poll(page, lambda: runs.answered >= runs.requested, timeout, "the app's script run to finish")
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    if runs is not None:
+        runs.idle_at = runs.requested
 
 
 def open_page(page, base_url: str, url_path: str = "", timeout: float = 60_000) -> None:
