@@ -95,7 +95,8 @@ class ScriptRuns:
 
         message = BackMsg()
         if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
-            self.requested += 1
+            if not message.rerun_script.is_auto_rerun:  # a fragment's timer is not the action waited for
+                self.requested += 1
 
     def _received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -135,9 +136,11 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the app has rendered and its script (and any rerun) has finished.
 
     For a page opened with open_page, "finished" is the server's word: every rerun the browser
-    asked for has been answered by a finished run. An action that asks for a rerun sends its
-    request as the browser handles the event; up to 150 ms are given for it to show up (the wait
-    ends as soon as it does), since some actions ask for none.
+    asked for has been answered by a finished run (not by the page's "notRunning" mark alone, which
+    still shows the previous run until the server answers). The frontend sends an action's rerun
+    request shortly after the event, not within it (a counter inside the page saw the send arrive
+    late), so up to 150 ms are given for the request to show up; the wait ends as soon as it does,
+    and some actions ask for none.
     """
     page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
     runs = runs_of(page)

@@ -9,6 +9,8 @@ from browser_harness import (
 )
 from playwright.sync_api import expect
 
+CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
+
 
 def head_title(main):
     return main.get_by_test_id("stPlotlyChart").first.locator(".gtitle")
@@ -25,7 +27,7 @@ def test_attention_renders_and_layer_head_change_the_heatmap(app_server, page):
     open_page(page, app_server.url, "attention")
     main = main_area(page)
     expect(main.get_by_role("heading", name="Inside the model")).to_be_visible()
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5)  # head, grid, residual, contributions, lens
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)  # head, grid, residual, contributions, lens
     expect(head_title(main)).to_contain_text("Layer 1, head 1")
     expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible()  # inside the app shell
     assert_no_exception(page)
@@ -69,11 +71,11 @@ def test_attention_hostile_prompts(app_server, page):
     for text, expected, charts in cases:
         set_prompt(page, main, text)
         expect(main.get_by_text(expected, exact=False).first).to_be_visible()
-        expect(main.get_by_test_id("stPlotlyChart")).to_have_count(charts)
+        expect(main.get_by_test_id("stPlotlyChart")).to_have_count(charts, timeout=CHARTS)
         assert_no_exception(page)
     # Unseen characters: offer to drop them, then show the rest.
     main.get_by_text("Drop the unseen characters", exact=False).click()
     wait_idle(page)
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)
     expect(main.locator(".attention-strip .tok")).to_have_count(len("   hello"))
     assert_no_exception(page)

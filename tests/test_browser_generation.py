@@ -7,6 +7,8 @@ from playwright.sync_api import expect
 
 STATUS = re.compile(r"(\d+) of (\d+) new tokens · the model has run (\d+) times")
 
+CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
+
 
 def open_generation(page, url):
     """Open the app, then the chapter through the sidebar. (A first request straight to /generation
@@ -16,7 +18,7 @@ def open_generation(page, url):
     wait_idle(page)
     main = main_area(page)
     expect(main.get_by_role("heading", name="Generate, one token at a time")).to_be_visible()
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=CHARTS)
     return main
 
 

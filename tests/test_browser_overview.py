@@ -3,6 +3,8 @@
 from browser_harness import ROOT, assert_no_exception, main_area, open_page, wait_idle
 from playwright.sync_api import expect
 
+CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
+
 
 def existing_pages():
     import ast
@@ -20,7 +22,7 @@ def test_overview_renders_with_navigation_and_sidebar(app_server, page):
     expect(page.get_by_test_id("stSidebar").get_by_text("parameters", exact=False).first).to_be_visible()
     pages = existing_pages()
     expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(pages) if len(pages) > 1 else 0)  # one page: no menu
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=CHARTS)
     expect(main.get_by_test_id("stCode").filter(has_text="def forward(cfg, w, idx)")).to_have_count(1)
     assert_no_exception(page)
 
