@@ -141,7 +141,7 @@ def show(name: str, r: dict, reference: dict | None = None) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="training-time budget of each run (60 = the page's default)")
-    parser.add_argument("--stop-after", type=float, default=5.0, help="seconds before pressing Stop in the latency run")
+    parser.add_argument("--stop-after", type=float, default=15.0, help="seconds before pressing Stop in the latency run")
     parser.add_argument("--skip", nargs="*", default=[], choices=["cli", "job", "app", "app-away"])
     args = parser.parse_args(argv)
     print(f"tiny preset, Tiny Shakespeare, {args.seconds:g} s of training per run", flush=True)

@@ -182,6 +182,15 @@ def log_every(step_s: float) -> int:
     return max(1, min(10, round(1.0 / max(step_s, 1e-6))))
 
 
+def eval_every_s(budget_s: float) -> float:
+    """Seconds of training between evaluations of a run given in seconds: about 8 per run, at least 2 s apart.
+
+    >>> eval_every_s(60), eval_every_s(10), eval_every_s(600)
+    (7.5, 2.0, 75.0)
+    """
+    return max(2.0, round(budget_s / 8, 1))
+
+
 def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:
     job = jobs.get(JOB_KEY)
     if job is not None and job.snapshot().active:

@@ -130,12 +130,16 @@ with t3:
     else:
         budget = st.number_input("Steps", min_value=0, max_value=10_000_000, step=100, key="tr_steps", persist_state="session")
 t4.number_input("Seed", min_value=0, max_value=2**31 - 1, key="tr_seed", persist_state="session", help="Same seed, same initial weights and batches.")
-t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
+if until == "steps":
+    t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
+else:  # a time cadence: a short run still shows its text improving, whatever the model's speed
+    t5.caption(f"Evaluates and samples every {setup.eval_every_s(budget):g} s of training (about 8 times).")
 preset = TrainConfig(**TRAIN_PRESETS.get(st.session_state.tr_preset, TRAIN_PRESETS["tiny"]))
 train_config = TrainConfig(
     max_steps=int(budget) if until == "steps" else 10_000_000, time_budget_s=float(budget) if until == "seconds" else None,
     batch_size=batch_size, lr=float(lr), muon_lr=preset.muon_lr_for(float(lr)), warmup_steps=preset.warmup_steps,
-    eval_every=int(st.session_state.tr_eval_every), seed=int(st.session_state.tr_seed), log_every=setup.log_every(step_s),
+    eval_every=int(st.session_state.tr_eval_every), eval_every_s=setup.eval_every_s(budget) if until == "seconds" else None,
+    seed=int(st.session_state.tr_seed), log_every=setup.log_every(step_s),
 )
 if budget <= 0:
     problems.append(f"Choose at least one {'second' if until == 'seconds' else 'step'} of training: zero {until} trains nothing.")
