@@ -98,14 +98,15 @@ if config_ok and corpus is not None:
     except DataError as exc:
         problems.append(f"The text is too short for this context: {exc}")
 batch_size = int(st.session_state.tr_batch)
-step_s = 0.05
+step_s = None
 if config_ok:
     step_s, speed_source = setup.speed_check(model_config, batch_size, problems)
+    setup.rerun_when_measured()
     memory = train_memory_bytes(model_config, batch_size)
     s1, s2, s3, s4 = st.columns(4)
     s1.metric("Parameters", f"{model_config.num_params():,}")
     s2.metric("Weights file", anatomy.human_bytes(4 * model_config.num_params()), help="float32: 4 bytes per parameter, plus a small header describing the model.")
-    s3.metric("Seconds per step", view.fmt_seconds(step_s), help=f"About {1 / step_s:,.1f} steps per second: {speed_source}.")
+    s3.metric("Seconds per step", view.fmt_seconds(step_s) if step_s else "measuring…", help=f"{speed_source}.")
     s4.metric("Training memory (estimate)", anatomy.human_bytes(memory))
     st.caption(f"Seconds per step: {speed_source}. Training costs about 6 floating-point operations per parameter per token, plus attention; "
                "real speed also depends on what else the server is doing.")
@@ -148,7 +149,7 @@ else:
         train_config.validate()
     except ConfigError as exc:
         problems.append(str(exc).capitalize())
-if config_ok and budget > 0:
+if config_ok and budget > 0 and step_s:
     if until == "steps":
         st.caption(f"About {view.fmt_seconds(budget * step_s)} of training, plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
     else:

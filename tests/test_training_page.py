@@ -25,6 +25,7 @@ def training_page(preset: str | None = "nano", seconds: int | None = 2) -> AppTe
     at.switch_page("pages/training.py").run()
     OPEN_APPS.append(at)
     assert not at.exception
+    poll_until(at, lambda at: metric(at, "Seconds per step") != "measuring…")  # the speed is measured in the background, once
     if preset:
         at.selectbox(key="tr_preset").set_value(preset).run()
     if seconds is not None:
