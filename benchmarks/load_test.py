@@ -59,8 +59,22 @@ async def check_exceptions(page, who: str, figures: Figures) -> None:
         figures.exceptions.append(f"{who}: {(await e.inner_text())[:200]}")
 
 
+async def guarded(coro, who: str, figures: Figures) -> None:
+    """A session that breaks is a failure to count, not the end of the test."""
+    try:
+        await coro
+    except Exception as exc:
+        figures.failures.append(f"{who} stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
+
+
+async def new_page(browser, height: int):
+    context = await browser.new_context(viewport={"width": 1300, "height": height})
+    context.set_default_timeout(180_000)  # a loaded server answers slowly: that shows in the figures, not as a crash
+    return await context.new_page()
+
+
 async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
-    page = await (await browser.new_context(viewport={"width": 1300, "height": 900})).new_page()
+    page = await new_page(browser, 900)
     await page.goto(url, timeout=180_000)
     await idle(page, 180_000)
     i = seed
@@ -79,7 +93,7 @@ async def browse(browser, url: str, who: str, until: float, figures: Figures, se
 
 
 async def train(browser, url: str, who: str, layers: int, until: float, figures: Figures) -> None:
-    page = await (await browser.new_context(viewport={"width": 1300, "height": 2400})).new_page()
+    page = await new_page(browser, 2400)
     await page.goto(url, timeout=180_000)
     await idle(page, 180_000)
     await page.get_by_test_id("stSidebarNavLink").filter(has_text="Train a model").click()
@@ -136,8 +150,9 @@ async def run(args) -> int:
             t_start = time.monotonic()
             until = t_start + args.minutes * 60
             n_train = min(args.trainers, args.sessions)
-            tasks = [train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures) for k in range(n_train)]
-            tasks += [browse(browser, server.url, f"browser{k + 1}", until, figures, seed=k) for k in range(args.sessions - n_train)]
+            tasks = [guarded(train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures), f"trainer{k + 1}", figures) for k in range(n_train)]
+            tasks += [guarded(browse(browser, server.url, f"browser{k + 1}", until, figures, seed=k), f"browser{k + 1}", figures)
+                      for k in range(args.sessions - n_train)]
 
             async def watch_memory():
                 await asyncio.sleep(min(60, args.minutes * 60 / 2))
