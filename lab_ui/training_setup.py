@@ -12,6 +12,7 @@ What it is not: the training itself (`llm_core.training.training_run`) or the li
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from functools import partial
 
@@ -123,25 +124,50 @@ def _uploaded_text(problems: list[str]):
 
 @st.cache_resource(show_spinner=False)
 def _speed_store() -> dict:
-    return {"measured": {}}
+    return {"measured": {}, "lock": threading.Lock()}
+
+
+def calibration():
+    """This machine's speed, measured once per server with a few real steps in a background thread
+    (on a busy server that takes a while, and the page must not wait for it); None until then."""
+    store = _speed_store()
+    with store["lock"]:
+        if "calibration" not in store and "thread" not in store:
+            device = state.device()
+            store["thread"] = threading.Thread(target=lambda: store.update(calibration=calibrate(device)), name="calibrate", daemon=True)
+            store["thread"].start()
+    return store.get("calibration")
+
+
+def rerun_when_measured() -> None:
+    """While the speed is being measured, a small fragment reruns the page once it is known."""
+    if calibration() is not None:
+        return
+
+    @st.fragment(run_every=1.0)
+    def _wait():
+        if calibration() is not None:
+            st.rerun()
+
+    _wait()
 
 
 def _size_key(config: ModelConfig, batch_size: int) -> tuple:
     return (config.n_layer, config.n_head, config.n_embd, config.block_size, config.vocab_size, batch_size)
 
 
-def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tuple[float, str]:
+def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tuple[float | None, str]:
     """Seconds per step (measured on an earlier run of this size if there was one, else estimated from
-    a calibration made once per server, so the figure does not jump between visits) and where it comes from."""
+    a calibration made once per server, so the figure does not jump between visits) and where it
+    comes from; (None, why) while the machine's speed is still being measured."""
     store = _speed_store()
     measured = store["measured"].get(_size_key(config, batch_size))
     if measured is not None:
         step_s, source = measured, "measured on an earlier run of this size on this server"
     else:
-        if "calibration" not in store:
-            with st.spinner("Measuring this machine's speed (a few training steps)…"):
-                store["calibration"] = calibrate(state.device())
-        cal = store["calibration"]
+        cal = calibration()
+        if cal is None:
+            return None, "this server is measuring its speed with a few training steps (once, in the background)"
         step_s = estimate_step_seconds(config, batch_size, cal)
         source = f"estimated: this machine was measured once at about {cal.flops_per_s / 1e9:,.0f} GFLOP/s with {cal.overhead_s * 1000:.0f} ms per step"
     if step_s > REFUSE_STEP_S:
@@ -173,13 +199,24 @@ def register_trained(run: TrainingRun, job, snap) -> None:
     data[RESULT_KEY] = (name, result, current)
 
 
-def log_every(step_s: float) -> int:
+def log_every(step_s: float | None) -> int:
     """Steps between progress records: about one a second, at most every 10 steps.
 
-    >>> log_every(0.01), log_every(0.3), log_every(5.0)
-    (10, 3, 1)
+    >>> log_every(0.01), log_every(0.3), log_every(5.0), log_every(None)
+    (10, 3, 1, 5)
     """
+    if step_s is None:
+        return 5
     return max(1, min(10, round(1.0 / max(step_s, 1e-6))))
+
+
+def eval_every_s(budget_s: float) -> float:
+    """Seconds of training between evaluations of a run given in seconds: about 8 per run, at least 2 s apart.
+
+    >>> eval_every_s(60), eval_every_s(10), eval_every_s(600)
+    (7.5, 2.0, 75.0)
+    """
+    return max(2.0, round(budget_s / 8, 1))
 
 
 def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:

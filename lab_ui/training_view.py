@@ -77,6 +77,9 @@ def render_status(run, snap, max_jobs: int) -> None:
         latency = f" ({snap.stop_latency_s:.2f} s after the request)" if snap.stop_latency_s is not None else ""
         if reason.startswith("diverged"):
             st.error(f"Training stopped: the run {reason}")
+        elif run.steps_done == 0:
+            when = "" if "before it began" in reason else " before its first step"
+            st.info(f"Training {reason}{latency}{when}: there is no model to keep. Press **Train** to start again.")
         elif snap.stopped_by == "cap":
             st.warning(f"Training {reason}.")
         elif run.can_resume():
@@ -140,7 +143,7 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
         f"The loss is the **cross-entropy**: the average of −ln(the probability the model gave to the true next token), so 0 would mean "
         f"always certain and right, and {uniform:.2f} is what guessing uniformly among {vocab} tokens scores. "
         f"Train loss is measured on each batch; val loss on {run.eval_tokens:,} held-out tokens the model never trains on "
-        f"(capped to keep the live view quick), every {cfg.eval_every} steps."
+        f"(capped to keep the live view quick), every {f'{cfg.eval_every_s:g} s of training' if cfg.eval_every_s else f'{cfg.eval_every} steps'}."
     )
     if snap.samples:
         step, sample_text = snap.samples[-1]
@@ -152,7 +155,8 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
                     st.caption(f"step {step:,}")
                     st.code(sample_text, language=None, wrap_lines=True)
     elif snap.active:
-        st.caption(f"A sample of generated text appears at every evaluation (every {cfg.eval_every} steps).")
+        every = f"{cfg.eval_every_s:g} s of training" if cfg.eval_every_s else f"{cfg.eval_every} steps"
+        st.caption(f"A sample of generated text appears at every evaluation (every {every}).")
 
 
 def failed_to_learn(record: dict, uniform: float) -> bool:

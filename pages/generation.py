@@ -155,7 +155,7 @@ def live_view() -> None:
             st.rerun()  # redraw the buttons (Play instead of Pause)
 
     n = len(session.history)
-    status = f"**{n}** of {max_new()} new tokens · the model has run **{session.model_calls}** times in this session"
+    status = f"**{n}** of {max_new()} new tokens · the model has run **{session.model_calls}** time{'s' if session.model_calls != 1 else ''} in this session"
     if session.stopped:
         status += " · stopped: the model produced its stop token"
     elif n >= max_new():

@@ -98,14 +98,15 @@ if config_ok and corpus is not None:
     except DataError as exc:
         problems.append(f"The text is too short for this context: {exc}")
 batch_size = int(st.session_state.tr_batch)
-step_s = 0.05
+step_s = None
 if config_ok:
     step_s, speed_source = setup.speed_check(model_config, batch_size, problems)
+    setup.rerun_when_measured()
     memory = train_memory_bytes(model_config, batch_size)
     s1, s2, s3, s4 = st.columns(4)
     s1.metric("Parameters", f"{model_config.num_params():,}")
     s2.metric("Weights file", anatomy.human_bytes(4 * model_config.num_params()), help="float32: 4 bytes per parameter, plus a small header describing the model.")
-    s3.metric("Seconds per step", view.fmt_seconds(step_s), help=f"About {1 / step_s:,.1f} steps per second: {speed_source}.")
+    s3.metric("Seconds per step", view.fmt_seconds(step_s) if step_s else "measuring…", help=f"{speed_source}.")
     s4.metric("Training memory (estimate)", anatomy.human_bytes(memory))
     st.caption(f"Seconds per step: {speed_source}. Training costs about 6 floating-point operations per parameter per token, plus attention; "
                "real speed also depends on what else the server is doing.")
@@ -130,12 +131,16 @@ with t3:
     else:
         budget = st.number_input("Steps", min_value=0, max_value=10_000_000, step=100, key="tr_steps", persist_state="session")
 t4.number_input("Seed", min_value=0, max_value=2**31 - 1, key="tr_seed", persist_state="session", help="Same seed, same initial weights and batches.")
-t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
+if until == "steps":
+    t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
+else:  # a time cadence: a short run still shows its text improving, whatever the model's speed
+    t5.caption(f"Evaluates and samples every {setup.eval_every_s(budget):g} s of training (about 8 times).")
 preset = TrainConfig(**TRAIN_PRESETS.get(st.session_state.tr_preset, TRAIN_PRESETS["tiny"]))
 train_config = TrainConfig(
     max_steps=int(budget) if until == "steps" else 10_000_000, time_budget_s=float(budget) if until == "seconds" else None,
     batch_size=batch_size, lr=float(lr), muon_lr=preset.muon_lr_for(float(lr)), warmup_steps=preset.warmup_steps,
-    eval_every=int(st.session_state.tr_eval_every), seed=int(st.session_state.tr_seed), log_every=setup.log_every(step_s),
+    eval_every=int(st.session_state.tr_eval_every), eval_every_s=setup.eval_every_s(budget) if until == "seconds" else None,
+    seed=int(st.session_state.tr_seed), log_every=setup.log_every(step_s),
 )
 if budget <= 0:
     problems.append(f"Choose at least one {'second' if until == 'seconds' else 'step'} of training: zero {until} trains nothing.")
@@ -144,7 +149,7 @@ else:
         train_config.validate()
     except ConfigError as exc:
         problems.append(str(exc).capitalize())
-if config_ok and budget > 0:
+if config_ok and budget > 0 and step_s:
     if until == "steps":
         st.caption(f"About {view.fmt_seconds(budget * step_s)} of training, plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
     else:

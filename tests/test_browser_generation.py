@@ -5,7 +5,7 @@ import re
 from browser_harness import assert_no_exception, main_area, open_page, wait_idle
 from playwright.sync_api import expect
 
-STATUS = re.compile(r"(\d+) of (\d+) new tokens · the model has run (\d+) times")
+STATUS = re.compile(r"(\d+) of (\d+) new tokens · the model has run (\d+) times?")
 
 CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
 

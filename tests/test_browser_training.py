@@ -13,6 +13,7 @@ from browser_harness import (
     main_area,
     main_button,
     open_page,
+    screenshot,
     set_number,
     wait_idle,
 )
@@ -115,7 +116,7 @@ def test_two_browsers_train_at_once_and_each_sees_only_its_own_run(app_server, b
         poll(lambda: all(main_area(pg).get_by_text(re.compile(r"^step [\d,]+ · \d+% · loss")).count() for pg in runs))
         for pg in runs:
             assert main_area(pg).get_by_text("in the queue", exact=False).count() == 0
-        for pg, name in runs.items():
+        for pg in runs:
             expect(main_area(pg).get_by_text(re.compile("is now your current model"))).to_be_visible(timeout=240_000)
         for pg, name in runs.items():
             mine, theirs = name, next(n for p, n in runs.items() if p is not pg)
@@ -151,4 +152,33 @@ def test_hostile_files_are_refused_in_the_page(app_server, page):
     expect(main.get_by_test_id("stAlert").filter(has_text="model.safetensors was refused")).to_contain_text("not a safetensors file", timeout=60_000)
     expect(page.get_by_test_id("stSidebar").get_by_text("Shakespeare (bundled)")).to_be_visible()
     page.set_viewport_size(TALL)
+    assert_no_exception(page)
+
+
+def test_a_reload_mid_run_finds_the_run_and_a_stranger_cannot(app_server, browser, page):
+    open_training(page, app_server.url)
+    screenshot(page, "training-idle")
+    choose_nano(page)
+    set_number(page, "Seconds of training", 25)
+    main_button(page, "Train").click()
+    poll(lambda: train_loss_points(page) >= 1)
+    screenshot(page, "training-running")
+    run_id = re.search(r"[?&]run=([\w-]+)", page.url).group(1)
+    assert len(run_id) >= 20
+    page.reload()  # a new Streamlit session: the run id in the address finds the same desk
+    wait_idle(page, 120_000)
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
+    expect(main_button(page, "Stop")).to_be_enabled(timeout=60_000)  # the run is still going and still ours
+    screenshot(page, "training-after-reload")
+    stranger = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        open_training(stranger, app_server.url)  # the same server, without the address: nothing of ours
+        assert run_id not in stranger.url
+        expect(main_button(stranger, "Stop")).to_be_disabled()
+        expect(main_area(stranger).get_by_text("Press **Train** to start", exact=False).or_(main_area(stranger).get_by_text("Press Train to start", exact=False))).to_be_visible()
+    finally:
+        stranger.context.close()
+    expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=240_000)
+    screenshot(page, "training-finished-after-reload")
     assert_no_exception(page)

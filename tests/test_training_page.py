@@ -25,6 +25,7 @@ def training_page(preset: str | None = "nano", seconds: int | None = 2) -> AppTe
     at.switch_page("pages/training.py").run()
     OPEN_APPS.append(at)
     assert not at.exception
+    poll_until(at, lambda at: metric(at, "Seconds per step") != "measuring…")  # the speed is measured in the background, once
     if preset:
         at.selectbox(key="tr_preset").set_value(preset).run()
     if seconds is not None:
@@ -331,3 +332,23 @@ def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
         assert stranger.session_state["lab_desk_id"] not in (run_id, guess)
         assert trained not in stranger.session_state["lab_models"] and "training" not in stranger.session_state["lab_jobs"]
         assert stranger.button(key="tr_stop").disabled
+
+
+def test_a_killed_worker_is_a_one_line_message_and_the_app_keeps_serving():
+    import multiprocessing
+    import os
+    import signal
+
+    at = training_page(seconds=300)
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: job_of(at).snapshot().records)
+    (worker,) = [p for p in multiprocessing.active_children() if p.name == "llm-lab-job"]
+    os.kill(worker.pid, signal.SIGKILL)  # what the out-of-memory killer does
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    message = texts(at.error)
+    assert "Training failed: the training worker was ended by signal 9" in message and "press Train to start again" in message
+    assert "Traceback" not in message and not at.exception
+    assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
+    at.switch_page("pages/overview.py").run()  # the rest of the app is untouched
+    assert not at.exception and at.session_state["lab_current_model"] == "Shakespeare (bundled)"

@@ -14,14 +14,35 @@ which also gives its memory back to the system when it ends.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import sys
+import threading
 import time
+import types
 
 from llm_core.jobs import ABANDONED
 from llm_core.workers import WorkerFailed, drive
 
 STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
 POLL_S = 0.05
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main():
+    """A spawned child re-runs the parent's `__main__` file before anything else, and `streamlit run`
+    makes app.py that `__main__`: without this the worker would run the whole app once more (seconds,
+    and a flood of warnings). For the instant of the spawn, `__main__` is an empty module."""
+    with _start_lock:
+        real = sys.modules.get("__main__")
+        placeholder = types.ModuleType("__main__")
+        sys.modules["__main__"] = placeholder
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is placeholder:  # unless a script run has set its own meanwhile
+                sys.modules["__main__"] = real
 
 
 def _worker_main(conn, target, args, stop) -> None:
@@ -36,7 +57,8 @@ def run_in_process(target, args, stop):
     worker_stop = ctx.Event()
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker_main, args=(send, target, args, worker_stop), daemon=True, name="llm-lab-job")
-    proc.start()
+    with _bare_main():
+        proc.start()
     send.close()  # the worker holds the only writing end: a dead worker reads as end of file
     stop_seen = last_heard = None
     try:

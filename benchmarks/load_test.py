@@ -1,0 +1,211 @@
+"""Load test: one LLM Lab server, several browser sessions at once, for a few minutes (loopback only).
+
+Prints figures; asserts nothing. By default 8 sessions for 5 minutes: 2 of them train (nano
+preset, 40 s runs, one after another, each session with its own model size so that the names
+tell the runs apart) and 6 move through the chapters, a click every few seconds. Each session is
+its own headless-Chromium context (its own Streamlit session). Measured:
+
+- page response: from a click in the sidebar to the chapter drawn and the script idle; p50/p95/max;
+- exceptions: any `stException` element seen on any page, and any training that failed;
+- cross-talk: a training session must only ever see its own models and its own run;
+- server memory: the Streamlit process's resident memory after the first minute and at the end
+  (training workers are separate processes and are not counted: they end with each run).
+
+    PYTHONPATH=. python benchmarks/load_test.py                       # 8 sessions, 5 minutes
+    PYTHONPATH=. python benchmarks/load_test.py --sessions 4 --minutes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import sys
+import time
+
+from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+
+CHAPTERS = ["Overview", "Tokenization", "Embeddings", "Attention", "Generate", "Train a model", "Fine-tune and align"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Figures:
+    def __init__(self):
+        self.responses: list[float] = []
+        self.exceptions: list[str] = []
+        self.crosstalk: list[str] = []
+        self.trainings: list[str] = []
+        self.failures: list[str] = []
+
+
+async def idle(page, timeout=120_000):
+    await page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout)
+    await page.wait_for_timeout(150)
+    await page.wait_for_selector(IDLE, timeout=timeout)
+
+
+async def check_exceptions(page, who: str, figures: Figures) -> None:
+    for e in await page.get_by_test_id("stException").all():
+        figures.exceptions.append(f"{who}: {(await e.inner_text())[:200]}")
+
+
+async def guarded(coro, who: str, figures: Figures) -> None:
+    """A session that breaks is a failure to count, not the end of the test."""
+    try:
+        await coro
+    except Exception as exc:
+        figures.failures.append(f"{who} stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
+
+
+async def new_page(browser, height: int):
+    context = await browser.new_context(viewport={"width": 1300, "height": height})
+    context.set_default_timeout(180_000)  # a loaded server answers slowly: that shows in the figures, not as a crash
+    return await context.new_page()
+
+
+async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
+    page = await new_page(browser, 900)
+    await page.goto(url, timeout=180_000)
+    await idle(page, 180_000)
+    i = seed
+    while time.monotonic() < until:
+        title = CHAPTERS[i % len(CHAPTERS)]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            await page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click(timeout=60_000)
+            await idle(page)
+            figures.responses.append(time.perf_counter() - t0)
+        except Exception as exc:  # a timeout is a figure too
+            figures.failures.append(f"{who} opening {title}: {type(exc).__name__}")
+        await check_exceptions(page, who, figures)
+        await page.wait_for_timeout(2000 + 500 * (seed % 3))
+
+
+async def train(browser, url: str, who: str, layers: int, until: float, figures: Figures) -> None:
+    page = await new_page(browser, 2400)
+    await page.goto(url, timeout=180_000)
+    await idle(page, 180_000)
+    await page.get_by_test_id("stSidebarNavLink").filter(has_text="Train a model").click()
+    await idle(page)
+    main = page.get_by_test_id("stMain")
+    params = main.get_by_test_id("stMetric").filter(has_text="Parameters")
+    for _ in range(3):  # a rerun (the speed measurement finishing, say) can swallow the choice: check it took
+        await main.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+        await page.get_by_role("option", name=re.compile("^nano")).click()
+        await idle(page)
+        if "28,896" in await params.inner_text():
+            break
+    thumb = main.get_by_test_id("stSlider").filter(has_text="Layers").get_by_role("slider")
+    for _ in range(layers - 2):
+        await thumb.focus()
+        await thumb.press("ArrowRight")
+        await idle(page)
+    box = main.get_by_role("spinbutton", name="Seconds of training")
+    await box.fill("40")
+    await box.press("Enter")
+    await idle(page)
+    layers_now = await main.get_by_test_id("stSlider").filter(has_text="Layers").inner_text()
+    mine = f"{layers}x2x32 on tinyshakespeare"
+    if str(layers) not in layers_now:
+        figures.failures.append(f"{who}: could not set up its model ({layers_now!r}); its runs are checked by name only")
+    own: set[str] = set()
+    while time.monotonic() < until - 60:
+        await main.get_by_role("button", name="Train", exact=True).click()
+        await idle(page)
+        done = main.get_by_text(re.compile("is now your current model|Training failed|did not learn"))
+        try:
+            await done.first.wait_for(timeout=600_000)
+        except Exception as exc:
+            figures.failures.append(f"{who}: training did not end ({type(exc).__name__})")
+            return
+        text = await done.first.inner_text()
+        figures.trainings.append(f"{who}: {text[:90]}")
+        named = re.match(r"(.+? · [\d,]+ steps)", text)
+        if named:
+            own.add(named.group(1))
+        if "Training failed" in text:
+            figures.failures.append(f"{who}: {text[:200]}")
+        elif mine not in text and str(layers) in layers_now:
+            figures.crosstalk.append(f"{who} expected {mine!r}, saw {text[:120]!r}")
+        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+        if await picker.count():
+            await picker.click()
+            options = [await o.inner_text() for o in await page.get_by_role("option").all()]
+            await page.keyboard.press("Escape")
+            strangers = [o for o in options if "on tinyshakespeare" in o and not any(o.startswith(n) for n in own)]
+            if strangers:
+                figures.crosstalk.append(f"{who} sees someone else's models: {strangers}")
+        await check_exceptions(page, who, figures)
+
+
+async def run(args) -> int:
+    from playwright.async_api import async_playwright
+
+    figures = Figures()
+    server = StreamlitServer(env={"LLM_LAB_MAX_TRAININGS": "2"}).start(timeout=120)
+    memory = {}
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            t_start = time.monotonic()
+            until = t_start + args.minutes * 60
+            n_train = min(args.trainers, args.sessions)
+            tasks = [guarded(train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures), f"trainer{k + 1}", figures) for k in range(n_train)]
+            tasks += [guarded(browse(browser, server.url, f"browser{k + 1}", until, figures, seed=k), f"browser{k + 1}", figures)
+                      for k in range(args.sessions - n_train)]
+
+            async def watch_memory():
+                await asyncio.sleep(min(60, args.minutes * 60 / 2))
+                memory["first_minute"] = rss_mb(server.proc.pid)
+                while time.monotonic() < until:
+                    await asyncio.sleep(5)
+                memory["end"] = rss_mb(server.proc.pid)
+
+            await asyncio.gather(*tasks, watch_memory())
+            await browser.close()
+            wall = time.monotonic() - t_start
+    finally:
+        server.stop()
+    r = sorted(figures.responses)
+    print(f"{args.sessions} sessions ({min(args.trainers, args.sessions)} training) for {wall / 60:.1f} min on one server; "
+          f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
+    if r:
+        p95 = r[min(len(r) - 1, int(0.95 * len(r)))]
+        print(f"page responses: {len(r)}; p50 {statistics.median(r):.2f} s, p95 {p95:.2f} s, max {r[-1]:.2f} s")
+    print(f"trainings finished: {len(figures.trainings)}")
+    for t in figures.trainings:
+        print("   ", t)
+    print(f"exceptions on pages: {len(figures.exceptions)}", *figures.exceptions[:5], sep="\n    ")
+    print(f"failures (timeouts, failed trainings): {len(figures.failures)}", *figures.failures[:5], sep="\n    ")
+    print(f"cross-talk: {len(figures.crosstalk)}", *figures.crosstalk[:5], sep="\n    ")
+    if memory.get("first_minute"):
+        growth = 100 * (memory["end"] / memory["first_minute"] - 1)
+        print(f"server memory: {memory['first_minute']:.0f} MB after the first minute, {memory['end']:.0f} MB at the end ({growth:+.1f}%)")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--trainers", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 16 or not 0.5 <= args.minutes <= 30:
+        print("bounded on purpose: 1-16 sessions, 0.5-30 minutes", file=sys.stderr)
+        return 2
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
