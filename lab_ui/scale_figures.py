@@ -12,7 +12,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from llm_core.scale.fit import SweepFit, best_per_size, power_law
+from llm_core.scale.fit import SweepFit, loss_nd, power_law
 
 PALETTE = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#bddf26", "#fde725"]
 SIZE_PALETTE = ["#9ca3af", "#60a5fa", "#34d399", "#fbbf24", "#f97316", "#ef4444", "#a855f7", "#0f766e", "#1e3a8a"]
@@ -99,19 +99,23 @@ def frontier(fit: SweepFit, tokens_per_param_reference: float = 20.0) -> go.Figu
                                                       yaxis=dict(type="log", title=dict(text="compute-optimal size or tokens")))))
 
 
-def loss_vs_params(runs: list[dict], fit: SweepFit) -> go.Figure:
-    """Each size's lowest loss in the sweep, against both parameter counts, with a power-law fit for each."""
-    pts = best_per_size(runs)
+def loss_vs_tokens(runs: list[dict], fit: SweepFit, n_key: str) -> go.Figure:
+    """Every run's loss against the tokens it saw, one colour per size, with the fitted L(N, D) for that size (dashed)."""
+    f = fit.loss_nd.get(n_key)
+    labels = sorted({r["label"] for r in runs}, key=lambda lab: next(r["params_total"] for r in runs if r["label"] == lab))
     traces = []
-    for key, color in (("params_non_embedding", "#7c3aed"), ("params_total", "#059669")):
-        traces.append(dict(type="scatter", x=[r[key] for r in pts], y=[r["val_loss"] for r in pts], mode="markers", name=COUNT_LABEL[key], marker=dict(size=9, color=color),
-                           text=[r["label"] for r in pts], hovertemplate="%{text}: %{x:,}<br>loss %{y:.3f}<extra></extra>"))
-        f = fit.loss_vs_params.get(key)
+    for i, label in enumerate(labels):
+        pts = sorted((r for r in runs if r["label"] == label), key=lambda r: r["tokens"])
+        color = SIZE_PALETTE[i % len(SIZE_PALETTE)]
+        traces.append(dict(type="scatter", x=[r["tokens"] for r in pts], y=[r["val_loss"] for r in pts], mode="markers", name=label, legendgroup=label,
+                           marker=dict(size=8, color=color), hovertemplate=f"{label}<br>%{{x:,}} tokens<br>loss %{{y:.3f}}<extra></extra>"))
         if f is not None:
-            xs = np.logspace(math.log10(pts[0][key]), math.log10(pts[-1][key]), 40)
-            traces.append(dict(type="scatter", x=list(xs), y=list(power_law(xs, f.params["E"], f.params["A"], f.params["alpha"], f.x0)), mode="lines",
-                               name=f"fit, α = {f.params['alpha']:.2f}", line=dict(color=color, dash="dash")))
-    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text="parameters")), yaxis=dict(type="log", title=dict(text="held-out loss (nats per character)")))))
+            xs = np.logspace(math.log10(pts[0]["tokens"]), math.log10(pts[-1]["tokens"]) + 0.2, 30)
+            p = f.params
+            traces.append(dict(type="scatter", x=list(xs), y=list(loss_nd(pts[0][n_key], xs, p["E"], p["A"], p["B"], p["alpha"], p["beta"], p["n0"], p["d0"])),
+                               mode="lines", showlegend=False, legendgroup=label, line=dict(color=color, dash="dash", width=1), hoverinfo="skip"))
+    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text="training tokens D")),
+                                                      yaxis=dict(type="log", title=dict(text="held-out loss (nats per character)")))))
 
 
 def counts_frontier(fits: dict) -> go.Figure:

@@ -134,6 +134,8 @@ def _emergence(args, command: str) -> int:
             series.append(pt)
             print(f"{pt['label']:>6} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
                   f"answer log-prob {pt['answer_logprob']:.3f}, train exact {pt['train_exact_match']:.1%} (load {os.getloadavg()[0]:.2f})", flush=True)
+            if args.out:  # after every point: a run cut short still leaves its series on disk
+                save_emergence(args.out, emergence_document(plan, series, command, time.perf_counter() - t0))
     wall = time.perf_counter() - t0
     doc = emergence_document(plan, series, command, wall)
     print(f"ended: {series[-1].get('stop_reason')}")

@@ -11,7 +11,7 @@ from lab_ui.widgets import table_html
 from llm_core.jobs import Job
 from llm_core.paths import ASSETS
 from llm_core.scale.emergence import EmergenceError, load_emergence
-from llm_core.scale.fit import PUBLISHED, best_per_size, fit_sweep, residuals
+from llm_core.scale.fit import PUBLISHED, fit_sweep, residuals
 from llm_core.scale.flops import train_flops_per_token
 from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, run_sweep
 
@@ -26,12 +26,7 @@ COUNTS = {"with embeddings (Chinchilla; Pearce & Song 2024)": "params_total", "w
 @st.cache_resource(show_spinner=False)
 def shipped():
     doc = load_sweep(SWEEP_PATH)
-    return doc, {key: fit_sweep(doc, key) for key in COUNTS.values()}
-
-
-@st.cache_resource(show_spinner=False)
-def shipped_emergence():
-    return load_emergence(EMERGENCE_PATH)
+    return doc, {key: fit_sweep(doc, key) for key in COUNTS.values()}, load_emergence(EMERGENCE_PATH)
 
 
 def own_models() -> list[dict]:
@@ -55,9 +50,8 @@ def start_live(plan: SweepPlan) -> None:
 
 
 def stop_live() -> None:
-    job = jobs.get(JOB_KEY)
-    if job is not None:
-        job.stop()
+    if jobs.get(JOB_KEY) is not None:
+        jobs.get(JOB_KEY).stop()
 
 
 # ======================================================================================
@@ -70,8 +64,7 @@ st.markdown(
 )
 jobs.collect()
 try:
-    doc, fits = shipped()
-    em = shipped_emergence()
+    doc, fits, em = shipped()
 except (SweepError, EmergenceError) as exc:
     st.error(f"The shipped sweeps cannot be read: {exc} Make them again with the commands in the README.")
     st.stop()
@@ -98,11 +91,12 @@ f = fit.loss_vs_compute
 if f is not None and "alpha" in f.params:
     st.markdown(
         f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
-        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. Kaplan et al. measured L ∝ C^−{PUBLISHED['kaplan_alpha_C']} at 10^17–10^21 FLOPs; "
-        "at our 10^10–10^11 FLOPs the loss is far from its floor and the exponent is not comparable one to one."
+        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. Kaplan et al. measured L ∝ C^−{PUBLISHED['kaplan_alpha_C']} with models up to 1.5B parameters; "
+        f"ours have at most {max(totals):,} and {budgets[-1]:.0e} FLOPs: far from their loss floor, so the exponents are not comparable one to one."
     )
 if doc.get("runs_planned", len(runs)) > len(runs):
-    st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs.")
+    missing = ", ".join(f"{b:.0e}" for b in sorted(set(doc["plan"]["budgets"]) - set(budgets)))
+    st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs finished" + (f"; the budget of {missing} FLOPs did not." if missing else "."))
 with st.expander("Every run, and the command that made this sweep"):
     st.code(doc["command"], language="bash")
     st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", non_embedding=f"{r['params_non_embedding']:,}",
@@ -137,23 +131,22 @@ if nf is not None and df is not None:
 # --- 4 · Two ways of counting -----------------------------------------------------------------
 st.header("4 · Loss against size, and how you count the parameters")
 g1, g2 = st.columns(2)
-g1.plotly_chart(figs.loss_vs_params(runs, fit), key="sc_params")
+g1.plotly_chart(figs.loss_vs_tokens(runs, fit, n_key), key="sc_params")
 g2.plotly_chart(figs.counts_frontier(fits), key="sc_counts")
-lp, fne, ft = fit.loss_vs_params, fits["params_non_embedding"], fits["params_total"]
-share = [r["params_embedding"] / r["params_total"] for r in runs]
-if len(lp) == 2:
+nd, fne, ft, share = fit.loss_nd.get(n_key), fits["params_non_embedding"], fits["params_total"], [r["params_embedding"] / r["params_total"] for r in runs]
+if nd is not None and len(fit.loss_nd) == 2:
+    other = fit.loss_nd["params_total" if n_key == "params_non_embedding" else "params_non_embedding"]
     st.markdown(
-        f"Left: each size at the lowest loss it reached in this sweep; L(N) = E + A·N^−α gives α = **{lp['params_non_embedding'].describe('alpha', 2)}** "
-        f"counting without embeddings and **{lp['params_total'].describe('alpha', 2)}** with them (R² {lp['params_non_embedding'].r2:.2f} and {lp['params_total'].r2:.2f}). "
-        f"The largest size's best run saw {best_per_size(runs)[-1]['epochs']:.2f} epochs: the right end of this curve is limited by compute, not by size."
+        f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
+        f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
+        f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit: α = {PUBLISHED['chinchilla_alpha']}, "
+        f"β = {PUBLISHED['chinchilla_beta']}, E = {PUBLISHED['chinchilla_E']} (nats per token of a 32k-token vocabulary, not per character: E is not comparable)."
     )
 if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
     st.markdown(
         f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
         f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. Pearce and Song (2024) traced most of the gap between Kaplan's N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']} "
-        f"and Chinchilla's C^{PUBLISHED['chinchilla_N_opt_exponent']:.2f} to this choice at small scale. Published L(N) exponents: α = {PUBLISHED['kaplan_alpha_N']} "
-        f"(Kaplan, without embeddings, converged models); α = {PUBLISHED['chinchilla_alpha']} (Chinchilla's L(N, D))."
-    )
+        f"and Chinchilla's C^{PUBLISHED['chinchilla_N_opt_exponent']:.2f} to this choice at small scale (Kaplan's L(N): α = {PUBLISHED['kaplan_alpha_N']}, without embeddings).")
 
 # --- 5 · Your own points -------------------------------------------------------------------
 st.header("5 · Add your own points")
@@ -228,6 +221,10 @@ if below and above:
         f"of the correct answer from {last_low['answer_logprob']:.2f} to {first_high['answer_logprob']:.2f} nats. The right-hand chart shows why: "
         f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time, and exact match waits for the last one."
     )
+drop = max(zip(series, series[1:]), key=lambda ab: ab[0]["exact_match"] - ab[1]["exact_match"])
+if drop[0]["exact_match"] - drop[1]["exact_match"] > 0.2:  # a loss spike: say so rather than draw a smooth story over it
+    st.markdown(f"The run is not monotone: between steps {drop[0]['step']:,} and {drop[1]['step']:,} a loss spike dropped exact match from {drop[0]['exact_match']:.0%} "
+                f"to {drop[1]['exact_match']:.0%} and the log-probability from {drop[0]['answer_logprob']:.2f} to {drop[1]['answer_logprob']:.2f}; it recovered afterwards.")
 st.markdown(
     "Schaeffer et al. (2023) argue that much \"emergence\" is in the metric: if each of L answer tokens is right with probability p, "
     "the whole answer is right with about p^L, which stays near 0 and then shoots up while p itself rises steadily. The dotted line is "

@@ -149,13 +149,31 @@ def _usable(run: dict) -> bool:
     return math.isfinite(run.get("val_loss", float("nan"))) and not run.get("stop_reason", "").startswith("diverged")
 
 
-def best_per_size(runs: list[dict]) -> list[dict]:
-    """Each size's run with the lowest held-out loss (the nearest this sweep got to that size's L(N)), smallest size first."""
-    best = {}
-    for r in runs:
-        if _usable(r) and (r["label"] not in best or r["val_loss"] < best[r["label"]]["val_loss"]):
-            best[r["label"]] = r
-    return sorted(best.values(), key=lambda r: r["params_total"])
+def loss_nd(n, d, E, A, B, alpha, beta, n0=1.0, d0=1.0):
+    """Chinchilla's form: an irreducible loss, a term that falls with size and one that falls with data."""
+    return E + A * (np.asarray(n, float) / n0) ** (-alpha) + B * (np.asarray(d, float) / d0) ** (-beta)
+
+
+def fit_loss_nd(n, d, loss) -> Fit:
+    """L(N, D) = E + A (N/N0)^-alpha + B (D/D0)^-beta over every run (Hoffmann et al.'s "approach 3"); N0, D0 = the smallest.
+
+    >>> n = np.repeat([1e3, 3e3, 1e4, 3e4], 4); d = np.tile([1e5, 3e5, 1e6, 3e6], 4)
+    >>> f = fit_loss_nd(n, d, loss_nd(n, d, 1.5, 1.0, 0.8, 0.4, 0.3, 1e3, 1e5))
+    >>> round(f.params["alpha"], 3), round(f.params["beta"], 3), round(f.params["E"], 3)
+    (0.4, 0.3, 1.5)
+    """
+    n, d, loss = (np.asarray(v, float) for v in (n, d, loss))
+    if len(loss) < 6:
+        raise FitError(f"L(N, D) has 5 parameters: it needs at least 6 runs (got {len(loss)}).")
+    n0, d0 = float(n.min()), float(d.min())
+    f = lambda nd, E, A, B, alpha, beta: loss_nd(nd[0], nd[1], E, A, B, alpha, beta, n0, d0)
+    spread = max(loss.max() - loss.min(), 1e-3)
+    params, pcov = curve_fit(f, np.vstack([n, d]), loss, p0=(0.9 * loss.min(), spread, spread, 0.3, 0.3),
+                             bounds=([0.0, 0.0, 0.0, 0.0, 0.0], [loss.min(), np.inf, np.inf, 3.0, 3.0]), maxfev=50000)
+    names = ("E", "A", "B", "alpha", "beta")
+    fit = Fit(dict(zip(names, map(float, params))), _errors(pcov, names), r_squared(loss, f(np.vstack([n, d]), *params)), len(loss), n0)
+    fit.params["n0"], fit.params["d0"] = n0, d0
+    return fit
 
 
 @dataclass
@@ -165,7 +183,7 @@ class SweepFit:
     loss_vs_compute: Fit | None  # L_opt(C) = E + A (C / C0)^-alpha over the compute-optimal points
     n_opt_vs_compute: Fit | None  # N_opt ~ C^a
     d_opt_vs_compute: Fit | None  # D_opt ~ C^b
-    loss_vs_params: dict = field(default_factory=dict)  # count -> Fit of L(N) over each size's lowest loss (`best_per_size`)
+    loss_nd: dict = field(default_factory=dict)  # count -> Fit of L(N, D) = E + A (N/N0)^-alpha + B (D/D0)^-beta over every run
     tokens_per_param: list = field(default_factory=list)  # (budget, D_opt / N_opt)
     notes: list = field(default_factory=list)
 
@@ -190,14 +208,12 @@ def fit_sweep(document: dict, n_key: str = "params_total") -> SweepFit:
         loss_fit = maybe(fit_log_linear, budgets, [m.loss_opt for m in inside])
     n_fit = maybe(fit_log_linear, budgets, [m.n_opt for m in inside])
     d_fit = maybe(fit_log_linear, budgets, [m.tokens_opt for m in inside])
-    largest = best_per_size(runs)
     per_count = {}
     for key in ("params_non_embedding", "params_total"):
-        if not all(key in r for r in largest):
-            continue
-        fit = maybe(fit_power_law, [r[key] for r in largest], [r["val_loss"] for r in largest])
-        if fit is not None:
-            per_count[key] = fit
+        if all(key in r for r in runs):
+            fit = maybe(fit_loss_nd, [r[key] for r in runs], [r["tokens"] for r in runs], [r["val_loss"] for r in runs])
+            if fit is not None:
+                per_count[key] = fit
     return SweepFit(n_key, minima, loss_fit, n_fit, d_fit, per_count, [(m.budget, m.tokens_per_param) for m in inside], notes)
 
 
@@ -215,8 +231,9 @@ def summary_lines(fit: SweepFit) -> list[str]:
     for name, f in (("N_opt", fit.n_opt_vs_compute), ("D_opt", fit.d_opt_vs_compute)):
         if f is not None:
             lines.append(f"{name} ~ C^a: a {f.describe('a')} (R^2 {f.r2:.4f}; Chinchilla 0.50)")
-    for key, f in fit.loss_vs_params.items():
-        lines.append(f"L(N) with N = {key.replace('params_', '')}: alpha {f.describe('alpha')}, E {f.describe('E')}, R^2 {f.r2:.4f}")
+    for key, f in fit.loss_nd.items():
+        lines.append(f"L(N, D) with N = {key.replace('params_', '')}: alpha {f.describe('alpha')}, beta {f.describe('beta')}, E {f.describe('E')}, R^2 {f.r2:.4f} on {f.n} runs"
+                     f" (Chinchilla 0.34, 0.28, 1.69)")
     if fit.tokens_per_param:
         ratios = [r for _, r in fit.tokens_per_param]
         lines.append(f"tokens per parameter at the optimum: {min(ratios):.1f}-{max(ratios):.1f} (Chinchilla ~20; nanochat 8-10.5)")

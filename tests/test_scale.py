@@ -1,0 +1,238 @@
+"""The Scale chapter's engine: FLOP and parameter counts, the fits, the sweep's JSON, emergence metrics."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from llm_core.model.config import ModelConfig
+from llm_core.paths import ASSETS
+from llm_core.scale import emergence as em
+from llm_core.scale.fit import FitError, fit_log_linear, fit_loss_nd, fit_power_law, fit_sweep, isoflop_minima, loss_nd
+from llm_core.scale.flops import param_counts, tokens_for_budget, train_flops_per_token
+from llm_core.scale.sweep import SweepError, SweepPlan, char_split, load_sweep, run_sweep, save_sweep, sweep_document, validate_sweep
+from llm_core.training.loop import build_model
+
+SHIPPED_SWEEP = ASSETS / "sweeps" / "shakespeare-scaling.json"
+SHIPPED_EMERGENCE = ASSETS / "sweeps" / "addition-emergence.json"
+CFG = ModelConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, n_embd=16)
+
+
+# --- counting -----------------------------------------------------------------------------
+
+def test_parameter_counts_by_hand_and_against_the_built_model():
+    C, V, L = 16, 65, 2
+    attention = 3 * C * C + C * C + C  # qkv, output projection, its norm's weight
+    mlp = C * 4 * C + 4 * C * C + C  # up, down, norm
+    non_embedding = L * (attention + mlp) + C  # + the final norm
+    embedding = V * C + V * C  # token table + untied output head
+    assert param_counts(CFG) == dict(total=non_embedding + embedding, non_embedding=non_embedding, embedding=embedding)
+    assert build_model(CFG).num_params() == non_embedding + embedding == 8304
+    learned = ModelConfig(vocab_size=V, block_size=64, n_layer=L, n_head=2, n_embd=C, position="learned")
+    assert param_counts(learned)["embedding"] == embedding + 64 * C  # a learned position table is an embedding too
+
+
+def test_flop_count_matches_a_hand_count_and_torch_flop_counter():
+    C, V, L, T = 16, 65, 2, 64
+    matmul_weights = L * (3 * C * C + C * C + 2 * 4 * C * C) + C * V  # qkv, proj, MLP, head; the token table is a lookup
+    norms = 2 * L * C + C
+    attention = 2 * 2 * T * C / 2 * L  # scores and weighted sum, half masked: forward FLOPs per token
+    hand = 6 * (matmul_weights + norms) + 3 * attention
+    assert train_flops_per_token(CFG) == hand == 55872
+    # torch's own counter sees the matrix multiplies of a forward and backward pass (not SDPA or the norms)
+    model = build_model(CFG)
+    x = torch.randint(V, (1, T))
+    with FlopCounterMode(display=False) as counter:
+        _, loss = model(x, x)
+        loss.backward()
+    assert counter.get_total_flops() == 6 * matmul_weights * T
+    assert tokens_for_budget(CFG, 1e9) == int(1e9 // hand)
+
+
+# --- fits -----------------------------------------------------------------------------------
+
+def test_power_law_fit_recovers_known_exponent_and_floor_from_noisy_data():
+    rng = np.random.default_rng(0)
+    x = np.logspace(10, 13, 12)
+    y = 1.2 + 30.0 * (x / 1e10) ** -0.25
+    y_noisy = y * (1 + 0.002 * rng.standard_normal(len(x)))
+    f = fit_power_law(x, y_noisy, x0=1e10)
+    assert abs(f.params["alpha"] - 0.25) < 3 * f.errors["alpha"] + 0.02
+    assert abs(f.params["E"] - 1.2) < 0.1
+    assert f.r2 > 0.99 and 0 < f.errors["alpha"] < 0.1
+    with pytest.raises(FitError):
+        fit_power_law(x[:3], y[:3])
+
+
+def test_isoflop_minima_recover_chinchilla_style_optimum_from_synthetic_losses():
+    """L(N, D) = E + A/N^a + B/D^b with D = C / 6N has its optimum at N_opt ~ C^(b/(a+b)): the fits must find it."""
+    E, A, B, a, b = 1.0, 400.0, 400.0, 0.34, 0.28
+    runs = []
+    for budget in (1e12, 1e13, 1e14, 1e15, 1e16):
+        n_analytic = (a * A / (b * B)) ** (1 / (a + b)) * (budget / 6) ** (b / (a + b))
+        for n in n_analytic * np.logspace(-0.8, 0.8, 9):
+            d = budget / (6 * n)
+            runs.append(dict(budget=budget, params_total=float(n), tokens=float(d), val_loss=E + A / n**a + B / d**b, label=f"{n:.0f}", stop_reason=""))
+    minima = isoflop_minima(runs)
+    assert len(minima) == 5 and all(m.inside for m in minima)
+    for m in minima:
+        n_analytic = (a * A / (b * B)) ** (1 / (a + b)) * (m.budget / 6) ** (b / (a + b))
+        assert abs(math.log10(m.n_opt / n_analytic)) < 0.05  # within 12%: a parabola in log N is an approximation
+    slope = fit_log_linear([m.budget for m in minima], [m.n_opt for m in minima])
+    assert abs(slope.params["a"] - b / (a + b)) < 0.02
+    fit = fit_sweep(dict(runs=runs))
+    assert abs(fit.n_opt_vs_compute.params["a"] - b / (a + b)) < 0.02
+    assert abs(fit.d_opt_vs_compute.params["a"] - a / (a + b)) < 0.02
+    assert fit.loss_vs_compute.r2 > 0.99
+
+
+def test_loss_nd_fit_recovers_size_and_data_exponents_from_noisy_runs():
+    rng = np.random.default_rng(1)
+    n = np.repeat(np.logspace(3, 5, 6), 5)
+    d = np.tile(np.logspace(5, 7, 5), 6)
+    loss = loss_nd(n, d, 1.4, 1.2, 0.9, 0.34, 0.28, 1e3, 1e5) * (1 + 0.002 * rng.standard_normal(len(n)))
+    f = fit_loss_nd(n, d, loss)
+    assert abs(f.params["alpha"] - 0.34) < max(3 * f.errors["alpha"], 0.03)
+    assert abs(f.params["beta"] - 0.28) < max(3 * f.errors["beta"], 0.03)
+    assert f.r2 > 0.99
+    with pytest.raises(FitError):
+        fit_loss_nd(n[:5], d[:5], loss[:5])
+
+
+# --- the sweep and its JSON ---------------------------------------------------------------
+
+TINY_PLAN = SweepPlan(sizes=((1, 8), (1, 16), (2, 16)), budgets=(3e8,), min_steps=5, block_size=32, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    vocab, split = char_split("tinyshakespeare")
+    records = list(run_sweep(TINY_PLAN, split=split, vocab_size=vocab))
+    points = [r.point for r in records if r.point is not None]
+    return records, sweep_document(TINY_PLAN, points, "python -m llm_core.scaling sweep (test)", 1.0, len(points))
+
+
+def test_sweep_trains_each_size_and_writes_a_valid_document(tiny_sweep, tmp_path):
+    records, doc = tiny_sweep
+    assert [p["label"] for p in doc["runs"]] == ["1x8", "1x16", "2x16"]
+    assert records[-1].done and records[-1].stop_reason == "finished every run"
+    assert all(0 <= r.progress <= 1 + 1e-9 for r in records)
+    for p in doc["runs"]:
+        assert p["flops"] <= p["budget"] and p["flops"] > 0.5 * p["budget"]
+        assert p["tokens"] == p["steps"] * TINY_PLAN.tokens_per_step
+        assert 0 < p["val_loss"] < math.log(65) + 0.5
+    path = save_sweep(tmp_path / "s.json", doc)
+    assert load_sweep(path)["runs"] == doc["runs"]
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda d: d.update(schema="other"), "not a scaling sweep"),
+    (lambda d: d["runs"][0].pop("val_loss"), "val_loss"),
+    (lambda d: d["runs"][1].update(params_total="many"), "params_total"),
+    (lambda d: d["runs"][0].update(params_embedding=d["runs"][0]["params_embedding"] + 1), "plus the embeddings"),
+    (lambda d: d.update(runs=[]), "no runs"),
+    (lambda d: d.pop("command"), "command"),
+])
+def test_sweep_schema_refuses_broken_documents(tiny_sweep, breakage, message):
+    doc = json.loads(json.dumps(tiny_sweep[1]))
+    breakage(doc)
+    with pytest.raises(SweepError, match=message):
+        validate_sweep(doc)
+
+
+def test_plan_keeps_runs_within_step_and_epoch_limits():
+    runs = SweepPlan().runs(65, 1_003_855)
+    assert runs and all(r.steps >= 50 and r.epochs <= 8 for r in runs)
+    with pytest.raises(SweepError):
+        SweepPlan(budgets=(-1.0,)).runs(65, 1000)
+
+
+def test_stop_ends_a_sweep_with_a_reason():
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    vocab, split = char_split("tinyshakespeare")
+    records = list(run_sweep(TINY_PLAN, stop_event=stop, split=split, vocab_size=vocab))
+    assert records[-1].done and "stopped by user" in records[-1].stop_reason and records[-1].point is None
+
+
+def test_shipped_sweep_is_valid_and_its_frontier_fit_holds():
+    doc = load_sweep(SHIPPED_SWEEP)
+    assert doc["command"].startswith("python -m llm_core.scaling")
+    non_embedding = [r["params_non_embedding"] for r in doc["runs"]]
+    assert max(non_embedding) / min(non_embedding) >= 100  # two orders of magnitude
+    assert len({r["label"] for r in doc["runs"]}) >= 6
+    fit = fit_sweep(doc)
+    assert fit.loss_vs_compute is not None and fit.loss_vs_compute.r2 >= 0.95
+    assert sum(m.inside for m in fit.minima) >= 4
+    assert all(f.r2 > 0.9 for f in fit.loss_nd.values()) and len(fit.loss_nd) == 2
+
+
+# --- emergence ----------------------------------------------------------------------------
+
+def test_problems_are_encoded_units_first_and_held_out_problems_never_train():
+    ids = torch.tensor([123 * 1000 + 456, 999 * 1000 + 999, 5])
+    assert [em.decode_ids(row.tolist()) for row in em.problem_tensor(ids)] == ["123+456=9750", "999+999=8991", "000+005=5000"]
+    train_ids, held = em.split_problems(500, seed=1)
+    assert len(held) == 500 and len(train_ids) + len(held) == em.N_PROBLEMS
+    assert not set(held.tolist()) & set(train_ids[:200_000].tolist())
+    x, y = em.windows(em.problem_tensor(ids))
+    assert (y[:, : em.PROMPT_LEN - 1] == -100).all() and (y[:, em.PROMPT_LEN - 1 :] >= 0).all()
+
+
+class Oracle(torch.nn.Module):
+    """Puts almost all probability on the right next digit: what a model that has learned addition does."""
+
+    config = None
+
+    def __init__(self, confidence: float):
+        super().__init__()
+        self.confidence = confidence
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    @property
+    def device(self):
+        return self.dummy.device
+
+    def forward(self, x, targets=None):
+        digits = lambda cols: sum(x[:, c] * 10 ** (len(cols) - 1 - i) for i, c in enumerate(cols))
+        total = digits([0, 1, 2]) + digits([4, 5, 6])
+        answer = torch.stack([(total // 10**k) % 10 for k in range(4)], dim=1)  # units first
+        logits = torch.zeros(x.shape[0], x.shape[1], len(em.ALPHABET))
+        logits[:, em.PROMPT_LEN - 1 :, :] = 0.0
+        logits.scatter_(-1, torch.nn.functional.pad(answer, (em.PROMPT_LEN - 1, 0))[..., None], self.confidence)
+        return logits, None
+
+
+def test_answer_metrics_exact_for_an_oracle_and_chance_for_a_uniform_guess():
+    seqs = em.problem_tensor(torch.arange(0, 1_000_000, 997))
+    right = em.answer_metrics(Oracle(confidence=30.0), seqs)
+    assert right["exact_match"] == 1.0 and right["digit_accuracy"] == 1.0 and right["answer_logprob"] > -1e-6
+    # confidence c over 12 tokens: p(right digit) = e^c / (e^c + 11); exact match stays 1 while the log-prob is smooth
+    soft = em.answer_metrics(Oracle(confidence=1.0), seqs)
+    assert soft["exact_match"] == 1.0 and soft["answer_logprob"] == pytest.approx(4 * math.log(math.e / (math.e + 11)), rel=1e-4)
+    uniform = em.answer_metrics(Oracle(confidence=0.0), seqs)
+    assert uniform["answer_logprob"] == pytest.approx(4 * math.log(1 / 12), rel=1e-4)
+
+
+def test_a_short_emergence_run_reports_points_with_every_field(tmp_path):
+    plan = em.EmergencePlan(sizes=((1, 16),), steps=20, eval_every=10, batch_size=32, held_out=200)
+    records = list(em.run_emergence(plan))
+    series = [r.point for r in records if r.point is not None]
+    assert [p["step"] for p in series] == [0, 10, 20]
+    assert records[-1].done
+    doc = em.emergence_document(plan, series, "test", 1.0)
+    assert em.load_emergence(em.save_emergence(tmp_path / "e.json", doc))["series"] == series
+    with pytest.raises(em.EmergenceError):
+        em.validate_emergence({**doc, "series": [{**series[0], "exact_match": 2.0}]})
+
+
+def test_shipped_emergence_sweep_rises_from_under_10_to_over_80_percent():
+    doc = em.load_emergence(SHIPPED_EMERGENCE)
+    exact = [p["exact_match"] for p in doc["series"]]
+    assert min(exact) < 0.10 and max(exact) > 0.80
+    assert doc["command"].startswith("python -m llm_core.scaling emergence")
