@@ -95,34 +95,50 @@ st.subheader("On the whole held-out split")
 if heldout:
     rows = [(f"model ({heldout['model']})", heldout["bits_per_char"])] + [(b["name"], b["bits_per_char"]) for b in heldout["baselines"]]
     st.plotly_chart(figs.bits_figure(rows, f"The held-out {heldout['n_chars']:,} characters of {heldout['corpus']}"), key="heldout_bars")
-    gap = (heldout["bits_per_char"] / heldout["measured_bits_per_char"] - 1) if heldout.get("measured_bits_per_char") else None
-    st.caption(
-        f"Round trip {'exact' if heldout['exact'] else 'NOT exact'}. The file holds {heldout['file_bytes']:,} bytes: {heldout['bits_per_char']:.4f} bits per character "
-        f"against an ideal code length of {heldout['ideal_bits_per_char']:.4f} (range coder overhead {100 * heldout['coder_overhead']:.3f}%)"
-        + (f"; the model's validation loss says {heldout['measured_bits_per_char']:.4f} bits per character ({100 * gap:+.2f}%: the coder slides its context by half a window, "
-           "so characters see more context than in the validation loss's fixed windows)" if gap is not None else "")
-        + f". Encoded at {heldout['encode_chars_per_s']:,.0f} and decoded at {heldout['decode_chars_per_s']:,.0f} characters per second with a load average of "
-        f"{heldout['loadavg'][0]:.1f} on 2 cores ({heldout['measured_at']}); made with `{heldout['command']}`."
-    )
+    notes = [
+        f"Round trip {'exact' if heldout['exact'] else 'NOT exact'}. The file holds {heldout['file_bytes']:,} bytes: {heldout['bits_per_char']:.4f} bits per character, "
+        f"against an ideal code length of {heldout['ideal_bits_per_char']:.4f} (range coder overhead {100 * heldout['coder_overhead']:.3f}%)."
+    ]
+    measured = heldout.get("measured_bits_per_char")
+    if measured:
+        notes.append(f"The model's validation loss is {measured:.4f} bits per character; this file is {100 * (heldout['bits_per_char'] / measured - 1):+.2f}% from it, "
+                     "as the coder slides its context by half a window and so gives each character more context than the loss's fixed windows.")
+        if "fixed_window" in heldout:
+            fixed = heldout["fixed_window"]["bits_per_char"]
+            notes.append(f"Coded with fixed windows like the loss (`--window fixed`): {fixed:.4f}, {100 * (fixed / measured - 1):+.2f}% from it.")
+    notes.append(f"Encoded at {heldout['encode_chars_per_s']:,.0f} and decoded at {heldout['decode_chars_per_s']:,.0f} characters per second, load average "
+                 f"{heldout['loadavg'][0]:.1f} on 2 cores ({heldout['measured_at']}); made with `{heldout['command']}`.")
+    st.caption(" ".join(notes))
 else:
     st.caption("Precomputed for the bundled model only. For this one, save it and run `python -m benchmarks.compression --model PATH` (minutes: one model step per token).")
 
 st.header("2 · Lossy vs lossless")
-coded_rate = (heldout["bits_per_char"] if heldout else (record["val_loss"] / 0.6931471805599453 if record.get("val_loss") else 8.0)) / 8
+live = result if result and result["key"] == key and text else None
+if heldout:
+    rate_bpc, rate_source, refs = heldout["bits_per_char"], "on the held-out split", heldout["baselines"]
+elif live:
+    rate_bpc, rate_source = live["packed"].bits_per_char, "on your text above"
+    refs = [dict(name=r.name, bits_per_char=r.bits_per_char) for r in live["baselines"]]
+else:
+    rate_bpc, rate_source, refs = None, "", []
 corpus_bytes = record.get("corpus_chars") or len(state.corpus())
-best_classical = min(heldout["baselines"], key=lambda b: b["bits_per_char"]) if heldout else {"name": "bzip2 -9", "bits_per_char": 8.0}
-ours = costs.DescriptionLength(weights_bytes, corpus_bytes, coded_rate, 1.0)
-vs_best = costs.DescriptionLength(weights_bytes, corpus_bytes, coded_rate, best_classical["bits_per_char"] / 8)
 left, right = st.columns(2)
 with left:
     st.markdown(f"**This model** on its {human_bytes(corpus_bytes)} training corpus")
-    st.markdown(table_html(figs.description_rows(weights_bytes, corpus_bytes, coded_rate, {best_classical["name"]: best_classical["bits_per_char"] / 8})), unsafe_allow_html=True)
-    verdict = "smaller" if ours.total_bytes < corpus_bytes else "larger"
-    st.caption(
-        f"Counting its weights, the model's lossless description is {verdict} than the text itself. It pays off against storing the text "
-        f"once the text exceeds {human_bytes(ours.break_even_bytes)}, and against {best_classical['name']} once it exceeds "
-        f"{human_bytes(vs_best.break_even_bytes)} (break-even = weights / bytes saved per byte of text)."
-    )
+    if rate_bpc is None:
+        st.info("Compress a text above to measure this model's rate; the description length follows from it.")
+    else:
+        best_ref = min(refs, key=lambda b: b["bits_per_char"])
+        ours = costs.DescriptionLength(weights_bytes, corpus_bytes, rate_bpc / 8, 1.0)
+        vs_best = costs.DescriptionLength(weights_bytes, corpus_bytes, rate_bpc / 8, best_ref["bits_per_char"] / 8)
+        st.markdown(table_html(figs.description_rows(weights_bytes, corpus_bytes, rate_bpc / 8, {best_ref["name"]: best_ref["bits_per_char"] / 8})), unsafe_allow_html=True)
+        beats = "never, as the model codes worse than it" if vs_best.break_even_bytes == float("inf") else f"once it exceeds {human_bytes(vs_best.break_even_bytes)}"
+        st.caption(
+            f"At the rate measured {rate_source} ({rate_bpc:.2f} bits per character), counting its weights the model's lossless description of its "
+            f"corpus is {'smaller' if ours.total_bytes < corpus_bytes else 'larger'} than the text itself. It pays off against storing the text "
+            f"once the text exceeds {human_bytes(ours.break_even_bytes)}, and against {best_ref['name']} {beats} "
+            "(break-even = weights / bytes saved per byte of text)."
+        )
 with right:
     llama_ours = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], 1.0)
     llama_gzip = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], costs.DELETANG["gzip"])
@@ -132,7 +148,7 @@ with right:
         f"The 140 GB file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
         f"compression of {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
         f"{costs.DELETANG['source']}; gzip gets 32.3%), weights + coded text come to {human_bytes(llama_ours.total_bytes)}; break-even against "
-        f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, far below 10 TB."
+        f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, {costs.TALK['text_bytes'] / llama_gzip.break_even_bytes:.0f}x less than it was trained on."
     )
 
 st.subheader("What 'lossy' means: does it recite its training text?")
@@ -144,7 +160,8 @@ if mem:
         f"training text, the top guess was right {100 * mem['top1_train']:.1f}% of the time ({100 * mem['top1_val']:.1f}% on held-out text it "
         f"never saw); prompted anywhere, it stays on the real text for {mem['mean_run_train']:.2f} characters on average "
         f"({mem['mean_run_val']:.2f} held out). The longest passage it recites is {mem['longest_run_train']} characters "
-        f"({mem['longest_run_val']} on held-out text): it learned the language's statistics, not the text."
+        f"({mem['longest_run_val']} on held-out text). It fits what it saw a little better ({mem['mean_run_train'] / max(mem['mean_run_val'], 1e-9):.1f}x "
+        f"as far on training text), but greedy prompting gets no passage longer than {mem['longest_run_train']} characters back out of its weights."
     )
     c1, c2 = st.columns(2)
     shown = ((c1, best, f"Its longest recital: {best['matched_chars']} characters right"),

@@ -13,6 +13,7 @@ from llm_core.compression.baselines import classical, order_k, order_k_bits
 from llm_core.compression.coder import CompressionError, compress, decompress, read_header
 from llm_core.model.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
 from llm_core.model.config import model_preset
+from llm_core.text.data import eval_windows
 from llm_core.text.tokenizers import BPETokenizer
 
 HOSTILE = {
@@ -63,6 +64,25 @@ def test_the_coder_spends_the_models_own_cross_entropy(nano_model, char_tok, sha
     assert packed.ideal_bits == pytest.approx(expected_bits + escape_bits, rel=1e-5)
     coded_bits = 8 * packed.payload_bytes
     assert packed.ideal_bits <= coded_bits <= packed.ideal_bits * 1.01 + 64  # range coder: within a word or two
+
+
+@pytest.mark.parametrize("window", ["slide", "fixed"])
+def test_fixed_windows_spend_exactly_the_validation_loss_protocols_cross_entropy(nano_model, char_tok, shakespeare, window):
+    """window="fixed" restarts the context every block like eval_windows: its bits equal that loss; "slide" sees more context."""
+    T = nano_model.config.block_size
+    text = shakespeare[2000 : 2000 + 3 * T]
+    packed = compress(nano_model, char_tok, text, window=window)
+    assert decompress(nano_model, char_tok, packed.data).text == text
+    ids = torch.tensor([char_tok.stoi["\n"]] + char_tok.encode(text))
+    x, y = eval_windows(ids, T)  # (3, T): every character predicted once, contexts restarting each window
+    with torch.no_grad():
+        logits, _ = nano_model(x)
+    eval_bits = float(torch.nn.functional.cross_entropy(logits.double().view(-1, logits.size(-1)), y.view(-1), reduction="sum")) / math.log(2)
+    kt_bits = sum(-math.log2(1 - 0.5 / (i + 1)) for i in range(len(text)))
+    if window == "fixed":
+        assert packed.ideal_bits == pytest.approx(eval_bits + kt_bits, rel=1e-5)
+    else:
+        assert packed.ideal_bits != pytest.approx(eval_bits + kt_bits, rel=1e-5)
 
 
 def test_a_trained_model_spends_fewer_bits_on_text_like_its_training_text(shakespeare):
