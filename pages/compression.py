@@ -49,7 +49,9 @@ st.markdown(
 )
 
 st.header("1 · Compress a text with the model")
-default_text = state.corpus()[-20000:-18500] if record.get("corpus", "tinyshakespeare") == "tinyshakespeare" else ""
+corpus_text = state.corpus()
+excerpt_start = corpus_text.index("\n\n", len(corpus_text) - 20000) + 2  # a speech's start in the held-out split
+default_text = corpus_text[excerpt_start : excerpt_start + 1500] if record.get("corpus", "tinyshakespeare") == "tinyshakespeare" else ""
 text = st.text_area(f"Text to compress (at most {MAX_LIVE_CHARS:,} characters; anything goes, emoji included)", value=default_text,
                     max_chars=MAX_LIVE_CHARS, height=160, key="compress_text")
 key = hashlib.sha256(f"{fingerprint}\0{text}".encode()).hexdigest()
@@ -143,7 +145,7 @@ with right:
     llama_ours = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], 1.0)
     llama_gzip = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], costs.DELETANG["gzip"])
     st.markdown("**Llama 2 70B** on about 10 TB of text")
-    st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]})), unsafe_allow_html=True)
+    st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]}, "byte")), unsafe_allow_html=True)
     st.caption(
         f"The 140 GB file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
         f"compression of {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
@@ -208,7 +210,8 @@ n_gpus = c6.number_input("GPUs", min_value=1, max_value=1_000_000, value=costs.T
 price = c7.number_input("Price per GPU-hour ($)", min_value=0.0, max_value=100.0, value=round(check.talk_price_per_gpu_hour, 2), step=0.1, key="cost_price")
 est = costs.estimate(params, tokens, gpu, utilisation, n_gpus, price)
 shape_cls = cls if abs(cls.params - params) < 1e-6 * params else costs.SizeClass("custom", params)
-rows = [{"figure": f"weights file, {p}", "value": human_bytes(costs.weights_bytes(params, p)), "how": f"{costs.BYTES_PER_PARAM[p]:g} bytes per parameter"} for p in costs.BYTES_PER_PARAM]
+per = costs.BYTES_PER_PARAM
+rows = [{"figure": f"weights file, {p}", "value": human_bytes(costs.weights_bytes(params, p)), "how": f"{per[p]:g} byte{'' if per[p] == 1 else 's'} per parameter"} for p in per]
 for p in ("bf16", "int4"):
     w, kv = costs.run_memory_bytes(shape_cls, p, int(context))
     how = "published shape" if shape_cls.n_layer else "shape estimated: parameters ~ 12 x layers x width², width = 128 x layers"
@@ -227,11 +230,13 @@ st.subheader("Worked example: Llama 2 70B against its published figures")
 est_l = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, costs.TALK["gpus"], check.talk_price_per_gpu_hour)
 st.markdown(table_html([
     {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": "2.0T tokens", "source": costs.LLAMA2_SOURCE},
-    {"": "A100 GPU-hours", "calculator": f"{est_l.gpu_hours:,.0f} at {100 * check.utilisation_paper:.1f}% utilisation", "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
+    {"": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's 6,000 GPUs x 12 days, {100 * (check.talk_gpu_hours / check.paper_gpu_hours - 1):+.1f}% from the paper",
+     "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
     {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of 312 TFLOP/s (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)",
      "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
     {"": "time on 6,000 GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": "about 12 days", "source": costs.TALK["source"]},
-    {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour", "published": "about $2M", "source": costs.TALK["source"]},
+    {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M for the paper's hours at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour (the talk's $2M over its GPU-hours)",
+     "published": "about $2M", "source": costs.TALK["source"]},
     {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": "140 GB", "source": costs.TALK["source"]},
 ]), unsafe_allow_html=True)
 
