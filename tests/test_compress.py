@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import ROOT, perturbed_model
 
+from llm_core.compress import main as compress_cli
 from llm_core.compression.baselines import classical, order_k, order_k_bits
 from llm_core.compression.coder import CompressionError, compress, decompress, read_header
 from llm_core.model.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
@@ -132,28 +133,33 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "llm_core.compress", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_cli_compresses_and_a_fresh_process_decodes(tmp_path, nano_model, char_tok, shakespeare):
+def test_cli_compresses_and_a_fresh_process_decodes(tmp_path, nano_model, char_tok, shakespeare, capsys):
     save_checkpoint(tmp_path / "nano", nano_model, char_tok)
     text = shakespeare[:600] + "\nemoji 🙂, CJK 日本, accents é\n"
     (tmp_path / "in.txt").write_text(text, encoding="utf-8")
-    enc = run_cli("--text-file", str(tmp_path / "in.txt"), "--model", str(tmp_path / "nano.safetensors"), "--out", str(tmp_path / "in.llmz"))
-    assert enc.returncode == 0, enc.stderr
+    assert compress_cli(["--text-file", str(tmp_path / "in.txt"), "--model", str(tmp_path / "nano.safetensors"), "--out", str(tmp_path / "in.llmz")]) == 0
+    out = capsys.readouterr().out
     for needle in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model", "round trip: exact", "characters/s"):
-        assert needle in enc.stdout
+        assert needle in out
+    # Decoding in a new Python process: nothing shared with the encoder but the file and the checkpoint.
     dec = run_cli("--decode", str(tmp_path / "in.llmz"), "--out", str(tmp_path / "out.txt"), "--model", str(tmp_path / "nano.safetensors"))
     assert dec.returncode == 0, dec.stderr
     assert (tmp_path / "out.txt").read_bytes() == text.encode("utf-8")
 
 
-def test_cli_errors_are_messages_not_tracebacks(tmp_path):
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     (tmp_path / "junk.llmz").write_bytes(b"hello, not a compressed file")
-    out = run_cli("--decode", str(tmp_path / "junk.llmz"), "--out", str(tmp_path / "x.txt"))
-    assert out.returncode == 2 and "LLMZ" in out.stderr and "Traceback" not in out.stderr
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
-    out = run_cli("--text-file", str(tmp_path / "bin.txt"))
-    assert out.returncode == 2 and "binary" in out.stderr and "Traceback" not in out.stderr
-    out = run_cli("--text-file", str(tmp_path / "missing.txt"))
-    assert out.returncode == 2 and "Traceback" not in out.stderr
+    cases = [
+        (["--decode", str(tmp_path / "junk.llmz"), "--out", str(tmp_path / "x.txt")], "LLMZ"),
+        (["--text-file", str(tmp_path / "bin.txt")], "binary"),
+        (["--text-file", str(tmp_path / "missing.txt")], "No such file"),
+        (["--decode", str(tmp_path / "junk.llmz")], "needs --out"),
+    ]
+    for args, message in cases:
+        assert compress_cli(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err
 
 
 def test_classical_compressors_round_trip_and_order_k_learns(shakespeare):
