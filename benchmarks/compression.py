@@ -111,7 +111,8 @@ def main(argv=None) -> int:
         print(f"  {100 * (fixed.bits_per_char / measured_bpc - 1):+.2f}% from the validation loss's {measured_bpc:.4f} bits/char")
 
     result = dict(
-        command="python -m benchmarks.compression --write-asset" + (f" --model {args.model}" if args.model else "") + (f" --chars {args.chars}" if args.chars else "") + (" --keep-memorization" if args.keep_memorization else ""),
+        command=" ".join(["python -m benchmarks.compression --write-asset"] + ([f"--model {args.model}"] if args.model else [])
+                         + ([f"--chars {args.chars}"] if args.chars else []) + (["--keep-memorization"] if args.keep_memorization else [])),
         model=name, fingerprint=model_fingerprint(loaded.model, loaded.tokenizer).hex(), corpus=corpus_name,
         n_chars=len(text), file_bytes=len(packed.data), header_bytes=packed.header_bytes, payload_bytes=packed.payload_bytes,
         bits_per_char=packed.bits_per_char, payload_bits_per_char=packed.payload_bits_per_char, ideal_bits_per_char=packed.ideal_bits_per_char,
