@@ -148,7 +148,7 @@ with right:
     st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]}, "byte")), unsafe_allow_html=True)
     st.caption(
         f"The 140 GB file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
-        f"compression of {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
+        f"compression described in {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
         f"{costs.DELETANG['source']}; gzip gets 32.3%), weights + coded text come to {human_bytes(llama_ours.total_bytes)}; break-even against "
         f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, {costs.TALK['text_bytes'] / llama_gzip.break_even_bytes:.0f}x less than it was trained on."
     )
@@ -167,7 +167,7 @@ if mem:
     )
     c1, c2 = st.columns(2)
     shown = ((c1, best, f"Its longest recital: {best['matched_chars']} characters right"),
-             (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then plausible but different"))
+             (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then its own text"))
     for col, probe, title in shown:
         with col.container(border=True):
             st.markdown(f"**{title}**")
