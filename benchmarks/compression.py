@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--chars", type=int, default=None, help="only the first N characters of the held-out split")
     parser.add_argument("--write-asset", action="store_true", help="write assets/compression/<model>-heldout.json")
     parser.add_argument("--no-memorization", action="store_true", help="skip the memorization scan")
+    parser.add_argument("--keep-memorization", action="store_true", help="reuse the memorization scan of an existing asset for the same weights")
     parser.add_argument("--mem-chars", type=int, default=100_000, help="characters of training text (and of held-out text) the memorization scan reads")
     args = parser.parse_args(argv)
     loaded, name = resolve_model(args.model)
@@ -100,8 +101,18 @@ def main(argv=None) -> int:
     print(f"encode {packed.chars_per_s:,.0f} chars/s, decode {back.chars_per_s:,.0f} chars/s (one thread, fp32, one token per step); load average after: {load_after[0]:.2f}")
     print(f"round trip: {'exact' if exact else 'NOT EXACT'}")
 
+    # The same split with the context restarting every block, exactly as the validation loss sees it.
+    fixed = compress(loaded.model, loaded.tokenizer, text, name=name, keep_pieces=False, window="fixed")
+    fixed_exact = decompress(loaded.model, loaded.tokenizer, fixed.data).text == text
+    exact = exact and fixed_exact
+    print(f"\nfixed windows (--window fixed, the validation loss's protocol): {fixed.bits_per_char:.4f} bits/char with the header, "
+          f"{fixed.payload_bits_per_char:.4f} coded, ideal {fixed.ideal_bits_per_char:.4f}; round trip {'exact' if fixed_exact else 'NOT EXACT'}")
+    if measured_bpc:
+        print(f"  {100 * (fixed.bits_per_char / measured_bpc - 1):+.2f}% from the validation loss's {measured_bpc:.4f} bits/char")
+
     result = dict(
-        command="python -m benchmarks.compression --write-asset" + (f" --model {args.model}" if args.model else "") + (f" --chars {args.chars}" if args.chars else ""),
+        command=" ".join(["python -m benchmarks.compression --write-asset"] + ([f"--model {args.model}"] if args.model else [])
+                         + ([f"--chars {args.chars}"] if args.chars else []) + (["--keep-memorization"] if args.keep_memorization else [])),
         model=name, fingerprint=model_fingerprint(loaded.model, loaded.tokenizer).hex(), corpus=corpus_name,
         n_chars=len(text), file_bytes=len(packed.data), header_bytes=packed.header_bytes, payload_bytes=packed.payload_bytes,
         bits_per_char=packed.bits_per_char, payload_bits_per_char=packed.payload_bits_per_char, ideal_bits_per_char=packed.ideal_bits_per_char,
@@ -110,7 +121,15 @@ def main(argv=None) -> int:
         baselines=[dict(name=r.name, bytes=r.size_bytes, bits_per_char=r.bits_per_char) for r in baselines],
         bits_per_1000_chars=[sum(b for _, b in packed.pieces[i : i + 1000]) / len(packed.pieces[i : i + 1000]) for i in range(0, len(packed.pieces), 1000)],
         measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        fixed_window=dict(bits_per_char=fixed.bits_per_char, payload_bits_per_char=fixed.payload_bits_per_char,
+                          ideal_bits_per_char=fixed.ideal_bits_per_char, exact=fixed_exact),
     )
+    old_path = ASSET_DIR / f"{name}-heldout.json"
+    old = json.loads(old_path.read_text(encoding="utf-8")) if args.keep_memorization and old_path.exists() else {}
+    if old.get("fingerprint") == result["fingerprint"] and "memorization" in old:
+        result["memorization"] = old["memorization"]
+        args.no_memorization = True
+        print("\nmemorization scan: kept from the existing asset (same weights)")
     if not args.no_memorization:
         t0 = time.perf_counter()
         mem = memorization(loaded, train_text[: args.mem_chars], held_out(load_corpus(corpus_name))[1][: args.mem_chars])

@@ -112,12 +112,12 @@ def compute_rows(name: str, flops: float, seconds: float | None) -> list[dict]:
     return rows
 
 
-def description_rows(weights: float, text: float, coded_rate: float, classical: dict[str, float]) -> list[dict]:
+def description_rows(weights: float, text: float, coded_rate: float, classical: dict[str, float], unit: str = "char") -> list[dict]:
     """Rows of the lossless description-length table: the text, the weights, the coded text, the sums."""
     rows = [
         {"": "the text itself", "size": human_bytes(text)},
         {"": "model: weights file", "size": human_bytes(weights)},
-        {"": f"model: coded text ({8 * coded_rate:.2f} bits/char)", "size": human_bytes(text * coded_rate)},
+        {"": f"model: coded text ({8 * coded_rate:.2f} bits/{unit})", "size": human_bytes(text * coded_rate)},
         {"": "model: weights + coded text (lossless)", "size": human_bytes(weights + text * coded_rate)},
     ]
     rows += [{"": f"{name} (lossless)", "size": human_bytes(text * rate)} for name, rate in classical.items()]

@@ -37,7 +37,7 @@ def _encode(args) -> int:
 
     loaded, model_name = resolve_model(args.model)
     text = text_from_bytes(Path(args.text_file).read_bytes())
-    packed = compress(loaded.model, loaded.tokenizer, text, name=model_name, keep_pieces=False)
+    packed = compress(loaded.model, loaded.tokenizer, text, name=model_name, keep_pieces=False, window=args.window)
     out = Path(args.out or args.text_file + ".llmz")
     out.write_bytes(packed.data)
     n = len(text)
@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="a checkpoint (.safetensors) or a bundled model's name (default: the bundled model)")
     parser.add_argument("--out", help="where to write (default for compression: TEXT_FILE.llmz)")
     parser.add_argument("--no-check", action="store_true", help="do not decode the result back to check it")
+    parser.add_argument("--window", choices=["slide", "fixed"], default="slide",
+                        help="slide: the context slides by half a window (default, smaller); fixed: restarts every context length, as the validation loss")
     args = parser.parse_args(argv)
     if bool(args.text_file) == bool(args.decode):
         parser.error("give either --text-file (to compress) or --decode (to restore).")

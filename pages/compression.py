@@ -49,7 +49,9 @@ st.markdown(
 )
 
 st.header("1 · Compress a text with the model")
-default_text = state.corpus()[-20000:-18500] if record.get("corpus", "tinyshakespeare") == "tinyshakespeare" else ""
+corpus_text = state.corpus()
+excerpt_start = corpus_text.index("\n\n", len(corpus_text) - 20000) + 2  # a speech's start in the held-out split
+default_text = corpus_text[excerpt_start : excerpt_start + 1500] if record.get("corpus", "tinyshakespeare") == "tinyshakespeare" else ""
 text = st.text_area(f"Text to compress (at most {MAX_LIVE_CHARS:,} characters; anything goes, emoji included)", value=default_text,
                     max_chars=MAX_LIVE_CHARS, height=160, key="compress_text")
 key = hashlib.sha256(f"{fingerprint}\0{text}".encode()).hexdigest()
@@ -95,44 +97,60 @@ st.subheader("On the whole held-out split")
 if heldout:
     rows = [(f"model ({heldout['model']})", heldout["bits_per_char"])] + [(b["name"], b["bits_per_char"]) for b in heldout["baselines"]]
     st.plotly_chart(figs.bits_figure(rows, f"The held-out {heldout['n_chars']:,} characters of {heldout['corpus']}"), key="heldout_bars")
-    gap = (heldout["bits_per_char"] / heldout["measured_bits_per_char"] - 1) if heldout.get("measured_bits_per_char") else None
-    st.caption(
-        f"Round trip {'exact' if heldout['exact'] else 'NOT exact'}. The file holds {heldout['file_bytes']:,} bytes: {heldout['bits_per_char']:.4f} bits per character "
-        f"against an ideal code length of {heldout['ideal_bits_per_char']:.4f} (range coder overhead {100 * heldout['coder_overhead']:.3f}%)"
-        + (f"; the model's validation loss says {heldout['measured_bits_per_char']:.4f} bits per character ({100 * gap:+.2f}%: the coder slides its context by half a window, "
-           "so characters see more context than in the validation loss's fixed windows)" if gap is not None else "")
-        + f". Encoded at {heldout['encode_chars_per_s']:,.0f} and decoded at {heldout['decode_chars_per_s']:,.0f} characters per second with a load average of "
-        f"{heldout['loadavg'][0]:.1f} on 2 cores ({heldout['measured_at']}); made with `{heldout['command']}`."
-    )
+    notes = [
+        f"Round trip {'exact' if heldout['exact'] else 'NOT exact'}. The file holds {heldout['file_bytes']:,} bytes: {heldout['bits_per_char']:.4f} bits per character, "
+        f"against an ideal code length of {heldout['ideal_bits_per_char']:.4f} (range coder overhead {100 * heldout['coder_overhead']:.3f}%)."
+    ]
+    measured = heldout.get("measured_bits_per_char")
+    if measured:
+        notes.append(f"The model's validation loss is {measured:.4f} bits per character; this file is {100 * (heldout['bits_per_char'] / measured - 1):+.2f}% from it, "
+                     "as the coder slides its context by half a window and so gives each character more context than the loss's fixed windows.")
+        if "fixed_window" in heldout:
+            fixed = heldout["fixed_window"]["bits_per_char"]
+            notes.append(f"Coded with fixed windows like the loss (`--window fixed`): {fixed:.4f}, {100 * (fixed / measured - 1):+.2f}% from it.")
+    notes.append(f"Encoded at {heldout['encode_chars_per_s']:,.0f} and decoded at {heldout['decode_chars_per_s']:,.0f} characters per second, load average "
+                 f"{heldout['loadavg'][0]:.1f} on 2 cores ({heldout['measured_at']}); made with `{heldout['command']}`.")
+    st.caption(" ".join(notes))
 else:
     st.caption("Precomputed for the bundled model only. For this one, save it and run `python -m benchmarks.compression --model PATH` (minutes: one model step per token).")
 
 st.header("2 · Lossy vs lossless")
-coded_rate = (heldout["bits_per_char"] if heldout else (record["val_loss"] / 0.6931471805599453 if record.get("val_loss") else 8.0)) / 8
+live = result if result and result["key"] == key and text else None
+if heldout:
+    rate_bpc, rate_source, refs = heldout["bits_per_char"], "on the held-out split", heldout["baselines"]
+elif live:
+    rate_bpc, rate_source = live["packed"].bits_per_char, "on your text above"
+    refs = [dict(name=r.name, bits_per_char=r.bits_per_char) for r in live["baselines"]]
+else:
+    rate_bpc, rate_source, refs = None, "", []
 corpus_bytes = record.get("corpus_chars") or len(state.corpus())
-best_classical = min(heldout["baselines"], key=lambda b: b["bits_per_char"]) if heldout else {"name": "bzip2 -9", "bits_per_char": 8.0}
-ours = costs.DescriptionLength(weights_bytes, corpus_bytes, coded_rate, 1.0)
-vs_best = costs.DescriptionLength(weights_bytes, corpus_bytes, coded_rate, best_classical["bits_per_char"] / 8)
 left, right = st.columns(2)
 with left:
     st.markdown(f"**This model** on its {human_bytes(corpus_bytes)} training corpus")
-    st.markdown(table_html(figs.description_rows(weights_bytes, corpus_bytes, coded_rate, {best_classical["name"]: best_classical["bits_per_char"] / 8})), unsafe_allow_html=True)
-    verdict = "smaller" if ours.total_bytes < corpus_bytes else "larger"
-    st.caption(
-        f"Counting its weights, the model's lossless description is {verdict} than the text itself. It pays off against storing the text "
-        f"once the text exceeds {human_bytes(ours.break_even_bytes)}, and against {best_classical['name']} once it exceeds "
-        f"{human_bytes(vs_best.break_even_bytes)} (break-even = weights / bytes saved per byte of text)."
-    )
+    if rate_bpc is None:
+        st.info("Compress a text above to measure this model's rate; the description length follows from it.")
+    else:
+        best_ref = min(refs, key=lambda b: b["bits_per_char"])
+        ours = costs.DescriptionLength(weights_bytes, corpus_bytes, rate_bpc / 8, 1.0)
+        vs_best = costs.DescriptionLength(weights_bytes, corpus_bytes, rate_bpc / 8, best_ref["bits_per_char"] / 8)
+        st.markdown(table_html(figs.description_rows(weights_bytes, corpus_bytes, rate_bpc / 8, {best_ref["name"]: best_ref["bits_per_char"] / 8})), unsafe_allow_html=True)
+        beats = "never, as the model codes worse than it" if vs_best.break_even_bytes == float("inf") else f"once it exceeds {human_bytes(vs_best.break_even_bytes)}"
+        st.caption(
+            f"At the rate measured {rate_source} ({rate_bpc:.2f} bits per character), counting its weights the model's lossless description of its "
+            f"corpus is {'smaller' if ours.total_bytes < corpus_bytes else 'larger'} than the text itself. It pays off against storing the text "
+            f"once the text exceeds {human_bytes(ours.break_even_bytes)}, and against {best_ref['name']} {beats} "
+            "(break-even = weights / bytes saved per byte of text)."
+        )
 with right:
     llama_ours = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], 1.0)
     llama_gzip = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], costs.DELETANG["gzip"])
     st.markdown("**Llama 2 70B** on about 10 TB of text")
-    st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]})), unsafe_allow_html=True)
+    st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]}, "byte")), unsafe_allow_html=True)
     st.caption(
         f"The 140 GB file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
-        f"compression of {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
+        f"compression described in {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
         f"{costs.DELETANG['source']}; gzip gets 32.3%), weights + coded text come to {human_bytes(llama_ours.total_bytes)}; break-even against "
-        f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, far below 10 TB."
+        f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, {costs.TALK['text_bytes'] / llama_gzip.break_even_bytes:.0f}x less than it was trained on."
     )
 
 st.subheader("What 'lossy' means: does it recite its training text?")
@@ -144,11 +162,12 @@ if mem:
         f"training text, the top guess was right {100 * mem['top1_train']:.1f}% of the time ({100 * mem['top1_val']:.1f}% on held-out text it "
         f"never saw); prompted anywhere, it stays on the real text for {mem['mean_run_train']:.2f} characters on average "
         f"({mem['mean_run_val']:.2f} held out). The longest passage it recites is {mem['longest_run_train']} characters "
-        f"({mem['longest_run_val']} on held-out text): it learned the language's statistics, not the text."
+        f"({mem['longest_run_val']} on held-out text). It fits what it saw a little better ({mem['mean_run_train'] / max(mem['mean_run_val'], 1e-9):.1f}x "
+        f"as far on training text), but greedy prompting gets no passage longer than {mem['longest_run_train']} characters back out of its weights."
     )
     c1, c2 = st.columns(2)
     shown = ((c1, best, f"Its longest recital: {best['matched_chars']} characters right"),
-             (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then plausible but different"))
+             (c2, typical, f"A typical prompt: {typical['matched_chars']} characters right, then its own text"))
     for col, probe, title in shown:
         with col.container(border=True):
             st.markdown(f"**{title}**")
@@ -191,7 +210,8 @@ n_gpus = c6.number_input("GPUs", min_value=1, max_value=1_000_000, value=costs.T
 price = c7.number_input("Price per GPU-hour ($)", min_value=0.0, max_value=100.0, value=round(check.talk_price_per_gpu_hour, 2), step=0.1, key="cost_price")
 est = costs.estimate(params, tokens, gpu, utilisation, n_gpus, price)
 shape_cls = cls if abs(cls.params - params) < 1e-6 * params else costs.SizeClass("custom", params)
-rows = [{"figure": f"weights file, {p}", "value": human_bytes(costs.weights_bytes(params, p)), "how": f"{costs.BYTES_PER_PARAM[p]:g} bytes per parameter"} for p in costs.BYTES_PER_PARAM]
+per = costs.BYTES_PER_PARAM
+rows = [{"figure": f"weights file, {p}", "value": human_bytes(costs.weights_bytes(params, p)), "how": f"{per[p]:g} byte{'' if per[p] == 1 else 's'} per parameter"} for p in per]
 for p in ("bf16", "int4"):
     w, kv = costs.run_memory_bytes(shape_cls, p, int(context))
     how = "published shape" if shape_cls.n_layer else "shape estimated: parameters ~ 12 x layers x width², width = 128 x layers"
@@ -210,11 +230,13 @@ st.subheader("Worked example: Llama 2 70B against its published figures")
 est_l = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, costs.TALK["gpus"], check.talk_price_per_gpu_hour)
 st.markdown(table_html([
     {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": "2.0T tokens", "source": costs.LLAMA2_SOURCE},
-    {"": "A100 GPU-hours", "calculator": f"{est_l.gpu_hours:,.0f} at {100 * check.utilisation_paper:.1f}% utilisation", "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
+    {"": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's 6,000 GPUs x 12 days, {100 * (check.talk_gpu_hours / check.paper_gpu_hours - 1):+.1f}% from the paper",
+     "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
     {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of 312 TFLOP/s (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)",
      "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
     {"": "time on 6,000 GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": "about 12 days", "source": costs.TALK["source"]},
-    {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour", "published": "about $2M", "source": costs.TALK["source"]},
+    {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M for the paper's hours at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour (the talk's $2M over its GPU-hours)",
+     "published": "about $2M", "source": costs.TALK["source"]},
     {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": "140 GB", "source": costs.TALK["source"]},
 ]), unsafe_allow_html=True)
 

@@ -15,7 +15,7 @@ def test_compress_a_pasted_text_and_see_the_round_trip(app_server, page):
     wait_idle(page)
     main_button(page, "Compress and decompress").click()
     wait_idle(page, timeout=120_000)
-    expect(main.get_by_text("Round trip exact", exact=False)).to_be_visible()
+    expect(main.get_by_test_id("stAlert").filter(has_text="Round trip exact")).to_be_visible()
     expect(main.get_by_text(f"all {len(text):,} characters", exact=False)).to_be_visible()
     for name in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model"):
         expect(main.locator("table").get_by_text(name, exact=True)).to_be_visible()

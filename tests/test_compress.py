@@ -9,10 +9,12 @@ import pytest
 import torch
 from conftest import ROOT, perturbed_model
 
+from llm_core.compress import main as compress_cli
 from llm_core.compression.baselines import classical, order_k, order_k_bits
 from llm_core.compression.coder import CompressionError, compress, decompress, read_header
 from llm_core.model.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
 from llm_core.model.config import model_preset
+from llm_core.text.data import eval_windows
 from llm_core.text.tokenizers import BPETokenizer
 
 HOSTILE = {
@@ -65,6 +67,25 @@ def test_the_coder_spends_the_models_own_cross_entropy(nano_model, char_tok, sha
     assert packed.ideal_bits <= coded_bits <= packed.ideal_bits * 1.01 + 64  # range coder: within a word or two
 
 
+@pytest.mark.parametrize("window", ["slide", "fixed"])
+def test_fixed_windows_spend_exactly_the_validation_loss_protocols_cross_entropy(nano_model, char_tok, shakespeare, window):
+    """window="fixed" restarts the context every block like eval_windows: its bits equal that loss; "slide" sees more context."""
+    T = nano_model.config.block_size
+    text = shakespeare[2000 : 2000 + 3 * T]
+    packed = compress(nano_model, char_tok, text, window=window)
+    assert decompress(nano_model, char_tok, packed.data).text == text
+    ids = torch.tensor([char_tok.stoi["\n"]] + char_tok.encode(text))
+    x, y = eval_windows(ids, T)  # (3, T): every character predicted once, contexts restarting each window
+    with torch.no_grad():
+        logits, _ = nano_model(x)
+    eval_bits = float(torch.nn.functional.cross_entropy(logits.double().view(-1, logits.size(-1)), y.view(-1), reduction="sum")) / math.log(2)
+    kt_bits = sum(-math.log2(1 - 0.5 / (i + 1)) for i in range(len(text)))
+    if window == "fixed":
+        assert packed.ideal_bits == pytest.approx(eval_bits + kt_bits, rel=1e-5)
+    else:
+        assert packed.ideal_bits != pytest.approx(eval_bits + kt_bits, rel=1e-5)
+
+
 def test_a_trained_model_spends_fewer_bits_on_text_like_its_training_text(shakespeare):
     loaded = load_checkpoint(default_checkpoint_path())
     passage = shakespeare[-3000:-2400]  # held out: never trained on
@@ -112,28 +133,33 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "llm_core.compress", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_cli_compresses_and_a_fresh_process_decodes(tmp_path, nano_model, char_tok, shakespeare):
+def test_cli_compresses_and_a_fresh_process_decodes(tmp_path, nano_model, char_tok, shakespeare, capsys):
     save_checkpoint(tmp_path / "nano", nano_model, char_tok)
     text = shakespeare[:600] + "\nemoji 🙂, CJK 日本, accents é\n"
     (tmp_path / "in.txt").write_text(text, encoding="utf-8")
-    enc = run_cli("--text-file", str(tmp_path / "in.txt"), "--model", str(tmp_path / "nano.safetensors"), "--out", str(tmp_path / "in.llmz"))
-    assert enc.returncode == 0, enc.stderr
+    assert compress_cli(["--text-file", str(tmp_path / "in.txt"), "--model", str(tmp_path / "nano.safetensors"), "--out", str(tmp_path / "in.llmz")]) == 0
+    out = capsys.readouterr().out
     for needle in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model", "round trip: exact", "characters/s"):
-        assert needle in enc.stdout
+        assert needle in out
+    # Decoding in a new Python process: nothing shared with the encoder but the file and the checkpoint.
     dec = run_cli("--decode", str(tmp_path / "in.llmz"), "--out", str(tmp_path / "out.txt"), "--model", str(tmp_path / "nano.safetensors"))
     assert dec.returncode == 0, dec.stderr
     assert (tmp_path / "out.txt").read_bytes() == text.encode("utf-8")
 
 
-def test_cli_errors_are_messages_not_tracebacks(tmp_path):
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     (tmp_path / "junk.llmz").write_bytes(b"hello, not a compressed file")
-    out = run_cli("--decode", str(tmp_path / "junk.llmz"), "--out", str(tmp_path / "x.txt"))
-    assert out.returncode == 2 and "LLMZ" in out.stderr and "Traceback" not in out.stderr
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
-    out = run_cli("--text-file", str(tmp_path / "bin.txt"))
-    assert out.returncode == 2 and "binary" in out.stderr and "Traceback" not in out.stderr
-    out = run_cli("--text-file", str(tmp_path / "missing.txt"))
-    assert out.returncode == 2 and "Traceback" not in out.stderr
+    cases = [
+        (["--decode", str(tmp_path / "junk.llmz"), "--out", str(tmp_path / "x.txt")], "LLMZ"),
+        (["--text-file", str(tmp_path / "bin.txt")], "binary"),
+        (["--text-file", str(tmp_path / "missing.txt")], "No such file"),
+        (["--decode", str(tmp_path / "junk.llmz")], "needs --out"),
+    ]
+    for args, message in cases:
+        assert compress_cli(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err
 
 
 def test_classical_compressors_round_trip_and_order_k_learns(shakespeare):

@@ -56,9 +56,9 @@ def test_break_even_is_where_weights_plus_coded_text_beats_the_reference():
 def test_probe_recites_a_text_the_model_itself_would_produce(char_tok):
     model = perturbed_model(model_preset("nano", char_tok.vocab_size), seed=2)
     prompt = char_tok.encode("ROMEO:\n")
-    own = prompt + [s.token_id for s in generate(model, prompt, 40, temperature=0, top_n=0, keep_logits=False)]
-    p = probe(model, char_tok, own, start=len(prompt), prompt_tokens=len(prompt), continuation_tokens=40)
-    assert p.reproduced and p.matched_tokens == 40  # its own greedy text: recited in full
+    own = prompt + [s.token_id for s in generate(model, prompt, 20, temperature=0, top_n=0, keep_logits=False)]
+    p = probe(model, char_tok, own, start=len(prompt), prompt_tokens=len(prompt), continuation_tokens=20)
+    assert p.reproduced and p.matched_tokens == 20  # its own greedy text: recited in full
     other = own[: len(prompt)] + char_tok.encode("zzzzzzzzzz")
     assert not probe(model, char_tok, other, start=len(prompt), prompt_tokens=len(prompt), continuation_tokens=10).reproduced
 

@@ -36,7 +36,8 @@ The `.llmz` format (version 1, little-endian):
     offset  size  field
     0       4     magic b"LLMZ"
     4       1     format version (1)
-    5       1     flags: bit 0 = escapes enabled (character vocabulary), bit 1 = primed with a newline
+    5       1     flags: bit 0 = escapes enabled (character vocabulary), bit 1 = primed with a newline,
+                  bit 2 = fixed windows (else sliding)
     6       2     length L of the model's name in UTF-8
     8       8     number of coded symbols (tokens + escapes)
     16      8     number of characters of the text
@@ -74,6 +75,8 @@ VERSION = 1
 HEADER = struct.Struct("<4sBBHQQ8s8s")  # magic, version, flags, name length, symbols, chars, model fp, text sha
 FLAG_ESCAPE = 1
 FLAG_PRIMER = 2
+FLAG_FIXED_WINDOW = 4
+WINDOWS = ("slide", "fixed")
 MAX_CHARS = 50_000_000  # a decoder refuses a header that claims more (a malformed or hostile file)
 UNICODE_SIZE = 0x110000
 SURROGATES = range(0xD800, 0xE000)
@@ -176,11 +179,21 @@ def _primer(tokenizer: Tokenizer) -> list[int]:
 
 
 class _Predictor:
-    """The model's next-token distribution, computed the same way on both sides of the coder."""
+    """The model's next-token distribution, computed the same way on both sides of the coder.
 
-    def __init__(self, model: GPT, primer: list[int]):
+    window "slide": the generation loop's context, which slides by half a context once the text
+    outgrows it (every token sees at least half a context). window "fixed": the context restarts
+    every `block_size` tokens, as in the validation loss (`llm_core.text.data.eval_windows`), so
+    the coded size can be checked against that loss.
+    """
+
+    def __init__(self, model: GPT, primer: list[int], window: str = "slide"):
+        if window not in WINDOWS:
+            raise CompressionError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}.")
         self.model = model
         self.ids = list(primer)
+        self.window = window
+        self.window_start = 0
         self.cache = KVCache(model.config, 1, model.device)
         self.cache_state: dict = {}
         self.vocab = model.config.vocab_size
@@ -191,8 +204,15 @@ class _Predictor:
         if self._probs is None:
             if not self.ids:
                 self._probs = np.full(self.vocab, 1.0 / self.vocab)
+            elif self.window == "fixed":
+                start = (len(self.ids) - 1) // self.model.config.block_size * self.model.config.block_size
+                if start != self.window_start:
+                    self.window_start, self.cache_state = start, {}
+                    self.cache.reset()
+                logits, _ = next_token_logits(self.model, self.ids[start:], self.cache, self.cache_state)
             else:
                 logits, _ = next_token_logits(self.model, self.ids, self.cache, self.cache_state)
+            if self._probs is None:
                 self._probs = torch.softmax(logits.float(), dim=-1).numpy().astype(np.float64)
         return self._probs
 
@@ -250,9 +270,11 @@ def _cpu_model(model: GPT) -> GPT:
 
 
 @torch.inference_mode()
-def compress(model: GPT, tokenizer: Tokenizer, text: str, name: str = "", keep_pieces: bool = True) -> Compressed:
+def compress(model: GPT, tokenizer: Tokenizer, text: str, name: str = "", keep_pieces: bool = True, window: str = "slide") -> Compressed:
     """Code `text` with the model's probabilities; the result's `data` is a complete .llmz file."""
     text = _check_text(text)
+    if window not in WINDOWS:
+        raise CompressionError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}.")
     t0 = time.perf_counter()
     model = _cpu_model(model)
     escapes_on = isinstance(tokenizer, CharTokenizer)
@@ -263,7 +285,7 @@ def compress(model: GPT, tokenizer: Tokenizer, text: str, name: str = "", keep_p
     ideal = 0.0
     n_escapes = 0
     with threads(1):  # one thread: the same reduction order in every process that decodes this
-        predictor = _Predictor(model, primer)
+        predictor = _Predictor(model, primer, window)
         table = _EscapeTable()
         for step, (token, piece) in enumerate(symbols):
             probs = predictor.probs()
@@ -282,7 +304,7 @@ def compress(model: GPT, tokenizer: Tokenizer, text: str, name: str = "", keep_p
             if keep_pieces:
                 pieces.append((piece, bits))
     name_bytes = name.encode("utf-8")[:200]
-    flags = (FLAG_ESCAPE if escapes_on else 0) | (FLAG_PRIMER if primer else 0)
+    flags = (FLAG_ESCAPE if escapes_on else 0) | (FLAG_PRIMER if primer else 0) | (FLAG_FIXED_WINDOW if window == "fixed" else 0)
     header = HEADER.pack(MAGIC, VERSION, flags, len(name_bytes), len(symbols), len(text), model_fingerprint(model, tokenizer), text_digest(text))
     words = encoder.get_compressed().astype("<u4").tobytes()
     return Compressed(
@@ -321,7 +343,7 @@ def read_header(data: bytes) -> dict:
     magic, version, flags, name_len, n_symbols, n_chars, fingerprint, digest = HEADER.unpack_from(data)
     if version != VERSION:
         raise CompressionError(f"unsupported .llmz version {version} (this program reads version {VERSION}).")
-    if flags & ~(FLAG_ESCAPE | FLAG_PRIMER):
+    if flags & ~(FLAG_ESCAPE | FLAG_PRIMER | FLAG_FIXED_WINDOW):
         raise CompressionError("the file's flags are not ones this program wrote: it is damaged.")
     if len(data) < HEADER.size + name_len:
         raise CompressionError("the file is truncated: it ends inside its header.")
@@ -366,7 +388,7 @@ def decompress(model: GPT, tokenizer: Tokenizer, data: bytes) -> Decompressed:
     n_chars = head["n_chars"]
     try:
         with threads(1):
-            predictor = _Predictor(model, primer)
+            predictor = _Predictor(model, primer, "fixed" if head["flags"] & FLAG_FIXED_WINDOW else "slide")
             table = _EscapeTable()
             vocab = model.config.vocab_size
             for step in range(head["n_symbols"]):
