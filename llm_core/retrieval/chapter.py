@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from llm_core.model.checkpoint import MODELS_DIR, LoadedModel, load_checkpoint
 from llm_core.retrieval.calibration import answer_with_confidence, expected_calibration_error, reliability_bins
 from llm_core.retrieval.prompt import assemble
-from llm_core.retrieval.readers import READER_MAX_TOKENS, Row, closed_book_rows, exact_match, open_book_rows
+from llm_core.retrieval.readers import READER_MAX_TOKENS, Row, closed_book_rows, exact_match, open_book_rows, spoken
 from llm_core.retrieval.store import Store, holds, recall_at_k
-from llm_core.retrieval.world import SEEN_COUNTS, World, answer_value
+from llm_core.retrieval.world import SEEN_COUNTS, World
 
 SHIPPED = {"closed-book": "knowing-closedbook", "reader": "knowing-reader"}
 
@@ -52,7 +52,7 @@ def miss_rows(reader, tokenizer, world: World, store: Store, facts, k: int = 3) 
         hits = [h for h in store.search(f.question, k + 4) if not holds(h.chunk.text, f.person, f.value)][:k]
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, reader.config.block_size)
         a = answer_with_confidence(reader, tokenizer, prompt.text, READER_MAX_TOKENS)
-        rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), False))
+        rows.append(Row(f, prompt.text, a, spoken(a.text) == f.value, world.seen.get(f.person, 0), False))
     return rows
 
 

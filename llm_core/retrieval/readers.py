@@ -3,10 +3,13 @@
 What it is: a closed-book model, fine-tuned on the known people's question/answer pairs (each fact
 repeated as often as the world says it was seen), answers from its weights alone; a reader,
 fine-tuned on practice people's questions with a context of chunks (the one that states the
-answer among distractors, shuffled), learns to answer from the context (Lewis et al. 2020, RAG)
-with the sentence that states the answer: quoting is what a small model learns fastest (copying
-a pattern it has just read), and the quoted sentence shows where the answer came from; its value
-(`world.answer_value`) is what exact match checks.
+answer among distractors, shuffled), learns to answer from the context (Lewis et al. 2020, RAG).
+What it learns is to find the sentence that answers the question and read out its value. The
+reader's tokenizer gives each of the world's town, trade and horse names (with its space and full
+stop, " Quillmar.") one token, as a GPT tokenizer has tokens for common words: reading out a value
+is then copying one token from the context. Spelling it out character by character would need
+a copying (induction) mechanism the Shakespeare base model lacks; 300-400 reader steps on this CPU
+did not grow one (measured: 0-2% exact match).
 Neither ever sees an unknown person. Both use `alignment.finetune` (chat format, vocabulary
 extension, response-only loss) and the one training loop; `FineTune` wraps a run as a background
 `Job` like the assistant's stages. `closed_book_rows` and `open_book_rows` answer a list of facts
@@ -34,7 +37,7 @@ from llm_core.model.gpt import GPT
 from llm_core.retrieval.calibration import ScoredAnswer, answer_with_confidence
 from llm_core.retrieval.prompt import INSTRUCTION, assemble
 from llm_core.retrieval.store import Store
-from llm_core.retrieval.world import World, answer_value
+from llm_core.retrieval.world import ATTRIBUTE_NAMES, World, answer_value
 from llm_core.text.tokenizers import Tokenizer
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
@@ -42,7 +45,7 @@ from llm_core.training.training_run import TrainedModel
 READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
 READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
 KINDS = ("closed-book", "reader")
-READER_MAX_TOKENS = 64  # the reader quotes a whole sentence
+READER_MAX_TOKENS = 24
 
 
 def closed_book_config(**overrides) -> TrainConfig:
@@ -51,7 +54,7 @@ def closed_book_config(**overrides) -> TrainConfig:
 
 
 def reader_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=300, batch_size=16, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=150, log_every=10)
+    base = dict(max_steps=400, batch_size=16, lr=4e-3, muon_lr=0.02, warmup_steps=20, eval_every=100, log_every=10)
     return TrainConfig(**{**base, **overrides}).validate()
 
 
@@ -59,6 +62,42 @@ def live_config(kind: str, time_budget_s: float = 90.0, **overrides) -> TrainCon
     """A live run: the same recipe with a time budget, so it ends within budget plus a short evaluation."""
     make = closed_book_config if kind == "closed-book" else reader_config
     return make(time_budget_s=time_budget_s, eval_every=0, **overrides)
+
+
+def value_token(value: str) -> str:
+    """How a value appears at the end of an encyclopedia sentence, and the reader's token for it."""
+    return f" {value}."
+
+
+def world_values(world: World) -> list[str]:
+    return sorted({f.value for f in world.facts if f.attribute in ATTRIBUTE_NAMES})
+
+
+def spoken(answer: str) -> str:
+    """The value a reader's answer states (" Quillmar." -> "Quillmar")."""
+    return answer_value(answer.strip().rstrip(".").strip())
+
+
+@torch.no_grad()
+def with_value_tokens(model: GPT, tokenizer: Tokenizer, world: World) -> tuple[GPT, Tokenizer]:
+    """A copy of model and tokenizer with one token per value of the world (new special ids at the end).
+
+    A new token's embedding starts at the mean of its characters' embeddings (distinct per word);
+    its output row at zero, like `finetune.extend_vocabulary`'s new rows."""
+    words = [value_token(v) for v in world_values(world)]
+    new_tok = tokenizer.with_special_tokens(words)
+    added = new_tok.vocab_size - tokenizer.vocab_size
+    config = copy.deepcopy(model.config)
+    config.vocab_size = new_tok.vocab_size
+    new_model = GPT(config).to(model.device)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    wte = state["wte.weight"]
+    rows = [wte[tokenizer.encode(w, allowed_special=False)].mean(0) for w in words if w not in tokenizer.special_tokens]
+    state["wte.weight"] = torch.cat([wte] + ([torch.stack(rows)] if added else []))
+    if "head.weight" in state:
+        state["head.weight"] = torch.cat([state["head.weight"], state["head.weight"].new_zeros(added, state["head.weight"].size(1))])
+    new_model.load_state_dict(state)
+    return new_model, new_tok
 
 
 def closed_book_examples(world: World) -> tuple[list[Example], list[Example]]:
@@ -69,12 +108,12 @@ def closed_book_examples(world: World) -> tuple[list[Example], list[Example]]:
 
 
 def reader_context(world: World, fact, rng: random.Random, k: int) -> list[str]:
-    """The sentence stating `fact` among k-1 distractors (other facts of the same person, the same
-    question about other practice people), shuffled: the reader must pick, not take the first."""
+    """The sentence stating `fact` among k-1 distractors, shuffled: the person's other facts first
+    (what BM25 retrieves next for a question about them), then other practice people's facts of
+    another kind. The reader must pick the sentence that answers the question, not the first one."""
     same_person = [f.sentence for f in world.facts_of(fact.person) if f != fact]
-    same_kind = [f.sentence for f in rng.sample(world.practice_facts(), 12) if f.attribute == fact.attribute and f.person != fact.person]
-    pool = same_person + same_kind
-    chunks = [fact.sentence] + rng.sample(pool, min(k - 1, len(pool)))
+    others = [f.sentence for f in rng.sample(world.practice_facts(), 8) if f.attribute != fact.attribute and f.person != fact.person]
+    chunks = [fact.sentence] + rng.sample(same_person, min(k - 1, len(same_person))) + others[: max(0, k - 1 - len(same_person))]
     rng.shuffle(chunks)
     return chunks
 
@@ -86,8 +125,8 @@ def reader_examples(world: World, n: int = 6000, seed: int = 0) -> tuple[list[Ex
     out = []
     for _ in range(n):
         fact = rng.choice(facts)
-        k = rng.choice((1, 1, 2, 3, 3))  # one-chunk contexts are the easy copies it learns first
-        out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, fact.sentence))
+        k = rng.choice((1, 2, 3, 3, 4))
+        out.append(Example("fact", assemble(fact.question, reader_context(world, fact, rng, k)).text, value_token(fact.value)))
     cut = max(1, n // 20)
     return out[cut:], out[:cut]
 
@@ -136,7 +175,7 @@ def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store,
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
         a = answer_with_confidence(model, tokenizer, prompt.text, READER_MAX_TOKENS)
         got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
-        rows.append(Row(f, prompt.text, a, answer_value(a.text) == f.value, world.seen.get(f.person, 0), got))
+        rows.append(Row(f, prompt.text, a, spoken(a.text) == f.value, world.seen.get(f.person, 0), got))
     return rows
 
 
@@ -158,7 +197,9 @@ class FineTune:
             self.train_set, self.check = reader_examples(world, n_reader_examples, seed)
         texts = [e.prompt + e.response for e in self.train_set] + [READABLE, INSTRUCTION]
         model, self.tokenizer = extend_vocabulary(base_model, base_tokenizer, texts)
-        self.model = with_context(model, READER_CONTEXT) if kind == "reader" else model
+        if kind == "reader":
+            model, self.tokenizer = with_value_tokens(with_context(model, READER_CONTEXT), self.tokenizer, world)
+        self.model = model
         self.batches = ChatBatches(self.train_set, self.check, self.tokenizer, self.model.config.block_size)
         self.state = TrainState()
         self.last: Metrics | None = None

@@ -87,11 +87,14 @@ class Hit:
     matched: tuple[str, ...]  # query terms found in the chunk, in query order
 
 
+def mentions(text: str, words: str) -> bool:
+    """Whether `words` appear in `text` as whole words (not inside a longer word)."""
+    return bool(words.strip()) and re.search(r"(?<![A-Za-z])" + re.escape(words.strip()) + r"(?![A-Za-z])", text) is not None
+
+
 def holds(chunk_text_: str, person: str, value: str) -> bool:
     """Whether a chunk states this person's fact: both the name and the value appear as whole words."""
-    def has(s):
-        return re.search(r"(?<![A-Za-z])" + re.escape(s) + r"(?![A-Za-z])", chunk_text_) is not None
-    return has(person) and has(value)
+    return mentions(chunk_text_, person) and mentions(chunk_text_, value)
 
 
 class Store:

@@ -11,8 +11,9 @@ short encyclopedia entry ("Orvel Tamsin was born in Quillmar."). People are spli
   - unknown: never in any training data; only their encyclopedia entries exist (in the store);
   - practice: fresh people, used only to teach a reader model to answer from a given context, so
     it learns to copy from documents rather than to remember anyone.
-Answers come from shared pools (a closed-book model that guesses picks a plausible town, trade or
-horse: a confident, well-formed, wrong answer).
+Answers come from shared pools of 24 towns, 16 trades and 40 horse names (a closed-book model that
+guesses picks a plausible one: a confident, well-formed, wrong answer; a reader learns to read out
+whichever of them the context states, for people it has never seen).
 What it is not: retrieval (`store.py`) or training (`readers.py`).
 
     >>> w = make_world(seed=0)
@@ -126,12 +127,8 @@ def make_world(seed: int = 0, n_known: int = 50, n_unknown: int = 30, n_practice
     firsts, lasts = _unique_words(rng, n, taken), _unique_words(rng, n, taken)
     people = [f"{a} {b}" for a, b in zip(firsts, lasts)]
     facts = []
-    for i, person in enumerate(people):
-        practice = i >= n_known + n_unknown
-        # Practice people also get freshly invented values, so a reader cannot answer from the pools.
-        town = _word(rng, 2) if practice and rng.random() < 0.5 else rng.choice(towns)
-        horse = _word(rng, 1) if practice and rng.random() < 0.5 else rng.choice(horses)
-        facts += [Fact(person, "town", town), Fact(person, "trade", rng.choice(TRADES)), Fact(person, "horse", horse)]
+    for person in people:
+        facts += [Fact(person, "town", rng.choice(towns)), Fact(person, "trade", rng.choice(TRADES)), Fact(person, "horse", rng.choice(horses))]
     known = tuple(people[:n_known])
     seen = {p: SEEN_COUNTS[i % len(SEEN_COUNTS)] for i, p in enumerate(known)}
     return World(seed, known, tuple(people[n_known : n_known + n_unknown]), tuple(people[n_known + n_unknown :]), tuple(facts), seen)
