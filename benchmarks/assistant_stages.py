@@ -62,7 +62,7 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
           f"task accuracy {pct(before.accuracy)}% on {before.n} samples; pass@1 {sft.passes['pass@1']:.2f} pass@{sft.passes['k']} {sft.passes['pass@8']:.2f}")
 
     t0 = time.perf_counter()
-    report = auto_rate(result.model, result.tokenizer, sft.train_set, n_ratings, seed=seed)
+    report = auto_rate(result.model, result.tokenizer, sft.prompts, n_ratings, seed=seed)
     print(f"[seed {seed}] rater: {len(report.pairs)} rankings of {report.looked} pairs read ({report.skipped} skipped) in {time.perf_counter() - t0:.0f} s ({load()})")
 
     rm_stage = RewardStage(result, report.pairs, seed=seed)
@@ -72,7 +72,7 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
           f"{pct(rm.accuracy)}% [{pct(lo)}, {pct(hi)}] of {rm.n_held_out}{' (at chance)' if rm.at_chance else ''}")
 
     rows = {}
-    rl = RLHFStage(result, rm, sft.train_set, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
+    rl = RLHFStage(result, rm, sft.prompts, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
     tuned, seconds, reason = run_stage(rl)
     rows["RLHF"] = (rl, tuned, seconds, reason)
     dpo = DPOStage(result, report.pairs, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
