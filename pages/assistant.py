@@ -182,7 +182,7 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
     if rm.at_chance:
         st.warning("The reward model is at chance on held-out pairs: optimising against it optimises noise.")
     c1, c2, c3 = st.columns(3)
-    kl_coef = c1.select_slider("KL coefficient (leash)", [0.0, 0.01, 0.03, 0.1, 0.3, 1.0], value=rlhf_config().kl_coef, key="as_rl_kl")
+    kl_coef = c1.select_slider("KL coefficient (leash)", [0.0, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0], value=rlhf_config().kl_coef, key="as_rl_kl")
     rl_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=rlhf_config().lr, key="as_rl_lr")
     rl_steps = c3.number_input("RLHF steps", 2, 1000, rlhf_config().max_steps, 10, key="as_rl_steps")
 

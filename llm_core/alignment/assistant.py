@@ -49,7 +49,7 @@ PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after table
 PASS_K = 8  # answers per prompt for pass@1 against pass@k
 PASS_PROMPTS = 32  # held-out prompts for pass@k
 LIVE_PROMPTS = 64  # held-out prompts measured during RLHF (one answer each)
-PROMPT_FRACTION = 0.25  # share of the training prompts kept out of SFT, for rankings and RLHF only
+PROMPT_FRACTION = 0.0  # share of the training prompts kept out of SFT, for rankings and RLHF only
 
 
 def sft_config(**overrides) -> TrainConfig:
