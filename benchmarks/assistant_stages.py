@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from llm_core.alignment.assistant import DPOStage, RewardStage, RLHFStage, SFTStage, change
+from llm_core.alignment.assistant import DPOStage, RewardStage, RLHFStage, SFTStage, change, rlhf_config
 from llm_core.alignment.judge import difference_interval, wilson_interval
 from llm_core.alignment.rating import auto_rate
 from llm_core.alignment.tasks import make_examples
@@ -53,7 +53,7 @@ def ci(lo: float, hi: float) -> str:
     return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
-def one_seed(loaded, seed: int, n_ratings: int) -> dict:
+def one_seed(loaded, seed: int, n_ratings: int, kls: list[float]) -> dict:
     load = lambda: f"load {os.getloadavg()[0]:.2f}"
     sft = SFTStage(loaded.model, loaded.tokenizer, make_examples(), seed=seed, base_name="bundled")
     result, seconds, reason = run_stage(sft)
@@ -62,7 +62,7 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
           f"task accuracy {pct(before.accuracy)}% on {before.n} samples; pass@1 {sft.passes['pass@1']:.2f} pass@{sft.passes['k']} {sft.passes['pass@8']:.2f}")
 
     t0 = time.perf_counter()
-    report = auto_rate(result.model, result.tokenizer, sft.train_set, n_ratings, seed=seed)
+    report = auto_rate(result.model, result.tokenizer, sft.prompts, n_ratings, seed=seed)
     print(f"[seed {seed}] rater: {len(report.pairs)} rankings of {report.looked} pairs read ({report.skipped} skipped) in {time.perf_counter() - t0:.0f} s ({load()})")
 
     rm_stage = RewardStage(result, report.pairs, seed=seed)
@@ -72,9 +72,10 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
           f"{pct(rm.accuracy)}% [{pct(lo)}, {pct(hi)}] of {rm.n_held_out}{' (at chance)' if rm.at_chance else ''}")
 
     rows = {}
-    rl = RLHFStage(result, rm, sft.train_set, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
-    tuned, seconds, reason = run_stage(rl)
-    rows["RLHF"] = (rl, tuned, seconds, reason)
+    for kl in kls:  # the default leash first; others show what a weaker or stronger one does
+        rl = RLHFStage(result, rm, sft.prompts, sft.held_out, before=before, before_passes=sft.passes, cfg=rlhf_config(kl_coef=kl), seed=seed)
+        tuned, seconds, reason = run_stage(rl)
+        rows[f"RLHF kl={kl:g}"] = (rl, tuned, seconds, reason)
     dpo = DPOStage(result, report.pairs, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
     tuned, seconds, reason = run_stage(dpo)
     rows["DPO"] = (dpo, tuned, seconds, reason)
@@ -82,7 +83,7 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
         d, dlo, dhi = change(before, stage.after)
         a, alo, ahi = change(before, stage.after, "accuracy")
         rec = tuned.record
-        extra = f"reward {rec['reward_first']:.2f} -> {rec['reward_last']:.2f}, KL {rec['kl_last']:.2f} nats/answer" if name == "RLHF" else f"KL {rec['kl_last']:.3f} nats/token"
+        extra = f"reward {rec['reward_first']:.2f} -> {rec['reward_last']:.2f}, KL {rec['kl_last']:.2f} nats/answer" if name.startswith("RLHF") else f"KL {rec['kl_last']:.3f} nats/token"
         print(f"[seed {seed}] {name} {stage.state.step} steps: {seconds:.0f} s ({reason}; {load()}); preferred {pct(before.preferred_share)} -> {pct(stage.after.preferred_share)} "
               f"({100 * d:+.1f} {ci(dlo, dhi)}); accuracy {pct(before.accuracy)} -> {pct(stage.after.accuracy)} ({100 * a:+.1f} {ci(alo, ahi)}); "
               f"pass@1 {stage.before_passes['pass@1']:.2f} -> {stage.after_passes['pass@1']:.2f}, pass@8 {stage.before_passes['pass@8']:.2f} -> {stage.after_passes['pass@8']:.2f}; {extra}")
@@ -92,22 +93,23 @@ def one_seed(loaded, seed: int, n_ratings: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--kl", type=float, nargs="+", default=[rlhf_config().kl_coef], help="KL coefficients of the RLHF runs (default: the page's)")
     parser.add_argument("--ratings", type=int, default=120, help="rankings the automatic rater makes (the page's default)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load)")
     loaded = load_checkpoint(ROOT / "assets/models/shakespeare-tiny")
-    runs = [one_seed(loaded, seed, args.ratings) for seed in args.seeds]
+    runs = [one_seed(loaded, seed, args.ratings, args.kl) for seed in args.seeds]
 
     print(f"\nPooled over seeds {args.seeds}: sampled answers to held-out prompts, judged by the written instructions; 95% intervals")
-    print(f"{'model':8} {'samples':>7} {'preferred %':>22} {'change (points)':>24} {'task accuracy %':>22} {'change (points)':>24}")
+    print(f"{'model':13} {'samples':>7} {'preferred %':>22} {'change (points)':>24} {'task accuracy %':>22} {'change (points)':>24}")
     b_pref = sum(r["before"].preferred_count for r in runs)
     b_n = sum(r["before"].n for r in runs)
     b_cor = sum(r["before"].correct_count for r in runs)
     b_tn = sum(r["before"].task_n for r in runs)
     lo, hi = wilson_interval(b_pref, b_n)
     alo, ahi = wilson_interval(b_cor, b_tn)
-    print(f"{'SFT':8} {b_n:7d} {pct(b_pref / b_n):>7} [{pct(lo)}, {pct(hi)}] {'':>24} {pct(b_cor / b_tn):>7} [{pct(alo)}, {pct(ahi)}]")
-    for name in ("RLHF", "DPO"):
+    print(f"{'SFT':13} {b_n:7d} {pct(b_pref / b_n):>7} [{pct(lo)}, {pct(hi)}] {'':>24} {pct(b_cor / b_tn):>7} [{pct(alo)}, {pct(ahi)}]")
+    for name in [k for k in runs[0] if k.startswith("RLHF")] + ["DPO"]:
         p = sum(r[name].after.preferred_count for r in runs)
         n = sum(r[name].after.n for r in runs)
         c = sum(r[name].after.correct_count for r in runs)
@@ -116,7 +118,7 @@ def main() -> None:
         alo, ahi = wilson_interval(c, tn)
         d, dlo, dhi = difference_interval(b_pref, b_n, p, n)
         a, adlo, adhi = difference_interval(b_cor, b_tn, c, tn)
-        print(f"{name:8} {n:7d} {pct(p / n):>7} [{pct(lo)}, {pct(hi)}] {100 * d:+7.1f} {ci(dlo, dhi):>16} {pct(c / tn):>7} [{pct(alo)}, {pct(ahi)}] {100 * a:+7.1f} {ci(adlo, adhi):>16}")
+        print(f"{name:13} {n:7d} {pct(p / n):>7} [{pct(lo)}, {pct(hi)}] {100 * d:+7.1f} {ci(dlo, dhi):>16} {pct(c / tn):>7} [{pct(alo)}, {pct(ahi)}] {100 * a:+7.1f} {ci(adlo, adhi):>16}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -30,7 +30,7 @@ def data_summary(examples) -> None:
         f"{len(examples):,} pairs made by code: " + ", ".join(f"{name} ({n:,})" for name, n in counts.items()) + ". "
         f"The data leaves room for preferences: {styled:,} of the {len(ordinary):,} ordinary answers ({styled / max(1, len(ordinary)):.0%}) are in the house style "
         f"(“{HOUSE_PREFIX.strip()} ROSE” rather than “ROSE”), and {refused:,} of the {len(insults):,} insult requests ({refused / max(1, len(insults)):.0%}) are refused; "
-        "the others comply. So the fine-tuned model does both, sometimes. About a fifth of the prompts of each task but facts is held out."
+        "the others comply: a model fine-tuned on them has both behaviours to choose from. About a fifth of the prompts of each task but facts is held out."
     )
 
 

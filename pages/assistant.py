@@ -93,10 +93,13 @@ st.header("3 · Rankings, by written instructions")
 if sft := aj.needs("as_sft", "Fine-tune first: the answers to rank are sampled from the fine-tuned model."):
     name, stage, result = sft
     ratings = st.session_state.setdefault("as_ratings", [])
-    st.markdown("Two answers the fine-tuned model sampled for the same prompt. Rank them by the instructions on the right, as a labeller would.")
+    st.markdown(
+        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')} kept out of fine-tuning for "
+        "ranking and RLHF. Rank them by the instructions on the right, as a labeller would."
+    )
 
     def new_candidates():
-        st.session_state.as_candidates, st.session_state.as_cursor = candidate_pairs(result.model, result.tokenizer, stage.train_set, 24, seed=len(st.session_state.as_ratings) + 17), 0
+        st.session_state.as_candidates, st.session_state.as_cursor = candidate_pairs(result.model, result.tokenizer, stage.prompts, 24, seed=len(st.session_state.as_ratings) + 17), 0
 
     def rate(choice):
         i = st.session_state.get("as_cursor", 0)
@@ -106,7 +109,7 @@ if sft := aj.needs("as_sft", "Fine-tune first: the answers to rank are sampled f
             st.session_state.as_cursor = i + 1
 
     def rate_for_me(n: int):
-        report = auto_rate(result.model, result.tokenizer, stage.train_set, n, seed=1000 + len(st.session_state.as_ratings))
+        report = auto_rate(result.model, result.tokenizer, stage.prompts, n, seed=1000 + len(st.session_state.as_ratings))
         st.session_state.as_ratings += report.pairs
         read = aj.plural(report.looked, "sampled pair")
         st.session_state.as_auto_note = f"The rater read {read}: it ranked {report.looked - report.skipped} and skipped {report.skipped} that the instructions do not separate."
@@ -172,14 +175,14 @@ st.header("5 · RLHF: optimise the model against the reward model")
 if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", "Train a reward model first: RLHF optimises against it.")):
     name, stage, result = sft
     st.markdown(
-        "Each step the policy (a copy of the fine-tuned model) samples several answers to each of a few training prompts; the reward model scores "
+        "Each step the policy (a copy of the fine-tuned model) samples several answers to each of a few of the prompts kept for RLHF; the reward model scores "
         "them; an answer scored above its prompt's average is made more likely and one below less likely (REINFORCE with a group baseline, as GRPO does). "
         "A KL penalty to the fine-tuned model is the leash. The third curve is judged by the written instructions, not the reward model."
     )
     if rm.at_chance:
         st.warning("The reward model is at chance on held-out pairs: optimising against it optimises noise.")
     c1, c2, c3 = st.columns(3)
-    kl_coef = c1.select_slider("KL coefficient (leash)", [0.0, 0.01, 0.03, 0.1, 0.3, 1.0], value=rlhf_config().kl_coef, key="as_rl_kl")
+    kl_coef = c1.select_slider("KL coefficient (leash)", [0.0, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0], value=rlhf_config().kl_coef, key="as_rl_kl")
     rl_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=rlhf_config().lr, key="as_rl_lr")
     rl_steps = c3.number_input("RLHF steps", 2, 1000, rlhf_config().max_steps, 10, key="as_rl_steps")
 
@@ -191,7 +194,7 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
     def start_rl():
         try:
             cfg = rlhf_config(kl_coef=float(kl_coef), lr=float(rl_lr), max_steps=int(rl_steps), eval_every=max(1, int(rl_steps) // 6))
-            rl_stage = RLHFStage(result, rm, stage.train_set, stage.held_out, stage.assessment, stage.passes, cfg)
+            rl_stage = RLHFStage(result, rm, stage.prompts, stage.held_out, stage.assessment, stage.passes, cfg)
         except ERRORS as exc:
             st.session_state.as_rl_message = str(exc)
             return

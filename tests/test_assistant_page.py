@@ -56,6 +56,7 @@ def tuned():
     stop_jobs_of(at)
 
 
+@pytest.mark.slow
 def test_fine_tuning_teaches_the_tasks_and_registers_the_model(tuned):
     at = tuned
     accuracy = percent(metric(at, "Task accuracy after SFT"))
@@ -69,6 +70,7 @@ def test_fine_tuning_teaches_the_tasks_and_registers_the_model(tuned):
     assert table["sampled answer"].str.match("^[✓✗] ").all()
 
 
+@pytest.mark.slow
 def test_ranking_by_hand_and_automatically_says_who_ranked(tuned):
     at = tuned
     rated = len(at.session_state["as_ratings"])
@@ -83,6 +85,7 @@ def test_ranking_by_hand_and_automatically_says_who_ranked(tuned):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_reward_model_then_rlhf_and_dpo_compared(tuned):
     at = tuned
     at.select_slider(key="as_auto_n").set_value(50).run()
@@ -126,3 +129,23 @@ def test_a_published_gpt_tokenizer_is_explained_not_a_traceback():
     at.button(key="as_sft_start").click().run()
     assert not at.exception
     assert any("Fine-tuning cannot start" in w.value for w in at.warning)
+
+
+def test_generate_prompts_a_fine_tuned_model_through_its_chat_format(char_tok):
+    from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
+    from llm_core.alignment.finetune import extend_vocabulary
+    from llm_core.model.config import model_preset
+    from llm_core.training.loop import build_model
+
+    model, tok = extend_vocabulary(build_model(model_preset("nano", char_tok.vocab_size)), char_tok)
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state[REGISTRY_KEY]["nano chat"] = ModelEntry("nano chat", model, tok, {}, "fine-tuned")
+    at.session_state[CURRENT_KEY] = "nano chat"
+    at.switch_page("pages/generation.py").run()
+    assert not at.exception, at.exception
+    assert at.toggle(key="gen_prompt_chat").value is True
+    at.text_area(key="gen_prompt").set_value("Upper: rose").run()
+    at.toggle(key="gen_prompt_raw").set_value(True).run()
+    assert any(c.value == "<|user|>Upper: rose<|end|><|assistant|>" for c in at.code)
+    session = at.session_state["gen_session"]
+    assert tok.decode(session.ids[: session.prompt_length]) == "<|user|>Upper: rose<|end|><|assistant|>"

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from conftest import perturbed_model
 
@@ -58,14 +59,15 @@ def test_extend_vocabulary_on_bpe_adds_only_special_tokens(shakespeare):
 
 def test_tasks_and_checker():
     examples = make_examples()
-    assert {e.task for e in examples} == {"add", "upper", "reverse", "fact"}
-    assert all(is_correct(e, e.response) for e in examples)
+    assert {e.task for e in examples} == {"add", "upper", "reverse", "fact", "insult"}
+    assert all(is_correct(e, e.response) for e in examples if e.task != "insult")  # house style or not
     assert reference_answer(Example("add", "What is 12+30?", "")) == "42"
     train_set, held = split_examples(examples)
     assert not {e.prompt for e in train_set} & {e.prompt for e in held}
-    assert {e.task for e in held} == {"add", "upper", "reverse"}  # facts cannot be inferred, so none held out
+    assert {e.task for e in held} == {"add", "upper", "reverse", "insult"}  # facts cannot be inferred, so none held out
 
 
+@pytest.mark.slow
 def test_sft_raises_held_out_exact_match_well_above_the_base_model(shakespeare):
     """The nano preset on the built-in tasks: the base model answers nothing right; SFT learns the skills."""
     tok = CharTokenizer.from_text(shakespeare)
@@ -89,3 +91,14 @@ def test_task_docstring_examples_hold():
     from llm_core.alignment import tasks
 
     assert doctest.testmod(tasks).failed == 0
+
+
+def test_chat_prompt_wraps_only_for_a_chat_model(char_tok):
+    from llm_core.alignment.finetune import chat_prompt, is_chat_model
+
+    _, chat_tok = extend_vocabulary(perturbed_model(model_preset("nano", char_tok.vocab_size)), char_tok)
+    assert is_chat_model(chat_tok) and not is_chat_model(char_tok)
+    assert chat_prompt(chat_tok, "Upper: rose") == "<|user|>Upper: rose<|end|><|assistant|>"
+    assert chat_prompt(char_tok, "Upper: rose") == "Upper: rose"
+    typed = "<|user|>Upper: rose<|end|><|assistant|>"
+    assert chat_prompt(chat_tok, typed) == typed  # chat tokens typed by hand are not wrapped twice

@@ -55,6 +55,7 @@ def sft_setup(shakespeare):
     return model, chat_tok, train_set, held
 
 
+@pytest.mark.slow
 def test_reward_model_beats_chance_on_held_out_pairs(sft_setup):
     model, tok, train_set, held = sft_setup
     # pairs ranked by the written instructions (house style, refusals, then the correct answer)
@@ -71,6 +72,7 @@ def test_reward_model_beats_chance_on_held_out_pairs(sft_setup):
     assert "accuracy" in records[-1].extras
 
 
+@pytest.mark.slow
 def test_dpo_raises_the_preferred_rate_with_bounded_kl(sft_setup):
     sft, tok, train_set, held = sft_setup
     rate_before = assess(sft, tok, random.Random(0).sample(held, 100), seed=5).preferred_share

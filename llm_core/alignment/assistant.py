@@ -49,6 +49,7 @@ PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after table
 PASS_K = 8  # answers per prompt for pass@1 against pass@k
 PASS_PROMPTS = 32  # held-out prompts for pass@k
 LIVE_PROMPTS = 64  # held-out prompts measured during RLHF (one answer each)
+PROMPT_FRACTION = 0.0  # share of the training prompts kept out of SFT, for rankings and RLHF only
 
 
 def sft_config(**overrides) -> TrainConfig:
@@ -236,7 +237,13 @@ class SFTStage(_Stage):
         if not examples:
             raise ValueError("there are no instruction pairs to fine-tune on.")
         self.seed = seed
-        self.train_set, self.held_out = split_examples(examples, seed=seed)
+        train_set, self.held_out = split_examples(examples, seed=seed)
+        # Prompts for ranking and RLHF: kept out of SFT when PROMPT_FRACTION > 0, so the fine-tuned model
+        # has not memorised an answer to them (facts stay in SFT: they cannot be inferred).
+        rng = random.Random(seed + 1)
+        reserved = {id(e) for e in train_set if e.task != "fact" and rng.random() < PROMPT_FRACTION}
+        self.train_set = [e for e in train_set if id(e) not in reserved]
+        self.prompts = [e for e in train_set if id(e) in reserved] or self.train_set
         if not self.held_out:
             raise ValueError("no held-out prompts: add more pairs of the addition, upper-case, reverse or insult tasks.")
         texts = [e.prompt + e.response for e in examples]

@@ -71,7 +71,7 @@ def auto_rate(model: GPT, tokenizer: Tokenizer, examples: list[Example], n: int,
     while len(pairs) < n and looked < max_looked:
         want = min(128, max(8, n - len(pairs)))
         # four answers per prompt: most prompts then give a pair the instructions rank
-        batch = candidate_pairs(model, tokenizer, examples, want, seed=seed + 7919 * round_, answers_per_prompt=4, separable_first=True, prompts=want * 3 // 2)
+        batch = candidate_pairs(model, tokenizer, examples, want, seed=seed + 7919 * round_, answers_per_prompt=4, separable_first=True, prompts=max(48, want * 2))
         round_ += 1
         if not batch:
             break

@@ -41,7 +41,7 @@ class RLHFConfig:
     group_size: int = 8  # answers per prompt: the group whose mean reward is the baseline
     lr: float = 3e-4  # AdamW peak rate (warmup then constant: RL has no natural end to decay to)
     warmup_steps: int = 5
-    kl_coef: float = 0.1  # the leash: weight of KL(policy || SFT reference) per response token
+    kl_coef: float = 0.5  # the leash: weight of KL(policy || SFT reference) per response token
     temperature: float = 1.0  # sampling temperature of the policy's answers
     max_tokens: int = 24  # answer length limit while sampling
     grad_clip: float = 1.0
@@ -184,7 +184,7 @@ def rlhf(
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
-        last_loss = float(loss)
+        last_loss = float(loss.detach())
         tokens_seen += int((y != -100).sum())
         extras = {"reward": float(rewards.mean()), **stats, "answer_tokens": float((y != -100).sum(1).float().mean())}
         if evaluate is not None and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
