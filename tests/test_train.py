@@ -35,6 +35,7 @@ def test_schedule_warms_up_then_decays():
     assert lr_scale(50, 1.0, 10, min_lr_ratio=0.1) == pytest.approx(0.1)
 
 
+@pytest.mark.slow  # trains for hundreds of steps: 40-115 s here under load
 def test_training_lowers_the_held_out_loss(char_tok, batches):
     model = nano(char_tok)
     before = evaluate(model, batches, model.device)
@@ -52,6 +53,7 @@ def test_training_lowers_the_held_out_loss(char_tok, batches):
     assert all(r.elapsed_s > 0 and r.tokens_per_s >= 0 for r in records)
 
 
+@pytest.mark.slow  # trains for hundreds of steps: 40-115 s here under load
 def test_same_seed_same_run(char_tok, batches):
     losses = []
     for _ in range(2):
@@ -119,6 +121,7 @@ def test_divergence_before_the_first_log_restores_the_initial_weights(char_tok, 
     assert all(torch.equal(model.state_dict()[k], initial[k]) for k in initial)
 
 
+@pytest.mark.slow  # trains for hundreds of steps: 40-115 s here under load
 def test_resume_continues_the_schedule(char_tok, batches):
     model = nano(char_tok)
     state = TrainState()
