@@ -219,7 +219,7 @@ if below and above:
         f"Exact match was **{last_low['exact_match']:.0%}** at step {last_low['step']:,} and **{first_high['exact_match']:.0%}** at step {first_high['step']:,}. "
         f"Over the same steps the per-digit accuracy went from {last_low['digit_accuracy']:.0%} to {first_high['digit_accuracy']:.0%}, and the log-probability "
         f"of the correct answer from {last_low['answer_logprob']:.2f} to {first_high['answer_logprob']:.2f} nats. The right-hand chart shows why: "
-        f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time, and exact match waits for the last one."
+        f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time there, and exact match needs all 4."
     )
 drop = max(zip(series, series[1:]), key=lambda ab: ab[0]["exact_match"] - ab[1]["exact_match"])
 if drop[0]["exact_match"] - drop[1]["exact_match"] > 0.2:  # a loss spike: say so rather than draw a smooth story over it
