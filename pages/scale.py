@@ -44,7 +44,7 @@ def start_live(plan: SweepPlan) -> None:
     if job is not None and job.snapshot().active:
         return  # a double click
     budget = plan.budgets[0]
-    job = Job(partial(run_sweep, plan), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S, name=f"mini-sweep at {budget:.0e} FLOPs")
+    job = Job(partial(run_sweep, plan, threads=1), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S, name=f"mini-sweep at {budget:.0e} FLOPs")
     jobs.track(JOB_KEY, job, f"Scaling mini-sweep: {len(plan.sizes)} sizes at {budget:.0e} FLOPs", "pages/scale.py")
     job.start()
 
@@ -157,7 +157,7 @@ c1, c2, c3 = st.columns([1, 2, 1])
 budget = c1.selectbox("Budget", live_budgets, format_func=lambda b: f"{b:.0e} FLOPs", key="sc_budget", persist_state="session")
 at_budget = sorted((r for r in runs if r["budget"] == budget), key=lambda r: r["params_total"])
 labels = [r["label"] for r in at_budget]
-default = [labels[0], labels[len(labels) // 2], labels[-1]] if len(labels) >= 3 else labels
+default = [labels[1], labels[len(labels) // 2], labels[-1]] if len(labels) >= 4 else labels[-3:]  # the smallest size takes the most steps
 if any(lab not in labels for lab in st.session_state.get("sc_sizes", [])):
     st.session_state.sc_sizes = default
 sizes = c2.multiselect("Sizes (layers x width)", labels, default=default, key="sc_sizes", max_selections=3)
