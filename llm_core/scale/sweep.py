@@ -162,7 +162,8 @@ def run_sweep(plan: SweepPlan, stop_event: threading.Event | None = None, split=
 
     `threads`: torch threads for the calling thread only (`use_threads`). The sweep's models are
     tiny, and on the loaded 2-core machine one thread was much faster than two: the 1x8 run at
-    1e10 FLOPs took 159 s on one thread (shipped sweep) and 1,360 s on two (benchmarks/scale_live.py).
+    1e10 FLOPs took 159 s on one thread (shipped sweep) and 1,360 s on two (benchmarks/scale_live.py); the
+    page's default mini-sweep then took 10 s on one thread.
     """
     if threads:
         use_threads(threads)
