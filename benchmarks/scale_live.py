@@ -35,11 +35,11 @@ def main() -> None:
     at_budget = sorted((r for r in doc["runs"] if r["budget"] == budget), key=lambda r: r["params_total"])
     if len(at_budget) < 3:
         raise SystemExit(f"the shipped sweep has fewer than 3 runs at {budget:.0e} FLOPs")
-    chosen = [at_budget[0], at_budget[len(at_budget) // 2], at_budget[-1]]  # what the page preselects
+    chosen = [at_budget[1], at_budget[len(at_budget) // 2], at_budget[-1]] if len(at_budget) >= 4 else at_budget[-3:]  # what the page preselects
     plan = SweepPlan.from_dict({**doc["plan"], "budgets": [budget], "sizes": [(r["n_layer"], r["n_embd"]) for r in chosen], "seed": args.seed})
     print(f"mini-sweep: {', '.join(r['label'] for r in chosen)} at {budget:.0e} FLOPs, seed {args.seed}; load average before {os.getloadavg()}")
 
-    job = Job(partial(run_sweep, plan), name="scale benchmark")
+    job = Job(partial(run_sweep, plan, threads=1), name="scale benchmark")
     t0 = time.perf_counter()
     job.start()
     job.join()

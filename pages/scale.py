@@ -44,7 +44,7 @@ def start_live(plan: SweepPlan) -> None:
     if job is not None and job.snapshot().active:
         return  # a double click
     budget = plan.budgets[0]
-    job = Job(partial(run_sweep, plan), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S, name=f"mini-sweep at {budget:.0e} FLOPs")
+    job = Job(partial(run_sweep, plan, threads=1), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S, name=f"mini-sweep at {budget:.0e} FLOPs")
     jobs.track(JOB_KEY, job, f"Scaling mini-sweep: {len(plan.sizes)} sizes at {budget:.0e} FLOPs", "pages/scale.py")
     job.start()
 
@@ -157,7 +157,7 @@ c1, c2, c3 = st.columns([1, 2, 1])
 budget = c1.selectbox("Budget", live_budgets, format_func=lambda b: f"{b:.0e} FLOPs", key="sc_budget", persist_state="session")
 at_budget = sorted((r for r in runs if r["budget"] == budget), key=lambda r: r["params_total"])
 labels = [r["label"] for r in at_budget]
-default = [labels[0], labels[len(labels) // 2], labels[-1]] if len(labels) >= 3 else labels
+default = [labels[1], labels[len(labels) // 2], labels[-1]] if len(labels) >= 4 else labels[-3:]  # the smallest size takes the most steps
 if any(lab not in labels for lab in st.session_state.get("sc_sizes", [])):
     st.session_state.sc_sizes = default
 sizes = c2.multiselect("Sizes (layers x width)", labels, default=default, key="sc_sizes", max_selections=3)
@@ -219,7 +219,7 @@ if below and above:
         f"Exact match was **{last_low['exact_match']:.0%}** at step {last_low['step']:,} and **{first_high['exact_match']:.0%}** at step {first_high['step']:,}. "
         f"Over the same steps the per-digit accuracy went from {last_low['digit_accuracy']:.0%} to {first_high['digit_accuracy']:.0%}, and the log-probability "
         f"of the correct answer from {last_low['answer_logprob']:.2f} to {first_high['answer_logprob']:.2f} nats. The right-hand chart shows why: "
-        f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time, and exact match waits for the last one."
+        f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time there, and exact match needs all 4."
     )
 drop = max(zip(series, series[1:]), key=lambda ab: ab[0]["exact_match"] - ab[1]["exact_match"])
 if drop[0]["exact_match"] - drop[1]["exact_match"] > 0.2:  # a loss spike: say so rather than draw a smooth story over it

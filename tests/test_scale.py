@@ -104,7 +104,7 @@ def test_loss_nd_fit_recovers_size_and_data_exponents_from_noisy_runs():
 
 # --- the sweep and its JSON ---------------------------------------------------------------
 
-TINY_PLAN = SweepPlan(sizes=((1, 8), (1, 16), (2, 16)), budgets=(3e8,), min_steps=5, block_size=32, batch_size=4)
+TINY_PLAN = SweepPlan(sizes=((1, 8), (1, 16), (2, 16)), budgets=(3e7,), min_steps=5, block_size=16, batch_size=4, eval_tokens=4096)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,19 @@ def tiny_sweep():
     return records, sweep_document(TINY_PLAN, points, "python -m llm_core.scaling sweep (test)", 1.0, len(points))
 
 
+def planned_document() -> dict:
+    """A sweep document with the shape run_sweep writes, built from the plan alone (no training): for the schema tests."""
+    vocab = 65
+    points = []
+    for spec in TINY_PLAN.runs(vocab, 1_003_855):
+        counts = param_counts(spec.config)
+        points.append(dict(label=spec.label, n_layer=spec.config.n_layer, n_embd=spec.config.n_embd, n_head=spec.config.n_head, budget=spec.budget,
+                           flops=spec.flops, params_total=counts["total"], params_non_embedding=counts["non_embedding"], params_embedding=counts["embedding"],
+                           tokens=spec.tokens, steps=spec.steps, epochs=spec.epochs, val_loss=3.0, train_loss=3.0, wall_s=0.1, stop_reason="reached the step limit"))
+    return sweep_document(TINY_PLAN, points, "python -m llm_core.scaling sweep (test)", 1.0, len(points))
+
+
+@pytest.mark.slow
 def test_sweep_trains_each_size_and_writes_a_valid_document(tiny_sweep, tmp_path):
     records, doc = tiny_sweep
     assert [p["label"] for p in doc["runs"]] == ["1x8", "1x16", "2x16"]
@@ -136,8 +149,10 @@ def test_sweep_trains_each_size_and_writes_a_valid_document(tiny_sweep, tmp_path
     (lambda d: d.update(runs=[]), "no runs"),
     (lambda d: d.pop("command"), "command"),
 ])
-def test_sweep_schema_refuses_broken_documents(tiny_sweep, breakage, message):
-    doc = json.loads(json.dumps(tiny_sweep[1]))
+def test_sweep_schema_refuses_broken_documents(breakage, message, tmp_path):
+    doc = planned_document()
+    assert load_sweep(save_sweep(tmp_path / "ok.json", doc))["runs"] == doc["runs"]  # the unbroken one round-trips
+    doc = json.loads(json.dumps(doc))
     breakage(doc)
     with pytest.raises(SweepError, match=message):
         validate_sweep(doc)
@@ -150,6 +165,7 @@ def test_plan_keeps_runs_within_step_and_epoch_limits():
         SweepPlan(budgets=(-1.0,)).runs(65, 1000)
 
 
+@pytest.mark.slow
 def test_stop_ends_a_sweep_with_a_reason():
     import threading
 
@@ -219,6 +235,7 @@ def test_answer_metrics_exact_for_an_oracle_and_chance_for_a_uniform_guess():
     assert uniform["answer_logprob"] == pytest.approx(4 * math.log(1 / 12), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_short_emergence_run_reports_points_with_every_field(tmp_path):
     plan = em.EmergencePlan(sizes=((1, 16),), steps=20, eval_every=10, batch_size=32, held_out=200)
     records = list(em.run_emergence(plan))
@@ -235,4 +252,4 @@ def test_shipped_emergence_sweep_rises_from_under_10_to_over_80_percent():
     doc = em.load_emergence(SHIPPED_EMERGENCE)
     exact = [p["exact_match"] for p in doc["series"]]
     assert min(exact) < 0.10 and max(exact) > 0.80
-    assert doc["command"].startswith("python -m llm_core.scaling emergence")
+    assert doc["command"].startswith("python -m llm_core.scaling") and " emergence" in doc["command"]

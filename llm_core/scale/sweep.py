@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from llm_core.model.config import ModelConfig, TrainConfig
+from llm_core.model.device import use_threads
 from llm_core.scale.flops import param_counts, train_flops_per_token
 from llm_core.text.data import load_corpus
 from llm_core.training.loop import TextBatches, build_model, train
@@ -156,8 +157,16 @@ def char_split(corpus_name: str):
     return tok.vocab_size, TokenSplit.from_ids(tok.encode(text))
 
 
-def run_sweep(plan: SweepPlan, stop_event: threading.Event | None = None, split=None, vocab_size: int | None = None):
-    """Train every run of `plan` in turn, yielding `SweepProgress`; a closing record carries `point`."""
+def run_sweep(plan: SweepPlan, stop_event: threading.Event | None = None, split=None, vocab_size: int | None = None, threads: int | None = None):
+    """Train every run of `plan` in turn, yielding `SweepProgress`; a closing record carries `point`.
+
+    `threads`: torch threads for the calling thread only (`use_threads`). The sweep's models are
+    tiny, and on the loaded 2-core machine one thread was much faster than two: the 1x8 run at
+    1e10 FLOPs took 159 s on one thread (shipped sweep) and 1,360 s on two (benchmarks/scale_live.py); the
+    page's default mini-sweep then took 10 s on one thread.
+    """
+    if threads:
+        use_threads(threads)
     if split is None:
         vocab_size, split = char_split(plan.corpus)
     specs = plan.runs(vocab_size, len(split.train))
