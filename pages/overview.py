@@ -76,11 +76,15 @@ if w is not None:
         st.markdown("**6 · From base model to assistant**")
         st.caption(
             "Pre-training on a large corpus gives a base model that only continues text. Supervised "
-            "fine-tuning on prompt/response pairs teaches it to follow instructions; RLHF trains a reward "
-            "model from human rankings and tunes the model toward what people prefer."
+            "fine-tuning on prompt/response pairs teaches it to follow instructions. In RLHF, people rank "
+            "the model's answers following written instructions, a reward model learns those rankings, and "
+            "the model is optimised against the reward model on its own samples, on a leash to where it "
+            "started; DPO skips the reward model and the sampling and learns from the rankings directly."
         )
         page_link("pages/training.py", "Pre-training", ":material/model_training:")
+        page_link("pages/scale.py", "Why scale matters", ":material/trending_down:")
         page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")
+        page_link("pages/knowing.py", "Hallucination and retrieval", ":material/travel_explore:")
 
 def compression_note(val_loss: float, chars: int, tokens: int, file_bytes: int) -> str:
     """What this model's own run says about compression: its loss in bits per character (its tokens
@@ -148,6 +152,7 @@ with right:
     st.caption(f"`runner.py`: {len(runner_source.splitlines())} lines. Save it next to the parameters and run `python runner.py model.safetensors \"ROMEO:\" 300`.")
     st.code(runner_source, language="python", height=420)
     st.download_button("Download the runner (runner.py)", runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner")
+page_link("pages/compression.py", "Compression and cost: the model as a real compressor, and what a model of any size costs", ":material/compress:")
 
 st.header("The same idea at two scales")
 record = entry.record
@@ -170,3 +175,4 @@ st.markdown(
 )
 if val_loss is not None and corpus_chars and corpus_tokens:
     st.markdown(compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)))
+page_link("pages/scale.py", "Why scale matters: loss against size, data and compute, measured on this machine", ":material/trending_down:")
