@@ -84,7 +84,7 @@ if w is not None:
         page_link("pages/training.py", "Pre-training", ":material/model_training:")
         page_link("pages/scale.py", "Why scale matters", ":material/trending_down:")
         page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")
-        page_link("pages/knowing.py", "Hallucination and retrieval", ":material/travel_explore:")
+        page_link("pages/knowing.py", "Hallucination and retrieval", ":material/menu_book:")
 
 def compression_note(val_loss: float, chars: int, tokens: int, file_bytes: int) -> str:
     """What this model's own run says about compression: its loss in bits per character (its tokens
