@@ -28,6 +28,7 @@ CHAPTERS = [
     ("Training", "pages/training.py", "Train a model", ":material/model_training:"),
     ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
     ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
+    ("Making an assistant", "pages/knowing.py", "Knowing and not knowing", ":material/menu_book:"),
 ]
 
 
