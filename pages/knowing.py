@@ -241,10 +241,9 @@ for kind, key in KINDS.items():
         if snap is not None and snap.active:
             area.progress(min(max(snap.latest.progress if snap.latest else 0.0, 0.0), 1.0), text=jobs.describe(snap))
         elif snap is not None:
-            area.caption(f"failed: {snap.error}" if snap.error else f"{snap.stop_reason}; {snap.running_s:.0f} s")
+            area.text(f"failed: {snap.error}" if snap.error else f"{snap.stop_reason}; {snap.running_s:.0f} s")
     jobs.live(key, render)
 if st.session_state.get("kn_message"):
     st.text(st.session_state.pop("kn_message"))
-if chosen and st.button("Use the shipped models again", key="kn_reset"):
-    chosen.clear()
-    st.rerun()
+if chosen:
+    st.button("Use the shipped models again", key="kn_reset", on_click=chosen.clear)
