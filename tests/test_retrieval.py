@@ -241,3 +241,16 @@ def test_a_live_fine_tune_runs_as_a_background_job_within_its_time_budget(world,
     snap = job.snapshot()
     assert snap.status == "finished" and snap.stop_reason in ("reached the time budget", "reached the step limit")
     assert job.result is not None and job.result.record["elapsed_s"] <= 2.0 + 5.0  # one step may run past the budget
+
+
+@pytest.mark.slow
+def test_the_shipped_closed_book_model_knows_the_facts_it_saw_16_times_and_not_the_unknown_ones(world):
+    """Also guards the world itself: a change to how it is drawn would leave the shipped models
+    trained on other facts (it happened once: two draws swapped places)."""
+    from llm_core.retrieval.chapter import load_shipped
+    from llm_core.retrieval.readers import closed_book_rows, exact_match
+
+    m = load_shipped("closed-book")
+    often = [f for f in world.known_facts() if world.seen[f.person] == 16]
+    assert exact_match(closed_book_rows(m.model, m.tokenizer, world, often)) >= 0.8
+    assert exact_match(closed_book_rows(m.model, m.tokenizer, world, world.unknown_facts()[:30])) <= 0.2

@@ -128,7 +128,8 @@ def make_world(seed: int = 0, n_known: int = 50, n_unknown: int = 30, n_practice
     people = [f"{a} {b}" for a, b in zip(firsts, lasts)]
     facts = []
     for person in people:
-        facts += [Fact(person, "town", rng.choice(towns)), Fact(person, "trade", rng.choice(TRADES)), Fact(person, "horse", rng.choice(horses))]
+        town, horse = rng.choice(towns), rng.choice(horses)  # drawn in this order: the shipped models were trained on this world
+        facts += [Fact(person, "town", town), Fact(person, "trade", rng.choice(TRADES)), Fact(person, "horse", horse)]
     known = tuple(people[:n_known])
     seen = {p: SEEN_COUNTS[i % len(SEEN_COUNTS)] for i, p in enumerate(known)}
     return World(seed, known, tuple(people[n_known : n_known + n_unknown]), tuple(people[n_known + n_unknown :]), tuple(facts), seen)

@@ -1,0 +1,249 @@
+"""Knowing and not knowing: hallucination measured as confidence without knowledge, and RAG that fixes it."""
+
+import streamlit as st
+
+from lab_ui import jobs, state
+from lab_ui import knowing_figures as fig
+from lab_ui.shell import ensure_app_shell
+from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
+from llm_core.retrieval.chapter import closed_book_summary, compare_books, load_shipped
+from llm_core.retrieval.prompt import DocumentError, assemble, clean_document, read_upload
+from llm_core.retrieval.readers import READER_MAX_TOKENS, FineTune, closed_book_rows, live_config, open_book_rows, spoken
+from llm_core.retrieval.store import Store, mentions
+from llm_core.retrieval.world import ATTRIBUTE_NAMES, Fact, make_world, new_fact_sentence
+from llm_core.text.tokenizers import TokenizerError
+
+ensure_app_shell()
+KINDS = {"closed-book": "kn_job_closed", "reader": "kn_job_reader"}
+GREEN, RED = "#16a34a", "#dc2626"
+
+
+@st.cache_resource(show_spinner="Making the world and loading the chapter's models…")
+def shipped():
+    return make_world(0), {kind: load_shipped(kind, state.device()) for kind in KINDS}
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def server_memo(key):  # results for the shipped models, shared by every session
+    return {}
+
+
+def memo(key: tuple, compute, shared: bool):
+    box = server_memo(key) if shared else st.session_state.setdefault("kn_memo", {})
+    if key not in box:
+        with st.spinner("Measuring on the current models…"):
+            box[key] = compute()
+    return box[key]
+
+
+world, bundled = shipped()
+chosen = st.session_state.setdefault("kn_models", {})  # kind -> (name, model, tokenizer) from a live fine-tune
+models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k].tokenizer) for k in KINDS}
+(cb_name, closed, closed_tok), (rd_name, reader, reader_tok) = models["closed-book"], models["reader"]
+shared = not chosen
+
+st.title("Knowing and not knowing")
+st.markdown(
+    "A language model answers from patterns in its weights. Asked about something it never saw, it still produces a "
+    "well-formed answer, often with high confidence: a **hallucination**. Kalai and Vempala (2024, *Calibrated language "
+    "models must hallucinate*) show why: facts seen only once in training give a model no way to tell them from "
+    "plausible inventions. **Retrieval-augmented generation** (Lewis et al. 2020) puts documents fetched at question "
+    "time into the prompt, so the model can answer from them instead. Both are measured here, on small models, in a world "
+    "no pre-trained model can know."
+)
+
+# ---------------------------------------------------------------- 1. the world
+st.header("1 · A world of invented facts")
+f0 = world.unknown_facts()[0]
+st.markdown(
+    f"Code with a fixed seed invents **{len(world.known) + len(world.unknown)} people** with three facts each (birthplace, "
+    f"trade, horse). The closed-book model was fine-tuned on the {len(world.known)} **known** people's questions, each fact "
+    f"repeated 1, 2, 4, 8 or 16 times; the {len(world.unknown)} **unknown** people are in no training data, only in the "
+    "encyclopedia below. The reader was fine-tuned on other, practice people, to answer from a context."
+)
+st.code(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f0.person)}", language=None)
+
+# ---------------------------------------------------------------- 2. closed book
+st.header("2 · Closed book: confidence without knowledge")
+rows = memo(("closed", cb_name), lambda: closed_book_rows(closed, closed_tok, world, world.known_facts() + world.unknown_facts()), shared)
+s = closed_book_summary(rows)
+m = st.columns(4)
+m[0].metric("Right on known people", f"{s['em_known']:.0%}")
+m[1].metric("Right on unknown people", f"{s['em_unknown']:.0%}")
+m[2].metric("Mean confidence, unknown & wrong", f"{s['conf_wrong_unknown'] or 0:.0%}")
+m[3].metric("Expected calibration error", f"{s['ece']:.3f}")
+st.markdown(
+    f"On {s['n_unknown']} questions about people it never saw, **{cb_name}** got {s['em_unknown']:.0%} right, yet gave its wrong "
+    f"answers a mean probability of {s['conf_wrong_unknown'] or 0:.0%} (its right answers about known people: "
+    f"{s['conf_right_known'] or 0:.0%}). Confidence is the probability the model gives its whole greedy answer; the entropy of "
+    f"its first answer character averaged {s['entropy_unknown']:.2f} nats for unknown people and {s['entropy_known']:.2f} for known ones. "
+    f"How often a fact was seen decides whether it is known: seen once, {s['by_seen'][1][0]:.0%} right; seen 16 times, {s['by_seen'][16][0]:.0%}."
+)
+c1, c2 = st.columns(2)
+c1.plotly_chart(fig.seen_bars(s["by_seen"]), key="kn_seen")
+c2.plotly_chart(fig.confidence_hist(rows), key="kn_hist")
+c1.plotly_chart(fig.reliability(s["bins"], s["ece"]), key="kn_rel")
+threshold = c2.slider("Abstain below this confidence", 0.0, 1.0, 0.5, 0.05, key="kn_threshold")
+conf, right = [r.answer.confidence for r in rows], [r.correct for r in rows]
+curve = abstention_curve(conf, right, [i / 50 for i in range(51)])
+_, cov, acc = abstention_curve(conf, right, [threshold])[0]
+c2.plotly_chart(fig.abstention(curve, threshold), key="kn_abstain")
+c2.markdown(f"At {threshold:.2f} the model answers {cov:.0%} of all {len(rows)} questions and says \"I don't know\" to the rest; "
+            + (f"{acc:.0%} of its answers are right (with no abstention: {sum(right) / len(right):.0%})." if acc is not None else "it answers nothing."))
+
+# ---------------------------------------------------------------- 3. open book
+st.header("3 · Open book: retrieve, then read")
+docs = st.session_state.setdefault("kn_docs", {})  # title -> text: your documents and added facts
+added = st.session_state.setdefault("kn_added", {})  # title -> Fact, for the added facts
+a1, a2, a3 = st.columns([3, 1, 1])
+st.session_state.setdefault("kn_question", f0.question)
+question = a1.text_input("Question", max_chars=200, key="kn_question")
+chunk_size = a2.slider("Chunk size (characters)", 20, 400, 60, 10, key="kn_chunk")
+k = a3.slider("Chunks retrieved (k)", 1, 5, 3, key="kn_k")
+store = memo(("store", chunk_size, tuple(docs.items())), lambda: Store({**dict(reversed(docs.items())), **world.documents()}, chunk_size), not docs)
+hits = store.search(question, k)
+st.caption(f"The store holds {len(store):,} chunks from {len(world.documents()) + len(docs)} documents ({len(docs)} added by you). BM25 ranks them with the `bm25s` library.")
+st.markdown(fig.hits_html(hits) if hits else "No chunk shares a word with this question.", unsafe_allow_html=True)
+try:
+    prompt = assemble(question, [h.chunk.text for h in hits], reader_tok, reader.config.block_size)
+    st.markdown("The prompt exactly as the reader reads it (chat tokens included):")
+    st.code(prompt.chat(), language=None)
+    for note in prompt.notes:
+        st.text(f"Note: {note}.")  # may quote characters from a user document
+    closed_q = clean_document(question, closed_tok).text
+    cb, ob = answer_with_confidence(closed, closed_tok, closed_q), answer_with_confidence(reader, reader_tok, prompt.text, READER_MAX_TOKENS)
+    source = next((h for h in hits[: prompt.chunks_used] if mentions(h.chunk.text, spoken(ob.text))), None)
+    b1, b2 = st.columns(2)
+    b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", "#6b7280"), unsafe_allow_html=True)
+    b2.markdown(fig.answer_card(f"Open book ({rd_name})", ob.text, ob.confidence,
+                                f"found in chunk [{source.rank}] of {source.chunk.source}" if source else "not found in any retrieved chunk", GREEN if source else RED), unsafe_allow_html=True)
+except (DocumentError, TokenizerError, ValueError) as exc:
+    st.warning("This question cannot be asked:")
+    st.text(str(exc))  # it may quote the user's text: never rendered as Markdown
+
+NEW_PERSON = "Merra Vantis"  # in no document and no training set
+VALUES = {a: sorted({f.value for f in world.facts if f.attribute == a}) for a in ATTRIBUTE_NAMES}
+
+
+def add_fact():
+    person, value = st.session_state.kn_person.strip(), st.session_state.kn_value.strip()
+    if person and value:
+        attribute = st.session_state.kn_attribute
+        fact_key = f"added: {person} ({attribute})"
+        docs.pop(fact_key, None)
+        docs[fact_key] = new_fact_sentence(person, attribute, value)
+        added[fact_key] = Fact(person, attribute, value)
+        st.session_state.kn_question = Fact(person, attribute, value).question
+
+
+with st.form("kn_add_fact"):
+    st.markdown("**Add a fact to the store** (indexed at once; no model is retrained). Then the question above asks about it.")
+    f1, f2, f3 = st.columns(3)
+    f1.text_input("Person", NEW_PERSON, max_chars=60, key="kn_person")
+    f2.selectbox("Fact", ATTRIBUTE_NAMES, key="kn_attribute")
+    f3.text_input("Value", VALUES["town"][0], max_chars=40, key="kn_value")
+    st.form_submit_button("Add fact", on_click=add_fact)
+    st.caption(f"The reader's tokenizer has one token for each of the world's {sum(map(len, VALUES.values()))} town, trade and horse names "
+               "(for example " + ", ".join(v[0] for v in VALUES.values()) + "): it reads one out by copying that token. A word outside them it cannot spell out.")
+with st.expander("Paste or upload a document"):
+    pasted = st.text_area("Text", max_chars=200_000, key="kn_paste")
+    upload = st.file_uploader("or a .txt / .md file (up to 1 MB)", key="kn_upload")
+    if st.button("Add to the store", key="kn_add_doc"):
+        try:
+            text = read_upload(upload.getvalue(), upload.name) if upload else read_upload(pasted.encode())
+            docs[f"yours: {upload.name if upload else 'pasted'} #{len(docs) + 1}"] = text
+            st.rerun()
+        except DocumentError as exc:
+            st.warning("This document was not added:")
+            st.text(str(exc))
+if docs:
+    st.caption("Your documents (shown as plain text):")
+    for title, text in docs.items():
+        st.text(f"{title}: {text[:300]}{' …' if len(text) > 300 else ''}")
+    st.button("Remove your documents", key="kn_clear_docs", on_click=lambda: (docs.clear(), added.clear()))
+
+# ---------------------------------------------------------------- 4. faithfulness
+st.header("4 · Faithful is not the same as true")
+wrong_value = next(v for v in VALUES[f0.attribute] if v != f0.value)
+lie = new_fact_sentence(f0.person, f0.attribute, wrong_value)
+lied = answer_with_confidence(reader, reader_tok, assemble(f0.question, [lie], reader_tok, reader.config.block_size).text, READER_MAX_TOKENS)
+copied = spoken(lied.text) == wrong_value
+d1, d2 = st.columns(2)
+d1.code(f"Context given: {lie}\nThe encyclopedia says: {f0.sentence}", language=None)
+d2.markdown(fig.answer_card("Reader given only the wrong document", lied.text, lied.confidence, "copied the wrong document" if copied else f"true answer {f0.value}", RED), unsafe_allow_html=True)
+st.markdown(
+    f"Given only this wrong document, the reader answers **{spoken(lied.text) or '(nothing)'}** with {lied.confidence:.0%} confidence"
+    + (": it copied the document, faithfully and wrongly. A reader is only as true as what it retrieves." if copied
+       else f" (the document says {wrong_value}; the true answer is {f0.value}).")
+)
+
+# ---------------------------------------------------------------- 5. measured comparison
+st.header("5 · Measured on every unknown person")
+cmp = memo(("compare", cb_name, rd_name, chunk_size, k, tuple(docs.items())), lambda: compare_books(
+    closed, closed_tok, reader, reader_tok, world, store, k, closed_rows=[r for r in rows if r.seen == 0]), shared)
+g = cmp.figures
+n = st.columns(4)
+n[0].metric("Closed book, exact match", f"{g['closed_book_em']:.0%}")
+n[1].metric("Open book, exact match", f"{g['open_book_em']:.0%}")
+n[2].metric(f"BM25 recall@{k}", f"{g['recall']:.0%}")
+n[3].metric("Open book when retrieval misses", f"{g['miss_em']:.0%}")
+st.markdown(
+    f"On all {g['n']} questions about unknown people: closed book {g['closed_book_em']:.0%} right (wrong answers at "
+    f"{g['closed_book_conf_wrong'] or 0:.0%} mean confidence), open book {g['open_book_em']:.0%} with the top {k} chunks "
+    f"(recall@{k} {g['recall']:.0%}). When the chunks that hold the answer are left out, the reader gets "
+    f"{g['miss_em']:.0%} right at {g['miss_conf'] or 0:.0%} mean confidence: wrong context in, wrong answer out."
+)
+facts = [f for title, f in added.items() if title in docs]
+if facts:
+    cb_right = sum(answer_with_confidence(closed, closed_tok, clean_document(f.question, closed_tok).text).text.strip() == f.value for f in facts)
+    ob_right = sum(r.correct for r in open_book_rows(reader, reader_tok, world, store, facts, k))
+    st.markdown(f"Of the {len(facts)} fact(s) you added, the open-book reader now answers {ob_right} right, straight from the store; "
+                f"the closed-book model answers {cb_right} right: it still answers from the weights it had when training ended. "
+                "Its knowledge is frozen at training time.")
+with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
+    if st.button("Measure recall with hidden-state vectors", key="kn_dense"):
+        from llm_core.retrieval.store import DenseIndex, recall_at_k
+
+        dense = DenseIndex(reader, reader_tok, store)
+        r_dense = recall_at_k(dense.search, world.unknown_facts(), k)
+        st.markdown(f"Recall@{k}: BM25 {g['recall']:.0%}, the reader's mean hidden state {r_dense:.0%}"
+                    + (" — this tiny model's vectors retrieve worse than word matching." if r_dense < g["recall"] else "."))
+
+# ---------------------------------------------------------------- 6. live fine-tuning
+st.header("6 · Fine-tune your own, from the current model")
+entry = state.current()
+st.markdown(f"Each run fine-tunes a copy of **{entry.name}** for about 90 seconds in the background through the same SFT code "
+            "as the assistant chapter; the result replaces the shipped model in this chapter and joins your model list.")
+
+
+def start(kind):
+    try:
+        ft = FineTune(kind, entry.model, entry.tokenizer, world, live_config(kind), base_name=entry.name)
+    except (TokenizerError, ValueError) as exc:
+        st.session_state.kn_message = f"Cannot fine-tune this model: {exc}"
+        return
+
+    def done(job, snap):
+        if job.result is not None:
+            name = state.add_model(f"{entry.name} · {kind}", job.result.model, job.result.tokenizer, job.result.meta, "fine-tuned", make_current=False)
+            chosen[kind] = (name, job.result.model, job.result.tokenizer)
+    job = ft.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
+    jobs.track(KINDS[kind], job, f"Knowing: {kind} from {entry.name}", "pages/knowing.py", done)
+    job.start()
+
+
+for kind, key in KINDS.items():
+    running = jobs.get(key) is not None and jobs.get(key).snapshot().active
+    c1, c2 = st.columns([1, 3])
+    c1.button(f"Fine-tune the {kind} model", on_click=start, args=(kind,), disabled=running, key=f"{key}_start")
+
+    def render(snap, area=c2):
+        if snap is not None and snap.active:
+            area.progress(min(max(snap.latest.progress if snap.latest else 0.0, 0.0), 1.0), text=jobs.describe(snap))
+        elif snap is not None:
+            area.text(f"failed: {snap.error}" if snap.error else f"{snap.stop_reason}; {snap.running_s:.0f} s")
+    jobs.live(key, render)
+if st.session_state.get("kn_message"):
+    st.text(st.session_state.pop("kn_message"))
+if chosen:
+    st.button("Use the shipped models again", key="kn_reset", on_click=chosen.clear)

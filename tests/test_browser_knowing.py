@@ -1,0 +1,52 @@
+"""Browser test of the "Knowing and not knowing" chapter in headless Chromium, on the shipped models."""
+
+import re
+
+from browser_harness import assert_no_exception, go_to, main_area, open_page, screenshot, wait_idle
+from playwright.sync_api import expect
+
+from llm_core.retrieval.world import make_world
+
+UNKNOWN = make_world(0).unknown_facts()[0]
+TOWN = sorted({f.value for f in make_world(0).facts if f.attribute == "town"})[0]  # the add-fact form's default value
+
+
+def test_ask_closed_and_open_book_then_add_a_fact(app_server, page):
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    open_page(page, app_server.url, "", timeout=180_000)
+    go_to(page, "Knowing and not knowing")
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="Knowing and not knowing")).to_be_visible(timeout=300_000)
+    wait_idle(page, 600_000)  # first visit measures the shipped models
+    # the question about an unknown person, its retrieved chunks with scores, and both answers
+    expect(main.get_by_label("Question")).to_have_value(UNKNOWN.question)
+    hits = main.locator("table.kn-hits")
+    expect(hits).to_contain_text("BM25 score")
+    expect(hits.locator("tr").nth(1)).to_contain_text(UNKNOWN.sentence)
+    assert re.search(r"\d+\.\d\d", hits.locator("tr").nth(1).inner_text())
+    cards = main.locator("div.kn-answer")
+    expect(cards).to_have_count(3)  # closed book, open book, and the wrong-document reader
+    expect(cards.nth(0)).to_contain_text("Closed book")
+    expect(cards.nth(1)).to_contain_text("Open book")
+    closed_before, open_before = cards.nth(0).inner_text(), cards.nth(1).inner_text()
+    assert re.search(r"confidence \d+%", open_before) and re.search(r"confidence \d+%", closed_before)
+    assert ("found in chunk [1]" in open_before) == (UNKNOWN.value in open_before)  # it says where the answer came from, if anywhere
+    screenshot(page, "knowing-open-book")
+
+    # ask about a person in no document, then add a fact: the open-book answer changes, the closed-book one does not
+    question = main.get_by_label("Question")
+    question.fill("Where was Merra Vantis born?")
+    question.press("Enter")
+    wait_idle(page, 600_000)
+    expect(hits.locator("tr").nth(1)).not_to_contain_text("Merra")
+    closed_before, open_before = cards.nth(0).inner_text(), cards.nth(1).inner_text()
+    assert TOWN not in open_before
+    main.get_by_role("button", name="Add fact").click()  # the form's defaults: Merra Vantis, town, TOWN
+    wait_idle(page, 600_000)
+    expect(hits.locator("tr").nth(1)).to_contain_text(f"Merra Vantis was born in {TOWN}.", timeout=60_000)
+    expect(main.get_by_test_id("stCode").nth(1)).to_contain_text(f"[1] Merra Vantis was born in {TOWN}.")  # in the reader's prompt at once
+    assert cards.nth(0).inner_text() == closed_before
+    expect(main.get_by_text(re.compile("frozen at training time"))).to_be_visible()
+    assert_no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 5200})
+    screenshot(page, "knowing-added-fact")
