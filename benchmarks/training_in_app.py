@@ -122,6 +122,8 @@ def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
             stopped = main.get_by_text(re.compile(r"Training stopped by user \(([\d.]+) s after the request\)"))
             expect(stopped).to_be_visible(timeout=120_000)
             result["stop_latency_s"] = float(re.search(r"\(([\d.]+) s after", stopped.inner_text()).group(1))
+            if "before its first step" in stopped.inner_text():
+                result["stop_note"] = "(the worker had not finished its first step when Stop was pressed)"
             browser.close()
         return result
     finally:
@@ -154,6 +156,7 @@ def main(argv=None) -> int:
         before = load()
         results[name] = fn()
         print(f"  [{name}] before: {before}; after: {load()}", flush=True)
+        show(name, results[name], results.get("cli") if name != "cli" else None)  # at once: a later run may fail
     print()
     labels = {"cli": "CLI (python -m llm_core.train)", "job": "job in a worker (no Streamlit)", "app": "app, watching the live view",
               "app-away": "app, user on another chapter"}
@@ -162,7 +165,7 @@ def main(argv=None) -> int:
     for name in ("app", "app-away"):
         if name not in results:
             continue
-        print(f"Stop in the {name}: the run ended {results[name]['stop_latency_s']:.2f} s after Stop was pressed "
+        print(f"Stop in the {name}: the run ended {results[name]['stop_latency_s']:.2f} s after Stop was pressed {results[name].get('stop_note', '')}"
               "(the last step, one chunk of the live evaluation, a sample cut short and a 0.5 s sample of the held-out split)")
     print("CLI and app val losses differ in what they measure against: the CLI evaluates every 250 steps on the whole held-out "
           "split, the app every 200 steps on 16k tokens; the app's final loss is on the whole held-out split or, when that "

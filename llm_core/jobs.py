@@ -349,7 +349,6 @@ class Job:
                 last = record
             reason = self._reason_for_stop(default=getattr(last, "stop_reason", None) or "finished")
             if self.payload == ABANDONED:
-                reason = "stopped by user" if self._stop_cause == "user" and reason == "finished" else reason
                 reason += "; the worker did not stop in time and was ended, so the work since the last start is lost"
             with self._lock:
                 self._status = "finishing"
@@ -381,6 +380,8 @@ class Job:
             return f"stopped because nobody looked at it for {self.idle_timeout_s:g} s"
         if cause == "user" and self._run_started is None:
             return "stopped by user before it began"
+        if cause == "user" and default == "finished":  # the generator ended without a reason of its own
+            return "stopped by user"
         return default
 
     def _end(self, error: str | None, reason: str | None) -> None:
