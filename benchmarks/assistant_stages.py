@@ -22,6 +22,7 @@ from llm_core.alignment.judge import difference_interval, wilson_interval
 from llm_core.alignment.rating import auto_rate
 from llm_core.alignment.tasks import make_examples
 from llm_core.model.checkpoint import load_checkpoint
+from llm_core.model.device import TRAINING_THREADS, use_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,7 @@ def run_stage(stage):
     out = {}
 
     def work():
+        use_threads(TRAINING_THREADS)  # what a Job's thread does
         stop = threading.Event()
         last = None
         for record in stage.steps(stop):
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--kl", type=float, nargs="+", default=[rlhf_config().kl_coef], help="KL coefficients of the RLHF runs (default: the page's)")
     parser.add_argument("--ratings", type=int, default=120, help="rankings the automatic rater makes (the page's default)")
     args = parser.parse_args()
+    use_threads(1)  # as the app's page threads (the rater runs there); stages run in worker threads with all cores, as jobs do
     print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load)")
     loaded = load_checkpoint(ROOT / "assets/models/shakespeare-tiny")
     runs = [one_seed(loaded, seed, args.ratings, args.kl) for seed in args.seeds]

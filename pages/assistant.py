@@ -45,7 +45,7 @@ if (weak := base_warning(entry.record)) is not None:
 
 # ---------------------------------------------------------------- 1. data
 st.header("1 · Instruction data")
-examples = st.session_state.setdefault("as_examples", make_examples())
+examples = st.session_state.as_examples if "as_examples" in st.session_state else st.session_state.setdefault("as_examples", make_examples())
 show.data_summary(examples)
 show.pairs_editor(examples)
 show.rendered_pair(entry.tokenizer)

@@ -18,6 +18,7 @@ What it is not: a benchmark of real assistants, or a chat format (see `finetune.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections import Counter
@@ -47,12 +48,13 @@ STYLE_SHARE = 0.5  # share of the built-in answers written in the house style
 REFUSAL_SHARE = 0.3  # share of the built-in insult requests that are refused
 
 
-def word_list(n: int = 2000, seed: int = 0) -> list[str]:
+@functools.lru_cache(maxsize=4)
+def word_list(n: int = 2000, seed: int = 0) -> tuple[str, ...]:
     """n lower-case words of 3-5 letters that occur at least 3 times in Tiny Shakespeare (so the
     base model knows every letter), chosen with a fixed seed."""
     counts = Counter(re.findall(r"\b[a-z]+\b", load_corpus("tinyshakespeare")))
     words = sorted(w for w, c in counts.items() if 3 <= len(w) <= 5 and c >= 3)
-    return sorted(random.Random(seed).sample(words, min(n, len(words))))
+    return tuple(sorted(random.Random(seed).sample(words, min(n, len(words)))))  # cached: read-only
 
 
 @dataclass(frozen=True)
