@@ -102,7 +102,8 @@ def _run(args, argv, parallel: DataParallel | None) -> int:
             tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else BPETokenizer.train(text, args.bpe_vocab)
             overrides = {k: v for k, v in dict(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size, position=args.position).items() if v is not None}
             config = model_preset(args.preset, tokenizer.vocab_size, **overrides)
-        train_overrides = dict(max_steps=args.steps, time_budget_s=args.time, batch_size=args.batch_size, lr=args.lr, muon_lr=args.muon_lr, eval_every=args.eval_every, eval_every_s=args.eval_every_s, seed=args.seed, precision=args.precision)
+        train_overrides = dict(max_steps=args.steps, time_budget_s=args.time, batch_size=args.batch_size, lr=args.lr, muon_lr=args.muon_lr,
+                               eval_every=args.eval_every, eval_every_s=args.eval_every_s, seed=args.seed, precision=args.precision)
         cfg = train_preset(args.preset, **{k: v for k, v in train_overrides.items() if v is not None})
         if args.time and args.steps is None:
             cfg.max_steps = 10_000_000  # the time budget decides
@@ -129,7 +130,8 @@ def _run(args, argv, parallel: DataParallel | None) -> int:
         for m in train(model, batches, cfg, state=state, sample_fn=sample_fn, parallel=parallel):
             last = m
             if m.val_loss is not None or m.done:
-                history.append(dict(step=m.step, tokens=m.tokens_seen, train_loss=round(m.train_loss, 4), val_loss=None if m.val_loss is None else round(m.val_loss, 4), elapsed_s=round(m.elapsed_s, 2)))
+                val = None if m.val_loss is None else round(m.val_loss, 4)
+                history.append(dict(step=m.step, tokens=m.tokens_seen, train_loss=round(m.train_loss, 4), val_loss=val, elapsed_s=round(m.elapsed_s, 2)))
             if m.val_loss is not None or not args.quiet:
                 val = f" val {m.val_loss:.4f}" if m.val_loss is not None else ""
                 say(f"step {m.step:6d} | {m.elapsed_s:7.1f}s | loss {m.train_loss:.4f}{val} | lr x{m.lr_scale:.3f} | {m.tokens_per_s:,.0f} tok/s", flush=True)

@@ -48,9 +48,11 @@ def make_tokenizer(tok):
                     i, merged = 0, []
                     while i < len(ids):
                         if ids[i : i + 2] == list(pair):
-                            merged.append(256 + ranks[pair]); i += 2
+                            merged.append(256 + ranks[pair])
+                            i += 2
                         else:
-                            merged.append(ids[i]); i += 1
+                            merged.append(ids[i])
+                            i += 1
                     ids = merged
                 out += ids
             return out
