@@ -21,7 +21,6 @@ What it is not: a second training loop or a general arithmetic benchmark.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -34,7 +33,7 @@ import torch
 
 from llm_core.model.config import ModelConfig, TrainConfig
 from llm_core.scale.flops import param_counts, train_flops_per_token
-from llm_core.scale.sweep import machine
+from llm_core.scale.sweep import machine, read_checked_json, write_checked_json
 from llm_core.training.loop import build_model, train
 
 SCHEMA = "llm-lab/emergence"
@@ -232,17 +231,8 @@ def validate_emergence(data) -> dict:
 
 
 def save_emergence(path, document: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(validate_emergence(document), indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return write_checked_json(path, document, validate_emergence)
 
 
 def load_emergence(path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EmergenceError(f"cannot read {path}: {exc}") from None
-    return validate_emergence(data)
+    return read_checked_json(path, validate_emergence, EmergenceError, "the emergence sweep")

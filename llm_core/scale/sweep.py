@@ -275,18 +275,28 @@ def validate_sweep(data) -> dict:
     return data
 
 
-def save_sweep(path, document: dict) -> Path:
+def write_checked_json(path, document: dict, validate) -> Path:
+    """Validate, then write atomically (a temporary file renamed over the target)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(validate_sweep(document), indent=1) + "\n")
+    tmp.write_text(json.dumps(validate(document), indent=1) + "\n")
     tmp.replace(path)
     return path
 
 
-def load_sweep(path) -> dict:
+def read_checked_json(path, validate, error: type[Exception], what: str) -> dict:
+    """Read and validate; an unreadable file raises `error` with a message naming `what`."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise SweepError(f"cannot read the sweep {path}: {exc}") from None
-    return validate_sweep(data)
+        raise error(f"cannot read {what} {path}: {exc}") from None
+    return validate(data)
+
+
+def save_sweep(path, document: dict) -> Path:
+    return write_checked_json(path, document, validate_sweep)
+
+
+def load_sweep(path) -> dict:
+    return read_checked_json(path, validate_sweep, SweepError, "the sweep")

@@ -54,6 +54,19 @@ def drive(target: Callable, args: tuple, stop, send: Callable[[tuple], None]) ->
         send(("error", error_message(exc)))
 
 
+def relay(messages):
+    """The server's side of `drive`: yield the records among a worker's (kind, value) messages;
+    return (True, result) at "done", (False, None) when the messages run out; "error" raises."""
+    for kind, value in messages:
+        if kind == "record":
+            yield value
+        elif kind == "done":
+            return True, value
+        else:
+            raise WorkerFailed(value)
+    return False, None
+
+
 def run_target(target: Callable, args: tuple, stop, backend: str | None = None) -> Iterator:
     backend = backend or default_backend()
     if backend == "thread":

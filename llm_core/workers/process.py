@@ -22,7 +22,7 @@ import time
 import types
 
 from llm_core.jobs import ABANDONED
-from llm_core.workers import WorkerFailed, drive
+from llm_core.workers import WorkerFailed, drive, relay
 
 STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
 POLL_S = 0.05
@@ -80,12 +80,9 @@ def run_in_process(target, args, stop):
                 proc.join(5)
                 raise WorkerFailed(_death(proc)) from None
             last_heard = time.monotonic()
-            if kind == "record":
-                yield value
-            elif kind == "done":
-                return value
-            else:
-                raise WorkerFailed(value)
+            done, result = yield from relay([(kind, value)])
+            if done:
+                return result
     finally:
         receive.close()
         if proc.is_alive():

@@ -17,7 +17,7 @@ import threading
 import time
 
 from llm_core.jobs import ABANDONED, Phase, WorkerFailed
-from llm_core.workers import RAY_ADDRESS_ENV, drive
+from llm_core.workers import RAY_ADDRESS_ENV, drive, relay
 
 POLL_S = 0.2
 STOP_GRACE_S = 2.0  # a remote worker gets a little longer: the stop request crosses the network
@@ -88,13 +88,9 @@ def run_on_ray(target, args, stop):
             answered = True
             if messages:
                 last_heard = time.monotonic()
-            for kind, value in messages:
-                if kind == "record":
-                    yield value
-                elif kind == "done":
-                    return value
-                else:
-                    raise WorkerFailed(value)
+            done, result = yield from relay(messages)
+            if done:
+                return result
             time.sleep(POLL_S)
     finally:
         ray.kill(actor, no_restart=True)
