@@ -94,8 +94,8 @@ if sft := aj.needs("as_sft", "Fine-tune first: the answers to rank are sampled f
     name, stage, result = sft
     ratings = st.session_state.setdefault("as_ratings", [])
     st.markdown(
-        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')} kept out of fine-tuning for "
-        "ranking and RLHF. Rank them by the instructions on the right, as a labeller would."
+        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')} "
+        f"{'of its training set' if stage.prompts is stage.train_set else 'kept out of fine-tuning'}. Rank them by the instructions on the right, as a labeller would."
     )
 
     def new_candidates():
@@ -175,7 +175,7 @@ st.header("5 · RLHF: optimise the model against the reward model")
 if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", "Train a reward model first: RLHF optimises against it.")):
     name, stage, result = sft
     st.markdown(
-        "Each step the policy (a copy of the fine-tuned model) samples several answers to each of a few of the prompts kept for RLHF; the reward model scores "
+        "Each step the policy (a copy of the fine-tuned model) samples several answers to each of a few prompts from the same pool as the rankings; the reward model scores "
         "them; an answer scored above its prompt's average is made more likely and one below less likely (REINFORCE with a group baseline, as GRPO does). "
         "A KL penalty to the fine-tuned model is the leash. The third curve is judged by the written instructions, not the reward model."
     )
