@@ -73,6 +73,13 @@ sft_lr = c2.select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3, 1e-2, 10.0],
 sft_batch = c3.select_slider("Batch size", [4, 8, 16, 32, 64], value=32, key="as_sft_batch")
 
 
+def tuned_model_done(model_name: str, key: str, stage, job, snap):
+    """A tuning stage ended: its model joins the list (not made current) and the stage is kept under `key`."""
+    if job.result is not None:
+        state.add_model(model_name, job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
+        st.session_state[key] = stage
+
+
 def start_sft():
     try:
         cfg = sft_config(max_steps=int(sft_steps), lr=float(sft_lr), muon_lr=sft_config().muon_lr_for(float(sft_lr)), batch_size=int(sft_batch), eval_every=max(1, int(sft_steps) // 4))
@@ -186,10 +193,6 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
     rl_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=rlhf_config().lr, key="as_rl_lr")
     rl_steps = c3.number_input("RLHF steps", 2, 1000, rlhf_config().max_steps, 10, key="as_rl_steps")
 
-    def rl_done(rl_stage, job, snap):
-        if job.result is not None:
-            state.add_model(f"{name} · RLHF", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
-            st.session_state.as_rlhf = rl_stage
 
     def start_rl():
         try:
@@ -198,7 +201,7 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
         except ERRORS as exc:
             st.session_state.as_rl_message = str(exc)
             return
-        aj.start(RL_JOB, rl_stage, "RLHF", partial(rl_done, rl_stage))
+        aj.start(RL_JOB, rl_stage, "RLHF", partial(tuned_model_done, f"{name} · RLHF", "as_rlhf", rl_stage))
 
     aj.controls(RL_JOB, "Run RLHF", start_rl, "as_rl")
     aj.live_curves(RL_JOB, [([("extras.reward", "mean reward-model score")], "Reward"), ([("extras.kl", "KL(policy ‖ fine-tuned), nats per answer")], "KL to the fine-tuned model"),
@@ -218,10 +221,6 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     beta = c1.select_slider("β (leash: higher stays closer)", [0.03, 0.1, 0.3, 1.0], value=0.1, key="as_beta")
     dpo_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=dpo_config().lr, key="as_dpo_lr")
 
-    def dpo_done(d_stage, job, snap):
-        if job.result is not None:
-            state.add_model(f"{name} · DPO", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
-            st.session_state.as_dpo = d_stage
 
     def start_dpo():
         try:
@@ -229,7 +228,7 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
         except ERRORS as exc:
             st.session_state.as_dpo_message = str(exc)
             return
-        aj.start(DPO_JOB, d_stage, "DPO", partial(dpo_done, d_stage))
+        aj.start(DPO_JOB, d_stage, "DPO", partial(tuned_model_done, f"{name} · DPO", "as_dpo", d_stage))
 
     aj.controls(DPO_JOB, "Run DPO", start_dpo, "as_dpo")
     dpo_charts = [([("extras.margin", "preference margin")], "Preference margin"), ([("extras.kl", "KL(tuned ‖ fine-tuned), nats per token")], "KL to the fine-tuned model")]

@@ -173,6 +173,15 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def merged(cls, defaults: dict, **overrides) -> TrainConfig:
+        """A stage's `defaults` with the caller's `overrides` on top, validated.
+
+        >>> TrainConfig.merged(dict(max_steps=100, lr=1e-3), lr=2e-3).lr
+        0.002
+        """
+        return cls(**{**defaults, **overrides}).validate()
+
     def muon_lr_for(self, lr: float) -> float:
         """The Muon rate that keeps this config's Muon/AdamW ratio when the AdamW rate becomes `lr`
         (the pages expose one learning rate; the block matrices follow it in proportion).

@@ -50,13 +50,11 @@ READER_MAX_TOKENS = 24
 
 
 def closed_book_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=160, batch_size=32, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=80, log_every=10)
-    return TrainConfig(**{**base, **overrides}).validate()
+    return TrainConfig.merged(dict(max_steps=160, batch_size=32, lr=2e-3, muon_lr=0.01, warmup_steps=20, eval_every=80, log_every=10), **overrides)
 
 
 def reader_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=400, batch_size=16, lr=4e-3, muon_lr=0.02, warmup_steps=20, eval_every=100, log_every=10)
-    return TrainConfig(**{**base, **overrides}).validate()
+    return TrainConfig.merged(dict(max_steps=400, batch_size=16, lr=4e-3, muon_lr=0.02, warmup_steps=20, eval_every=100, log_every=10), **overrides)
 
 
 def live_config(kind: str, time_budget_s: float = 90.0, **overrides) -> TrainConfig:
