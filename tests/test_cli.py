@@ -35,6 +35,7 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     assert out.returncode == 2 and "divisible" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # a benchmark run end to end: a minute or more on 2 cores
 def test_quick_benchmark_runs():
     out = run("llm_core.bench", "--quick")
     assert out.returncode == 0, out.stderr
