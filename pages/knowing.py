@@ -6,7 +6,7 @@ from lab_ui import jobs, state
 from lab_ui import knowing_figures as fig
 from lab_ui.shell import ensure_app_shell
 from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
-from llm_core.retrieval.chapter import closed_book_summary, compare_books, load_shipped
+from llm_core.retrieval.chapter import closed_book_summary, compare_books, lineage, load_shipped
 from llm_core.retrieval.prompt import DocumentError, assemble, clean_document, read_upload
 from llm_core.retrieval.readers import READER_MAX_TOKENS, FineTune, closed_book_rows, live_config, open_book_rows, spoken
 from llm_core.retrieval.store import Store, mentions
@@ -14,13 +14,13 @@ from llm_core.retrieval.world import ATTRIBUTE_NAMES, Fact, make_world, new_fact
 from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()
-KINDS = {"closed-book": "kn_job_closed", "reader": "kn_job_reader"}
-GREEN, RED = "#16a34a", "#dc2626"
+KINDS, GREEN, RED = {"closed-book": "kn_job_closed", "reader": "kn_job_reader"}, "#16a34a", "#dc2626"
 
 
 @st.cache_resource(show_spinner="Making the world and loading the chapter's models…")
 def shipped():
-    return make_world(0), {kind: load_shipped(kind, state.device()) for kind in KINDS}
+    models = {kind: load_shipped(kind, state.device()) for kind in KINDS}
+    return make_world(0), models, lineage(models["reader"])
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -36,11 +36,10 @@ def memo(key: tuple, compute, shared: bool):
     return box[key]
 
 
-world, bundled = shipped()
+world, bundled, lin = shipped()
 chosen = st.session_state.setdefault("kn_models", {})  # kind -> (name, model, tokenizer) from a live fine-tune
 models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k].tokenizer) for k in KINDS}
-(cb_name, closed, closed_tok), (rd_name, reader, reader_tok) = models["closed-book"], models["reader"]
-shared = not chosen
+(cb_name, closed, closed_tok), (rd_name, reader, reader_tok), shared = models["closed-book"], models["reader"], not chosen
 
 st.title("Knowing and not knowing")
 st.markdown(
@@ -59,7 +58,8 @@ st.markdown(
     f"Code with a fixed seed invents **{len(world.known) + len(world.unknown)} people** with three facts each (birthplace, "
     f"trade, horse). The closed-book model was fine-tuned on the {len(world.known)} **known** people's questions, each fact "
     f"repeated 1, 2, 4, 8 or 16 times; the {len(world.unknown)} **unknown** people are in no training data, only in the "
-    "encyclopedia below. The reader was fine-tuned on other, practice people, to answer from a context."
+    "encyclopedia below. The reader was trained on other, practice people, to answer from a context."
+    + f" The shipped reader: {lin['sentence']}"
 )
 st.code(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f0.person)}", language=None)
 
@@ -93,8 +93,7 @@ c2.markdown(f"At {threshold:.2f} the model answers {cov:.0%} of all {len(rows)} 
 
 # ---------------------------------------------------------------- 3. open book
 st.header("3 · Open book: retrieve, then read")
-docs = st.session_state.setdefault("kn_docs", {})  # title -> text: your documents and added facts
-added = st.session_state.setdefault("kn_added", {})  # title -> Fact, for the added facts
+docs, added = st.session_state.setdefault("kn_docs", {}), st.session_state.setdefault("kn_added", {})  # title -> text (documents, added facts); title -> Fact
 a1, a2, a3 = st.columns([3, 1, 1])
 st.session_state.setdefault("kn_question", f0.question)
 question = a1.text_input("Question", max_chars=200, key="kn_question")
@@ -110,8 +109,8 @@ try:
     st.code(prompt.chat(), language=None)
     for note in prompt.notes:
         st.text(f"Note: {note}.")  # may quote characters from a user document
-    closed_q = clean_document(question, closed_tok).text
-    cb, ob = answer_with_confidence(closed, closed_tok, closed_q), answer_with_confidence(reader, reader_tok, prompt.text, READER_MAX_TOKENS)
+    cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
+    ob = answer_with_confidence(reader, reader_tok, prompt.text, READER_MAX_TOKENS)
     source = next((h for h in hits[: prompt.chunks_used] if mentions(h.chunk.text, spoken(ob.text))), None)
     b1, b2 = st.columns(2)
     b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", "#6b7280"), unsafe_allow_html=True)
@@ -212,8 +211,8 @@ with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
 # ---------------------------------------------------------------- 6. live fine-tuning
 st.header("6 · Fine-tune your own, from the current model")
 entry = state.current()
-st.markdown(f"Each run fine-tunes a copy of **{entry.name}** for about 90 seconds in the background through the same SFT code "
-            "as the assistant chapter; the result replaces the shipped model in this chapter and joins your model list.")
+st.markdown(f"Each run fine-tunes a copy of **{entry.name}** for about 90 seconds in the background through the same SFT code as the assistant chapter; the result "
+            "replaces the shipped model here and joins your model list. A live reader gets far fewer steps than the shipped one and may not learn to read; section 5 measures the one in use.")
 
 
 def start(kind):

@@ -208,6 +208,18 @@ def test_reader_examples_are_about_practice_people_only_and_the_answer_is_in_the
         assert own == min(len(e.prompt.splitlines()) - 2, 3)  # distractors: the person's other facts first, as BM25 retrieves them
 
 
+def test_copying_warm_ups_are_the_answer_sentence_alone_and_the_check_set_keeps_the_real_format(world):
+    from llm_core.retrieval.readers import reader_examples
+
+    train_set, check = reader_examples(world, n=400, seed=2, chunks=(1,), sentence_share=0.5)
+    sentences = {f.sentence: f for f in world.practice_facts()}
+    warm_ups = [e for e in train_set if e.prompt in sentences]
+    assert 0.35 < len(warm_ups) / len(train_set) < 0.65
+    assert all(e.response == f" {sentences[e.prompt].value}." for e in warm_ups)  # the value to copy ends the prompt
+    assert all(e.prompt.startswith("Answer from the context.") for e in check)
+    assert not any(e.prompt in sentences for e in reader_examples(world, n=200, seed=2)[0])  # none unless asked for
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["closed-book", "reader"])
 def test_fine_tuning_runs_through_the_sft_path_and_leaves_the_base_untouched(world, nano_model, char_tok, kind):
@@ -254,3 +266,21 @@ def test_the_shipped_closed_book_model_knows_the_facts_it_saw_16_times_and_not_t
     often = [f for f in world.known_facts() if world.seen[f.person] == 16]
     assert exact_match(closed_book_rows(m.model, m.tokenizer, world, often)) >= 0.8
     assert exact_match(closed_book_rows(m.model, m.tokenizer, world, world.unknown_facts()[:30])) <= 0.2
+
+
+@pytest.mark.slow
+def test_the_shipped_reader_answers_from_the_retrieved_chunks_even_when_they_are_wrong(world):
+    """The reader reads: right on people it never saw, and given a false document it copies the falsehood."""
+    from llm_core.retrieval.chapter import load_shipped
+    from llm_core.retrieval.readers import READER_MAX_TOKENS, exact_match, open_book_rows, spoken
+
+    m = load_shipped("reader")
+    assert exact_match(open_book_rows(m.model, m.tokenizer, world, Store(world.documents(), 60), world.unknown_facts(), 3)) >= 0.8
+    values = {a: sorted({f.value for f in world.facts if f.attribute == a}) for a in ("town", "trade", "horse")}
+    copied = 0
+    facts = world.unknown_facts()[:12]
+    for f in facts:
+        lie = next(v for v in values[f.attribute] if v != f.value)
+        prompt = assemble(f.question, [new_fact_sentence(f.person, f.attribute, lie)], m.tokenizer, m.model.config.block_size).text
+        copied += spoken(answer_with_confidence(m.model, m.tokenizer, prompt, READER_MAX_TOKENS).text) == lie
+    assert copied >= 0.8 * len(facts)

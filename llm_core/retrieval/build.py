@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=None, help="AdamW rate; Muon's rate scales with it")
     p.add_argument("--reader-examples", type=int, default=6000)
     p.add_argument("--reader-chunks", default="1,2,3,3,4", help="context sizes the reader trains on, drawn uniformly from this list")
+    p.add_argument("--sentence-share", type=float, default=0.0, help="share of reader examples that are the answer sentence alone (a copying warm-up)")
     p.add_argument("--k", type=int, default=3, help="chunks the reader gets when measured")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     p.add_argument("--out", required=True, help="path without extension, e.g. assets/models/knowing-reader")
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
         overrides.update(lr=args.lr, muon_lr=make().muon_lr_for(args.lr))
     cfg = make(**overrides)
     ft = FineTune(args.kind, base.model, base.tokenizer, world, cfg, base_name=os.path.basename(args.base), n_reader_examples=args.reader_examples,
-                  reader_chunks=tuple(int(c) for c in args.reader_chunks.split(",")))
+                  reader_chunks=tuple(int(c) for c in args.reader_chunks.split(",")), sentence_share=args.sentence_share)
     t0 = time.time()
     last = None
     for m in ft.steps(threading.Event()):
@@ -78,7 +79,8 @@ def main(argv=None) -> int:
             print(f"step {m.step}/{cfg.max_steps} loss {m.train_loss:.3f}{val} {time.time() - t0:.0f}s load {os.getloadavg()[0]:.1f}", flush=True)
     result = ft.finish(last, last.stop_reason if last else None)
     figures = measure(args.kind, result.model, result.tokenizer, world, k=args.k)
-    record = dict(result.record, command="python -m llm_core.retrieval.build " + shlex.join(sys.argv[1:] if argv is None else argv),
+    earlier = list(base.record.get("earlier_commands", [])) + ([base.record["command"]] if base.record.get("command") else [])
+    record = dict(result.record, earlier_commands=earlier, command="python -m llm_core.retrieval.build " + shlex.join(sys.argv[1:] if argv is None else argv),
                   wall_s=round(time.time() - t0, 1), load_average=round(os.getloadavg()[0], 2), measured=figures)
     save_checkpoint(args.out + ".safetensors", result.model, result.tokenizer, record)
     print(figures)

@@ -9,6 +9,7 @@ What it is not: Streamlit; the page draws these.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from llm_core.model.checkpoint import MODELS_DIR, LoadedModel, load_checkpoint
@@ -23,6 +24,28 @@ SHIPPED = {"closed-book": "knowing-closedbook", "reader": "knowing-reader"}
 
 def load_shipped(kind: str, device="cpu") -> LoadedModel:
     return load_checkpoint(MODELS_DIR / f"{SHIPPED[kind]}.safetensors", device=device)
+
+
+def lineage(loaded: LoadedModel) -> dict:
+    """Where a shipped model came from, read from its own record: the commands that made it, oldest
+    first, the training steps of each, its size, and whether it grew from the Shakespeare model.
+
+    >>> from llm_core.model.gpt import GPT
+    >>> from llm_core.model.config import ModelConfig
+    >>> m = GPT(ModelConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    >>> rec = {"earlier_commands": ["python -m llm_core.train --steps 1 --out a"], "command": "build --steps 30 --base a"}
+    >>> lineage(LoadedModel(m, None, {"record": rec}))["steps"]
+    [1, 30]
+    """
+    record = loaded.record
+    commands = [*record.get("earlier_commands", []), record.get("command", "")]
+    steps = [int(m.group(1)) if (m := re.search(r"--steps (\d+)", c)) else None for c in commands]
+    c, parameters = loaded.model.config, sum(p.numel() for p in loaded.model.parameters())
+    from_shakespeare = str(record.get("base_model", "")).startswith("shakespeare") or any("shakespeare-tiny" in c for c in commands)
+    origin = "fine-tuned from the Shakespeare model" if from_shakespeare else "its own small model, not the Shakespeare one, started fresh and trained only to read"
+    sentence = (f"{c.n_layer} layers × {c.n_embd} wide, {parameters:,} parameters, {origin}: "
+                f"{' + '.join(f'{n:,}' for n in steps if n)} steps in {len(commands)} run(s) (the commands are in its JSON).")
+    return dict(commands=commands, steps=steps, n_layer=c.n_layer, n_embd=c.n_embd, parameters=parameters, from_shakespeare=from_shakespeare, sentence=sentence)
 
 
 def mean(xs) -> float | None:
