@@ -67,8 +67,9 @@ def test_fine_tune_rank_and_train_a_reward_model(app_server, page):
     wait_idle(page)
     set_number(page, "RLHF steps", 6)
     main_button(page, "Run RLHF").click()
-    expect(main.locator(".gtitle", has_text="Reward").first).to_be_visible(timeout=900_000)  # the live curves
-    expect(main.locator(".gtitle", has_text="KL to the fine-tuned model").first).to_be_visible()
+    # The live curves: wait on the KL chart, which only RLHF draws ("Reward" also titles section 4's chart).
+    expect(main.locator(".gtitle", has_text="KL to the fine-tuned model").first).to_be_visible(timeout=900_000)
+    expect(main.locator(".gtitle", has_text=re.compile(r"^Reward$")).first).to_be_visible()
     expect(main.get_by_text(re.compile(r"RLHF (raised|lowered|did not measurably change) the share"))).to_be_visible(timeout=900_000)
     wait_idle(page)
     page.set_viewport_size(TALL)
