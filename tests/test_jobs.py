@@ -2,20 +2,13 @@
 
 import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 
 from llm_core.jobs import Job, JobError, JobGate
 from llm_core.model.config import ConfigError
-
-
-@dataclass
-class Rec:
-    step: int
-    sample: str | None = None
-    val_loss: float | None = None
-    stop_reason: str | None = None
+from tests import job_targets
+from tests.job_targets import Rec
 
 
 def ticking(n=None, period=0.01, every_sample=None):
@@ -255,7 +248,6 @@ def test_a_job_trains_on_all_cores_while_the_thread_that_started_it_keeps_one():
 # --- worker jobs: a spawned process per segment ---
 
 from llm_core.jobs import ABANDONED  # noqa: E402
-from tests import job_targets  # noqa: E402
 
 
 def workers():
