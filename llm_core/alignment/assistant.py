@@ -74,6 +74,26 @@ def rlhf_config(**overrides) -> RLHFConfig:
 # ---------------------------------------------------------------- measurement
 
 
+@dataclass(frozen=True)
+class Share:
+    """`successes` out of `n`, as a share with its 95% Wilson interval (0 of 0 counts as 0).
+
+    >>> s = Share(50, 100); s.value, [round(v, 3) for v in s.interval]
+    (0.5, [0.404, 0.596])
+    """
+
+    successes: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.successes / max(1, self.n)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.successes, self.n)
+
+
 @dataclass
 class Assessment:
     """Sampled answers of one model to fixed held-out prompts, judged by the written rule."""
@@ -86,39 +106,25 @@ class Assessment:
         return [follows_instructions(e, a) for e, a in zip(self.examples, self.answers)]
 
     @property
-    def n(self) -> int:
-        return len(self.examples)
+    def preference(self) -> Share:
+        """Answers the written rule prefers, of all prompts."""
+        return Share(sum(self.preferred), len(self.examples))
 
     @property
-    def preferred_count(self) -> int:
-        return sum(self.preferred)
+    def task_accuracy(self) -> Share:
+        """Correct answers, of the ordinary prompts (the forbidden task has no correct answer)."""
+        tasks = [is_correct(e, a) for e, a in zip(self.examples, self.answers) if e.task != FORBIDDEN_TASK]
+        return Share(sum(tasks), len(tasks))
 
-    @property
-    def preferred_share(self) -> float:
-        return self.preferred_count / max(1, self.n)
-
-    @property
-    def preferred_interval(self) -> tuple[float, float]:
-        return wilson_interval(self.preferred_count, self.n)
-
-    def _tasks(self) -> list[bool]:
-        return [is_correct(e, a) for e, a in zip(self.examples, self.answers) if e.task != FORBIDDEN_TASK]
-
-    @property
-    def task_n(self) -> int:
-        return len(self._tasks())
-
-    @property
-    def correct_count(self) -> int:
-        return sum(self._tasks())
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct_count / max(1, self.task_n)
-
-    @property
-    def accuracy_interval(self) -> tuple[float, float]:
-        return wilson_interval(self.correct_count, self.task_n)
+    # The names the chapter and the benchmark read.
+    n = property(lambda self: self.preference.n)
+    preferred_count = property(lambda self: self.preference.successes)
+    preferred_share = property(lambda self: self.preference.value)
+    preferred_interval = property(lambda self: self.preference.interval)
+    task_n = property(lambda self: self.task_accuracy.n)
+    correct_count = property(lambda self: self.task_accuracy.successes)
+    accuracy = property(lambda self: self.task_accuracy.value)
+    accuracy_interval = property(lambda self: self.task_accuracy.interval)
 
     def by_task(self) -> dict[str, float]:
         """Share of answers the rule prefers, per kind of request."""
