@@ -253,3 +253,12 @@ def test_shipped_emergence_sweep_rises_from_under_10_to_over_80_percent():
     exact = [p["exact_match"] for p in doc["series"]]
     assert min(exact) < 0.10 and max(exact) > 0.80
     assert doc["command"].startswith("python -m llm_core.scaling") and " emergence" in doc["command"]
+
+
+def test_both_scale_plans_train_their_rungs_with_their_own_settings():
+    """The sweep and the emergence sweep share LadderPlan: each rung's TrainConfig carries the plan's optimiser and seed."""
+    for plan in (SweepPlan(batch_size=8, lr=1e-3, seed=7), em.EmergencePlan(batch_size=32, muon_lr=0.01, seed=3)):
+        cfg = plan.train_config(40, warmup_steps=4, log_every=10)
+        assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.muon_lr, cfg.seed, cfg.eval_every, cfg.warmup_steps) == (
+            40, plan.batch_size, plan.lr, plan.muon_lr, plan.seed, 0, 4)
+    assert em.EmergencePlan().batch_size == 128 and SweepPlan().batch_size == 16  # each keeps its own defaults

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
-from llm_core.model.config import ModelConfig, TrainConfig
+from llm_core.model.config import ModelConfig
 from llm_core.scale.flops import param_counts, train_flops_per_token
-from llm_core.scale.sweep import machine, read_checked_json, write_checked_json
+from llm_core.scale.sweep import LadderPlan, machine, read_checked_json, write_checked_json
 from llm_core.training.loop import build_model, train
 
 SCHEMA = "llm-lab/emergence"
@@ -124,15 +124,12 @@ def answer_metrics(model, seqs: torch.Tensor) -> dict:
 
 
 @dataclass(frozen=True)
-class EmergencePlan:
+class EmergencePlan(LadderPlan):
     sizes: tuple = ((4, 64),)  # (n_layer, n_embd)
+    batch_size: int = 128
     steps: int = 3000
     eval_every: int = 100
-    batch_size: int = 128
-    lr: float = 4e-3
-    muon_lr: float = 0.02
     held_out: int = 2000
-    seed: int = 1337
 
     def model_config(self, n_layer: int, n_embd: int) -> ModelConfig:
         return ModelConfig(vocab_size=len(ALPHABET), block_size=16, n_layer=n_layer, n_head=max(1, n_embd // 16), n_embd=n_embd).validate()
@@ -185,8 +182,7 @@ def run_emergence(plan: EmergencePlan, stop_event: threading.Event | None = None
         yield EmergenceProgress(step=index * plan.steps, progress=index / len(plan.sizes), train_loss=math.log(len(ALPHABET)), label=label, point=point(0, 0))
         # divergence_factor: the answer loss falls near zero here, and a later spike of one nat (measured: it
         # happens as the hard digit is learned) is part of learning, not a blow-up; non-finite losses still stop it.
-        cfg = TrainConfig(max_steps=plan.steps, batch_size=plan.batch_size, lr=plan.lr, muon_lr=plan.muon_lr, warmup_steps=20,
-                          eval_every=0, log_every=min(plan.eval_every, 50), seed=plan.seed, divergence_factor=1e6)
+        cfg = plan.train_config(plan.steps, warmup_steps=20, log_every=min(plan.eval_every, 50), divergence_factor=1e6)
         last, series_last = None, None
         for m in train(model, batches, cfg, stop_event=stop_event):
             last = m

@@ -71,15 +71,26 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class SweepPlan:
+class LadderPlan:
+    """What every scale experiment (this sweep, the emergence sweep) shares: a ladder of model sizes,
+    each trained from the same seed with the same optimiser settings by the one training loop."""
+
     sizes: tuple = DEFAULT_SIZES  # (n_layer, n_embd) pairs
-    budgets: tuple = DEFAULT_BUDGETS  # training FLOPs per run
-    corpus: str = "tinyshakespeare"
-    block_size: int = 64
     batch_size: int = 16
     lr: float = 4e-3
     muon_lr: float = 0.02
     seed: int = 1337
+
+    def train_config(self, steps: int, **settings) -> TrainConfig:
+        """The training loop's settings for one rung of `steps` steps (no evaluations: the experiment measures)."""
+        return TrainConfig(max_steps=steps, batch_size=self.batch_size, lr=self.lr, muon_lr=self.muon_lr, eval_every=0, seed=self.seed, **settings)
+
+
+@dataclass(frozen=True)
+class SweepPlan(LadderPlan):
+    budgets: tuple = DEFAULT_BUDGETS  # training FLOPs per run
+    corpus: str = "tinyshakespeare"
+    block_size: int = 64
     min_steps: int = 50
     max_epochs: float = 8.0
     eval_tokens: int | None = None  # held-out tokens for each run's loss (None: the whole held-out split)
@@ -178,8 +189,7 @@ def run_sweep(plan: SweepPlan, stop_event: threading.Event | None = None, split=
     started = time.perf_counter()
     for index, spec in enumerate(specs):
         model = build_model(spec.config, plan.seed)
-        cfg = TrainConfig(max_steps=spec.steps, batch_size=plan.batch_size, lr=plan.lr, muon_lr=plan.muon_lr,
-                          warmup_steps=min(10, spec.steps // 10), eval_every=0, log_every=10, seed=plan.seed)
+        cfg = plan.train_config(spec.steps, warmup_steps=min(10, spec.steps // 10), log_every=10)
         per_token = spec.flops / spec.tokens
         label = f"{spec.label} at {spec.budget:.0e} FLOPs"
         t0 = time.perf_counter()
