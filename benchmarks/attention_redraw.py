@@ -123,7 +123,7 @@ def apptest(runs: int) -> None:
         assert not at.exception, at.exception
         times.clear()
         for i in range(runs):
-            at.radio(key="attention_layer::4" if i % 2 else "attention_head::4").set_value((i // 2 + 1) % 4).run()
+            at.radio(key="attention_layer" if i % 2 else "attention_head").set_value((i // 2 + 1) % 4).run()
         print(f"  {label:<40}{summary(times)}")
     script_runner.ScriptRunner._run_script = original
 

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from lab_ui import attention_view as av
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
@@ -31,8 +31,8 @@ def head_explorer(view, unit: str) -> None:
     T, L, H = len(view.token_ids), view.n_layer, view.n_head
     st.header("Attention, head by head")
     pick_layer, pick_head = st.columns(2)
-    layer = pick_layer.radio("Layer", list(range(L)), format_func=lambda i: str(i + 1), horizontal=True, key=f"attention_layer::{L}")
-    head = pick_head.radio("Head", list(range(H)), format_func=lambda i: str(i + 1), horizontal=True, key=f"attention_head::{H}")
+    layer = pick_layer.radio("Layer", list(range(L)), format_func=lambda i: str(i + 1), horizontal=True, key="attention_layer", bind="query-params")
+    head = pick_head.radio("Head", list(range(H)), format_func=lambda i: str(i + 1), horizontal=True, key="attention_head", bind="query-params")
 
     summary = view.head(layer, head)
     words, numbers = st.columns([3, 2])
@@ -71,8 +71,8 @@ def head_explorer(view, unit: str) -> None:
         key=f"attention_query::{T}",
     )
     averaged = st.radio(
-        "Weights of", [False, True], horizontal=True, key="attention_token_mode",
-        format_func=lambda avg: f"all heads of layer {layer + 1}, averaged" if avg else f"layer {layer + 1}, head {head + 1}",
+        f"Weights of (layer {layer + 1})", [False, True], horizontal=True, key="attention_token_mode", bind="query-params",
+        format_func=lambda avg: "all its heads, averaged" if avg else "the head picked above",  # labels are the URL's values: keep them fixed
     )
     weights = view.attention_from(query, layer, None if averaged else head)
     st.html(token_strip_html(view, weights, query))
@@ -114,9 +114,7 @@ st.markdown(
     "new vector is the weighted mix of their value vectors. Everything below is the real model's numbers on your prompt."
 )
 
-if PROMPT_KEY not in st.session_state:
-    st.session_state[PROMPT_KEY] = DEFAULT_PROMPT
-prompt = st.text_area("Prompt", key=PROMPT_KEY, height=90, max_chars=20_000)
+prompt = url_state.text_box(st.text_area, "Prompt", PROMPT_KEY, DEFAULT_PROMPT, height=90, max_chars=20_000)
 st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example")
 st.caption("What the model does with that sentence is measured at the end of the page, under *What does “it” refer to?*")
 

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from lab_ui import embedding_view as ev
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
@@ -39,10 +39,10 @@ st.markdown(
 )
 
 controls = st.columns([1, 1, 2])
-dims = controls[0].radio("Projection", ["2-D", "3-D"], horizontal=True, key="emb_dims")
-seed = controls[1].number_input("Seed of the untrained twin", 0, 1_000_000, 0, step=1, key="emb_seed")
-lookup = controls[2].text_input(
-    "Tokens to look up (type a character, a word or a sentence)", "e", key="emb_lookup",
+dims = controls[0].radio("Projection", ["2-D", "3-D"], horizontal=True, key="emb_dims", bind="query-params")
+seed = controls[1].number_input("Seed of the untrained twin", 0, 1_000_000, 0, step=1, key="emb_seed", bind="query-params")
+lookup = url_state.text_box(
+    controls[2].text_input, "Tokens to look up (type a character, a word or a sentence)", "emb_lookup", "e",
     help="The text is tokenized with the current model's tokenizer; its first distinct tokens are highlighted.",
 )
 
@@ -104,7 +104,7 @@ st.header("Token embeddings")
 views = ["Input table, as it is", "Input table: what training changed"]
 if model.head is not None:
     views.append("Output table (the head)")
-view = st.radio("Table", views, horizontal=True, key="emb_view")
+view = st.radio("Table", views, horizontal=True, key="emb_view", bind="query-params")
 start, change = starting_values(model, entry.record, emb.token_table)
 if view == views[0]:
     panels = [(emb.token_table(model), f"Trained: {entry.name}", "trained model"),
@@ -161,7 +161,7 @@ if panels:
         "The tokens whose rows point most like the looked-up token's, in the table shown above:"
     )
     if selected:
-        k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours")
+        k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours", bind="query-params")
 
         def neighbours_text(table, token_id: int) -> str:
             if table[token_id].abs().max() == 0:
@@ -204,7 +204,7 @@ else:
     )
 
 pos_views = ["Position table, as it is", "What training changed"]
-pos_view = st.radio("Position table", pos_views, horizontal=True, key="emb_pos_view")
+pos_view = st.radio("Position table", pos_views, horizontal=True, key="emb_pos_view", bind="query-params")
 pos_start, pos_change = starting_values(pos_model, pos_record, emb.position_table)
 if pos_view == pos_views[0] or pos_change is None:
     if pos_view != pos_views[0]:

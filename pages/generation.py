@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from lab_ui import generation_view as gv
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.assistant_chat import chat_prompt_box
 from lab_ui.chips import literal
 from lab_ui.prob_text import legend_html, prob_text_html
@@ -30,11 +30,9 @@ DEFAULT_PROMPT = "ROMEO:\n"
 DEFAULT_MAX_NEW = max(1, min(200, block - len(DEFAULT_PROMPT) - 1))
 STOP_NAMES = ("<|end|>", "<|endoftext|>")  # chat models and GPT-2-style tokenizers
 stop_ids = [tokenizer.special_tokens[n] for n in STOP_NAMES if n in getattr(tokenizer, "special_tokens", {})]
-TOP_K_KEY = f"gen_top_k_{min(vocab, 100)}"  # the slider's range follows the vocabulary
+TOP_K_KEY = "gen_top_k"  # one key whatever the vocabulary, so a link keeps it (the range follows the vocabulary)
 
-
-def label(token_id: int) -> str:
-    return gv.label(tokenizer, token_id)
+label = lambda token_id: gv.label(tokenizer, token_id)  # how a token is shown
 
 
 def current_shaping() -> Shaping:
@@ -82,18 +80,18 @@ st.markdown(
     f"{vocab:,}) one step per click, with the probabilities of each step in view."
 )
 
-prompt = st.text_area("Prompt", value=DEFAULT_PROMPT, key="gen_prompt", max_chars=5000, height=80)
+prompt = url_state.text_box(st.text_area, "Prompt", "gen_prompt", DEFAULT_PROMPT, max_chars=5000, height=80)
 prompt = chat_prompt_box(tokenizer, prompt, "gen_prompt")  # a fine-tuned model reads its chat format
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
-c1.number_input("Max new tokens", min_value=1, max_value=2000, value=DEFAULT_MAX_NEW, step=10, key="gen_max_new", help="Generation stops after this many new tokens.")
-seed = int(c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="gen_seed", help="Same seed and same settings: same text."))
+c1.number_input("Max new tokens", min_value=1, max_value=2000, value=DEFAULT_MAX_NEW, step=10, key="gen_max_new", bind="query-params", help="Generation stops after this many new tokens.")
+seed = int(c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="gen_seed", bind="query-params", help="Same seed and same settings: same text."))
 c3.select_slider("Play pace (tokens per second)", options=[1, 2, 5, 10, 20], value=5, key="gen_pace")
 use_cache = c4.toggle("KV cache", value=True, key="gen_use_cache", help="Reuse the keys and values of earlier tokens (see the KV cache section below). The text is the same either way.")
 
 s1, s2, s3 = st.columns(3)
-temperature = s1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature", help="0 = greedy: always the most likely token. Below 1 sharpens the distribution, above 1 flattens it.")
-s2.slider("Top-k (0 = off)", 0, min(vocab, 100), 0, 1, key=TOP_K_KEY, help="Keep only the k most likely tokens.")
-s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", help="Keep the most likely tokens until their probabilities add up to p.")
+temperature = s1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature", bind="query-params", help="0 = greedy: the most likely token. Below 1 sharpens the odds, above 1 flattens them.")
+s2.slider("Top-k (0 = off)", 0, min(vocab, 100), 0, 1, key=TOP_K_KEY, bind="query-params", help="Keep only the k most likely tokens.")
+s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", bind="query-params", help="Keep the most likely tokens until their probabilities add up to p.")
 shaping = current_shaping()
 if temperature == 0:
     s1.caption("Greedy: the most likely token every time; the random draw no longer matters.")

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import (
@@ -40,8 +40,6 @@ EXAMPLES = {
 }
 DEFAULT_SENTENCE = "To be, or not to be, that is the question."
 
-st.session_state.setdefault("tok_text", EXAMPLES["Shakespeare"])
-
 
 def use_example(name: str) -> None:
     st.session_state["tok_text"] = EXAMPLES[name]
@@ -60,7 +58,7 @@ example_columns = st.columns(len(EXAMPLES))
 for column, name in zip(example_columns, EXAMPLES):
     column.button(name, key=f"tok_example_{name}", on_click=use_example, args=(name,), width="stretch")
 
-text = st.text_area("Text to tokenize", key="tok_text", height=150, max_chars=MAX_TEXT_CHARS)
+text = url_state.text_box(st.text_area, "Text to tokenize", "tok_text", EXAMPLES["Shakespeare"], height=150, max_chars=MAX_TEXT_CHARS)
 st.caption("In the chips: `·` is a space, `↵` a newline, `→` a tab, `␇`-style symbols are control characters, "
            "and `<0xNN>` is a single byte that is only part of a character.")
 
@@ -155,7 +153,7 @@ st.markdown(
     "chunk boundaries (words, numbers, punctuation, whitespace), as in GPT-2."
 )
 source = st.radio(
-    "Train on", [f"Tiny Shakespeare (bundled, {len(state.corpus('tinyshakespeare')):,} characters)", "The text above"], horizontal=True, key="bpe_source"
+    "Train on", [f"Tiny Shakespeare (bundled, {len(state.corpus('tinyshakespeare')):,} characters)", "The text above"], horizontal=True, key="bpe_source", bind="query-params"
 )
 
 run = None
@@ -164,7 +162,7 @@ if source.startswith("Tiny"):
     run_id = "shakespeare"
     st.caption(f"{run.n_chars:,} characters, {SHAKESPEARE_MERGES:,} merges (trained once per server; the comparison above uses this tokenizer).")
 else:
-    n_merges = st.slider("Merges to learn", 1, MAX_TRAIN_MERGES, 200, key="bpe_user_merges")
+    n_merges = st.slider("Merges to learn", 1, MAX_TRAIN_MERGES, 200, key="bpe_user_merges", bind="query-params")
     if not text:
         st.info("Type or paste some text above to train on it, or train on Tiny Shakespeare.")
     else:
@@ -181,7 +179,7 @@ else:
 if run is not None and run.learned == 0:
     st.warning("Nothing to merge: no pair of neighbouring bytes occurs twice in this text. Try a longer text.")
 elif run is not None:
-    sentence = st.text_input("A sentence to watch", DEFAULT_SENTENCE, key="bpe_sentence", max_chars=MAX_SENTENCE_CHARS)
+    sentence = url_state.text_box(st.text_input, "A sentence to watch", "bpe_sentence", DEFAULT_SENTENCE, max_chars=MAX_SENTENCE_CHARS)
     slider_key = f"bpe_merge::{run_id}"
     n = run.learned
     st.session_state.setdefault(slider_key, min(n, 50))

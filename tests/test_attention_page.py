@@ -96,8 +96,8 @@ def test_heatmap_numbers_are_the_trace_numbers_for_every_layer_and_head(at):
     z = heatmap(at)
     assert z.shape == (T, T) and head_title(at).startswith("Layer 1, head 1")
     for layer, head in [(0, 0), (2, 1), (L - 1, H - 1)]:
-        at.radio(key=f"attention_layer::{L}").set_value(layer).run()
-        at.radio(key=f"attention_head::{H}").set_value(head).run()
+        at.radio(key="attention_layer").set_value(layer).run()
+        at.radio(key="attention_head").set_value(head).run()
         assert not at.exception
         z = heatmap(at)
         np.testing.assert_allclose(z.sum(1), np.ones(T), atol=1e-5)  # each row is a distribution
@@ -113,7 +113,7 @@ def test_heatmap_numbers_are_the_trace_numbers_for_every_layer_and_head(at):
 def test_changing_layer_or_head_changes_the_heatmap_and_its_words(at):
     first = heatmap(at)
     words_before = [m.value for m in at.markdown if m.value.startswith("Layer 1, head 1 ")]
-    at.radio(key="attention_head::4").set_value(2).run()
+    at.radio(key="attention_head").set_value(2).run()
     assert not np.array_equal(heatmap(at), first)
     entry = current_entry(at)
     view = inspect_ids(entry.model, entry.tokenizer, entry.tokenizer.encode(DEFAULT_PROMPT))
@@ -123,8 +123,8 @@ def test_changing_layer_or_head_changes_the_heatmap_and_its_words(at):
 
 
 def test_grid_shows_every_head_and_outlines_the_chosen_one(at):
-    at.radio(key="attention_layer::4").set_value(2).run()
-    at.radio(key="attention_head::4").set_value(3).run()
+    at.radio(key="attention_layer").set_value(2).run()
+    at.radio(key="attention_head").set_value(3).run()
     spec = next(s for s in charts(at) if any(t.get("name") == "all heads" for t in s["data"]))
     image = plotly_array(spec["data"][0]["z"])
     entry = current_entry(at)
@@ -153,8 +153,8 @@ def test_a_different_current_model_is_what_the_page_shows(at, char_tok):
     assert [len(r.options) for r in at.radio if r.key and r.key.startswith("attention_")][:2] == [3, 2]
     ids = char_tok.encode(DEFAULT_PROMPT)[-nano.config.block_size:]  # nano reads 64 characters
     assert any("longer than this model's context of 64" in i.value for i in at.info)
-    at.radio(key="attention_layer::3").set_value(2).run()
-    at.radio(key="attention_head::2").set_value(1).run()
+    at.radio(key="attention_layer").set_value(2).run()
+    at.radio(key="attention_head").set_value(1).run()
     assert np.array_equal(heatmap(at), nano.trace(torch.tensor(ids)).attention[2, 1].numpy())
     view = inspect_ids(nano, char_tok, char_tok.encode(DEFAULT_PROMPT))
     assert describe_head(view.head(2, 1), "character") in [m.value for m in at.markdown]
@@ -226,7 +226,7 @@ def test_token_view_follows_the_chosen_token_and_head(at):
     entry = current_entry(at)
     ids = entry.tokenizer.encode(DEFAULT_PROMPT)
     attention = expected_attention(entry, ids)
-    at.radio(key="attention_layer::4").set_value(1).run()
+    at.radio(key="attention_layer").set_value(1).run()
     at.select_slider(key=f"attention_query::{len(ids)}").set_value(20).run()
     strip = next(h.proto.body for h in at.get("html") if 'attention-strip' in h.proto.body)
     shown = [float(w) for w in strip.split('data-weight="')[1:] for w in [w.split('"')[0]]]

@@ -38,7 +38,7 @@ def text_html(at) -> str:
 
 
 def top_k_slider(at):
-    return next(s for s in at.slider if s.key.startswith("gen_top_k_"))
+    return next(s for s in at.slider if s.key == "gen_top_k")
 
 
 def step(at, times: int = 1):
@@ -279,7 +279,7 @@ def test_a_bpe_model_works_and_shows_partial_bytes(shakespeare):
     assert "&lt;0x" in text_html(at) and not at.exception
     spec = chart(at)
     assert len(spec["data"][0]["y"]) >= 20
-    assert top_k_slider(at).key == "gen_top_k_100" and top_k_slider(at).max == 100  # the slider follows the vocabulary (300 tokens)
+    assert top_k_slider(at).key == "gen_top_k" and top_k_slider(at).max == 100  # the slider follows the vocabulary (300 tokens)
 
 
 def test_prob_text_escapes_and_colours():
