@@ -10,7 +10,8 @@ visitor. So:
 - app.py calls `enter_shell()` right after `st.navigation`: this session is inside the shell, and a
   deep link handed over (below) is followed to its chapter.
 - every page calls `ensure_app_shell()` first: when app.py has not run for this session, it
-  switches to app.py (`st.switch_page`), carrying the chapter's URL path in a query parameter.
+  switches to app.py (`st.switch_page`), carrying the chapter's URL path in a query parameter
+  beside the link's own (a chapter's settings, lab_ui/url_state.py).
   app.py then runs, its `st.navigation` ends the legacy mode for the whole server, and
   `enter_shell()` switches to the chapter asked for.
 
@@ -49,11 +50,11 @@ def enter_shell() -> None:
     if wanted is not None:
         del st.query_params[DEEP_LINK]
         if chapter_of(f"/{wanted}"):
-            st.switch_page(f"pages/{wanted}.py")
+            st.switch_page(f"pages/{wanted}.py", query_params=st.query_params.to_dict())  # the link's settings too (lab_ui/url_state.py)
 
 
 def ensure_app_shell() -> None:
     """First call of every page: run app.py first if it has not run for this session."""
     if not st.session_state.get(SHELL_KEY):
         chapter = chapter_of(st.context.url)
-        st.switch_page("app.py", query_params={DEEP_LINK: chapter} if chapter else None)
+        st.switch_page("app.py", query_params={**st.query_params.to_dict(), **({DEEP_LINK: chapter} if chapter else {})})
