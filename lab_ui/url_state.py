@@ -32,8 +32,9 @@ def linked_text(key: str, default: str, cap: int = URL_TEXT_CAP) -> str:
 
 
 def sync_text(key: str, text: str, default: str, cap: int = URL_TEXT_CAP) -> bool:
-    """Write `text` to the URL under `key` (none when it is the default or too long); True when too long."""
-    too_long = len(text) > cap
+    """Write `text` to the URL under `key` (none when it is the default or too long); True when too long
+    (a default longer than the cap is no loss: the link gives it by leaving the text out)."""
+    too_long = len(text) > cap and text != default
     if text == default or too_long:
         if key in st.query_params:
             del st.query_params[key]

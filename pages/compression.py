@@ -5,7 +5,7 @@ import hashlib
 import streamlit as st
 
 from lab_ui import compression_figures as figs
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
 from llm_core.compression import costs
@@ -52,8 +52,8 @@ st.header("1 · Compress a text with the model")
 corpus_text = state.corpus()
 excerpt_start = corpus_text.index("\n\n", len(corpus_text) - 20000) + 2  # a speech's start in the held-out split
 default_text = corpus_text[excerpt_start : excerpt_start + 1500] if record.get("corpus", "tinyshakespeare") == "tinyshakespeare" else ""
-text = st.text_area(f"Text to compress (at most {MAX_LIVE_CHARS:,} characters; anything goes, emoji included)", value=default_text,
-                    max_chars=MAX_LIVE_CHARS, height=160, key="compress_text")
+text = url_state.text_box(st.text_area, f"Text to compress (at most {MAX_LIVE_CHARS:,} characters; anything goes, emoji included)", "compress_text",
+                          default_text, max_chars=MAX_LIVE_CHARS, height=160)
 key = hashlib.sha256(f"{fingerprint}\0{text}".encode()).hexdigest()
 if st.button("Compress and decompress", type="primary", key="compress_go"):
     with st.spinner("Coding one token at a time, then decoding back…"):
@@ -201,13 +201,13 @@ cls = classes[choice]
 c1, c2, c3 = st.columns(3)
 params = c1.number_input("Parameters (millions)", min_value=0.001, max_value=1e8, step=1.0, format="%.3f", key="cost_params_m") * 1e6
 tokens = c2.number_input("Training tokens (billions)", min_value=1e-6, max_value=1e6, step=1.0, format="%.4f", key="cost_tokens_b") * 1e9
-context = c3.number_input("Context for the KV cache (tokens)", min_value=1, max_value=1_000_000, value=4096, step=1024, key="cost_context")
+context = c3.number_input("Context for the KV cache (tokens)", min_value=1, max_value=1_000_000, value=4096, step=1024, key="cost_context", bind="query-params")
 c4, c5, c6, c7 = st.columns(4)
-gpu = costs.GPUS[c4.selectbox("GPU", list(costs.GPUS), index=1, key="cost_gpu")]
+gpu = costs.GPUS[c4.selectbox("GPU", list(costs.GPUS), index=1, key="cost_gpu", bind="query-params")]
 check = costs.llama2_70b_check()
-utilisation = c5.slider("Utilisation of peak (%)", 5.0, 80.0, round(100 * check.utilisation_paper, 1), 0.5, key="cost_util") / 100
-n_gpus = c6.number_input("GPUs", min_value=1, max_value=1_000_000, value=costs.TALK["gpus"], step=100, key="cost_gpus")
-price = c7.number_input("Price per GPU-hour ($)", min_value=0.0, max_value=100.0, value=round(check.talk_price_per_gpu_hour, 2), step=0.1, key="cost_price")
+utilisation = c5.slider("Utilisation of peak (%)", 5.0, 80.0, round(100 * check.utilisation_paper, 1), 0.5, key="cost_util", bind="query-params") / 100
+n_gpus = c6.number_input("GPUs", min_value=1, max_value=1_000_000, value=costs.TALK["gpus"], step=100, key="cost_gpus", bind="query-params")
+price = c7.number_input("Price per GPU-hour ($)", min_value=0.0, max_value=100.0, value=round(check.talk_price_per_gpu_hour, 2), step=0.1, key="cost_price", bind="query-params")
 est = costs.estimate(params, tokens, gpu, utilisation, n_gpus, price)
 shape_cls = cls if abs(cls.params - params) < 1e-6 * params else costs.SizeClass("custom", params)
 per = costs.BYTES_PER_PARAM

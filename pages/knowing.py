@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lab_ui import jobs, state
+from lab_ui import jobs, state, url_state
 from lab_ui import knowing_figures as fig
 from lab_ui.shell import ensure_app_shell
 from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
@@ -83,7 +83,7 @@ c1, c2 = st.columns(2)
 c1.plotly_chart(fig.seen_bars(s["by_seen"]), key="kn_seen")
 c2.plotly_chart(fig.confidence_hist(rows), key="kn_hist")
 c1.plotly_chart(fig.reliability(s["bins"], s["ece"]), key="kn_rel")
-threshold = c2.slider("Abstain below this confidence", 0.0, 1.0, 0.5, 0.05, key="kn_threshold")
+threshold = c2.slider("Abstain below this confidence", 0.0, 1.0, 0.5, 0.05, key="kn_threshold", bind="query-params")
 conf, right = [r.answer.confidence for r in rows], [r.correct for r in rows]
 curve = abstention_curve(conf, right, [i / 50 for i in range(51)])
 _, cov, acc = abstention_curve(conf, right, [threshold])[0]
@@ -95,10 +95,9 @@ c2.markdown(f"At {threshold:.2f} the model answers {cov:.0%} of all {len(rows)} 
 st.header("3 · Open book: retrieve, then read")
 docs, added = st.session_state.setdefault("kn_docs", {}), st.session_state.setdefault("kn_added", {})  # title -> text (documents, added facts); title -> Fact
 a1, a2, a3 = st.columns([3, 1, 1])
-st.session_state.setdefault("kn_question", f0.question)
-question = a1.text_input("Question", max_chars=200, key="kn_question")
-chunk_size = a2.slider("Chunk size (characters)", 20, 400, 60, 10, key="kn_chunk")
-k = a3.slider("Chunks retrieved (k)", 1, 5, 3, key="kn_k")
+question = url_state.text_box(a1.text_input, "Question", "kn_question", f0.question, max_chars=200)
+chunk_size = a2.slider("Chunk size (characters)", 20, 400, 60, 10, key="kn_chunk", bind="query-params")
+k = a3.slider("Chunks retrieved (k)", 1, 5, 3, key="kn_k", bind="query-params")
 store = memo(("store", chunk_size, tuple(docs.items())), lambda: Store({**dict(reversed(docs.items())), **world.documents()}, chunk_size), not docs)
 hits = store.search(question, k)
 st.caption(f"The store holds {len(store):,} chunks from {len(world.documents()) + len(docs)} documents ({len(docs)} added by you). BM25 ranks them with the `bm25s` library.")

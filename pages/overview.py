@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import state
+from lab_ui import state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html, token_chips
@@ -27,7 +27,7 @@ st.markdown(
     f"the **current model** (*{entry.name}*); each box links to the chapter that opens it up."
 )
 
-prompt = st.text_input("Prompt", value="ROMEO: O, she doth teach the torches to burn bright", key="overview_prompt", max_chars=5000)
+prompt = url_state.text_box(st.text_input, "Prompt", "overview_prompt", "ROMEO: O, she doth teach the torches to burn bright", max_chars=5000)
 
 try:
     w = walk(model, tokenizer, prompt, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)

@@ -69,7 +69,7 @@ except (SweepError, EmergenceError) as exc:
     st.error(f"The shipped sweeps cannot be read: {exc} Make them again with the commands in the README.")
     st.stop()
 runs = doc["runs"]
-count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session",
+count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session", bind="query-params",
                        help="Embeddings are the token table and the output head. Kaplan et al. left them out; at small scale that bends the exponents (Pearce & Song, 2024).")
 n_key = COUNTS[count_label]
 fit = fits[n_key]
@@ -154,14 +154,14 @@ job = jobs.get(JOB_KEY)
 busy = job is not None and job.snapshot().active
 live_budgets = [m.budget for m in fit.minima if m.budget <= 3e10]
 c1, c2, c3 = st.columns([1, 2, 1])
-budget = c1.selectbox("Budget", live_budgets, format_func=lambda b: f"{b:.0e} FLOPs", key="sc_budget", persist_state="session")
+budget = c1.selectbox("Budget", live_budgets, format_func=lambda b: f"{b:.0e} FLOPs", key="sc_budget", persist_state="session", bind="query-params")
 at_budget = sorted((r for r in runs if r["budget"] == budget), key=lambda r: r["params_total"])
 labels = [r["label"] for r in at_budget]
 default = [labels[1], labels[len(labels) // 2], labels[-1]] if len(labels) >= 4 else labels[-3:]  # the smallest size takes the most steps
 if any(lab not in labels for lab in st.session_state.get("sc_sizes", [])):
     st.session_state.sc_sizes = default
 sizes = c2.multiselect("Sizes (layers x width)", labels, default=default, key="sc_sizes", max_selections=3)
-seed = c3.number_input("Seed", 0, 2**31 - 1, 1, key="sc_seed", help=f"The shipped sweep used seed {doc['plan']['seed']}: another seed shows the run-to-run noise.")
+seed = c3.number_input("Seed", 0, 2**31 - 1, 1, key="sc_seed", bind="query-params", help=f"The shipped sweep used seed {doc['plan']['seed']}: another seed shows the run-to-run noise.")
 plan = SweepPlan.from_dict({**doc["plan"], "budgets": [budget], "sizes": [tuple(int(v) for v in s.split("x")) for s in sizes], "seed": int(seed)})
 b1, b2, b3 = st.columns([1, 1, 4])
 b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not sizes, on_click=start_live, args=(plan,), width="stretch")

@@ -85,3 +85,23 @@ def test_an_embeddings_link_sets_the_projection_the_table_and_the_lookup():
     bad = open_with("pages/embeddings.py", {"emb_dims": "4-D", "emb_seed": "-1", "emb_view": "nonsense"})
     assert bad.radio(key="emb_dims").value == "2-D" and bad.number_input(key="emb_seed").value == 0
     assert bad.radio(key="emb_view").value == "Input table, as it is"
+
+
+def test_the_other_chapters_take_their_settings_from_a_link():
+    from llm_core.compression import costs
+
+    gpu = list(costs.GPUS)[0]
+    at = open_with("pages/compression.py", {"cost_gpu": gpu, "cost_gpus": "64", "cost_util": "40", "cost_context": "2048", "compress_text": "abc abc abc"})
+    assert at.selectbox(key="cost_gpu").value == gpu and at.number_input(key="cost_gpus").value == 64
+    assert at.slider(key="cost_util").value == pytest.approx(40.0) and at.number_input(key="cost_context").value == 2048
+    assert at.text_area(key="compress_text").value == "abc abc abc"
+    at = open_with("pages/knowing.py", {"kn_question": "Where does Ada live?", "kn_k": "5", "kn_chunk": "100", "kn_threshold": "2.5"})
+    assert at.text_input(key="kn_question").value == "Where does Ada live?"
+    assert at.slider(key="kn_k").value == 5 and at.slider(key="kn_chunk").value == 100
+    assert at.slider(key="kn_threshold").value == pytest.approx(0.5)  # 2.5 is out of range: the default
+    at = open_with("pages/scale.py", {"sc_seed": "42"})
+    assert at.number_input(key="sc_seed").value == 42
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)  # the Overview is the app's first page: the link's first run
+    at.query_params["overview_prompt"] = "JULIET: hello"
+    at.run()
+    assert at.text_input(key="overview_prompt").value == "JULIET: hello" and not at.exception
