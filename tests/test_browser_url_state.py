@@ -67,6 +67,10 @@ def test_a_link_with_settings_reproduces_the_generation_view(browser):
         open_page(page, server.url, "attention?" + urlencode({"attention_layer": "2", "attention_head": "3", "attention_prompt": "To be, or not to be"}))
         expect(main_area(page).get_by_role("heading", name="Layer 2, head 3")).to_be_visible()
         expect(main_area(page).get_by_role("textbox", name="Prompt")).to_have_value("To be, or not to be")
+        main_area(page).get_by_role("radiogroup", name="Head").get_by_text("4", exact=True).click()  # inside a fragment: the URL follows too
+        wait_idle(page)
+        expect(main_area(page).get_by_role("heading", name="Layer 2, head 4")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"[?&]attention_head=4(&|$)"))
         screenshot(page, "url_state_attention_from_link")
         assert_no_exception(page)
     finally:
