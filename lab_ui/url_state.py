@@ -53,6 +53,7 @@ def text_box(widget: Callable, label: str, key: str, default: str, cap: int = UR
         st.session_state[key] = linked_text(key, default, cap)
     text = widget(label, key=key, **kwargs)
     if sync_text(key, text, default, cap):
-        getattr(widget, "__self__", st).caption(f"This text has {len(text):,} characters: a link to this page keeps texts of up to {cap:,}, "
-                   "so the address bar keeps the other settings but not the text.")
+        where = getattr(widget, "__self__", st)  # the column the text box is in
+        where.caption(f"This text has {len(text):,} characters: a link to this page keeps texts of up to {cap:,}, "
+                      "so the address bar keeps the other settings but not the text.")
     return text
