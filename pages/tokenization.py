@@ -159,7 +159,6 @@ source = st.radio(
 run = None
 if source.startswith("Tiny"):
     run = shakespeare_bpe()
-    run_id = "shakespeare"
     st.caption(f"{run.n_chars:,} characters, {SHAKESPEARE_MERGES:,} merges (trained once per server; the comparison above uses this tokenizer).")
 else:
     n_merges = st.slider("Merges to learn", 1, MAX_TRAIN_MERGES, 200, key="bpe_user_merges", bind="query-params")
@@ -169,7 +168,6 @@ else:
         if len(text) > MAX_TRAIN_CHARS:
             st.warning(f"Your text has {len(text):,} characters; training here uses the first {MAX_TRAIN_CHARS:,} to stay quick.")
         run = bpe_on_text(text[:MAX_TRAIN_CHARS], n_merges)
-        run_id = f"user-{hash(text[:MAX_TRAIN_CHARS])}-{n_merges}"
         if 0 < run.learned < run.requested:
             st.info(
                 f"Only {run.learned:,} of the {run.requested:,} merges were learned: after that, no pair of tokens occurs "
@@ -180,7 +178,7 @@ if run is not None and run.learned == 0:
     st.warning("Nothing to merge: no pair of neighbouring bytes occurs twice in this text. Try a longer text.")
 elif run is not None:
     sentence = url_state.text_box(st.text_input, "A sentence to watch", "bpe_sentence", DEFAULT_SENTENCE, max_chars=MAX_SENTENCE_CHARS)
-    slider_key = f"bpe_merge::{run_id}"
+    slider_key = "bpe_merge"  # one key for both sources, so a link keeps the merge shown (clamped to what was learned)
     n = run.learned
     st.session_state.setdefault(slider_key, min(n, 50))
     st.session_state[slider_key] = min(st.session_state[slider_key], n)
@@ -202,7 +200,7 @@ elif run is not None:
                 st.session_state["bpe_playing"] = False
                 st.rerun()  # the whole page, so the timer stops and the button says Play again
             st.session_state[slider_key] = min(n, value + max(1, n // 60))
-        k = st.slider("Merge number", 0, n, key=slider_key, help="0 = bytes only; each step adds one merge.")
+        k = st.slider("Merge number", 0, n, key=slider_key, bind="query-params", help="0 = bytes only; each step adds one merge.")
         replay = run.replay
         counts = replay.token_counts
         c1, c2, c3 = st.columns(3)

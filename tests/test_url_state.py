@@ -77,6 +77,13 @@ def test_a_tokenization_link_sets_the_text_and_the_text_box_writes_the_url_back(
     assert at.query_params["tok_text"].startswith("def greet")
 
 
+def test_a_tokenization_link_opens_the_merge_it_names():
+    at = open_with("pages/tokenization.py", {"bpe_merge": "120"})
+    assert at.slider(key="bpe_merge").value == 120 and any(m.label == "Merge 120" for m in at.metric)
+    bad = open_with("pages/tokenization.py", {"bpe_merge": "10000000"})  # more merges than were learned: the default
+    assert bad.slider(key="bpe_merge").value == 50
+
+
 def test_an_embeddings_link_sets_the_projection_the_table_and_the_lookup():
     at = open_with("pages/embeddings.py", {"emb_dims": "3-D", "emb_seed": "5", "emb_lookup": "the", "emb_view": "Input table: what training changed"})
     assert at.radio(key="emb_dims").value == "3-D" and at.number_input(key="emb_seed").value == 5
