@@ -68,7 +68,7 @@ def head_explorer(view, unit: str) -> None:
     st.header(f"Where one {unit} looks")
     query = st.select_slider(
         f"Pick a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
-        key=f"attention_query::{T}",
+        key="attention_query", bind="query-params",  # the URL names it "position: piece", as shown
     )
     averaged = st.radio(
         f"Weights of (layer {layer + 1})", [False, True], horizontal=True, key="attention_token_mode", bind="query-params",

@@ -54,6 +54,9 @@ def test_an_attention_link_opens_its_layer_head_and_view():
     assert at.radio(key="attention_layer").value == 2 and at.radio(key="attention_head").value == 1  # the URL counts from 1, as the page does
     assert at.radio(key="attention_token_mode").value is True
     assert any(s.value == "Layer 3, head 2" for s in at.subheader)
+    at = open_with("pages/attention.py", {"attention_prompt": prompt, "attention_query": "3: b"})  # the URL names a position as the page shows it
+    assert at.select_slider(key="attention_query").value == 3
+    assert open_with("pages/attention.py", {"attention_prompt": prompt, "attention_query": "3: x"}).select_slider(key="attention_query").value == len(prompt) - 1
 
 
 def test_a_bad_attention_link_falls_back_without_an_error():
