@@ -12,6 +12,11 @@ it has at most `URL_TEXT_CAP` characters, and the page says so when it is longer
 keeps the other settings, and the text box opens with its default). A link's text longer than the
 cap (a hand-edited URL) is ignored the same way.
 
+Moving to another chapter in the sidebar leaves the previous chapter's settings out of the URL
+(the navigation opens a page without them; tests/test_browser_url_state.py checks it), and the desk
+id is put back at once. A deep link on a fresh server keeps its settings through the hand-over to
+app.py (lab_ui/shell.py).
+
 Query parameters the app uses otherwise: `run` (the desk id, lab_ui/state.py) and `chapter` (a deep
 link on a fresh server, lab_ui/shell.py); bound keys must not take those names.
 """
