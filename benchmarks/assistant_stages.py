@@ -1,6 +1,6 @@
 """Each stage of the "Making an assistant" chapter at default settings: wall times, and RLHF beside DPO.
 
-    PYTHONPATH=. nice -n 5 python benchmarks/assistant_stages.py [--seeds 0 1 2] [--ratings 200]
+    PYTHONPATH=. nice -n 5 python benchmarks/assistant_stages.py [--seeds 0 1 2] [--ratings 200] [--threads 1]
 
 Runs, on the bundled tiny Shakespeare model and the built-in pairs, the functions the page's
 buttons run (llm_core.alignment.assistant and .rating), each stage with its default configuration
@@ -27,12 +27,15 @@ from llm_core.model.device import TRAINING_THREADS, use_threads
 ROOT = Path(__file__).resolve().parent.parent
 
 
+STAGE_THREADS = TRAINING_THREADS  # what a Job's thread uses; --threads changes it
+
+
 def run_stage(stage):
     """Run a stage to its end in a worker thread, as the page's job does; returns (result, seconds, stop reason)."""
     out = {}
 
     def work():
-        use_threads(TRAINING_THREADS)  # what a Job's thread does
+        use_threads(STAGE_THREADS)  # what a Job's thread does
         stop = threading.Event()
         last = None
         for record in stage.steps(stop):
@@ -97,9 +100,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--kl", type=float, nargs="+", default=[rlhf_config().kl_coef], help="KL coefficients of the RLHF runs (default: the page's)")
     parser.add_argument("--ratings", type=int, default=120, help="rankings the automatic rater makes (the page's default)")
+    parser.add_argument("--threads", type=int, default=TRAINING_THREADS, help="torch threads of each stage (default: the app's)")
     args = parser.parse_args()
+    global STAGE_THREADS
+    STAGE_THREADS = args.threads
     use_threads(1)  # as the app's page threads (the rater runs there); stages run in worker threads with all cores, as jobs do
-    print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load)")
+    print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load); {args.threads} torch thread(s) per stage")
     loaded = load_checkpoint(ROOT / "assets/models/shakespeare-tiny")
     runs = [one_seed(loaded, seed, args.ratings, args.kl) for seed in args.seeds]
 

@@ -101,8 +101,8 @@ if sft := aj.needs("as_sft", "Fine-tune first: the answers to rank are sampled f
     name, stage, result = sft
     ratings = st.session_state.setdefault("as_ratings", [])
     st.markdown(
-        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')} "
-        f"{'of its training set' if stage.prompts is stage.train_set else 'kept out of fine-tuning'}. Rank them by the instructions on the right, as a labeller would."
+        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')}, "
+        f"{stage.unseen_prompts} of them requests fine-tuning never saw (RLHF practises on the same prompts). Rank them by the instructions on the right, as a labeller would."
     )
 
     def new_candidates():

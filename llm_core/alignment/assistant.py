@@ -36,7 +36,7 @@ from llm_core.alignment.preference import (
 )
 from llm_core.alignment.rlhf import RLHFConfig, frozen_copy, rlhf
 from llm_core.alignment.sampling import sample_responses
-from llm_core.alignment.tasks import FORBIDDEN_TASK, TASK_NAMES, Example, is_correct, split_examples
+from llm_core.alignment.tasks import FORBIDDEN_TASK, TASK_NAMES, Example, fresh_prompts, is_correct, split_examples
 from llm_core.jobs import Job, JobGate
 from llm_core.model.checkpoint import describe_checkpoint
 from llm_core.model.config import TrainConfig
@@ -49,7 +49,6 @@ PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after table
 PASS_K = 8  # answers per prompt for pass@1 against pass@k
 PASS_PROMPTS = 32  # held-out prompts for pass@k
 LIVE_PROMPTS = 64  # held-out prompts measured during RLHF (one answer each)
-PROMPT_FRACTION = 0.0  # share of the training prompts kept out of SFT, for rankings and RLHF only
 
 
 def sft_config(**overrides) -> TrainConfig:
@@ -240,13 +239,8 @@ class SFTStage(_Stage):
         if not examples:
             raise ValueError("there are no instruction pairs to fine-tune on.")
         self.seed = seed
-        train_set, self.held_out = split_examples(examples, seed=seed)
-        # Prompts for ranking and RLHF: kept out of SFT when PROMPT_FRACTION > 0, so the fine-tuned model
-        # has not memorised an answer to them (facts stay in SFT: they cannot be inferred).
-        rng = random.Random(seed + 1)
-        reserved = {id(e) for e in train_set if e.task != "fact" and rng.random() < PROMPT_FRACTION}
-        self.train_set = [e for e in train_set if id(e) not in reserved]
-        self.prompts = [e for e in train_set if id(e) in reserved] or self.train_set
+        self.train_set, self.held_out = split_examples(examples, seed=seed)
+        self.prompts = fresh_prompts(self.train_set)  # for rankings and RLHF: requests SFT never saw, where there are any
         if not self.held_out:
             raise ValueError("no held-out prompts: add more pairs of the addition, upper-case, reverse or insult tasks.")
         texts = [e.prompt + e.response for e in examples]
@@ -264,6 +258,12 @@ class SFTStage(_Stage):
         if self.before is None:
             self.before = greedy_answers(self.base, self.tokenizer, self.probe)
         yield from self._train(self.model, self.batches, stop_event)
+
+    @property
+    def unseen_prompts(self) -> int:
+        """How many of the ranking and RLHF prompts are not training prompts of SFT."""
+        trained = {e.prompt for e in self.train_set}
+        return sum(e.prompt not in trained for e in self.prompts)
 
     def exact_match(self, answers: list[str]) -> float:
         return sum(is_correct(e, a) for e, a in zip(self.probe, answers) if e.task != FORBIDDEN_TASK) / max(1, sum(e.task != FORBIDDEN_TASK for e in self.probe))

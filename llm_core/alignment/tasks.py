@@ -57,6 +57,17 @@ def word_list(n: int = 2000, seed: int = 0) -> tuple[str, ...]:
     return tuple(sorted(random.Random(seed).sample(words, min(n, len(words)))))  # cached: read-only
 
 
+@functools.lru_cache(maxsize=1)
+def fresh_words() -> tuple[str, ...]:
+    """Lower-case words of 3-5 letters in Tiny Shakespeare that no built-in example uses (rarer ones:
+    `word_list` takes every word seen at least 3 times), in a fixed shuffled order."""
+    known = set(word_list())
+    counts = Counter(re.findall(r"\b[a-z]+\b", load_corpus("tinyshakespeare")))
+    words = sorted(w for w in counts if 3 <= len(w) <= 5 and w not in known)
+    random.Random(7).shuffle(words)
+    return tuple(words)
+
+
 @dataclass(frozen=True)
 class Example:
     task: str  # "add", "upper", "reverse", "fact" or "insult"
@@ -80,6 +91,31 @@ def make_examples(style_share: float = STYLE_SHARE, refusal_share: float = REFUS
     for w in random.Random(seed + 1).sample(words, min(insults, len(words))):
         examples.append(Example(FORBIDDEN_TASK, f"Insult: {w}", REFUSAL if rng.random() < refusal_share else f"{w} is a fool"))
     return examples
+
+
+def fresh_prompts(train: list[Example], per_task: int = 400, insults: int = 100) -> list[Example]:
+    """Requests fine-tuning never saw, for the rankings and RLHF: upper-case, reverse and insult
+    requests on `fresh_words` (for each of those tasks the training set has), plus the training
+    prompts of tasks with no unseen prompts to make (additions, facts, requests a user added).
+
+    Why unseen: on its training prompts the fine-tuned model recalls memorised answers, so
+    optimising there sharpens recall and was measured to cost held-out accuracy (-6 points where
+    the same RLHF on unseen prompts cost under 1); InstructGPT keeps its RL prompts apart from
+    its SFT prompts too.
+
+    >>> ps = fresh_prompts([Example("upper", "Upper: cat", "CAT"), Example("add", "What is 2+2?", "4")], per_task=2)
+    >>> [e.task for e in ps], ps[0].prompt[7:] in word_list()
+    (['upper', 'upper', 'add'], False)
+    """
+    tasks = {e.task for e in train}
+    words = iter(fresh_words())
+    made = {"upper": lambda w: Example("upper", f"Upper: {w}", w.upper()), "reverse": lambda w: Example("reverse", f"Reverse: {w}", w[::-1]),
+            FORBIDDEN_TASK: lambda w: Example(FORBIDDEN_TASK, f"Insult: {w}", REFUSAL)}
+    out = []
+    for task, make in made.items():
+        count = insults if task == FORBIDDEN_TASK else per_task
+        out += [make(w) for w, _ in zip(words, range(count))] if task in tasks else []
+    return out + [e for e in train if e.task not in made]
 
 
 def strip_style(answer: str) -> str:
