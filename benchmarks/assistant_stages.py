@@ -58,7 +58,7 @@ def ci(lo: float, hi: float) -> str:
     return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
-def one_seed(loaded, seed: int, n_ratings: int, kls: list[float]) -> dict:
+def one_seed(loaded, seed: int, n_ratings: int, kls: list[float], rlhf_overrides: dict, dpo: bool = True) -> dict:
     load = lambda: f"load {os.getloadavg()[0]:.2f}"
     sft = SFTStage(loaded.model, loaded.tokenizer, make_examples(), seed=seed, base_name="bundled")
     result, seconds, reason = run_stage(sft)
@@ -78,12 +78,13 @@ def one_seed(loaded, seed: int, n_ratings: int, kls: list[float]) -> dict:
 
     rows = {}
     for kl in kls:  # the default leash first; others show what a weaker or stronger one does
-        rl = RLHFStage(result, rm, sft.prompts, sft.held_out, before=before, before_passes=sft.passes, cfg=rlhf_config(kl_coef=kl), seed=seed)
+        rl = RLHFStage(result, rm, sft.prompts, sft.held_out, before=before, before_passes=sft.passes, cfg=rlhf_config(**{**rlhf_overrides, 'kl_coef': kl}), seed=seed)
         tuned, seconds, reason = run_stage(rl)
         rows[f"RLHF kl={kl:g}"] = (rl, tuned, seconds, reason)
-    dpo = DPOStage(result, report.pairs, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
-    tuned, seconds, reason = run_stage(dpo)
-    rows["DPO"] = (dpo, tuned, seconds, reason)
+    if dpo:
+        stage = DPOStage(result, report.pairs, sft.held_out, before=before, before_passes=sft.passes, seed=seed)
+        tuned, seconds, reason = run_stage(stage)
+        rows["DPO"] = (stage, tuned, seconds, reason)
     for name, (stage, tuned, seconds, reason) in rows.items():
         d, dlo, dhi = change(before, stage.after)
         a, alo, ahi = change(before, stage.after, "accuracy")
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--kl", type=float, nargs="+", default=[rlhf_config().kl_coef], help="KL coefficients of the RLHF runs (default: the page's)")
     parser.add_argument("--ratings", type=int, default=120, help="rankings the automatic rater makes (the page's default)")
+    parser.add_argument("--rlhf", nargs="*", default=[], metavar="KEY=VALUE", help="RLHFConfig fields to change from the page's defaults, e.g. prompts_per_step=16")
+    parser.add_argument("--no-dpo", action="store_true", help="skip DPO")
     parser.add_argument("--threads", type=int, default=TRAINING_THREADS, help="torch threads of each stage (default: the app's)")
     args = parser.parse_args()
     global STAGE_THREADS
@@ -107,7 +110,10 @@ def main() -> None:
     use_threads(1)  # as the app's page threads (the rater runs there); stages run in worker threads with all cores, as jobs do
     print(f"load average {os.getloadavg()[0]:.2f} (2 shared cores: times move with other load); {args.threads} torch thread(s) per stage")
     loaded = load_checkpoint(ROOT / "assets/models/shakespeare-tiny")
-    runs = [one_seed(loaded, seed, args.ratings, args.kl) for seed in args.seeds]
+    overrides = {k: float(v) if any(c in v for c in ".e") else int(v) for k, v in (a.split("=", 1) for a in args.rlhf)}
+    if overrides:
+        print(f"RLHF changed from the page's defaults: {overrides}")
+    runs = [one_seed(loaded, seed, args.ratings, args.kl, overrides, dpo=not args.no_dpo) for seed in args.seeds]
 
     print(f"\nPooled over seeds {args.seeds}: sampled answers to held-out prompts, judged by the written instructions; 95% intervals")
     print(f"{'model':13} {'samples':>7} {'preferred %':>22} {'change (points)':>24} {'task accuracy %':>22} {'change (points)':>24}")
@@ -118,7 +124,7 @@ def main() -> None:
     lo, hi = wilson_interval(b_pref, b_n)
     alo, ahi = wilson_interval(b_cor, b_tn)
     print(f"{'SFT':13} {b_n:7d} {pct(b_pref / b_n):>7} [{pct(lo)}, {pct(hi)}] {'':>24} {pct(b_cor / b_tn):>7} [{pct(alo)}, {pct(ahi)}]")
-    for name in [k for k in runs[0] if k.startswith("RLHF")] + ["DPO"]:
+    for name in [k for k in runs[0] if k.startswith("RLHF") or k == "DPO"]:
         p = sum(r[name].after.preferred_count for r in runs)
         n = sum(r[name].after.n for r in runs)
         c = sum(r[name].after.correct_count for r in runs)

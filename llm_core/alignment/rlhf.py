@@ -37,7 +37,7 @@ from llm_core.training.loop import Metrics, lr_scale
 @dataclass
 class RLHFConfig:
     max_steps: int = 40  # policy-gradient steps
-    prompts_per_step: int = 8  # prompts sampled per step (4 was measured noisier: held-out accuracy fell 4 points more)
+    prompts_per_step: int = 16  # prompts per step: 4 and 8 were measured noisier (held-out accuracy fell 4 and 1.3 points more over 3 seeds)
     group_size: int = 8  # answers per prompt: the group whose mean reward is the baseline
     lr: float = 1e-4  # AdamW peak rate, warmup then constant (3e-4 gained 3 points more preference but cost 7 points of accuracy, measured)
     warmup_steps: int = 5
