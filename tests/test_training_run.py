@@ -55,7 +55,7 @@ def test_a_short_run_trains_samples_and_freezes_a_registered_copy(corpus):
     assert record["steps"] == 60 and record["val_tokens"] == record["val_tokens_total"] == whole
     assert record["val_loss"] < math.log(corpus.tokenizer.vocab_size) - 0.5  # it learned something
     assert [h["step"] for h in record["history"]] == [30, 60]
-    assert snap.phase == Phase("packing the weights", 1.0)  # the last thing the worker did
+    assert snap.phase == Phase("packing the optimizer's state", 1.0)  # the last thing the worker did
     # the kept model came back as bytes: its own tensors, which a resumed run does not touch
     assert not trained.model.training and run.weights is not None
     # and it saves and loads as the weights file and its description
