@@ -117,10 +117,10 @@ class CpuTimes:
         return kinds
 
 
-def cli_run(seconds: float) -> dict:
+def cli_run(seconds: float, threads: int | None = None) -> dict:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds)],
+        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds), *(["--threads", str(threads)] if threads else [])],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
     wall = time.perf_counter() - t0
@@ -243,19 +243,21 @@ def main(argv=None) -> int:
     parser.add_argument("--stop-after", type=float, default=15.0, help="seconds before pressing Stop in the latency run")
     parser.add_argument("--repeat", type=int, default=1, help="run the series this many times and print the median ratios")
     parser.add_argument("--skip", nargs="*", default=[], choices=["cli", "job", "app", "app-away"])
+    parser.add_argument("--cli-threads", type=int, default=None,
+                        help="also time the CLI with this many torch threads (a second reference; the ratios stay against the default)")
     args = parser.parse_args(argv)
     print(f"tiny preset, Tiny Shakespeare, {args.seconds:g} s of training per run", flush=True)
-    labels = {"cli": "CLI (python -m llm_core.train)", "job": "job in a worker (no Streamlit)", "app": "app, watching the live view",
+    labels = {"cli": "CLI (python -m llm_core.train)", "cli-threads": f"CLI with {args.cli_threads} torch thread(s)", "job": "job in a worker (no Streamlit)", "app": "app, watching the live view",
               "app-away": "app, user on another chapter"}
     series = []
     for i in range(args.repeat):
         last_round = i == args.repeat - 1
         stop_after = args.stop_after if last_round else None  # Stop's latency is measured once, in the last round
-        runs = (("cli", lambda: cli_run(args.seconds)), ("job", lambda: job_run(args.seconds)),
+        runs = (("cli", lambda: cli_run(args.seconds)), ("cli-threads", lambda: cli_run(args.seconds, args.cli_threads)), ("job", lambda: job_run(args.seconds)),
                 ("app", lambda s=stop_after: app_run(args.seconds, s)), ("app-away", lambda s=stop_after: app_run(args.seconds, s, away=True)))
         results = {}
         for name, fn in runs:
-            if name in args.skip:
+            if name in args.skip or (name == "cli-threads" and not args.cli_threads):
                 continue
             before = os.getloadavg()[0]
             results[name] = fn()
@@ -271,7 +273,7 @@ def main(argv=None) -> int:
             print(f"    load average (1 min) {r['load'][0]:.1f} before, {r['load'][1]:.1f} after")
     if "cli" not in args.skip:
         print()
-        for name in ("job", "app", "app-away"):
+        for name in ("cli-threads", "job", "app", "app-away"):
             ratios = [ratio(results[name], results["cli"]) for results in series if name in results]
             if ratios:
                 loads = [results[name]["load"][0] for results in series if name in results]

@@ -54,6 +54,7 @@ class ThreadTuner:
         self.rates: dict[int, float] = {}  # steps per second of each candidate in the latest trial
         self.step, self.elapsed_s = 0, 0.0  # the latest record seen
         self._mark: tuple[int, float] | None = None  # (step, elapsed) where the current measurement began
+        self._window: tuple[int, float] = (0, 0.0)  # where the settled speed's latest window began
         self._queue: list[int] = []  # candidates still to try in this trial; empty when settled
         self._winner: int | None = None
         self._warm = False
@@ -82,35 +83,41 @@ class ThreadTuner:
     def observe(self, step: int, elapsed_s: float) -> None:
         """A training record: optimizer steps done and seconds of training so far (evaluations excluded)."""
         if self._mark is None or step < self._mark[0] or elapsed_s < self._mark[1]:
-            self._mark = (step, elapsed_s)  # the first record, or a new run: measure from here
-            self.step, self.elapsed_s = step, elapsed_s
+            self._restart(step, elapsed_s)  # the first record, or a new run: measure from here
             return
         self.step, self.elapsed_s = step, elapsed_s
         steps, seconds = step - self._mark[0], elapsed_s - self._mark[1]
         if seconds < self.trial_s or steps < 1:
             return
-        rate = steps / seconds
         if not self._warm:  # the first second: allocations and caches warming up, not the thread count
             self._warm = True
             self._start_trial()
-        elif self._queue:
-            self.rates[self._queue.pop(0)] = rate
+        elif self._queue:  # a trial: this candidate has had its time
+            self.rates[self._queue.pop(0)] = steps / seconds
             if self._queue:
                 self._use(self._queue[0])
             else:
                 self._settle()
-        elif seconds >= self.settle_s or rate < FALL_OFF * self.rates.get(self.threads, 0.0):
-            if seconds < self.settle_s:
-                self.settle_s = self.first_settle_s  # conditions changed: look again soon, and again after
+            self._restart(step, elapsed_s)
+        elif seconds >= self.settle_s:
             self._start_trial()
-            return
-        else:
-            return
-        self._mark = (step, elapsed_s)
+        else:  # settled: is the speed of the last few seconds still the winner's?
+            w_steps, w_seconds = step - self._window[0], elapsed_s - self._window[1]
+            if w_seconds < 3 * self.trial_s:
+                return
+            if w_steps / w_seconds < FALL_OFF * self.rates.get(self.threads, 0.0):
+                self.settle_s = self.first_settle_s  # conditions changed: look again now, and soon after
+                self._start_trial()
+            else:
+                self._window = (step, elapsed_s)
+
+    def _restart(self, step: int, elapsed_s: float) -> None:
+        self.step, self.elapsed_s = step, elapsed_s
+        self._mark = self._window = (step, elapsed_s)
 
     def _start_trial(self) -> None:
         self._queue = [self.threads] + [c for c in self.candidates if c != self.threads]  # the current count first: no switch
-        self._mark = (self.step, self.elapsed_s)
+        self._restart(self.step, self.elapsed_s)
 
     def _settle(self) -> None:
         best = max(self.rates, key=self.rates.get)
