@@ -58,6 +58,17 @@ def backend() -> str:
     return chosen if chosen in BACKENDS else default_backend()
 
 
+def prewarm_worker() -> None:
+    """Have a worker process ready (torch imported) for the next training job on this server, so the
+    first Train press does not wait for one to start; only with local processes, and only while no
+    job runs here (starting one takes a core for a couple of seconds)."""
+    if backend() != "process" or gate().running:
+        return
+    from llm_core.workers.process import prewarm
+
+    prewarm()
+
+
 @st.cache_resource(show_spinner=False)
 def _gate(capacity: int) -> JobGate:
     return JobGate(capacity)

@@ -102,6 +102,8 @@ step_s = None
 if config_ok:
     step_s, speed_source = setup.speed_check(model_config, batch_size, problems)
     setup.rerun_when_measured()
+    if setup.calibration() is not None and not busy:
+        jobs.prewarm_worker()  # after the speed check, which it would slow down: the first Train starts at once
     memory = train_memory_bytes(model_config, batch_size)
     s1, s2, s3, s4 = st.columns(4)
     s1.metric("Parameters", f"{model_config.num_params():,}")
