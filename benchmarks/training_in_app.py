@@ -83,7 +83,7 @@ class CpuTimes:
             if pid in table:
                 _, cpu, cmd = table[pid]
                 self.first.setdefault(pid, cpu)
-                self.last[pid] = (cmd, cpu)
+                self.last[pid] = (cmd or self.last.get(pid, ("", 0.0))[0], cpu)  # an ended process (a zombie) has no command line
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
