@@ -165,7 +165,8 @@ b2.button("Stop", key="tr_stop", disabled=not busy, on_click=setup.stop, width="
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
 n_jobs = jobs.max_jobs()
-b4.caption(f"Trains on **{state.device_label()}**, in a worker process. At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
+fewer = ", which uses one thread fewer while that measures faster (a busy server)" if state.device().type == "cpu" else ""
+b4.caption(f"Trains on **{state.device_label()}**, in a worker process{fewer}. At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
 if problems and not busy:
     st.caption("**Train** is off until the warnings above are resolved.")
 if st.session_state.get(setup.MESSAGE_KEY):

@@ -4,7 +4,9 @@ What it is: `ThreadTuner.observe(step, elapsed_s)` is fed every training record 
 (`drive` does it). It measures optimizer steps per second of training time with each candidate
 thread count for a short trial, keeps the fastest, and tries again later: rarely while the same
 count keeps winning (10 s, then 20, 40, ... 160 s of training), soon when the speed falls off.
-The candidates are torch's count at the start (one per core) and one fewer (on 2 cores: 2 and 1).
+The candidates are torch's count at the start (one per core) and one fewer (on 2 cores: 2 and 1);
+it begins with the fewer when the machine is already busy (a load average of at least the number
+of cores), because a slow run sends its records seconds apart and each trial takes a record.
 Why: a job shares the machine's cores with the server, the browser of whoever watches it, and
 other jobs. torch's OpenMP threads wait for each other at the end of every op, so when another
 process takes one core for a moment, the job's other thread waits too. Measured on the 2-core
@@ -74,7 +76,10 @@ class ThreadTuner:
             except ValueError:
                 log.warning("%s=%r is not a number of threads; ignored", THREADS_ENV, fixed)
         start = torch.get_num_threads()
-        return cls([start, start - 1]) if start > 1 else None
+        if start <= 1:
+            return None
+        busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
+        return cls([start - 1, start] if busy else [start, start - 1])  # already busy: begin with the one likely faster
 
     def _use(self, n: int) -> None:
         self.threads = n
