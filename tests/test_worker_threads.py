@@ -66,3 +66,32 @@ def test_a_fixed_count_from_the_environment_turns_the_trials_off(monkeypatch):
         assert ThreadTuner.for_this_machine() is None and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_per_step_feeding_counts_training_steps_and_leaves_out_evaluations():
+    import torch
+
+    from llm_core.model.config import model_preset
+    from llm_core.training.loop import build_model
+    from llm_core.workers.threads import tune_per_step
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def observe(self, step, elapsed_s):
+            self.seen.append((step, elapsed_s))
+
+    model, recorder = build_model(model_preset("nano", 65)), Recorder()
+    x = torch.randint(0, 65, (2, 16))
+    with tune_per_step(model, recorder):
+        for i in range(5):
+            if i == 2:
+                with torch.no_grad():
+                    model(x, x)  # an evaluation between steps 2 and 3: that interval is left out
+            _, loss = model(x, x)
+            loss.backward()
+    assert [step for step, _ in recorder.seen] == [1, 2, 3]  # intervals 0-1, 1-2, 3-4
+    assert all(b > a > 0 for (_, a), (_, b) in zip(recorder.seen, recorder.seen[1:]))
+    model(x, x)
+    assert len(recorder.seen) == 3  # the hook is gone after the block

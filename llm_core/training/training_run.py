@@ -46,6 +46,7 @@ from llm_core.text.tokenizers import (
 )
 from llm_core.training.loop import Metrics, TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
+from llm_core.workers.threads import ThreadTuner, tune_per_step
 
 LIVE_EVAL_TOKENS = 16_384  # held-out tokens per evaluation while training: a fraction of a second on a CPU
 FINAL_EVAL_TOKENS = 250_000  # held-out tokens for the final number (all of Tiny Shakespeare's 111k)
@@ -280,7 +281,7 @@ def run_segment(stop, spec: SegmentSpec):
         load_optimizer_bytes(spec.optimizer, model, state.optimizers)
     batches = StoppableBatches(TextBatches(TokenSplit(spec.train_ids, spec.val_ids), model.config.block_size, spec.eval_tokens), stop)
     history, last, start_step, interrupted = list(spec.history), None, state.step, False
-    with interruptible_steps(model, stop):
+    with interruptible_steps(model, stop), tune_per_step(model, ThreadTuner.for_this_machine()):
         try:
             for metrics in train(model, batches, cfg, stop_event=stop, state=state, sample_fn=sampler(tokenizer, spec.prompt_ids, spec.sample_tokens, stop)):
                 last = metrics
@@ -313,6 +314,9 @@ def run_segment(stop, spec: SegmentSpec):
         counters=dict(step=state.step, tokens_seen=state.tokens_seen, elapsed_s=state.elapsed_s, best_val_loss=state.best_val_loss),
         history=history,
     )
+
+
+run_segment.tunes_threads = True  # it picks its torch threads at every step (llm_core.workers.threads), not drive() at records
 
 
 # --- what stays in the server --------------------------------------------------------------

@@ -41,7 +41,7 @@ def drive(target: Callable, args: tuple, stop, send: Callable[[tuple], None]) ->
     from llm_core.workers.threads import ThreadTuner
 
     try:
-        tuner = ThreadTuner.for_this_machine()
+        tuner = None if getattr(target, "tunes_threads", False) else ThreadTuner.for_this_machine()  # unless it tunes per step itself
         steps = target(stop, *args)
         while True:
             try:

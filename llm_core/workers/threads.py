@@ -26,8 +26,10 @@ torch's default. `LLM_LAB_WORKER_THREADS=n` fixes a worker's count (no trials).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
@@ -131,3 +133,34 @@ class ThreadTuner:
         if best != self.threads:
             self._use(best)
         log.info("worker threads: %d (steps/s: %s)", best, ", ".join(f"{n}: {r:.2f}" for n, r in self.rates.items()))
+
+
+@contextlib.contextmanager
+def tune_per_step(model, tuner: ThreadTuner | None):
+    """Feed `tuner` at every training step of `model`, not only at its records: a trial of a thread
+    count that turns out very slow then ends after a second, not after a record that may be tens of
+    seconds away. A step is the time between two forward passes with gradients on; an interval
+    with an evaluation or a sample in it (forward passes without gradients) is left out."""
+    if tuner is None:
+        yield
+        return
+    import torch
+
+    clock = dict(last=None, evaluated=False, steps=0, elapsed=0.0)
+
+    def at_forward(*_):
+        now = time.perf_counter()
+        if not torch.is_grad_enabled():
+            clock["evaluated"] = True
+            return
+        if clock["last"] is not None and not clock["evaluated"]:
+            clock["steps"] += 1
+            clock["elapsed"] += now - clock["last"]
+            tuner.observe(clock["steps"], clock["elapsed"])
+        clock["last"], clock["evaluated"] = now, False
+
+    handle = model.register_forward_pre_hook(at_forward)
+    try:
+        yield
+    finally:
+        handle.remove()
