@@ -59,7 +59,7 @@ def build_navigation():
 page = build_navigation()
 shell.enter_shell()  # this session is in the shell; a deep link on a fresh server lands here (lab_ui/shell.py)
 try:
-    sidebar.render()
+    sidebar.render(page.url_path)
     page.run()
 finally:
     if frontend_warm_up is not None:

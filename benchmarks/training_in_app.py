@@ -12,10 +12,15 @@ other, each for the same training-time budget:
 
 Steps per second are optimizer steps per second of *training time* (evaluations and samples
 excluded, as both the CLI and the page report it); wall-clock figures are printed too. The machine
-load is printed with each run: on a shared machine the figures move a lot.
+load is printed with each run: on a shared machine the figures move a lot, so `--repeat N` runs
+the whole series N times (each app run right after its own CLI run) and prints the median of the
+paired ratios. During the app runs the CPU time of each process (the Streamlit server, the
+training worker, the browser's renderer and its other processes, this script and Playwright's
+driver) is read from /proc and printed as a share of one core: that is where a watched run's
+speed goes on a 2-core machine.
 
     PYTHONPATH=. python benchmarks/training_in_app.py              # 60 s runs: the default settings' val loss too
-    PYTHONPATH=. python benchmarks/training_in_app.py --seconds 20 # quicker
+    PYTHONPATH=. python benchmarks/training_in_app.py --seconds 30 --repeat 3 --skip job app-away
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,10 +43,84 @@ def load() -> str:
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def cli_run(seconds: float) -> dict:
+class CpuTimes:
+    """CPU seconds used by each process under this one (server, worker, browser), sampled from /proc
+    every half second so processes that end (the worker) are counted too. Linux only; elsewhere empty."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.t0 = self.t1 = None
+
+    @staticmethod
+    def _table() -> dict[int, tuple[int, float, str]]:
+        table = {}
+        for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+            if not name.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+                cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            table[int(name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CpuTimes.TICK, cmd)
+        return table
+
+    def sample(self) -> None:
+        table = self._table()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            if pid in table:
+                _, cpu, cmd = table[pid]
+                self.first.setdefault(pid, cpu)
+                self.last[pid] = (cmd or self.last.get(pid, ("", 0.0))[0], cpu)  # an ended process (a zombie) has no command line
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def start(self) -> CpuTimes:
+        self.t0 = time.perf_counter()
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """Share of one core used by each kind of process while this ran."""
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        wall = time.perf_counter() - self.t0
+        kinds: dict[str, float] = {}
+        for pid, (cmd, cpu) in self.last.items():
+            if "spawn_main" in cmd:
+                kind = "training worker"
+            elif "streamlit" in cmd:
+                kind = "Streamlit server"
+            elif "--type=renderer" in cmd:
+                kind = "browser renderer"
+            elif "chromium" in cmd:
+                kind = "browser, other"
+            else:
+                kind = "this script + Playwright"
+            kinds[kind] = kinds.get(kind, 0.0) + (cpu - self.first[pid]) / wall
+        return kinds
+
+
+def cli_run(seconds: float, threads: int | None = None) -> dict:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds)],
+        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds), *(["--threads", str(threads)] if threads else [])],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
     wall = time.perf_counter() - t0
@@ -74,7 +155,7 @@ def _job_run(seconds: float) -> dict:
     return dict(steps=record["steps"], train_s=record["elapsed_s"], eval_s=record["eval_s"], wall_s=wall, val_loss=record["val_loss"])
 
 
-def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
+def app_run(seconds: float, stop_after: float | None, away: bool = False) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     from tests.browser_harness import (
@@ -99,6 +180,11 @@ def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
                 box.fill(str(int(seconds)))
                 box.press("Enter")
                 wait_idle(page)
+            # The server measures its speed once, with a few training steps, on the first visit: let it
+            # finish, so that it does not run beside the training being measured.
+            expect(main.get_by_text("measuring…", exact=True)).to_have_count(0, timeout=180_000)
+            wait_idle(page)
+            cpu = CpuTimes().start()
             t0 = time.perf_counter()
             main.get_by_role("button", name="Train", exact=True).click()
             if away:  # watch from another chapter: only the sidebar's status polls (every 2 s)
@@ -112,9 +198,14 @@ def app_run(seconds: float, stop_after: float, away: bool = False) -> dict:
             summary = main.get_by_text(re.compile(r"^Trained [\d,]+ steps in"))
             expect(summary).to_be_visible(timeout=int((seconds * 6 + 300) * 1000))
             wall = time.perf_counter() - t0
+            shares = cpu.stop()
             text = summary.inner_text()
             m = re.search(r"Trained ([\d,]+) steps in ([\d.]+) s of training .*took ([\d.]+) s more\. Final val loss ([\d.]+)", text)
-            result = dict(steps=int(m.group(1).replace(",", "")), train_s=float(m.group(2)), eval_s=float(m.group(3)), wall_s=wall, val_loss=float(m.group(4)))
+            result = dict(steps=int(m.group(1).replace(",", "")), train_s=float(m.group(2)), eval_s=float(m.group(3)), wall_s=wall, val_loss=float(m.group(4)),
+                          cpu=shares)
+            if stop_after is None:
+                browser.close()
+                return result
             # Stop latency: a second run, stopped after a few seconds.
             main.get_by_role("button", name="Train", exact=True).click()
             time.sleep(stop_after)
@@ -136,39 +227,66 @@ def show(name: str, r: dict, reference: dict | None = None) -> None:
             f" | eval+samples {r['eval_s']:5.1f} s | wall {r['wall_s']:6.1f} s ({r['steps'] / r['wall_s']:5.2f} steps/s)"
             f" | final val loss {r['val_loss']:.3f}")
     if reference:
-        line += f" | {100 * rate / (reference['steps'] / reference['train_s']):5.1f}% of the CLI's rate"
+        line += f" | {100 * ratio(r, reference):5.1f}% of the CLI's rate"
     print(line, flush=True)
+    if r.get("cpu"):
+        print("    CPU while it ran, share of one core: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(r["cpu"].items(), key=lambda kv: -kv[1])), flush=True)
+
+
+def ratio(r: dict, reference: dict) -> float:
+    return (r["steps"] / r["train_s"]) / (reference["steps"] / reference["train_s"])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="training-time budget of each run (60 = the page's default)")
     parser.add_argument("--stop-after", type=float, default=15.0, help="seconds before pressing Stop in the latency run")
+    parser.add_argument("--repeat", type=int, default=1, help="run the series this many times and print the median ratios")
     parser.add_argument("--skip", nargs="*", default=[], choices=["cli", "job", "app", "app-away"])
+    parser.add_argument("--cli-threads", type=int, default=None,
+                        help="also time the CLI with this many torch threads (a second reference; the ratios stay against the default)")
     args = parser.parse_args(argv)
     print(f"tiny preset, Tiny Shakespeare, {args.seconds:g} s of training per run", flush=True)
-    results = {}
-    runs = (("cli", lambda: cli_run(args.seconds)), ("job", lambda: job_run(args.seconds)),
-            ("app", lambda: app_run(args.seconds, args.stop_after)), ("app-away", lambda: app_run(args.seconds, args.stop_after, away=True)))
-    for name, fn in runs:
-        if name in args.skip:
-            continue
-        before = load()
-        results[name] = fn()
-        print(f"  [{name}] before: {before}; after: {load()}", flush=True)
-        show(name, results[name], results.get("cli") if name != "cli" else None)  # at once: a later run may fail
-    print()
-    labels = {"cli": "CLI (python -m llm_core.train)", "job": "job in a worker (no Streamlit)", "app": "app, watching the live view",
+    labels = {"cli": "CLI (python -m llm_core.train)", "cli-threads": f"CLI with {args.cli_threads} torch thread(s)", "job": "job in a worker (no Streamlit)", "app": "app, watching the live view",
               "app-away": "app, user on another chapter"}
-    for name, r in results.items():
-        show(labels[name], r, results.get("cli") if name != "cli" else None)
+    series = []
+    for i in range(args.repeat):
+        last_round = i == args.repeat - 1
+        stop_after = args.stop_after if last_round else None  # Stop's latency is measured once, in the last round
+        runs = (("cli", lambda: cli_run(args.seconds)), ("cli-threads", lambda: cli_run(args.seconds, args.cli_threads)), ("job", lambda: job_run(args.seconds)),
+                ("app", lambda s=stop_after: app_run(args.seconds, s)), ("app-away", lambda s=stop_after: app_run(args.seconds, s, away=True)))
+        results = {}
+        for name, fn in runs:
+            if name in args.skip or (name == "cli-threads" and not args.cli_threads):
+                continue
+            before = os.getloadavg()[0]
+            results[name] = fn()
+            results[name]["load"] = (before, os.getloadavg()[0])
+            print(f"  [round {i + 1}, {name}] load average before {before:.1f}, after {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs", flush=True)
+            show(labels[name], results[name], results.get("cli") if name != "cli" else None)  # at once: a later run may fail
+        series.append(results)
+    print()
+    for i, results in enumerate(series):
+        print(f"round {i + 1}:")
+        for name, r in results.items():
+            show(labels[name], r, results.get("cli") if name != "cli" else None)
+            print(f"    load average (1 min) {r['load'][0]:.1f} before, {r['load'][1]:.1f} after")
+    if "cli" not in args.skip:
+        print()
+        for name in ("cli-threads", "job", "app", "app-away"):
+            ratios = [ratio(results[name], results["cli"]) for results in series if name in results]
+            if ratios:
+                loads = [results[name]["load"][0] for results in series if name in results]
+                print(f"{labels[name]}: median {100 * statistics.median(ratios):.1f}% of the CLI's rate over {len(ratios)} paired run(s) "
+                      f"({', '.join(f'{100 * r:.1f}%' for r in ratios)}; load averages before: {', '.join(f'{x:.1f}' for x in loads)})")
+    last = series[-1]
     for name in ("app", "app-away"):
-        if name not in results:
+        if name not in last or "stop_latency_s" not in last[name]:
             continue
-        print(f"Stop in the {name}: the run ended {results[name]['stop_latency_s']:.2f} s after Stop was pressed {results[name].get('stop_note', '')}"
-              "(the last step, one chunk of the live evaluation, a sample cut short and a 0.5 s sample of the held-out split)")
+        print(f"Stop in the {name}: the run ended {last[name]['stop_latency_s']:.2f} s after Stop was pressed {last[name].get('stop_note', '')}"
+              "(the step in progress is dropped, a sample cut short and one chunk of the held-out split measured)")
     print("CLI and app val losses differ in what they measure against: the CLI evaluates every 250 steps on the whole held-out "
-          "split, the app every 200 steps on 16k tokens; the app's final loss is on the whole held-out split or, when that "
+          "split, the app on a time cadence on 16k tokens; the app's final loss is on the whole held-out split or, when that "
           "would take over 15 s, on the random sample it measured (the page says which).")
     return 0
 

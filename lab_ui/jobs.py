@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -57,6 +58,17 @@ def backend() -> str:
     return chosen if chosen in BACKENDS else default_backend()
 
 
+def prewarm_worker() -> None:
+    """Have a worker process ready (torch imported) for the next training job on this server, so the
+    first Train press does not wait for one to start; only with local processes, and only while no
+    job runs here (starting one takes a core for a couple of seconds)."""
+    if backend() != "process" or gate().running:
+        return
+    from llm_core.workers.process import prewarm
+
+    prewarm()
+
+
 @st.cache_resource(show_spinner=False)
 def _gate(capacity: int) -> JobGate:
     return JobGate(capacity)
@@ -74,6 +86,7 @@ class Tracked:
     page: str | None = None  # the chapter that shows it, for a link from the sidebar
     on_end: Callable[[Job, JobSnapshot], None] | None = None  # runs in the script thread once per ended segment
     collected_segment: int = 0
+    live_on_page: bool = False  # `page` always shows it live: the sidebar leaves it out there (one poll fewer)
 
 
 def _tracked() -> dict[str, Tracked]:
@@ -83,15 +96,16 @@ def _tracked() -> dict[str, Tracked]:
     return jobs
 
 
-def track(key: str, job: Job, label: str, page: str | None = None, on_end=None) -> None:
-    """Keep `job` for this user under `key` (replacing an ended one; an active one is stopped first)."""
+def track(key: str, job: Job, label: str, page: str | None = None, on_end=None, live_on_page: bool = False) -> None:
+    """Keep `job` for this user under `key` (replacing an ended one; an active one is stopped first).
+    `live_on_page`: `page` always draws this job with `live()`, so the sidebar need not while it is open."""
     old = _tracked().get(key)
     if old is not None and old.job is not job:
         if old.job.snapshot().active:
             old.job.stop()
         else:
             _collect_one(old)  # its end may not have been collected yet (a click right after it ended)
-    _tracked()[key] = Tracked(job, label, page, on_end)
+    _tracked()[key] = Tracked(job, label, page, on_end, live_on_page=live_on_page)
 
 
 def get(key: str) -> Job | None:
@@ -166,18 +180,32 @@ def describe(snap: JobSnapshot) -> str:
     return snap.stop_reason or snap.status
 
 
-def sidebar_status() -> None:
-    """This user's active jobs, live in the sidebar on every chapter (its own fragment)."""
-    active = any_active()
-    if not active and not _tracked():
+def shown_here(entry: Tracked, current_page: str | None) -> bool:
+    """Is this job drawn live by the chapter being shown (so the sidebar can leave it out)?
+
+    >>> shown_here(Tracked(None, "t", "pages/training.py", live_on_page=True), "training")
+    True
+    >>> shown_here(Tracked(None, "t", "pages/training.py", live_on_page=True), "overview"), shown_here(Tracked(None, "t", "pages/training.py"), "training")
+    (False, False)
+    """
+    return bool(entry.live_on_page and entry.page and current_page and Path(entry.page).stem == current_page.strip("/"))
+
+
+def sidebar_status(current_page: str | None = None) -> None:
+    """This user's active jobs, live in the sidebar on every chapter (its own fragment), except the
+    jobs the current chapter (`current_page`, its URL path) draws live itself: on a 2-core server
+    each poll of the browser costs the training job speed (measured: benchmarks/training_in_app.py)."""
+    listed = {key: entry for key, entry in _tracked().items() if not shown_here(entry, current_page)}
+    active = any(entry.job.snapshot().active for entry in listed.values())
+    if not active and not listed:
         return
 
     @st.fragment(run_every=SIDEBAR_POLL_S if active else None)
     def _status():
         still_active = False
-        for entry in _tracked().values():
+        for key, entry in _tracked().items():
             snap = entry.job.snapshot()
-            if not snap.active:
+            if not snap.active or key not in listed:
                 continue
             entry.job.touch()
             still_active = True

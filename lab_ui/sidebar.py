@@ -7,7 +7,8 @@ import streamlit as st
 from lab_ui import jobs, state
 
 
-def render() -> None:
+def render(current_page: str | None = None) -> None:
+    """`current_page`: the URL path of the chapter being shown (its own live views are not repeated here)."""
     jobs.collect()  # a background job that ended (e.g. a training run) registers its model before we show it
     entry = state.current()
     cfg = entry.config
@@ -39,4 +40,4 @@ def render() -> None:
             lines.append(f"trained on {record['corpus']}")
         st.caption("  \n".join(lines))
         st.caption(f"Device: {state.device_label()}")
-    jobs.sidebar_status()  # live status of this user's background jobs, on every chapter
+    jobs.sidebar_status(current_page)  # live status of this user's background jobs, on every chapter

@@ -229,7 +229,7 @@ def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:
         st.session_state[MESSAGE_KEY] = str(exc)
         return
     job = run.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
-    jobs.track(JOB_KEY, job, f"Training {run.name}", "pages/training.py", partial(register_trained, run))  # collects the previous run first
+    jobs.track(JOB_KEY, job, f"Training {run.name}", "pages/training.py", partial(register_trained, run), live_on_page=True)  # collects the previous run first
     state.desk().data.update({RUN_KEY: run, RESULT_KEY: None, "started": time.time()})
     job.start()
 

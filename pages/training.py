@@ -21,8 +21,8 @@ BATCH_CHOICES = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128]
 WIDTH_CHOICES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
 CONTEXT_CHOICES = [8, 16, 32, 64, 128, 256, 512]
 EVAL_CHOICES = [20, 50, 100, 200, 300, 500, 1000]
-STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 1.0))  # progress, ETA, losses: every second
-CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 3.0))  # charts and samples: a redraw costs the server and the browser more
+STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 1.5))  # progress, ETA, losses: within 2 s
+CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 4.0))  # charts and samples: a redraw costs the browser more (benchmarks/training_in_app.py)
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
 NEXT_CHAPTERS = [
     ("pages/attention.py", "See its attention", ":material/visibility:"),
@@ -102,6 +102,8 @@ step_s = None
 if config_ok:
     step_s, speed_source = setup.speed_check(model_config, batch_size, problems)
     setup.rerun_when_measured()
+    if setup.calibration() is not None and not busy:
+        jobs.prewarm_worker()  # after the speed check, which it would slow down: the first Train starts at once
     memory = train_memory_bytes(model_config, batch_size)
     s1, s2, s3, s4 = st.columns(4)
     s1.metric("Parameters", f"{model_config.num_params():,}")
@@ -163,7 +165,8 @@ b2.button("Stop", key="tr_stop", disabled=not busy, on_click=setup.stop, width="
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
 n_jobs = jobs.max_jobs()
-b4.caption(f"Trains on **{state.device_label()}**, in a worker process. At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
+fewer = ", which uses one thread fewer while that measures faster (a busy server)" if state.device().type == "cpu" else ""
+b4.caption(f"Trains on **{state.device_label()}**, in a worker process{fewer}. At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
 if problems and not busy:
     st.caption("**Train** is off until the warnings above are resolved.")
 if st.session_state.get(setup.MESSAGE_KEY):

@@ -1,5 +1,6 @@
 """The background-job machinery (llm_core.jobs), without Streamlit: threads, stop, caps, gate, errors."""
 
+import multiprocessing
 import threading
 import time
 
@@ -308,3 +309,18 @@ def test_a_worker_error_is_one_line():
     snap = job.snapshot()
     assert snap.status == "failed" and snap.error == "the corpus has 3 tokens; it needs at least 1,300."
     assert [r.step for r in snap.records] == [1]
+
+
+def test_a_spare_worker_started_ahead_takes_the_next_job_and_ends_with_it():
+    from llm_core.workers import process
+
+    process.prewarm()
+    process.prewarm()  # one spare at most
+    (spare,) = [p for p in multiprocessing.active_children() if p.name == "llm-lab-spare"]
+    job = Job.worker(job_targets.ticking, lambda: (None, 0.01), backend="process", finish=lambda last, reason, payload: payload)
+    job.start()
+    assert wait_for(lambda: len(job.snapshot().records) >= 3, timeout=60)
+    assert [p.pid for p in workers()] == [spare.pid]  # the job runs in the process started ahead
+    job.stop()
+    assert job.join(30) and job.snapshot().stop_reason == "stopped by user" and job.result["steps"] >= 3
+    assert not workers() and not [p for p in multiprocessing.active_children() if p.name == "llm-lab-spare"]

@@ -9,13 +9,16 @@ yields `train()`'s `Metrics`, each evaluation also generating a short sample fro
 is at that step (same prompt, same seed, so only the model changes); then it measures the model
 on the held-out split, within `FINAL_EVAL_BUDGET_S` (a random sample of the split when the whole
 would take longer, and the record says how many tokens), and returns the weights as bytes.
-Evaluations and samples are done in chunks that look at the stop request, so Stop is quick in
-every phase. `training_record` is the one description of a finished run (also the CLI's).
+Evaluations are done in chunks timed to take about `EVAL_CHUNK_S` each, samples one token at a
+time, and a training step is abandoned at its next layer or gradient once a stop is asked
+(`interruptible_steps`), all looking at the stop request, so Stop is quick in every phase and
+whatever the model's size; the model is kept as it was after its last whole step. `training_record` is the one description of a finished run (also the CLI's).
 What it is not: Streamlit, or a new training loop: the loop is `loop.train`, unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -43,12 +46,14 @@ from llm_core.text.tokenizers import (
 )
 from llm_core.training.loop import Metrics, TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
+from llm_core.workers.threads import ThreadTuner, tune_per_step
 
 LIVE_EVAL_TOKENS = 16_384  # held-out tokens per evaluation while training: a fraction of a second on a CPU
 FINAL_EVAL_TOKENS = 250_000  # held-out tokens for the final number (all of Tiny Shakespeare's 111k)
 FINAL_EVAL_BUDGET_S = 15.0  # the closing evaluation stops here and reports the sample it measured
 STOPPED_EVAL_BUDGET_S = 0.5  # after a Stop, the closing evaluation is a quick sample
-EVAL_CHUNK_TOKENS = 2048  # evaluations look at the stop request between chunks of about this many tokens
+EVAL_CHUNK_S = 0.2  # evaluations look at the stop request about this often, whatever the model's size
+EVAL_CHUNK_WINDOWS = 64  # and never evaluate more windows than this at once
 BPE_TRAIN_CHARS = 2_000_000  # BPE merges are learned on at most this much text; all of it is then encoded
 SAMPLE_PROMPT = "\n"
 SAMPLE_TOKENS = 200
@@ -153,22 +158,73 @@ class SegmentSpec:
     final_eval_budget_s: float = FINAL_EVAL_BUDGET_S
 
 
+def timed_chunks(n: int, stop, target_s: float = EVAL_CHUNK_S, most: int = EVAL_CHUNK_WINDOWS):
+    """Ranges (i, j) covering range(n), sized from the time the previous ones took so that each takes
+    about `target_s` (the first is a single item, so a huge model is not caught in a long first
+    chunk; then at most doubling). The time between handing out a range and being asked for the next
+    is what the caller spent on it. Ends early, after at least one range, once `stop` is set.
+
+    >>> [j - i for i, j in timed_chunks(10, None, target_s=1e9, most=4)]
+    [1, 2, 4, 3]
+    """
+    i, size = 0, 1
+    while i < n:
+        if i and stop is not None and stop.is_set():
+            return  # at least one chunk, so a stopped evaluation still has a number
+        j = min(n, i + size)
+        t0 = time.perf_counter()
+        yield i, j
+        per_item = (time.perf_counter() - t0) / (j - i)
+        size = max(1, min(most, 2 * size, int(target_s / max(per_item, 1e-9))))
+        i = j
+
+
+class StepInterrupted(Exception):
+    """A stop was asked in the middle of a training step: the step is dropped (see `interruptible_steps`)."""
+
+
+@contextlib.contextmanager
+def interruptible_steps(model: GPT, stop):
+    """Inside this block, a stop request ends a training step at its next layer (forward) or its next
+    weight gradient (backward) by raising `StepInterrupted`. A big model's step can take many
+    seconds and cannot otherwise look at the request. The optimizer has not stepped yet, so the
+    weights and the optimizer's state stay as they were after the last whole step: nothing trained
+    is lost. Evaluation and sampling (no gradients) are never interrupted this way: they have
+    their own chunks. About 10 Python calls per layer and step: nothing next to a step's work."""
+    if stop is None:
+        yield
+        return
+
+    def check(*_):
+        if stop.is_set() and torch.is_grad_enabled():
+            raise StepInterrupted
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            handles.append(module.register_forward_pre_hook(check))
+            if module.weight.requires_grad:
+                handles.append(module.weight.register_hook(check))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class StoppableBatches:
-    """`TextBatches` whose evaluations come in small chunks and end early once a stop is asked."""
+    """`TextBatches` whose evaluations come in timed chunks (`timed_chunks`) and end early once a stop is asked."""
 
     def __init__(self, batches: TextBatches, stop):
         self.inner, self.stop = batches, stop
-        self.chunk = max(1, EVAL_CHUNK_TOKENS // batches.block_size)
 
     def train_batch(self, batch_size, generator):
         return self.inner.train_batch(batch_size, generator)
 
-    def val_batches(self, batch_size: int = 64):
+    def val_batches(self, batch_size: int = EVAL_CHUNK_WINDOWS):
         x, y = self.inner.val_x, self.inner.val_y
-        for i in range(0, len(x), self.chunk):
-            if i and self.stop is not None and self.stop.is_set():
-                return  # at least one chunk, so a stopped evaluation still has a number
-            yield x[i : i + self.chunk], y[i : i + self.chunk]
+        for i, j in timed_chunks(len(x), self.stop, most=batch_size):
+            yield x[i:j], y[i:j]
 
 
 def sampler(tokenizer: Tokenizer, prompt_ids: list, n_tokens: int, stop):
@@ -190,17 +246,17 @@ def closing_evaluation(model: GPT, val_ids: torch.Tensor, budget_s: float, stop=
     time budget runs out (or a stop is asked); yields `Phase` records and returns (loss, tokens, total)."""
     x, y = eval_windows(val_ids, model.config.block_size, FINAL_EVAL_TOKENS)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    chunk = max(1, EVAL_CHUNK_TOKENS // model.config.block_size)
     total_tokens = int(y.numel())
     loss_sum, done = 0.0, 0
+    yield Phase(f"measuring the final loss on {total_tokens:,} held-out tokens", 0.0)
     t0 = time.perf_counter()
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(x), chunk):
-            if i and (time.perf_counter() - t0 > budget_s or (stop is not None and stop.is_set())):
+        for i, j in timed_chunks(len(x), stop):
+            if i and time.perf_counter() - t0 > budget_s:
                 break
-            idx = order[i : i + chunk]
+            idx = order[i:j]
             _, loss = model(x[idx].to(model.device), y[idx].to(model.device))
             n = int(y[idx].numel())
             loss_sum, done = loss_sum + float(loss) * n, done + n
@@ -224,13 +280,20 @@ def run_segment(stop, spec: SegmentSpec):
         state.optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
         load_optimizer_bytes(spec.optimizer, model, state.optimizers)
     batches = StoppableBatches(TextBatches(TokenSplit(spec.train_ids, spec.val_ids), model.config.block_size, spec.eval_tokens), stop)
-    history, last, start_step = list(spec.history), None, state.step
-    for metrics in train(model, batches, cfg, stop_event=stop, state=state, sample_fn=sampler(tokenizer, spec.prompt_ids, spec.sample_tokens, stop)):
-        last = metrics
-        if metrics.val_loss is not None and not (history and history[-1]["step"] == metrics.step):
-            history.append(dict(step=metrics.step, tokens=metrics.tokens_seen, train_loss=round(metrics.train_loss, 4),
-                                val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2)))
-        yield metrics
+    history, last, start_step, interrupted = list(spec.history), None, state.step, False
+    with interruptible_steps(model, stop), tune_per_step(model, ThreadTuner.for_this_machine()):
+        try:
+            for metrics in train(model, batches, cfg, stop_event=stop, state=state, sample_fn=sampler(tokenizer, spec.prompt_ids, spec.sample_tokens, stop)):
+                last = metrics
+                if metrics.val_loss is not None and not (history and history[-1]["step"] == metrics.step):
+                    history.append(dict(step=metrics.step, tokens=metrics.tokens_seen, train_loss=round(metrics.train_loss, 4),
+                                        val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2)))
+                yield metrics
+        except StepInterrupted:
+            interrupted = True
+            model.zero_grad(set_to_none=True)
+    if interrupted:  # said at once: a worker silent after a stop request is ended (llm_core.workers.process)
+        yield Phase(f"stopped in the middle of step {state.step + 1:,}: that step is dropped, the model is kept as after step {state.step:,}")
     if state.step == start_step:
         return None  # not a single step: nothing new to keep
     stopped = stop is not None and stop.is_set()
@@ -240,15 +303,20 @@ def run_segment(stop, spec: SegmentSpec):
         state, last, cfg, corpus=spec.corpus_name, corpus_chars=spec.corpus_chars,
         tokens_in_corpus=len(spec.train_ids) + len(spec.val_ids), device=device.type, history=history, val_loss=val_loss,
         val_tokens=val_tokens, val_tokens_total=total, trained_in="LLM Lab, Training chapter",
+        **(dict(stop_reason="stopped by user") if interrupted else {}),
     )
     yield Phase("packing the weights", 1.0)
     weights, meta = checkpoint_bytes(model, tokenizer, record)
     diverged = (last.stop_reason or "").startswith("diverged") if last else False
+    yield Phase("packing the optimizer's state", 1.0)  # each part says so: a big model's takes a while
     return dict(
         weights=weights, meta=meta, optimizer=None if diverged else optimizer_bytes(model, state.optimizers),
         counters=dict(step=state.step, tokens_seen=state.tokens_seen, elapsed_s=state.elapsed_s, best_val_loss=state.best_val_loss),
         history=history,
     )
+
+
+run_segment.tunes_threads = True  # it picks its torch threads at every step (llm_core.workers.threads), not drive() at records
 
 
 # --- what stays in the server --------------------------------------------------------------

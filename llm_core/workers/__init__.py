@@ -35,10 +35,13 @@ def default_backend() -> str:
 
 def drive(target: Callable, args: tuple, stop, send: Callable[[tuple], None]) -> None:
     """Run `target(stop, *args)` to its end, sending ("record", r) for each record, then
-    ("done", payload) or ("error", one line). Runs inside the worker."""
+    ("done", payload) or ("error", one line). Runs inside the worker, where it also picks the
+    number of torch threads from the training records' speed (`llm_core.workers.threads`)."""
     from llm_core.jobs import error_message
+    from llm_core.workers.threads import ThreadTuner
 
     try:
+        tuner = None if getattr(target, "tunes_threads", False) else ThreadTuner.for_this_machine()  # unless it tunes per step itself
         steps = target(stop, *args)
         while True:
             try:
@@ -47,6 +50,9 @@ def drive(target: Callable, args: tuple, stop, send: Callable[[tuple], None]) ->
                 send(("done", end.value))
                 return
             send(("record", record))
+            step, elapsed = getattr(record, "step", None), getattr(record, "elapsed_s", None)
+            if tuner is not None and isinstance(step, int) and isinstance(elapsed, float):
+                tuner.observe(step, elapsed)
     except Exception as exc:  # the server gets one line; the worker's log keeps the traceback
         import traceback
 

@@ -8,8 +8,10 @@ A worker that dies without saying goodbye (kill -9, the kernel's out-of-memory k
 long step cannot look at the event) is killed, and the payload is `ABANDONED`. A worker that
 keeps talking after the request (the closing evaluation sends a `Phase` per chunk) is finishing,
 not stuck, and is left to finish.
-What it is not: a pool. Each segment of a job gets a fresh process (about 2 s to import torch),
-which also gives its memory back to the system when it ends.
+What it is not: a pool. Each segment of a job gets a fresh process, which gives its memory back
+to the system when it ends. Starting one costs about 2 s (the interpreter and torch), so the
+server may keep one *spare* started ahead (`prewarm()`): it has imported torch and the training
+code and waits for its one task; the next job takes it and starts training at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import threading
 import time
 import types
+from dataclasses import dataclass
 
 from llm_core.jobs import ABANDONED
 from llm_core.workers import WorkerFailed, drive, relay
@@ -45,21 +48,76 @@ def _bare_main():
                 sys.modules["__main__"] = real
 
 
-def _worker_main(conn, target, args, stop) -> None:
+def _worker_main(conn, tasks, stop) -> None:
+    """A worker: import what training needs, wait for one (target, args), run it, end."""
+    import llm_core.training.training_run  # noqa: F401  (warm before the task comes: torch and the model code)
+
+    try:
+        target, args = tasks.recv()
+    except (EOFError, OSError):
+        return  # a spare nobody took: the server ended or let it go
+    finally:
+        tasks.close()
     try:
         drive(target, args, stop, conn.send)
     finally:
         conn.close()
 
 
-def run_in_process(target, args, stop):
+@dataclass
+class _Worker:
+    proc: multiprocessing.Process
+    tasks: object  # the server's end of the task pipe
+    receive: object  # the server's end of the records pipe
+    stop: object  # the worker's stop event
+
+
+_spare: _Worker | None = None
+_spare_lock = threading.Lock()
+
+
+def _start_worker(name: str) -> _Worker:
     ctx = multiprocessing.get_context("spawn")
     worker_stop = ctx.Event()
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker_main, args=(send, target, args, worker_stop), daemon=True, name="llm-lab-job")
+    task_receive, task_send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker_main, args=(send, task_receive, worker_stop), daemon=True, name=name)
     with _bare_main():
         proc.start()
     send.close()  # the worker holds the only writing end: a dead worker reads as end of file
+    task_receive.close()
+    return _Worker(proc, task_send, receive, worker_stop)
+
+
+def prewarm() -> None:
+    """Start a spare worker unless one is ready (call it when the machine is otherwise idle: its
+    start takes a core for a couple of seconds)."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or not _spare.proc.is_alive():
+            _spare = _start_worker("llm-lab-spare")
+
+
+def _take_worker() -> _Worker:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and spare.proc.is_alive():
+        spare.proc.name = "llm-lab-job"
+        return spare
+    return _start_worker("llm-lab-job")
+
+
+def run_in_process(target, args, stop):
+    worker = _take_worker()
+    proc, receive, worker_stop = worker.proc, worker.receive, worker.stop
+    try:
+        worker.tasks.send((target, args))
+    except OSError:  # the spare died just now: a fresh worker
+        worker = _start_worker("llm-lab-job")
+        proc, receive, worker_stop = worker.proc, worker.receive, worker.stop
+        worker.tasks.send((target, args))
+    worker.tasks.close()
     stop_seen = last_heard = None
     try:
         while True:
