@@ -14,12 +14,12 @@ from llm_core.training.loop import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# One torch thread for the tests' own work, and for the processes they start (servers, worker jobs,
-# DDP ranks, Ray). Measured on the 2-core machine while other work ran (load average 8-11): 60 steps
-# of a nano model took 11-16 s on one thread and 113-134 s on two, because an OpenMP team of two
-# waits at every op for whichever of its threads the busy machine has descheduled. The models here
-# are small, so a second thread buys little even on a quiet machine. `TRAINING_THREADS` (read by
-# llm_core.model.device at import, before this line runs) keeps this process's core count, so the
+# One torch thread for the tests' own work (the main thread), and for the processes the tests start
+# (servers, worker jobs, DDP ranks, Ray). Measured on the 2-core machine while other work ran (load
+# average 8-11): 60 steps of a nano model took 9-16 s on one thread and 113-134 s on two (see the
+# root conftest.py for why, and for OMP_WAIT_POLICY, which fixes most of it too). The models here are
+# small, so a second thread buys little even on a quiet machine. `TRAINING_THREADS` (read by
+# llm_core.model.device at import, before these lines run) keeps this process's core count, so the
 # test that thread jobs train on all cores still checks something.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
