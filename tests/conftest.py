@@ -1,10 +1,23 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
+import os
+import sys
 import time
+import warnings
 from pathlib import Path
 
-import pytest
-import torch
+# Before torch loads libgomp, which reads OMP_WAIT_POLICY once. With the default policy, a thread of
+# a two-thread team that waits for the other spins on the CPU; on the 2-core machine, shared with
+# other work, the thread it waits for is often the one it keeps off the CPU. Measured there (load
+# average 9-10): 60 steps of a nano model took 113-134 s on two threads, 12 s on two threads with
+# OMP_WAIT_POLICY=PASSIVE, and 9-15 s on one thread. Servers, worker jobs and DDP ranks started by
+# the tests inherit it (and OMP_NUM_THREADS=1, below).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "torch" in sys.modules:  # a plugin imported torch first: say so rather than run slow without a word
+    warnings.warn("torch was imported before tests/conftest.py: OMP_WAIT_POLICY=PASSIVE does not apply to this process", stacklevel=1)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from llm_core.model.config import ModelConfig, model_preset
 from llm_core.text.data import load_corpus
@@ -12,6 +25,16 @@ from llm_core.text.tokenizers import CharTokenizer
 from llm_core.training.loop import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# One torch thread for the tests' own work (the main thread), and for the processes the tests start
+# (servers, worker jobs, DDP ranks, Ray). Measured on the 2-core machine while other work ran (load
+# average 8-11): 60 steps of a nano model took 9-16 s on one thread and 113-134 s on two (see
+# OMP_WAIT_POLICY above: it fixes most of it too). The models here are
+# small, so a second thread buys little even on a quiet machine. `TRAINING_THREADS` (read by
+# llm_core.model.device at import, before these lines run) keeps this process's core count, so the
+# test that thread jobs train on all cores still checks something.
+torch.set_num_threads(1)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def pytest_collection_modifyitems(items):

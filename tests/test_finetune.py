@@ -78,7 +78,7 @@ def test_sft_raises_held_out_exact_match_well_above_the_base_model(shakespeare):
     probe = [e for e in held if e.task == "upper"][:30]
     before, _ = exact_match(model, chat_tok, probe)
     batches = ChatBatches(train_set, held, chat_tok, model.config.block_size)
-    records = list(train(model, batches, TrainConfig(max_steps=500, batch_size=32, lr=3e-3, muon_lr=0.02, eval_every=0, log_every=50)))
+    records = list(train(model, batches, TrainConfig(max_steps=500, batch_size=64, lr=3e-3, muon_lr=0.02, eval_every=0, log_every=50)))
     after, answers = exact_match(model, chat_tok, probe)
     assert before == 0.0
     assert after >= 0.4, list(zip([e.prompt for e in probe], answers))
