@@ -6,6 +6,11 @@ Run with `streamlit run app.py`.
 
 from pathlib import Path
 
+# pandas whole, before any session draws a chart: plotly looks pandas up in sys.modules without
+# importing it, so while one session's thread was still importing it another session's chart
+# met a half-made module ("partially initialized module 'pandas' has no attribute 'Series'":
+# benchmarks/load_test.py, 8 sessions opening at once). An import waits for a module to be complete.
+import pandas  # noqa: F401
 import streamlit as st
 
 st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
