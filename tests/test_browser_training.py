@@ -80,6 +80,9 @@ def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_serve
     expect(sidebar_status).to_be_visible(timeout=30_000)
     go_to(page, "Train a model")
     page.set_viewport_size(TALL)
+    # a sample is shown on a time cadence: wait for the first, so that Stop is tested with one on screen (a Stop
+    # pressed earlier ended the run before its first sample once, on CI, and this test then found none)
+    expect(main_area(page).get_by_text("Sample at step", exact=False)).to_be_visible(timeout=120_000)
     main_button(page, "Stop").click()
     expect(main_area(page).get_by_text(re.compile("Training stopped by user"))).to_be_visible(timeout=120_000)
     expect(main_area(page).get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=120_000)
