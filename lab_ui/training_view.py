@@ -92,7 +92,9 @@ def render_status(run, snap, max_jobs: int) -> None:
     st.progress(progress, text=bar_text)
     k1, k2, k3, k4, k5 = st.columns(5)
     vals = [r for r in snap.records if r.val_loss is not None]
-    k1.metric("Step", f"{latest.step:,}" if latest else "0")
+    # once finished, the steps the kept model has (a Stop can land between two progress records)
+    steps = run.steps_done if snap.status == "finished" and run.steps_done else (latest.step if latest else 0)
+    k1.metric("Step", f"{steps:,}")
     k2.metric("Train loss", f"{latest.train_loss:.3f}" if latest and math.isfinite(latest.train_loss) else "–")
     k3.metric("Val loss", f"{vals[-1].val_loss:.3f}" if vals else "–", help=f"On {run.eval_tokens:,} held-out tokens while training; the final value uses the held-out split.")
     k4.metric("Tokens / s", f"{latest.tokens_per_s:,.0f}" if latest else "–")
