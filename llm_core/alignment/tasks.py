@@ -48,12 +48,18 @@ STYLE_SHARE = 0.5  # share of the built-in answers written in the house style
 REFUSAL_SHARE = 0.3  # share of the built-in insult requests that are refused
 
 
+@functools.lru_cache(maxsize=1)
+def short_word_counts() -> dict[str, int]:
+    """How often each lower-case word of 3-5 letters occurs in Tiny Shakespeare (read once)."""
+    counts = Counter(re.findall(r"\b[a-z]+\b", load_corpus("tinyshakespeare")))
+    return {w: c for w, c in counts.items() if 3 <= len(w) <= 5}
+
+
 @functools.lru_cache(maxsize=4)
 def word_list(n: int = 2000, seed: int = 0) -> tuple[str, ...]:
     """n lower-case words of 3-5 letters that occur at least 3 times in Tiny Shakespeare (so the
     base model knows every letter), chosen with a fixed seed."""
-    counts = Counter(re.findall(r"\b[a-z]+\b", load_corpus("tinyshakespeare")))
-    words = sorted(w for w, c in counts.items() if 3 <= len(w) <= 5 and c >= 3)
+    words = sorted(w for w, c in short_word_counts().items() if c >= 3)
     return tuple(sorted(random.Random(seed).sample(words, min(n, len(words)))))  # cached: read-only
 
 
@@ -62,8 +68,7 @@ def fresh_words() -> tuple[str, ...]:
     """Lower-case words of 3-5 letters in Tiny Shakespeare that no built-in example uses (rarer ones:
     `word_list` takes every word seen at least 3 times), in a fixed shuffled order."""
     known = set(word_list())
-    counts = Counter(re.findall(r"\b[a-z]+\b", load_corpus("tinyshakespeare")))
-    words = sorted(w for w in counts if 3 <= len(w) <= 5 and w not in known)
+    words = sorted(w for w in short_word_counts() if w not in known)
     random.Random(7).shuffle(words)
     return tuple(words)
 
