@@ -31,7 +31,8 @@ STAGE_THREADS = TRAINING_THREADS  # what a Job's thread uses; --threads changes 
 
 
 def run_stage(stage):
-    """Run a stage to its end in a worker thread, as the page's job does; returns (result, seconds, stop reason)."""
+    """Run a stage to its end: the steps, `measure` and `finish` that the page's job runs in a worker
+    process, here in a thread so that --threads sets the torch threads; returns (result, seconds, stop reason)."""
     out = {}
 
     def work():
@@ -41,6 +42,7 @@ def run_stage(stage):
         for record in stage.steps(stop):
             last = record
         reason = last.stop_reason if last is not None else None
+        stage.measure()
         out["result"], out["reason"] = stage.finish(last, reason), reason
 
     t0 = time.perf_counter()

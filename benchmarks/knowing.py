@@ -47,6 +47,7 @@ def live(kind: str, base, world, budget_s: float):
     last = None
     for record in ft.steps(threading.Event()):
         last = record
+    ft.measure()
     result = ft.finish(last, last.stop_reason)
     wall = time.perf_counter() - t0
     print(f"live {kind} fine-tune: {wall:.0f} s wall ({ft.state.step} steps, budget {budget_s:g} s), load average {os.getloadavg()[0]:.1f}")

@@ -37,3 +37,35 @@ def one_long_step(stop, seconds):
 def failing(stop):
     yield Rec(1)
     raise ValueError("the corpus has 3 tokens; it needs at least 1,300.")
+
+
+class CountingStage:
+    """A stage as `llm_core.workers.stages` runs it: steps that change its state, a measurement, a result."""
+
+    name = "counting"
+
+    def __init__(self, n: int, period: float = 0.01, measure_s: float = 0.0, fail_in_measure: bool = False):
+        self.n, self.period, self.measure_s, self.fail_in_measure = n, period, measure_s, fail_in_measure
+        self.done = 0
+        self.total = None
+        self.measured_in = None
+
+    def steps(self, stop):
+        while self.done < self.n:
+            if stop is not None and stop.is_set():
+                yield Rec(self.done, stop_reason="stopped by user")
+                return
+            time.sleep(self.period)
+            self.done += 1
+            yield Rec(self.done)
+
+    def measure(self):
+        import os
+
+        time.sleep(self.measure_s)
+        if self.fail_in_measure:
+            raise ValueError("the held-out set is empty.")
+        self.total, self.measured_in = self.done * 10, os.getpid()
+
+    def finish(self, last, reason):
+        return {"total": self.total, "last_step": getattr(last, "step", None), "reason": reason}

@@ -282,7 +282,7 @@ def test_a_killed_worker_becomes_a_one_line_message_and_the_next_job_runs():
     os.kill(proc.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
     assert job.join(30)
     snap = job.snapshot()
-    assert snap.status == "failed" and "signal 9" in snap.error and "\n" not in snap.error and "Train to start again" in snap.error
+    assert snap.status == "failed" and "signal 9" in snap.error and "\n" not in snap.error and "start it again" in snap.error
     again = Job.worker(job_targets.ticking, lambda: (3, 0.01), backend="process")
     again.start()
     assert again.join(60) and again.snapshot().status == "finished"

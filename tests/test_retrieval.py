@@ -231,6 +231,7 @@ def test_fine_tuning_runs_through_the_sft_path_and_leaves_the_base_untouched(wor
     cfg = (closed_book_config if kind == "closed-book" else reader_config)(max_steps=3, batch_size=4, eval_every=0)
     ft = FineTune(kind, nano_model, char_tok, world, cfg, n_reader_examples=60)
     records = list(ft.steps(threading.Event()))
+    ft.measure()
     result = ft.finish(records[-1], records[-1].stop_reason)
     assert result.model.config.block_size == (320 if kind == "reader" else 64)
     assert set("[]0123456789") <= set(result.tokenizer.chars) and "<|assistant|>" in result.tokenizer.special_tokens

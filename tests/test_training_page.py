@@ -347,7 +347,7 @@ def test_a_killed_worker_is_a_one_line_message_and_the_app_keeps_serving():
     poll_until(at, lambda at: not job_of(at).snapshot().active)
     at.run()
     message = texts(at.error)
-    assert "Training failed: the training worker was ended by signal 9" in message and "press Train to start again" in message
+    assert "Training failed: the worker running this job was ended by signal 9" in message and "start it again" in message
     assert "Traceback" not in message and not at.exception
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
     at.switch_page("pages/overview.py").run()  # the rest of the app is untouched

@@ -4,11 +4,10 @@ What it is: `SFTStage` (supervised fine-tuning on prompt/response pairs, loss on
 only), `RewardStage` (a reward model from ranked pairs), `RLHFStage` (the fine-tuned policy
 optimised against the reward model on its own samples, with a KL leash to the fine-tuned
 reference: `rlhf.py`) and `DPOStage` (direct preference optimisation on the same rankings: no
-reward model, no sampling). Each stage holds its model, builds a background `Job` (see `jobs.py`)
-around a generator of metrics (the one training loop, or the RL loop in its style), measures
-before and after in the job's thread with the written rule (`judge.py`, never the reward model),
-and returns a frozen result. The job functions are module-level (`stage_steps`, `stage_finish`) so
-a stage can later run in a worker process.
+reward model, no sampling). Each stage holds its model, builds a background `Job` that runs in a
+worker process (`llm_core.workers.stages`) around a generator of metrics (the one training loop,
+or the RL loop in its style), measures before and after in that worker with the written rule
+(`judge.py`, never the reward model), and returns a frozen result.
 What it is not: Streamlit, or a second supervised training loop.
 """
 
@@ -19,7 +18,6 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import torch
 
@@ -44,6 +42,7 @@ from llm_core.model.gpt import GPT
 from llm_core.text.tokenizers import Tokenizer
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
+from llm_core.workers.stages import stage_job
 
 PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after tables
 PASS_K = 8  # answers per prompt for pass@1 against pass@k
@@ -191,17 +190,11 @@ def base_warning(record: dict | None) -> str | None:
 # ---------------------------------------------------------------- stages
 
 
-def stage_steps(stage, stop_event: threading.Event):
-    """The job function of every stage (module-level, so it can run in a worker process)."""
-    return stage.steps(stop_event)
-
-
-def stage_finish(stage, last, reason):
-    return stage.finish(last, reason)
-
-
 class _Stage:
-    """What every stage shares: a TrainState for resume, the job, the latest metrics."""
+    """What every stage shares: a TrainState for resume, the job, the latest metrics.
+
+    A stage's job runs in a worker (`llm_core.workers.stages`): `steps` and `measure` (the closing
+    measurements) there, `finish` (which packages them with the stop reason) here."""
 
     name = "stage"
 
@@ -218,8 +211,11 @@ class _Stage:
                 self.history.append(dict(step=m.step, train_loss=round(m.train_loss, 4), val_loss=round(m.val_loss, 4), **{k: round(v, 4) for k, v in m.extras.items()}))
             yield m
 
-    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None) -> Job:
-        return Job(partial(stage_steps, self), finish=partial(stage_finish, self), gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
+    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None, backend: str | None = None) -> Job:
+        return stage_job(self, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, backend=backend)
+
+    def measure(self) -> None:
+        """The closing measurements of a segment (in the worker, after its steps)."""
 
     def _record(self, reason: str | None, **extra) -> dict:
         return dict(
@@ -268,12 +264,16 @@ class SFTStage(_Stage):
     def exact_match(self, answers: list[str]) -> float:
         return sum(is_correct(e, a) for e, a in zip(self.probe, answers) if e.task != FORBIDDEN_TASK) / max(1, sum(e.task != FORBIDDEN_TASK for e in self.probe))
 
-    def finish(self, last, reason) -> TrainedModel | None:
+    def measure(self) -> None:
         if self.state.step == 0:
-            return None
+            return
         self.after = greedy_answers(self.model, self.tokenizer, self.probe)
         self.assessment = assess(self.model, self.tokenizer, self.held_out, seed=self.seed)
         self.passes = pass_at(self.model, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
+
+    def finish(self, last, reason) -> TrainedModel | None:
+        if self.state.step == 0:
+            return None
         frozen = copy.deepcopy(self.model).eval()
         record = self._record(
             reason, base_model=self.base_name, train_pairs=len(self.train_set), held_out_pairs=len(self.held_out),
@@ -322,12 +322,17 @@ class RewardStage(_Stage):
     def steps(self, stop_event: threading.Event):
         yield from self._train(self.model, self.batches, stop_event)
 
+    def measure(self) -> None:
+        if self.state.step == 0:
+            return
+        self.model.eval()
+        self.shown = [(p, score(self.model, self.tokenizer, p.example, p.chosen), score(self.model, self.tokenizer, p.example, p.rejected)) for p in self.val[:10]]
+        self.accuracy_after = reward_accuracy(self.model, self.batches)
+
     def finish(self, last, reason) -> RewardResult | None:
         if self.state.step == 0:
             return None
-        self.model.eval()
-        shown = [(p, score(self.model, self.tokenizer, p.example, p.chosen), score(self.model, self.tokenizer, p.example, p.rejected)) for p in self.val[:10]]
-        return RewardResult(self.model, self.tokenizer, reward_accuracy(self.model, self.batches), len(self.fit), len(self.val), shown, reason)
+        return RewardResult(self.model, self.tokenizer, self.accuracy_after, len(self.fit), len(self.val), self.shown, reason)
 
 
 class _Tuning(_Stage):
@@ -351,12 +356,16 @@ class _Tuning(_Stage):
         if self.before_passes is None:
             self.before_passes = pass_at(self.sft.model, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
 
+    def _measure_after(self, policy: GPT, steps: int) -> None:
+        if steps == 0:
+            return
+        self.after = assess(policy, self.tokenizer, self.held_out, seed=self.seed)
+        self.after_passes = pass_at(policy, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
+
     def _finish(self, policy: GPT, reason, steps: int, **extra) -> TrainedModel | None:
         self.stop_reason = reason
         if steps == 0:
             return None
-        self.after = assess(policy, self.tokenizer, self.held_out, seed=self.seed)
-        self.after_passes = pass_at(policy, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
         d, lo, hi = change(self.before, self.after)
         frozen = copy.deepcopy(policy).eval()
         for p in frozen.parameters():
@@ -405,6 +414,9 @@ class RLHFStage(_Tuning):
                 self.history.append(dict(step=m.step, **{k: round(v, 4) for k, v in m.extras.items()}))
             yield m
 
+    def measure(self) -> None:
+        self._measure_after(self.policy, self.steps_done)
+
     def finish(self, last, reason) -> TrainedModel | None:
         if last is not None:
             self.state.elapsed_s += last.elapsed_s
@@ -433,6 +445,9 @@ class DPOStage(_Tuning):
     def steps(self, stop_event: threading.Event):
         self._measure_before()
         yield from self._train(self.pair, self.batches, stop_event)
+
+    def measure(self) -> None:
+        self._measure_after(self.pair.policy, self.state.step)
 
     def finish(self, last, reason) -> TrainedModel | None:
         kl = [h.get("kl") for h in self.history if h.get("kl") is not None]

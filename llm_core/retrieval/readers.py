@@ -45,6 +45,7 @@ from llm_core.retrieval.world import ATTRIBUTE_NAMES, World, answer_value
 from llm_core.text.tokenizers import Tokenizer
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
+from llm_core.workers.stages import stage_job
 
 READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
 READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
@@ -249,8 +250,12 @@ class FineTune:
         )
         return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
 
-    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None) -> Job:
-        return Job(self.steps, finish=self.finish, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, name=self.name)
+    def measure(self) -> None:
+        """Nothing to measure in the worker: the chapter measures the finished model itself."""
+
+    def make_job(self, gate: JobGate | None = None, time_cap_s: float | None = None, idle_timeout_s: float | None = None, backend: str | None = None) -> Job:
+        """Its job runs in a worker process (`llm_core.workers.stages`)."""
+        return stage_job(self, gate=gate, time_cap_s=time_cap_s, idle_timeout_s=idle_timeout_s, backend=backend)
 
 
 @torch.no_grad()

@@ -154,4 +154,4 @@ def _death(proc) -> str:
         how = f"was ended by signal {-code}" + (" (killed: often out of memory)" if -code == 9 else "")
     else:
         how = f"exited with code {code}"
-    return f"the training worker {how} before it finished; press Train to start again."
+    return f"the worker running this job {how} before it finished; start it again."

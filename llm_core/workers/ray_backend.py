@@ -84,7 +84,7 @@ def run_on_ray(target, args, stop):
                     yield Phase("waiting for room on the cluster")
                 continue
             except ray.exceptions.RayActorError as exc:
-                raise WorkerFailed(f"the training worker on the cluster died before it finished ({type(exc).__name__}); press Train to start again.") from None
+                raise WorkerFailed(f"the worker running this job on the cluster died before it finished ({type(exc).__name__}); start it again.") from None
             answered = True
             if messages:
                 last_heard = time.monotonic()
