@@ -1,8 +1,9 @@
 """The Training chapter's set-up: the text to learn from, presets, the speed check, and the job's buttons.
 
 What it is: `pick_corpus(problems)` draws the data section and returns a prepared `Corpus` (or
-None, with the reason appended to `problems`); `apply_preset`/`mark_custom` keep the Preset box
-true to the sliders; `speed_check(...)` estimates seconds per step from a one-time calibration
+None, with the reason appended to `problems`); `preset_buttons` set the sliders to a preset and
+say which one they match; `restore_settings`/`keep_settings` bring the choices back after a
+reload or in a second tab; `speed_check(...)` estimates seconds per step from a one-time calibration
 of this machine, prefers a figure measured on an earlier run of the same size, and refuses sizes
 whose step would take too long; `start`, `stop`, `resume` are the buttons' callbacks; the run,
 its job and its last result live on the user's desk, so a reload finds them.
@@ -29,6 +30,7 @@ JOB_KEY = "training"
 RUN_KEY = "tr_run"  # on the desk: the TrainingRun behind the job (configs, corpus, weights for Resume)
 RESULT_KEY = "tr_result"  # on the desk: (registered name, TrainedModel, made current) of the last segment
 MESSAGE_KEY = "tr_message"  # a start-up refusal to show once
+SETTINGS_KEY = "tr_settings"  # on the desk: the chapter's choices, for a reload or a second tab
 WARN_STEP_S = 3.0  # a step slower than this gets a warning with the figure
 REFUSE_STEP_S = 30.0  # and slower than this is refused: Stop, progress and the time cap all wait on steps
 CUSTOM = "custom"
@@ -40,27 +42,46 @@ def desk_get(key: str):
     return state.desk().data.get(key)
 
 
-def apply_preset() -> None:
-    name = st.session_state.tr_preset
-    if name == CUSTOM:
-        return
+def apply_preset(name: str) -> None:
+    """A preset button: set the sliders (and the learning rate, batch and steps) to the preset's values."""
     m, t = MODEL_PRESETS[name], TRAIN_PRESETS[name]
     st.session_state.update(tr_layers=m["n_layer"], tr_heads=m["n_head"], tr_width=m["n_embd"], tr_context=m["block_size"])
     st.session_state.update(tr_lr=t.get("lr", TrainConfig.lr), tr_batch=t["batch_size"], tr_steps=t["max_steps"])
 
 
-def mark_custom() -> None:
-    """A slider moved: the Preset box says which preset the sliders now match, or "custom"."""
+def matching_preset() -> str:
+    """The preset the model sliders match now, or "custom". Computed on every run, never stored: a
+    stored choice that a callback rewrites can be sent back stale by a browser whose reruns a busy
+    server cut short (the load test saw sliders jump back to a preset), and a computed one cannot."""
     s = st.session_state
     for name, m in MODEL_PRESETS.items():
         if (s.tr_layers, s.tr_heads, s.tr_width, s.tr_context) == (m["n_layer"], m["n_head"], m["n_embd"], m["block_size"]):
-            s.tr_preset = name
-            return
-    s.tr_preset = CUSTOM
+            return name
+    return CUSTOM
 
 
-def preset_label(name: str) -> str:
-    return f"{name}: {PRESET_HELP.get(name, '')}"
+def preset_buttons() -> str:
+    """A button per preset (pressing one always resets the sliders to it) and which one the sliders match."""
+    matching = matching_preset()
+    cols = st.columns([1.3, 1, 1, 1, 4])
+    cols[0].markdown(f"**Preset**: {matching}")
+    for col, name in zip(cols[1:], MODEL_PRESETS):
+        col.button(name, key=f"tr_preset_{name}", on_click=apply_preset, args=(name,), help=PRESET_HELP[name],
+                   type="primary" if name == matching else "secondary", width="stretch")
+    cols[-1].caption(f"{PRESET_HELP[matching]}." if matching == CUSTOM else f"These sliders are the {matching} preset ({PRESET_HELP[matching]}); moving one makes them custom.")
+    return matching
+
+
+def restore_settings(defaults: dict) -> None:
+    """A session's first visit to the chapter starts from the settings last used at this desk (after a
+    reload, or in a second tab, they come back with the run), else from `defaults`."""
+    kept = desk_get(SETTINGS_KEY) or {}
+    for key, default in defaults.items():
+        st.session_state.setdefault(key, kept.get(key, default))
+
+
+def keep_settings(defaults: dict) -> None:
+    state.desk().data[SETTINGS_KEY] = {key: st.session_state[key] for key in defaults if key in st.session_state}
 
 
 @st.cache_resource(show_spinner="Tokenizing the corpus…", max_entries=4, ttl=3600)  # a 20 MB corpus holds 160 MB of token ids

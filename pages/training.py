@@ -10,7 +10,7 @@ from lab_ui import training_view as view
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import ROOT, page_link
 from llm_core.model import anatomy
-from llm_core.model.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
+from llm_core.model.config import TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, check_trainable
 from llm_core.training.cost import train_memory_bytes
 
@@ -32,12 +32,11 @@ NEXT_CHAPTERS = [
 ]
 DEFAULTS = dict(
     tr_source="Bundled corpus", tr_bundled="tinyshakespeare", tr_paste="", tr_tokenizer="Characters", tr_bpe_vocab=512,
-    tr_preset="tiny", tr_layers=4, tr_heads=4, tr_width=128, tr_context=128, tr_position="rotary",
+    tr_layers=4, tr_heads=4, tr_width=128, tr_context=128, tr_position="rotary",
     tr_lr=4e-3, tr_batch=16, tr_until="seconds", tr_seconds=60, tr_steps=3000, tr_seed=1337, tr_eval_every=200,
     tr_xaxis="steps", tr_logy=False,
 )
-for key, default in DEFAULTS.items():  # controls keep their values across chapters (persist_state="session" on each widget)
-    st.session_state.setdefault(key, default)
+setup.restore_settings(DEFAULTS)  # controls keep their values across chapters (persist_state="session" on each widget) and reloads (the desk)
 
 st.title("Train a model")
 st.markdown(
@@ -75,10 +74,9 @@ if corpus is not None:
 st.header("2 · Model")
 since = len(problems)
 vocab_size = corpus.tokenizer.vocab_size if corpus is not None else 65
-st.selectbox("Preset", [*MODEL_PRESETS, setup.CUSTOM], key="tr_preset", persist_state="session", on_change=setup.apply_preset, format_func=setup.preset_label,
-             help="Picking a preset sets the sliders; moving a slider makes it \"custom\".")
+matching_preset = setup.preset_buttons()
 m1, m2, m3, m4, m5 = st.columns(5)
-slider = dict(persist_state="session", on_change=setup.mark_custom)
+slider = dict(persist_state="session")
 layers = m1.slider("Layers", 1, 12, key="tr_layers", help="Transformer blocks stacked on each other.", **slider)
 heads = m2.slider("Heads", 1, 16, key="tr_heads", help="Attention heads per block; the width is split between them.", **slider)
 width = m3.select_slider("Embedding width", WIDTH_CHOICES, key="tr_width", help="Numbers per token vector (the residual stream).", **slider)
@@ -137,7 +135,7 @@ if until == "steps":
     t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
 else:  # a time cadence: a short run still shows its text improving, whatever the model's speed
     t5.caption(f"Evaluates and samples every {setup.eval_every_s(budget):g} s of training (about 8 times).")
-preset = TrainConfig(**TRAIN_PRESETS.get(st.session_state.tr_preset, TRAIN_PRESETS["tiny"]))
+preset = TrainConfig(**TRAIN_PRESETS.get(matching_preset, TRAIN_PRESETS["tiny"]))
 train_config = TrainConfig(
     max_steps=int(budget) if until == "steps" else 10_000_000, time_budget_s=float(budget) if until == "seconds" else None,
     batch_size=batch_size, lr=float(lr), muon_lr=preset.muon_lr_for(float(lr)), warmup_steps=preset.warmup_steps,
@@ -158,9 +156,14 @@ if config_ok and budget > 0 and step_s:
         st.caption(f"About {budget / step_s:,.0f} steps. The learning rate warms up, then follows a cosine down to zero at the end of the budget.")
 show_problems(since)
 
+setup.keep_settings(DEFAULTS)
 run = setup.desk_get(setup.RUN_KEY)
 b1, b2, b3, b4 = st.columns([1, 1, 1, 4])
-b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problems), on_click=setup.start, args=(corpus, model_config, train_config), width="stretch")
+if b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problems), width="stretch"):
+    # Started here, not in an on_click callback: a callback's arguments are those of the last run that reached
+    # this line, which on a busy server can be older than the sliders (streamlit/streamlit#8365).
+    setup.start(corpus, model_config, train_config)
+    st.rerun()
 b2.button("Stop", key="tr_stop", disabled=not busy, on_click=setup.stop, width="stretch")
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")

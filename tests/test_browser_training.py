@@ -30,8 +30,7 @@ def open_training(page, url) -> None:
 
 def choose_nano(page) -> None:
     main = main_area(page)
-    main.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
-    page.get_by_role("option", name=re.compile("^nano")).click()
+    main.get_by_role("button", name="nano", exact=True).click()
     wait_idle(page)
     expect(main.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("28,896")
 

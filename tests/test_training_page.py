@@ -27,7 +27,7 @@ def training_page(preset: str | None = "nano", seconds: int | None = 2) -> AppTe
     assert not at.exception
     poll_until(at, lambda at: metric(at, "Seconds per step") != "measuring…")  # the speed is measured in the background, once
     if preset:
-        at.selectbox(key="tr_preset").set_value(preset).run()
+        at.button(key=f"tr_preset_{preset}").click().run()
     if seconds is not None:
         at.number_input(key="tr_seconds").set_value(seconds).run()
     return at
@@ -76,13 +76,13 @@ def test_the_page_opens_with_tiny_shakespeare_and_the_tiny_preset():
 def test_presets_and_sliders_change_the_size_and_the_estimate_live():
     at = training_page(preset=None, seconds=None)
     tiny_step = seconds_of(metric(at, "Seconds per step"))
-    at.selectbox(key="tr_preset").set_value("nano").run()
+    at.button(key="tr_preset_nano").click().run()
     assert at.slider(key="tr_layers").value == 2 and at.select_slider(key="tr_width").value == 32
     assert metric(at, "Parameters") == "28,896"
     assert seconds_of(metric(at, "Seconds per step")) < tiny_step
     at.slider(key="tr_layers").set_value(6).run()
     assert int(metric(at, "Parameters").replace(",", "")) > 28_896
-    at.selectbox(key="tr_preset").set_value("small").run()
+    at.button(key="tr_preset_small").click().run()
     assert at.slider(key="tr_layers").value == 6 and at.select_slider(key="tr_context").value == 256
     assert seconds_of(metric(at, "Seconds per step")) > tiny_step
 
@@ -287,18 +287,27 @@ def test_model_uploads_accept_our_files_and_refuse_hostile_ones(char_tok):
 
 
 
-def test_the_preset_box_follows_the_sliders_and_picking_a_preset_again_resets_them():
+def preset_shown(at) -> str:
+    """The preset the row says the sliders match (its button is the primary one)."""
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**Preset**")]
+    return line.removeprefix("**Preset**: ")
+
+
+def test_the_preset_row_follows_the_sliders_and_pressing_a_preset_again_resets_them():
     at = training_page(preset=None, seconds=None)
-    assert at.selectbox(key="tr_preset").value == "tiny"
+    assert preset_shown(at) == "tiny"
     at.slider(key="tr_layers").set_value(6).run()
-    assert at.selectbox(key="tr_preset").value == "custom"
-    at.selectbox(key="tr_preset").set_value("tiny").run()
-    assert at.slider(key="tr_layers").value == 4 and at.selectbox(key="tr_preset").value == "tiny"
+    assert preset_shown(at) == "custom"
+    at.button(key="tr_preset_tiny").click().run()
+    assert at.slider(key="tr_layers").value == 4 and preset_shown(at) == "tiny"
     at.slider(key="tr_layers").set_value(2).run()
     at.slider(key="tr_heads").set_value(2).run()
     at.select_slider(key="tr_width").set_value(32).run()
     at.select_slider(key="tr_context").set_value(64).run()
-    assert at.selectbox(key="tr_preset").value == "nano"  # the sliders now match a preset: it says so
+    assert preset_shown(at) == "nano"  # the sliders now match a preset: it says so
+    at.slider(key="tr_layers").set_value(3).run()
+    at.button(key="tr_preset_nano").click().run()  # the preset they last matched: pressing it still resets them
+    assert at.slider(key="tr_layers").value == 2 and preset_shown(at) == "nano"
 
 
 def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
@@ -320,6 +329,8 @@ def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
     assert not reloaded.exception
     assert reloaded.session_state["lab_current_model"] == trained and trained in reloaded.session_state["lab_models"]
     assert job_of(reloaded) is job_of(at)  # the very run, with its Resume state
+    assert reloaded.slider(key="tr_layers").value == 2 and reloaded.number_input(key="tr_steps").value == 20  # its settings too (nano, 20 steps)
+    assert reloaded.radio(key="tr_until").value == "steps"
     assert f"**{trained}** is now your current model" in texts(reloaded.success)
     assert len(reloaded.get("download_button")) == 2
 
@@ -332,6 +343,7 @@ def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
         assert stranger.session_state["lab_desk_id"] not in (run_id, guess)
         assert trained not in stranger.session_state["lab_models"] and "training" not in stranger.session_state["lab_jobs"]
         assert stranger.button(key="tr_stop").disabled
+        assert stranger.slider(key="tr_layers").value == 4  # a new desk: the defaults, not someone's settings
 
 
 def test_a_killed_worker_is_a_one_line_message_and_the_app_keeps_serving():
