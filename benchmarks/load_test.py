@@ -124,6 +124,13 @@ async def train(browser, url: str, who: str, layers: int, until: float, figures:
         await idle(page)
         done = main.get_by_text(re.compile("is now your current model|Training failed|did not learn"))
         try:
+            # First the run must be going (Stop enabled): the previous run's message stays until then, and
+            # reading it as this run's end counted one run twice and missed the next (a false "cross-talk").
+            from playwright.async_api import expect
+
+            stop = main.get_by_role("button", name="Stop", exact=True)
+            await expect(stop).to_be_enabled(timeout=600_000)
+            await expect(stop).to_be_disabled(timeout=600_000)  # and then over
             await done.first.wait_for(timeout=600_000)
         except Exception as exc:
             figures.failures.append(f"{who}: training did not end ({type(exc).__name__})")

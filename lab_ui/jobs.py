@@ -36,6 +36,12 @@ DEFAULT_TIME_CAP_S = 600.0
 IDLE_TIMEOUT_S = 300.0  # a job nobody polls (tab closed, session gone) stops after this
 POLL_S = 0.5
 SIDEBAR_POLL_S = 2.0
+# While a job is watched, Streamlit fades each rerunning fragment's elements and slides the progress
+# bar to its new value: animation frames the watcher's browser draws on every poll. On a 2-core server
+# that browser shares the cores with the job; without the transitions the browser used 7.7% of a core
+# instead of 11.9% during a tiny-preset run (/proc CPU times, 20 s of a watched run). Stale elements
+# then dim at once instead of fading; if Streamlit renames these test ids, the transitions simply return.
+STEADY_CSS = "<style>[data-testid=stProgress] *,[data-testid=stElementContainer],[data-testid=stVerticalBlock]{transition:none!important}</style>"
 
 
 def max_jobs() -> int:
@@ -144,6 +150,8 @@ def live(key: str, render: Callable[[JobSnapshot | None], None], interval: float
     """
     job = get(key)
     was_active = job is not None and job.snapshot().active
+    if was_active:
+        st.html(STEADY_CSS)  # a style alone takes no room on the page
 
     @st.fragment(run_every=interval if was_active else None)
     def _live():
@@ -218,4 +226,6 @@ def sidebar_status(current_page: str | None = None) -> None:
             st.rerun()  # a job ended while the user was elsewhere: collect it and redraw everything
 
     with st.sidebar:
+        if active:
+            st.html(STEADY_CSS)
         _status()

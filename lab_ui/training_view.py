@@ -1,6 +1,6 @@
 """The Training chapter's live view and summary: status line, progress with ETA, charts, samples.
 
-What it is: `render_status(run, snap)` (redrawn every 1.5 s) and `render_charts(run, snap,
+What it is: `render_status(run, snap)` (redrawn every 2 s) and `render_charts(run, snap,
 xaxis, logy)` (redrawn every few seconds: a chart costs the browser and the server more) draw a
 training job's snapshot; `render_result(...)` says what the finished segment measured.
 What it is not: the job or the model: those are `llm_core.training.training_run`'s.

@@ -21,8 +21,10 @@ BATCH_CHOICES = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128]
 WIDTH_CHOICES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
 CONTEXT_CHOICES = [8, 16, 32, 64, 128, 256, 512]
 EVAL_CHOICES = [20, 50, 100, 200, 300, 500, 1000]
-STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 1.5))  # progress, ETA, losses: within 2 s
-CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 4.0))  # charts and samples: a redraw costs the browser more (benchmarks/training_in_app.py)
+# Each poll costs the watcher's browser CPU that a 2-core server's job then lacks (benchmarks/training_in_app.py):
+# a watched tiny run's browser used 11.9% of a core polling at 1.5 s and 4 s with transitions, 5.4% at 2 s and 6 s without.
+STATUS_POLL_S = float(os.environ.get("LLM_LAB_STATUS_POLL_S", 2.0))  # progress, ETA, losses: at least every 2 s
+CHART_POLL_S = float(os.environ.get("LLM_LAB_CHART_POLL_S", 6.0))  # charts and samples: a redraw costs the browser more
 MAX_MEMORY = 4 * 2**30 if state.device().type == "cpu" else 40 * 2**30
 NEXT_CHAPTERS = [
     ("pages/attention.py", "See its attention", ":material/visibility:"),

@@ -73,6 +73,9 @@ def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_serve
     first_points, first_progress = train_loss_points(page), progress_value(page)
     poll(lambda: train_loss_points(page) > first_points and progress_value(page) > first_progress)
     expect(main_area(page).get_by_text(re.compile(r"ETA"))).to_be_visible()
+    # while watched, the progress bar and the fragment's elements do not animate (frames the browser would draw)
+    still = "() => [...document.querySelectorAll('[data-testid=stProgress] *')].every(e => getComputedStyle(e).transitionDuration.split(',').every(d => d === '0s'))"
+    assert page.locator("[data-testid=stProgress]").count() and page.evaluate(still)
     sidebar_status = page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^step [\d,]+ · \d+% · loss"))
     expect(sidebar_status).to_have_count(0)  # this chapter shows the run itself: the sidebar does not poll for it too
     go_to(page, "Overview")  # on another chapter the sidebar follows the run
