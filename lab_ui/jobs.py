@@ -137,6 +137,18 @@ def _collect_one(entry: Tracked) -> bool:
     return True
 
 
+def request(flag: str) -> None:
+    """A start button's callback: only a flag, which `requested(flag)` reads in the run the click makes.
+    The page then starts the job with that run's settings: a callback's own arguments are those of the
+    last run that reached the button, which on a busy server can be older than the widgets
+    (streamlit/streamlit#8365; the load test saw a run start with the sizes of a preset left behind)."""
+    st.session_state[flag] = True
+
+
+def requested(flag: str) -> bool:
+    return bool(st.session_state.pop(flag, False))
+
+
 def any_active() -> bool:
     return any(e.job.snapshot().active for e in _tracked().values())
 

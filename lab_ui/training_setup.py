@@ -5,7 +5,7 @@ None, with the reason appended to `problems`); `preset_buttons` set the sliders 
 say which one they match; `restore_settings`/`keep_settings` bring the choices back after a
 reload or in a second tab; `speed_check(...)` estimates seconds per step from a one-time calibration
 of this machine, prefers a figure measured on an earlier run of the same size, and refuses sizes
-whose step would take too long; `start`, `stop`, `resume` are the buttons' callbacks; the run,
+whose step would take too long; `start`, `stop`, `resume` serve the buttons; the run,
 its job and its last result live on the user's desk, so a reload finds them.
 What it is not: the training itself (`llm_core.training.training_run`) or the live view (`training_view`).
 """

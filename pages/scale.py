@@ -1,6 +1,5 @@
 """Why scale matters: scaling laws measured on this machine, the compute-optimal frontier, and emergence."""
 
-from functools import partial
 
 import streamlit as st
 
@@ -13,7 +12,7 @@ from llm_core.paths import ASSETS
 from llm_core.scale.emergence import EmergenceError, load_emergence
 from llm_core.scale.fit import PUBLISHED, fit_sweep, residuals
 from llm_core.scale.flops import train_flops_per_token
-from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, run_sweep
+from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, sweep_in_worker
 
 ensure_app_shell()
 
@@ -44,7 +43,8 @@ def start_live(plan: SweepPlan) -> None:
     if job is not None and job.snapshot().active:
         return  # a double click
     budget = plan.budgets[0]
-    job = Job(partial(run_sweep, plan, threads=1), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S, name=f"mini-sweep at {budget:.0e} FLOPs")
+    job = Job.worker(sweep_in_worker, lambda: (plan.to_dict(),), gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S,
+                     name=f"mini-sweep at {budget:.0e} FLOPs")
     jobs.track(JOB_KEY, job, f"Scaling mini-sweep: {len(plan.sizes)} sizes at {budget:.0e} FLOPs", "pages/scale.py")
     job.start()
 
@@ -164,7 +164,10 @@ sizes = c2.multiselect("Sizes (layers x width)", labels, default=default, key="s
 seed = c3.number_input("Seed", 0, 2**31 - 1, 1, key="sc_seed", bind="query-params", help=f"The shipped sweep used seed {doc['plan']['seed']}: another seed shows the run-to-run noise.")
 plan = SweepPlan.from_dict({**doc["plan"], "budgets": [budget], "sizes": [tuple(int(v) for v in s.split("x")) for s in sizes], "seed": int(seed)})
 b1, b2, b3 = st.columns([1, 1, 4])
-b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not sizes, on_click=start_live, args=(plan,), width="stretch")
+if jobs.requested("sc_run_requested") and not busy and sizes:
+    start_live(plan)  # the plan of this very run (see `jobs.request`)
+    busy = True
+b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not sizes, on_click=jobs.request, args=("sc_run_requested",), width="stretch")
 b2.button("Stop", key="sc_stop", disabled=not busy, on_click=stop_live, width="stretch")
 b3.caption(f"Trains {len(sizes)} model{'s' if len(sizes) != 1 else ''} from scratch, {budget:.0e} FLOPs each, in the background (it shares this server's "
            f"{jobs.max_jobs()} training slot{'s' if jobs.max_jobs() != 1 else ''}).")

@@ -158,14 +158,13 @@ if config_ok and budget > 0 and step_s:
         st.caption(f"About {budget / step_s:,.0f} steps. The learning rate warms up, then follows a cosine down to zero at the end of the budget.")
 show_problems(since)
 
+if jobs.requested("tr_start_requested") and not busy and not problems:  # Train was pressed: start with this run's settings
+    setup.start(corpus, model_config, train_config)
+    busy = True
 setup.keep_settings(DEFAULTS)
 run = setup.desk_get(setup.RUN_KEY)
 b1, b2, b3, b4 = st.columns([1, 1, 1, 4])
-if b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problems), width="stretch"):
-    # Started here, not in an on_click callback: a callback's arguments are those of the last run that reached
-    # this line, which on a busy server can be older than the sliders (streamlit/streamlit#8365).
-    setup.start(corpus, model_config, train_config)
-    st.rerun()
+b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problems), on_click=jobs.request, args=("tr_start_requested",), width="stretch")
 b2.button("Stop", key="tr_stop", disabled=not busy, on_click=setup.stop, width="stretch")
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")

@@ -48,6 +48,16 @@ def test_when_the_machine_gets_busy_it_switches_and_switches_back():
     assert tuner.threads == 2
 
 
+def test_a_count_only_a_little_faster_in_a_trial_does_not_take_over():
+    """One-second trials are noisy: 5% is within the noise, and a wrong switch costs far more than it could gain."""
+    tuner, machine = ThreadTuner([2, 1], set_threads=lambda n: None), Machine({2: 20.0, 1: 21.0})
+    machine.run(tuner, 60)
+    assert tuner.threads == 2
+    machine.rates = {2: 20.0, 1: 26.0}  # 30% faster: that is no noise
+    machine.run(tuner, 60)
+    assert tuner.threads == 1
+
+
 def test_a_new_run_or_a_single_count_is_harmless():
     tuner = ThreadTuner([1, 1], set_threads=lambda n: None)
     assert tuner.candidates == [1]

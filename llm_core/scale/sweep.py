@@ -219,6 +219,15 @@ def run_sweep(plan: SweepPlan, stop_event: threading.Event | None = None, split=
         yield SweepProgress(**common, val_loss=point["val_loss"], point=point, done=final, stop_reason="finished every run" if final else None)
 
 
+def sweep_in_worker(stop, plan_dict: dict):
+    """`run_sweep` as a worker job's target (`llm_core.jobs.Job.worker`): the Scale chapter's mini-sweep
+    runs in a worker process, not in the server, on one torch thread (see `run_sweep`)."""
+    yield from run_sweep(SweepPlan.from_dict(plan_dict), stop_event=stop, threads=1)
+
+
+sweep_in_worker.tunes_threads = True  # it keeps one thread: the worker's thread tuner leaves it alone
+
+
 def _budget_points(plan_dict: dict, budget: float, threads: int) -> list[dict]:
     """One budget of a plan, in a worker process (spawned: it imports torch afresh)."""
     torch.set_num_threads(threads)

@@ -2,8 +2,9 @@
 
 What it is: `ThreadTuner.observe(step, elapsed_s)` is fed every training record a worker sends
 (`drive` does it). It measures optimizer steps per second of training time with each candidate
-thread count for a short trial, keeps the fastest, and tries again later: rarely while the same
-count keeps winning (10 s, then 20, 40, ... 160 s of training), soon when the speed falls off.
+thread count for a short trial, keeps the fastest (another count must beat the one in use by
+15%: one-second trials are noisy), and tries again later: rarely while the same count keeps
+winning (10 s, then 20, 40, ... 160 s of training), soon when the speed falls off.
 The candidates are torch's count at the start (one per core) and one fewer (on 2 cores: 2 and 1);
 it begins with the fewer when the machine is already busy (a load average of at least the number
 of cores), because a slow run sends its records seconds apart and each trial takes a record.
@@ -39,6 +40,7 @@ TRIAL_S = 1.0  # seconds of training per candidate in a trial
 FIRST_SETTLE_S = 10.0  # seconds of training before the first trial is repeated
 LAST_SETTLE_S = 160.0  # the longest wait between trials while the same count keeps winning
 FALL_OFF = 0.7  # a speed below this share of the winner's trial speed starts a new trial at once
+SWITCH_MARGIN = 1.15  # another count must beat the current one by this factor in a trial: one-second trials are noisy
 
 
 class ThreadTuner:
@@ -60,6 +62,7 @@ class ThreadTuner:
         self._mark: tuple[int, float] | None = None  # (step, elapsed) where the current measurement began
         self._window: tuple[int, float] = (0, 0.0)  # where the settled speed's latest window began
         self._queue: list[int] = []  # candidates still to try in this trial; empty when settled
+        self._trial_order: list[int] = []
         self._winner: int | None = None
         self._warm = False
         self._use(self.threads)
@@ -124,10 +127,14 @@ class ThreadTuner:
 
     def _start_trial(self) -> None:
         self._queue = [self.threads] + [c for c in self.candidates if c != self.threads]  # the current count first: no switch
+        self._trial_order = list(self._queue)
         self._restart(self.step, self.elapsed_s)
 
     def _settle(self) -> None:
         best = max(self.rates, key=self.rates.get)
+        incumbent = self._trial_order[0]  # the count in use before the trial (tried first)
+        if self.rates[best] < SWITCH_MARGIN * self.rates.get(incumbent, 0.0):
+            best = incumbent  # not clearly faster: a switch on noise can cost a third of the speed until the next trial
         self.settle_s = min(2 * self.settle_s, self.last_settle_s) if best == self._winner else self.first_settle_s
         self._winner = best
         if best != self.threads:
