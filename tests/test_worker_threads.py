@@ -58,6 +58,16 @@ def test_a_count_only_a_little_faster_in_a_trial_does_not_take_over():
     assert tuner.threads == 1
 
 
+def test_started_on_a_quiet_machine_it_tries_nothing_until_the_speed_falls_off():
+    tuner, machine = ThreadTuner([2, 1], set_threads=lambda n: None, trial_first=False), Machine({2: 20.0, 1: 13.0})
+    machine.run(tuner, 30)
+    assert machine.share(1) == 0.0  # no second spent on the slower count
+    machine.rates = {2: 4.0, 1: 11.0}  # another process takes a core
+    mark = len(machine.used)
+    machine.run(tuner, 20)
+    assert tuner.threads == 1 and machine.share(1, since=mark) > 0.6
+
+
 def test_a_new_run_or_a_single_count_is_harmless():
     tuner = ThreadTuner([1, 1], set_threads=lambda n: None)
     assert tuner.candidates == [1]

@@ -7,7 +7,9 @@ thread count for a short trial, keeps the fastest (another count must beat the o
 winning (10 s, then 20, 40, ... 160 s of training), soon when the speed falls off.
 The candidates are torch's count at the start (one per core) and one fewer (on 2 cores: 2 and 1);
 it begins with the fewer when the machine is already busy (a load average of at least the number
-of cores), because a slow run sends its records seconds apart and each trial takes a record.
+of cores), because a slow run sends its records seconds apart and each trial takes a record. On a
+quiet machine it begins with all the cores and holds the first trial back for 40 s of training
+unless the speed falls off: a trial of the slower count costs about 2% of a 30 s run.
 Why: a job shares the machine's cores with the server, the browser of whoever watches it, and
 other jobs. torch's OpenMP threads wait for each other at the end of every op, so when another
 process takes one core for a moment, the job's other thread waits too. Measured on the 2-core
@@ -40,12 +42,13 @@ TRIAL_S = 1.0  # seconds of training per candidate in a trial
 FIRST_SETTLE_S = 10.0  # seconds of training before the first trial is repeated
 LAST_SETTLE_S = 160.0  # the longest wait between trials while the same count keeps winning
 FALL_OFF = 0.7  # a speed below this share of the winner's trial speed starts a new trial at once
+QUIET_START_S = 40.0  # started on a quiet machine: seconds of training before the first trial, unless the speed falls off
 SWITCH_MARGIN = 1.15  # another count must beat the current one by this factor in a trial: one-second trials are noisy
 
 
 class ThreadTuner:
     def __init__(self, candidates: Sequence[int], set_threads: Callable[[int], None] | None = None, trial_s: float = TRIAL_S,
-                 first_settle_s: float = FIRST_SETTLE_S, last_settle_s: float = LAST_SETTLE_S):
+                 first_settle_s: float = FIRST_SETTLE_S, last_settle_s: float = LAST_SETTLE_S, trial_first: bool = True):
         self.candidates = list(dict.fromkeys(int(c) for c in candidates if c >= 1))
         if not self.candidates:
             raise ValueError("a thread tuner needs at least one candidate count.")
@@ -56,6 +59,7 @@ class ThreadTuner:
         self._set = set_threads
         self.trial_s, self.first_settle_s, self.last_settle_s = trial_s, first_settle_s, last_settle_s
         self.settle_s = first_settle_s
+        self.trial_first = trial_first  # False: keep the first count and only watch its speed until QUIET_START_S
         self.threads = self.candidates[0]
         self.rates: dict[int, float] = {}  # steps per second of each candidate in the latest trial
         self.step, self.elapsed_s = 0, 0.0  # the latest record seen
@@ -84,7 +88,9 @@ class ThreadTuner:
         if start <= 1:
             return None
         busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
-        return cls([start - 1, start] if busy else [start, start - 1])  # already busy: begin with the one likely faster
+        # already busy: begin with the count likely faster and try both at once; quiet: keep all the cores and
+        # try one fewer only later or when the speed falls off (each trial of the slower count costs speed)
+        return cls([start - 1, start] if busy else [start, start - 1], trial_first=busy)
 
     def _use(self, n: int) -> None:
         self.threads = n
@@ -101,7 +107,11 @@ class ThreadTuner:
             return
         if not self._warm:  # the first second: allocations and caches warming up, not the thread count
             self._warm = True
-            self._start_trial()
+            if self.trial_first:
+                self._start_trial()
+            else:  # a quiet machine: the first count's own speed is the yardstick; a fall-off still starts a trial
+                self.settle_s = QUIET_START_S
+                self._restart(step, elapsed_s)
         elif self._queue:  # a trial: this candidate has had its time
             self.rates[self._queue.pop(0)] = steps / seconds
             if self._queue:
@@ -115,6 +125,7 @@ class ThreadTuner:
             w_steps, w_seconds = step - self._window[0], elapsed_s - self._window[1]
             if w_seconds < 3 * self.trial_s:
                 return
+            self.rates.setdefault(self.threads, w_steps / w_seconds)  # no trial yet: its first window is the yardstick
             if w_steps / w_seconds < FALL_OFF * self.rates.get(self.threads, 0.0):
                 self.settle_s = self.first_settle_s  # conditions changed: look again now, and soon after
                 self._start_trial()
