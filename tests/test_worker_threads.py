@@ -68,6 +68,13 @@ def test_started_on_a_quiet_machine_it_tries_nothing_until_the_speed_falls_off()
     assert tuner.threads == 1 and machine.share(1, since=mark) > 0.6
 
 
+@pytest.mark.parametrize("others, tried_at_once", [(0.2, False), (2.0, True)])
+def test_what_runs_beside_the_job_in_its_first_second_decides_whether_it_tries_both_counts_at_once(others, tried_at_once):
+    tuner, machine = ThreadTuner([2, 1], set_threads=lambda n: None, trial_first=True, others_running=lambda: others), Machine({2: 20.0, 1: 13.0})
+    machine.run(tuner, 10)
+    assert (machine.share(1) > 0) == tried_at_once
+
+
 def test_a_new_run_or_a_single_count_is_harmless():
     tuner = ThreadTuner([1, 1], set_threads=lambda n: None)
     assert tuner.candidates == [1]

@@ -7,9 +7,10 @@ thread count for a short trial, keeps the fastest (another count must beat the o
 winning (10 s, then 20, 40, ... 160 s of training), soon when the speed falls off.
 The candidates are torch's count at the start (one per core) and one fewer (on 2 cores: 2 and 1);
 it begins with the fewer when the machine is already busy (a load average of at least the number
-of cores), because a slow run sends its records seconds apart and each trial takes a record. On a
-quiet machine it begins with all the cores and holds the first trial back for 40 s of training
-unless the speed falls off: a trial of the slower count costs about 2% of a 30 s run.
+of cores), because a slow run sends its records seconds apart and each trial takes a record. When
+little else runs beside the job in its first second (`others_running`), it keeps all the cores and
+holds the first trial back for 40 s of training unless the speed falls off: a trial of the slower
+count costs about 2% of a 30 s run.
 Why: a job shares the machine's cores with the server, the browser of whoever watches it, and
 other jobs. torch's OpenMP threads wait for each other at the end of every op, so when another
 process takes one core for a moment, the job's other thread waits too. Measured on the 2-core
@@ -48,7 +49,8 @@ SWITCH_MARGIN = 1.15  # another count must beat the current one by this factor i
 
 class ThreadTuner:
     def __init__(self, candidates: Sequence[int], set_threads: Callable[[int], None] | None = None, trial_s: float = TRIAL_S,
-                 first_settle_s: float = FIRST_SETTLE_S, last_settle_s: float = LAST_SETTLE_S, trial_first: bool = True):
+                 first_settle_s: float = FIRST_SETTLE_S, last_settle_s: float = LAST_SETTLE_S, trial_first: bool = True,
+                 others_running: Callable[[], float] | None = None, busy_at: float = 1.0):
         self.candidates = list(dict.fromkeys(int(c) for c in candidates if c >= 1))
         if not self.candidates:
             raise ValueError("a thread tuner needs at least one candidate count.")
@@ -60,6 +62,9 @@ class ThreadTuner:
         self.trial_s, self.first_settle_s, self.last_settle_s = trial_s, first_settle_s, last_settle_s
         self.settle_s = first_settle_s
         self.trial_first = trial_first  # False: keep the first count and only watch its speed until QUIET_START_S
+        # others_running(): other processes' runnable threads now; sampled through the first second, it decides
+        # trial_first (busy: at least busy_at of them on average) instead of the value given
+        self._others_running, self._busy_at, self._others_seen = others_running, busy_at, []
         self.threads = self.candidates[0]
         self.rates: dict[int, float] = {}  # steps per second of each candidate in the latest trial
         self.step, self.elapsed_s = 0, 0.0  # the latest record seen
@@ -88,9 +93,11 @@ class ThreadTuner:
         if start <= 1:
             return None
         busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
-        # already busy: begin with the count likely faster and try both at once; quiet: keep all the cores and
-        # try one fewer only later or when the speed falls off (each trial of the slower count costs speed)
-        return cls([start - 1, start] if busy else [start, start - 1], trial_first=busy)
+        probe = others_running if os.path.exists("/proc/loadavg") else None
+        # already busy: begin with the count likely faster; whether to try both at once or keep all the cores and
+        # try one fewer only later (each trial of the slower count costs speed) is decided by what runs beside the
+        # job in its first second (the 1-minute load average still counts a run that ended a minute ago)
+        return cls([start - 1, start] if busy else [start, start - 1], trial_first=busy, others_running=probe, busy_at=max(1.0, start / 2))
 
     def _use(self, n: int) -> None:
         self.threads = n
@@ -102,11 +109,15 @@ class ThreadTuner:
             self._restart(step, elapsed_s)  # the first record, or a new run: measure from here
             return
         self.step, self.elapsed_s = step, elapsed_s
+        if not self._warm and self._others_running is not None:
+            self._others_seen.append(self._others_running())
         steps, seconds = step - self._mark[0], elapsed_s - self._mark[1]
         if seconds < self.trial_s or steps < 1:
             return
         if not self._warm:  # the first second: allocations and caches warming up, not the thread count
             self._warm = True
+            if self._others_seen:
+                self.trial_first = sum(self._others_seen) / len(self._others_seen) >= self._busy_at
             if self.trial_first:
                 self._start_trial()
             else:  # a quiet machine: the first count's own speed is the yardstick; a fall-off still starts a trial
@@ -151,6 +162,25 @@ class ThreadTuner:
         if best != self.threads:
             self._use(best)
         log.info("worker threads: %d (steps/s: %s)", best, ", ".join(f"{n}: {r:.2f}" for n, r in self.rates.items()))
+
+
+def others_running() -> float:
+    """Runnable threads on this machine now, less this process's (Linux: /proc/loadavg's 4th field counts
+    every runnable thread, this one included, and /proc/self/stat says whether each of ours is running).
+
+    >>> others_running() >= 0
+    True
+    """
+    with open("/proc/loadavg") as f:
+        running = int(f.read().split()[3].split("/")[0])
+    mine = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                mine += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:
+            continue
+    return float(max(0, running - mine))
 
 
 @contextlib.contextmanager
