@@ -75,6 +75,13 @@ def test_what_runs_beside_the_job_in_its_first_second_decides_whether_it_tries_b
     assert (machine.share(1) > 0) == tried_at_once
 
 
+def test_a_quiet_first_second_overrides_a_start_on_the_fewer_count():
+    """The 1-minute load average still counts a run that ended a minute ago: it may begin on one thread."""
+    tuner, machine = ThreadTuner([1, 2], set_threads=lambda n: None, trial_first=True, others_running=lambda: 0.0), Machine({2: 20.0, 1: 13.0})
+    machine.run(tuner, 30)
+    assert tuner.threads == 2 and machine.share(1) < 0.1  # only the warm-up second on one thread
+
+
 def test_a_new_run_or_a_single_count_is_harmless():
     tuner = ThreadTuner([1, 1], set_threads=lambda n: None)
     assert tuner.candidates == [1]

@@ -118,6 +118,8 @@ class ThreadTuner:
             self._warm = True
             if self._others_seen:
                 self.trial_first = sum(self._others_seen) / len(self._others_seen) >= self._busy_at
+                if not self.trial_first:  # quiet after all (a lagging load average chose the fewer): all the cores
+                    self._use(max(self.candidates))
             if self.trial_first:
                 self._start_trial()
             else:  # a quiet machine: the first count's own speed is the yardstick; a fall-off still starts a trial
