@@ -8,6 +8,14 @@ from job_targets import CountingStage
 from llm_core.workers.stages import stage_job
 
 
+def start_until_a_record(job) -> None:
+    """Start `job` and wait on its first record (a state, not a sleep)."""
+    job.start()
+    while not job.snapshot().records:
+        assert job.snapshot().active, job.snapshot().error
+        job.join(0.05)
+
+
 @pytest.mark.parametrize("backend", ["thread", "process"])
 def test_stage_state_comes_back_and_finish_packages_it(backend):
     stage = CountingStage(5)
@@ -26,10 +34,7 @@ def test_stage_state_comes_back_and_finish_packages_it(backend):
 def test_a_resumed_stage_goes_on_from_where_it_stopped():
     stage = CountingStage(10_000, period=0.005)
     job = stage_job(stage, backend="process")
-    job.start()
-    while not job.snapshot().records:
-        assert job.snapshot().active, job.snapshot().error
-        job.join(0.05)
+    start_until_a_record(job)
     job.stop()
     assert job.join(60)
     first = stage.done
@@ -46,10 +51,7 @@ def test_a_long_measurement_after_stop_is_not_mistaken_for_a_stuck_worker():
 
     stage = CountingStage(10_000, period=0.005, measure_s=STOP_GRACE_S * 2.5)
     job = stage_job(stage, backend="process")
-    job.start()
-    while not job.snapshot().records:
-        assert job.snapshot().active, job.snapshot().error
-        job.join(0.05)
+    start_until_a_record(job)
     job.stop()
     assert job.join(60)
     assert job.result is not None and job.result["total"] == stage.done * 10
@@ -74,10 +76,7 @@ def test_fine_tuning_runs_in_a_worker_process_and_a_killed_worker_is_one_line(na
 
     stage = SFTStage(nano_model, char_tok, make_examples(), sft_config(max_steps=100_000, batch_size=4, eval_every=0))
     job = stage.make_job()
-    job.start()
-    while not job.snapshot().records:
-        assert job.snapshot().active, job.snapshot().error
-        job.join(0.05)
+    start_until_a_record(job)
     workers = [p for p in multiprocessing.active_children() if p.name == "llm-lab-job"]
     assert len(workers) == 1
     os.kill(workers[0].pid, signal.SIGKILL)
