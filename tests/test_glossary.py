@@ -73,3 +73,11 @@ def test_every_technical_word_a_chapter_shows_is_defined_on_it(app, path):
     text = page_text(render(path, app))
     missing = glossary.undefined(text, chapter.terms)
     assert not missing, f"{chapter.key} uses {missing} without defining them: add them to its `terms` in assets/teaching/course.toml (and to glossary.toml if new)"
+
+
+def test_every_source_a_term_names_is_in_the_register():
+    from llm_core import literature
+
+    named = {t.source for t in glossary.terms() if t.source}
+    assert named and named <= set(literature.sources()), sorted(named - set(literature.sources()))
+    assert glossary.citation("sennrich2016") == literature.cite("sennrich2016") != "sennrich2016"
