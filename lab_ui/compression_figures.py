@@ -1,5 +1,6 @@
 """What the Compression and cost chapter draws: bits per character, the text coloured by the bits
-the model spent on each character, the precomputed held-out result, and the log-scale compute chart.
+the model spent on each character, the precomputed held-out result, and the log-scale compute chart,
+each chart with the caption and the table lab_ui.charts shows beside it.
 
 Pure HTML/plotly building (every piece of user text escaped); the page puts it on screen.
 """
@@ -10,24 +11,44 @@ import html
 import json
 
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
+from lab_ui import palette
 from llm_core.compression import costs
 from llm_core.model.anatomy import human_bytes
 from llm_core.paths import ASSETS
 
-# (upper bound in bits, background, legend): white for characters the model saw coming, red for surprises.
+
+def _cividis(x: float) -> str:
+    r, g, b = (int(v) for v in sample_colorscale(palette.SEQUENTIAL_ALT, [x])[0][4:-1].split(","))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# (upper bound in bits, background, legend): no colour for characters the model saw coming, then cividis
+# from light to dark for costlier ones (it reads in order in grey too, and for colour-blind readers).
 BIT_BINS = [
-    (1.0, "#f0fdf4", "under 1 bit"),
-    (2.0, "#d9f99d", "1-2 bits"),
-    (4.0, "#fde68a", "2-4 bits"),
-    (8.0, "#fdba74", "4-8 bits"),
-    (float("inf"), "#f87171", "8 bits or more"),
+    (1.0, palette.WHITE, "under 1 bit"),
+    (2.0, _cividis(1.0), "1-2 bits"),
+    (4.0, _cividis(0.75), "2-4 bits"),
+    (8.0, _cividis(0.35), "4-8 bits"),
+    (float("inf"), _cividis(0.0), "8 bits or more"),
 ]
+
+
+def ink_on(background: str) -> str:
+    """The text colour (ink or white) that reads best on `background`: at least 4.5:1 on every bin.
+
+    >>> all(palette.contrast(ink_on(bg), bg) >= 4.5 for _, bg, _ in BIT_BINS)
+    True
+    """
+    return max((palette.INK, palette.WHITE), key=lambda ink: palette.contrast(ink, background))
+
+
 STYLE = (
     "<style>.bits-text{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.9rem;line-height:1.7;"
-    "white-space:pre-wrap;word-break:break-word;max-height:320px;overflow-y:auto;border:1px solid #e5e7eb;"
+    f"white-space:pre-wrap;word-break:break-word;max-height:320px;overflow-y:auto;border:1px solid {palette.GREY};"
     "border-radius:6px;padding:8px 10px}.bits-text span{border-radius:2px}"
-    ".bits-legend span{display:inline-block;padding:0 6px;margin-right:4px;border-radius:3px;font-size:0.8rem}</style>"
+    f".bits-legend span{{display:inline-block;padding:0 6px;margin-right:4px;border-radius:3px;font-size:0.8rem;border:1px solid {palette.LIGHT_GREY}}}</style>"
 )
 
 
@@ -42,19 +63,22 @@ def bin_of(bits: float) -> int:
 def bits_html(pieces: list[tuple[str, float]], max_pieces: int = 6000) -> str:
     """The text, each piece on a background saying how many bits it cost; hover shows the figure.
 
-    >>> bits_html([("a", 0.5), ("<", 9.0)])  # doctest: +ELLIPSIS
-    '<style>...<div class="bits-text"><span style="background:#f0fdf4" title="0.50 bits">a</span><span style="background:#f87171" title="9.00 bits">&lt;</span></div>'
+    >>> out = bits_html([("a", 0.5), ("<", 9.0)])
+    >>> out.split('tabindex="0">')[1]  # doctest: +NORMALIZE_WHITESPACE
+    '<span style="background:#FFFFFF;color:#1F2328" title="0.50 bits">a</span><span
+    style="background:#00224e;color:#FFFFFF" title="9.00 bits">&lt;</span></div>'
     """
     spans = [
-        f'<span style="background:{BIT_BINS[bin_of(b)][1]}" title="{b:.2f} bits">{html.escape(p)}</span>'
+        f'<span style="background:{BIT_BINS[bin_of(b)][1]};color:{ink_on(BIT_BINS[bin_of(b)][1])}" title="{b:.2f} bits">{html.escape(p)}</span>'
         for p, b in pieces[:max_pieces]
     ]
     more = f'<span title="not shown">… ({len(pieces) - max_pieces:,} more)</span>' if len(pieces) > max_pieces else ""
-    return STYLE + '<div class="bits-text">' + "".join(spans) + more + "</div>"
+    label = "your text, each character on a background that says how many bits the model spent on it (a scrolling box)"
+    return STYLE + f'<div class="bits-text" role="region" aria-label="{label}" tabindex="0">' + "".join(spans) + more + "</div>"
 
 
 def legend_html() -> str:
-    return '<div class="bits-legend">' + "".join(f'<span style="background:{c}">{html.escape(t)}</span>' for _, c, t in BIT_BINS) + "</div>"
+    return '<div class="bits-legend">' + "".join(f'<span style="background:{c};color:{ink_on(c)}">{html.escape(t)}</span>' for _, c, t in BIT_BINS) + "</div>"
 
 
 def surprises(pieces: list[tuple[str, float]], count: int = 5, context: int = 12) -> list[dict]:
@@ -68,13 +92,35 @@ def surprises(pieces: list[tuple[str, float]], count: int = 5, context: int = 12
 
 
 def bits_figure(rows: list[tuple[str, float]], title: str) -> go.Figure:
-    """Horizontal bars of bits per character, one per method, the model's highlighted."""
-    colors = ["#2563eb" if name.startswith("model") else "#9ca3af" for name, _ in rows]
+    """Horizontal bars of bits per character, one per method, named on the axis; the model's in the palette's blue."""
+    colors = [palette.BLUE if name.startswith("model") else palette.GREY for name, _ in rows]
     fig = go.Figure(go.Bar(x=[b for _, b in rows], y=[n for n, _ in rows], orientation="h", marker_color=colors,
                            text=[f"{b:.2f}" for _, b in rows], textposition="outside"))
-    fig.update_layout(title=title, xaxis_title="bits per character (lower is better; plain text is 8)", height=90 + 34 * len(rows),
+    fig.update_layout(title=title, xaxis_title="bits per character (lower is better; plain text takes 8)", height=110 + 34 * len(rows),
                       margin=dict(t=40, l=0, r=30, b=40), yaxis=dict(autorange="reversed"))
     return fig
+
+
+def bits_caption(rows: list[tuple[str, float]]) -> str:
+    """What to notice in a bits-per-character chart, from its bars.
+
+    >>> bits_caption([("model (m)", 2.1), ("gzip -9", 3.2), ("xz -9e", 2.9)])
+    'The model (m) needs 2.10 bits per character, 0.80 fewer than the best of the others (xz -9e, 2.90); plain text takes 8.'
+    >>> bits_caption([("model (m)", 3.5), ("gzip -9", 3.2)])
+    'The model (m) needs 3.50 bits per character, 0.30 more than the best of the others (gzip -9, 3.20); plain text takes 8.'
+    """
+    model = next((r for r in rows if r[0].startswith("model")), rows[0])
+    others = [r for r in rows if r is not model]
+    if not others:
+        return f"The {model[0]} needs {model[1]:.2f} bits per character; plain text takes 8."
+    best = min(others, key=lambda r: r[1])
+    gap = model[1] - best[1]
+    how = "as many as" if abs(gap) < 0.005 else f"{abs(gap):.2f} {'fewer' if gap < 0 else 'more'} than"
+    return f"The {model[0]} needs {model[1]:.2f} bits per character, {how} the best of the others ({best[0]}, {best[1]:.2f}); plain text takes 8."
+
+
+def bits_table(rows: list[tuple[str, float]], n_chars: int) -> list[dict]:
+    return [{"method": name, "bits per character": round(b, 4), "bytes for the text": round(b * n_chars / 8)} for name, b in rows]
 
 
 def heldout_result(fingerprint: str) -> dict | None:
@@ -90,16 +136,32 @@ def heldout_result(fingerprint: str) -> dict | None:
 
 
 def compute_chart(rows: list[dict]) -> go.Figure:
-    """Training compute (FLOPs) on a log axis: this app's model, measured, beside published models."""
+    """Training compute (FLOPs) on a log axis: this app's model, measured, beside published models (named on the axis)."""
     fig = go.Figure(go.Bar(
         x=[r["name"] for r in rows], y=[r["flops"] for r in rows],
-        marker_color=["#2563eb" if r.get("ours") else "#9ca3af" for r in rows],
+        marker_color=[palette.BLUE if r.get("ours") else palette.GREY for r in rows],
         text=[f"{r['flops']:.1e}" for r in rows], textposition="outside",
         hovertext=[r["note"] for r in rows], hoverinfo="text+y",
     ))
-    fig.update_layout(title="Training compute, log scale: every step up is 10x", yaxis_type="log", yaxis_title="FLOPs",
-                      height=380, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power"))
+    fig.update_layout(title="Training compute, log scale: every step up is 10x", yaxis_type="log",
+                      yaxis_title="training compute (FLOPs, floating-point operations)",
+                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power"))
     return fig
+
+
+def compute_caption(rows: list[dict]) -> str:
+    """What to notice in the compute chart, from its bars.
+
+    >>> compute_caption([dict(name="mine", flops=2e13, ours=True), dict(name="Big", flops=8e23), dict(name="Small", flops=1e21)])
+    'mine took 2.0e+13 FLOPs; Big took 4.0e+10 times as much, Small 5.0e+07 times.'
+    """
+    ours = next(r for r in rows if r.get("ours"))
+    others = sorted((r for r in rows if not r.get("ours")), key=lambda r: -r["flops"])
+    if not others:
+        return f"{ours['name']} took {ours['flops']:.1e} FLOPs."
+    first, rest = others[0], others[1:]
+    tail = "".join(f", {r['name']} {r['flops'] / ours['flops']:.1e} times" for r in rest[-1:])
+    return f"{ours['name']} took {ours['flops']:.1e} FLOPs; {first['name']} took {first['flops'] / ours['flops']:.1e} times as much{tail}."
 
 
 def compute_rows(name: str, flops: float, seconds: float | None) -> list[dict]:

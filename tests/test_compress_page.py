@@ -1,15 +1,28 @@
-"""AppTest logic tests of the Compression and cost chapter (pages/compression.py), without a browser."""
+"""AppTest logic tests of the Compression and cost chapter (pages/compression.py), without a browser:
+the first screen, the four predictions (each reveal checked against figures computed here, another
+way, from the same model), the calculator, and sentences that never read inf, nan or -0.00."""
+
+import gzip
+import math
+import re
 
 import pytest
+import torch
+import torch.nn.functional as F
 from conftest import ROOT, perturbed_model
 from streamlit.testing.v1 import AppTest
 
+from llm_core.literature import value
+from llm_core.model.anatomy import human_bytes, weights_file_bytes
 from llm_core.model.config import model_preset
+from llm_core.text.data import VAL_FRACTION, eval_windows, load_corpus
+
+BAD_NUMBERS = re.compile(r"\b(?:inf|nan)\b|-0\.0+(?!\d*[1-9])\b", re.IGNORECASE)
 
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     app.run()
     app.switch_page("pages/compression.py").run()
     assert not app.exception, app.exception
@@ -20,25 +33,130 @@ def html_blocks(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-def test_page_opens_with_the_calculator_and_the_llama_check(at):
+def page_text(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
+                     + [i.value for i in at.info] + [e.value for e in at.error])
+
+
+def guess(at, key: str, choice: str) -> None:
+    at.radio(key=f"predict_{key}_guess").set_value(choice).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+
+
+def progress(at) -> dict:
+    from lab_ui.state import find_desk
+
+    return find_desk(at.session_state["lab_desk_id"]).data["course"]["predictions"]
+
+
+def current_model(at):
+    from lab_ui.state import REGISTRY_KEY
+
+    return at.session_state[REGISTRY_KEY][at.session_state["lab_current_model"]]
+
+
+def test_the_first_screen_is_the_idea_then_the_calculator_checks_llama(at):
+    """Plain words first: the takeaway, then the two ideas, before any coder, table or figure of this model."""
+    texts = [m.value for m in at.markdown]
+    first = next(i for i, t in enumerate(texts) if "Good prediction is compression" in t)
+    assert "Training is lossy compression" in texts[first + 1] and "71 times smaller" in texts[first + 1]  # 10 TB / 140 GB, from the register
+    assert not any("<table" in t for t in texts[:first + 2])
     page = html_blocks(at)
-    assert "Compression and cost" in at.title[0].value
     assert "1,720,320" in page and "Touvron et al. 2023" in page  # published GPU-hours beside the calculator's
     assert "140 GB" in page and "Karpathy 2023" in page
     assert "43.5%" in page  # the implied utilisation, computed
+    assert "not checked: Meta published GPU-hours, not a cost" in page  # the $2M is an assumed price, never a check
+    captions = page_text(at)
+    assert "Chinchilla 70B" in captions and "enwik9 (the first" in captions and "English Wikipedia" in captions
+    assert "KV cache" in page and any("generation" in str(link.proto) for link in at.get("page_link"))  # taught in Generate: linked, not retold
 
 
-def test_compress_a_pasted_text_shows_sizes_and_an_exact_round_trip(at):
+def test_beats_gzip_reveal_is_computed_by_compressing_the_text_with_both(at):
     text = "ROMEO:\nBut soft, what light through yonder window breaks? 🙂 日本\n"
     at.text_area(key="compress_text").input(text).run()
-    at.button(key="compress_go").click().run()
-    assert not at.exception, at.exception
-    assert any("Round trip exact" in s.value and f"{len(text):,} characters" in s.value for s in at.success)
-    page = html_blocks(at)
-    for name in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model", "+ range coder"):
-        assert name in page
+    assert "compress_result" not in at.session_state  # nothing coded before the guess is locked
+    assert not any("Round trip exact" in s.value for s in at.success)
+    guess(at, "compression_beats_gzip", "gzip: fewer bytes")
     result = at.session_state["compress_result"]
     assert result["back"].text == text and result["packed"].n_escapes == 3  # emoji and the two CJK characters
+    model_bytes, gzip_bytes = len(result["packed"].data), len(gzip.compress(text.encode(), compresslevel=9, mtime=0))
+    page = html_blocks(at)
+    assert f"The model's file is {model_bytes:,} bytes" in page and f"gzip's {gzip_bytes:,}" in page
+    assert progress(at)["compression_beats_gzip"]["right"] is (gzip_bytes < model_bytes)
+    assert any("Round trip exact" in s.value and f"{len(text):,} characters" in s.value for s in at.success)
+    for name in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model", "+ range coder"):
+        assert name in page
+    assert not BAD_NUMBERS.search(page_text(at)), BAD_NUMBERS.search(page_text(at))
+
+
+def test_on_shakespeare_the_model_beats_gzip_and_a_new_text_is_coded_for_the_same_guess(at):
+    guess(at, "compression_beats_gzip", "the model: fewer bytes")  # the default text: a held-out Shakespeare speech
+    first = at.session_state["compress_result"]
+    gz = next(r for r in first["baselines"] if r.name == "gzip -9")
+    assert len(first["packed"].data) < gz.size_bytes and progress(at)["compression_beats_gzip"]["right"] is True
+    assert "the model wins by" in html_blocks(at) and "cost the model under 1 bit" in html_blocks(at)
+    other = "0123456789" * 100
+    at.text_area(key="compress_text").input(other).run()
+    again = at.session_state["compress_result"]
+    assert again["back"].text == other
+    model_bytes, gzip_bytes = len(again["packed"].data), len(gzip.compress(other.encode(), compresslevel=9, mtime=0))
+    assert progress(at)["compression_beats_gzip"]["right"] is (model_bytes < gzip_bytes)
+
+
+def test_bits_per_char_reveal_is_the_models_cross_entropy_measured_now(at):
+    guess(at, "compression_bits_per_char", "2 to 3")
+    entry = current_model(at)
+    corpus = load_corpus("tinyshakespeare")
+    held = corpus[len(corpus) - int(len(corpus) * VAL_FRACTION):][:20_000]
+    ids = torch.tensor(entry.tokenizer.encode("\n" + held))
+    x, y = eval_windows(ids, entry.model.config.block_size)
+    with torch.no_grad():
+        bits = sum(float(F.cross_entropy(entry.model(x[i:i + 16])[0].double().flatten(0, 1), y[i:i + 16].flatten(), reduction="sum"))
+                   for i in range(0, len(x), 16)) / math.log(2)
+    tail = ids[1 + x.numel():]  # the last short window, predicted from its own start
+    with torch.no_grad():
+        logits = entry.model(ids[x.numel():-1][None])[0][0]
+    bits += float(F.cross_entropy(logits.double(), ids[x.numel() + 1:], reduction="sum")) / math.log(2) if len(tail) else 0.0
+    expected = bits / len(held)
+    page = html_blocks(at)
+    assert f"{expected:.2f} bits per character, measured now on the first 20,000 characters" in page
+    assert abs(expected - entry.record["val_loss"] / math.log(2)) < 0.15  # close to the model's own validation loss, in bits
+    assert progress(at)["compression_bits_per_char"]["right"] is (2 <= expected < 3)
+    assert any("Coded for real, the whole held-out split" in c.value for c in at.caption)  # the precomputed file, after the guess
+
+
+def test_weights_plus_coded_text_reveal_and_sentence(at):
+    guess(at, "compression_description_length", "less room than the text")
+    entry = current_model(at)
+    weights = weights_file_bytes(entry.model, entry.tokenizer, entry.meta)
+    text_bytes = entry.record["corpus_chars"]
+    page = page_text(at)
+    assert f"Weights {human_bytes(weights)} + the tinyshakespeare text" in page and f"against {human_bytes(text_bytes)} of text" in page
+    assert weights > text_bytes and "more room than the text" in page and progress(at)["compression_description_length"]["right"] is False
+    assert "times the text it learned from" in page and "pays off against storing the text once the text exceeds" in page
+    assert not BAD_NUMBERS.search(page), BAD_NUMBERS.search(page)
+
+
+def test_running_against_training_figures_follow_the_parameter_count(at):
+    guess(at, "compression_run_vs_train", "about 3 times as many")
+    entry = current_model(at)
+    cfg, tokens_seen = entry.model.config, entry.record["tokens_seen"]
+    n = cfg.num_params()
+    multiplying = n - cfg.vocab_size * cfg.n_embd
+    run = 2 * multiplying + 2 * cfg.n_layer * cfg.block_size * cfg.n_embd
+    assert 2.0 * n < run < 2.3 * n  # about 2 FLOPs per parameter: the embedding lookup is free, attention adds a little
+    page = html_blocks(at)
+    assert f"{run:,}" in page and f"{3 * run:,}" in page  # to run one token, to train on one
+    assert f"About {3 * tokens_seen:,} tokens: 3.00 times the {tokens_seen:,} it trained on" in page
+    llama_n = value("llama2_70b_params")
+    assert f"{2 * llama_n:.2e}" in page and f"{6 * llama_n:.2e}" in page and f"{3 * value('llama2_tokens'):.2e}" in page
+    assert progress(at)["compression_run_vs_train"]["right"] is True
+    days_ours = 3 * tokens_seen / (1_000_000 * 1_000)
+    assert "requests a day of 1,000 tokens each" in page and "16 years for Llama 2 70B" in page
+    assert f"{days_ours * 24 * 60:.0f} minutes for" in page
+    at.number_input(key="run_requests").set_value(0).run()
+    assert "With no requests, running costs nothing" in html_blocks(at)
 
 
 def test_changing_the_parameter_count_updates_every_figure(at):
@@ -49,6 +167,27 @@ def test_changing_the_parameter_count_updates_every_figure(at):
     assert "8.4e+23 FLOPs" in before and "8.4e+22 FLOPs" in after
 
 
+def test_a_model_worse_than_storing_the_text_never_pays_off_and_no_sentence_reads_inf(at, char_tok):
+    """A confidently wrong model needs more than 8 bits a character: its sums say it never pays off, in words."""
+    from lab_ui.state import REGISTRY_KEY, ModelEntry
+
+    model = perturbed_model(model_preset("nano", char_tok.vocab_size), seed=3)
+    with torch.no_grad():
+        model.head.weight.mul_(40.0)  # sharp, wrong predictions: many bits per character
+    record = {"corpus": "tinyshakespeare", "corpus_chars": 1_115_394, "tokens_seen": 0}
+    at.session_state[REGISTRY_KEY]["wrong"] = ModelEntry("wrong", model, char_tok, {"record": record}, "trained")
+    at.session_state["lab_current_model"] = "wrong"
+    at.run()
+    assert not at.exception, at.exception
+    for key, choice in (("compression_bits_per_char", "more than 8"), ("compression_description_length", "more room than the text"),
+                        ("compression_beats_gzip", "gzip: fewer bytes"), ("compression_run_vs_train", "about 3 times as many")):
+        guess(at, key, choice)
+    page = page_text(at)
+    assert "never pays off against storing the text" in page
+    assert "has no record of the tokens it was trained on" in "\n".join(i.value for i in at.info)
+    assert not BAD_NUMBERS.search(page), BAD_NUMBERS.search(page)
+
+
 def test_another_model_compresses_too_and_the_precomputed_split_says_whose_it_is(at, char_tok):
     from lab_ui.state import REGISTRY_KEY, ModelEntry
 
@@ -57,7 +196,8 @@ def test_another_model_compresses_too_and_the_precomputed_split_says_whose_it_is
     at.session_state["lab_current_model"] = "nano test"
     at.run()
     assert not at.exception, at.exception
-    assert any("Precomputed for the bundled model only" in c.value for c in at.caption)
+    guess(at, "compression_bits_per_char", "5 to 8")
+    assert any("precomputed for the bundled model only" in c.value for c in at.caption)
     at.text_area(key="compress_text").input("to be, or not to be").run()
-    at.button(key="compress_go").click().run()
+    guess(at, "compression_beats_gzip", "gzip: fewer bytes")
     assert any("Round trip exact" in s.value for s in at.success)

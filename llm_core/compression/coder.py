@@ -261,6 +261,15 @@ def _categorical(probs: np.ndarray):
     return constriction.stream.model.Categorical(probs, perfect=False)
 
 
+LEAST_PROBABILITY = 2.0**-24  # constriction's leaky quantization (24-bit precision) gives every symbol at least this
+
+
+def _bits(p: float, total: float) -> float:
+    """-log2 of a probability as the coder sees it: a probability that underflowed to 0 in fp32 (a confidently wrong
+    model) still gets the coder's least probability, so it costs about 24 bits instead of a math error."""
+    return -math.log2(max(p / total, LEAST_PROBABILITY))
+
+
 def _cpu_model(model: GPT) -> GPT:
     if model.device.type == "cpu" and model.wte.weight.dtype == torch.float32:
         return model.eval()
@@ -294,11 +303,11 @@ def compress(model: GPT, tokenizer: Tokenizer, text: str, name: str = "", keep_p
                 probs = _mixed(probs, p_escape)
             if token >= 0:
                 encoder.encode(token, _categorical(probs))
-                bits = -math.log2(probs[token] / probs.sum())
+                bits = _bits(probs[token], probs.sum())
                 predictor.append(token)
             else:
                 encoder.encode(len(probs) - 1, _categorical(probs))
-                bits = -math.log2(probs[-1] / probs.sum()) + _encode_escaped(encoder, table, piece)
+                bits = _bits(probs[-1], probs.sum()) + _encode_escaped(encoder, table, piece)
                 n_escapes += 1
             ideal += bits
             if keep_pieces:
@@ -326,7 +335,7 @@ def _encode_escaped(encoder, table: _EscapeTable, char: str) -> float:
     if table.chars:  # with no character escaped before, 'new' is certain and costs nothing
         w = table.weights()
         encoder.encode(slot, _categorical(w))
-        bits += -math.log2(w[slot] / w.sum())
+        bits += _bits(w[slot], w.sum())
     if slot == len(table.chars):
         encoder.encode(ord(char), constriction.stream.model.Uniform(UNICODE_SIZE))
         bits += math.log2(UNICODE_SIZE)
