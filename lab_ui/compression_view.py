@@ -91,14 +91,14 @@ def details_of_the_coder() -> None:
             f"If the model gives the character that really comes next a probability *p*, it can be stored in about "
             f"**-log₂ p bits** ({cite('shannon1948')}): a sure, right guess (p = 1) costs nothing, a coin flip (p = ½) one bit. "
             f"An **arithmetic (range) coder** ({cite('witten1987')}) turns the model's probabilities into an actual file within a few "
-            "bytes of that sum; the decoder runs the same model, gets the same probabilities and reads the text back exactly. "
+            "bytes of that sum; the decompressor runs the same model, gets the same probabilities and reads the text back exactly. "
             f"So the model's cross-entropy *is* a compressed size, one you can check by decompressing ({cite('deletang2023')}, "
             f"*Language Modeling Is Compression*). The comparison: gzip ({cite('deutsch1996')}), bzip2 and xz, the everyday "
             "compressors, and the simplest language model there is, an order-3 count model: it counts which character "
             "followed the last three so far and predicts from those counts."
         )
         st.markdown(
-            "Encoder and decoder must see the same probabilities to the last bit, so both run the model the same way: on the CPU, "
+            "The compressor and the decompressor must see the same probabilities to the last bit, so both run the model the same way: on the CPU, "
             "in 32-bit floats, on one thread, one token at a time. Characters a character model has no token for (emoji, "
             "Chinese) go through an escape that spells them out, at about 20 bits each the first time."
         )
@@ -158,8 +158,8 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
             f"(the sum of -log₂ p) is {packed.ideal_bits_per_char:.3f} bits per character; the range coder spent {packed.payload_bits_per_char:.3f} "
             f"(on a short text the coder's last word and the header weigh more). {packed.n_escapes:,} character(s) outside the model's vocabulary "
             f"were coded with an escape. Encoded at {per_second(packed.chars_per_s)} and decoded at {per_second(back.chars_per_s)} on this machine: "
-            "one model step per token, on one thread, in 32-bit floats, the same way on both sides, or the decoder would drift from the "
-            "encoder's probabilities. The order-3 size is its ideal code length."
+            "one model step per token, on one thread, in 32-bit floats, the same way on both sides, or the decompressor would drift from the "
+            "compressor's probabilities. The order-3 size is its ideal code length."
         )
     st.download_button("Download the compressed file (.llmz)", packed.data, file_name="text.llmz", mime="application/octet-stream", key="compress_dl")
     st.subheader("Where the model spent its bits")

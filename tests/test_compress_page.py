@@ -201,3 +201,23 @@ def test_another_model_compresses_too_and_the_precomputed_split_says_whose_it_is
     at.text_area(key="compress_text").input("to be, or not to be").run()
     guess(at, "compression_beats_gzip", "gzip: fewer bytes")
     assert any("Round trip exact" in s.value for s in at.success)
+
+
+def test_a_bpe_model_of_a_users_text_is_read_from_its_record(at, shakespeare):
+    """No bundled corpus to measure on: the bits per character come from the record's validation loss, converted from tokens."""
+    from lab_ui.state import REGISTRY_KEY, ModelEntry
+    from llm_core.text.tokenizers import BPETokenizer
+
+    tok = BPETokenizer.train(shakespeare[:20000], 300)
+    model = perturbed_model(model_preset("nano", tok.vocab_size), seed=1)
+    record = {"corpus": "my notes", "corpus_chars": 50_000, "tokens_in_corpus": 20_000, "val_loss": 3.0, "tokens_seen": 64_000}
+    at.session_state[REGISTRY_KEY]["bpe"] = ModelEntry("bpe", model, tok, {"record": record}, "trained")
+    at.session_state["lab_current_model"] = "bpe"
+    at.run()
+    assert not at.exception, at.exception
+    guess(at, "compression_bits_per_char", "1 to 2")
+    expected = 3.0 / math.log(2) * 20_000 / 50_000  # nats per token -> bits per character
+    assert f"{expected:.2f} bits per character, from its training record's validation loss" in html_blocks(at)
+    guess(at, "compression_run_vs_train", "about 3 times as many")
+    assert f"About {3 * 64_000:,} tokens" in html_blocks(at)
+    assert not BAD_NUMBERS.search(page_text(at))
