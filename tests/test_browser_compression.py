@@ -4,8 +4,7 @@ again after a reload, and the calculator."""
 
 import re
 
-from browser_harness import (ARTIFACTS, assert_no_exception, go_to, main_area, main_button, open_page, screenshot, set_number,
-                             wait_idle)
+from browser_harness import ARTIFACTS, assert_no_exception, go_to, main_area, open_page, screenshot, set_number, wait_idle
 from playwright.sync_api import expect
 
 

@@ -91,6 +91,9 @@ def for_config(name: str, config: ModelConfig, train_tokens: float | None) -> Ru
 def llama2_70b() -> RunVsTrain:
     """Llama 2 70B from the register: its parameters and training tokens (Touvron et al. 2023), Kaplan's 2N and 6N."""
     params, tokens = value("llama2_70b_params"), value("llama2_tokens")
+    # Attention over earlier tokens, counted as for our models (4 x width per earlier token and layer, at half the context):
+    attention = 2 * value("llama2_70b_layers") * value("llama2_context") * value("llama2_70b_width")
     return RunVsTrain("Llama 2 70B", params, FORWARD_PER_PARAM * params, TRAIN_PER_PARAM * params, tokens,
-                      f"{FORWARD_PER_PARAM:g} and {TRAIN_PER_PARAM:g} FLOPs per parameter per token ({cite('kaplan2020')}; attention left out, "
-                      f"a few percent at its context); parameters and tokens from {cite('touvron2023')}")
+                      f"{FORWARD_PER_PARAM:g} and {TRAIN_PER_PARAM:g} FLOPs per parameter per token ({cite('kaplan2020')}); attention left out, "
+                      f"{attention / (FORWARD_PER_PARAM * params):.1%} more over a full {value('llama2_context'):,.0f}-token context; "
+                      f"parameters and tokens from {cite('touvron2023')}")
