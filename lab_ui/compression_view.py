@@ -20,6 +20,7 @@ from lab_ui import charts, predict
 from lab_ui import compression_figures as figs
 from lab_ui.widgets import page_link, table_html
 from llm_core.compression import costs
+from llm_core.compression.baselines import UNICODE_SIZE
 from llm_core.compression.running import RunVsTrain
 from llm_core.literature import cite, claim, value
 from llm_core.model.anatomy import human_bytes
@@ -100,7 +101,7 @@ def details_of_the_coder() -> None:
         st.markdown(
             "The compressor and the decompressor must see the same probabilities to the last bit, so both run the model the same way: on the CPU, "
             "in 32-bit floats, on one thread, one token at a time. Characters a character model has no token for (emoji, "
-            "Chinese) go through an escape that spells them out, at about 20 bits each the first time."
+            f"Chinese) go through an escape that spells them out, at about {math.log2(UNICODE_SIZE):.0f} bits each the first time (its Unicode number)."
         )
 
 
@@ -164,7 +165,7 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
     st.download_button("Download the compressed file (.llmz)", packed.data, file_name="text.llmz", mime="application/octet-stream", key="compress_dl")
     st.subheader("Where the model spent its bits")
     st.markdown(figs.legend_html() + figs.bits_html(packed.pieces), unsafe_allow_html=True)
-    st.caption("Each character's background says what it cost (hover, or tap, a character for its figure). The most surprising ones:")
+    st.caption("Each character's background says what it cost (with a mouse, hover a character for its figure). The most surprising ones, in figures:")
     st.markdown(table_html(figs.surprises(packed.pieces)), unsafe_allow_html=True)
 
 

@@ -24,7 +24,7 @@ from llm_core.training.cost import train_flops_per_token
 
 ensure_app_shell()
 MAX_LIVE_CHARS = 5000  # about 3-6 s each way on a busy 2-core machine; the whole held-out split is precomputed below
-HELDOUT_CHARS = 20_000  # measured live in one batched pass: 1-4 s here
+HELDOUT_CHARS = 20_000  # measured live in one batched pass (llm_core/compression/codelength.py), once per model
 entry = state.current()
 model, tokenizer, record = entry.model, entry.tokenizer, entry.record
 corpus_name = record.get("corpus", "tinyshakespeare")
