@@ -49,7 +49,7 @@ chart(fig, key="loss", caption="val loss rose from 2.2 to 2.6.", table=[{{"step"
 
 def test_a_chart_has_its_caption_as_text_and_alt_and_its_data_as_a_table(monkeypatch):
     monkeypatch.setenv("LLM_LAB_STRICT_PALETTE", "1")
-    at = AppTest.from_string(CHART_SCRIPT.format(color=palette.BLUE)).run()
+    at = AppTest.from_string(CHART_SCRIPT.format(color=palette.BLUE), default_timeout=120).run()
     assert not at.exception, at.exception
     assert at.caption[0].value == "val loss rose from 2.2 to 2.6."
     chart = at.get("plotly_chart")[0].proto
@@ -68,7 +68,7 @@ def test_a_colour_outside_the_palette_is_refused(monkeypatch):
     monkeypatch.setenv("LLM_LAB_STRICT_PALETTE", "1")
     with pytest.raises(PaletteError, match="#ff0000"):
         chart(go.Figure(go.Scatter(y=[1], line_color="#ff0000")), key="x", caption="a red line", table=[])
-    at = AppTest.from_string(CHART_SCRIPT.format(color="#ff0000")).run()
+    at = AppTest.from_string(CHART_SCRIPT.format(color="#ff0000"), default_timeout=120).run()
     assert at.exception
 
 

@@ -54,7 +54,7 @@ def test_the_page_check_fails_on_a_word_added_without_its_definition():
         "glossary.words_box(['token'])\n"
         "st.markdown('Each token gets logits; the perplexity falls.')\n"
     )
-    at = AppTest.from_string(script).run()
+    at = AppTest.from_string(script, default_timeout=120).run()
     assert not at.exception
     text = page_text(at)
     assert "Each token gets logits" in text and "Words on this page" not in text  # the box's own text is not a use
