@@ -45,7 +45,8 @@ def test_the_bundled_model_states_its_own_run(at):
     assert any("the file is bigger" in m.value for m in at.markdown) and any("Not this time" in m.value for m in at.markdown)
     runner_note = next(m.value for m in at.markdown if "standard library" in m.value)
     assert runner_note.endswith("but `safetensors` and `torch`.")
-    assert any(c.value.startswith("80 tokens sampled one at a time (temperature 0.8") for c in at.caption)
+    box5 = next(c.value for c in at.caption if c.value.startswith("80 tokens, each picked at random"))
+    assert "**Temperature** 0.8 is a setting that reshapes the odds" in box5 and "**seed** 0" in box5  # the word explained where it is met
 
 
 def test_a_bpe_model_with_a_large_corpus_says_smaller_and_counts_characters(at, char_tok):

@@ -31,7 +31,8 @@ def table(at: AppTest) -> dict:
 
 
 def chips(at: AppTest) -> list[str]:
-    return [h.proto.body for h in at.get("html")]
+    """The blocks of token chips, in page order (each tokenizer's tab, then the BPE section's sentence)."""
+    return [h.proto.body for h in at.get("html") if 'class="chips' in h.proto.body]
 
 
 def charts(at: AppTest) -> list[dict]:
