@@ -129,7 +129,7 @@ def uses() -> None:
         f"{literature.value('codex_humaneval_pass1'):g}% of the HumanEval programming problems at the first try and "
         f"{literature.value('codex_humaneval_pass100'):g}% when allowed 100 tries; a version of it ran GitHub Copilot "
         f"({literature.cite('chen2021')}).\n"
-        f"- **Translating**: GPT-3 translated between languages from a few examples in its prompt ({literature.cite('brown2020')})."
+        f"- **Translating**: GPT-3, a large model by OpenAI, translated between languages from a few examples in its prompt ({literature.cite('brown2020')})."
     )
     with st.expander(f"All ten kinds of request, by share ({table1})"):
         rows = [{"kind of request": literature.claim(f"instructgpt_use_{k}").what.split("asked for ")[-1],
