@@ -98,10 +98,11 @@ def pipeline(w, model, temperature: float) -> None:
         st.markdown("**6 · From base model to assistant**")
         st.caption(
             "Pre-training on a large corpus gives a base model that only continues text. Supervised fine-tuning (SFT) on "
-            "prompt/response pairs teaches it to follow instructions. In RLHF (reinforcement learning from human feedback), "
-            "people rank the model's answers following written instructions, a reward model learns those rankings, and the "
-            "model is optimised against the reward model on its own samples, on a leash to where it started; DPO (direct "
-            "preference optimisation) skips the reward model and the sampling and learns from the rankings directly."
+            "prompt/response pairs teaches it to follow instructions. In RLHF (reinforcement learning from human feedback, "
+            f"as in {literature.cite('ouyang2022')}), people rank the model's answers following written instructions, a reward "
+            "model learns those rankings, and the model is optimised against the reward model on its own samples, on a leash "
+            f"to where it started; DPO (direct preference optimisation, {literature.cite('rafailov2023')}) skips the reward "
+            "model and the sampling and learns from the rankings directly."
         )
         page_link("pages/training.py", "Pre-training", ":material/model_training:")
         page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")

@@ -7,6 +7,7 @@ from lab_ui import embedding_view as ev
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
+from llm_core import literature
 from llm_core.interpret import embeddings as emb
 from llm_core.text.tokenizers import visible_whitespace
 from llm_core.text.tokenview import display_piece, tokenize_row
@@ -182,7 +183,7 @@ if model.wpe is None:
     pos_model, pos_record = learned.model, learned.record
     pos_name = "the bundled learned-position twin (shakespeare-tiny-learned-pos)"
     st.info(
-        f"*{entry.name}* uses **rotary positions (RoPE)**: it has no position table. Instead, inside every attention "
+        f"*{entry.name}* uses **rotary positions (RoPE, {literature.cite('su2021')})**: it has no position table. Instead, inside every attention "
         "layer, each query and key vector is *rotated* by an angle proportional to its position (pairs of channels "
         "turn at different speeds). The dot product of a query and a key then depends on how far apart the two tokens "
         "are, not on where they are. There is nothing to plot as a table. "

@@ -8,6 +8,7 @@ from lab_ui import overview_view as view
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html
+from llm_core import literature
 from llm_core.interpret.walkthrough import third_party_imports, walk
 from llm_core.model import anatomy, runner
 from llm_core.model.checkpoint import MODELS_DIR, checkpoint_bytes
@@ -25,7 +26,8 @@ course.route_view()
 st.header("One sentence through a real model")
 st.markdown(
     "A language model is a **next-token predictor**. Text becomes tokens, tokens become vectors, "
-    "self-attention mixes them, and the network gives a probability to every possible next token. "
+    f"self-attention mixes them (the Transformer, {literature.cite('vaswani2017')}), and the network gives a probability "
+    "to every possible next token. "
     "Generation picks one, appends it and repeats. Below, one prompt goes through every stage of the "
     f"**current model** (*{entry.name}*); each box links to the chapter that opens it up."
 )
