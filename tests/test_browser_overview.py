@@ -99,7 +99,8 @@ def test_the_first_screens_of_the_text_chapters_as_a_newcomer_sees_them(browser,
                 expect(main.get_by_text("In this chapter", exact=True)).to_be_in_viewport(timeout=CHARTS)
                 expect(main.get_by_text("On this page:", exact=False)).to_be_in_viewport(timeout=CHARTS)
             assert_no_exception(page)
-            page.wait_for_timeout(1000)  # let plotly finish drawing what the first screen holds
+            expect(main.get_by_test_id("stSkeleton")).to_have_count(0, timeout=CHARTS)  # every lazy widget drawn
+            page.wait_for_timeout(1000)  # and plotly done drawing what the first screen holds
             page.screenshot(path=str(ARTIFACTS / f"first-screen-{key}.png"))  # the first screen only, not the whole page
         finally:
             context.close()
