@@ -120,11 +120,11 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
         en = len(gpt2.encode(TWINS["English"]))
         result = predict.checkpoint(
             "tokenization_german_english",
-            f"GPT-2's tokenizer cuts the English sentence into {en} tokens. How many does it need for the same sentence in German?",
+            f"GPT-2's tokenizer cuts the English sentence *{TWINS['English']}* into {en} tokens. How many does it need for the "
+            f"same sentence in German, *{TWINS['German']}*?",
             predict.choice(list(RATIO_BANDS), horizontal=False),
             lambda guess: german_reveal(gpt2, o200k, guess),
         )
-        st.caption(f"English: {TWINS['English']}  \nGerman: {TWINS['German']}")
         if result is not None:
             st.markdown("**The same sentence in five languages** (tokens):")
             st.html(table_html(twins_table({"GPT-2": gpt2, "GPT-4 (cl100k)": cl100k, "GPT-4o (o200k)": o200k})))
@@ -132,7 +132,7 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
         candidates = {"LLM Lab BPE": ours, "GPT-2": gpt2, "GPT-4 (cl100k)": cl100k, "GPT-4o (o200k)": o200k}
         predict.checkpoint(
             "tokenization_code_fewest",
-            "Which tokenizer needs the fewest tokens for this piece of Python code?",
+            "Which tokenizer needs the fewest tokens for this piece of Python code (below)?",
             predict.choice(list(candidates), horizontal=False),
             lambda guess: code_reveal(candidates, guess),
         )

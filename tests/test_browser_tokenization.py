@@ -150,7 +150,7 @@ def test_a_guess_is_revealed_from_the_tokenizer_and_a_reload_finds_it_and_the_sc
 
     gpt2 = TiktokenTokenizer("r50k_base")
     en, de = len(gpt2.encode(TWINS["English"])), len(gpt2.encode(TWINS["German"]))
-    question = "How many does it need for the same sentence in German?"
+    question = "How many does it need for the same sentence in German"
     open_tokenization(page, app_server.url)
     box = checkpoint_box(page, question)
     expect(box.get_by_role("button", name="Lock in my guess")).to_be_disabled(timeout=SLOW)  # drawn, and no guess yet

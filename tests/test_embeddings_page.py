@@ -126,7 +126,7 @@ def test_what_training_changed_and_the_output_table(char_tok):
 
 def test_rotary_model_explains_and_shows_the_learned_twin():
     at = open_page()
-    assert any("rotary positions (RoPE)" in i.value for i in at.info)
+    assert any("rotary positions (RoPE, Su et al. 2021)" in i.value for i in at.info)
     learned = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors").model
     table = values(charts(at)[2]["data"][0]["z"])
     assert table.shape == (128, 128) and np.allclose(table, learned.wpe.weight.detach().numpy())

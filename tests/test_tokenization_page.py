@@ -207,7 +207,7 @@ def test_german_against_english_is_counted_with_gpt2_when_revealed():
     en, de = len(gpt2.encode(TWINS["English"])), len(gpt2.encode(TWINS["German"]))
     at = open_page()
     before = " ".join(m.value for m in at.markdown)
-    assert f"cuts the English sentence into {en} tokens" in before and f"needs **{de} tokens**" not in before
+    assert f"cuts the English sentence *{TWINS['English']}* into {en} tokens" in before and f"needs **{de} tokens**" not in before
     wrong = next(b for b in ("fewer than the English", "more than 50% more") if b != ratio_band(de / en))
     text = lock(at, "tokenization_german_english", wrong)
     assert f"GPT-2 needs **{de} tokens** for the German sentence and {en} for the English: {de / en:.2f}× as many" in text
