@@ -151,10 +151,9 @@ def counts_chart(rows, short_names: list[str], text: str) -> None:
     low, high = fewest(by_name), max(by_name, key=by_name.get)
     caption = (f"{' and '.join(low)} {'need' if len(low) > 1 else 'needs'} the fewest tokens for this text ({by_name[low[0]]:,}), "
                f"{high} the most ({by_name[high]:,}): fewer tokens means more text fits in a model's context.")
-    charts.chart(fig, key="tok_counts", caption=caption, table=[
-        {"tokenizer": name, "vocabulary": row.vocab_size, "tokens": row.count,
-         "characters per token": round(row.chars_per_token, 2) if row.chars_per_token else None, "characters without id": row.unknown_count}
-        for name, row in zip(short_names, rows)])
+    # what the bars show, and only that: the table beside the chart has every column (a wider table here, in a
+    # narrow column, would scroll sideways, out of keyboard reach)
+    charts.chart(fig, key="tok_counts", caption=caption, table=[{"tokenizer": name, "tokens": row.count} for name, row in zip(short_names, rows)])
 
 
 def comparison_table(rows, short_names: list[str]) -> None:
@@ -172,8 +171,9 @@ def comparison_table(rows, short_names: list[str]) -> None:
 
 
 def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int) -> None:
-    """One tab per tokenizer: its chips (hover or tap one for its id and bytes), and the same as text."""
-    for tab, short, row in zip(st.tabs(short_names), short_names, rows):
+    """One tab per tokenizer with its chips (hover or tap one for its id and bytes); below, in one expander, the
+    same as text, tokenizer by tokenizer. (No expander inside a tab: a closed one in a hidden tab cannot be opened.)"""
+    for tab, row in zip(st.tabs(short_names), rows):
         with tab:
             per = f"{row.chars_per_token:.2f} characters per token" if row.chars_per_token else "no tokens"
             st.markdown(f"**{row.label}**: vocabulary {row.vocab_size:,} · **{row.count:,} tokens** · {per}")
@@ -188,12 +188,13 @@ def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int)
                     "count. Byte-level BPE never has this problem: every character is a few UTF-8 bytes, and all "
                     "256 bytes are in its vocabulary, so an unusual character just costs more tokens."
                 )
-            with st.expander(f"Each token as text: its id and bytes ({short})"):
-                table = pieces_table(row.pieces)
-                st.html(table_html(table))
+    with st.expander("Each token as text: its id and bytes, tokenizer by tokenizer"):
+        for tab, short, row in zip(st.tabs(short_names), short_names, rows):
+            with tab:
+                st.html(table_html(pieces_table(row.pieces)))
                 if row.pieces_cut:
                     st.caption(f"The first {len(row.pieces):,} tokens of {row.total_pieces:,}.")
                 shown_ids = row.ids[:max_ids]
                 ids_text = ", ".join(map(str, shown_ids)) + (f", … ({row.count - max_ids:,} more)" if row.count > max_ids else "")
-                st.markdown("**The ids the model reads:**")
+                st.markdown(f"**The ids the model reads ({short}):**")
                 st.code(f"[{ids_text}]", language=None, wrap_lines=True)

@@ -195,7 +195,7 @@ def test_on_a_phone_a_tap_on_a_chip_shows_its_id_and_bytes(browser, app_server):
         assert shown.strip('"') == label  # the label under the finger is the chip's own id and bytes
         screenshot(page, "tokenization-phone-tap")
         # and the same as text, for whoever cannot hover or tap
-        main_area(page).get_by_text("Each token as text: its id and bytes (Characters)").click()
+        main_area(page).get_by_text("Each token as text: its id and bytes, tokenizer by tokenizer").click()
         expect(main_area(page).locator("table").filter(has_text="bytes").first).to_be_visible(timeout=SLOW)
     finally:
         context.close()
