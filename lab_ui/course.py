@@ -191,30 +191,69 @@ def chapter_end(key: str) -> None:
         _link(chapter("overview"), label="Back to the route on the Overview")
 
 
+def where_next(prog: dict, steps: tuple[Chapter, ...] | None = None) -> Chapter | None:
+    """The route's first step this learner has not visited yet (None once every step is visited).
+
+    >>> where_next({"visited": {"overview": 1, "tokenization": 2}, "predictions": {}}).key
+    'embeddings'
+    """
+    return next((c for c in (steps or route()) if c.key not in prog["visited"]), None)
+
+
+def route_line(prog: dict, steps: tuple[Chapter, ...] | None = None) -> str:
+    """The route in one line, each visited step ticked.
+
+    >>> route_line({"visited": {"overview": 1}, "predictions": {}}).split(" → ")[:2]
+    ['1 Overview ✓', '2 Tokenization']
+    """
+    return " → ".join(f"{i} {c.title}{' ✓' if c.key in prog['visited'] else ''}" for i, c in enumerate(steps or route(), 1))
+
+
 def route_view() -> None:
-    """The Overview's route: every step with what the learner did there, and where to go now."""
+    """The Overview's route: where to go now at the top ("Start here" for a newcomer, "Continue with"
+    for a learner coming back), the whole route with what was visited, and the learner's progress
+    chapter by chapter (visits and predictions) in an expander."""
     prog = progress()
     steps = route()
     made, right, total = score(prog)
     visited = [c for c in steps if c.key in prog["visited"]]
-    first_new = next((c for c in steps if c.key not in prog["visited"]), None)
-    st.markdown(
-        f"**Your route.** {len(visited)} of {len(steps)} chapters visited; predictions: {made} of {total} made, {right} right. "
-        "Your progress is kept with your work in this browser's address (a reload keeps it)."
-    )
-    rows = []
-    for i, c in enumerate(steps, 1):
-        mine = [k for k in c.predictions if k in prog["predictions"]]
-        good = sum(1 for k in mine if prog["predictions"][k].get("right") is True)
-        rows.append({
-            "step": str(i),
-            "chapter": c.title,
-            "visited": "yes" if c.key in prog["visited"] else "not yet",
-            "predictions": f"{len(mine)} of {len(c.predictions)} made, {good} right" if c.predictions else "none",
-        })
-    from lab_ui.widgets import table_html
+    nxt = where_next(prog, steps)
+    number = {c.key: i for i, c in enumerate(steps, 1)}
+    with st.container(border=True):
+        if len(visited) <= 1 and made == 0 and nxt is not None:
+            st.markdown(
+                f"**Start here.** This page is step 1 of {len(steps)}: below, one sentence goes through a real model in six boxes "
+                f"(about five minutes). Then go on to step {number[nxt.key]}, {nxt.title}, and follow the route in order: "
+                "each chapter builds on the ones before it."
+            )
+            _link(nxt, label=f"Then: step {number[nxt.key]}, {nxt.title}")
+        elif nxt is not None:
+            st.markdown(
+                f"**Welcome back. Continue with step {number[nxt.key]}, {nxt.title}.** You have visited {len(visited)} of "
+                f"{len(steps)} chapters; predictions: {made} of {total} made, {right} right."
+            )
+            _link(nxt, label=f"Continue with {nxt.title}")
+        else:
+            still = [c for c in steps if any(k not in prog["predictions"] for k in c.predictions)]
+            st.markdown(
+                f"**You have visited every chapter.** Predictions: {made} of {total} made, {right} right."
+                + (f" Still to make: {', '.join(c.title for c in still)}." if still else "")
+            )
+            if still:
+                _link(still[0], label=f"Make the predictions in {still[0].title}")
+        st.markdown(f"**The route:** {route_line(prog, steps)}")
+        st.caption("Your progress is kept with your work in this app: a reload finds it.")
+        rows = []
+        for i, c in enumerate(steps, 1):
+            mine = [k for k in c.predictions if k in prog["predictions"]]
+            good = sum(1 for k in mine if prog["predictions"][k].get("right") is True)
+            rows.append({
+                "step": str(i),
+                "chapter": c.title,
+                "visited": "yes" if c.key in prog["visited"] else "not yet",
+                "predictions": f"{len(mine)} of {len(c.predictions)} made, {good} right" if c.predictions else "none",
+            })
+        from lab_ui.widgets import table_html
 
-    st.html(table_html(rows))
-    if first_new is not None and first_new.key != "overview":
-        st.markdown(f"**Where to go now:** {first_new.title}.")
-        _link(first_new, label=f"Continue with {first_new.title}")
+        with st.expander(f"Your progress, chapter by chapter ({len(visited)} of {len(steps)} visited)"):
+            st.html(table_html(rows))

@@ -1,13 +1,13 @@
 """Embeddings: the model's token and position tables, projected, compared with an untrained twin."""
 
-import plotly.express as px
 import streamlit as st
 
-from lab_ui import course, state, url_state
+from lab_ui import course, predict, state, url_state
 from lab_ui import embedding_view as ev
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
+from llm_core import literature
 from llm_core.interpret import embeddings as emb
 from llm_core.text.tokenizers import visible_whitespace
 from llm_core.text.tokenview import display_piece, tokenize_row
@@ -30,13 +30,34 @@ def label(token_id: int) -> str:
 
 course.chapter_intro("embeddings")
 st.markdown(
+    "**On this page:** 1. [Predict first](#predict-first) · 2. [The token table](#token-embeddings) · "
+    "3. [Position embeddings](#position-embeddings)"
+)
+st.markdown(
     f"The model's first layer is a table with one row per token id: **{cfg.vocab_size:,} rows of {cfg.n_embd} numbers** "
     f"for *{entry.name}*. Reading a token means looking up its row. Training moves these rows so that tokens the "
     f"model should treat alike end up pointing in similar directions. To look at {cfg.n_embd}-dimensional vectors we project "
-    "them onto the 2 or 3 directions along which they differ most (PCA). On the right, the **same view for an "
-    "untrained twin**: a model of the same shape, freshly initialised, before any training."
+    "them onto the 2 or 3 directions along which they differ most (PCA: principal component analysis). Beside it, the "
+    "**same view for an untrained twin**: a model of the same shape, freshly initialised, before any training."
 )
 
+n_known = min(tokenizer.vocab_size, cfg.vocab_size)  # a model may have more rows than its tokenizer has ids
+kinds = emb.token_kinds(tokenizer)[:n_known] + ["other"] * (cfg.vocab_size - n_known)
+labels = [label(i) for i in range(n_known)] + [f"<unused id {i}>" for i in range(n_known, cfg.vocab_size)]
+
+
+train_seed = ev.training_seed(entry.record)
+
+
+def starting_values(which_model, record: dict, table_of):
+    return ev.starting_values(which_model, record, table_of, untrained_twin)
+
+
+start, change = starting_values(model, entry.record, emb.token_table)
+st.header("1 · Predict first", anchor="predict-first")
+ev.predictions(model, entry.record, tokenizer, labels, kinds, start, change, emb.token_table(untrained_twin(cfg, 0)))
+
+st.header("2 · The token table", anchor="token-embeddings")
 controls = st.columns([1, 1, 2])
 dims = controls[0].radio("Projection", ["2-D", "3-D"], horizontal=True, key="emb_dims", bind="query-params")
 seed = controls[1].number_input("Seed of the untrained twin", 0, 1_000_000, 0, step=1, key="emb_seed", bind="query-params")
@@ -45,30 +66,7 @@ lookup = url_state.text_box(
     help="The text is tokenized with the current model's tokenizer; its first distinct tokens are highlighted.",
 )
 
-
 twin = untrained_twin(cfg, seed)
-n_known = min(tokenizer.vocab_size, cfg.vocab_size)  # a model may have more rows than its tokenizer has ids
-kinds = emb.token_kinds(tokenizer)[:n_known] + ["other"] * (cfg.vocab_size - n_known)
-labels = [label(i) for i in range(n_known)] + [f"<unused id {i}>" for i in range(n_known, cfg.vocab_size)]
-
-
-def training_seed(record: dict):
-    seed_value = (record or {}).get("train_config", {}).get("seed")
-    return int(seed_value) if isinstance(seed_value, int) else None
-
-
-train_seed = training_seed(entry.record)
-
-
-def starting_values(which_model, record: dict, table_of):
-    """The table `which_model` started from, rebuilt from its training seed, and the change since; (None, None) if unknown."""
-    start_seed = training_seed(record)
-    if start_seed is None:
-        return None, None
-    start = table_of(untrained_twin(which_model.config, start_seed))
-    change = emb.change_from_start(table_of(which_model), start)
-    return (start, change) if change is not None else (None, None)
-
 
 # --- which tokens the user asked about ---
 selected: list[int] = []
@@ -96,22 +94,20 @@ else:
 
 
 def scatter(table, title: str, key: str) -> None:
-    st.plotly_chart(ev.scatter_figure(table, title, dims == "3-D", labels, kinds, selected), key=key)
+    ev.scatter_chart(table, title, dims == "3-D", labels, kinds, selected, key)
 
 
-st.header("Token embeddings")
 views = ["Input table, as it is", "Input table: what training changed"]
 if model.head is not None:
     views.append("Output table (the head)")
 view = st.radio("Table", views, horizontal=True, key="emb_view", bind="query-params")
-start, change = starting_values(model, entry.record, emb.token_table)
 if view == views[0]:
     panels = [(emb.token_table(model), f"Trained: {entry.name}", "trained model"),
               (emb.token_table(twin), f"Untrained twin (seed {seed})", "untrained twin")]
     st.markdown(
         f"Each row starts as random numbers (mean 0, standard deviation {float(emb.token_table(twin).std()):.2f}) and "
         "training nudges it. "
-        + (ev.moved_sentence(emb.relative_change(change, start), "row") if change is not None else "")
+        + (ev.moved_sentence(emb.relative_change(change, start), "row") if change is not None and predict.made("embeddings_moved") else "")
     )
 elif view == views[1]:
     if change is None:
@@ -150,8 +146,8 @@ if panels:
         else:
             scatter(panels[1][0], panels[1][1], "emb_scatter_untrained")
     st.caption(
-        "Colours are the kind of token, not something the model was told: if a colour forms a cluster, the model "
-        "learned on its own that those tokens behave alike. Random rows do not cluster."
+        "Colours and marker shapes are the kind of token, not something the model was told: if a kind forms a cluster, the "
+        "model learned on its own that those tokens behave alike. Random rows do not cluster."
     )
 
     st.subheader("Nearest neighbours (cosine similarity)")
@@ -181,13 +177,13 @@ if panels:
         st.caption("Look up a token above to list its neighbours.")
 
 # --- position embeddings ---
-st.header("Position embeddings")
+st.header("3 · Position embeddings", anchor="position-embeddings")
 if model.wpe is None:
     learned = state.bundled(LEARNED_TWIN)
     pos_model, pos_record = learned.model, learned.record
     pos_name = "the bundled learned-position twin (shakespeare-tiny-learned-pos)"
     st.info(
-        f"*{entry.name}* uses **rotary positions (RoPE)**: it has no position table. Instead, inside every attention "
+        f"*{entry.name}* uses **rotary positions (RoPE, {literature.cite('su2021')})**: it has no position table. Instead, inside every attention "
         "layer, each query and key vector is *rotated* by an angle proportional to its position (pairs of channels "
         "turn at different speeds). The dot product of a query and a key then depends on how far apart the two tokens "
         "are, not on where they are. There is nothing to plot as a table. "
@@ -216,7 +212,7 @@ if pos_view == pos_views[0] or pos_change is None:
         + (ev.moved_sentence(emb.relative_change(pos_change, pos_start), "position's vector") if pos_change is not None else "")
     )
 else:
-    pos_panels = [(pos_change, "What training changed (trained − start)"), (pos_start, f"Before training (seed {training_seed(pos_record)})")]
+    pos_panels = [(pos_change, "What training changed (trained − start)"), (pos_start, f"Before training (seed {ev.training_seed(pos_record)})")]
     st.markdown(
         f"Left: what training changed in the position table of **{pos_name}** (trained minus the starting values, rebuilt "
         "from its training seed). Right: the starting values. " + ev.distance_sentence(pos_change, pos_start)
@@ -228,17 +224,7 @@ if stride > 1:
     st.caption(f"The context has {n_positions:,} positions; one position in {stride} is drawn.")
 left, right = st.columns(2)
 for column, (table, title), which in ((left, pos_panels[0], "trained"), (right, pos_panels[1], "untrained")):
-    full_shape, table = tuple(table.shape), table[::stride]
     with column:
-        limit = float(table.abs().max()) or 1.0
-        heat = px.imshow(table.numpy(), y=positions, aspect="auto", color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
-                         labels=dict(x="channel", y="position", color="value"), title=f"{title}: table ({full_shape[0]} × {full_shape[1]})")
-        heat.update_layout(height=360, margin=dict(t=40, l=0, r=0, b=0))
-        st.plotly_chart(heat, key=f"emb_pos_table_{which}")
-        sims = emb.cosine_similarity_matrix(table)
-        sim = px.imshow(sims.numpy(), x=positions, y=positions, color_continuous_scale="RdBu_r", zmin=-1, zmax=1,
-                        labels=dict(x="position", y="position", color="cosine"), title=f"{title}: similarity of positions")
-        sim.update_layout(height=400, margin=dict(t=40, l=0, r=0, b=0))
-        st.plotly_chart(sim, key=f"emb_pos_sim_{which}")
+        ev.heatmap_charts(table[::stride], positions, title, which, tuple(table.shape))
 
 course.chapter_end("embeddings")

@@ -1,10 +1,9 @@
 """Tokenization: how text becomes token ids, five tokenizers side by side, and BPE learning merge by merge."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import course, state, url_state
-from lab_ui.chips import literal
+from lab_ui import charts, course, state, url_state
+from lab_ui import tokenization_view as tv
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import (
     MAX_TRAIN_CHARS,
@@ -12,10 +11,13 @@ from lab_ui.text_chapters import (
     SHAKESPEARE_MERGES,
     bpe_on_text,
     char_tokenizer,
+    merge_curve_caption,
     merge_curve_figure,
+    merge_curve_table,
     shakespeare_bpe,
     show_pieces,
 )
+from llm_core import literature
 from llm_core.text.tokenview import tokenize_row
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
@@ -46,25 +48,36 @@ def use_example(name: str) -> None:
 
 course.chapter_intro("tokenization")
 st.markdown(
-    "A model reads **numbers**, not letters. A *tokenizer* cuts text into pieces from a fixed vocabulary "
-    "and replaces each piece by its id. Fewer, longer pieces mean more text fits in the model's context, "
-    "but a bigger vocabulary to learn. Below, the same text through each tokenizer: hover a chip to see "
-    "its id and bytes."
+    "**On this page:** 1. [Predict first](#predict-first) · 2. [Your text through five tokenizers](#your-text) · "
+    "3. [How BPE learns its pieces, merge by merge](#how-bpe-learns)"
 )
 
-st.caption("Examples, one click away:")
-example_columns = st.columns(len(EXAMPLES))
-for column, name in zip(example_columns, EXAMPLES):
-    column.button(name, key=f"tok_example_{name}", on_click=use_example, args=(name,), width="stretch")
+# --- the tokenizers every section uses ---
+char_tok, char_source = char_tokenizer()
+ours = shakespeare_bpe()
+gpt2, cl100k, o200k = (state.tiktoken_tokenizer(name) for name in ("r50k_base", "cl100k_base", "o200k_base"))
+
+st.header("1 · Predict first", anchor="predict-first")
+tv.predictions(gpt2, cl100k, o200k, ours.tokenizer)
+
+# --- the side-by-side comparison ---
+st.header("2 · Your text through five tokenizers", anchor="your-text")
+st.markdown(
+    "A model reads **numbers**, not letters. A *tokenizer* cuts text into pieces from a fixed vocabulary "
+    "and replaces each piece by its id. Fewer, longer pieces mean more text fits in the model's context, "
+    "but a bigger vocabulary to learn. Below, the same text through each tokenizer: hover over a chip, or tap it "
+    "on a phone, to see its id and bytes (each tab also lists them as text)."
+)
+with st.container(horizontal=True):
+    st.caption("Examples, one click away:")
+    for name in EXAMPLES:
+        st.button(name, key=f"tok_example_{name}", on_click=use_example, args=(name,))
 
 text = url_state.text_box(st.text_area, "Text to tokenize", "tok_text", EXAMPLES["Shakespeare"], height=150, max_chars=MAX_TEXT_CHARS)
 st.caption("In the chips: `·` is a space, `↵` a newline, `→` a tab, `␇`-style symbols are control characters, "
            "and `<0xNN>` is a single byte that is only part of a character.")
 
-# --- the side-by-side comparison ---
-char_tok, char_source = char_tokenizer()
-ours = shakespeare_bpe()
-# (short name for the table and chart, full label, tokenizer)
+# (short name for the table, tabs and chart, full label, tokenizer)
 tokenizers = [
     ("Characters", f"Characters ({char_source})", char_tok),
     ("LLM Lab BPE", f"LLM Lab BPE ({SHAKESPEARE_MERGES:,} merges on Tiny Shakespeare)", ours.tokenizer),
@@ -72,9 +85,7 @@ tokenizers = [
 current = state.current()
 if current.tokenizer.kind == "bpe":
     tokenizers.append(("Current model's BPE", f"Current model's BPE ({current.name})", current.tokenizer))
-for name in ("r50k_base", "cl100k_base", "o200k_base"):
-    tok = state.tiktoken_tokenizer(name)
-    tokenizers.append((tok.label, tok.label, tok))
+tokenizers += [(tok.label, tok.label, tok) for tok in (gpt2, cl100k, o200k)]
 
 if not text:
     st.info("Type or paste some text above (or pick an example) to see it tokenized.")
@@ -83,70 +94,23 @@ else:
     short_names = [short for short, _, _ in tokenizers]
     left, right = st.columns([3, 2])
     with left:
-        st.dataframe(
-            [
-                {
-                    "tokenizer": short,
-                    "vocabulary": row.vocab_size,
-                    "tokens": row.count,
-                    "chars per token": round(row.chars_per_token, 2) if row.chars_per_token else None,
-                    "chars without id": row.unknown_count,
-                }
-                for short, row in zip(short_names, rows)
-            ],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "vocabulary": st.column_config.NumberColumn(format="localized"),
-                "tokens": st.column_config.NumberColumn(format="localized"),
-                "chars without id": st.column_config.NumberColumn(format="localized", help="characters the tokenizer has no id for"),
-            },
-        )
+        tv.comparison_table(rows, short_names)
     with right:
-        fig = go.Figure(go.Bar(
-            x=[row.count for row in rows], y=short_names,
-            orientation="h", text=[f"{row.count:,}" for row in rows], textposition="auto", marker_color="#6366f1",
-            hovertemplate="%{y}: %{x:,} tokens<extra></extra>",
-        ))
-        fig.update_layout(
-            title=f"Tokens for {len(text):,} characters ({rows[0].n_bytes:,} bytes)", height=260,
-            margin=dict(t=40, l=0, r=10, b=0), yaxis=dict(autorange="reversed"), xaxis_title="tokens",
+        tv.counts_chart(rows, short_names, text)
+    tv.tokenizer_tabs(rows, short_names, char_source, MAX_IDS_SHOWN)
+    with st.expander("The details: byte-level BPE"):
+        st.markdown(
+            "GPT-2, GPT-4 and GPT-4o use *byte-level* BPE (byte-pair encoding, "
+            f"{literature.cite('sennrich2016')}; byte-level in {literature.cite('radford2019')}): text is UTF-8 bytes, "
+            "and frequent byte sequences were merged into tokens during training. A character the training data rarely "
+            "showed (an emoji, a Korean syllable) falls apart into several byte tokens shown as `<0xNN>`; the bigger "
+            f"vocabularies (cl100k: {cl100k.vocab_size:,} tokens, o200k: {o200k.vocab_size:,}) cover more languages with whole tokens."
         )
-        st.plotly_chart(fig, key="tok_counts")
-
-    for row in rows:
-        with st.container(border=True):
-            info, chips = st.columns([1, 4])
-            with info:
-                st.markdown(f"**{row.label}**")
-                per = f"{row.chars_per_token:.2f} characters per token" if row.chars_per_token else "no tokens"
-                st.caption(f"vocabulary {row.vocab_size:,}  \n**{row.count:,} tokens** · {per}")
-            with chips:
-                show_pieces(row.pieces, total=row.total_pieces)
-                shown_ids = row.ids[:MAX_IDS_SHOWN]
-                ids_text = ", ".join(map(str, shown_ids)) + (f", … ({row.count - MAX_IDS_SHOWN:,} more)" if row.count > MAX_IDS_SHOWN else "")
-                st.code(f"[{ids_text}]", language=None, wrap_lines=True)
-                if row.unknown:
-                    shown = ", ".join(literal(repr(c)) for c in row.unknown[:12]) + (" …" if len(row.unknown) > 12 else "")
-                    st.warning(
-                        f"This character tokenizer ({char_source}) learned its {row.vocab_size} characters from its training text and has "
-                        f"**never seen {len(row.unknown)} of the characters here** ({shown}; {row.unknown_count:,} "
-                        "occurrences, crossed out in red). It has no id for them, so a character-level model cannot "
-                        "read them at all: no row of its embedding table stands for them. They are left out of the "
-                        "count. Byte-level BPE never has this problem: every character is a few UTF-8 bytes, and all "
-                        "256 bytes are in its vocabulary, so an unusual character just costs more tokens."
-                    )
-    st.caption(
-        "GPT-2, GPT-4 and GPT-4o use *byte-level* BPE: text is UTF-8 bytes, and frequent byte sequences were merged "
-        "into tokens during training. A character the training data rarely showed (an emoji, a Korean syllable) "
-        "falls apart into several byte tokens shown as `<0xNN>`; the bigger vocabularies (cl100k: 100k, o200k: 200k) "
-        "cover more languages with whole tokens."
-    )
 
 # --- BPE training, merge by merge ---
-st.header("How BPE learns its vocabulary, merge by merge")
+st.header("3 · How BPE learns its pieces, merge by merge", anchor="how-bpe-learns")
 st.markdown(
-    "Byte-pair encoding starts from the 256 possible bytes. It counts every pair of neighbouring tokens in the "
+    f"Byte-pair encoding (BPE, {literature.cite('sennrich2016')}) starts from the 256 possible bytes. It counts every pair of neighbouring tokens in the "
     "training text, merges the most frequent pair into a new token, and repeats. Each merge adds one token to the "
     "vocabulary and makes the text one token shorter wherever the pair occurs (in \"aaa\" only once). Merges never cross "
     "chunk boundaries (words, numbers, punctuation, whitespace), as in GPT-2."
@@ -211,7 +175,7 @@ elif run is not None:
         else:
             c3.metric("Merge 0", "bytes only", "256 tokens", delta_color="off", delta_arrow="off")
 
-        st.plotly_chart(merge_curve_figure(replay, k), key="bpe_curve")
+        charts.chart(merge_curve_figure(replay, k), key="bpe_curve", caption=merge_curve_caption(replay, k), table=merge_curve_table(replay))
 
         left, right = st.columns([3, 2])
         with left:

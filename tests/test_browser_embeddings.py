@@ -39,7 +39,7 @@ def test_embeddings_renders(app_server, page):
     expect(token_scatter(page)).to_contain_text("Trained", timeout=SLOW)
     expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Untrained twin", timeout=SLOW)
     # the bundled current model uses rotary positions: the page says so and shows the learned twin's table
-    expect(main.get_by_text("rotary positions (RoPE)", exact=False)).to_be_visible(timeout=SLOW)
+    expect(main.get_by_text("rotary positions (RoPE", exact=False)).to_be_visible(timeout=SLOW)
     expect(main.get_by_text("shakespeare-tiny-learned-pos", exact=False).first).to_be_visible(timeout=SLOW)
     assert_no_exception(page)
 

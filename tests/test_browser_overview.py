@@ -71,3 +71,36 @@ def test_a_deep_link_on_a_fresh_server_still_gets_the_app_shell(browser):
     finally:
         context.close()
         server.stop()
+
+
+def test_the_first_screens_of_the_text_chapters_as_a_newcomer_sees_them(browser, app_server):
+    """Each chapter opened on a fresh desk at 1400x1000: its title, its takeaway and what to do first are on the first
+    screen (and on the Overview, where to start). The screens are kept as tests/artifacts/first-screen-<chapter>.png.
+    Links and widgets are drawn lazily (a placeholder first, seconds later under load): hence the long waits."""
+    from browser_harness import ARTIFACTS
+
+    from lab_ui import course
+
+    for key in ("overview", "tokenization", "embeddings", "glossary"):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})  # a newcomer: no desk yet
+        try:
+            page = context.new_page()
+            chapter = course.chapter(key)
+            open_page(page, app_server.url, "" if key == "overview" else key, timeout=180_000)
+            main = main_area(page)
+            expect(main.get_by_role("heading", name=chapter.extra.get("heading", chapter.title), exact=True)).to_be_in_viewport(timeout=60_000)
+            expect(main.get_by_text(chapter.takeaway.split(". ")[0], exact=False)).to_be_in_viewport(timeout=CHARTS)
+            if key == "overview":
+                expect(main.get_by_text("Start here.", exact=True)).to_be_in_viewport(timeout=CHARTS)
+                expect(main.get_by_text("Then: step 2, Tokenization", exact=True)).to_be_in_viewport(timeout=CHARTS)  # the link's text
+            elif key == "glossary":
+                expect(main.get_by_role("textbox", name="Find a word")).to_be_in_viewport(timeout=CHARTS)
+            else:
+                expect(main.get_by_text("In this chapter", exact=True)).to_be_in_viewport(timeout=CHARTS)
+                expect(main.get_by_text("On this page:", exact=False)).to_be_in_viewport(timeout=CHARTS)
+            assert_no_exception(page)
+            expect(main.get_by_test_id("stSkeleton")).to_have_count(0, timeout=CHARTS)  # every lazy widget drawn
+            page.wait_for_timeout(1000)  # and plotly done drawing what the first screen holds
+            page.screenshot(path=str(ARTIFACTS / f"first-screen-{key}.png"))  # the first screen only, not the whole page
+        finally:
+            context.close()

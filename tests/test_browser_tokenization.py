@@ -2,15 +2,16 @@
 
 import re
 
-from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, open_page, screenshot, wait_idle
 from playwright.sync_api import expect
 
 SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy widgets) can take seconds
 
 
 def open_tokenization(page, url: str) -> None:
-    """Open the page and wait for its last widget: wait_idle alone can return before the first run has drawn it."""
-    open_page(page, url, "tokenization")
+    """Open the page and wait for its last widget: wait_idle alone can return before the first run has drawn it.
+    The server's first visit trains LLM Lab's BPE on Tiny Shakespeare (seconds on a quiet machine, a minute under load)."""
+    open_page(page, url, "tokenization", timeout=6 * SLOW)
     expect(merge_slider(page)).to_be_visible(timeout=2 * SLOW)
 
 
@@ -33,9 +34,10 @@ def test_tokenization_renders_all_tokenizers(app_server, page):
     open_tokenization(page, app_server.url)
     main = main_area(page)
     expect(main.get_by_role("heading", name="Tokenization", exact=True)).to_be_visible(timeout=SLOW)
-    for name in ["Characters", "LLM Lab BPE", "GPT-2", "GPT-4 (cl100k)", "GPT-4o (o200k)"]:
-        expect(main.locator("strong", has_text=name).first).to_be_visible(timeout=SLOW)
-    # five comparison rows and the sentence of the BPE section, each drawn as chips with id/bytes on hover
+    for name in ["Characters", "LLM Lab BPE", "GPT-2", "GPT-4 (cl100k)", "GPT-4o (o200k)"]:  # one tab per tokenizer
+        main.get_by_role("tab", name=name, exact=True).click()
+        expect(main.get_by_role("tabpanel").locator("strong", has_text=name).first).to_be_visible(timeout=SLOW)
+    # five comparison rows (one per tab) and the sentence of the BPE section, each drawn as chips with id/bytes on hover or tap
     expect(main.locator(".chips")).to_have_count(6, timeout=SLOW)
     expect(main.locator(".chips .tok").first).to_have_attribute("title", re.compile(r"^id \d+ · bytes [0-9A-F ]+$"), timeout=SLOW)
     expect(counts_chart(page)).to_contain_text("Tokens for", timeout=SLOW)
@@ -132,3 +134,68 @@ def test_tokenization_hostile_text(app_server, page):
         assert_no_exception(page)
     set_text(page, "To be or not to be. " * 5000)
     expect(main.get_by_text("more (not drawn)", exact=False).first).to_be_visible(timeout=SLOW)
+
+
+def checkpoint_box(page, question: str):
+    """The bordered box of one "Predict, then see" checkpoint, found by its question: the innermost block that holds
+    it (blocks nest, and a locator lists an outer block before the blocks inside it)."""
+    return main_area(page).get_by_test_id("stVerticalBlock").filter(has_text=question).last
+
+
+def test_a_guess_is_revealed_from_the_tokenizer_and_a_reload_finds_it_and_the_score(app_server, page):
+    """Guess, lock, see the reveal counted by GPT-2's real tokenizer, reload: the guess, the reveal and the score come back."""
+    from lab_ui import course
+    from lab_ui.tokenization_view import TWINS, ratio_band
+    from llm_core.text.tokenizers import TiktokenTokenizer
+
+    gpt2 = TiktokenTokenizer("r50k_base")
+    en, de = len(gpt2.encode(TWINS["English"])), len(gpt2.encode(TWINS["German"]))
+    question = "How many does it need for the same sentence in German"
+    open_tokenization(page, app_server.url)
+    box = checkpoint_box(page, question)
+    expect(box.get_by_role("button", name="Lock in my guess")).to_be_disabled(timeout=SLOW)  # drawn, and no guess yet
+    expect(box).not_to_contain_text(f"GPT-2 needs {de} tokens")  # nothing shown before the guess
+    box.get_by_text(ratio_band(de / en), exact=True).click()
+    wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+    reveal = f"GPT-2 needs {de} tokens for the German sentence and {en} for the English"
+    expect(box).to_contain_text(reveal, timeout=SLOW)
+    expect(box).to_contain_text("Right.", timeout=SLOW)
+    total = len(course.chapter("tokenization").predictions)
+    score = f"Your predictions in this chapter: 1 of {total} made, 1 right."
+    expect(main_area(page).get_by_text(score)).to_be_visible(timeout=SLOW)
+    screenshot(page, "tokenization-prediction-revealed")
+
+    page.reload()  # a new Streamlit session: the address (today `?run=`) finds the same desk, and the guess on it
+    wait_idle(page)
+    box = checkpoint_box(page, question)
+    expect(box).to_contain_text(reveal, timeout=2 * SLOW)
+    chosen = box.get_by_test_id("stRadioOption").filter(has_text=ratio_band(de / en)).locator("input")
+    expect(chosen).to_be_checked()
+    expect(chosen).to_be_disabled()
+    expect(main_area(page).get_by_text(score)).to_be_visible(timeout=SLOW)
+    go_to(page, "Overview")  # the route on the Overview counts it too
+    made = sum(len(c.predictions) for c in course.route())
+    expect(main_area(page).get_by_text(f"predictions: 1 of {made} made, 1 right", exact=False)).to_be_visible(timeout=SLOW)
+    assert_no_exception(page)
+
+
+def test_on_a_phone_a_tap_on_a_chip_shows_its_id_and_bytes(browser, app_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        open_tokenization(page, app_server.url)
+        chip = main_area(page).locator(".chips.tapinfo .tok").first
+        expect(chip).to_be_visible(timeout=SLOW)
+        label = chip.get_attribute("title")
+        assert re.fullmatch(r"id \d+ · bytes [0-9A-F ]+", label)
+        chip.tap()
+        shown = page.evaluate("(el) => getComputedStyle(el, '::after').content", chip.element_handle())
+        assert shown.strip('"') == label  # the label under the finger is the chip's own id and bytes
+        screenshot(page, "tokenization-phone-tap")
+        # and the same as text, for whoever cannot hover or tap
+        main_area(page).get_by_text("Each token as text: its id and bytes, tokenizer by tokenizer").click()
+        expect(main_area(page).locator("table").filter(has_text="bytes").first).to_be_visible(timeout=SLOW)
+    finally:
+        context.close()

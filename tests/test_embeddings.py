@@ -74,7 +74,7 @@ def test_token_kinds_of_the_shakespeare_characters(char_tok):
         "punctuation": 10, "whitespace": 2, "digit": 1,
     }
     assert kinds[char_tok.stoi["\n"]] == "whitespace" and kinds[char_tok.stoi["3"]] == "digit"
-    assert set(kinds) <= set(emb.KIND_COLOURS)
+    assert set(kinds) <= set(emb.KINDS)
 
 
 def test_token_kinds_of_bpe_and_special_tokens(shakespeare):
@@ -82,7 +82,7 @@ def test_token_kinds_of_bpe_and_special_tokens(shakespeare):
     kinds = emb.token_kinds(tok)
     assert len(kinds) == tok.vocab_size and kinds[-1] == "special"
     assert kinds[0xC3] == "byte fragment"  # a lone lead byte is not text on its own
-    assert set(kinds) <= set(emb.KIND_COLOURS)
+    assert set(kinds) <= set(emb.KINDS)
     assert [emb.token_kind(t) for t in [" the", "  ", "123", "?!", "a1", "", "\x07"]] == ["word", "whitespace", "number", "symbols", "mixed", "other", "other"]
 
 

@@ -126,7 +126,7 @@ def test_what_training_changed_and_the_output_table(char_tok):
 
 def test_rotary_model_explains_and_shows_the_learned_twin():
     at = open_page()
-    assert any("rotary positions (RoPE)" in i.value for i in at.info)
+    assert any("rotary positions (RoPE, Su et al. 2021)" in i.value for i in at.info)
     learned = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors").model
     table = values(charts(at)[2]["data"][0]["z"])
     assert table.shape == (128, 128) and np.allclose(table, learned.wpe.weight.detach().numpy())
@@ -192,3 +192,66 @@ def test_big_vocabulary_and_long_context_stay_drawable():
     assert any("one position in 2 is drawn" in c.value for c in at.caption)
     assert values(specs[2]["data"][0]["z"]).shape == (256, model.config.n_embd)
     assert values(specs[3]["data"][0]["z"]).shape == (256, 256)
+
+
+def markdown_text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def lock(at: AppTest, key: str, guess) -> str:
+    at.radio(key=f"predict_{key}_guess").set_value(guess).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+    return markdown_text(at)
+
+
+def test_how_far_training_moved_the_vectors_is_measured_when_revealed():
+    from lab_ui.embedding_view import MOVED_BANDS, moved_band
+
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    start = emb.token_table(build_model(model.config, seed=1337))
+    relative = emb.relative_change(emb.token_table(model) - start, start)
+    at = open_page()
+    assert "In this model training moved each row" not in markdown_text(at)  # the answer waits for the guess
+    assert "Training ran 2,000 steps on this model." in markdown_text(at)
+    wrong = next(b for b in MOVED_BANDS if b != moved_band(relative))
+    text = lock(at, "embeddings_moved", wrong)
+    assert f"Training moved each token's vector by **{relative:.0%}** of its starting length" in text and "Not this time" in text
+    assert f"In this model training moved each row by {relative:.0%}" in text  # the table's own sentence, now shown
+    assert f"{emb.mean_abs_cosine(emb.token_table(model)):.2f} in the trained table" in text
+
+
+def test_the_nearest_token_to_a_vowel_comes_from_what_training_changed(char_tok):
+    from lab_ui.embedding_view import GROUPS
+
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
+    j, score = emb.nearest_neighbours(change, char_tok.stoi["a"], 1)[0]
+    answer = GROUPS[emb.letter_group(emb.token_kind(char_tok.chars[j]))]
+    text = lock(open_page(), "embeddings_vowel_neighbour", answer)
+    assert "Right." in text and f"The nearest to 'a' is **'{char_tok.chars[j]}'** ({answer}), cosine {score:+.2f}" in text
+    vowels = sum(1 for i, _ in emb.nearest_neighbours(change, char_tok.stoi["a"], 5) if char_tok.chars[i] in "aeiouAEIOU")
+    assert f"{vowels} of its 5 nearest are vowels" in text
+
+
+def test_a_model_whose_start_cannot_be_rebuilt_says_so_instead_of_an_answer():
+    tok = BPETokenizer.train("the cat sat on the mat with the hat " * 50, 300)
+    at = open_page(ModelEntry("BPE nano, no record (test)", build_model(model_preset("nano", tok.vocab_size), seed=3), tok, {}, "trained"))
+    assert "Training ran" not in markdown_text(at)  # no record: no step count claimed
+    lock(at, "embeddings_moved", "a quarter to a half")
+    lock(at, "embeddings_vowel_neighbour", "a consonant")
+    assert sum("cannot be rebuilt" in i.value and "Choose a model trained in this app" in i.value for i in at.info) == 2
+    assert "Right." not in markdown_text(at) and "Not this time" not in markdown_text(at)
+
+
+def test_every_chart_says_what_it_shows_from_its_data():
+    at = open_page()
+    captions = [c.value for c in at.caption]
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    kinds = emb.token_kinds(load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").tokenizer)
+    within, between = emb.kind_similarity(emb.token_table(model), kinds)
+    assert any(f"average cosine of {within:+.2f} with each other and {between:+.2f}" in c for c in captions)
+    learned = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors").model
+    near, far = emb.similarity_by_distance(emb.cosine_similarity_matrix(emb.position_table(learned)), near=1)
+    assert any(c.startswith(f"Neighbouring positions' rows have an average cosine of {near:+.2f}") for c in captions)
+    assert sum(e.label.startswith("The table, position by position") for e in at.expander) == 2

@@ -45,7 +45,8 @@ def test_the_bundled_model_states_its_own_run(at):
     assert any("the file is bigger" in m.value for m in at.markdown) and any("Not this time" in m.value for m in at.markdown)
     runner_note = next(m.value for m in at.markdown if "standard library" in m.value)
     assert runner_note.endswith("but `safetensors` and `torch`.")
-    assert any(c.value.startswith("80 tokens sampled one at a time (temperature 0.8") for c in at.caption)
+    box5 = next(c.value for c in at.caption if c.value.startswith("80 tokens, each picked at random"))
+    assert "**Temperature** 0.8 is a setting that reshapes the odds" in box5 and "**seed** 0" in box5  # the word explained where it is met
 
 
 def test_a_bpe_model_with_a_large_corpus_says_smaller_and_counts_characters(at, char_tok):
@@ -74,3 +75,68 @@ def test_a_model_without_a_record_claims_nothing(at, char_tok):
     assert not any("This model, measured on its own run" in m.value for m in at.markdown)
     assert not any(b.key == "predict_overview_file_vs_text_lock" for b in at.button)  # no record, no question about it
     assert anatomy.human_bytes(len(checkpoint_bytes(model, char_tok, {})[0])) == table_row(at, "parameters file")
+
+
+def fresh() -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def markdown_text(app: AppTest) -> str:
+    return " ".join(m.value for m in app.markdown)
+
+
+def test_the_route_says_start_here_then_continue_with_the_first_chapter_not_visited():
+    app = fresh()
+    text = markdown_text(app)
+    assert "**Start here.** This page is step 1 of 10" in text and "1 Overview ✓ → 2 Tokenization → 3 Embeddings" in text
+    app.switch_page("pages/tokenization.py").run()
+    app.switch_page("pages/overview.py").run()
+    text = markdown_text(app)
+    assert "**Start here.**" not in text and "**Welcome back. Continue with step 3, Embeddings.** You have visited 2 of 10 chapters" in text
+    assert "2 Tokenization ✓ → 3 Embeddings →" in text
+
+
+def test_the_top_probability_reveal_is_computed_from_the_model_and_the_prompt():
+    from lab_ui.overview_view import sureness_band
+    from llm_core.interpret.walkthrough import walk
+
+    app = fresh()
+    app.text_input(key="overview_prompt").set_value("JULIET:\nO Romeo, Romeo").run()
+    entry = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors")
+    w = walk(entry.model, entry.tokenizer, "JULIET:\nO Romeo, Romeo", new_tokens=80, temperature=0.8, seed=0)
+    top_piece, top_p = w.next_tokens[0]
+    guess = "under 10%" if sureness_band(top_p) != "under 10%" else "over 80%"  # a wrong guess, whatever the model says
+    assert "Its favourite," not in markdown_text(app)  # nothing revealed before the guess is locked
+    app.radio(key="predict_overview_top_probability_guess").set_value(guess).run()
+    app.button(key="predict_overview_top_probability_lock").click().run()
+    assert not app.exception, app.exception
+    text = markdown_text(app)
+    assert f"Its favourite, {top_piece!r}, gets {top_p:.0%}" in text and "Not this time" in text
+    held = "Its favourite alone holds 90%" if w.tokens_for_90 == 1 else f"It takes its {w.tokens_for_90} likeliest tokens"
+    assert held in text
+
+
+def test_the_file_size_is_the_answer_so_it_shows_once_the_guess_is_made():
+    app = fresh()
+    assert any("its size shows here once you have made the prediction above" in c.value for c in app.caption)
+    assert table_row(app, "parameters file") == "(make the prediction above first)"
+    app.radio(key="predict_overview_file_vs_text_guess").set_value("bigger than the text").run()
+    app.button(key="predict_overview_file_vs_text_lock").click().run()
+    weights = (MODELS_DIR / "shakespeare-tiny.safetensors").stat().st_size
+    assert any(c.value.startswith(f"Weights file: {anatomy.human_bytes(weights)}") and "float32, 4 bytes per parameter" in c.value for c in app.caption)
+    assert table_row(app, "parameters file") == anatomy.human_bytes(weights)
+    text = markdown_text(app)
+    assert "Right." in text and "is stored as a number of 4 bytes" in text
+
+
+def test_what_llms_are_used_for_reads_every_figure_from_the_register():
+    from llm_core import literature
+
+    text = markdown_text(fresh())
+    for key in ("generation", "rewrite", "open_qa", "brainstorming", "chat", "summarization", "classification", "extract"):
+        assert f"{literature.value(f'instructgpt_use_{key}'):g}%" in text
+    assert literature.claim("instructgpt_use_generation").cite() in text and literature.cite("chen2021") in text
+    assert f"{literature.value('codex_humaneval_pass1'):g}% of the HumanEval" in text
+    assert "cannot store the text, only its patterns" not in text and literature.cite("carlini2021") in text  # issue 21

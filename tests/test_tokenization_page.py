@@ -31,7 +31,8 @@ def table(at: AppTest) -> dict:
 
 
 def chips(at: AppTest) -> list[str]:
-    return [h.proto.body for h in at.get("html")]
+    """The blocks of token chips, in page order (each tokenizer's tab, then the BPE section's sentence)."""
+    return [h.proto.body for h in at.get("html") if 'class="chips' in h.proto.body]
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -188,3 +189,57 @@ def test_a_bpe_current_model_gets_its_own_row():
     assert list(rows)[2] == "Current model's BPE"
     assert rows["Current model's BPE"]["tokens"] == len(tok.encode("the cat sat"))
     assert rows["Characters"]["vocabulary"] == 65  # the bundled model's characters, since the current model reads BPE
+
+
+def lock(at: AppTest, key: str, guess) -> str:
+    """Make and lock a guess; the page's text afterwards."""
+    assert not any(b.key == f"predict_{key}_again" for b in at.button)  # not locked yet
+    at.radio(key=f"predict_{key}_guess").set_value(guess).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_german_against_english_is_counted_with_gpt2_when_revealed():
+    from lab_ui.tokenization_view import TWINS, ratio_band
+
+    gpt2, o200k = TiktokenTokenizer("r50k_base"), TiktokenTokenizer("o200k_base")
+    en, de = len(gpt2.encode(TWINS["English"])), len(gpt2.encode(TWINS["German"]))
+    at = open_page()
+    before = " ".join(m.value for m in at.markdown)
+    assert f"cuts the English sentence *{TWINS['English']}* into {en} tokens" in before and f"needs **{de} tokens**" not in before
+    wrong = next(b for b in ("fewer than the English", "more than 50% more") if b != ratio_band(de / en))
+    text = lock(at, "tokenization_german_english", wrong)
+    assert f"GPT-2 needs **{de} tokens** for the German sentence and {en} for the English: {de / en:.2f}× as many" in text
+    assert "Not this time" in text and "`·sp|az|ie|ren`" in text  # the why names the word GPT-2 cut into most pieces
+    assert f"needs {len(o200k.encode(TWINS['German']))} tokens for the German" in text
+    five = next(h.proto.body for h in at.get("html") if ">Japanese<" in h.proto.body)  # the five languages, counted now
+    assert f">{len(gpt2.encode(TWINS['Russian']))}<" in five and f">{len(o200k.encode(TWINS['Russian']))}<" in five
+
+
+def test_the_code_question_is_won_by_the_tokenizers_that_count_fewest():
+    from lab_ui.tokenization_view import CODE_SAMPLE
+    from llm_core.text.tokenview import fewest
+
+    candidates = {"LLM Lab BPE": text_chapters.shakespeare_bpe().tokenizer, "GPT-2": TiktokenTokenizer("r50k_base"),
+                  "GPT-4 (cl100k)": TiktokenTokenizer("cl100k_base"), "GPT-4o (o200k)": TiktokenTokenizer("o200k_base")}
+    counts = {name: len(tok.encode(CODE_SAMPLE)) for name, tok in candidates.items()}
+    winners = fewest(counts)
+    text = lock(open_page(), "tokenization_code_fewest", winners[-1])
+    assert "Right." in text and f"with {counts[winners[0]]} tokens" in text
+    assert all(f"{name} {n}" in text for name, n in counts.items() if name not in winners)
+    gpt2 = candidates["GPT-2"]
+    spaces = sum(1 for i in gpt2.encode(CODE_SAMPLE) if not gpt2.token_bytes(i).strip())
+    assert f"GPT-2 {spaces} of its {counts['GPT-2']}" in text
+
+
+def test_each_tokenizer_tab_lists_its_tokens_ids_and_bytes_as_text():
+    at = set_text(open_page(), "héllo")
+    assert [t.label for t in at.tabs][:2] == ["Characters", "LLM Lab BPE"]
+    gpt2 = TiktokenTokenizer("r50k_base")
+    tables = [h.proto.body for h in at.get("html") if "<th" in h.proto.body and ">bytes<" in h.proto.body]
+    gpt2_table = tables[2]
+    for i in gpt2.encode("héllo"):
+        assert f">{i}<" in gpt2_table
+    assert ">C3 A9<" in gpt2_table  # é's two bytes, written out
+    assert ">no id<" in tables[0] and ">no id<" not in tables[1]  # the character tokenizer never saw é; byte-level BPE reads it

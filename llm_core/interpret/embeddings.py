@@ -9,6 +9,9 @@ What it is: the maths behind the Embeddings chapter, on plain tensors:
     upper or lower case, digit, punctuation, whitespace, word, ...);
   - `token_table(model)` / `position_table(model)` / `output_table(model)`: the model's tables as
     CPU float tensors (`position_table` is None for rotary positions, which have no table);
+  - `letter_group(kind)`: vowel, consonant or something else (what the chapter's prediction asks);
+  - `kind_similarity(table, kinds)`: how alike (cosine) tokens of one kind are, against tokens of
+    other kinds: what a map's caption says instead of "look, clusters";
   - `change_from_start(trained, start)`: what training changed in a table, when its starting
     values can be rebuilt (a model trained from `build_model(config, seed)` can be). This matters
     because an input table starts as large random numbers and training moves each row only a
@@ -30,28 +33,15 @@ from dataclasses import dataclass
 import torch
 
 VOWELS = set("aeiouAEIOU")
-# One colour per kind, in legend order; pages use this so a kind keeps its colour across charts.
-KIND_COLOURS = {
-    "lower-case vowel": "#dc2626",
-    "lower-case consonant": "#f59e0b",
-    "upper-case vowel": "#2563eb",
-    "upper-case consonant": "#06b6d4",
-    "digit": "#16a34a",
-    "punctuation": "#7c3aed",
-    "whitespace": "#6b7280",
-    "other letter": "#db2777",
-    "word": "#ea580c",
-    "number": "#15803d",
-    "symbols": "#9333ea",
-    "mixed": "#a16207",
-    "byte fragment": "#111827",
-    "special": "#000000",
-    "other": "#94a3b8",
-}
+# Every kind of token, in legend order (lab_ui.embedding_view gives each a colour and a marker).
+KINDS = (
+    "lower-case vowel", "lower-case consonant", "upper-case vowel", "upper-case consonant", "digit", "punctuation",
+    "whitespace", "other letter", "word", "number", "symbols", "mixed", "byte fragment", "special", "other",
+)
 
 
 def token_kind(text: str, special: bool = False) -> str:
-    """The colour group of one token's text (a key of KIND_COLOURS).
+    """The group of one token's text (one of KINDS).
 
     Single characters: vowel or consonant, split by case (ASCII letters), digit, punctuation,
     whitespace, other letter (é, ж, 日), other. Longer tokens (BPE): whitespace, word (letters,
@@ -91,6 +81,15 @@ def token_kind(text: str, special: bool = False) -> str:
     if not any(c.isalnum() or c.isspace() for c in body):
         return "symbols"
     return "mixed"
+
+
+def letter_group(kind: str) -> str:
+    """"vowel", "consonant" or "other" for a kind of token (only single ASCII letters are vowels or consonants).
+
+    >>> letter_group("upper-case vowel"), letter_group("lower-case consonant"), letter_group("punctuation")
+    ('vowel', 'consonant', 'other')
+    """
+    return "vowel" if kind.endswith("vowel") else "consonant" if kind.endswith("consonant") else "other"
 
 
 def token_kinds(tokenizer) -> list[str]:
@@ -227,6 +226,29 @@ def similarity_by_distance(sims: torch.Tensor, near: int = 4) -> tuple[float, fl
     far = distance >= max(near + 1, n // 2)
     mean = lambda mask: float(sims[mask].double().mean()) if mask.any() else float("nan")
     return mean(close), mean(far)
+
+
+def kind_similarity(matrix: torch.Tensor, kinds: list[str], max_rows: int = 2000) -> tuple[float, float] | None:
+    """Mean cosine between two different tokens of the same kind, and between tokens of different
+    kinds (the first `max_rows` rows; kinds with one token add no same-kind pair). None when either
+    kind of pair is missing. Same-kind tokens clearly more alike than others: the table groups them.
+
+        >>> table = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+        >>> [round(v, 2) for v in kind_similarity(table, ["a", "a", "b", "b"])]
+        [1.0, 0.1]
+    """
+    n = min(matrix.size(0), len(kinds), max_rows)
+    if n < 2:
+        return None
+    sims = cosine_similarity_matrix(matrix[:n]).double()
+    groups = {k: i for i, k in enumerate(dict.fromkeys(kinds[:n]))}
+    labels = torch.tensor([groups[k] for k in kinds[:n]])
+    same = labels[:, None] == labels[None, :]
+    off_diagonal = ~torch.eye(n, dtype=torch.bool)
+    within, between = same & off_diagonal, ~same
+    if not within.any() or not between.any():
+        return None
+    return float(sims[within].mean()), float(sims[between].mean())
 
 
 def nearest_neighbours(matrix: torch.Tensor, index: int, k: int = 8) -> list[tuple[int, float]]:

@@ -27,6 +27,7 @@ class Walkthrough:
     vector_size: int
     attention_source: list[tuple[int, float]]  # per layer: (position the last token attends to most, weight), head-averaged
     next_tokens: list[tuple[str, float]]  # most likely next tokens and their probabilities
+    tokens_for_90: int  # how many of the likeliest next tokens together hold 90% of the probability
     continuation: str  # a sampled continuation
     new_tokens: int  # tokens in the continuation
     n_layer: int
@@ -55,6 +56,7 @@ def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperatu
     probs = torch.softmax(trace.logits[last], -1)
     values, indices = torch.topk(probs, min(top, probs.numel()))
     next_tokens = [(tokenizer.token_text(int(i)), float(v)) for v, i in zip(values, indices)]
+    tokens_for_90 = covering(probs.tolist(), 0.9)
     steps = list(generate(model, ids, new_tokens, temperature=temperature, seed=seed, top_n=0, keep_logits=False))
     continuation = tokenizer.decode([s.token_id for s in steps])
     vector = trace.residual[0, last]
@@ -66,11 +68,28 @@ def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperatu
         vector_size=vector.numel(),
         attention_source=attention,
         next_tokens=next_tokens,
+        tokens_for_90=tokens_for_90,
         continuation=continuation,
         new_tokens=len(steps),
         n_layer=model.config.n_layer,
         n_head=model.config.n_head,
     )
+
+
+def covering(probs: list[float], share: float) -> int:
+    """How many of the likeliest outcomes together hold at least `share` of the probability.
+
+    >>> covering([0.1, 0.6, 0.25, 0.05], 0.9)
+    3
+    >>> covering([1.0, 0.0], 0.9)
+    1
+    """
+    total = 0.0
+    for n, p in enumerate(sorted(probs, reverse=True), 1):
+        total += p
+        if total >= share - 1e-9:
+            return n
+    return len(probs)
 
 
 def third_party_imports(source: str) -> list[str]:

@@ -9,6 +9,12 @@ What it is:
     pair merged, the new token's text, the vocabulary size, and the exact token count of the text
     after each merge (the "text shrinking" curve).
   - `display_piece(text)`: a token's text made printable (control characters as symbols).
+  - `word_pieces(tokenizer, text)` and `whole_words(...)`: each word of a text (GPT-2's chunks)
+    with the pieces a tokenizer cuts it into, and how many words stay one token: what the
+    chapter's "why" sentences read, instead of saying it in advance.
+  - `whitespace_tokens(tokenizer, ids)`: how many tokens are only spaces, tabs or newlines (code's
+    indentation costs GPT-2 one token per space, GPT-4's tokenizers one per run).
+  - `fewest(counts)`: which of several tokenizers need the fewest tokens (ties kept).
 What it is not: a tokenizer (see `tokenizers.py`) or the BPE trainer (see `bpe.py`).
 
     >>> from llm_core.text.tokenizers import CharTokenizer
@@ -137,6 +143,56 @@ def tokenize_row(tokenizer: Tokenizer, text: str, label: str | None = None, max_
             pieces.append(Piece(token_id, display_piece(display_bytes(raw)), raw))
         cut = limit is not None and len(ids) > limit
     return TokenRow(label, tokenizer.kind, tokenizer.vocab_size, ids, pieces, len(text), n_bytes, unknown, unknown_count, cut)
+
+
+def word_pieces(tokenizer: Tokenizer, text: str) -> list[tuple[str, list[str]]]:
+    """Each chunk of `text` by GPT-2's split pattern (a word with its leading space, a number, a
+    run of punctuation or whitespace) and the display text of the tokens `tokenizer` cuts it into.
+
+    Exact for byte-level tokenizers that split text as GPT-2 does (GPT-2, LLM Lab's BPE); for
+    others it is how that tokenizer would cut each GPT-2 chunk on its own.
+
+        >>> from llm_core.text.tokenizers import BPETokenizer
+        >>> tok = BPETokenizer.train("low low low lower", 260)
+        >>> word_pieces(tok, "low lowest")
+        [('low', ['low']), (' lowest', [' low', 'e', 's', 't'])]
+    """
+    out = []
+    for chunk in bpe.split_chunks(text):
+        ids = tokenizer.encode(chunk, allowed_special=False)
+        out.append((chunk, [display_piece(display_bytes(tokenizer.token_bytes(i))) for i in ids]))
+    return out
+
+
+def whole_words(pieces: list[tuple[str, list[str]]]) -> tuple[int, int]:
+    """(words kept as one token, words) among `word_pieces`' chunks that hold a letter.
+
+        >>> whole_words([(" the", [" the"]), (" spazieren", [" sp", "az", "ieren"]), (",", [","])])
+        (1, 2)
+    """
+    words = [p for chunk, p in pieces if any(c.isalpha() for c in chunk)]
+    return sum(1 for p in words if len(p) == 1), len(words)
+
+
+def whitespace_tokens(tokenizer: Tokenizer, ids: list[int]) -> int:
+    """How many of `ids` are tokens made only of spaces, tabs and newlines.
+
+        >>> from llm_core.text.tokenizers import BPETokenizer
+        >>> tok = BPETokenizer([])  # bytes only: every space is a token
+        >>> whitespace_tokens(tok, tok.encode("a  b\\n"))
+        3
+    """
+    return sum(1 for i in ids if not tokenizer.token_bytes(i).strip())
+
+
+def fewest(counts: dict[str, int]) -> list[str]:
+    """The names with the smallest count, in their order (a tie keeps them all).
+
+        >>> fewest({"GPT-2": 105, "cl100k": 51, "o200k": 51})
+        ['cl100k', 'o200k']
+    """
+    low = min(counts.values())
+    return [name for name, n in counts.items() if n == low]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,212 @@
+"""The Overview chapter's views: one prompt through the six stages of the pipeline (with its
+"Predict, then see" on the next-token probabilities), what LLMs are used for (sourced), the model's
+parameters as a chart, and what the model's own run says about compression.
+
+What it is not: the pipeline itself (llm_core.interpret.walkthrough runs the model) or the route
+(lab_ui.course draws it). Every figure here is read from the model, its record or the sources
+register (llm_core.literature).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui import charts, predict
+from lab_ui.widgets import page_link, table_html, token_chips
+from llm_core import literature
+from llm_core.model import anatomy
+
+SURENESS = {"under 10%": (0, 0.1), "10% to 40%": (0.1, 0.4), "40% to 80%": (0.4, 0.8), "over 80%": (0.8, 1.01)}
+USES = ("generation", "open_qa", "brainstorming", "chat", "rewrite", "summarization", "classification", "other", "closed_qa", "extract")
+
+
+def sureness_band(p: float) -> str:
+    """The band of SURENESS a probability falls in.
+
+    >>> sureness_band(0.05), sureness_band(0.62), sureness_band(1.0)
+    ('under 10%', '40% to 80%', 'over 80%')
+    """
+    return next(name for name, (lo, hi) in SURENESS.items() if lo <= p < hi)
+
+
+def spread_why(top_p: float, tokens_for_90: int, vocab: int) -> str:
+    """Why the favourite got what it got, from how many tokens hold 90% of the probability.
+
+    >>> spread_why(0.97, 1, 65).startswith("Its favourite alone holds 90%")
+    True
+    >>> spread_why(0.31, 9, 65).startswith("It takes its 9 likeliest tokens")
+    True
+    """
+    if tokens_for_90 == 1:
+        held = "Its favourite alone holds 90% of the probability: after this prompt only one continuation fits what it learned"
+    else:
+        held = (f"It takes its {tokens_for_90} likeliest tokens (of {vocab:,}) to hold 90% of the probability: "
+                + ("only a few continuations fit what it learned here" if tokens_for_90 <= 4 else "many continuations fit what it learned here, so it spreads its bets"))
+    return held + ". A language model gives odds for every possible token, not one answer."
+
+
+def pipeline(w, model, temperature: float) -> None:
+    """The six boxes: text -> tokens -> vectors -> attention -> probabilities -> sampling -> assistant."""
+    c1, c2, c3 = st.columns(3)
+    with c1.container(border=True):
+        st.markdown("**1 · Text → tokens**")
+        token_chips([(p, f"id {i}") for p, i in zip(w.pieces, w.token_ids)], max_tokens=60)
+        st.caption(f"{len(w.token_ids)} tokens, ids {w.token_ids[:8]}{' …' if len(w.token_ids) > 8 else ''}")
+        page_link("pages/tokenization.py", "Tokenization", ":material/content_cut:")
+    with c2.container(border=True):
+        st.markdown("**2 · Tokens → vectors**")
+        st.caption(f"Each token id picks a row of a learned table: a vector of {w.vector_size} numbers. The last token's first eight:")
+        st.text("  ".join(f"{v:+.2f}" for v in w.vector_preview[:4]) + "\n" + "  ".join(f"{v:+.2f}" for v in w.vector_preview[4:]) + "  …")
+        page_link("pages/embeddings.py", "Embeddings", ":material/scatter_plot:")
+    with c3.container(border=True):
+        st.markdown("**3 · Attention mixes them**")
+        lines = [f"layer {i}: looks most at token {pos} ({w.pieces[pos]!r}), weight {weight:.2f}" for i, (pos, weight) in enumerate(w.attention_source)]
+        st.caption(f"{w.n_layer} layers × {w.n_head} heads. Where the last token looks, averaged over heads:")
+        st.text("\n".join(lines))
+        page_link("pages/attention.py", "Attention", ":material/visibility:")
+    c4, c5, c6 = st.columns(3)
+    with c4.container(border=True):
+        st.markdown("**4 · A probability for every next token**")
+        top_piece, top_p = w.next_tokens[0]
+        vocab = model.config.vocab_size
+        predict.checkpoint(
+            "overview_top_probability",
+            f"Out of {vocab} possible next tokens, how much probability does the model give its single favourite?",
+            predict.choice(list(SURENESS), horizontal=False),
+            lambda guess: predict.Reveal(
+                f"Its favourite, {top_piece!r}, gets {top_p:.0%}; the next four get {sum(p for _, p in w.next_tokens[1:]):.0%} together.",
+                sureness_band(top_p) == guess,
+                spread_why(top_p, w.tokens_for_90, vocab),
+            ),
+        )
+        if predict.made("overview_top_probability"):
+            st.caption(f"Out of {vocab} possible tokens, the most likely next ones:")
+            st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
+        page_link("pages/generation.py", "Generate", ":material/casino:")
+    with c5.container(border=True):
+        st.markdown("**5 · Pick one, add it, repeat**")
+        st.caption(
+            f"{w.new_tokens} tokens, each picked at random by the model's odds and added to the text before the next guess. "
+            f"**Temperature** {temperature} is a setting that reshapes the odds before each pick: below 1 the likely tokens get "
+            "likelier (steadier text), above 1 the odds even out (more surprising text). The **seed** 0 fixes the random "
+            "picks, so this prompt always gives this text:"
+        )
+        st.text(w.continuation)
+        page_link("pages/generation.py", "Generate: change the temperature yourself", ":material/casino:")
+    with c6.container(border=True):
+        st.markdown("**6 · From base model to assistant**")
+        st.caption(
+            "Pre-training on a large corpus gives a base model that only continues text. Supervised fine-tuning (SFT) on "
+            "prompt/response pairs teaches it to follow instructions. In RLHF (reinforcement learning from human feedback, "
+            f"as in {literature.cite('ouyang2022')}), people rank the model's answers following written instructions, a reward "
+            "model learns those rankings, and the model is optimised against the reward model on its own samples, on a leash "
+            f"to where it started; DPO (direct preference optimisation, {literature.cite('rafailov2023')}) skips the reward "
+            "model and the sampling and learns from the rankings directly."
+        )
+        page_link("pages/training.py", "Pre-training", ":material/model_training:")
+        page_link("pages/assistant.py", "Fine-tuning and RLHF", ":material/support_agent:")
+        page_link("pages/knowing.py", "Hallucination and retrieval", ":material/menu_book:")
+
+
+def _share(key: str) -> str:
+    return f"{literature.value(f'instructgpt_use_{key}'):g}%"
+
+
+def uses() -> None:
+    """What LLMs are used for: a short list, every figure from the sources register."""
+    table1 = literature.claim("instructgpt_use_generation").cite()
+    st.header("What LLMs are used for")
+    st.markdown(
+        f"- **Writing and rewriting**: drafts, stories, emails, a text said another way. Of the requests people sent to "
+        f"early InstructGPT models through OpenAI's API, {_share('generation')} asked for new text and {_share('rewrite')} "
+        f"for a rewrite ({table1}).\n"
+        f"- **Answering questions, brainstorming, chatting**: {_share('open_qa')}, {_share('brainstorming')} and "
+        f"{_share('chat')} of the same requests. The answers can be wrong while sounding sure: the last chapter measures "
+        f"that, and shows how handing the model documents to read helps ({literature.cite('lewis2020')}).\n"
+        f"- **Summarising, sorting and pulling facts out of a text you give it**: {_share('summarization')}, "
+        f"{_share('classification')} and {_share('extract')}.\n"
+        f"- **Writing code**: Codex, a GPT model fine-tuned on code from GitHub, solved "
+        f"{literature.value('codex_humaneval_pass1'):g}% of the HumanEval programming problems at the first try and "
+        f"{literature.value('codex_humaneval_pass100'):g}% when allowed 100 tries; a version of it ran GitHub Copilot "
+        f"({literature.cite('chen2021')}).\n"
+        f"- **Translating**: GPT-3, a large model by OpenAI, translated between languages from a few examples in its prompt ({literature.cite('brown2020')})."
+    )
+    with st.expander(f"All ten kinds of request, by share ({table1})"):
+        rows = [{"kind of request": literature.claim(f"instructgpt_use_{k}").what.split("asked for ")[-1],
+                 "share": _share(k)} for k in USES]
+        st.html(table_html(rows))
+    st.caption(
+        "Each of these is the same next-token guess, made by a far bigger model trained on far more text, then fine-tuned "
+        "(the last chapters show how). The model in this app learned only Shakespeare: it shows how the machine works, "
+        "not these skills."
+    )
+
+
+def parameters_chart(model) -> None:
+    """Where the model's parameters are, as a treemap, with its caption and table."""
+    groups = anatomy.param_breakdown(model)
+    parts = sorted({g.part for g in groups})
+    total = sum(g.count for g in groups)
+    # go.Treemap from lists, not plotly.express: express would import pandas to build a table of a dozen rows.
+    fig = go.Figure(go.Treemap(
+        labels=[f"{g.part}: {g.name}" for g in groups] + parts,
+        parents=[g.part for g in groups] + [""] * len(parts),
+        values=[g.count for g in groups] + [0] * len(parts),
+        branchvalues="remainder",
+        hovertemplate="%{label}<br>%{value:,} parameters<extra></extra>",
+    ))
+    fig.update_layout(title=f"{model.num_params():,} parameters, by part of the model", margin=dict(t=40, l=0, r=0, b=0), height=360)
+    by_part = {p: sum(g.count for g in groups if g.part == p) for p in parts}
+    biggest = max(by_part, key=by_part.get)
+    largest = max(groups, key=lambda g: g.count)
+    caption = (f"Each box's area is its number of parameters. The biggest part is {biggest}: {by_part[biggest]:,} parameters, "
+               f"{by_part[biggest] / total:.0%} of all; the largest single group is {largest.part}: {largest.name} ({largest.count:,}).")
+    charts.chart(fig, key="overview_treemap", caption=caption,
+                 table=[{"part": g.part, "group": g.name, "parameters": g.count, "share": f"{g.count / total:.1%}"} for g in groups])
+
+
+def storage_note(model) -> str:
+    """How the parameters are stored, read from the model: 'float32, 4 bytes per parameter'."""
+    first = next(model.parameters())
+    return f"{str(first.dtype).removeprefix('torch.')}, {first.element_size()} bytes per parameter"
+
+
+def file_why(model, file_bytes: int) -> str:
+    """Why the file is as big as it is: its parameter count times the bytes each takes."""
+    return (f"Each of its {model.num_params():,} parameters is stored as a number of {next(model.parameters()).element_size()} bytes, "
+            f"so its file takes {anatomy.human_bytes(file_bytes)}.")
+
+
+def compression_note(val_loss: float, chars: int, tokens: int, file_bytes: int) -> str:
+    """What this model's own run says about compression: its loss in bits per character (its tokens
+    hold chars/tokens characters on average in its training text) against 8 bits per character of
+    plain ASCII text, and its parameters file against the text it learned from."""
+    bits_token = anatomy.bits_per_token(val_loss)
+    bits_char = bits_token * tokens / chars
+    per_token = "" if tokens == chars else f" ({bits_token:.2f} bits per token; its tokens hold {chars / tokens:.2f} characters on average)"
+    text = (
+        f"This model, measured on its own run: a validation loss of {val_loss:.3f} nats per token is **{bits_char:.2f} bits per "
+        f"character**{per_token}, against 8 bits per character of plain ASCII text: "
+        f"{8 / bits_char:.1f}× fewer bits, because it predicts the text instead of spelling it out. "
+    )
+    ratio = chars / file_bytes
+    if ratio < 1:
+        return text + (
+            f"But its parameters file ({anatomy.human_bytes(file_bytes)}) is *larger* than the {chars:,} characters it "
+            f"learned from ({1 / ratio:.1f}×): at this scale the model is not a compressed copy of its data."
+        )
+    return text + f"Its parameters file ({anatomy.human_bytes(file_bytes)}) is {ratio:.1f}× smaller than the {chars:,} characters it learned from."
+
+
+def lossy_compression_sentence() -> str:
+    """Training as lossy compression, said as the literature says it (issue 21: not "only its patterns")."""
+    ratio = anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES
+    return (
+        f"**Training is lossy compression.** Llama 2 squeezes about {anatomy.human_bytes(anatomy.LLAMA2_70B_TEXT_BYTES)} of text "
+        f"into {anatomy.human_bytes(anatomy.LLAMA2_70B_FILE_BYTES)} of parameters, about {ratio:.0f}× "
+        "smaller, so it cannot keep all of the text: mostly it keeps the patterns. Not only the patterns, though: large "
+        "models can recite some of their training text word for word. Researchers got GPT-2 to recite hundreds of passages "
+        "of its training text verbatim (names, phone numbers, code), some of which appeared in only one document, and "
+        f"larger models recited more ({literature.cite('carlini2021')})."
+    )
