@@ -251,7 +251,7 @@ def it_section(entry, unit: str) -> None:
     st.caption(
         f"This model is small: {L} layers, {model.num_params():,} parameters, trained on {training_text(entry.record)}. "
         "Nothing in that teaches it that roads are wide. A head with weight on a noun does not show the model links “it” to it: "
-        "only the rest of the network decides whether that information is used. Press *Try the example sentence* above and pick a "
+        "only the rest of the model decides whether that information is used. Press *Try the example sentence* above and pick a "
         "head to see its whole pattern."
     )
 

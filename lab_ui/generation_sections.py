@@ -255,7 +255,7 @@ def speed_band(ratio: float) -> str:
 def one_pass_section(entry, session, unit: str) -> None:
     st.markdown(
         f"Writing must go one {unit} at a time: each new {unit} needs the one before it. Training does not: its text is "
-        f"all there, so one run of the model over a window predicts the next {unit} at **every** position at once (the "
+        f"all there, so one run of the model over a window (a forward pass) predicts the next {unit} at **every** position at once (the "
         "causal mask of the Attention chapter keeps each position from seeing the ones after it). Both are measured below "
         "on the current model."
     )

@@ -169,7 +169,7 @@ av.residual_charts(view, token, unit)
 
 st.header("The details: the logit lens", anchor="logit-lens")
 st.markdown(
-    f"The model's last step (its final norm and output layer) can be applied early, after any block, to read what the "
+    f"The model's final norm and output layer can be applied early, after any block, to read what the "
     f"vector *would* predict as the next {unit} if the model stopped there: the logit lens "
     f"({literature.cite('nostalgebraist2020')}). The last row is the model's real prediction."
 )
