@@ -131,9 +131,11 @@ def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> g
     L, H, T, _ = view.attention.shape
     gap = max(1, round(0.35 * T))  # room for a two-line title above each tile, at any T
     step = T + gap
+    image = grid_image(view.attention, gap)
+    image[image > LEVELS] = 0  # masked cells and gaps lie under the shapes: dark, so no bright seam shows at their edges
     fig = go.Figure(
         go.Heatmap(
-            z=grid_image(view.attention, gap), colorscale=HEATMAP_SCALE, zmin=0, zmax=LEVELS, showscale=False,
+            z=image, colorscale=HEATMAP_SCALE, zmin=0, zmax=LEVELS, showscale=False,
             hoverinfo="skip", name="all heads",
         )
     )

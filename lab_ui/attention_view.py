@@ -261,7 +261,7 @@ def it_section(entry, unit: str) -> None:
 def lens_prediction(view: Inspection, tokenizer, unit: str) -> None:
     forming = lens_forming(view)
     stages = stage_names(view.n_layer)
-    guess_text = quoted(visible_whitespace(tokenizer.token_text(forming.final_id)))
+    guess_text = f"**{quoted(visible_whitespace(tokenizer.token_text(forming.final_id)))}**"
 
     def reveal(guess: int) -> predict.Reveal:
         f = lens_forming(view)

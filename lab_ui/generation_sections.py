@@ -10,6 +10,8 @@ The maths is in llm_core.generation (stepper, in_context, parallel); the page ke
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -299,8 +301,11 @@ def one_pass_section(entry, session, unit: str) -> None:
         marker=dict(color=[palette.BLUE, palette.BLUE, palette.ORANGE, palette.ORANGE], pattern_shape=["", "/", "", "x"]),
         text=[f"{w.ms_per_prediction:.3g} ms" for w in ways], textposition="outside",
     ))
+    low, high = min(w.ms_per_prediction for w in ways), max(w.ms_per_prediction for w in ways)
+    decades = [10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
     fig.update_layout(title=f"Time per predicted {unit} on this model (lower is faster)",
-                      xaxis=dict(title=f"milliseconds per predicted {unit} (log scale)", type="log"),
+                      xaxis=dict(title=f"milliseconds per predicted {unit} (log scale)", type="log", tickvals=decades,
+                                 ticktext=[f"{d:g} ms" for d in decades], range=[math.log10(low) - 0.3, math.log10(high) + 0.6]),
                       yaxis=dict(autorange="reversed"), height=340, margin=dict(l=10, r=10, t=50, b=10))
     charts.chart(
         fig, key="gen_one_pass_chart",

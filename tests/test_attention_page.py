@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT, perturbed_model
 from streamlit.testing.v1 import AppTest
 
-from lab_ui.attention_figures import LEVELS, MASKED_CODE
+from lab_ui.attention_figures import LEVELS, shifted_path
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
 from llm_core.interpret.inspect_model import (
     attention_between,
@@ -136,7 +136,11 @@ def test_grid_shows_every_head_and_outlines_the_chosen_one(at):
     below = np.tril(np.ones((T, T), dtype=bool))
     # One byte per cell: the weight to within half of 1/250, masked cells coded apart.
     assert np.abs(tile[below] / LEVELS - expected[2, 3][below]).max() <= 0.5 / LEVELS + 1e-6
-    assert np.all(tile[~below] == MASKED_CODE)
+    assert np.all(tile[~below] == 0)  # masked cells are sent dark, under the grey mask shape of their tile
+    masks = [shape for shape in spec["layout"]["shapes"] if shape.get("name") == "causal mask"]
+    assert len(masks) == 16
+    back_home = shifted_path(masks[2 * 4 + 3]["path"], -3 * step, -2 * step)  # layer 3, head 4's mask, moved to the origin
+    assert np.array_equal(cells_inside(back_home, T), ~below)
     rect = next(shape for shape in spec["layout"]["shapes"] if shape.get("name") == "chosen head")
     assert rect["x0"] < 3 * step < rect["x1"] and rect["y0"] < 2 * step < rect["y1"]
     titles = [a["text"] for a in spec["layout"]["annotations"]]
