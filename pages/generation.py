@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from lab_ui import course, state, url_state
+from lab_ui import course, state, table_fit, url_state
 from lab_ui import generation_sections as sections
 from lab_ui import generation_view as gv
 from lab_ui.assistant_chat import chat_prompt_box
@@ -76,6 +76,7 @@ def on_drop(chars: list[str]) -> None:
 
 
 course.chapter_intro("generation")
+table_fit.inject()
 unit = "character" if tokenizer.kind == "char" else "token"
 st.markdown(
     "**On this page:** [Step by step](#step-by-step) · [Greedy or sampled?](#greedy-or-sampled) · "
