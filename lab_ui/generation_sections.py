@@ -171,7 +171,9 @@ def in_context_section(entry, unit: str) -> None:
         answer = (f"The right answer's first {unit} has **{c.zero.first_prob:.1%}** with no examples and **{c.most.first_prob:.1%}** "
                   f"with {c.most.shots} (averaged over {len(c.zero.questions)} questions). Greedy decoding would write the whole answer "
                   f"for {c.zero.exact} of {len(c.zero.questions)} questions without examples and {c.most.exact} with {c.most.shots}.")
-        if band(g) == "none":
+        if c.zero.first_prob == 0:
+            why = f"With no examples the right first {unit} had practically no chance; with {c.most.shots} it has {c.most.first_prob:.1%}."
+        elif band(g) == "none":
             why = (f"The examples did not help: this model does not pick the task up from its prompt. It learned to continue "
                    f"the text it was trained on, {training_text(entry.record)}, and with {model.num_params():,} parameters "
                    "it does nothing more with a few examples.")
@@ -201,8 +203,9 @@ def in_context_section(entry, unit: str) -> None:
                       height=360, margin=dict(l=10, r=10, t=50, b=10))
     gpt3 = literature.value("gpt3_params")
     params = model.num_params()
-    caption = (f"From {c.zero.first_prob:.1%} with no examples to {c.most.first_prob:.1%} with {c.most.shots}: "
-               + ("about the same." if band(c.gain) == "none" else f"{c.gain:.1f} times likelier.")
+    change = ("about the same." if band(c.gain) == "none" else "up from practically nothing." if math.isinf(c.gain)
+              else f"{c.gain:.1f} times likelier.")
+    caption = (f"From {c.zero.first_prob:.1%} with no examples to {c.most.first_prob:.1%} with {c.most.shots}: " + change
                + (f" Prompts with {', '.join(map(str, c.skipped_shots))} examples did not fit the context window." if c.skipped_shots else ""))
     charts.chart(fig, key="gen_icl_chart", caption=caption, table=[
         {"examples": p.shots, f"right first {unit} (mean probability)": f"{p.first_prob:.4f}",

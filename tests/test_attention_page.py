@@ -218,12 +218,15 @@ def test_hostile_prompts(at):
     assert any("Nothing is left to read" in i.value for i in at.info) and not at.get("plotly_chart")
 
 
+ANSWERS = {"attention_it": "Averaged over all", "attention_lens": "is first the top guess"}  # a phrase of each answer
+
+
 def lock(at, key: str, guess):
-    """Make a "Predict, then see" guess and lock it in."""
+    """Make a "Predict, then see" guess and lock it in; the verdict line ("Right." or "Not this time." and the answer)."""
     at.radio(key=f"predict_{key}_guess").set_value(guess).run()
     at.button(key=f"predict_{key}_lock").click().run()
     assert not at.exception, at.exception
-    return next(m.value for m in at.markdown if "**Right.**" in m.value or "**Not this time.**" in m.value)
+    return next(m.value for m in at.markdown if ("**Right.**" in m.value or "**Not this time.**" in m.value) and ANSWERS[key] in m.value)
 
 
 def test_where_it_looks_is_predicted_then_measured_on_the_current_model(at):
@@ -286,3 +289,23 @@ def test_token_view_follows_the_chosen_token_and_head(at):
     strip = next(h.proto.body for h in at.get("html") if 'attention-strip' in h.proto.body)
     shown = [float(w.split('"')[0]) for w in strip.split('data-weight="')[1:]]
     assert np.allclose(shown, attention[1, :, 20, :21].mean(0), atol=1e-6)
+
+
+def test_an_untrained_model_reveals_both_predictions_without_nan_or_inf(at, char_tok):
+    """Untrained: every score ties, so every head spreads evenly and the lens guesses the same token at every stage."""
+    import re
+
+    from page_text import page_text
+
+    from llm_core.training.loop import build_model
+
+    model = build_model(model_preset("nano", char_tok.vocab_size), seed=0)
+    at.session_state[REGISTRY_KEY]["Untrained (test)"] = ModelEntry("Untrained (test)", model, char_tok, {}, "trained")
+    at.session_state[CURRENT_KEY] = "Untrained (test)"
+    at.run()
+    lock(at, "attention_it", "nearby")
+    verdict = lock(at, "attention_lens", 0)
+    assert "**Right.**" in verdict and "the embeddings alone" in verdict  # all stages tie on the same first token
+    text = page_text(at)
+    bad = re.search(r"\bnan\b|\binf\b|-0\.0+\b|-0%", text, re.IGNORECASE)
+    assert not bad, text[max(0, bad.start() - 200) : bad.end() + 50]

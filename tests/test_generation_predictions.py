@@ -2,11 +2,13 @@
 current model, and its numbers are the model's own."""
 
 import json
+import re
 
 import pytest
 import torch
 from conftest import ROOT, perturbed_model
 from gen_helpers import open_generation, register
+from page_text import page_text
 
 from lab_ui.generation_sections import COOL, band, speed_band
 from lab_ui.generation_view import REPEAT_MIN
@@ -110,3 +112,22 @@ def test_one_pass_reveal_counts_predictions_and_times_each_way(nano_at):
     why = next(m.value for m in nano_at.markdown if m.value.startswith("**Why:** Each step of writing"))
     generated = window + 1 - len(nano_at.session_state["gen_session"].ids)
     assert f"at {generated} of {generated} positions" in why  # the pass guessed what generation wrote, everywhere
+
+
+BAD_NUMBERS = re.compile(r"\bnan\b|\binf\b|-0\.0+\b|-0%", re.IGNORECASE)
+
+
+def test_an_untrained_model_reveals_every_prediction_without_nan_or_inf(char_tok):
+    """An untrained model gives every token the same score (its output layer starts at zero): ties everywhere."""
+    from llm_core.training.loop import build_model
+
+    at = open_generation(ROOT)
+    register(at, "untrained", build_model(model_preset("nano", char_tok.vocab_size), seed=0), char_tok)
+    at.run()
+    for key, guess in [("generation_temperature", "same"), ("generation_greedy_loop", "yes"), ("generation_few_shot", "none"),
+                       ("generation_one_pass", "tens")]:
+        lock(at, key, guess)
+    assert "**Right.**" in verdict(at, "generation_temperature")  # uniform odds: cooling changes nothing
+    assert "**Right.**" in verdict(at, "generation_few_shot")  # and examples cannot help
+    text = page_text(at)
+    assert not BAD_NUMBERS.search(text), BAD_NUMBERS.search(text)
