@@ -2,7 +2,9 @@
 
 Kept apart from the page so tests and the redraw benchmark can build them without a browser.
 No Streamlit and no model maths here: the numbers come from the inspection unchanged (the
-attention heatmap's z is the trace path's weights, which a test checks).
+attention heatmap's z is the trace path's weights, which a test checks). Colours come from
+lab_ui.palette only: heatmaps in cividis (brighter = more weight), lines and bars told apart by
+dashes, markers and patterns as well as by colour.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from lab_ui import palette
 from lab_ui.chips import Chip, chips_html
 from llm_core.interpret.inspect_model import Inspection, tile_heads
 
-MASK_COLOUR = "#d4d4d8"
+MASK_COLOUR = palette.LIGHT_GREY
+HEATMAP_SCALE = palette.SEQUENTIAL_ALT  # cividis: reads in order in colour-blind vision and in grey
 
 
 def short(piece: str, limit: int = 8) -> str:
@@ -58,7 +62,7 @@ def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure
     fig = go.Figure(
         go.Heatmap(
             z=att, x=positions, y=positions, name="attention",
-            colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="weight", thickness=12),
+            colorscale=HEATMAP_SCALE, zmin=0, zmax=1, colorbar=dict(title="weight", thickness=12),
             hovertemplate=f"query {unit} %{{y}} → key {unit} %{{x}}<br>weight %{{z:.5f}}<extra></extra>",
         )
     )
@@ -77,11 +81,11 @@ def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure
 
 # The all-heads grid is sent as one byte per cell (a quarter of float32; the grid has L*H*T*T
 # cells, 2.5 MB of JSON per redraw at 4x4 heads and 128 tokens otherwise): weights in 0..LEVELS,
-# then codes for masked cells and for the gaps between tiles.
+# then codes for masked cells and for the gaps between tiles. The colour scale spans 0..LEVELS
+# only; shapes paint the masked cells grey and the gaps white over the image.
 LEVELS = 250
 MASKED_CODE = 252
 GAP_CODE = 255
-GRID_COLOURS = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]  # Blues
 
 
 def grid_image(attention: np.ndarray, gap: int) -> np.ndarray:
@@ -104,42 +108,65 @@ def grid_image(attention: np.ndarray, gap: int) -> np.ndarray:
     return image
 
 
-def _grid_colourscale() -> list:
-    stops = [[i / (len(GRID_COLOURS) - 1) * LEVELS / GAP_CODE, c] for i, c in enumerate(GRID_COLOURS)]
-    return stops + [[(LEVELS + 0.5) / GAP_CODE, MASK_COLOUR], [(MASKED_CODE + 1) / GAP_CODE, MASK_COLOUR],
-                    [(MASKED_CODE + 1.5) / GAP_CODE, "#ffffff"], [1.0, "#ffffff"]]
+def shifted_path(path: str, dx: float, dy: float) -> str:
+    """An SVG path of `causal_mask_path` moved by (dx, dy).
+
+    >>> shifted_path("M 0.5,-0.5 L 1.5,-0.5 Z", 10, 20)
+    'M 10.5,19.5 L 11.5,19.5 Z'
+    """
+    def move(point: str) -> str:
+        x, y = point.split(",")
+        return f"{float(x) + dx:g},{float(y) + dy:g}"
+
+    parts = path.replace("M ", "").replace(" Z", "").split(" L ")
+    return "M " + " L ".join(move(p) for p in parts) + " Z"
 
 
 def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> go.Figure:
-    """Every head at once, tiled layers x heads in one heatmap; the chosen one outlined in red.
+    """Every head at once, tiled layers x heads in one heatmap; the chosen one outlined.
 
-    One heatmap and one text trace instead of L*H subplots: a redraw costs milliseconds.
+    One heatmap, shapes for the masks and gaps and one annotation per title instead of L*H
+    subplots: a redraw costs milliseconds.
     """
     L, H, T, _ = view.attention.shape
     gap = max(1, round(0.35 * T))  # room for a two-line title above each tile, at any T
     step = T + gap
+    image = grid_image(view.attention, gap)
+    image[image > LEVELS] = 0  # masked cells and gaps lie under the shapes: dark, so no bright seam shows at their edges
     fig = go.Figure(
         go.Heatmap(
-            z=grid_image(view.attention, gap), colorscale=_grid_colourscale(), zmin=0, zmax=GAP_CODE, showscale=False,
+            z=image, colorscale=HEATMAP_SCALE, zmin=0, zmax=LEVELS, showscale=False,
             hoverinfo="skip", name="all heads",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[h * step + (T - 1) / 2 for _ in range(L) for h in range(H)],
-            y=[row * step - 0.5 - gap * 0.5 for row in range(L) for _ in range(H)],
-            text=titles, mode="text", textfont=dict(size=12, color="#374151"), hoverinfo="skip", name="titles",
-        )
-    )
-    fig.add_shape(
+    shapes = []
+    mask = causal_mask_path(T)
+    for row in range(L):
+        for col in range(H):
+            if mask:
+                shapes.append(dict(type="path", path=shifted_path(mask, col * step, row * step), fillcolor=MASK_COLOUR,
+                                   line=dict(width=0), layer="above", name="causal mask"))
+    for row in range(1, L):  # the white gaps between tiles, over the coded cells
+        shapes.append(dict(type="rect", x0=-0.5, x1=H * step - gap - 0.5, y0=row * step - gap - 0.5, y1=row * step - 0.5,
+                           fillcolor=palette.WHITE, line=dict(width=0), layer="above", name="gap"))
+    for col in range(1, H):
+        shapes.append(dict(type="rect", x0=col * step - gap - 0.5, x1=col * step - 0.5, y0=-0.5, y1=L * step - gap - 0.5,
+                           fillcolor=palette.WHITE, line=dict(width=0), layer="above", name="gap"))
+    shapes.append(dict(
         type="rect", x0=head * step - 1.5, x1=head * step + T + 0.5, y0=layer * step - 1.5, y1=layer * step + T + 0.5,
-        line=dict(color="#dc2626", width=3),
-    )
+        line=dict(color=palette.VERMILLION, width=4), name="chosen head",
+    ))
+    annotations = [
+        dict(x=h * step + (T - 1) / 2, y=row * step - 0.5 - gap * 0.5, text=titles[row * H + h], showarrow=False,
+             font=dict(size=12, color=palette.INK), xref="x", yref="y")
+        for row in range(L) for h in range(H)
+    ]
     hidden = dict(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(
         xaxis=dict(hidden, range=[-gap * 0.5 - 0.5, H * step - gap * 0.5 - 0.5]),
         yaxis=dict(hidden, range=[L * step - gap - 0.5 + 1, -gap - 0.5], scaleanchor="x", constrain="domain"),
-        height=min(1100, 230 * L + 20), margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+        height=min(1100, 230 * L + 20), margin=dict(l=0, r=0, t=0, b=0), showlegend=False, shapes=shapes, annotations=annotations,
+        plot_bgcolor=palette.WHITE,
     )
     return fig
 
@@ -154,8 +181,8 @@ def token_strip_chips(view: Inspection, weights: np.ndarray, query: int) -> list
             continue
         alpha = weights[i] / peak if peak > 0 else 0.0
         chips.append(Chip(
-            piece, f"{i}: {piece} · weight {weights[i]:.4f}", background=f"rgba(37,99,235,{alpha:.3f})",
-            color="#fff" if alpha > 0.55 else "#111827", kind="query" if i == query else "", weight=float(weights[i]),
+            piece, f"{i}: {piece} · weight {weights[i]:.4f}", background=palette.with_alpha(palette.BLUE, round(float(alpha), 3)),
+            color=palette.WHITE if alpha > 0.55 else palette.INK, kind="query" if i == query else "", weight=float(weights[i]),
         ))
     return chips
 
@@ -182,7 +209,7 @@ def lens_figure(view: Inspection, first: int, last: int, top_pieces: np.ndarray,
     fig = go.Figure(
         go.Heatmap(
             z=view.lens_top_probs[:, first : last + 1], x=cols, y=rows, text=top_pieces[:, first : last + 1],
-            texttemplate="%{text}", customdata=custom, colorscale="Greens", zmin=0, zmax=1,
+            texttemplate="%{text}", customdata=custom, colorscale=HEATMAP_SCALE, zmin=0, zmax=1,
             colorbar=dict(title="top-1 prob", thickness=12), name="logit lens",
             textfont=dict(family="monospace", size=tick_font(len(cols)) + 1),
             hovertemplate=(
@@ -205,20 +232,25 @@ def residual_figure(view: Inspection, query: int, unit: str) -> go.Figure:
     stages = ["embeddings"] + [f"block {i}" for i in range(1, view.n_layer + 1)]
     T = len(view.token_ids)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms.mean(1), name=f"average of {T}", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms[:, query], name=f"{unit} {query}", mode="lines+markers"))
-    fig.update_layout(title="Length of the vector after each block", yaxis_title="norm", height=360, margin=dict(l=10, r=10, t=50, b=10))
+    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms.mean(1), name=f"average of {T}", mode="lines+markers",
+                             line=dict(color=palette.BLUE, dash=palette.DASHES[0]), marker=dict(symbol=palette.MARKERS[0], size=8)))
+    fig.add_trace(go.Scatter(x=stages, y=view.residual_norms[:, query], name=f"{unit} {query}", mode="lines+markers",
+                             line=dict(color=palette.ORANGE, dash=palette.DASHES[1]), marker=dict(symbol=palette.MARKERS[1], size=8)))
+    fig.update_layout(title="Length of the vector after each block", yaxis_title="length of the vector (norm)", height=360,
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
 def contributions_figure(view: Inspection, query: int, unit: str) -> go.Figure:
-    """Length of what each block's attention and MLP added: averages as bars, one token as diamonds."""
+    """Length of what each block's attention and MLP added: averages as bars (the MLP's hatched), one token as markers."""
     blocks = [f"block {i}" for i in range(1, view.n_layer + 1)]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=blocks, y=view.attn_out_norms.mean(1), name="attention added (average)", marker_color="#2563eb"))
-    fig.add_trace(go.Bar(x=blocks, y=view.mlp_out_norms.mean(1), name="MLP added (average)", marker_color="#f59e0b"))
-    diamond = dict(size=11, symbol="diamond")
-    fig.add_trace(go.Scatter(x=blocks, y=view.attn_out_norms[:, query], name=f"attention, {unit} {query}", mode="markers", marker=dict(diamond, color="#1e3a8a")))
-    fig.add_trace(go.Scatter(x=blocks, y=view.mlp_out_norms[:, query], name=f"MLP, {unit} {query}", mode="markers", marker=dict(diamond, color="#92400e")))
-    fig.update_layout(title="What each block's attention and MLP added", yaxis_title="norm", barmode="group", height=360, margin=dict(l=10, r=10, t=50, b=10))
+    fig.add_trace(go.Bar(x=blocks, y=view.attn_out_norms.mean(1), name="attention added (average)", marker_color=palette.BLUE))
+    fig.add_trace(go.Bar(x=blocks, y=view.mlp_out_norms.mean(1), name="MLP added (average)", marker=dict(color=palette.ORANGE, pattern_shape="/")))
+    fig.add_trace(go.Scatter(x=blocks, y=view.attn_out_norms[:, query], name=f"attention, {unit} {query}", mode="markers",
+                             marker=dict(symbol="diamond", size=11, color=palette.INK)))
+    fig.add_trace(go.Scatter(x=blocks, y=view.mlp_out_norms[:, query], name=f"MLP, {unit} {query}", mode="markers",
+                             marker=dict(symbol="x", size=11, color=palette.INK)))
+    fig.update_layout(title="What each block's attention and MLP added", yaxis_title="length of what it added (norm)", barmode="group",
+                      height=360, margin=dict(l=10, r=10, t=50, b=10))
     return fig

@@ -10,11 +10,14 @@ import math
 
 import streamlit as st
 
+from lab_ui import charts, palette
 from lab_ui.chips import literal
 from lab_ui.prob_text import Piece, prob_text_html
 from llm_core.generation.sample import Shaping, generate
-from llm_core.generation.stepper import GenerationSession, TokenCost, distinct_ngrams, trailing_loop
+from llm_core.generation.stepper import GenerationSession, TokenCost, distinct_ngrams, longest_repeat, trailing_loop
 from llm_core.text.tokenizers import visible_whitespace
+
+REPEAT_MIN = 16  # tokens: a stretch this long written twice is the text repeating itself, not a common phrase
 
 
 def label(tokenizer, token_id: int) -> str:
@@ -68,6 +71,9 @@ def text_pieces(tokenizer, session: GenerationSession, shown: int, context_start
     return pieces
 
 
+CHOSEN = palette.VERMILLION  # the shaped bar of the picked token (also hatched and labelled "picked")
+
+
 def chart_spec(tokenizer, view, title: str, top_n: int) -> dict:
     """A plotly figure as a dict (built directly: ~10x cheaper than the graph_objects helpers)."""
     rows = view.rows
@@ -76,31 +82,32 @@ def chart_spec(tokenizer, view, title: str, top_n: int) -> dict:
     ticks = []
     for r, name in zip(rows, names):
         shown = name if r.rank < top_n else f"{name} (#{r.rank + 1})"
-        ticks.append(f"<span style='color:#9ca3af'>{shown}</span>" if r.cut_by else f"<b>{shown}</b>" if r.chosen else shown)
+        ticks.append(f"<i style='color:{palette.MUTED}'>{shown}</i>" if r.cut_by else f"<b>{shown}</b>" if r.chosen else shown)
     custom = [[name, r.raw_prob, r.prob, r.cut_by or "kept", r.running_total] for r, name in zip(rows, names)]
     hover = "%{customdata[0]}<br>raw %{customdata[1]:.2%}<br>shaped %{customdata[2]:.2%} (%{customdata[3]})<extra></extra>"
     data = [
         dict(
             type="bar", x=xs, y=[r.raw_prob for r in rows], name="raw (temperature 1)", customdata=custom, hovertemplate=hover,
-            marker=dict(color=["#e5e7eb" if r.cut_by else "#93c5fd" for r in rows], line=dict(color=["#1d4ed8" if r.chosen else "rgba(0,0,0,0)" for r in rows], width=2)),
+            marker=dict(color=[palette.LIGHT_GREY if r.cut_by else palette.SKY for r in rows],
+                        line=dict(color=[palette.BLACK if r.chosen else palette.with_alpha(palette.WHITE, 0) for r in rows], width=2)),
         ),
         dict(
             type="bar", x=xs, y=[r.prob for r in rows], name="shaped (sampled from)", customdata=custom, hovertemplate=hover,
-            marker=dict(color=["#b91c1c" if r.chosen else "#f97316" for r in rows]),
+            marker=dict(color=[CHOSEN if r.chosen else palette.BLUE for r in rows], pattern_shape=["x" if r.chosen else "" for r in rows]),
         ),
         dict(
             type="scatter", mode="lines+markers", x=xs, y=[r.running_total for r in rows], yaxis="y2", name="running total (what top-p reads)",
-            line=dict(color="#6b7280", width=1.5), marker=dict(size=5, color=["#d1d5db" if r.cut_by else "#6b7280" for r in rows]),
+            line=dict(color=palette.GREY, width=1.5, dash="dot"), marker=dict(size=5, color=[palette.LIGHT_GREY if r.cut_by else palette.GREY for r in rows]),
             hovertemplate="running total %{y:.1%}<extra></extra>",
         ),
     ]
     shapes, annotations = [], []
     if view.shaping.top_p and view.shaping.temperature:
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=view.shaping.top_p, y1=view.shaping.top_p, line=dict(color="#6b7280", dash="dash", width=1)))
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=view.shaping.top_p, y1=view.shaping.top_p, line=dict(color=palette.MUTED, dash="dash", width=1)))
         annotations.append(dict(xref="paper", x=1, yref="y2", y=view.shaping.top_p, text=f"top-p {view.shaping.top_p:.2f}", showarrow=False,
-                                xanchor="right", yanchor="bottom", font=dict(size=11, color="#4b5563")))
+                                xanchor="right", yanchor="bottom", font=dict(size=11, color=palette.MUTED)))
     chosen_x = next(i for i, r in enumerate(rows) if r.chosen)
-    annotations.append(dict(x=chosen_x, y=max(rows[chosen_x].prob, rows[chosen_x].raw_prob), text="picked", showarrow=True, arrowhead=2, ay=-28, font=dict(color="#b91c1c")))
+    annotations.append(dict(x=chosen_x, y=max(rows[chosen_x].prob, rows[chosen_x].raw_prob), text="picked", showarrow=True, arrowhead=2, ay=-28, font=dict(color=palette.INK), arrowcolor=palette.INK))
     top = max(max(r.prob for r in rows), max(r.raw_prob for r in rows))
     layout = dict(
         title=dict(text=title, font=dict(size=14)), barmode="group", height=380, margin=dict(t=50, b=40, l=50, r=60),
@@ -112,32 +119,96 @@ def chart_spec(tokenizer, view, title: str, top_n: int) -> dict:
     return dict(data=data, layout=layout)
 
 
+class SpecFigure(dict):
+    """A plotly figure as a plain dict that lab_ui.charts can style (`update_layout`) and check
+    (`to_plotly_json`) without building graph_objects: validating a figure costs ~60 ms here, and
+    Streamlit validates a dict once anyway when it draws it, so the step chart is validated once,
+    not twice, on every Step and Play tick."""
+
+    def update_layout(self, **changes) -> None:
+        self.setdefault("layout", {}).update(changes)
+
+    def to_plotly_json(self) -> dict:
+        return self
+
+
+def step_chart(tokenizer, view, title: str, top_n: int, where) -> None:
+    """One step's distribution through lab_ui.charts: the figure, a sentence computed from it, its rows."""
+    rows = view.rows
+    chosen = next(r for r in rows if r.chosen)
+    top = rows[0]
+    name = lambda r: literal(repr(label(tokenizer, r.token_id)))  # noqa: E731
+    caption = f"The model's favourite is {name(top)} at {top.raw_prob:.0%}"
+    if view.shaping.temperature == 0:
+        caption += "; greedy takes it every time."
+    else:
+        caption += (f"; after temperature {view.shaping.temperature:g}, top-k and top-p it has {top.prob:.0%}, and "
+                    f"{view.kept:,} of {view.vocab_size:,} tokens can be picked. The draw picks {name(chosen)} "
+                    f"(rank {view.chosen_rank + 1}, {chosen.prob:.0%} shaped, {chosen.raw_prob:.0%} raw).")
+    table = [{"rank": r.rank + 1, "token": label(tokenizer, r.token_id), "raw (temperature 1)": f"{r.raw_prob:.4f}",
+              "shaped (sampled from)": f"{r.prob:.4f}", "cut by": r.cut_by or "kept", "running total": f"{r.running_total:.4f}",
+              "picked": "yes" if r.chosen else ""} for r in rows]
+    charts.chart(SpecFigure(chart_spec(tokenizer, view, title, top_n)), key="gen_chart", caption=caption, table=table, where=where,
+                 table_label="This step's candidates")
+
+
 KV_REPEATS = 7  # timings per measurement of the KV cache; the median is shown
 
 
-def greedy_and_sampled(model, prompt_ids: list[int], n: int, shaping: Shaping, seed: int, stop_ids: list[int]) -> dict:
-    """Two generations from the same prompt, greedy and with the page's settings, kept small for the session."""
-    runs = {}
-    for name, s in (("greedy", Shaping(0)), ("sampled", shaping)):
-        steps = generate(model, prompt_ids, n, s.temperature, s.top_k, s.top_p, seed=seed, stop_ids=stop_ids, top_n=5, keep_logits=False)
-        runs[name] = [(step.token_id, step.raw_prob, [(c.token_id, c.raw_prob) for c in step.candidates]) for step in steps]
-    return runs
+def one_run(model, prompt_ids: list[int], n: int, shaping: Shaping, seed: int, stop_ids: list[int]) -> list:
+    """One generation kept small for the session: [(token id, probability, [(candidate id, probability)])]."""
+    steps = generate(model, prompt_ids, n, shaping.temperature, shaping.top_k, shaping.top_p, seed=seed, stop_ids=stop_ids,
+                     top_n=5, keep_logits=False)
+    return [(step.token_id, step.raw_prob, [(c.token_id, c.raw_prob) for c in step.candidates]) for step in steps]
 
 
-def show_comparison(tokenizer, prompt_ids: list[int], made_with: tuple, runs: dict, current: tuple, seed: int) -> None:
-    """The two runs side by side, each with what was measured on it: distinct 4-grams, a final loop, average probability."""
+def loop_words(ids: list[int], tokenizer, unit: str) -> tuple[str, bool]:
+    """What a run shows about repeating itself, in words from its tokens, and whether it repeated a long stretch."""
+    units = f"{unit}s"
+    rep = longest_repeat(ids)
+    if rep is None or rep.length < REPEAT_MIN:
+        longest = rep.length if rep else 0
+        return f"its longest stretch written twice is {longest} {units} (under {REPEAT_MIN}: no loop)", False
+    stretch = literal(repr(tokenizer.decode(ids[rep.first_at : rep.first_at + rep.length])))
+    words = f"it wrote the {rep.length} {units} {stretch} at {unit} {rep.first_at + 1} and again at {unit} {rep.again_at + 1}"
+    period, covered = trailing_loop(ids)
+    if period:
+        words += f", and its last {covered} {units} repeat a {period}-{unit} cycle to the end"
+    return words, True
+
+
+def show_comparison(tokenizer, prompt_ids: list[int], made_with: tuple, runs: dict, current: tuple, seed: int, unit: str) -> None:
+    """The two runs side by side, each with what was measured on it, and what the comparison shows in words."""
     if made_with != current:
         st.caption("Made with other settings or another prompt than the current ones; press the button again to update.")
+    measured = {}
     for col, (name, run) in zip(st.columns(2), runs.items()):
         ids = [t for t, _, _ in run]
-        period, covered = trailing_loop(ids)
+        loop, repeated = loop_words(ids, tokenizer, unit)
+        distinct = distinct_ngrams(ids)
+        measured[name] = (loop, repeated, distinct)
         with col:
             s = Shaping(0) if name == "greedy" else made_with[1]
             st.subheader("Greedy (temperature 0)" if name == "greedy" else f"Sampled (temperature {s.temperature:g}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}, seed {seed})")
             st.html(prob_text_html(comparison_pieces(tokenizer, prompt_ids, run)))
-            loop = f"ends in a loop: the last {covered} tokens repeat a {period}-token cycle" if period else "does not end in a loop"
             avg = sum(p for _, p, _ in run) / max(1, len(run))
-            st.caption(f"Distinct 4-token sequences: **{distinct_ngrams(ids):.0%}** · {loop} · average probability {avg:.0%}")
+            share = "–" if math.isnan(distinct) else f"{distinct:.0%}"
+            st.caption(f"Distinct 4-token sequences: **{share}** · {loop} · average probability {avg:.0%}")
+    (g_loop, g_rep, g_distinct), (s_loop, _, s_distinct) = measured["greedy"], measured["sampled"]
+    if g_rep:
+        text = (
+            f"**What this comparison shows: greedy repeated itself.** {g_loop[0].upper() + g_loop[1:]}. Greedy always takes the "
+            "most likely token, so what it writes next is fixed by the text it sees: once a stretch comes back, the same "
+            "choices can follow again, and nothing random is there to break the cycle."
+        )
+    else:
+        text = (f"**What this comparison shows: greedy did not repeat itself here** ({g_loop}). It still writes exactly this "
+                "text every time from this prompt: nothing in it is random.")
+    text += f" The sampled text: {s_loop}."
+    if not (math.isnan(g_distinct) or math.isnan(s_distinct)):
+        more = "more" if s_distinct > g_distinct else "fewer" if s_distinct < g_distinct else "as many"
+        text += f" It has {more} different 4-token sequences ({s_distinct:.0%} against greedy's {g_distinct:.0%})."
+    st.markdown(text)
 
 
 def show_kv_cost(length: int, cost: TokenCost, repeats: int) -> None:

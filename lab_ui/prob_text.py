@@ -8,32 +8,35 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from lab_ui import palette
 from lab_ui.chips import span
 
-# (upper bound, background, legend text): red for unlikely tokens, fading to white for sure ones.
+# (upper bound, background, legend text): one hue, strongest for the unlikeliest tokens and fading to white
+# for sure ones, so the order reads in colour-blind vision and in grey too; ink text stays above 4.5:1 on all.
 BINS = [
-    (0.05, "#f87171", "under 5%"),
-    (0.20, "#fdba74", "5-20%"),
-    (0.50, "#fde68a", "20-50%"),
-    (0.80, "#d9f99d", "50-80%"),
-    (1.01, "#f0fdf4", "80% or more"),
+    (0.05, palette.with_alpha(palette.VERMILLION, 0.55), "under 5%"),
+    (0.20, palette.with_alpha(palette.VERMILLION, 0.35), "5-20%"),
+    (0.50, palette.with_alpha(palette.ORANGE, 0.35), "20-50%"),
+    (0.80, palette.with_alpha(palette.YELLOW, 0.35), "50-80%"),
+    (1.01, palette.WHITE, "80% or more"),
 ]
 
 STYLE = (
     "<style>"
     # column-reverse keeps a long text scrolled to its end, where the new tokens appear.
     ".gen-scroll{max-height:340px;overflow-y:auto;display:flex;flex-direction:column-reverse;"
-    "border:1px solid #e5e7eb;border-radius:6px;padding:8px 10px}"
+    f"border:1px solid {palette.LIGHT_GREY};border-radius:6px;padding:8px 10px}}"
     ".gen-text{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.92rem;line-height:1.75;"
     "white-space:pre-wrap;word-break:break-word}"
     ".gen-text span{border-radius:3px}"
-    ".gen-text .gp{color:#6b7280}"
+    f".gen-text .gp{{color:{palette.MUTED}}}"
     ".gen-text .gf{opacity:0.35}"
-    ".gen-text .gs{outline:2px solid #1d4ed8;outline-offset:0}"
-    ".gen-text .gn{outline:1px dashed #1d4ed8;color:#1d4ed8}"
-    ".gen-text .nl{color:#9ca3af}"
+    f".gen-text .gs{{outline:2px solid {palette.BLUE};outline-offset:0}}"
+    f".gen-text .gn{{outline:1px dashed {palette.BLUE};color:{palette.BLUE}}}"
+    f".gen-text .nl{{color:{palette.MUTED}}}"
     + "".join(f".gen-text .b{i}{{background:{color}}}" for i, (_, color, _) in enumerate(BINS))
-    + ".gen-legend span{display:inline-block;padding:0 6px;margin-right:4px;border-radius:3px;font-size:0.8rem}"
+    + ".gen-legend span{display:inline-block;padding:0 6px;margin-right:4px;border-radius:3px;font-size:0.8rem;"
+    f"border:1px solid {palette.LIGHT_GREY}}}"
     "</style>"
 )
 
@@ -60,7 +63,7 @@ def bin_of(prob: float) -> int:
     return len(BINS) - 1
 
 
-def prob_text_html(pieces: list[Piece]) -> str:
+def prob_text_html(pieces: list[Piece], label: str = "The text, coloured by how likely the model found each token") -> str:
     """One block of coloured spans; hovering a generated token shows its `hover` text.
 
     >>> prob_text_html([Piece("<b>"), Piece("x", 0.01, "p=1%")]).count("<b>")
@@ -81,7 +84,8 @@ def prob_text_html(pieces: list[Piece]) -> str:
         if p.selected:
             classes.append("gs")
         spans.append(span(p.text, " ".join(classes), p.hover, newline_marks=True))
-    return STYLE + f'<div class="gen-scroll"><div class="gen-text">{"".join(spans)}</div></div>'
+    # Focusable, so a keyboard can scroll a long text too.
+    return STYLE + f'<div class="gen-scroll" tabindex="0" role="region" aria-label="{html.escape(label)}"><div class="gen-text">{"".join(spans)}</div></div>'
 
 
 def legend_html() -> str:

@@ -1,20 +1,22 @@
 """Inside the model: every head's attention on your prompt, what the heads seem to do (measured),
-the logit lens and the residual stream, on whichever model is current."""
+where "it" looks in the example sentence, and in the details how a head computes its weights, the
+residual stream and the logit lens, all on whichever model is current."""
 
 import numpy as np
 import streamlit as st
 
 from lab_ui import attention_view as av
-from lab_ui import course, state, url_state
-from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
+from lab_ui import course, predict, state, table_fit, url_state
+from lab_ui.attention_figures import token_strip_html
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
-from llm_core.interpret.inspect_model import RECENT, describe_head, head_role, lens_summary
-from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError, visible_whitespace
+from llm_core import literature
+from llm_core.interpret.inspect_model import RECENT, describe_head
+from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
-EXAMPLE = "The animal didn't cross the road because it was too wide"
+EXAMPLE = av.EXAMPLE
 DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
 PROMPT_KEY = "attention_prompt"
 LENS_COLUMNS = 40  # positions the logit-lens table shows at once
@@ -29,7 +31,7 @@ def head_explorer(view, unit: str) -> None:
     """Everything that follows the chosen layer, head and token: only this part redraws when they change."""
     units = f"{unit}s"
     T, L, H = len(view.token_ids), view.n_layer, view.n_head
-    st.header("Attention, head by head")
+    st.header("Attention, head by head", anchor="head-by-head")
     pick_layer, pick_head = st.columns(2)
     layer = pick_layer.radio("Layer", list(range(L)), format_func=lambda i: str(i + 1), horizontal=True, key="attention_layer", bind="query-params")
     head = pick_head.radio("Head", list(range(H)), format_func=lambda i: str(i + 1), horizontal=True, key="attention_head", bind="query-params")
@@ -51,21 +53,12 @@ def head_explorer(view, unit: str) -> None:
             f"| spaces & punctuation | {summary.separators:.0%} (even: {summary.separators_baseline:.0%}) |\n"
             f"| spread (0 = one {unit}, 1 = even) | {summary.spread:.2f} |\n| look-back | {summary.distance:.1f} {units} |"
         )
-    st.plotly_chart(head_figure(view, layer, head, unit), key="attention_head_map")
-    st.caption(
-        f"Rows: the {unit} doing the looking (query); columns: the {units} it looks at (keys). Grey cells above the "
-        f"diagonal are the **causal mask**: a {unit} never sees later ones, so their weight is exactly 0. "
-        "Each row sums to 1. Hover a cell for the exact weight."
-    )
+    av.head_chart(view, layer, head, unit)
 
     st.subheader("All heads at a glance")
-    st.caption(
-        "Layers down, heads across, each labelled with what it looks at most on this prompt; the chosen head is outlined "
-        "in red. Pick another with the buttons above to enlarge it (the enlarged map shows the exact weights on hover)."
-    )
-    st.plotly_chart(grid_figure(view, layer, head, [f"<b>L{s.layer + 1} H{s.head + 1}</b><br>{head_role(s, unit)}" for s in view.heads]), key="attention_grid")
+    av.grid_chart(view, layer, head, unit)
 
-    st.header(f"Where one {unit} looks")
+    st.header(f"Where one {unit} looks", anchor="one-token")
     query = st.select_slider(
         f"Pick a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
         key="attention_query", bind="query-params",  # the URL names it "position: piece", as shown
@@ -78,25 +71,8 @@ def head_explorer(view, unit: str) -> None:
     st.html(token_strip_html(view, weights, query))
     order = np.argsort(-weights[: query + 1], kind="stable")[:5]
     st.caption(
-        f"Darker blue = more weight; the red box is the {unit} looking, grey ones come after it and are never seen. "
+        f"Darker blue = more weight; the outlined {unit} is the one looking, pale ones come after it and are never seen. "
         "Most weight: " + ", ".join(f"{i}: '{literal(view.pieces[i])}' {weights[i]:.2f}" for i in order)
-    )
-
-    st.header("The residual stream")
-    st.markdown(
-        f"Each {unit}'s vector flows through the model, and every block *adds* what its attention and its MLP computed. "
-        f"Below, the length (norm) of the vector after each block and of what each part added: for {unit} {query} "
-        f"('{literal(view.pieces[query])}', picked above) and averaged over all {T}."
-    )
-    left, right = st.columns(2)
-    left.plotly_chart(residual_figure(view, query, unit), key="attention_residual")
-    right.plotly_chart(contributions_figure(view, query, unit), key="attention_contributions")
-    parts = [(float(view.attn_out_norms[i].mean()), f"block {i + 1}'s attention") for i in range(L)]
-    parts += [(float(view.mlp_out_norms[i].mean()), f"block {i + 1}'s MLP") for i in range(L)]
-    size, name = max(parts)
-    st.caption(
-        f"On average the vectors grow from {view.residual_norms[0].mean():.1f} after the embeddings to "
-        f"{view.residual_norms[-1].mean():.1f} after the last block; the largest single addition is {name} ({size:.1f} on average)."
     )
 
 
@@ -107,16 +83,21 @@ unit = "character" if tokenizer.kind == "char" else "token"
 units = f"{unit}s"
 
 course.chapter_intro("attention")
+table_fit.inject()
+st.markdown(
+    f"**On this page:** [Attention, head by head](#head-by-head) · [Where one {unit} looks](#one-token) · "
+    "[What does “it” look at?](#it) · The details: [how a head computes its weights](#how-a-head-works) · "
+    "[the residual stream](#residual-stream) · [the logit lens](#logit-lens)"
+)
 st.markdown(
     f"Type a prompt and look inside the **current model** (*{entry.name}*: {cfg.n_layer} layers × {cfg.n_head} heads, "
-    f"a context of {cfg.block_size} {units}). In every layer each **head** gives every {unit} a set of weights over "
-    f"the {units} up to and including itself (a softmax of query·key scores, so each row sums to 1); the {unit}'s "
-    "new vector is the weighted mix of their value vectors. Everything below is the real model's numbers on your prompt."
+    f"a context of {cfg.block_size} {units}). In every layer, each **head** gives every {unit} a weight for each {unit} "
+    f"up to and including itself; the weights add up to 1, and the {unit} takes in a mix of what those {units} carry. "
+    f"This is attention, the idea at the heart of the transformer ({literature.cite('vaswani2017')})."
 )
 
 prompt = url_state.text_box(st.text_area, "Prompt", PROMPT_KEY, DEFAULT_PROMPT, height=90, max_chars=20_000)
 st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example")
-st.caption("What the model does with that sentence is measured at the end of the page, under *What does “it” refer to?*")
 
 if not prompt:
     st.info("Type a prompt to look inside the model.")
@@ -157,66 +138,61 @@ if T == 1:
 
 head_explorer(view, unit)
 
-if T >= 2:
-    roles = [head_role(s, unit) for s in view.heads]
-    counts = {r: roles.count(r) for r in dict.fromkeys(roles)}
-    st.markdown(
-        f"**On this prompt, what the {L * H} heads look at most:** " + "; ".join(f"{r}: {n}" for r, n in counts.items()) + "."
-    )
-with st.expander("Every head's measurements", expanded=False):
-    rows = [
-        {
-            "layer": s.layer + 1, "head": s.head + 1, "looks mostly at": head_role(s, unit),
-            f"previous {unit}": s.previous, "itself": s.self_weight, f"last {RECENT}": s.recent,
-            f"first {unit}": s.first, "spaces & punctuation": s.separators, "(if spread evenly)": s.separators_baseline,
-            "spread (0–1)": s.spread, f"look-back ({units})": s.distance,
-        }
-        for s in view.heads
-    ]
-    st.dataframe(rows, hide_index=True, width="stretch", column_config={
-        k: st.column_config.NumberColumn(format="%.2f") for k in rows[0] if k not in ("layer", "head", "looks mostly at")
-    })
+st.header("What does “it” look at?", anchor="it")
+av.it_section(entry, unit)
+
+# --- the details
+st.header("The details: how a head computes its weights", anchor="how-a-head-works")
+position_words = (
+    f"It tells positions apart by turning each query and key by an angle that grows with the position (rotary position "
+    f"embeddings, RoPE: {literature.cite('su2021')}), so a score depends on how far apart two {units} are."
+    if cfg.position == "rope" else
+    f"It tells positions apart by a learned vector for each position, added to the {unit}'s embedding before the first block."
+)
+st.markdown(
+    f"Each {unit}'s vector is turned into three: a **query** (what it looks for), a **key** (what it offers) and a **value** "
+    f"(what it passes on). A head scores every pair by multiplying a query with a key, number by number, and adding up "
+    f"(divided by √{cfg.head_dim}, the square root of the head's size, to keep the scores moderate). The **causal mask** "
+    f"removes every later {unit} (its weight is exactly 0), a **softmax** turns each row of scores into weights that add up "
+    f"to 1, and the {unit}'s new vector is the weighted mix of the values. {position_words} "
+    f"{cfg.n_head} heads do this side by side in each of the {cfg.n_layer} layers."
+)
+
+st.header("The details: the residual stream", anchor="residual-stream")
+st.markdown(
+    f"Each {unit}'s vector flows through the model, and every block *adds* what its attention and its MLP computed "
+    f"(the residual stream: {literature.cite('elhage2021')}). Below, the length (norm) of the vector after each block "
+    f"and of what each part added, for one {unit} and averaged over all {T}."
+)
+token = st.select_slider(f"Follow a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
+                         key="attention_residual_token")
+av.residual_charts(view, token, unit)
+
+st.header("The details: the logit lens", anchor="logit-lens")
+st.markdown(
+    f"The model's final norm and output layer can be applied early, after any block, to read what the "
+    f"vector *would* predict as the next {unit} if the model stopped there: the logit lens "
+    f"({literature.cite('nostalgebraist2020')}). The last row is the model's real prediction."
+)
+av.lens_prediction(view, tokenizer, unit)
+if predict.made("attention_lens"):
+    first, last = 0, T - 1
+    if T > LENS_COLUMNS:
+        first, last = st.slider("Positions shown", 0, T - 1, (T - LENS_COLUMNS, T - 1), key=f"attention_lens_range::{T}")
+        if last - first + 1 > 2 * LENS_COLUMNS:
+            st.caption(f"Showing the first {2 * LENS_COLUMNS} of them, so the letters stay readable.")
+            last = first + 2 * LENS_COLUMNS - 1
+    av.lens_chart(view, tokenizer, first, last, unit)
+else:
+    st.caption("Lock in a guess above to see the logit lens at every position of your prompt.")
+
+with st.expander("Every head, in words"):
     st.caption(
         f"Weights averaged over the prompt's positions 1–{T - 1} (position 0 can only look at itself). 'first' counts "
         f"only positions more than {RECENT} away from the start. Spread: entropy of the weights over the entropy of even "
         "weights. A label needs at least half the weight in one place."
     )
     st.markdown("\n".join(f"- {describe_head(s, unit)}" for s in view.heads))
-
-# --- logit lens
-st.header("Logit lens: the prediction forming layer by layer")
-st.markdown(
-    f"The model's final norm and output layer can be applied early, after any block, to read what the vector "
-    f"*would* predict as the next {unit} if the model stopped there. The last row is the model's real prediction; "
-    "green = how sure the top guess is. Hover a cell for the token that really comes next."
-)
-first, last = 0, T - 1
-if T > LENS_COLUMNS:
-    first, last = st.slider("Positions shown", 0, T - 1, (T - LENS_COLUMNS, T - 1), key=f"attention_lens_range::{T}")
-    if last - first + 1 > 2 * LENS_COLUMNS:
-        st.caption(f"Showing the first {2 * LENS_COLUMNS} of them, so the letters stay readable.")
-        last = first + 2 * LENS_COLUMNS - 1
-top_pieces = np.array([[visible_whitespace(tokenizer.token_text(int(i))) for i in row] for row in view.lens_top_ids], dtype=object)
-st.plotly_chart(lens_figure(view, first, last, top_pieces, unit), key="attention_lens")
-if T >= 2:
-    lens = lens_summary(view)
-    stages = ["the embeddings alone"] + [f"block {i}" for i in range(1, L + 1)]
-    st.markdown(
-        f"Averaged over the {T - 1} positions whose next {unit} is in the prompt, the real next {unit} gets "
-        + ", ".join(f"**{p:.0%}** after {s}" for p, s in zip(lens.next_prob, stages))
-        + f". The top guess is right {lens.top1_correct[0]:.0%} of the time from the embeddings alone and "
-        f"{lens.top1_correct[-1]:.0%} of the time at the output."
-    )
-
-# --- the example sentence
-st.header("What does “it” refer to?")
-st.markdown(
-    f"In *“{EXAMPLE}”*, “it” is the road: roads are wide, an animal would be *tired*. Large models learn, over many "
-    "layers and a great deal of text, to move information about the right noun onto “it”, and some of their heads "
-    f"put visible weight there. This model is far smaller: it reads {units}, has {L} layers and "
-    f"{model.num_params():,} parameters, and learned from {av.training_text(entry.record)}. Nothing in that teaches it that roads are wide. What its heads do on your "
-    f"prompt is measured above, and a weight on a word is not understanding: at most it shows where information could flow."
-)
-av.show_it_measurement(view, tokenizer, unit)
+st.caption(av.sources_line(cfg))
 
 course.chapter_end("attention")

@@ -1,18 +1,21 @@
 """Generation: the inference loop, token by token, with the probabilities in view. The loop is
-llm_core.generation.stepper.GenerationSession (kept in st.session_state); the views are lab_ui.generation_view."""
+llm_core.generation.stepper.GenerationSession (kept in st.session_state); the views are lab_ui.generation_view,
+the later sections and the chapter's predictions lab_ui.generation_sections."""
 
 import time
 
 import streamlit as st
 
-from lab_ui import course, state, url_state
+from lab_ui import course, state, table_fit, url_state
+from lab_ui import generation_sections as sections
 from lab_ui import generation_view as gv
 from lab_ui.assistant_chat import chat_prompt_box
 from lab_ui.chips import literal
 from lab_ui.prob_text import legend_html, prob_text_html
 from lab_ui.shell import ensure_app_shell
+from llm_core import literature
 from llm_core.generation.sample import Shaping
-from llm_core.generation.stepper import GenerationSession, drop_unknown, ms_per_token, start_ids, step_view
+from llm_core.generation.stepper import GenerationSession, drop_unknown, start_ids, step_view
 from llm_core.text.tokenizers import UnknownCharacterError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
@@ -73,12 +76,24 @@ def on_drop(chars: list[str]) -> None:
 
 
 course.chapter_intro("generation")
+table_fit.inject()
+unit = "character" if tokenizer.kind == "char" else "token"
+st.markdown(
+    "**On this page:** [Step by step](#step-by-step) · [Greedy or sampled?](#greedy-or-sampled) · "
+    "[Examples in the prompt](#in-context) · The details: [the KV cache](#kv-cache) · "
+    "[one pass, a prediction at every position](#one-pass)"
+)
 st.markdown(
     "Generation is a loop: the model gives a probability to **every** possible next token, one is "
     "picked, appended to the text, and the loop runs again, until a stop token or a length limit. "
+    "How one is picked is up to you: always the most likely (greedy), or at random, with temperature, "
+    f"top-k ({literature.cite('fan2018')}) and top-p ({literature.cite('holtzman2020')}) shaping the odds. "
     f"Here the loop runs on the **current model** (*{entry.name}*, {tokenizer.kind} tokens, vocabulary "
     f"{vocab:,}) one step per click, with the probabilities of each step in view."
 )
+predict_slot = st.container()  # filled once the session exists: its reveal reads the next token's scores
+
+st.header("Step by step", anchor="step-by-step")
 
 prompt = url_state.text_box(st.text_area, "Prompt", "gen_prompt", DEFAULT_PROMPT, max_chars=5000, height=80)
 prompt = chat_prompt_box(tokenizer, prompt, "gen_prompt")  # a fine-tuned model reads its chat format
@@ -182,9 +197,9 @@ def live_view() -> None:
     st.html(prob_text_html(gv.text_pieces(tokenizer, session, shown, context_start, ghost)))
     st.html(legend_html())
     st.caption(
-        "Colour: the model's probability (at temperature 1) for each token it produced; red tokens are ones it found "
-        "unlikely, where a small model tends to go astray. Hover a token for its probability and the alternatives; "
-        "pick a step with the slider for its whole distribution. The dashed box is the next token."
+        "Colour: the model's probability (at temperature 1) for each token it produced; the darker the orange, the less "
+        "likely it found the token. Hover (or tap) a token for its probability and "
+        "the alternatives; pick a step with the slider for its whole distribution. The dashed box is the next token."
     )
     if n:
         st.slider(f"Step shown ({n + 1} = the next token)", 1, n + 1, n + 1, key=slider_key)
@@ -193,8 +208,7 @@ def live_view() -> None:
         st.info("This early step's full distribution is no longer kept (memory limit for large vocabularies); hover its token for its top candidates.")
     else:
         left, right = st.columns([3, 1])
-        with left:
-            st.plotly_chart(gv.chart_spec(tokenizer, view, title, TOP_N), key="gen_chart", config={"displayModeBar": False})
+        gv.step_chart(tokenizer, view, title, TOP_N, where=left)
         with right:
             gv.show_step_numbers(view, label(view.chosen_id), context_start, context_length, block)
         if shown == n:
@@ -207,44 +221,20 @@ def live_view() -> None:
 if session is not None:
     live_view()
 
-# --- greedy vs sampling ---
-st.header("Greedy or sampled?")
-st.markdown(
-    "**Why greedy loops.** Greedy decoding always takes the most likely token, so each choice is a fixed "
-    "function of the text the model sees. Once a phrase comes back, the context that produced it comes back "
-    "too, the same choices follow, and nothing random is there to break the cycle.\n\n"
-    "**Why temperature adds variety.** Sampling draws from the whole distribution, so a less likely token "
-    "is sometimes picked and the text moves somewhere new. Temperature divides the logits before the softmax: "
-    "below 1 it sharpens the distribution towards greedy, above 1 it flattens it so rarer tokens come up more "
-    "often: more variety and, too hot, nonsense. Top-k and top-p cut the unlikely tail to keep the variety sensible."
-)
-compare_n = min(max_new(), 300)
-if session is not None:
-    st.button(f"Generate {compare_n} tokens both ways", key="gen_compare_btn", on_click=lambda: st.session_state.update(gen_compare_request=True))
-    compare_key = (st.session_state.get("gen_session_key"), shaping, compare_n)
-    if st.session_state.pop("gen_compare_request", False):
-        runs = gv.greedy_and_sampled(model, session.ids[: session.prompt_length], compare_n, shaping, seed, stop_ids)
-        st.session_state["gen_compare"] = (compare_key, runs)
-    if st.session_state.get("gen_compare") is not None:
-        gv.show_comparison(tokenizer, session.ids[: session.prompt_length], *st.session_state["gen_compare"], compare_key, seed)
+with predict_slot:
+    sections.temperature_prediction(tokenizer, session)
 
-# --- the KV cache ---
-st.header("The KV cache")
-st.markdown(
-    "To score the next token, attention needs the keys and values of every visible token in every layer. "
-    "**Without a cache** the model recomputes them all for each new token, so each token costs a pass over the "
-    "whole window. **With the KV cache** it keeps them and computes only the new token's: one token through the "
-    "network per step. When the text outgrows the context window, the window slides by half a context and the "
-    "cache is refilled once for the tokens still visible. The toggle above switches it for the steps you take; "
-    "the text is the same either way."
-)
-if session is not None:
-    last_ms = session.pending.model_ms
-    st.caption(f"The last model call of this session took {last_ms:.1f} ms ({'with' if session.use_cache else 'without'} the cache).")
-    if st.button(f"Measure at the current length ({len(session.ids)} tokens)", key="gen_measure"):
-        st.session_state["gen_cost"] = (len(session.ids), ms_per_token(model, session.ids, repeats=gv.KV_REPEATS), gv.KV_REPEATS)
-    if st.session_state.get("gen_cost") is not None:
-        gv.show_kv_cost(*st.session_state["gen_cost"])
+st.header("Greedy or sampled?", anchor="greedy-or-sampled")
+sections.greedy_section(entry, session, shaping, seed, stop_ids, min(max_new(), 300), unit)
+
+st.header("Examples in the prompt: in-context learning", anchor="in-context")
+sections.in_context_section(entry, unit)
+
+st.header("The details: the KV cache", anchor="kv-cache")
+sections.kv_cache_section(model, session)
+
+st.header("The details: one pass, a prediction at every position", anchor="one-pass")
+sections.one_pass_section(entry, session, unit)
 
 st.session_state["gen_script_ms"] = 1000 * (time.perf_counter() - script_started)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_attention_page import cells_inside
 
+from lab_ui import palette
 from lab_ui.attention_figures import (
     GAP_CODE,
     LEVELS,
@@ -15,6 +16,7 @@ from lab_ui.attention_figures import (
     grid_image,
     head_figure,
     lens_figure,
+    shifted_path,
     token_strip_html,
 )
 from llm_core.interpret.inspect_model import inspect_ids
@@ -60,14 +62,24 @@ def test_grid_image_codes_weights_masks_and_gaps():
     assert np.all(image[T:step] == GAP_CODE) and np.all(image[:, T:step] == GAP_CODE)
 
 
-def test_grid_outlines_the_chosen_head(view):
+def test_grid_outlines_the_chosen_head_and_paints_masks_and_gaps(view):
     L, H = view.n_layer, view.n_head
     fig = grid_figure(view, L - 1, H - 1, [f"t{i}" for i in range(L * H)])
     T = len(view.token_ids)
     step = T + max(1, round(0.35 * T))
-    rect = fig.layout.shapes[0]
+    rect = next(s for s in fig.layout.shapes if s.name == "chosen head")
     assert rect.x0 < (H - 1) * step and rect.x1 > (H - 1) * step + T - 1
     assert rect.y0 < (L - 1) * step and rect.y1 > (L - 1) * step + T - 1
+    # One grey mask per tile, covering exactly that tile's cells above the diagonal (shifted to the tile).
+    masks = [s for s in fig.layout.shapes if s.name == "causal mask"]
+    assert len(masks) == L * H
+    for i, mask in enumerate(masks):
+        row, col = divmod(i, H)
+        assert np.array_equal(cells_inside(shifted_path(mask.path, -col * step, -row * step), T), np.triu(np.ones((T, T), dtype=bool), 1))
+    gaps = [s for s in fig.layout.shapes if s.name == "gap"]
+    assert len(gaps) == (L - 1) + (H - 1) and all(g.fillcolor == palette.WHITE for g in gaps)
+    assert [a.text for a in fig.layout.annotations] == [f"t{i}" for i in range(L * H)]  # each tile's title above it
+    assert not palette.check_figure(fig)  # the palette's colours only (cividis for the weights)
 
 
 def test_lens_and_strip_show_the_inspection(view, char_tok):

@@ -9,11 +9,12 @@ import torch
 from conftest import ROOT, perturbed_model
 from streamlit.testing.v1 import AppTest
 
-from lab_ui.attention_figures import LEVELS, MASKED_CODE
+from lab_ui.attention_figures import LEVELS, shifted_path
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
 from llm_core.interpret.inspect_model import (
     attention_between,
     describe_head,
+    head_role,
     inspect_ids,
     word_positions,
 )
@@ -92,7 +93,7 @@ def test_heatmap_numbers_are_the_trace_numbers_for_every_layer_and_head(at):
     ids = entry.tokenizer.encode(DEFAULT_PROMPT)
     expected = expected_attention(entry, ids)
     L, H, T, _ = expected.shape
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 4  # head, grid, residual, contributions; the logit lens waits for a guess
     z = heatmap(at)
     assert z.shape == (T, T) and head_title(at).startswith("Layer 1, head 1")
     for layer, head in [(0, 0), (2, 1), (L - 1, H - 1)]:
@@ -135,11 +136,22 @@ def test_grid_shows_every_head_and_outlines_the_chosen_one(at):
     below = np.tril(np.ones((T, T), dtype=bool))
     # One byte per cell: the weight to within half of 1/250, masked cells coded apart.
     assert np.abs(tile[below] / LEVELS - expected[2, 3][below]).max() <= 0.5 / LEVELS + 1e-6
-    assert np.all(tile[~below] == MASKED_CODE)
-    rect = spec["layout"]["shapes"][0]
+    assert np.all(tile[~below] == 0)  # masked cells are sent dark, under the grey mask shape of their tile
+    masks = [shape for shape in spec["layout"]["shapes"] if shape.get("name") == "causal mask"]
+    assert len(masks) == 16
+    back_home = shifted_path(masks[2 * 4 + 3]["path"], -3 * step, -2 * step)  # layer 3, head 4's mask, moved to the origin
+    assert np.array_equal(cells_inside(back_home, T), ~below)
+    rect = next(shape for shape in spec["layout"]["shapes"] if shape.get("name") == "chosen head")
     assert rect["x0"] < 3 * step < rect["x1"] and rect["y0"] < 2 * step < rect["y1"]
-    titles = next(t for t in spec["data"] if t.get("name") == "titles")["text"]
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
     assert len(titles) == 16 and titles[0].startswith("<b>L1 H1</b>")
+    # The chart's caption counts the heads' labels, and its table holds every head's measurements.
+    view = inspect_ids(entry.model, entry.tokenizer, entry.tokenizer.encode(DEFAULT_PROMPT))
+    roles = [head_role(s, "character") for s in view.heads]
+    caption = next(c.value for c in at.caption if c.value.startswith("Layers down, heads across"))
+    assert "outlined tile is layer 3, head 4" in caption and f"{roles[0]} {roles.count(roles[0])}" in caption
+    table = next(t.value for t in at.table if "looks mostly at" in t.value.columns)
+    assert len(table) == 16 and table["looks mostly at"].tolist() == roles
 
 
 def test_a_different_current_model_is_what_the_page_shows(at, char_tok):
@@ -206,21 +218,61 @@ def test_hostile_prompts(at):
     assert any("Nothing is left to read" in i.value for i in at.info) and not at.get("plotly_chart")
 
 
-def test_seed_example_measures_where_it_looks(at):
+ANSWERS = {"attention_it": "Averaged over all", "attention_lens": "is first the top guess"}  # a phrase of each answer
+
+
+def lock(at, key: str, guess):
+    """Make a "Predict, then see" guess and lock it in; the verdict line ("Right." or "Not this time." and the answer)."""
+    at.radio(key=f"predict_{key}_guess").set_value(guess).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+    return next(m.value for m in at.markdown if ("**Right.**" in m.value or "**Not this time.**" in m.value) and ANSWERS[key] in m.value)
+
+
+def test_where_it_looks_is_predicted_then_measured_on_the_current_model(at):
     at.button(key="attention_example").click().run()
     assert not at.exception
     assert at.text_area(key="attention_prompt").value == EXAMPLE
+    assert not any(c.value.startswith("Head by head on the example") for c in at.caption)  # nothing shown before the guess
     entry = current_entry(at)
     ids = entry.tokenizer.encode(EXAMPLE)
     attention = expected_attention(entry, ids)
     it = word_positions(entry.tokenizer, ids, "it")[-1]
     on_animal = attention_between(attention, it, word_positions(entry.tokenizer, ids, "animal")[-1])
     on_road = attention_between(attention, it, word_positions(entry.tokenizer, ids, "road")[-1])
-    measured = next(m.value for m in at.markdown if m.value.startswith("**Measured on this window**"))
-    assert f"**{on_animal.mean():.1%}** of the weight lands on “animal”" in measured
-    assert f"**{on_road.mean():.1%}** on “road”" in measured
+    nearby = attention_between(attention, it, list(range(it[0] - 3, it[-1] + 1)))
+    averages = {"animal": on_animal.mean(), "road": on_road.mean(), "nearby": nearby.mean()}
+    wrong = next(k for k in averages if k != max(averages, key=averages.get))
+    verdict = lock(at, "attention_it", wrong)
+    assert "**Not this time.**" in verdict
+    assert f"**{on_animal.mean():.1%}** on “animal” and **{on_road.mean():.1%}** on “road”" in verdict
+    assert f"**{nearby.mean():.0%}** of their weight on themselves" in verdict
     layer, head = np.unravel_index(int(on_road.argmax()), on_road.shape)
-    assert f"“road” is layer {layer + 1}, head {head + 1} ({on_road[layer, head]:.0%})" in measured
+    caption = next(c.value for c in at.caption if c.value.startswith("Head by head on the example"))
+    assert f"“road” is layer {layer + 1}, head {head + 1} ({on_road[layer, head]:.0%})" in caption
+    bars = trace_named(at, "on “road”")
+    assert np.allclose(plotly_array(bars["y"]), on_road.ravel(), atol=1e-6)
+    at.button(key="predict_attention_it_again").click().run()
+    assert "**Right.**" in lock(at, "attention_it", max(averages, key=averages.get))
+
+
+def test_the_logit_lens_is_predicted_then_shown(at):
+    entry = current_entry(at)
+    ids = entry.tokenizer.encode(DEFAULT_PROMPT)
+    trace = entry.model.trace(torch.tensor(ids))
+    probs = torch.softmax(trace.lens_logits[:, -1], -1)  # (L+1, V): each stage's read-out after the last character
+    final = int(probs[-1].argmax())
+    first = int(next(i for i in range(probs.shape[0]) if int(probs[i].argmax()) == final))
+    assert not any(getattr(e, "key", None) == "attention_lens" for e in at.get("plotly_chart"))
+    verdict = lock(at, "attention_lens", first)
+    assert "**Right.**" in verdict and ", ".join(f"{p:.0%}" for p in probs[:, final].tolist()) in verdict
+    lens = trace_named(at, "logit lens")
+    assert np.allclose(plotly_array(lens["z"]), probs_top(trace)[:, -40:], atol=1e-6)  # the last 40 positions: each stage's top-guess probability
+    assert len(at.get("plotly_chart")) == 5
+
+
+def probs_top(trace) -> np.ndarray:
+    return torch.softmax(trace.lens_logits, -1).max(-1).values.numpy()
 
 
 def test_token_view_follows_the_chosen_token_and_head(at):
@@ -237,3 +289,23 @@ def test_token_view_follows_the_chosen_token_and_head(at):
     strip = next(h.proto.body for h in at.get("html") if 'attention-strip' in h.proto.body)
     shown = [float(w.split('"')[0]) for w in strip.split('data-weight="')[1:]]
     assert np.allclose(shown, attention[1, :, 20, :21].mean(0), atol=1e-6)
+
+
+def test_an_untrained_model_reveals_both_predictions_without_nan_or_inf(at, char_tok):
+    """Untrained: every score ties, so every head spreads evenly and the lens guesses the same token at every stage."""
+    import re
+
+    from page_text import page_text
+
+    from llm_core.training.loop import build_model
+
+    model = build_model(model_preset("nano", char_tok.vocab_size), seed=0)
+    at.session_state[REGISTRY_KEY]["Untrained (test)"] = ModelEntry("Untrained (test)", model, char_tok, {}, "trained")
+    at.session_state[CURRENT_KEY] = "Untrained (test)"
+    at.run()
+    lock(at, "attention_it", "nearby")
+    verdict = lock(at, "attention_lens", 0)
+    assert "**Right.**" in verdict and "the embeddings alone" in verdict  # all stages tie on the same first token
+    text = page_text(at)
+    bad = re.search(r"\bnan\b|\binf\b|-0\.0+\b|-0%", text, re.IGNORECASE)
+    assert not bad, text[max(0, bad.start() - 200) : bad.end() + 50]

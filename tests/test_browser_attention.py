@@ -1,6 +1,7 @@
 """Browser tests: the Attention chapter ("Inside the model") in headless Chromium."""
 
 from browser_harness import (
+    ARTIFACTS,
     assert_no_exception,
     main_area,
     open_page,
@@ -9,6 +10,7 @@ from browser_harness import (
 )
 from playwright.sync_api import expect
 
+EXAMPLE = "The animal didn't cross the road because it was too wide"
 CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
 
 
@@ -27,7 +29,7 @@ def test_attention_renders_and_layer_head_change_the_heatmap(app_server, page):
     open_page(page, app_server.url, "attention")
     main = main_area(page)
     expect(main.get_by_role("heading", name="Attention", exact=True)).to_be_visible()
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)  # head, grid, residual, contributions, lens
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=CHARTS)  # head, grid, residual, contributions (the lens waits for a guess)
     expect(head_title(main)).to_contain_text("Layer 1, head 1")
     expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible()  # inside the app shell
     assert_no_exception(page)
@@ -50,7 +52,6 @@ def test_attention_token_view_and_example(app_server, page):
     main.get_by_role("button", name="Try the example sentence", exact=False).click()
     wait_idle(page)
     expect(main.get_by_label("Prompt")).to_have_value("The animal didn't cross the road because it was too wide")
-    expect(main.get_by_text("Measured on this window", exact=False)).to_be_visible()
     strip = main.locator(".attention-strip")
     expect(strip).to_have_count(1)
     expect(strip.locator(".tok")).to_have_count(len("The animal didn't cross the road because it was too wide"))
@@ -64,8 +65,8 @@ def test_attention_hostile_prompts(app_server, page):
     main = main_area(page)
     cases = [
         ("", "Type a prompt", 0),
-        ("a", "A single character can only look at itself", 5),
-        ("To be or not " * 30, "longer than this model's context", 5),
+        ("a", "A single character can only look at itself", 4),
+        ("To be or not " * 30, "longer than this model's context", 4),
         ("日本語 🙂 \x07 hello", "never seen", 0),
     ]
     for text, expected, charts in cases:
@@ -76,6 +77,64 @@ def test_attention_hostile_prompts(app_server, page):
     # Unseen characters: offer to drop them, then show the rest.
     main.get_by_text("Drop the unseen characters", exact=False).click()
     wait_idle(page)
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=CHARTS)
     expect(main.locator(".attention-strip .tok")).to_have_count(len("   hello"))
     assert_no_exception(page)
+
+
+def lock_guess(page, main, question: str, option: str) -> None:
+    """Pick an option of the checkpoint whose question contains `question`, and lock it in."""
+    box = main.get_by_test_id("stVerticalBlock").filter(has_text=question).last
+    box.get_by_text(option, exact=True).click()
+    wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+
+
+def test_predict_where_it_looks_then_the_score_survives_a_reload(app_server, page):
+    from lab_ui.state import bundled
+    from llm_core.interpret.inspect_model import inspect_ids, it_looks
+
+    entry = bundled()
+    looks = it_looks(inspect_ids(entry.model, entry.tokenizer, entry.tokenizer.encode(EXAMPLE)), entry.tokenizer)
+    averages = looks.averages()
+    open_page(page, app_server.url, "attention")
+    main = main_area(page)
+    expect(main.get_by_text("Your predictions in this chapter: 0 of 2 made", exact=False)).to_be_visible()
+    lock_guess(page, main, "where does the most attention weight land", "“road”")
+    verdict = main.get_by_text("on “animal” and", exact=False).first
+    expect(verdict).to_contain_text(f"{averages['animal']:.1%} on “animal” and {averages['road']:.1%} on “road”")
+    expect(main.get_by_text("Right." if looks.most() == "road" else "Not this time.", exact=True)).to_be_visible()
+    expect(main.get_by_text("Head by head on the example", exact=False)).to_be_visible()
+    expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible()
+    screenshot(page, "attention_it_revealed")
+    page.reload()  # a new Streamlit session: the run id in the address finds the same desk, and the guess on it
+    wait_idle(page)
+    main = main_area(page)
+    expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible(timeout=30_000)
+    expect(main.get_by_text(f"{averages['animal']:.1%} on “animal”", exact=False).first).to_be_visible()
+    expect(main.get_by_role("button", name="Guess again")).to_have_count(1)
+    # The logit lens appears once its own guess is locked.
+    lock_guess(page, main, "after which block is", "block 4 (the output)")
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)
+    expect(main.get_by_text("Your predictions in this chapter: 2 of 2 made", exact=False)).to_be_visible()
+    assert_no_exception(page)
+
+
+def test_first_screen_as_a_newcomer_sees_it(app_server, browser):
+    """A fresh visitor (a new desk) at 1400x1000: the takeaway and "In this chapter" first; saved for the report."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        open_page(page, app_server.url, "attention")
+        main = main_area(page)
+        expect(main.get_by_text("In this chapter", exact=True)).to_be_in_viewport()
+        expect(main.get_by_text("On this page:", exact=False)).to_be_in_viewport()
+        expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=CHARTS)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "first_screen_attention.png"))  # the viewport only: what a newcomer sees first
+        main.get_by_role("link", name="the logit lens").click()  # the contents list jumps to its section
+        expect(main.get_by_role("heading", name="The details: the logit lens")).to_be_in_viewport(timeout=10_000)
+        assert_no_exception(page)
+    finally:
+        context.close()

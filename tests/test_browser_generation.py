@@ -120,9 +120,23 @@ def test_same_seed_reproduces_the_same_text(app_server, page):
 
 
 def test_greedy_comparison_and_kv_cache_timing(app_server, page):
+    from lab_ui.state import bundled
+    from llm_core.generation.sample import generate
+    from llm_core.generation.stepper import longest_repeat
+
     main = open_generation(page, app_server.url)
-    main.get_by_role("button", name=re.compile(r"Generate \d+ tokens both ways")).click()
+    expect(main.get_by_role("heading", name="Greedy (temperature 0)")).to_have_count(0)  # the comparison waits for the guess
+    box = main.get_by_test_id("stVerticalBlock").filter(has_text="Will it write some stretch").last
+    box.get_by_text("no", exact=True).click()
     wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+    entry = bundled()
+    greedy = [s.token_id for s in generate(entry.model, entry.tokenizer.encode("ROMEO:\n"), 120, 0.0)]
+    rep = longest_repeat(greedy)  # the bundled model's greedy text repeats itself: the reveal must say so, with its numbers
+    expect(box).to_contain_text(f"Yes: it wrote the {rep.length} characters")
+    expect(box).to_contain_text("Not this time.")
+    expect(main.get_by_text("What this comparison shows: greedy repeated itself", exact=False)).to_be_visible()
     expect(main.get_by_role("heading", name="Greedy (temperature 0)")).to_be_visible()
     expect(main.get_by_text("Distinct 4-token sequences").first).to_be_visible()
     main.get_by_role("button", name=re.compile("Measure at the current length")).click()
@@ -158,3 +172,77 @@ def test_generation_hostile_input(app_server, page):
     wait_idle(page)
     expect(main.get_by_text("the window slides forward by half a context (64 tokens)", exact=False)).to_be_visible()
     assert_no_exception(page)
+
+
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el) return null;
+  const style = getComputedStyle(el);
+  return {text: el.innerText.trim(), tag: el.tagName, outline: style.outlineStyle + ' ' + style.outlineWidth,
+          shadow: style.boxShadow, disabled: el.disabled === true};
+}"""
+
+
+def tab_to(page, name: str, limit: int = 120) -> dict:
+    """Press Tab until the focused element is the button called `name` (keyboard only); its focus style."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused and focused["tag"] == "BUTTON" and focused["text"] == name:
+            return focused
+    raise AssertionError(f"Tab never reached the {name!r} button")
+
+
+def visibly_focused(focused: dict) -> bool:
+    """A focus ring: a drawn outline, or a box shadow (Streamlit draws a 3 px ring in its primary colour)."""
+    outline = not focused["outline"].startswith("none") and not focused["outline"].endswith(" 0px")
+    return outline or focused["shadow"] not in ("none", "")
+
+
+def test_step_play_and_reset_work_from_the_keyboard_with_visible_focus(app_server, page):
+    main = open_generation(page, app_server.url)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")  # from here on, the keyboard alone
+    focused = tab_to(page, "Step")
+    assert visibly_focused(focused), focused
+    unfocused = main.get_by_role("button", name="Reset", exact=True).evaluate("el => getComputedStyle(el).boxShadow + ' ' + getComputedStyle(el).outlineStyle")
+    assert unfocused != f"{focused['shadow']} {focused['outline'].split()[0]}"  # the ring is the focus, not the button's look
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert status(main) == (1, 2)
+    page.keyboard.press("Space")
+    wait_idle(page)
+    assert status(main)[0] == 2  # the focus stayed on Step through the rerun
+    tab_to(page, "Play")
+    page.keyboard.press("Enter")
+    expect(main.get_by_role("button", name="Pause", exact=True)).to_be_visible(timeout=20_000)
+    expect(main.locator(".gen-text .gt").nth(3)).to_be_attached(timeout=30_000)
+    main.get_by_role("button", name="Pause", exact=True).focus()  # the same button, relabelled: keep the keyboard on it
+    page.keyboard.press("Enter")
+    expect(main.get_by_role("button", name="Play", exact=True)).to_be_visible(timeout=20_000)
+    wait_idle(page)
+    assert status(main)[0] >= 4
+    tab_to(page, "Reset")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert status(main) == (0, 1)
+    assert_no_exception(page)
+
+
+def test_first_screen_as_a_newcomer_sees_it(app_server, browser):
+    """A fresh visitor (a new desk) at 1400x1000: the takeaway and "In this chapter" first; saved for the report."""
+    from browser_harness import ARTIFACTS
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        main = open_generation(page, app_server.url)
+        expect(main.get_by_text("In this chapter", exact=True)).to_be_in_viewport()
+        expect(main.get_by_text("On this page:", exact=False)).to_be_in_viewport()
+        page.evaluate("() => window.scrollTo(0, 0)")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "first_screen_generation.png"))  # the viewport only: what a newcomer sees first
+        main.get_by_role("link", name="Examples in the prompt").click()  # the contents list jumps to its section
+        expect(main.get_by_role("heading", name="Examples in the prompt: in-context learning")).to_be_in_viewport(timeout=10_000)
+        assert_no_exception(page)
+    finally:
+        context.close()

@@ -11,6 +11,7 @@ import torch
 from conftest import ROOT, perturbed_model
 from gen_helpers import bpe_model, count_model_calls, open_generation, register
 
+import lab_ui.generation_view as gv
 import lab_ui.prob_text as prob_text
 from lab_ui.state import bundled
 from llm_core.generation.sample import Shaping, generate
@@ -71,7 +72,7 @@ def test_page_renders_the_first_distribution(at):
     assert spec["layout"]["title"]["text"].startswith("Step 1: the next token")
     assert len(spec["data"]) == 3 and len(spec["data"][0]["y"]) >= 20
     assert sum(spec["data"][1]["y"]) <= 1.0001
-    assert [b.label for b in at.button][:3] == ["Step", "Play", "Reset"]
+    assert [at.button(key=k).label for k in ("gen_step", "gen_play", "gen_reset")] == ["Step", "Play", "Reset"]
     # Its own defaults fit the context: no note about outgrowing it on opening.
     assert not any("context" in i.value for i in at.info) and not at.warning
 
@@ -141,7 +142,7 @@ def test_same_seed_same_text_other_seed_other_text(at):
 def test_play_adds_tokens_on_each_tick_and_pause_stops(nano_at):
     nano_at.button(key="gen_play").click().run()
     assert nano_at.session_state["gen_playing"] and status(nano_at)[0] == 1
-    assert [b.label for b in nano_at.button][1] == "Pause" and nano_at.button(key="gen_step").disabled
+    assert nano_at.button(key="gen_play").label == "Pause" and nano_at.button(key="gen_step").disabled
     for _ in range(4):  # AppTest does not fire run_every by itself: each run is one tick
         nano_at.run()
     assert status(nano_at)[0] == 5
@@ -170,7 +171,7 @@ def test_past_steps_show_their_own_distribution(nano_at, char_tok):
     spec = chart(nano_at)
     past = session(nano_at).history[1]
     assert spec["layout"]["title"]["text"].startswith("Step 2: picked") and "temperature 0.8" in spec["layout"]["title"]["text"]
-    chosen = [row[0] for row, color in zip(spec["data"][1]["customdata"], spec["data"][1]["marker"]["color"]) if color == "#b91c1c"]
+    chosen = [row[0] for row, color in zip(spec["data"][1]["customdata"], spec["data"][1]["marker"]["color"]) if color == gv.CHOSEN]
     assert chosen == [html.escape(visible_whitespace(char_tok.token_text(past.token_id)))]
     # Re-shaped with the temperature it was sampled at (0.8), not the slider's 1.5.
     assert spec["data"][1]["y"][0] == pytest.approx(max(c.prob for c in past.candidates), abs=1e-6)
@@ -193,6 +194,9 @@ def test_kv_cache_measurement_and_greedy_comparison(nano_at):
     labels = [m.label for m in nano_at.metric]
     assert "With the cache" in labels and "Without the cache" in labels
     nano_at.number_input(key="gen_max_new").set_value(120).run()
+    assert not any(h.value == "Greedy (temperature 0)" for h in nano_at.subheader)  # the comparison waits for the guess
+    nano_at.radio(key="predict_generation_greedy_loop_guess").set_value("yes").run()
+    nano_at.button(key="predict_generation_greedy_loop_lock").click().run()
     nano_at.button(key="gen_compare_btn").click().run()
     heads = [h.value for h in nano_at.subheader]
     assert "Greedy (temperature 0)" in heads and any(h.startswith("Sampled (temperature 0.8") for h in heads)

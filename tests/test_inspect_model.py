@@ -14,6 +14,8 @@ from llm_core.interpret.inspect_model import (
     describe_head,
     head_role,
     inspect_ids,
+    it_looks,
+    lens_forming,
     lens_summary,
     role_of,
     summarize_head,
@@ -177,3 +179,34 @@ def test_tile_heads_places_every_head():
         for head in range(3):
             assert np.array_equal(tiled[layer * 6 : layer * 6 + 4, head * 6 : head * 6 + 4], att[layer, head])
     assert np.isnan(tiled[4:6]).all() and np.isnan(tiled[:, 4:6]).all()
+
+
+def test_lens_forming_reads_each_stage_at_one_position(nano_model, char_tok):
+    ids = char_tok.encode(TEXT[:40])
+    view = inspect_ids(nano_model, char_tok, ids)
+    probs = torch.softmax(nano_model.trace(torch.tensor(ids)).lens_logits, -1)  # (L+1, T, V)
+    for position in (-1, 0, 17):
+        forming = lens_forming(view, position)
+        stage_top = probs[:, position].argmax(-1).tolist()
+        assert forming.final_id == stage_top[-1] == int(probs[-1, position].argmax())
+        assert forming.top_ids.tolist() == stage_top
+        assert forming.first_on_top == stage_top.index(forming.final_id)
+        np.testing.assert_allclose(forming.final_probs, probs[:, position, forming.final_id].numpy(), atol=1e-6)
+    np.testing.assert_allclose(view.lens_final_probs[-1], view.lens_top_probs[-1], atol=1e-6)  # at the output, the top guess
+
+
+def test_it_looks_measures_the_example_sentence(nano_model, char_tok):
+    sentence = "The animal didn't cross the road because it was too wide"
+    ids = char_tok.encode(sentence)
+    view = inspect_ids(nano_model, char_tok, ids)
+    looks = it_looks(view, char_tok)
+    it = [sentence.index(" it ") + 1, sentence.index(" it ") + 2]
+    assert looks.it_positions == it and looks.road_positions == list(range(sentence.index("road"), sentence.index("road") + 4))
+    attention = view.attention
+    np.testing.assert_allclose(looks.on_animal, attention[:, :, it][:, :, :, sentence.index("animal") : sentence.index("animal") + 6].sum(-1).mean(-1))
+    np.testing.assert_allclose(looks.nearby, attention[:, :, it][:, :, :, it[0] - 3 : it[-1] + 1].sum(-1).mean(-1))
+    averages = looks.averages()
+    assert looks.most() == max(averages, key=averages.get)
+    layer, head, weight = looks.strongest("road")
+    assert weight == pytest.approx(float(looks.on_road.max())) and looks.on_road[layer, head] == weight
+    assert it_looks(inspect_ids(nano_model, char_tok, char_tok.encode("no such words here")), char_tok) is None

@@ -11,9 +11,11 @@ from llm_core.generation.stepper import (
     GenerationSession,
     distinct_ngrams,
     drop_unknown,
+    longest_repeat,
     ms_per_token,
     start_ids,
     step_view,
+    temperature_effect,
     trailing_loop,
 )
 from llm_core.text.tokenizers import UnknownCharacterError
@@ -182,3 +184,56 @@ def test_ms_per_token_measures_both_paths(nano_model):
     assert cost.cached_ms > 0 and cost.uncached_ms > 0 and cost.refill_ms > 0
     beyond = ms_per_token(nano_model, [1] * 100, repeats=1)
     assert beyond.context_tokens == 100 - window_start(100, 64)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 1.7])
+def test_temperature_effect_is_the_shaped_probability_of_the_favourite(nano_model, temperature):
+    logits = GenerationSession(nano_model, [5, 6, 7], seed=0).pending.logits
+    effect = temperature_effect(logits, temperature)
+    assert effect.token_id == int(logits.argmax())
+    assert effect.raw_prob == pytest.approx(float(torch.softmax(logits, -1).max()), abs=1e-6)
+    assert effect.tempered_prob == pytest.approx(float(shape_probs(logits, temperature)[effect.token_id]), abs=1e-6)
+    top2 = torch.topk(logits, 2).values
+    assert effect.gap == pytest.approx(float(top2[0] - top2[1]), abs=1e-6)
+    # Below 1 the favourite gains, above 1 it loses, at 1 nothing changes.
+    assert (effect.tempered_prob > effect.raw_prob) == (temperature < 1) and (effect.tempered_prob < effect.raw_prob) == (temperature > 1)
+    with pytest.raises(ValueError, match="positive"):
+        temperature_effect(logits, 0)
+
+
+def naive_longest_repeat(ids: list) -> int:
+    """The longest length L such that two different start positions hold the same L tokens."""
+    best = 0
+    for length in range(1, len(ids)):
+        seen = {}
+        found = False
+        for i in range(len(ids) - length + 1):
+            key = tuple(ids[i : i + length])
+            if key in seen:
+                found = True
+                break
+            seen[key] = i
+        if not found:
+            break
+        best = length
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_longest_repeat_agrees_with_a_brute_force_search(seed):
+    rng = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 2 + seed, (60,), generator=rng).tolist() + list("the sea, and the sea, and")
+    rep = longest_repeat(ids)
+    assert rep.length == naive_longest_repeat(ids)
+    assert rep.first_at < rep.again_at and ids[rep.first_at : rep.first_at + rep.length] == ids[rep.again_at : rep.again_at + rep.length]
+    assert longest_repeat([1, 2, 3, 4]) is None and longest_repeat([7, 7]).length == 1
+
+
+def test_greedy_decoding_of_the_bundled_model_repeats_itself():
+    """The sentence the chapter shows is computed: here it is checked on the bundled model's greedy text."""
+    from lab_ui.state import bundled
+
+    entry = bundled()
+    ids = [s.token_id for s in generate(entry.model, entry.tokenizer.encode("ROMEO:\n"), 120, 0.0)]
+    rep = longest_repeat(ids)
+    assert rep is not None and rep.length == naive_longest_repeat(ids)

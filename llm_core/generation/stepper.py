@@ -340,3 +340,58 @@ def ms_per_token(model: GPT, ids: list[int], repeats: int = 7) -> TokenCost:
     cached_ms, uncached_ms = timed(cached), timed(uncached)
     refill_ms = timed(refilled)
     return TokenCost(len(context), cached_ms, uncached_ms, refill_ms, half)
+
+
+@dataclass
+class TemperatureEffect:
+    """What a temperature does to the most likely token of one step's logits."""
+
+    token_id: int  # the most likely token at temperature 1
+    raw_prob: float  # its probability at temperature 1
+    tempered_prob: float  # its probability at `temperature`
+    gap: float  # how far its logit is above the runner-up's (0 when there is no runner-up)
+    temperature: float
+
+
+def temperature_effect(logits: torch.Tensor, temperature: float) -> TemperatureEffect:
+    """The top token's probability at temperature 1 and at `temperature` (> 0), and its logit lead.
+
+        >>> e = temperature_effect(torch.tensor([2.0, 1.0, 0.0]), 0.5)
+        >>> round(e.raw_prob, 3), round(e.tempered_prob, 3), e.gap
+        (0.665, 0.867, 1.0)
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be positive (0 is greedy: the top token gets everything).")
+    logits = logits.float().cpu()
+    top2 = torch.topk(logits, min(2, logits.numel()))
+    token = int(top2.indices[0])
+    gap = float(top2.values[0] - top2.values[1]) if logits.numel() > 1 else 0.0
+    return TemperatureEffect(token, float(F.softmax(logits, -1)[token]), float(F.softmax(logits / temperature, -1)[token]), gap, temperature)
+
+
+@dataclass
+class Repeat:
+    """A stretch of `length` tokens written at `first_at` and again at `again_at` (positions in the text)."""
+
+    length: int
+    first_at: int
+    again_at: int
+
+
+def longest_repeat(ids: list[int]) -> Repeat | None:
+    """The longest stretch of tokens that occurs twice in `ids` (the two may overlap); None if no token repeats.
+
+        >>> longest_repeat(list("the sea, and the sea, and"))
+        Repeat(length=12, first_at=0, again_at=13)
+        >>> longest_repeat(list("abc")) is None
+        True
+    """
+    best = None
+    n = len(ids)
+    for shift in range(1, n):  # compare the text with itself shifted: equal runs are repeats
+        run = 0
+        for i in range(n - shift):
+            run = run + 1 if ids[i] == ids[i + shift] else 0
+            if run and (best is None or run > best.length):
+                best = Repeat(run, i - run + 1, i - run + 1 + shift)
+    return best

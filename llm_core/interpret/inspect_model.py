@@ -219,6 +219,7 @@ class Inspection:
     lens_top_ids: np.ndarray  # (L+1, T) each layer's most likely next token (row 0: the embeddings alone)
     lens_top_probs: np.ndarray  # (L+1, T) its probability
     lens_next_probs: np.ndarray  # (L+1, T) probability of the token that really comes next; NaN at the last position
+    lens_final_probs: np.ndarray  # (L+1, T) probability each stage gives the output's top guess at that position
     residual_norms: np.ndarray  # (L+1, T) length of each token's vector after the embeddings and after each block
     attn_out_norms: np.ndarray  # (L, T) length of what each block's attention added
     mlp_out_norms: np.ndarray  # (L, T) length of what each block's MLP added
@@ -254,6 +255,7 @@ def inspect_ids(model, tokenizer: Tokenizer, ids: list[int], window_start: int |
     attention = trace.attention.cpu().numpy()  # (L, H, T, T)
     lens_probs = torch.softmax(trace.lens_logits, dim=-1)  # (L+1, T, V)
     top_probs, top_ids = lens_probs.max(dim=-1)  # (L+1, T)
+    final_probs = lens_probs.gather(-1, top_ids[-1][None, :, None].expand(lens_probs.size(0), -1, 1))[..., 0]  # (L+1, T)
     following = torch.tensor(window_ids[1:], device=lens_probs.device)  # (T-1,)
     next_probs = torch.full(top_probs.shape, float("nan"))  # (L+1, T)
     if len(window_ids) > 1:
@@ -269,6 +271,7 @@ def inspect_ids(model, tokenizer: Tokenizer, ids: list[int], window_start: int |
         lens_top_ids=top_ids.cpu().numpy(),
         lens_top_probs=top_probs.cpu().numpy(),
         lens_next_probs=next_probs.numpy(),
+        lens_final_probs=final_probs.cpu().numpy(),
         residual_norms=trace.residual.norm(dim=-1).cpu().numpy(),
         attn_out_norms=trace.attn_out.norm(dim=-1).cpu().numpy(),
         mlp_out_norms=trace.mlp_out.norm(dim=-1).cpu().numpy(),
@@ -323,6 +326,80 @@ def lens_summary(view: Inspection) -> LensSummary:
     following = np.array(view.token_ids[1:])  # (T-1,)
     correct = view.lens_top_ids[:, :-1] == following[None, :]  # (L+1, T-1)
     return LensSummary(view.lens_next_probs[:, :-1].mean(1), correct.mean(1))
+
+
+@dataclass
+class LensForming:
+    """How one position's prediction forms: each stage's top guess and the probability it gives the final one."""
+
+    position: int
+    final_id: int  # the output's top guess (the model's real prediction)
+    top_ids: np.ndarray  # (L+1,) each stage's top guess; row 0 is the embeddings alone
+    final_probs: np.ndarray  # (L+1,) probability each stage gives the final guess
+    first_on_top: int  # the first stage whose top guess is the final one (L = only at the output)
+
+
+def lens_forming(view: Inspection, position: int = -1) -> LensForming:
+    """Read the logit lens at one position (default: the last, the model's guess for what follows the prompt)."""
+    T = len(view.token_ids)
+    position = position % T
+    top = view.lens_top_ids[:, position]
+    final = int(top[-1])
+    first = int(np.flatnonzero(top == final)[0])
+    return LensForming(position, final, top.copy(), view.lens_final_probs[:, position].copy(), first)
+
+
+@dataclass
+class ItLooks:
+    """Where the tokens of "it" look in a sentence naming an animal and a road, head by head (each (L, H))."""
+
+    it_positions: list[int]
+    animal_positions: list[int]
+    road_positions: list[int]
+    on_animal: np.ndarray
+    on_road: np.ndarray
+    nearby: np.ndarray  # on "it" itself and the RECENT tokens before it
+
+    def averages(self) -> dict[str, float]:
+        """Each place's weight averaged over every head: {"animal", "road", "nearby"}."""
+        return {"animal": float(self.on_animal.mean()), "road": float(self.on_road.mean()), "nearby": float(self.nearby.mean())}
+
+    def most(self) -> str:
+        """The place ("animal", "road" or "nearby") that gets the most weight on average."""
+        averages = self.averages()
+        return max(averages, key=averages.get)
+
+    def strongest(self, place: str) -> tuple[int, int, float]:
+        """(layer, head, weight) of the head that puts the most weight on `place`."""
+        grid = {"animal": self.on_animal, "road": self.on_road, "nearby": self.nearby}[place]
+        layer, head = np.unravel_index(int(grid.argmax()), grid.shape)
+        return int(layer), int(head), float(grid[layer, head])
+
+
+def it_looks(view: Inspection, tokenizer: Tokenizer) -> ItLooks | None:
+    """Measure where "it" looks in a window holding "animal", "road" and "it" (the last of each); None otherwise.
+
+    >>> from llm_core.text.tokenizers import CharTokenizer
+    >>> tok = CharTokenizer.from_text("the animal and road it")
+    >>> att = np.tril(np.ones((1, 1, 22, 22))); att /= att.sum(-1, keepdims=True)  # one head, even weights
+    >>> view = Inspection(tok.encode("the animal and road it"), [], None, att, [], *[None] * 7)
+    >>> looks = it_looks(view, tok)
+    >>> looks.it_positions, round(looks.averages()["animal"], 3), looks.most()
+    ([20, 21], 0.279, 'animal')
+    """
+    its = word_positions(tokenizer, view.token_ids, "it")
+    animals = word_positions(tokenizer, view.token_ids, "animal")
+    roads = word_positions(tokenizer, view.token_ids, "road")
+    if not (its and animals and roads):
+        return None
+    queries = its[-1]
+    before = list(range(max(0, queries[0] - RECENT), queries[-1] + 1))
+    return ItLooks(
+        queries, animals[-1], roads[-1],
+        attention_between(view.attention, queries, animals[-1]),
+        attention_between(view.attention, queries, roads[-1]),
+        attention_between(view.attention, queries, before),
+    )
 
 
 def tile_heads(attention: np.ndarray, gap: int) -> np.ndarray:
