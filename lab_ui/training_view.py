@@ -190,8 +190,8 @@ def loss_table(records, x_label: str, x_of) -> list[dict]:
     evals = {r.step for r in records if r.val_loss is not None}
     shown = {r.step for r in thin([r for r in records if r.step not in evals], 200)} | evals
     return [{"step": r.step, x_label: x_of(r) if x_label != "step" else r.step,
-             "training loss": round(r.train_loss, 4) if math.isfinite(r.train_loss) else "not a finite number",
-             "validation loss": "" if r.val_loss is None else round(r.val_loss, 4), "learning rate": float(f"{r.lr:.4g}"),
+             "training loss": round(r.train_loss, 4) if math.isfinite(r.train_loss) else None,  # empty: not a finite number
+             "validation loss": None if r.val_loss is None or not math.isfinite(r.val_loss) else round(r.val_loss, 4), "learning rate": float(f"{r.lr:.4g}"),
              "seconds of training": round(r.elapsed_s, 1)} for r in records if r.step in shown]
 
 

@@ -5,7 +5,9 @@ again to poll, as the browser would twice a second.
 """
 
 import json
+import math
 import pickle
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from llm_core.model.checkpoint import checkpoint_bytes
 from llm_core.model.config import model_preset
+from llm_core.training.diagnosis import headline
 from llm_core.training.loop import build_model
 
 APP = str(Path(ROOT) / "app.py")
@@ -59,6 +62,24 @@ def seconds_of(text: str) -> float:
 
 def loss_chart(at) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def model_downloads(at) -> list:
+    """The model's two download buttons (each chart has a CSV download of its own besides)."""
+    return [b for b in at.get("download_button") if (b.key or "").startswith("tr_dl")]
+
+
+def shakespeare_train_text() -> str:
+    from llm_core.text.data import load_corpus
+
+    text = load_corpus("tinyshakespeare")
+    return text[: len(text) - int(len(text) * 0.1)]  # TokenSplit.from_ids: the last 10% held out
+
+
+def char_entropy(text: str) -> float:
+    """Entropy of the characters' frequencies, counted with the standard library."""
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log(c / len(text)) for c in counts.values())
 
 
 def test_the_page_opens_with_tiny_shakespeare_and_the_tiny_preset():
@@ -148,14 +169,25 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     names = [trace["name"] for trace in chart["data"]]
     assert names == ["train loss", "val loss"]
     assert chart["layout"]["shapes"][0]["y0"] == pytest.approx(4.174, abs=1e-3)  # the uniform-guess line, ln 65
-    assert "uniform guess" in chart["layout"]["annotations"][0]["text"]
+    assert chart["layout"]["annotations"][0]["text"] == "guessing every token equally likely: 4.17"
+    assert chart["layout"]["shapes"][1]["y0"] == pytest.approx(char_entropy(shakespeare_train_text()), abs=1e-6)  # counted here, independently
+    assert chart["layout"]["annotations"][1]["text"] == f"knowing only how often each token occurs: {char_entropy(shakespeare_train_text()):.2f}"
+    caption = next(c.value for c in at.caption if c.value.startswith("The training loss went from"))
+    first = next(r for r in snap.records if math.isfinite(r.train_loss))
+    assert f"went from {first.train_loss:.2f} to {snap.latest.train_loss:.2f} in {snap.latest.step:,} steps" in caption
     steps = snap.latest.step
     name = at.session_state["lab_current_model"]
     assert name == f"2x2x32 on tinyshakespeare · {steps:,} steps"
     assert f"**{name}** is now your current model" in texts(at.success)
     assert at.session_state["lab_models"][name].source == "trained"
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
-    assert len(at.get("download_button")) == 2
+    assert len(model_downloads(at)) == 2
+    # the panel, the result and the sidebar show the same one figure for the model, with what it was measured on
+    record = at.session_state["lab_models"][name].record
+    figure = headline(record)
+    assert record["val_kind"] == "closing" and figure.text.startswith(f"val loss {record['val_loss']:.3f} on ")
+    assert metric(at, "Val loss") == f"{figure.value:.3f}"
+    assert figure.text in texts(at.markdown)  # (the sidebar, which AppTest's switch_page does not draw, is checked in the browser test)
     # the samples carry their step; the log-scale and tokens options change the chart
     assert "Sample at step" in texts(at.markdown)
     at.toggle(key="tr_logy").set_value(True).run()
@@ -332,7 +364,7 @@ def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
     assert reloaded.slider(key="tr_layers").value == 2 and reloaded.number_input(key="tr_steps").value == 20  # its settings too (nano, 20 steps)
     assert reloaded.radio(key="tr_until").value == "steps"
     assert f"**{trained}** is now your current model" in texts(reloaded.success)
-    assert len(reloaded.get("download_button")) == 2
+    assert len(model_downloads(reloaded)) == 2
 
     for guess in (None, run_id[:-1] + ("A" if run_id[-1] != "A" else "B")):
         stranger = AppTest.from_file(APP, default_timeout=180)
