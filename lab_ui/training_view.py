@@ -302,7 +302,3 @@ def render_result(name: str, trained, current: bool, run=None) -> None:
         f"Trained {steps:,} steps in {elapsed:.1f} s of training ({steps / max(elapsed, 1e-9):.2f} steps/s); evaluations and samples took "
         f"{record['eval_s']:.1f} s more. {figure}"
     )
-    if run is not None and record.get("history"):
-        diag = run.diagnose(record["history"], record.get("stop_reason"))
-        if diag.named and diag.kind != "diverged":
-            show_diagnosis(diag)
