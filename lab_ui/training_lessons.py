@@ -20,7 +20,7 @@ from lab_ui import jobs, predict
 from lab_ui import training_setup as setup
 from lab_ui.widgets import table_html
 from llm_core.model.config import TrainConfig
-from llm_core.training.diagnosis import label_pairs, loss_at_seconds
+from llm_core.training.diagnosis import in_words, label_pairs, loss_at_seconds
 
 VAL_30S, LR_10, DEPTH = "training_val_after_30s", "training_lr_10", "training_depth_same_seconds"
 SECONDS = 30.0
@@ -144,14 +144,14 @@ def _reveal_lr10(guess):
         peak = run.get("peak_loss")
         jump = f"from {run['first_loss']:.2f} to {peak:.2f}" if peak is not None and run.get("first_loss") is not None else "to a number too large to write"
         return predict.Reveal(
-            f"Your run at learning rate {run['lr']:g} broke: {run['stop_reason']}",
+            f"Your run at learning rate {run['lr']:g} broke: {in_words(run['stop_reason'])}",
             guess == LR_OPTIONS[2],
             f"Each step moved the weights {run['lr'] / usual:,.0f} times further than the usual rate ({usual:g}) does: the steps overshot "
             f"so far that the training loss went {jump}, and the training loop stopped the run.")
     base = next((r for r in reversed(setup.desk_get(setup.RUNS_KEY) or []) if r["lr"] == usual and r["corpus"] == run["corpus"]
                  and (r["layers"], r["width"], r["context"]) == (run["layers"], run["width"], run["context"]) and r.get("val") is not None), None)
     if base is None or run.get("val") is None:
-        return predict.Reveal(f"Your run at learning rate {run['lr']:g} did not break: its training ended with \"{run['stop_reason']}\".", None,
+        return predict.Reveal(f"Your run at learning rate {run['lr']:g} did not break: its training ended with \"{in_words(run['stop_reason'])}\".", None,
                               f"To tell faster from as fast, train the same size once at the usual rate ({usual:g}) and compare the two.")
     ahead = base["val"] - run["val"]
     outcome = LR_OPTIONS[0] if ahead > SAME else LR_OPTIONS[1] if abs(ahead) <= SAME else "learns slower"

@@ -17,7 +17,7 @@ import streamlit as st
 
 from lab_ui import charts, jobs, palette
 from lab_ui.model_files import plain
-from llm_core.training.diagnosis import Diagnosis, headline
+from llm_core.training.diagnosis import Diagnosis, headline, in_words
 from llm_core.training.loop import lr_scale
 
 UNIFORM_WORDS = "guessing every token equally likely"
@@ -81,7 +81,13 @@ def estimate_line(run, latest, active: bool) -> str | None:
     """The run's length from its measured speed, beside what was estimated before it began.
 
     The estimate before a run comes from a calibration of the machine; the measured speed replaces
-    it as soon as the run has made a few steps (issue 21: an estimate of 685 steps for a run of 188)."""
+    it as soon as the run has made a few steps (issue 21: an estimate of 685 steps for a run of 188).
+
+    >>> from types import SimpleNamespace as NS
+    >>> run = NS(cfg=NS(time_budget_s=60.0, max_steps=10_000_000), estimated_step_s=60 / 685)
+    >>> estimate_line(run, NS(step=47, elapsed_s=15.0), active=True)
+    'At the 3.1 steps per second measured so far, this run makes about 188 steps in all (the estimate before the run said about 685).'
+    """
     if latest is None or latest.step < 5 or latest.elapsed_s <= 0:
         return None
     rate, cfg, before = latest.step / latest.elapsed_s, run.cfg, run.estimated_step_s
@@ -110,7 +116,7 @@ def render_status(run, snap, max_jobs: int, result=None) -> None:
         st.info("Press **Train** to start. The loss curve, the progress and samples of generated text appear here as the model learns.")
         return
     latest = snap.latest
-    reason = snap.stop_reason or "finished"
+    reason = in_words(snap.stop_reason) or "finished"
     if snap.status == "queued":
         st.info(f"⏳ Waiting for a free slot: this server runs at most {max_jobs} training{'s' if max_jobs != 1 else ''} at once. "
                 f"You are **number {snap.queue_position or '…'}** in the queue.")
@@ -190,8 +196,9 @@ def loss_table(records, x_label: str, x_of) -> list[dict]:
     evals = {r.step for r in records if r.val_loss is not None}
     shown = {r.step for r in thin([r for r in records if r.step not in evals], 200)} | evals
     return [{"step": r.step, x_label: x_of(r) if x_label != "step" else r.step,
-             "training loss": round(r.train_loss, 4) if math.isfinite(r.train_loss) else None,  # empty: not a finite number
-             "validation loss": None if r.val_loss is None or not math.isfinite(r.val_loss) else round(r.val_loss, 4), "learning rate": float(f"{r.lr:.4g}"),
+             # text columns: a gap is an empty cell, never "nan" or "None" (a column of one type, which the table needs)
+             "training loss": f"{r.train_loss:.4f}" if math.isfinite(r.train_loss) else "not a finite number",
+             "validation loss": f"{r.val_loss:.4f}" if r.val_loss is not None and math.isfinite(r.val_loss) else "", "learning rate": float(f"{r.lr:.4g}"),
              "seconds of training": round(r.elapsed_s, 1)} for r in records if r.step in shown]
 
 

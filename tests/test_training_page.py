@@ -7,6 +7,7 @@ again to poll, as the browser would twice a second.
 import json
 import math
 import pickle
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pytest
 from conftest import OPEN_APPS, ROOT, metric, poll_until
 from streamlit.testing.v1 import AppTest
 
+from lab_ui.training_view import fmt_rate, fmt_seconds
 from llm_core.model.checkpoint import checkpoint_bytes
 from llm_core.model.config import model_preset
-from llm_core.training.diagnosis import headline
+from llm_core.training.diagnosis import headline, in_words
 from llm_core.training.loop import build_model
 
 APP = str(Path(ROOT) / "app.py")
@@ -182,6 +184,10 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert at.session_state["lab_models"][name].source == "trained"
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
     assert len(model_downloads(at)) == 2
+    # the run's length from its measured speed, beside the estimate made before it
+    run = desk_of(at).data["tr_run"]
+    rate = snap.latest.step / snap.latest.elapsed_s
+    assert f"It trained {fmt_seconds(snap.latest.elapsed_s)}, {fmt_rate(rate)} (the estimate before the run said {fmt_seconds(40 * run.estimated_step_s)} in all)." in texts(at.caption)
     # the panel, the result and the sidebar show the same one figure for the model, with what it was measured on
     record = at.session_state["lab_models"][name].record
     figure = headline(record)
@@ -467,6 +473,14 @@ def test_an_overfitting_run_is_named_on_the_page_with_what_to_try_next():
     marks = [s for s in chart["layout"]["shapes"] if s.get("xref") == "x"]
     assert [s["x0"] for s in marks] == [best["step"]]  # the chart marks where the validation loss was lowest
     assert any("Overfitting: The validation loss rose" in c.value for c in at.caption)  # and its caption names it
+    # every word it shows is defined on the page, and no number reads "inf", "nan" or "-0.00"
+    from page_text import page_text
+
+    from lab_ui import course, glossary
+
+    shown = page_text(at)
+    assert not glossary.undefined(shown, course.chapter("training").terms), glossary.undefined(shown, course.chapter("training").terms)
+    assert not re.search(r"(?<![\w-])(-?inf|nan)(?![\w-])|-0\.0+(?!\d*[1-9])", shown, re.IGNORECASE), re.findall(r".{40}(?:inf|nan|-0\.00).{40}", shown)
 
 
 @pytest.mark.slow
@@ -482,7 +496,7 @@ def test_predict_learning_rate_ten_then_see_it_break():
     snap = job_of(at).snapshot()
     assert snap.stop_reason.startswith("diverged")
     text = reveal_text(at)
-    assert "**Right.** Your run at learning rate 10 broke: " + snap.stop_reason in text
+    assert "**Right.** Your run at learning rate 10 broke: " + in_words(snap.stop_reason) in text  # (a non-finite loss in words)
     summary = desk_of(at).data["tr_runs"][-1]
     first = next(r.train_loss for r in snap.records if math.isfinite(r.train_loss))
     assert summary["first_loss"] == round(first, 4) and f"went from {first:.2f} to " in text and "2,500 times further" in text

@@ -19,6 +19,7 @@ What it is not: the training loop (`loop.py`, which has its own divergence stop)
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,18 @@ def _at(step, steps) -> str:
     if steps is not None and step != steps:
         return f", at step {step:,} (the last full evaluation; the model has {steps:,} steps)"
     return f", at step {step:,}"
+
+
+def in_words(reason: str | None) -> str:
+    """A stop reason with any non-finite number written in words (the loop says "the loss became nan").
+
+    >>> in_words("diverged: the loss became nan (not a finite number); the last good weights were restored.")
+    'diverged: the loss became not a number (not a finite number); the last good weights were restored.'
+    >>> in_words("the loss became -inf"), in_words(None)
+    ('the loss became minus infinity', '')
+    """
+    words = {"nan": "not a number", "-inf": "minus infinity", "inf": "infinity"}
+    return re.sub(r"(?<![\w-])(-inf|inf|nan)(?!\w)", lambda m: words[m.group(1)], reason or "")
 
 
 # --- the reference levels --------------------------------------------------------------------------
@@ -223,7 +236,7 @@ def diagnose(records: Iterable, uniform: float, unigram: float | None = None, st
     trains = [(p.step, p.train) for p in pts if p.train is not None]
     evals = [(p.step, p.train, p.val) for p in pts if p.val is not None]
     if reason.startswith("diverged"):
-        what = reason.removeprefix("diverged:").split(";")[0].strip()
+        what = in_words(reason.removeprefix("diverged:").split(";")[0].strip())
         at = pts[-1].step if pts else 0
         return Diagnosis("diverged", "Divergence", f"The run diverged at step {at:,}: {what}.",
                          f"Try {_lr_advice(lr, usual_lr, higher=False)}.", at)
