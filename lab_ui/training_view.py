@@ -248,9 +248,9 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
                      xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text="learning rate (step size)")))
     if latest is not None:
         lr_caption = (f"The learning rate is now {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}: it rose over the first "
-                      f"{cfg.warmup_steps} steps (warmup) and falls along a cosine to 0 at the end of the run.")
+                      f"{cfg.warmup_steps} steps (warmup) and falls smoothly to 0 by the end of the run (a cosine schedule).")
     else:
-        lr_caption = f"The learning rate will rise to {cfg.lr:g} over the first {cfg.warmup_steps} steps (warmup), then fall along a cosine to 0."
+        lr_caption = f"The learning rate will rise to {cfg.lr:g} over the first {cfg.warmup_steps} steps (warmup), then fall smoothly to 0 by the end (a cosine schedule)."
     charts.chart(go.Figure(dict(data=lr_traces, layout=lr_layout)), key="tr_lr_chart", where=lr_chart, caption=lr_caption,
                  table=[{"step": r.step, "learning rate": float(f"{r.lr:.4g}")} for r in thin(records, 200)])
     if snap.samples:
@@ -297,8 +297,8 @@ def render_result(name: str, trained, current: bool, run=None) -> None:
         why = "no validation loss could be measured" if found is None else f"its validation loss is {found.value:.3f}, no better than {UNIFORM_WORDS} ({uniform:.2f})"
         st.warning(f"**{plain(name)}** did not learn ({why}), so your current model stays as it was. It is in the model list if you want to look at it anyway.")
     levels = f"against {uniform:.2f} for {UNIFORM_WORDS}" + (f" and {run.unigram_loss:.2f} for {UNIGRAM_WORDS}" if run is not None else "")
-    if found is not None:
-        figure = f"Its figure, the one the sidebar and every chapter show: **{found.text}**, {levels}."
+    if found is not None:  # "Final val loss X" is also what benchmarks/training_in_app.py reads
+        figure = f"Final {found.text}: the figure the sidebar and every chapter show for this model, {levels}."
     else:
         figure = "It has no validation loss yet: it was stopped before its first full evaluation."
     quick, quick_tokens = _finite(record.get("quick_val_loss")), record.get("quick_val_tokens")

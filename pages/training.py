@@ -163,7 +163,7 @@ if config_ok and budget > 0 and step_s:
         st.caption(f"About {view.fmt_seconds(budget * step_s)} of training, plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
     else:
         st.caption(f"About {budget / step_s:,.0f} steps, estimated from this machine's speed (the live view corrects it from the run's measured speed). "
-                   "The learning rate warms up, then follows a cosine down to zero at the end of the budget.")
+                   "The learning rate warms up, then falls smoothly to zero by the end of the budget (a cosine schedule).")
 show_problems(since)
 if corpus is not None:
     lessons.predictions(corpus.tokenizer.vocab_size, math.log(corpus.tokenizer.vocab_size), unigram_entropy(corpus.split.train, corpus.tokenizer.vocab_size))

@@ -94,8 +94,8 @@ def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_serve
     name = f"2x2x32 on tinyshakespeare · {steps:,} steps"
     expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model used by every chapter")).to_have_value(name)
     # one figure for the model, the same in the panel, the result and the sidebar, saying what it was measured on
-    result = main_area(page).get_by_text(re.compile("Its figure, the one the sidebar and every chapter show")).inner_text()
-    figure = re.search(r"show: (val loss ([\d.]+) on .+?, at step [\d,]+)", result)
+    result = main_area(page).get_by_text(re.compile("the figure the sidebar and every chapter show for this model")).inner_text()
+    figure = re.search(r"Final (val loss ([\d.]+) on .+?, at step [\d,]+)", result)
     assert figure, result
     expect(page.get_by_test_id("stSidebar").get_by_text(figure.group(1), exact=False)).to_be_visible()
     assert metric_value(page, "Val loss") == figure.group(2)
