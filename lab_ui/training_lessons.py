@@ -196,7 +196,7 @@ def predictions(vocab_size: int, uniform: float, unigram: float) -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
         predict.checkpoint(
-            VAL_30S,
+            "training_val_after_30s",  # = VAL_30S (tests/test_course.py reads the key as written)
             f"With the settings above, what will the validation loss be after {SECONDS:g} s of training? For scale: guessing every one of "
             f"the {vocab_size:,} tokens equally likely scores {uniform:.2f}; knowing only how often each token occurs scores {unigram:.2f}.",
             predict.number("Your guess: the validation loss after 30 s", 0.0, 20.0, 0.05, "%.2f"), _reveal_30s,
@@ -204,7 +204,7 @@ def predictions(vocab_size: int, uniform: float, unigram: float) -> None:
         )
     with c2:
         predict.checkpoint(
-            LR_10,
+            "training_lr_10",  # = LR_10 (tests/test_course.py reads the key as written)
             f"The learning rate is the size of each step's nudge. At learning rate 10, {10 / TrainConfig.lr:,.0f} times the usual {TrainConfig.lr:g}, "
             "will the model learn faster, about as fast, or will training break?",
             predict.choice(LR_OPTIONS, horizontal=False), _reveal_lr10,
@@ -212,7 +212,7 @@ def predictions(vocab_size: int, uniform: float, unigram: float) -> None:
         )
     with c3:
         predict.checkpoint(
-            DEPTH,
+            "training_depth_same_seconds",  # = DEPTH (tests/test_course.py reads the key as written)
             "Same width, same context, same seconds of training: which reaches the lower validation loss, a model with 2 layers or one with 4?",
             predict.choice(DEPTH_OPTIONS, horizontal=False), _reveal_depth,
             pending="Train twice for the same number of seconds, with the same width and context: once with **Layers** at 4 (the tiny preset) "

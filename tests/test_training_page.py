@@ -191,6 +191,18 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     run = desk_of(at).data["tr_run"]
     rate = snap.latest.step / snap.latest.elapsed_s
     assert f"It trained {fmt_seconds(snap.latest.elapsed_s)}, {fmt_rate(rate)} (the estimate before the run said {fmt_seconds(40 * run.estimated_step_s)} in all)." in texts(at.caption)
+    # and the next estimate, for a size not yet run, is corrected by how far this run was from its estimate
+    from lab_ui.training_setup import _speed_store
+    from llm_core.training.cost import estimate_step_seconds
+
+    store = _speed_store()
+    ratio = store["ratio"]
+    assert ratio == pytest.approx((snap.latest.elapsed_s / 40) / estimate_step_seconds(run.model_config, 16, store["calibration"]), rel=1e-6)
+    at.slider(key="tr_layers").set_value(3).run()
+    three = model_preset("nano", 65, n_layer=3)
+    corrected = estimate_step_seconds(three, 16, store["calibration"]) * (ratio if abs(ratio - 1) > 0.05 else 1.0)
+    assert metric(at, "Seconds per step") == fmt_seconds(corrected)
+    at.slider(key="tr_layers").set_value(2).run()
     # the panel, the result and the sidebar show the same one figure for the model, with what it was measured on
     record = at.session_state["lab_models"][name].record
     figure = headline(record)

@@ -287,3 +287,17 @@ def test_a_stop_mid_run_never_makes_a_cut_evaluation_the_figure(corpus):
     assert figure.step == full[-1]["step"] and f"{run.eval_tokens:,} held-out tokens" in figure.text
     if record["val_step"] != record["steps"]:
         assert f"(the last full evaluation; the model has {record['steps']:,} steps)" in figure.text
+
+
+def test_a_segment_says_what_it_is_doing_before_its_first_record(corpus):
+    """Issue 21: "starting (a worker process loads torch)" showed for 25 s while the first step was computing.
+    The worker now says when it builds the model and when the first steps are computing."""
+    from llm_core.training.training_run import run_segment
+
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=30, batch_size=8, eval_every=0, log_every=10), sample_tokens=5)
+    steps = run_segment(None, run.spec())
+    first, second, third = next(steps), next(steps), next(steps)
+    assert first == Phase("the worker is building the model")
+    assert second == Phase("computing the first training steps: the first figures come after 10 steps")
+    assert third.step == 10  # then the records, the first one after those 10 steps
+    steps.close()
