@@ -47,8 +47,8 @@ def labels_example(corpus, batch_size: int, context: int, n: int = 10) -> None:
     start = next((i + 1 for i, t in enumerate(ids[:400].tolist()[:-n - 1]) if decode(t).endswith("\n")), 0)
     pairs = label_pairs(ids, n=n, start=start)
     piece = lambda t: shown(decode(t))  # noqa: E731
-    rows = [{"": "the model reads", **{str(i + 1): piece(x) for i, (x, _) in enumerate(pairs)}},
-            {"": "its label: the next token", **{str(i + 1): piece(y) for i, (_, y) in enumerate(pairs)}}]
+    rows = [{"position": "the model reads", **{str(i + 1): piece(x) for i, (x, _) in enumerate(pairs)}},
+            {"position": "its label: the next token", **{str(i + 1): piece(y) for i, (_, y) in enumerate(pairs)}}]
     st.markdown(
         f"**Where the right answers come from.** Here are {len(pairs)} tokens of *your* training text, and under each one "
         "the answer the model is trained to give there: simply the token that comes next. At every position the model "

@@ -247,7 +247,7 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
     lr_layout = dict(height=360, margin=dict(t=30, l=0, r=0, b=0), showlegend=False, title=dict(text="learning rate", font=dict(size=13)),
                      xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text="learning rate (step size)")))
     if latest is not None:
-        lr_caption = (f"The learning rate is now {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}: it rose over the first "
+        lr_caption = (f"The learning rate {'is now' if snap.active else 'ended at'} {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}: it rose over the first "
                       f"{cfg.warmup_steps} steps (warmup) and falls smoothly to 0 by the end of the run (a cosine schedule).")
     else:
         lr_caption = f"The learning rate will rise to {cfg.lr:g} over the first {cfg.warmup_steps} steps (warmup), then fall smoothly to 0 by the end (a cosine schedule)."
