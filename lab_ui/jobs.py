@@ -19,6 +19,7 @@ to that Ray cluster instead; see the README's "Serving a class").
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,21 +181,33 @@ def live(key: str, render: Callable[[JobSnapshot | None], None], interval: float
 
 
 def describe(snap: JobSnapshot) -> str:
-    """One line of status for a snapshot whose records are train() Metrics (or look like them)."""
+    """One line of status for a snapshot whose records are train() Metrics (or look like them): what the
+    job is really doing now. A phase that came after the latest record (the worker building the model,
+    the first steps computing, the closing evaluation) is what it is doing; otherwise the latest record.
+
+    >>> from llm_core.jobs import JobSnapshot, Phase
+    >>> snap = lambda status, **kw: JobSnapshot("t", status, (), (), None, None, None, None, 1, 0.0, None, **kw)
+    >>> describe(snap("running")), describe(snap("finishing"))
+    ('starting its worker process…', 'handing the result back to the app…')
+    >>> describe(snap("running", phase=Phase("computing the first training steps"), phase_current=True))
+    'computing the first training steps…'
+    """
     if snap.status == "queued":
         return f"waiting for a free slot: position {snap.queue_position or '…'} in the queue"
-    if snap.phase is not None and snap.active and (snap.status != "running" or snap.phase.text.startswith("waiting")):
-        return snap.phase.text + ("…" if snap.phase.fraction is None else f" ({snap.phase.fraction:.0%})")
+    if snap.phase is not None and snap.status in ("running", "stopping") and (snap.phase_current or snap.phase.text.startswith("waiting")):
+        text = snap.phase.text + ("…" if snap.phase.fraction is None else f" ({snap.phase.fraction:.0%})")
+        return text + (" · stopping…" if snap.status == "stopping" and "stop" not in text else "")
     latest = snap.latest
     if snap.status in ("running", "stopping") and latest is not None:
-        line = f"step {latest.step:,} · {latest.progress:.0%} · loss {latest.train_loss:.3f}"
+        loss = latest.train_loss
+        line = f"step {latest.step:,} · {latest.progress:.0%} · " + (f"loss {loss:.3f}" if math.isfinite(loss) else "the loss is not a finite number")
         return line + (" · stopping…" if snap.status == "stopping" else "")
     if snap.status == "running":
-        return "starting…"
+        return "starting its worker process…"
     if snap.status == "stopping":
         return "stopping…"
     if snap.status == "finishing":
-        return "measuring the final loss…"
+        return "handing the result back to the app…"
     if snap.status == "failed":
         return f"failed: {snap.error}"
     return snap.stop_reason or snap.status

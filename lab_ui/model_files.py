@@ -17,6 +17,7 @@ import streamlit as st
 from lab_ui import state
 from llm_core.model import anatomy
 from llm_core.model.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint_bytes
+from llm_core.training.diagnosis import headline
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -92,4 +93,6 @@ def _register(uploads) -> tuple[str, str]:
         return "error", f"{plain(weights_files[0].name)} was refused: {plain(str(exc))}"
     label = weights_files[0].name.rsplit(".", 1)[0] or "uploaded model"
     added = state.add_model(f"{label} (uploaded)", loaded.model, loaded.tokenizer, loaded.meta, source="uploaded")
-    return "success", f"**{plain(added)}** loaded and made your current model: {loaded.model.num_params():,} parameters, vocabulary {loaded.model.config.vocab_size}."
+    figure = headline(loaded.meta.get("record") or {})
+    return "success", (f"**{plain(added)}** loaded and made your current model: {loaded.model.num_params():,} parameters, vocabulary {loaded.model.config.vocab_size}"
+                       + (f"; {figure.text}." if figure is not None else "."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab_ui import jobs, state
+from llm_core.training.diagnosis import headline
 
 
 def render(current_page: str | None = None) -> None:
@@ -34,8 +35,8 @@ def render(current_page: str | None = None) -> None:
             f"context {cfg.block_size} tokens · vocabulary {cfg.vocab_size} ({entry.tokenizer.kind})",
             f"positions: {'rotary' if cfg.position == 'rope' else 'learned table'}",
         ]
-        if record.get("val_loss") is not None:
-            lines.append(f"val loss {record['val_loss']:.3f} after {record.get('steps', '?'):,} steps")
+        if (figure := headline(record)) is not None:  # the model's one figure, the same on every page (llm_core.training.diagnosis)
+            lines.append(figure.text)
         if record.get("corpus"):
             lines.append(f"trained on {record['corpus']}")
         st.caption("  \n".join(lines))

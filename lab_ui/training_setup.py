@@ -13,6 +13,7 @@ What it is not: the training itself (`llm_core.training.training_run`) or the li
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from functools import partial
@@ -24,11 +25,13 @@ from lab_ui.model_files import plain
 from llm_core.model.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, bundled_corpora, text_from_bytes
 from llm_core.training.cost import calibrate, estimate_step_seconds
+from llm_core.training.diagnosis import headline
 from llm_core.training.training_run import TrainingRun, prepare_corpus
 
 JOB_KEY = "training"
 RUN_KEY = "tr_run"  # on the desk: the TrainingRun behind the job (configs, corpus, weights for Resume)
 RESULT_KEY = "tr_result"  # on the desk: (registered name, TrainedModel, made current) of the last segment
+RUNS_KEY = "tr_runs"  # on the desk: a summary of every finished segment (run_summary), for the predictions
 MESSAGE_KEY = "tr_message"  # a start-up refusal to show once
 SETTINGS_KEY = "tr_settings"  # on the desk: the chapter's choices, for a reload or a second tab
 WARN_STEP_S = 3.0  # a step slower than this gets a warning with the figure
@@ -179,8 +182,9 @@ def _size_key(config: ModelConfig, batch_size: int) -> tuple:
 
 def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tuple[float | None, str]:
     """Seconds per step (measured on an earlier run of this size if there was one, else estimated from
-    a calibration made once per server, so the figure does not jump between visits) and where it
-    comes from; (None, why) while the machine's speed is still being measured."""
+    a calibration made once per server and corrected by how far the last run's measured speed was from
+    its estimate, so the figure does not jump between visits) and where it comes from; (None, why)
+    while the machine's speed is still being measured."""
     store = _speed_store()
     measured = store["measured"].get(_size_key(config, batch_size))
     if measured is not None:
@@ -191,6 +195,10 @@ def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tu
             return None, "this server is measuring its speed with a few training steps (once, in the background)"
         step_s = estimate_step_seconds(config, batch_size, cal)
         source = f"estimated: this machine was measured once at about {cal.flops_per_s / 1e9:,.0f} GFLOP/s with {cal.overhead_s * 1000:.0f} ms per step"
+        ratio = store.get("ratio")
+        if ratio is not None and abs(ratio - 1) > 0.05:
+            step_s *= ratio
+            source += f", then corrected by the last run's measured speed ({ratio:.2f}x the estimate)"
     if step_s > REFUSE_STEP_S:
         problems.append(f"One training step of this model would take about {step_s:,.0f} s here ({source}). "
                         f"This server trains models whose step takes under {REFUSE_STEP_S:g} s: lower the width, layers, context or batch.")
@@ -200,9 +208,15 @@ def speed_check(config: ModelConfig, batch_size: int, problems: list[str]) -> tu
 
 
 def record_speed(run: TrainingRun, snap) -> None:
-    latest = snap.latest
+    """Keep a finished run's measured seconds per step for its size, and how far it was from the
+    calibration's estimate (every later estimate is corrected by that ratio)."""
+    latest, store = snap.latest, _speed_store()
     if latest is not None and latest.step > 0 and latest.elapsed_s > 0:
-        _speed_store()["measured"][_size_key(run.model_config, run.cfg.batch_size)] = latest.elapsed_s / latest.step
+        measured = latest.elapsed_s / latest.step
+        store["measured"][_size_key(run.model_config, run.cfg.batch_size)] = measured
+        cal = store.get("calibration")
+        if cal is not None and latest.step >= 20:  # a handful of steps is mostly start-up
+            store["ratio"] = min(max(measured / estimate_step_seconds(run.model_config, run.cfg.batch_size, cal), 0.1), 10.0)
 
 
 def register_trained(run: TrainingRun, job, snap) -> None:
@@ -218,6 +232,23 @@ def register_trained(run: TrainingRun, job, snap) -> None:
     name = state.add_model(f"{run.name} · {result.record['steps']:,} steps", result.model, result.tokenizer, result.meta,
                            source="trained", make_current=current)
     data[RESULT_KEY] = (name, result, current)
+    data.setdefault(RUNS_KEY, []).append(run_summary(run, snap, result.record, name))
+
+
+def run_summary(run: TrainingRun, snap, record: dict | None, name: str | None) -> dict:
+    """What the chapter's predictions need from a finished segment (JSON-able, kept on the desk)."""
+    cfg, m = run.cfg, run.model_config
+    evals = [dict(step=r.step, elapsed_s=round(r.elapsed_s, 3), val_loss=round(r.val_loss, 4))
+             for r in snap.records if r.val_loss is not None and math.isfinite(r.val_loss)]
+    found = headline(record) if record else None
+    return dict(
+        name=name, run=run.name, started=run.created_at, ended=time.time(), lr=cfg.lr, layers=m.n_layer, heads=m.n_head, width=m.n_embd,
+        context=m.block_size, corpus=run.corpus.name, tokenizer=run.tokenizer.kind, vocab=m.vocab_size, seconds=cfg.time_budget_s,
+        steps=run.steps_done, elapsed_s=round(run.counters["elapsed_s"], 2), stop_reason=snap.stop_reason,
+        diagnosis=run.diagnose(snap.records, snap.stop_reason).kind, val=None if found is None else found.value, evals=evals,
+        first_loss=next((round(r.train_loss, 4) for r in snap.records if math.isfinite(r.train_loss)), None),
+        peak_loss=max((round(r.train_loss, 4) for r in snap.records if math.isfinite(r.train_loss)), default=None),
+    )
 
 
 def log_every(step_s: float | None) -> int:
@@ -240,7 +271,7 @@ def eval_every_s(budget_s: float) -> float:
     return max(2.0, round(budget_s / 8, 1))
 
 
-def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:
+def start(corpus, model_config: ModelConfig, train_config: TrainConfig, estimated_step_s: float | None = None) -> None:
     job = jobs.get(JOB_KEY)
     if job is not None and job.snapshot().active:
         return  # a double click: the run is already going
@@ -249,6 +280,7 @@ def start(corpus, model_config: ModelConfig, train_config: TrainConfig) -> None:
     except (ConfigError, DataError, ValueError) as exc:
         st.session_state[MESSAGE_KEY] = str(exc)
         return
+    run.estimated_step_s = estimated_step_s
     job = run.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
     jobs.track(JOB_KEY, job, f"Training {run.name}", "pages/training.py", partial(register_trained, run), live_on_page=True)  # collects the previous run first
     state.desk().data.update({RUN_KEY: run, RESULT_KEY: None, "started": time.time()})

@@ -60,6 +60,7 @@ class Phase:
 
 
 ABANDONED = "abandoned"  # a worker's payload when it had to be ended: what it was doing is lost
+NOT_STARTED = "not started"  # a worker's payload when it was ended before it said anything (still starting up)
 
 
 class JobError(RuntimeError):
@@ -164,6 +165,7 @@ class JobSnapshot:
     stop_latency_s: float | None = None  # seconds from stop() to the generator's end, when a stop was asked
     phase: Phase | None = None  # the latest Phase record of this segment, if any
     stopped_by: str | None = None  # user | cap | idle, when a stop was asked
+    phase_current: bool = False  # the phase came after the latest record: it is what the job is doing now
 
     @property
     def active(self) -> bool:
@@ -222,6 +224,9 @@ class Job:
         self._stop_latency: float | None = None
         self._last_seen = clock()
         self._phase: Phase | None = None
+        self._records_total = 0  # records received this segment (thinning does not lower it)
+        self._phase_at = -1  # _records_total when the latest phase came
+        self._stop_phase: Phase | None = None  # what the job was doing (a phase after its records) when a stop was asked
         self.result = None
 
     @classmethod
@@ -254,6 +259,7 @@ class Job:
             self._run_started = None if self._gate else self._clock()
             self._run_ended = self._stop_asked = self._stop_latency = None
             self._phase, self.payload = None, None
+            self._records_total, self._phase_at, self._stop_phase = 0, -1, None
             self._last_seen = self._clock()
             # Queue here, in the caller's thread: the queue follows the order of start() calls, and
             # the place in it shows at once.
@@ -268,9 +274,13 @@ class Job:
                 return
             self._stop_cause = cause
             self._stop_asked = self._clock()
+            self._stop_phase = self._phase if self._phase_current() else None
             if self._status == "running":
                 self._status = "stopping"
             self._stop.set()
+
+    def _phase_current(self) -> bool:
+        return self._phase is not None and self._phase_at == self._records_total
 
     def touch(self) -> None:
         """Someone is watching: postpones the idle stop."""
@@ -304,6 +314,7 @@ class Job:
                 stop_latency_s=self._stop_latency,
                 phase=self._phase,
                 stopped_by=self._stop_cause,
+                phase_current=self._phase_current(),
             )
 
     @property
@@ -337,10 +348,11 @@ class Job:
                     break
                 if isinstance(record, Phase):
                     with self._lock:
-                        self._phase = record
+                        self._phase, self._phase_at = record, self._records_total
                     continue
                 with self._lock:
                     self._records.append(record)
+                    self._records_total += 1
                     sample = getattr(record, "sample", None)
                     if sample:
                         self._samples.append((getattr(record, "step", len(self._records)), sample))
@@ -348,7 +360,9 @@ class Job:
                         self._thin()
                 last = record
             reason = self._reason_for_stop(default=getattr(last, "stop_reason", None) or "finished")
-            if self.payload == ABANDONED:
+            if self.payload == NOT_STARTED and self._stop_cause == "user":
+                reason = "stopped by user before its first step (its worker process was still starting up)"
+            elif self.payload in (ABANDONED, NOT_STARTED):
                 reason += "; the worker did not stop in time and was ended, so the work since the last start is lost"
             with self._lock:
                 self._status = "finishing"
@@ -358,7 +372,7 @@ class Job:
             if self._finish is None:
                 result = None
             elif self._takes_payload:
-                result = self._finish(last, reason, None if self.payload == ABANDONED else self.payload)
+                result = self._finish(last, reason, None if self.payload in (ABANDONED, NOT_STARTED) else self.payload)
             else:
                 result = self._finish(last, reason)
             with self._lock:
@@ -382,6 +396,9 @@ class Job:
             return "stopped by user before it began"
         if cause == "user" and default == "finished":  # the generator ended without a reason of its own
             return "stopped by user"
+        if cause == "user" and self._stop_phase is not None and not default.startswith(("stopped", "diverged")):
+            # the records had ended (e.g. the step limit) and the job was finishing its last phase (the closing evaluation)
+            return f"stopped by user while {self._stop_phase.text.split(':')[0]}, after training had {default}"
         return default
 
     def _end(self, error: str | None, reason: str | None) -> None:

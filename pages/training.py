@@ -1,18 +1,22 @@
 """Training: pick data and a model size, press Train, watch the loss fall and the samples improve."""
 
+import math
 import os
 
 import streamlit as st
 
 from lab_ui import course, jobs, model_files, state
+from lab_ui import training_lessons as lessons
 from lab_ui import training_setup as setup
 from lab_ui import training_view as view
+from lab_ui.glossary import help_text
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import ROOT, page_link
 from llm_core.model import anatomy
 from llm_core.model.config import TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, check_trainable
 from llm_core.training.cost import train_memory_bytes
+from llm_core.training.diagnosis import unigram_entropy
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
@@ -43,7 +47,7 @@ setup.restore_settings(DEFAULTS)  # controls keep their values across chapters (
 course.chapter_intro("training")
 st.markdown(
     "Pick some text and a model size, press **Train**, and watch a transformer learn to predict the next "
-    "token: the loss falls and the generated text turns from noise into something like the corpus. "
+    "token: the loss falls and the generated text turns from noise into something like your text. "
     "Training runs in a worker process of its own: you can visit other chapters, reload the page or open this "
     "address in a second tab and find your run again."
 )
@@ -71,6 +75,7 @@ if corpus is not None:
     c4.metric("Held-out split", f"{len(corpus.split.val):,}", help="The last 10%: never trained on, used to measure the val loss.")
     with st.expander("Preview", expanded=False):
         st.code(corpus.text[:800] + ("…" if corpus.n_chars > 800 else ""), language=None, wrap_lines=True)
+    lessons.labels_example(corpus, int(st.session_state.tr_batch), int(st.session_state.tr_context))
 
 # --- 2 · Model --------------------------------------------------------------------------
 st.header("2 · Model")
@@ -79,11 +84,12 @@ vocab_size = corpus.tokenizer.vocab_size if corpus is not None else 65
 matching_preset = setup.preset_buttons()
 m1, m2, m3, m4, m5 = st.columns(5)
 slider = dict(persist_state="session")
-layers = m1.slider("Layers", 1, 12, key="tr_layers", help="Transformer blocks stacked on each other.", **slider)
-heads = m2.slider("Heads", 1, 16, key="tr_heads", help="Attention heads per block; the width is split between them.", **slider)
-width = m3.select_slider("Embedding width", WIDTH_CHOICES, key="tr_width", help="Numbers per token vector (the residual stream).", **slider)
-context = m4.select_slider("Context length", CONTEXT_CHOICES, key="tr_context", help="The most tokens the model sees at once.", **slider)
-position = m5.radio("Positions", ["rotary", "learned"], key="tr_position", persist_state="session", help="Rotary: positions rotate queries and keys. Learned: one trained vector per position.")
+layers = m1.slider("Layers", 1, 12, key="tr_layers", help=help_text("layer"), **slider)
+heads = m2.slider("Heads", 1, 16, key="tr_heads", help=help_text("attention head") + " The width is split between them.", **slider)
+width = m3.select_slider("Embedding width", WIDTH_CHOICES, key="tr_width", help=help_text("embedding") + " This is how many numbers each one has.", **slider)
+context = m4.select_slider("Context length", CONTEXT_CHOICES, key="tr_context", help=help_text("context window"), **slider)
+position = m5.radio("Positions", ["rotary", "learned"], key="tr_position", persist_state="session",
+                    help=help_text("position embedding") + " Rotary: positions rotate queries and keys. Learned: one trained vector per position.")
 model_config = ModelConfig(vocab_size=vocab_size, block_size=context, n_layer=layers, n_head=heads, n_embd=width, position="rope" if position == "rotary" else "learned")
 config_ok = True
 try:
@@ -122,8 +128,8 @@ st.header("3 · Training")
 since = len(problems)
 t1, t2, t3, t4, t5 = st.columns([1.4, 1.2, 1.4, 0.8, 1.2])
 lr = t1.select_slider("Learning rate", LR_CHOICES, key="tr_lr", persist_state="session", format_func=lambda v: f"{v:g}",
-                      help="Peak rate of the AdamW optimizer (embeddings, head, norms); the block matrices use Muon at a proportional rate. Too high and training diverges: try 10.")
-t2.select_slider("Batch size", BATCH_CHOICES, key="tr_batch", persist_state="session", help="Sequences per step.")
+                      help=help_text("learning rate") + " Here: the peak rate of the AdamW optimizer; the layers' matrices use Muon at a proportional rate.")
+t2.select_slider("Batch size", BATCH_CHOICES, key="tr_batch", persist_state="session", help=help_text("batch") + " This many windows of text per step.")
 with t3:
     until = st.radio("Train for", ["seconds", "steps"], key="tr_until", persist_state="session", horizontal=True)
     cap = jobs.time_cap_s()
@@ -132,9 +138,10 @@ with t3:
                                  help=f"Training time, not counting evaluations. This server stops any run after {cap:g} s.")
     else:
         budget = st.number_input("Steps", min_value=0, max_value=10_000_000, step=100, key="tr_steps", persist_state="session")
-t4.number_input("Seed", min_value=0, max_value=2**31 - 1, key="tr_seed", persist_state="session", help="Same seed, same initial weights and batches.")
+t4.number_input("Seed", min_value=0, max_value=2**31 - 1, key="tr_seed", persist_state="session", help=help_text("seed") + " Here: the same initial weights and batches.")
 if until == "steps":
-    t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps")
+    t5.select_slider("Evaluate and sample every", EVAL_CHOICES, key="tr_eval_every", persist_state="session", format_func=lambda v: f"{v} steps",
+                     help=help_text("validation loss"))
 else:  # a time cadence: a short run still shows its text improving, whatever the model's speed
     t5.caption(f"Evaluates and samples every {setup.eval_every_s(budget):g} s of training (about 8 times).")
 preset = TrainConfig(**TRAIN_PRESETS.get(matching_preset, TRAIN_PRESETS["tiny"]))
@@ -155,11 +162,14 @@ if config_ok and budget > 0 and step_s:
     if until == "steps":
         st.caption(f"About {view.fmt_seconds(budget * step_s)} of training, plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
     else:
-        st.caption(f"About {budget / step_s:,.0f} steps. The learning rate warms up, then follows a cosine down to zero at the end of the budget.")
+        st.caption(f"About {budget / step_s:,.0f} steps, estimated from this machine's speed (the live view corrects it from the run's measured speed). "
+                   "The learning rate warms up, then falls smoothly to zero by the end of the budget (a cosine schedule).")
 show_problems(since)
+if corpus is not None:
+    lessons.predictions(corpus.tokenizer.vocab_size, math.log(corpus.tokenizer.vocab_size), unigram_entropy(corpus.split.train, corpus.tokenizer.vocab_size))
 
 if jobs.requested("tr_start_requested") and not busy and not problems:  # Train was pressed: start with this run's settings
-    setup.start(corpus, model_config, train_config)
+    setup.start(corpus, model_config, train_config, step_s)
     busy = True
 setup.keep_settings(DEFAULTS)
 run = setup.desk_get(setup.RUN_KEY)
@@ -178,7 +188,15 @@ if st.session_state.get(setup.MESSAGE_KEY):
 
 # --- 4 · Live view ----------------------------------------------------------------------
 st.header("4 · Watch it learn")
-jobs.live(setup.JOB_KEY, lambda snap: view.render_status(setup.desk_get(setup.RUN_KEY), snap, n_jobs), interval=STATUS_POLL_S)
+
+
+def live_status(snap) -> None:
+    run_now = setup.desk_get(setup.RUN_KEY)
+    view.render_status(run_now, snap, n_jobs, setup.desk_get(setup.RESULT_KEY))
+    lessons.rerun_when_revealable(run_now, snap)  # a locked "loss after 30 s" guess is revealed the moment the run gets there
+
+
+jobs.live(setup.JOB_KEY, live_status, interval=STATUS_POLL_S)
 if run is not None:  # chart options outside the fragments: a widget inside one is forgotten on another chapter
     o1, o2, _ = st.columns([2, 1, 2])
     o1.radio("x-axis", ["steps", "tokens seen"], key="tr_xaxis", persist_state="session", horizontal=True)
@@ -190,7 +208,7 @@ st.header("5 · Your model")
 result = setup.desk_get(setup.RESULT_KEY)
 if result is not None and not busy:
     name, trained, current = result
-    view.render_result(name, trained, current)
+    view.render_result(name, trained, current, run)
     if current:
         chapters = [(path, label, icon) for path, label, icon in NEXT_CHAPTERS if (ROOT / path).exists()]
         for column, (path, label, icon) in zip(st.columns(max(len(chapters), 1)), chapters):

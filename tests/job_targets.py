@@ -69,3 +69,25 @@ class CountingStage:
 
     def finish(self, last, reason):
         return {"total": self.total, "last_step": getattr(last, "step", None), "reason": reason}
+
+
+def silent_start(stop, seconds):
+    """A worker that says nothing for `seconds` (like one still importing torch) and cannot look at the stop."""
+    time.sleep(seconds)
+    yield Rec(1, stop_reason="reached the step limit")
+    return {"steps": 1}
+
+
+def closing_phase(stop):
+    """Records that end at the step limit, then a closing phase (like the final evaluation) that ends at a stop."""
+    from llm_core.jobs import Phase
+
+    yield Rec(1)
+    yield Rec(2, stop_reason="reached the step limit")
+    yield Phase("measuring the final loss: 0 of 1,000 held-out tokens", 0.0)
+    for i in range(1, 500):
+        if stop is not None and stop.is_set():
+            break
+        time.sleep(0.01)
+        yield Phase(f"measuring the final loss: {2 * i} of 1,000 held-out tokens", i / 500)
+    return {"steps": 2}

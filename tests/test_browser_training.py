@@ -93,6 +93,12 @@ def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_serve
     steps = int(metric_value(page, "Step").replace(",", ""))
     name = f"2x2x32 on tinyshakespeare · {steps:,} steps"
     expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model used by every chapter")).to_have_value(name)
+    # one figure for the model, the same in the panel, the result and the sidebar, saying what it was measured on
+    result = main_area(page).get_by_text(re.compile("the figure the sidebar and every chapter show for this model")).inner_text()
+    figure = re.search(r"Final (val loss ([\d.]+) on .+?, at step [\d,]+)", result)
+    assert figure, result
+    expect(page.get_by_test_id("stSidebar").get_by_text(figure.group(1), exact=False)).to_be_visible()
+    assert metric_value(page, "Val loss") == figure.group(2)
     assert_no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 1000})
     go_to(page, "Overview")  # same session: the Overview chapter now runs the new model
@@ -190,4 +196,86 @@ def test_a_reload_mid_run_finds_the_run_and_a_stranger_cannot(app_server, browse
         stranger.context.close()
     expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=240_000)
     screenshot(page, "training-finished-after-reload")
+    assert_no_exception(page)
+
+
+def move_slider(page, label: str, presses: int) -> None:
+    """Move a (select) slider by keyboard, as a person without a mouse would: ArrowRight for +1, ArrowLeft for -1."""
+    thumb = main_area(page).get_by_test_id("stSlider").filter(has_text=label).get_by_role("slider")
+    thumb.focus()
+    for _ in range(abs(presses)):
+        thumb.press("ArrowRight" if presses > 0 else "ArrowLeft")
+    wait_idle(page)
+
+
+def checkpoint_box(page, question: str):
+    return main_area(page).get_by_test_id("stVerticalBlock").filter(has_text=question).last  # the innermost block that holds the question: its checkpoint
+
+
+def test_first_screen_then_a_prediction_its_reveal_and_the_score_after_a_reload(app_server, page):
+    open_training(page, app_server.url)
+    main = main_area(page)
+    expect(main.get_by_text("In this chapter", exact=True)).to_be_visible()
+    page.screenshot(path=str(screenshot(page, "training-first-screen")), full_page=False)  # the first screen at 1400x1000, as a newcomer sees it
+    box = checkpoint_box(page, "At learning rate 10")
+    box.get_by_text("breaks: the loss blows up").click()
+    wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+    expect(box.get_by_text("Set the learning rate to 10", exact=False)).to_be_visible()  # pending: no run at 10 since the guess
+    choose_nano(page)
+    set_number(page, "Seconds of training", 20)
+    move_slider(page, "Learning rate", 8)  # 0.004 -> 10, the slider's right end
+    expect(main.get_by_test_id("stSlider").filter(has_text="Learning rate")).to_contain_text("10")
+    main_button(page, "Train").click()
+    expect(main.get_by_text(re.compile("Training stopped: the run diverged"))).to_be_visible(timeout=240_000)
+    box = checkpoint_box(page, "At learning rate 10")
+    expect(box.get_by_text(re.compile(r"Your run at learning rate 10 broke: diverged"))).to_be_visible(timeout=60_000)
+    expect(box.get_by_text("Right.", exact=False)).to_be_visible()
+    expect(main.get_by_text("1 of 3 made, 1 right", exact=False)).to_be_visible()
+    page.reload()  # a new session on the same desk: the guess, its reveal and the score come back
+    wait_idle(page, 120_000)
+    expect(main.get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
+    box = checkpoint_box(page, "At learning rate 10")
+    expect(box.get_by_text(re.compile(r"Your run at learning rate 10 broke: diverged"))).to_be_visible(timeout=60_000)
+    expect(main.get_by_text("1 of 3 made, 1 right", exact=False)).to_be_visible()
+    go_to(page, "Overview")
+    expect(main.get_by_text(re.compile(r"predictions: 1 of \d+ made, 1 right"))).to_be_visible()
+    assert_no_exception(page)
+
+
+def test_a_run_that_overfits_is_named_by_the_page(app_server, page):
+    from llm_core.text.data import load_corpus
+
+    open_training(page, app_server.url)
+    main = main_area(page)
+    main.get_by_test_id("stRadio").filter(has_text="Text to learn from").get_by_text("Paste text").click()
+    wait_idle(page)
+    box = main.get_by_label("Your text")
+    box.fill(load_corpus("tinyshakespeare")[:4000])
+    box.press("Control+Enter")
+    wait_idle(page)
+    expect(main.get_by_test_id("stMetric").filter(has_text="Characters")).to_contain_text("4,000")
+    main.get_by_role("button", name="nano", exact=True).click()  # (its parameter count differs from choose_nano's: a smaller vocabulary)
+    wait_idle(page)
+    move_slider(page, "Context length", -1)  # 64 -> 32
+    move_slider(page, "Embedding width", 2)  # 32 -> 64
+    move_slider(page, "Heads", 2)  # 2 -> 4
+    main.get_by_test_id("stRadio").filter(has_text="Train for").get_by_text("steps", exact=True).click()
+    wait_idle(page)
+    set_number(page, "Steps", 200)
+    move_slider(page, "Evaluate and sample every", -3)  # 200 -> 20 steps
+    from llm_core.model.config import ModelConfig
+
+    params = ModelConfig(vocab_size=len(set(load_corpus("tinyshakespeare")[:4000])), block_size=32, n_layer=2, n_head=4, n_embd=64).num_params()
+    expect(main.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text(f"{params:,}")  # the sliders took
+    main_button(page, "Train").click()
+    named = main.get_by_test_id("stAlert").filter(has_text="Overfitting.")
+    expect(named).to_be_visible(timeout=600_000)
+    expect(named).to_contain_text("while the training loss kept falling")
+    expect(named).to_contain_text("What to try next: Try more text, a smaller model, or stopping earlier")
+    expect(main.get_by_text(re.compile("Training done: reached the step limit"))).to_be_visible(timeout=240_000)
+    main.get_by_role("heading", name="4 · Watch it learn").evaluate("e => e.scrollIntoView({block: 'start'})")  # the status, the run named, the chart
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(screenshot(page, "training-overfitting-named")), full_page=False)
     assert_no_exception(page)

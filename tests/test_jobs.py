@@ -324,3 +324,36 @@ def test_a_spare_worker_started_ahead_takes_the_next_job_and_ends_with_it():
     job.stop()
     assert job.join(30) and job.snapshot().stop_reason == "stopped by user" and job.result["steps"] >= 3
     assert not workers() and not [p for p in multiprocessing.active_children() if p.name == "llm-lab-spare"]
+
+
+def test_a_stop_during_the_closing_phase_says_stopped_not_done():
+    """Issue 21: Stop pressed during the closing evaluation was reported as "Training done"."""
+    job = Job.worker(job_targets.closing_phase, lambda: (), backend="thread", finish=lambda last, reason, payload: payload)
+    job.start()
+    assert wait_for(lambda: job.snapshot().phase_current, timeout=60)  # the records have ended: the job is in its closing phase
+    snap = job.snapshot()
+    assert snap.phase.text.startswith("measuring the final loss") and snap.latest.stop_reason == "reached the step limit"
+    job.stop()
+    assert job.join(30)
+    assert job.snapshot().stop_reason == "stopped by user while measuring the final loss, after training had reached the step limit"
+
+
+def test_the_phase_is_current_only_until_the_next_record():
+    job = Job.worker(job_targets.closing_phase, lambda: (), backend="thread")
+    job.start()
+    assert job.join(60)
+    snap = job.snapshot()
+    assert snap.phase is not None and snap.phase_current  # its last message was a phase
+    assert snap.stop_reason == "reached the step limit"  # nobody pressed Stop: done, as the records say
+
+
+def test_a_stop_before_the_worker_said_anything_says_stopped_before_its_first_step():
+    """Issue 21: a Stop 0.5 s after Train read "the work since the last start is lost ... before its first step"."""
+    job = Job.worker(job_targets.silent_start, lambda: (120,), backend="process", finish=lambda last, reason, payload: payload)
+    job.start()
+    time.sleep(0.5)
+    job.stop()
+    assert job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "finished" and snap.stop_reason == "stopped by user before its first step (its worker process was still starting up)"
+    assert "lost" not in snap.stop_reason and job.result is None and not snap.records and not workers()

@@ -5,15 +5,20 @@ again to poll, as the browser would twice a second.
 """
 
 import json
+import math
 import pickle
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import OPEN_APPS, ROOT, metric, poll_until
 from streamlit.testing.v1 import AppTest
 
+from lab_ui.training_view import fmt_rate, fmt_seconds
 from llm_core.model.checkpoint import checkpoint_bytes
 from llm_core.model.config import model_preset
+from llm_core.training.diagnosis import headline, in_words
 from llm_core.training.loop import build_model
 
 APP = str(Path(ROOT) / "app.py")
@@ -59,6 +64,24 @@ def seconds_of(text: str) -> float:
 
 def loss_chart(at) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def model_downloads(at) -> list:
+    """The model's two download buttons (each chart has a CSV download of its own besides)."""
+    return [b for b in at.get("download_button") if (b.key or "").startswith("tr_dl")]
+
+
+def shakespeare_train_text() -> str:
+    from llm_core.text.data import load_corpus
+
+    text = load_corpus("tinyshakespeare")
+    return text[: len(text) - int(len(text) * 0.1)]  # TokenSplit.from_ids: the last 10% held out
+
+
+def char_entropy(text: str) -> float:
+    """Entropy of the characters' frequencies, counted with the standard library."""
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log(c / len(text)) for c in counts.values())
 
 
 def test_the_page_opens_with_tiny_shakespeare_and_the_tiny_preset():
@@ -141,21 +164,51 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     at.run()
     snap = job_of(at).snapshot()
     assert snap.stop_reason == "reached the step limit" and snap.latest.step == 40
-    assert [step for step, _ in snap.samples] == [20, 40]
     log_every = desk_of(at).data["tr_run"].cfg.log_every  # about one record a second at this machine's speed
-    assert max(counts) == 40 // log_every and counts == sorted(counts)  # the chart only gains points
+    steps_sampled = [step for step, _ in snap.samples]  # an evaluation (and its sample) comes at a record that is due one
+    assert steps_sampled[-1] == 40 and all(step % 20 == 0 for step in steps_sampled)
+    if 20 % log_every == 0:
+        assert steps_sampled == [20, 40]
+    assert max(counts) == math.ceil(40 / log_every) and counts == sorted(counts)  # a point per record (and step 40's), only gaining
     chart = loss_chart(at)
     names = [trace["name"] for trace in chart["data"]]
     assert names == ["train loss", "val loss"]
     assert chart["layout"]["shapes"][0]["y0"] == pytest.approx(4.174, abs=1e-3)  # the uniform-guess line, ln 65
-    assert "uniform guess" in chart["layout"]["annotations"][0]["text"]
+    assert chart["layout"]["annotations"][0]["text"] == "guessing every token equally likely: 4.17"
+    assert chart["layout"]["shapes"][1]["y0"] == pytest.approx(char_entropy(shakespeare_train_text()), abs=1e-6)  # counted here, independently
+    assert chart["layout"]["annotations"][1]["text"] == f"knowing only how often each token occurs: {char_entropy(shakespeare_train_text()):.2f}"
+    caption = next(c.value for c in at.caption if c.value.startswith("The training loss went from"))
+    first = next(r for r in snap.records if math.isfinite(r.train_loss))
+    assert f"went from {first.train_loss:.2f} to {snap.latest.train_loss:.2f} in {snap.latest.step:,} steps" in caption
     steps = snap.latest.step
     name = at.session_state["lab_current_model"]
     assert name == f"2x2x32 on tinyshakespeare · {steps:,} steps"
     assert f"**{name}** is now your current model" in texts(at.success)
     assert at.session_state["lab_models"][name].source == "trained"
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
-    assert len(at.get("download_button")) == 2
+    assert len(model_downloads(at)) == 2
+    # the run's length from its measured speed, beside the estimate made before it
+    run = desk_of(at).data["tr_run"]
+    rate = snap.latest.step / snap.latest.elapsed_s
+    assert f"It trained {fmt_seconds(snap.latest.elapsed_s)}, {fmt_rate(rate)} (the estimate before the run said {fmt_seconds(40 * run.estimated_step_s)} in all)." in texts(at.caption)
+    # and the next estimate, for a size not yet run, is corrected by how far this run was from its estimate
+    from lab_ui.training_setup import _speed_store
+    from llm_core.training.cost import estimate_step_seconds
+
+    store = _speed_store()
+    ratio = store["ratio"]
+    assert ratio == pytest.approx((snap.latest.elapsed_s / 40) / estimate_step_seconds(run.model_config, 16, store["calibration"]), rel=1e-6)
+    at.slider(key="tr_layers").set_value(3).run()
+    three = model_preset("nano", 65, n_layer=3)
+    corrected = estimate_step_seconds(three, 16, store["calibration"]) * (ratio if abs(ratio - 1) > 0.05 else 1.0)
+    assert metric(at, "Seconds per step") == fmt_seconds(corrected)
+    at.slider(key="tr_layers").set_value(2).run()
+    # the panel, the result and the sidebar show the same one figure for the model, with what it was measured on
+    record = at.session_state["lab_models"][name].record
+    figure = headline(record)
+    assert record["val_kind"] == "closing" and figure.text.startswith(f"val loss {record['val_loss']:.3f} on ")
+    assert metric(at, "Val loss") == f"{figure.value:.3f}"
+    assert figure.text in texts(at.markdown)  # (the sidebar, which AppTest's switch_page does not draw, is checked in the browser test)
     # the samples carry their step; the log-scale and tokens options change the chart
     assert "Sample at step" in texts(at.markdown)
     at.toggle(key="tr_logy").set_value(True).run()
@@ -332,7 +385,7 @@ def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
     assert reloaded.slider(key="tr_layers").value == 2 and reloaded.number_input(key="tr_steps").value == 20  # its settings too (nano, 20 steps)
     assert reloaded.radio(key="tr_until").value == "steps"
     assert f"**{trained}** is now your current model" in texts(reloaded.success)
-    assert len(reloaded.get("download_button")) == 2
+    assert len(model_downloads(reloaded)) == 2
 
     for guess in (None, run_id[:-1] + ("A" if run_id[-1] != "A" else "B")):
         stranger = AppTest.from_file(APP, default_timeout=180)
@@ -364,3 +417,139 @@ def test_a_killed_worker_is_a_one_line_message_and_the_app_keeps_serving():
     assert not at.button(key="tr_train").disabled and at.button(key="tr_stop").disabled
     at.switch_page("pages/overview.py").run()  # the rest of the app is untouched
     assert not at.exception and at.session_state["lab_current_model"] == "Shakespeare (bundled)"
+
+
+# --- what the page says about a run (issue 21) and its predictions (issue 20) ------------------------
+
+def reveal_text(at) -> str:
+    return texts(at.markdown)
+
+
+def lock(at, key: str, value) -> None:
+    widget = at.radio(key=f"predict_{key}_guess") if isinstance(value, str) else at.number_input(key=f"predict_{key}_guess")
+    widget.set_value(value).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+
+
+def test_the_labels_shown_are_the_next_tokens_of_the_training_text():
+    at = training_page(preset=None, seconds=None)
+    table = next(h.proto.body for h in at.get("html") if "its label: the next token" in h.proto.body)
+    cells = [c.split("</td>")[0].split(">", 1)[1] for c in table.split("<td ")[1:]]  # row 1: a label and 10 tokens; row 2 the same
+    reads, labels = cells[1:11], cells[12:22]
+    text = shakespeare_train_text()
+    start = text.index("\n") + 1  # the example starts at the first line break
+    assert reads == [ch.replace(" ", "␣").replace("\n", "↵") for ch in text[start:start + 10]]
+    assert labels == [ch.replace(" ", "␣").replace("\n", "↵") for ch in text[start + 1:start + 11]]
+    caption = next(c.value for c in at.caption if "self-supervised" in c.value)
+    assert "one training step of 16 windows learns from 2,048 labelled examples" in caption  # 16 x 128, the tiny preset's batch and context
+
+
+def test_stop_half_a_second_after_train_says_it_stopped_before_its_first_step():
+    at = training_page(seconds=60)
+    at.button(key="tr_train").click().run()
+    job = job_of(at)
+    job.join(0.5)
+    at.button(key="tr_stop").click().run()
+    poll_until(at, lambda at: not job.snapshot().active)
+    at.run()
+    message = texts(at.info)
+    assert "stopped by user" in message and "before its first step" in message and "there is no model to keep" in message
+    assert "lost" not in message and message.count("before") == 1
+    assert at.session_state["lab_current_model"] == "Shakespeare (bundled)"
+
+
+@pytest.mark.slow
+def test_an_overfitting_run_is_named_on_the_page_with_what_to_try_next():
+    at = training_page(preset="nano", seconds=None)
+    at.radio(key="tr_source").set_value("Paste text").run()
+    from llm_core.text.data import load_corpus
+
+    at.text_area(key="tr_paste").input(load_corpus("tinyshakespeare")[:4000]).run()
+    at.select_slider(key="tr_context").set_value(32).run()
+    at.select_slider(key="tr_width").set_value(64).run()
+    at.slider(key="tr_heads").set_value(4).run()
+    at.radio(key="tr_until").set_value("steps").run()
+    at.number_input(key="tr_steps").set_value(200).run()
+    at.select_slider(key="tr_eval_every").set_value(20).run()
+    assert not problems(at)
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active, timeout=600)
+    at.run()
+    history = desk_of(at).data["tr_run"].val_history
+    best = min(history, key=lambda h: h["val_loss"])
+    last = history[-1]
+    assert last["val_loss"] > best["val_loss"] + 0.05 and last["train_loss"] < best["train_loss"]  # the run overfit
+    warning = texts(at.warning)
+    assert "**Overfitting.**" in warning
+    assert f"rose from {best['val_loss']:.2f} at step {best['step']:,} to {last['val_loss']:.2f} at step {last['step']:,}" in warning
+    assert "**What to try next:** Try more text, a smaller model, or stopping earlier" in warning
+    chart = loss_chart(at)
+    marks = [s for s in chart["layout"]["shapes"] if s.get("xref") == "x"]
+    assert [s["x0"] for s in marks] == [best["step"]]  # the chart marks where the validation loss was lowest
+    assert any("Overfitting: The validation loss rose" in c.value for c in at.caption)  # and its caption names it
+    # every word it shows is defined on the page, and no number reads "inf", "nan" or "-0.00"
+    from page_text import page_text
+
+    from lab_ui import course, glossary
+
+    shown = page_text(at)
+    assert not glossary.undefined(shown, course.chapter("training").terms), glossary.undefined(shown, course.chapter("training").terms)
+    assert not re.search(r"(?<![\w-])(-?inf|nan)(?![\w-])|-0\.0+(?!\d*[1-9])", shown, re.IGNORECASE), re.findall(r".{40}(?:inf|nan|-0\.00).{40}", shown)
+
+
+@pytest.mark.slow
+def test_predict_learning_rate_ten_then_see_it_break():
+    at = training_page(seconds=30)
+    assert "Set the learning rate to 10" not in reveal_text(at)
+    lock(at, "training_lr_10", "breaks: the loss blows up")
+    assert any("Set the learning rate to 10" in i.value for i in at.info)  # pending: no run at 10 since the guess
+    at.select_slider(key="tr_lr").set_value(10.0).run()
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    snap = job_of(at).snapshot()
+    assert snap.stop_reason.startswith("diverged")
+    text = reveal_text(at)
+    assert "**Right.** Your run at learning rate 10 broke: " + in_words(snap.stop_reason) in text  # (a non-finite loss in words)
+    summary = desk_of(at).data["tr_runs"][-1]
+    first = next(r.train_loss for r in snap.records if math.isfinite(r.train_loss))
+    assert summary["first_loss"] == round(first, 4) and f"went from {first:.2f} to " in text and "2,500 times further" in text
+    assert "**Your predictions in this chapter:** 1 of 3 made, 1 right." in text
+
+
+@pytest.mark.slow
+def test_predict_the_loss_after_30_seconds_revealed_when_the_run_gets_there():
+    from llm_core.training.diagnosis import loss_at_seconds
+
+    at = training_page(seconds=45)
+    lock(at, "training_val_after_30s", 2.5)
+    assert any("press **Train** for at least 30 s" in i.value for i in at.info)
+    at.button(key="tr_train").click().run()
+    job = job_of(at)
+    poll_until(at, lambda at: "had a validation loss of" in reveal_text(at), timeout=600)
+    assert job.snapshot().active or job.snapshot().status == "finished"
+    evals = [(r.elapsed_s, r.val_loss) for r in job.snapshot().records if r.val_loss is not None]
+    value, t0, t1 = loss_at_seconds(evals, 30.0)
+    text = reveal_text(at)
+    assert f"had a validation loss of **{value:.2f}** after 30 s of training" in text
+    assert ("**Right.**" in text) == (abs(2.5 - value) <= 0.2)
+    assert f"Your guess was {abs(2.5 - value):.2f} {'above' if 2.5 > value else 'below'} it" in text
+
+
+@pytest.mark.slow
+def test_predict_two_layers_against_four_in_the_same_seconds():
+    at = training_page(preset="nano", seconds=6)
+    lock(at, "training_depth_same_seconds", "the 2-layer model")
+    names = []
+    for layers in (2, 4):
+        at.slider(key="tr_layers").set_value(layers).run()
+        at.button(key="tr_train").click().run()
+        poll_until(at, lambda at: not job_of(at).snapshot().active)
+        at.run()
+        names.append(at.session_state["lab_current_model"])
+    two, four = (headline(at.session_state["lab_models"][n].record).value for n in names)
+    text = reveal_text(at)
+    assert f"2 layers reached **{two:.3f}**" in text and f"4 layers reached **{four:.3f}**" in text
+    right = two < four - 0.05
+    assert ("**Right.**" in text) == right and ("Not this time" in text) == (not right)

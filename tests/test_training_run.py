@@ -17,6 +17,7 @@ from llm_core.training.cost import (
     train_flops_per_step,
     train_memory_bytes,
 )
+from llm_core.training.diagnosis import headline
 from llm_core.training.loop import TrainState, build_model
 from llm_core.training.training_run import (
     TrainingRun,
@@ -206,7 +207,10 @@ def test_stop_in_the_middle_of_a_long_step_drops_that_step_and_keeps_the_model(s
     assert snap.status == "finished" and snap.stop_reason == "stopped by user", snap
     assert snap.stop_latency_s < step_s / 2, (snap.stop_latency_s, step_s)
     record = job.result.record
-    assert record["steps"] == 1 and record["stop_reason"] == "stopped by user" and math.isfinite(record["val_loss"])  # step 2 dropped, step 1 kept
+    assert record["steps"] == 1 and record["stop_reason"] == "stopped by user"  # step 2 dropped, step 1 kept
+    # no evaluation was ever whole (the stop cut the closing one to a chunk): the model has no figure yet, and says so
+    assert record["val_loss"] is None and headline(record) is None
+    assert math.isfinite(record["quick_val_loss"]) and 0 < record["quick_val_tokens"] < record["val_tokens_total"]
     assert run.can_resume() and run.counters["step"] == 1
 
 
@@ -237,3 +241,66 @@ def test_stop_during_the_closing_evaluation_ends_it_and_says_how_much_was_measur
     assert snap.stop_latency_s < left_s / 4, (snap.stop_latency_s, left_s)
     record = job.result.record
     assert 0 < record["val_tokens"] < record["val_tokens_total"] and math.isfinite(record["val_loss"])
+
+
+def test_stop_during_the_closing_evaluation_says_stopped_and_keeps_the_last_full_evaluation(shakespeare, monkeypatch):
+    """Issue 21: Stop in the closing evaluation said "Training done" and made a loss measured on 128 tokens the
+    model's figure. A closing measurement that a stop cuts below HEADLINE_MIN_TOKENS (made huge here, so the
+    cut is certain on any machine) gives way to the last full evaluation, and the run says it was stopped."""
+    monkeypatch.setattr("llm_core.training.training_run.HEADLINE_MIN_TOKENS", 10**9)
+    corpus = prepare_corpus(shakespeare, "tinyshakespeare")
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=20, batch_size=8, eval_every=0, log_every=5), sample_tokens=5,
+                      final_eval_budget_s=600)
+    job = run.make_job(backend="thread")
+    job.start()
+    phases_until(job, lambda snap: snap.phase_current and snap.phase.text.startswith("measuring the final loss"), 600)
+    job.stop()
+    assert job.join(120)
+    snap = job.snapshot()
+    assert snap.stop_reason == "stopped by user while measuring the final loss, after training had reached the step limit"
+    record = job.result.record
+    assert record["stop_reason"] == snap.stop_reason
+    last_full = record["history"][-1]  # the loop's own evaluation at the last step, on the live-evaluation tokens
+    assert last_full["step"] == 20 and last_full["val_tokens"] == run.eval_tokens
+    assert record["val_kind"] == "live" and record["val_loss"] == last_full["val_loss"] and record["val_step"] == 20
+    assert 0 < record["quick_val_tokens"] < record["val_tokens_total"]
+    figure = headline(record)
+    assert figure.value == last_full["val_loss"] and figure.text == f"val loss {last_full['val_loss']:.3f} on {run.eval_tokens:,} held-out tokens, at step 20"
+
+
+def test_a_stop_mid_run_never_makes_a_cut_evaluation_the_figure(corpus):
+    """After a stop, the loop's closing evaluation and the worker's are cut to a chunk: neither may stand as a
+    validation loss (nor their one-token sample); the kept figure is the last full evaluation, with its step."""
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=1_000_000, batch_size=8, eval_every=10, log_every=5), sample_tokens=5)
+    job = run.make_job(backend="thread")
+    job.start()
+    phases_until(job, lambda snap: len([r for r in snap.records if r.val_loss is not None]) >= 2, 300)
+    job.stop()
+    assert job.join(120)
+    snap = job.snapshot()
+    assert snap.stop_reason == "stopped by user"
+    full_steps = {r.step for r in snap.records if r.val_loss is not None}
+    assert snap.records[-1].val_loss is None or snap.records[-1].step in full_steps  # the cut closing evaluation is not a figure
+    assert all(step in full_steps for step, _ in snap.samples)  # and no one-token sample from it either
+    record = job.result.record
+    full = record["history"]
+    assert full and all(h["val_tokens"] == run.eval_tokens for h in full)  # every kept evaluation is a whole one
+    assert record["val_kind"] == "live" and record["val_loss"] == full[-1]["val_loss"] and record["val_step"] == full[-1]["step"]
+    figure = headline(record)
+    assert figure.step == full[-1]["step"] and f"{run.eval_tokens:,} held-out tokens" in figure.text
+    if record["val_step"] != record["steps"]:
+        assert f"(the last full evaluation; the model has {record['steps']:,} steps)" in figure.text
+
+
+def test_a_segment_says_what_it_is_doing_before_its_first_record(corpus):
+    """Issue 21: "starting (a worker process loads torch)" showed for 25 s while the first step was computing.
+    The worker now says when it builds the model and when the first steps are computing."""
+    from llm_core.training.training_run import run_segment
+
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=30, batch_size=8, eval_every=0, log_every=10), sample_tokens=5)
+    steps = run_segment(None, run.spec())
+    first, second, third = next(steps), next(steps), next(steps)
+    assert first == Phase("the worker is building the model")
+    assert second == Phase("computing the first training steps: the first figures come after 10 steps")
+    assert third.step == 10  # then the records, the first one after those 10 steps
+    steps.close()

@@ -19,6 +19,7 @@ What it is not: Streamlit, or a new training loop: the loop is `loop.train`, unc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from llm_core.text.tokenizers import (
     TokenizerError,
     tokenizer_from_dict,
 )
+from llm_core.training.diagnosis import HEADLINE_MIN_TOKENS, diagnose, unigram_entropy
 from llm_core.training.loop import Metrics, TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
 from llm_core.workers.threads import ThreadTuner, tune_per_step
@@ -213,18 +215,27 @@ def interruptible_steps(model: GPT, stop):
 
 
 class StoppableBatches:
-    """`TextBatches` whose evaluations come in timed chunks (`timed_chunks`) and end early once a stop is asked."""
+    """`TextBatches` whose evaluations come in timed chunks (`timed_chunks`) and end early once a stop is
+    asked; `measured_tokens` says how many held-out tokens the latest evaluation covered (of `full_tokens`)."""
 
     def __init__(self, batches: TextBatches, stop):
         self.inner, self.stop = batches, stop
+        self.full_tokens = int(batches.val_y.numel())
+        self.measured_tokens = 0
 
     def train_batch(self, batch_size, generator):
         return self.inner.train_batch(batch_size, generator)
 
     def val_batches(self, batch_size: int = EVAL_CHUNK_WINDOWS):
         x, y = self.inner.val_x, self.inner.val_y
+        self.measured_tokens = 0
         for i, j in timed_chunks(len(x), self.stop, most=batch_size):
+            self.measured_tokens += int(y[i:j].numel())
             yield x[i:j], y[i:j]
+
+    @property
+    def cut_short(self) -> bool:
+        return self.measured_tokens < self.full_tokens
 
 
 def sampler(tokenizer: Tokenizer, prompt_ids: list, n_tokens: int, stop):
@@ -265,9 +276,34 @@ def closing_evaluation(model: GPT, val_ids: torch.Tensor, budget_s: float, stop=
     return (loss_sum / done if done else None), done, total_tokens
 
 
+def closing_figures(history: list, measured: float | None, tokens: int, total: int, step: int) -> dict:
+    """The record's validation figure: the closing evaluation when it covered enough held-out tokens
+    (all of them, or at least HEADLINE_MIN_TOKENS), else the last full evaluation made during
+    training (a Stop cuts the closing one to a chunk: a handful of tokens is too noisy to stand for
+    the model), with the quick figure kept beside it.
+
+    >>> closing_figures([], 2.0, 50_000, 111_488, 300)["val_kind"]
+    'closing'
+    >>> f = closing_figures([{"step": 280, "val_loss": 2.1, "val_tokens": 16_384}], 4.03, 128, 111_488, 300)
+    >>> f["val_loss"], f["val_step"], f["val_tokens"], f["val_kind"], f["quick_val_loss"], f["quick_val_tokens"]
+    (2.1, 280, 16384, 'live', 4.03, 128)
+    >>> closing_figures([], 4.03, 128, 111_488, 3)["val_loss"] is None
+    True
+    """
+    if measured is not None and math.isfinite(measured) and tokens >= min(total, HEADLINE_MIN_TOKENS):
+        return dict(val_loss=measured, val_tokens=tokens, val_tokens_total=total, val_step=step, val_kind="closing")
+    quick = dict(quick_val_loss=None if measured is None or not math.isfinite(measured) else round(measured, 4), quick_val_tokens=tokens)
+    full = [h for h in history if h.get("val_tokens")]
+    if not full:
+        return dict(val_loss=None, val_tokens=0, val_tokens_total=total, val_step=None, val_kind=None, **quick)
+    last = full[-1]
+    return dict(val_loss=last["val_loss"], val_tokens=last["val_tokens"], val_tokens_total=total, val_step=last["step"], val_kind="live", **quick)
+
+
 def run_segment(stop, spec: SegmentSpec):
     """Train one segment in a worker: yields Metrics (and Phase records); returns the payload the
     server turns back into a model: weights, JSON and optimizer state as bytes, counters and history."""
+    yield Phase("the worker is building the model")  # said at once: the page shows what is happening, not "starting"
     device = pick_device(spec.device)
     tokenizer = tokenizer_from_dict(spec.tokenizer)
     cfg = TrainConfig(**spec.train_config)
@@ -281,13 +317,23 @@ def run_segment(stop, spec: SegmentSpec):
         load_optimizer_bytes(spec.optimizer, model, state.optimizers)
     batches = StoppableBatches(TextBatches(TokenSplit(spec.train_ids, spec.val_ids), model.config.block_size, spec.eval_tokens), stop)
     history, last, start_step, interrupted = list(spec.history), None, state.step, False
+    best_full = state.best_val_loss
+    first = cfg.log_every if state.step == 0 else min(cfg.log_every, max(1, cfg.max_steps - state.step))
+    yield Phase(f"computing the first training step{'s' if first > 1 else ''}: the first figures come after {first} step{'s' if first > 1 else ''}")
     with interruptible_steps(model, stop), tune_per_step(model, ThreadTuner.for_this_machine()):
         try:
             for metrics in train(model, batches, cfg, stop_event=stop, state=state, sample_fn=sampler(tokenizer, spec.prompt_ids, spec.sample_tokens, stop)):
+                if metrics.val_loss is not None and batches.cut_short:
+                    # an evaluation a Stop cut to a chunk: a handful of tokens must not stand as a validation loss,
+                    # and its sample was cut to a token or two
+                    metrics = dataclasses.replace(metrics, val_loss=None, sample=None)
+                    state.best_val_loss = best_full
+                elif metrics.val_loss is not None:
+                    best_full = state.best_val_loss
                 last = metrics
                 if metrics.val_loss is not None and not (history and history[-1]["step"] == metrics.step):
                     history.append(dict(step=metrics.step, tokens=metrics.tokens_seen, train_loss=round(metrics.train_loss, 4),
-                                        val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2)))
+                                        val_loss=round(metrics.val_loss, 4), elapsed_s=round(metrics.elapsed_s, 2), val_tokens=batches.measured_tokens))
                 yield metrics
         except StepInterrupted:
             interrupted = True
@@ -298,11 +344,12 @@ def run_segment(stop, spec: SegmentSpec):
         return None  # not a single step: nothing new to keep
     stopped = stop is not None and stop.is_set()
     budget = STOPPED_EVAL_BUDGET_S if stopped else spec.final_eval_budget_s
-    val_loss, val_tokens, total = yield from closing_evaluation(model, spec.val_ids, budget, stop)
+    measured, measured_tokens, total = yield from closing_evaluation(model, spec.val_ids, budget, stop)
+    figures = closing_figures(history, measured, measured_tokens, total, state.step)
     record = training_record(
         state, last, cfg, corpus=spec.corpus_name, corpus_chars=spec.corpus_chars,
-        tokens_in_corpus=len(spec.train_ids) + len(spec.val_ids), device=device.type, history=history, val_loss=val_loss,
-        val_tokens=val_tokens, val_tokens_total=total, trained_in="LLM Lab, Training chapter",
+        tokens_in_corpus=len(spec.train_ids) + len(spec.val_ids), device=device.type, history=history,
+        trained_in="LLM Lab, Training chapter", live_val_tokens=batches.full_tokens, **figures,
         **(dict(stop_reason="stopped by user") if interrupted else {}),
     )
     yield Phase("packing the weights", 1.0)
@@ -356,6 +403,9 @@ class TrainingRun:
         self.optimizer: bytes | None = None
         self.val_history: list[dict] = []
         self.diverged = False
+        self.unigram_loss = unigram_entropy(corpus.split.train, corpus.tokenizer.vocab_size)  # the chart's second reference line
+        self.estimated_step_s: float | None = None  # seconds per step the page estimated before the run (set by the page)
+        self.created_at = time.time()
         try:
             self.prompt_ids = self.tokenizer.encode(SAMPLE_PROMPT)
         except TokenizerError:
@@ -371,6 +421,10 @@ class TrainingRun:
     def uniform_loss(self) -> float:
         """The loss of a uniform guess over the vocabulary: ln(vocab_size)."""
         return math.log(self.model_config.vocab_size)
+
+    def diagnose(self, records, stop_reason: str | None = None):
+        """What this run shows so far, named (`diagnosis.diagnose` over its records, with its reference levels and learning rate)."""
+        return diagnose(records, self.uniform_loss, self.unigram_loss, stop_reason, lr=self.cfg.lr, usual_lr=TrainConfig.lr)
 
     def spec(self) -> SegmentSpec:
         return SegmentSpec(

@@ -5,7 +5,8 @@ made with the *spawn* context (a fork of a server that has threads and torch loa
 passes the stop request on through a multiprocessing Event, and yields what the worker sends.
 A worker that dies without saying goodbye (kill -9, the kernel's out-of-memory killer) raises
 `WorkerFailed` with one line; one that stays silent for `STOP_GRACE_S` after a stop request (a
-long step cannot look at the event) is killed, and the payload is `ABANDONED`. A worker that
+long step cannot look at the event) is killed, and the payload is `ABANDONED` (or `NOT_STARTED` when it
+had said nothing at all: it was still starting up, and nothing it did is lost). A worker that
 keeps talking after the request (the closing evaluation sends a `Phase` per chunk) is finishing,
 not stuck, and is left to finish.
 What it is not: a pool. Each segment of a job gets a fresh process, which gives its memory back
@@ -24,7 +25,7 @@ import time
 import types
 from dataclasses import dataclass
 
-from llm_core.jobs import ABANDONED
+from llm_core.jobs import ABANDONED, NOT_STARTED
 from llm_core.workers import WorkerFailed, drive, relay
 
 STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
@@ -127,7 +128,7 @@ def run_in_process(target, args, stop):
             if stop_seen is not None and time.monotonic() - max(stop_seen, last_heard or 0) > STOP_GRACE_S and proc.is_alive():
                 proc.kill()
                 proc.join(5)
-                return ABANDONED
+                return ABANDONED if last_heard is not None else NOT_STARTED  # silent from the start: it was still starting up
             if not receive.poll(POLL_S):
                 if not proc.is_alive() and not receive.poll(0):
                     raise WorkerFailed(_death(proc))
