@@ -20,7 +20,7 @@ from lab_ui.widgets import chips_html
 from llm_core.alignment.assistant import Assessment, change, compare
 from llm_core.alignment.finetune import chat_tokenizer, encode_example
 from llm_core.alignment.judge import follows_instructions
-from llm_core.alignment.readings import forgetting, overoptimisation, pass_reading, rarely_or_always, share
+from llm_core.alignment.readings import forgetting, interval_words, overoptimisation, pass_reading, points, rarely_or_always, share
 from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, REFUSAL, TASK_NAMES, Example, guess_task, is_correct, make_examples, pairs_from_rows
 from llm_core.text.tokenizers import TokenizerError
 
@@ -141,8 +141,8 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         d, lo, hi = change(before, a)
         ad, alo, ahi = change(before, a, "accuracy")
         rows.append({"model": name, "samples": a.n, "preferred by the instructions": f"{a.preferred_share:.0%} ({a.preferred_interval[0]:.0%}–{a.preferred_interval[1]:.0%})",
-                     "change": f"{100 * d:+.0f} points ({100 * lo:+.0f} to {100 * hi:+.0f})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
-                     "accuracy change": f"{100 * ad:+.0f} points ({100 * alo:+.0f} to {100 * ahi:+.0f})"})
+                     "change": f"{points(d)} points ({points(lo)} to {points(hi)})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
+                     "accuracy change": f"{points(ad)} points ({points(alo)} to {points(ahi)})"})
     st.dataframe(rows, hide_index=True, width="stretch")
     sentences = []
     for name, stage in tuned.items():
@@ -150,7 +150,7 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         ad, alo, ahi = change(before, stage.after, "accuracy")
         verdict = "raised" if lo > 0 else ("lowered" if hi < 0 else "did not measurably change")
         acc = "cost task accuracy" if ahi < 0 else ("raised task accuracy" if alo > 0 else "left task accuracy within the noise")
-        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({100 * d:+.0f} points) and {acc} ({100 * ad:+.0f} points).")
+        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({points(d)} points) and {acc} ({points(ad)} points).")
     st.caption("Sampled answers (temperature 1), one per held-out prompt, judged by the written instructions, not by the reward model; 95% intervals. " + " ".join(sentences))
     for name, stage in tuned.items():
         if stage.stop_reason and stage.stop_reason != "reached the step limit":
@@ -188,8 +188,8 @@ def overoptimisation_warning(history: list[dict]) -> str | None:
     if o is None:
         return None
     text = (f"Reward over-optimisation: the reward model's mean score rose by {o['reward_up']:.2f} while the share of held-out answers the instructions prefer fell "
-            f"from {share(o['peak'])} (step {o['peak_step']}) to {share(o['last'])} (step {o['last_step']}), {o['change'] * 100:+.0f} points "
-            f"(95% interval {o['low'] * 100:+.0f} to {o['high'] * 100:+.0f}, {o['n']} answers): beyond the noise. The policy found answers the reward model "
+            f"from {share(o['peak'])} (step {o['peak_step']}) to {share(o['last'])} (step {o['last_step']}), {interval_words(o['change'], o['low'], o['high'])[:-1]}, "
+            f"{o['n']} answers): beyond the noise. The policy found answers the reward model "
             "overrates (Gao et al. 2022). A stronger KL leash keeps it closer to the fine-tuned model.")
     st.warning(text)
     return text
