@@ -73,7 +73,7 @@ def band(x: float) -> str:
     return FORMAT_BANDS[0] if x < 0.1 else FORMAT_BANDS[1] if x < 0.5 else FORMAT_BANDS[2] if x < 0.9 else FORMAT_BANDS[3]
 
 
-def format_reveal(stage, steps: int):
+def format_reveal(stage):
     """The chat-format prediction's answer from the finished SFT stage (None until it has run)."""
     if stage is None or stage.after_closed is None or stage.before_closed is None:
         return None
@@ -96,9 +96,9 @@ def format_reveal(stage, steps: int):
     return lambda guess: predict.Reveal(answer, guess_right(guess), why)
 
 
-def sft_prediction(steps: int) -> None:
+def sft_prediction() -> None:
     stage = (st.session_state.get("as_sft") or (None, None, None))[1]
-    reveal = format_reveal(stage, steps)
+    reveal = format_reveal(stage)
     predict.checkpoint(
         "assistant_sft_format",
         "The base model has never seen the chat format. Given held-out requests in it, in how many will the fine-tuned model write an answer "

@@ -64,7 +64,7 @@ def sft_done(stage, job, snap):
 
 c1, c2, c3 = st.columns(3)
 sft_steps = c1.number_input("Steps", 10, 20_000, 600, 50, key="as_sft_steps")
-teach.sft_prediction(int(sft_steps))
+teach.sft_prediction()
 sft_lr = c2.select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3, 1e-2, 10.0], value=2e-3, key="as_sft_lr")
 sft_batch = c3.select_slider("Batch size", [4, 8, 16, 32, 64], value=32, key="as_sft_batch")
 
