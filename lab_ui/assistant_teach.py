@@ -56,7 +56,8 @@ def intro() -> None:
             "no such limit is needed, and the group's mean reward replaces that second model: one model fewer to hold and train on a CPU.\n"
             f"- The reward model's pairwise loss comes from {link('bradley1952')}. DPO is {link('rafailov2023')}'s; "
             f"the likelihood term beside it is RPO's (reasoning preference optimisation, {link('pang2024')}).\n"
-            f"- Reward over-optimisation: {link('gao2022')}. pass@k: {link('chen2021')}; what RL does to it: {link('yue2025')}. "
+            f"- Reward over-optimisation: {link('gao2022')}. pass@k, the share of requests where at least one of k sampled answers is good: {link('chen2021')}; "
+            f"what RL does to it: {link('yue2025')}. "
             "Each name above links to its paper."
         )
 
