@@ -38,7 +38,7 @@ def fine_tune(at, steps=300):
     at.number_input(key="as_sft_steps").set_value(steps).run()
     at.button(key="as_sft_start").click().run()
     assert not at.exception, at.exception
-    return poll_until(at, lambda a: "as_sft" in a.session_state, timeout=900)
+    return poll_until(at, lambda a: "as_sft" in a.session_state, timeout=1800)
 
 
 def test_the_page_opens_on_the_bundled_model_and_shows_a_rendered_pair():
@@ -132,18 +132,18 @@ def test_reward_model_then_rlhf_and_dpo_compared(tuned):
     while len(at.session_state["as_ratings"]) < 40:
         at.button(key="as_rate_auto").click().run()
     at.button(key="as_rm_start").click().run()
-    poll_until(at, lambda a: "as_rm" in a.session_state, timeout=900)
+    poll_until(at, lambda a: "as_rm" in a.session_state, timeout=1800)
     rm = at.session_state["as_rm"]
     label = "Held-out pairs ranked as the instructions rank them"
     assert percent(metric(at, label)) == pytest.approx(rm.accuracy, abs=0.006)
     assert ("at chance" in next(m.delta for m in at.metric if m.label == label)) == rm.at_chance
     at.number_input(key="as_rl_steps").set_value(4).run()
     at.button(key="as_rl_start").click().run()
-    poll_until(at, lambda a: "as_rlhf" in a.session_state, timeout=900)
+    poll_until(at, lambda a: "as_rlhf" in a.session_state, timeout=1800)
     rl = at.session_state["as_rlhf"]
     assert rl.steps_done == 4 and rl.after.n == len(rl.held_out) and all("reward" in h and "kl" in h for h in rl.history)
     at.button(key="as_dpo_start").click().run()
-    poll_until(at, lambda a: "as_dpo" in a.session_state, timeout=900)
+    poll_until(at, lambda a: "as_dpo" in a.session_state, timeout=1800)
     table = table_with(at, "preferred by the instructions")
     assert list(table["model"]) == ["SFT (start)", "RLHF", "DPO"]
     assert (table["samples"] == len(rl.held_out)).all()
@@ -179,7 +179,7 @@ def test_a_weak_leash_games_the_reward_and_the_page_names_it(tuned):
     at.select_slider(key="as_rl_lr").set_value(3e-4).run()
     at.number_input(key="as_rl_steps").set_value(12).run()
     at.button(key="as_rl_start").click().run()
-    poll_until(at, lambda a: "as_rlhf_weak" in a.session_state, timeout=1500)
+    poll_until(at, lambda a: "as_rlhf_weak" in a.session_state, timeout=2400)
     rl = at.session_state["as_rlhf_weak"]
     from llm_core.alignment.assistant import change
     from llm_core.alignment.readings import interval_words, reward_hacking, share
