@@ -50,6 +50,18 @@ def test_the_page_opens_on_the_bundled_model_and_shows_a_rendered_pair():
     assert not at.button(key="as_sft_start").disabled
 
 
+def test_a_guess_before_fine_tuning_waits_for_the_run_and_is_counted():
+    at = assistant_page()
+    assert at.button(key="predict_assistant_sft_format_lock").disabled  # nothing chosen yet
+    at.radio(key="predict_assistant_sft_format_guess").set_value("most (50% to 90%)").run()
+    at.button(key="predict_assistant_sft_format_lock").click().run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Fine-tune (the button below) to see the answer") for i in at.info)  # pending: no run, no answer
+    assert not any("held-out requests" in m.value and "closed with" in m.value for m in at.markdown)
+    assert any(m.value == "**Your predictions in this chapter:** 1 of 3 made, 0 right." for m in at.markdown)
+    assert at.radio(key="predict_assistant_sft_format_guess").disabled
+
+
 @pytest.fixture(scope="module")
 def tuned():
     """One page session taken through SFT, automatic ranking and the reward model (shared: each stage takes a while)."""
