@@ -252,7 +252,8 @@ def compute_caption(rows: list[compute.ComputeRow]) -> str:
     pre, sft = ours.get("pre-training"), ours.get("SFT")
     parts = []
     if pre is not None and sft is not None:
-        seconds = f" ({sft.seconds:.0f} s against {pre.seconds:.0f} s on this machine)" if sft.seconds and pre.seconds else ""
+        seconds = (f" ({sft.seconds:.0f} s against {pre.seconds:.0f} s of wall time; seconds also depend on what else the machine was doing, FLOPs do not)"
+                   if sft.seconds and pre.seconds else "")
         parts.append(f"Your fine-tuning (SFT) took {sft.flops:.2g} FLOPs, {readings.share(sft.share_of_pretraining)} of your model's pre-training ({pre.flops:.2g}){seconds}.")
     elif sft is not None:
         parts.append(f"Your fine-tuning (SFT) took {sft.flops:.2g} FLOPs; the base model's record does not say how many tokens it was pre-trained on, so there is no ratio.")
@@ -263,9 +264,8 @@ def compute_caption(rows: list[compute.ComputeRow]) -> str:
     parts.append(f"InstructGPT's SFT took {readings.share(i_sft.share_of_pretraining)} of GPT-3's pre-training and its RLHF {readings.share(i_rl.share_of_pretraining)} "
                  f"({literature.cite('instructgpt_sft_pfs_days')}).")
     if pre is not None and sft is not None and sft.share_of_pretraining > 10 * i_sft.share_of_pretraining:
-        gpt3_tokens = literature.value("gpt3_tokens")
         tokens = pre.how.split(" x ")[-1]
-        parts.append(f"Yours is a much bigger share because this pre-training was tiny ({tokens}, against GPT-3's {gpt3_tokens:.3g} tokens): "
+        parts.append(f"Yours is a much bigger share because this pre-training was tiny ({tokens}, against GPT-3's {literature.value('gpt3_tokens') / 1e9:,.0f} billion): "
                      "at full scale, fine-tuning is a rounding error beside pre-training.")
     return " ".join(parts)
 

@@ -109,6 +109,7 @@ def test_the_chat_format_prediction_is_revealed_from_the_fine_tuned_model(tuned)
 def test_fine_tuning_compute_is_shown_beside_the_pre_training_it_started_from(tuned):
     at = tuned
     _, stage, result = at.session_state["as_sft"]
+    from llm_core.alignment.readings import share
     from llm_core.model.checkpoint import load_checkpoint
     from llm_core.training.cost import train_flops_per_token
 
@@ -117,8 +118,8 @@ def test_fine_tuning_compute_is_shown_beside_the_pre_training_it_started_from(tu
     sft = train_flops_per_token(result.model.config) * result.record["tokens_seen"]
     caption = next(c.value for c in at.caption if c.value.startswith("Your fine-tuning (SFT) took"))
     assert f"took {sft:.2g} FLOPs" in caption and f"pre-training ({pre:.2g})" in caption
-    assert f"{round(100 * sft / pre)}% of your model's pre-training" in caption or f"{100 * sft / pre:.1f}% of your model's pre-training" in caption
-    assert f"{result.record['elapsed_s']:.0f} s against {bundled.record['elapsed_s']:.0f} s" in caption
+    assert f"{share(sft / pre)} of your model's pre-training" in caption
+    assert f"{result.record['elapsed_s']:.0f} s against {bundled.record['elapsed_s']:.0f} s of wall time" in caption
     assert "InstructGPT's SFT took 0.13% of GPT-3's pre-training and its RLHF 1.6%" in caption
 
 

@@ -79,7 +79,8 @@ def test_pass_reading_claims_yue_only_for_rl_and_only_as_far_as_measured():
 
 def test_zero_of_n_is_an_upper_bound_never_a_never():
     text = readings.rarely_or_always(0, 300)
-    assert "None of 300 sampled answers" in text and "at most 1.0%" in text and "never does" not in text
+    assert "None of 300 sampled answers" in text and f"at most {readings.share(1 - 0.05 ** (1 / 300))}" in text and "0.99%" in text
+    assert "never does" not in text
     assert readings.rarely_or_always(296, 300).startswith("296 of 300")
     assert readings.rarely_or_always(150, 300) is None
 

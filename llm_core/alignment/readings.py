@@ -36,14 +36,16 @@ def points(d: float) -> str:
 
 
 def share(x: float) -> str:
-    """A share as a percentage, with a decimal only where a whole number would read as 0% or 100%.
+    """A share as a percentage: whole percents in the middle, two significant digits near 0 and 100%.
 
-    >>> share(0.5), share(0.004), share(0.9996), share(0.0)
-    ('50%', '0.4%', '99.96%', '0%')
+    >>> share(0.5), share(4.9 / 3640), share(60 / 3640), share(0.9996), share(0.0), share(1.0)
+    ('50%', '0.13%', '1.6%', '99.96%', '0%', '100%')
     """
-    if x in (0.0, 1.0) or 0.01 <= x <= 0.99:
+    if x in (0.0, 1.0) or 0.1 <= x <= 0.99:
         return f"{100 * x:.0f}%"
-    return f"{100 * x:.1f}%" if x < 0.01 else f"{100 * x:.2f}%"
+    if x < 0.1:
+        return f"{100 * x:.2g}%"
+    return f"{100 - float(f'{100 * (1 - x):.2g}'):g}%"
 
 
 def interval_words(d: float, lo: float, hi: float) -> str:
