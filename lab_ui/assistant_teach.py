@@ -256,7 +256,7 @@ def compute_caption(rows: list[compute.ComputeRow]) -> str:
                    if sft.seconds and pre.seconds else "")
         parts.append(f"Your fine-tuning (SFT) took {sft.flops:.2g} FLOPs, {readings.share(sft.share_of_pretraining)} of your model's pre-training ({pre.flops:.2g}){seconds}.")
     elif sft is not None:
-        parts.append(f"Your fine-tuning (SFT) took {sft.flops:.2g} FLOPs; the base model's record does not say how many tokens it was pre-trained on, so there is no ratio.")
+        parts.append(f"Your fine-tuning (SFT) took {sft.flops:.2g} FLOPs; the model it started from does not record a pre-training run of its own, so there is no ratio.")
     others = [r for r in ours.values() if r.stage not in ("pre-training", "SFT") and r.share_of_pretraining is not None]
     if others:
         parts.append("Then " + ", ".join(f"the {r.stage} {readings.share(r.share_of_pretraining)}" for r in others) + ".")

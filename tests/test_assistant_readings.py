@@ -113,6 +113,7 @@ def test_the_learners_compute_is_counted_from_tokens_like_pre_training():
     assert compute.stage_row("DPO", cfg, 1000, 1.0, pre).flops == pytest.approx(per * 1000 * 4 / 3)  # + the reference's forward
     assert compute.stage_row("RLHF", cfg, 1000, 1.0, pre).flops == pytest.approx(per * 2000)  # + sampling, reference, reward model
     assert compute.pretraining_row("uploaded", cfg, {}) is None  # a record without tokens: no figure made up
+    assert compute.pretraining_row("an SFT model", cfg, {"tokens_seen": 5000, "stage": "supervised fine-tuning"}) is None  # not a pre-training
 
 
 HACKING_SCRIPT = """

@@ -58,7 +58,7 @@ def pretraining_row(name: str, config: ModelConfig, record: dict | None) -> Comp
     """The pre-training of the model fine-tuning started from, from its record (None when the record lacks its tokens)."""
     record = record or {}
     tokens = record.get("tokens_seen")
-    if not tokens:
+    if not tokens or record.get("stage"):  # no tokens recorded, or a model itself made by a fine-tuning stage here
         return None
     per_token = train_flops_per_token(config)
     return ComputeRow(f"yours: {name}", "pre-training", float(per_token * tokens), True, seconds=record.get("elapsed_s"),
