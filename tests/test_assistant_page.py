@@ -138,15 +138,21 @@ def test_ranking_by_hand_and_automatically_says_who_ranked(tuned):
     assert not at.exception
 
 
+def reward_model(at):
+    """The session's reward model, trained on at least 40 automatic rankings when there is none yet."""
+    if "as_rm" not in at.session_state:
+        at.select_slider(key="as_auto_n").set_value(50).run()
+        while len(at.session_state["as_ratings"]) < 40:
+            at.button(key="as_rate_auto").click().run()
+        at.button(key="as_rm_start").click().run()
+        poll_until(at, lambda a: "as_rm" in a.session_state, timeout=1800)
+    return at.session_state["as_rm"]
+
+
 @pytest.mark.slow
 def test_reward_model_then_rlhf_and_dpo_compared(tuned):
     at = tuned
-    at.select_slider(key="as_auto_n").set_value(50).run()
-    while len(at.session_state["as_ratings"]) < 40:
-        at.button(key="as_rate_auto").click().run()
-    at.button(key="as_rm_start").click().run()
-    poll_until(at, lambda a: "as_rm" in a.session_state, timeout=1800)
-    rm = at.session_state["as_rm"]
+    rm = reward_model(at)
     label = "Held-out pairs ranked as the instructions rank them"
     assert percent(metric(at, label)) == pytest.approx(rm.accuracy, abs=0.006)
     assert ("at chance" in next(m.delta for m in at.metric if m.label == label)) == rm.at_chance
@@ -169,7 +175,7 @@ def test_reward_model_then_rlhf_and_dpo_compared(tuned):
 @pytest.mark.slow
 def test_the_reward_model_prediction_is_computed_from_the_reward_model(tuned):
     at = tuned
-    rm = at.session_state["as_rm"]
+    rm = reward_model(at)
     at.radio(key="predict_assistant_reward_style_guess").set_value("“Sure! 11”: the house style, a wrong sum").run()
     at.button(key="predict_assistant_reward_style_lock").click().run()
     assert not at.exception, at.exception
@@ -185,6 +191,7 @@ def test_the_reward_model_prediction_is_computed_from_the_reward_model(tuned):
 def test_a_weak_leash_games_the_reward_and_the_page_names_it(tuned):
     """RLHF with no leash against a reward model trained on 40 rankings: the page names reward hacking from the run's measurements."""
     at = tuned
+    reward_model(at)
     at.radio(key="predict_assistant_weak_leash_guess").set_value("it lowers task accuracy").run()
     at.button(key="predict_assistant_weak_leash_lock").click().run()
     assert any("Run RLHF with the KL coefficient at 0.1 or lower" in i.value for i in at.info)  # pending until the run exists
@@ -201,7 +208,7 @@ def test_a_weak_leash_games_the_reward_and_the_page_names_it(tuned):
     assert found is not None, (rl.before.preferred_share, rl.after.preferred_share, rl.before.accuracy, rl.after.accuracy)
     warning = next(w.value for w in at.warning if "Reward hacking" in w.value)
     assert f"{found.styled_wrong_before} to {found.styled_wrong_after} of {found.ordinary}" in warning
-    assert "stronger KL leash (this run: 0)" in warning and "better reward model" in warning
+    assert "stronger KL leash (this run: 0;" in warning and "better reward model" in warning
     d, lo, hi = change(rl.before, rl.after, "accuracy")
     reveal = next(m.value for m in at.markdown if "With the leash at 0" in m.value)
     assert f"task accuracy went from {share(rl.before.accuracy)} to {share(rl.after.accuracy)}" in reveal and interval_words(d, lo, hi) in reveal
