@@ -42,7 +42,7 @@ def intro() -> None:
         "**3. A reward model** learns to score any answer the way those rankings do. "
         "**4. RLHF (reinforcement learning from human feedback):** the model writes answers, the reward model scores them, and the model is nudged toward answers "
         "that score well, on a leash that keeps it close to where it started. **DPO (direct preference optimisation)** is a shortcut to the same goal: "
-        "it learns from the rankings directly. You run every step below, on a tiny model, in a minute or two each."
+        "it learns from the rankings directly. You run every step below yourself, starting from the model chosen in the sidebar."
     )
     with st.expander("The details: where this recipe comes from, and what this chapter does differently"):
         st.markdown(
