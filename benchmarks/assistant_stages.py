@@ -17,9 +17,11 @@ import threading
 import time
 from pathlib import Path
 
+from llm_core.alignment import compute
 from llm_core.alignment.assistant import DPOStage, RewardStage, RLHFStage, SFTStage, change, rlhf_config
 from llm_core.alignment.judge import difference_interval, wilson_interval
 from llm_core.alignment.rating import auto_rate
+from llm_core.alignment.readings import reward_hacking
 from llm_core.alignment.tasks import make_examples
 from llm_core.model.checkpoint import load_checkpoint
 from llm_core.model.device import TRAINING_THREADS, use_threads
@@ -62,9 +64,11 @@ def ci(lo: float, hi: float) -> str:
 
 def one_seed(loaded, seed: int, n_ratings: int, kls: list[float], rlhf_overrides: dict, dpo: bool = True) -> dict:
     load = lambda: f"load {os.getloadavg()[0]:.2f}"
-    sft = SFTStage(loaded.model, loaded.tokenizer, make_examples(), seed=seed, base_name="bundled")
+    sft = SFTStage(loaded.model, loaded.tokenizer, make_examples(), seed=seed, base_name="bundled", base_record=loaded.record)
     result, seconds, reason = run_stage(sft)
     before = sft.assessment
+    pre = compute.pretraining_row("bundled", loaded.model.config, loaded.record)
+    print(f"[seed {seed}] compute: pre-training {pre.flops:.3g} FLOPs; SFT {sft.flops:.3g} ({100 * sft.flops / pre.flops:.1f}% of it)")
     print(f"[seed {seed}] SFT {sft.state.step} steps: {seconds:.0f} s ({reason}; {load()}); held-out: preferred {pct(before.preferred_share)}%, "
           f"task accuracy {pct(before.accuracy)}% on {before.n} samples; pass@1 {sft.passes['pass@1']:.2f} pass@{sft.passes['k']} {sft.passes['pass@8']:.2f}")
 
@@ -92,7 +96,9 @@ def one_seed(loaded, seed: int, n_ratings: int, kls: list[float], rlhf_overrides
         a, alo, ahi = change(before, stage.after, "accuracy")
         rec = tuned.record
         extra = f"reward {rec['reward_first']:.2f} -> {rec['reward_last']:.2f}, KL {rec['kl_last']:.2f} nats/answer" if name.startswith("RLHF") else f"KL {rec['kl_last']:.3f} nats/token"
-        print(f"[seed {seed}] {name} {stage.state.step} steps: {seconds:.0f} s ({reason}; {load()}); preferred {pct(before.preferred_share)} -> {pct(stage.after.preferred_share)} "
+        hacked = "reward hacking named" if reward_hacking(before, stage.after) else "no reward hacking named"
+        flops = f"{stage.flops:.3g} FLOPs ({100 * stage.flops / pre.flops:.1f}% of pre-training), {hacked}"
+        print(f"[seed {seed}] {name} {stage.state.step} steps: {seconds:.0f} s ({reason}; {load()}); {flops}; preferred {pct(before.preferred_share)} -> {pct(stage.after.preferred_share)} "
               f"({100 * d:+.1f} {ci(dlo, dhi)}); accuracy {pct(before.accuracy)} -> {pct(stage.after.accuracy)} ({100 * a:+.1f} {ci(alo, ahi)}); "
               f"pass@1 {stage.before_passes['pass@1']:.2f} -> {stage.after_passes['pass@1']:.2f}, pass@8 {stage.before_passes['pass@8']:.2f} -> {stage.after_passes['pass@8']:.2f}; {extra}")
     return {"before": before, "rm": rm, **{k: v[0] for k, v in rows.items()}}

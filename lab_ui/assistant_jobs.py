@@ -12,7 +12,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import jobs
+from lab_ui import charts as charts_door
+from lab_ui import jobs, palette
 
 POLL_S = 0.5
 PAGE = "pages/assistant.py"
@@ -55,20 +56,58 @@ def controls(job_key: str, label: str, on_start, key: str, blocked: bool = False
         st.warning(st.session_state.pop(f"{key}_message"))
 
 
+def series(records, key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one record field; a key "extras.x" reads `record.extras["x"]`; NaN is not a point."""
+    xs, ys = [], []
+    for r in records:
+        value = r.extras.get(key[7:]) if key.startswith("extras.") else getattr(r, key, None)
+        if value is not None and value == value:
+            xs.append(r.step)
+            ys.append(value)
+    return xs, ys
+
+
 def curves(records, keys: list[tuple[str, str]], title: str, height: int = 260):
-    """Record fields over steps; a key "extras.x" reads `record.extras["x"]`."""
+    """Record fields over steps, each series with its own colour and dash (never colour alone)."""
     fig = go.Figure()
-    for key, label in keys:
-        xs, ys = [], []
-        for r in records:
-            value = r.extras.get(key[7:]) if key.startswith("extras.") else getattr(r, key, None)
-            if value is not None and value == value:  # NaN is not a point
-                xs.append(r.step)
-                ys.append(value)
+    for i, (key, label) in enumerate(keys):
+        xs, ys = series(records, key)
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines", name=label))
-    fig.update_layout(title=title, height=height, margin=dict(t=40, b=30, l=40, r=10), xaxis_title="step", legend=dict(orientation="h", y=-0.25))
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines", name=label,
+                                     line=dict(color=palette.category(i), dash=palette.DASHES[i % len(palette.DASHES)]),
+                                     marker=dict(symbol=palette.MARKERS[i % len(palette.MARKERS)])))
+    fig.update_layout(title=title, height=height, margin=dict(t=40, b=30, l=40, r=10), xaxis_title="step (one update of the weights)",
+                      legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def curves_caption(records, keys: list[tuple[str, str]]) -> str:
+    """What the curves did, from their own points: each series' first and last value.
+
+    >>> from types import SimpleNamespace as R
+    >>> recs = [R(step=1, train_loss=2.0, extras={}), R(step=9, train_loss=0.5, extras={})]
+    >>> curves_caption(recs, [("train_loss", "training loss"), ("val_loss", "held-out loss")])
+    'training loss fell from 2 (step 1) to 0.5 (step 9). held-out loss: not measured yet.'
+    """
+    parts = []
+    for key, label in keys:
+        xs, ys = series(records, key)
+        if not xs:
+            parts.append(f"{label}: not measured yet.")
+        elif len(xs) == 1:
+            parts.append(f"{label}: {ys[0]:.3g} at step {xs[0]}.")
+        else:
+            verb = "rose" if ys[-1] > ys[0] else "fell" if ys[-1] < ys[0] else "stayed"
+            parts.append(f"{label} {verb} from {ys[0]:.3g} (step {xs[0]}) to {ys[-1]:.3g} (step {xs[-1]}).")
+    return " ".join(parts)
+
+
+def curves_table(records, keys: list[tuple[str, str]]) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for key, label in keys:
+        for x, y in zip(*series(records, key)):
+            rows.setdefault(x, {"step": x})[label] = round(float(y), 4)
+    return [rows[x] for x in sorted(rows)]
 
 
 def progress_line(snap) -> None:
@@ -91,8 +130,9 @@ def live_curves(job_key: str, charts: list[tuple[list[tuple[str, str]], str]], c
     def render(snap):
         progress_line(snap)
         if snap is not None and snap.records:
-            for i, (col, (series, title)) in enumerate(zip(st.columns(len(charts)), charts)):
-                col.plotly_chart(curves(snap.records, series, title), key=f"{chart_key}_{i}")
+            for i, (col, (keys, title)) in enumerate(zip(st.columns(len(charts)), charts)):
+                charts_door.chart(curves(snap.records, keys, title), key=f"{chart_key}_{i}", caption=curves_caption(snap.records, keys),
+                                  table=curves_table(snap.records, keys), where=col, table_label="The points")
 
     jobs.live(job_key, render, interval=POLL_S)
 

@@ -2,8 +2,11 @@
 
 What it is: the instruction data summary and a rendered pair, the SFT summary, the reward model's
 held-out accuracy (reported as chance when its interval reaches 50%), the before/after table of
-SFT, RLHF and DPO with 95% intervals, pass@1 against pass@k, and the over-optimisation check.
-What it is not: the measurement itself (`llm_core.alignment.assistant`, `judge`).
+SFT, RLHF and DPO with 95% intervals, pass@1 against pass@k, and the over-optimisation check. Marks
+say what they mean: "instructions ✓" (the house style, or a refusal of an insult request) is not
+"correct ✓" (the task answer is right).
+What it is not: the measurement itself (`llm_core.alignment.assistant`, `judge`) or the sentences'
+logic (`llm_core.alignment.readings`).
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui import charts, palette
 from lab_ui.assistant_jobs import plural
 from lab_ui.widgets import chips_html
 from llm_core.alignment.assistant import Assessment, change, compare
 from llm_core.alignment.finetune import chat_tokenizer, encode_example
 from llm_core.alignment.judge import follows_instructions
+from llm_core.alignment.readings import forgetting, interval_words, overoptimisation, pass_reading, points, rarely_or_always, share
 from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, REFUSAL, TASK_NAMES, Example, guess_task, is_correct, make_examples, pairs_from_rows
 from llm_core.text.tokenizers import TokenizerError
 
@@ -65,8 +70,27 @@ def rendered_pair(tokenizer) -> None:
     )
 
 
-def mark(example, answer: str) -> str:
-    return ("✓ " if follows_instructions(example, answer) else "✗ ") + (answer or "(empty)")
+INSTRUCTIONS_MARK = "instructions ✓ (house style, or refusal)"
+CORRECT_MARK = "correct ✓ (task answer right)"
+
+
+def marks(example, answer: str) -> dict:
+    """Two marks that say what they mean: does the answer do what the instructions reward, and is it right.
+
+    >>> from llm_core.alignment.tasks import Example
+    >>> marks(Example("add", "What is 3+4?", "7"), "Sure! 11")
+    {'instructions ✓ (house style, or refusal)': '✓', 'correct ✓ (task answer right)': '✗'}
+    """
+    return {INSTRUCTIONS_MARK: "✓" if follows_instructions(example, answer) else "✗",
+            CORRECT_MARK: "" if example.task == FORBIDDEN_TASK else ("✓" if is_correct(example, answer) else "✗")}
+
+
+def marked(example, answer: str) -> str:
+    """An answer with both marks in words, for a table cell: 'Sure! 11 (style ✓, correct ✗)'."""
+    m = marks(example, answer)
+    style = "refusal" if example.task == FORBIDDEN_TASK else "style"
+    right = "" if example.task == FORBIDDEN_TASK else f", correct {m[CORRECT_MARK]}"
+    return f"{answer or '(empty)'} ({style} {m[INSTRUCTIONS_MARK]}{right})"
 
 
 def sft_summary(name: str, stage, result) -> None:
@@ -81,12 +105,17 @@ def sft_summary(name: str, stage, result) -> None:
         f"One answer sampled at temperature 1 to each of the {a.n} held-out prompts, judged by the written instructions below ({by_task}); "
         f"task accuracy counts {a.task_n} ordinary prompts, house style or not. Saved in your model list as **{name}**."
     )
-    if a.preferred_share >= 0.95:
-        st.warning("The fine-tuned model already does what the instructions prefer almost every time: preference tuning has little left to choose.")
-    elif a.preferred_share == 0:
-        st.warning("The fine-tuned model never does what the instructions prefer: RL can only sharpen what a model already does sometimes.")
-    st.dataframe([{"prompt": e.prompt, "sampled answer": mark(e, x), "task answer right": "" if e.task == FORBIDDEN_TASK else ("yes" if is_correct(e, x) else "no")}
-                  for e, x in list(zip(a.examples, a.answers))[:20]], hide_index=True, width="stretch")
+    good = a.preferred_count + sum(stage.passes.get("good", [])) if stage.passes else a.preferred_count
+    n = a.n + (stage.passes["prompts"] * stage.passes["k"] if stage.passes and "good" in stage.passes else 0)
+    if (room := rarely_or_always(good, n)) is not None:
+        st.warning(room)
+    if stage.forgetting and stage.forgetting.get("after") is not None:
+        f = stage.forgetting
+        st.markdown(forgetting(f["corpus"], f["tokens"], f["before"], f["after"]))
+    st.caption(f"Two marks, two questions: **{INSTRUCTIONS_MARK}** means the answer has the house style (or refuses an insult request), what the rankings reward; "
+               f"**{CORRECT_MARK}** means the task answer is right. “Sure! 11” to “What is 3+4?” has the first and not the second.")
+    st.dataframe([{"prompt": e.prompt, "sampled answer": x or "(empty)", **marks(e, x)} for e, x in list(zip(a.examples, a.answers))[:20]],
+                 hide_index=True, width="stretch")
 
 
 def reward_summary(rm) -> None:
@@ -98,8 +127,9 @@ def reward_summary(rm) -> None:
         st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"95% interval {lo:.0%}–{hi:.0%} of {plural(rm.n_held_out, 'pair')}; chance is 50%", delta_color="off")
     if rm.stop_reason and rm.stop_reason != "reached the step limit":
         st.caption(f"Training ended early: {rm.stop_reason}.")
-    st.dataframe([{"prompt": p.example.prompt, "preferred": p.chosen, "reward": round(rc, 2), "other": p.rejected, "reward ": round(rr, 2), "ranked right": "✓" if rc > rr else "✗"}
-                  for p, rc, rr in rm.examples], hide_index=True, width="stretch")
+    st.dataframe([{"prompt": p.example.prompt, "preferred": p.chosen, "reward": round(rc, 2), "other": p.rejected, "reward ": round(rr, 2),
+                   "ranked as the instructions ✓": "✓" if rc > rr else "✗"} for p, rc, rr in rm.examples], hide_index=True, width="stretch")
+    st.caption("Held-out ranked pairs: the reward model's score (its reward) of the preferred answer and of the other; ✓ when it scores the preferred one higher.")
 
 
 def comparison_table(before: Assessment, tuned: dict) -> None:
@@ -111,8 +141,8 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         d, lo, hi = change(before, a)
         ad, alo, ahi = change(before, a, "accuracy")
         rows.append({"model": name, "samples": a.n, "preferred by the instructions": f"{a.preferred_share:.0%} ({a.preferred_interval[0]:.0%}–{a.preferred_interval[1]:.0%})",
-                     "change": f"{100 * d:+.0f} points ({100 * lo:+.0f} to {100 * hi:+.0f})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
-                     "accuracy change": f"{100 * ad:+.0f} points ({100 * alo:+.0f} to {100 * ahi:+.0f})"})
+                     "change": f"{points(d)} points ({points(lo)} to {points(hi)})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
+                     "accuracy change": f"{points(ad)} points ({points(alo)} to {points(ahi)})"})
     st.dataframe(rows, hide_index=True, width="stretch")
     sentences = []
     for name, stage in tuned.items():
@@ -120,7 +150,7 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         ad, alo, ahi = change(before, stage.after, "accuracy")
         verdict = "raised" if lo > 0 else ("lowered" if hi < 0 else "did not measurably change")
         acc = "cost task accuracy" if ahi < 0 else ("raised task accuracy" if alo > 0 else "left task accuracy within the noise")
-        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({100 * d:+.0f} points) and {acc} ({100 * ad:+.0f} points).")
+        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({points(d)} points) and {acc} ({points(ad)} points).")
     st.caption("Sampled answers (temperature 1), one per held-out prompt, judged by the written instructions, not by the reward model; 95% intervals. " + " ".join(sentences))
     for name, stage in tuned.items():
         if stage.stop_reason and stage.stop_reason != "reached the step limit":
@@ -128,14 +158,15 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
 
 
 def pass_at_k(before: dict, tuned: dict) -> None:
-    """pass@1 against pass@k of each model, and what moved."""
-    st.plotly_chart(pass_chart(before, tuned), key="as_pass_chart")
+    """pass@1 against pass@k of each model, and what moved, only as far as the run measured it."""
     k = before["k"]
-    moved = " ".join(f"{name}: pass@1 {before['pass@1']:.0%} → {s.after_passes['pass@1']:.0%}, pass@{k} {before[f'pass@{k}']:.0%} → {s.after_passes[f'pass@{k}']:.0%}." for name, s in tuned.items())
-    st.caption(
-        f"On {before['prompts']} held-out prompts, {k} sampled answers each: pass@1 is the chance that one answer does what the instructions prefer, pass@{k} that any of {k} does. "
-        f"{moved} RL mostly sharpens what a model can already do (Yue et al. 2025): the fine-tuned model's pass@{k} is the ceiling pass@1 can rise to."
-    )
+    names = ["SFT"] + list(tuned)
+    values = [before] + [s.after_passes for s in tuned.values()]
+    table = [{"model": n, "pass@1": round(v["pass@1"], 4), f"pass@{k}": round(v[f"pass@{k}"], 4), "prompts": v["prompts"]} for n, v in zip(names, values)]
+    readings = [pass_reading(name, before, s.after_passes, reinforcement=name == "RLHF") for name, s in tuned.items()]
+    caption = (f"On {before['prompts']} held-out requests, {k} sampled answers each: pass@1 is the chance that one answer does what the instructions prefer, "
+               f"pass@{k} that at least one of {k} does. " + " ".join(readings))
+    charts.chart(pass_chart(before, tuned), key="as_pass_chart", caption=caption, table=table)
 
 
 def pass_chart(before: dict, tuned: dict):
@@ -143,25 +174,25 @@ def pass_chart(before: dict, tuned: dict):
     fig = go.Figure()
     names = ["SFT"] + list(tuned)
     values = [before] + [s.after_passes for s in tuned.values()]
-    fig.add_bar(x=names, y=[v["pass@1"] for v in values], name="pass@1")
-    fig.add_bar(x=names, y=[v[f"pass@{k}"] for v in values], name=f"pass@{k}")
-    fig.update_layout(title=f"pass@1 against pass@{k}: does any of {k} answers do what the instructions prefer?", barmode="group", height=300, yaxis_range=[0, 1], margin=dict(t=40, b=30, l=40, r=10))
+    for i, (label, field) in enumerate((("pass@1", "pass@1"), (f"pass@{k}", f"pass@{k}"))):
+        fig.add_bar(x=names, y=[v[field] for v in values], name=label, marker_color=palette.category(i), marker_pattern_shape=["", "/"][i],
+                    text=[share(v[field]) for v in values], textposition="outside")
+    fig.update_layout(title=f"pass@1 (plain) against pass@{k} (hatched): does one answer, or any of {k}, do what the instructions prefer?", barmode="group",
+                      height=320, yaxis=dict(range=[0, 1.1], title="share of held-out requests", tickformat=".0%"), margin=dict(t=40, b=30, l=40, r=10))
     return fig
 
 
-def overoptimisation(history: list[dict]) -> str | None:
-    """A sentence when the reward model's score rose while the rule-judged held-out share fell."""
-    evals = [h for h in history if "held_out_preferred" in h]
-    if len(history) < 2 or len(evals) < 2:
+def overoptimisation_warning(history: list[dict]) -> str | None:
+    """A warning when the reward rose while the rule-judged held-out share fell beyond its 95% interval."""
+    o = overoptimisation(history)
+    if o is None:
         return None
-    reward_up = history[-1]["reward"] - history[0]["reward"]
-    best = max(evals, key=lambda h: h["held_out_preferred"])
-    fall = best["held_out_preferred"] - evals[-1]["held_out_preferred"]
-    if reward_up > 0 and fall >= 0.1:
-        return (f"Reward over-optimisation: the reward model's mean score rose by {reward_up:.2f} while the share of held-out answers the instructions prefer fell "
-                f"from {best['held_out_preferred']:.0%} (step {best['step']}) to {evals[-1]['held_out_preferred']:.0%}. The policy found answers the reward model "
-                "overrates (Gao et al. 2022). A stronger KL leash keeps it closer to the fine-tuned model.")
-    return None
+    text = (f"Reward over-optimisation: the reward model's mean score rose by {o['reward_up']:.2f} while the share of held-out answers the instructions prefer fell "
+            f"from {share(o['peak'])} (step {o['peak_step']}) to {share(o['last'])} (step {o['last_step']}), {interval_words(o['change'], o['low'], o['high'])[:-1]}, "
+            f"{o['n']} answers): beyond the noise. The policy found answers the reward model "
+            "overrates (Gao et al. 2022). A stronger KL leash keeps it closer to the fine-tuned model.")
+    st.warning(text)
+    return text
 
 
 def try_a_prompt(models: dict, probe) -> None:
@@ -175,5 +206,8 @@ def try_a_prompt(models: dict, probe) -> None:
     except (TokenizerError, ValueError) as exc:
         st.warning(f"The fine-tuned model cannot read that prompt: {exc}")
         return
-    st.dataframe(st.session_state.as_compare_rows, hide_index=True, width="stretch")
-    st.caption("Greedy answers of each stage.")
+    examples = rows + list(probe)
+    shown = [{"prompt": r["prompt"], **{name: marked(ex, r[name]) for name in models}} for ex, r in zip(examples, st.session_state.as_compare_rows)]
+    st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption("Greedy answers (each stage's single most likely answer), each with its two marks: style ✓ when it has the house style (refusal ✓ for an insult "
+               "request), correct ✓ when the task answer is right.")

@@ -6,7 +6,9 @@ import streamlit as st
 
 from lab_ui import assistant_jobs as aj
 from lab_ui import assistant_results as show
+from lab_ui import assistant_teach as teach
 from lab_ui import course, state
+from lab_ui.assistant_rank import ranking_desk
 from lab_ui.shell import ensure_app_shell
 from llm_core.alignment.assistant import (
     DPOStage,
@@ -19,8 +21,6 @@ from llm_core.alignment.assistant import (
     rlhf_config,
     sft_config,
 )
-from llm_core.alignment.judge import INSTRUCTIONS
-from llm_core.alignment.rating import PERSON, RATER, auto_rate, candidate_pairs, rate_pair
 from llm_core.alignment.tasks import make_examples
 from llm_core.model.config import ConfigError
 from llm_core.text.tokenizers import TokenizerError
@@ -30,13 +30,7 @@ SFT_JOB, RM_JOB, RL_JOB, DPO_JOB = "assistant_sft", "assistant_rm", "assistant_r
 ERRORS = (ConfigError, TokenizerError, ValueError)
 
 course.chapter_intro("assistant")
-st.markdown(
-    "A pre-trained model only continues text. **Supervised fine-tuning** on prompt/response pairs teaches it to answer. Then people "
-    "**rank** pairs of its answers following written instructions; a **reward model** learns those rankings; and in **RLHF** the model "
-    "is optimised against the reward model on answers it samples itself, on a leash (a KL penalty) that keeps it close to the fine-tuned "
-    "model. **DPO** reaches for the same goal without a reward model or sampling: it tunes directly on the ranked pairs. Every stage runs "
-    "live here, on tasks a tiny model can learn on a CPU in a minute or two."
-)
+teach.intro()
 aj.jobs.collect()
 entry = state.current()
 st.caption(f"Fine-tuning starts from the current model: **{entry.name}** ({entry.model.num_params():,} parameters, {entry.tokenizer.kind} tokenizer). Choose another in the sidebar.")
@@ -51,10 +45,11 @@ show.pairs_editor(examples)
 show.rendered_pair(entry.tokenizer)
 
 # ---------------------------------------------------------------- 2. SFT
-st.header("2 · Supervised fine-tuning")
+st.header("2 · Supervised fine-tuning (SFT)")
 st.markdown(
     "The model is trained, with the same loop as pre-training, to predict the response tokens only. Characters the base model never saw "
-    "and the three chat tokens get new rows in its embedding table; everything it already knew is kept."
+    "and the three chat tokens get new rows in its embedding table. Every weight is updated, so fine-tuning can also overwrite what the model "
+    "knew: once it has run, the loss on the base model's own held-out text is measured before and after."
 )
 
 
@@ -62,13 +57,14 @@ def sft_done(stage, job, snap):
     if job.result is not None:
         name = state.add_model(f"{stage.base_name} · SFT", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
         st.session_state.as_sft = (name, stage, job.result)
-        for key in ("as_rm", "as_rlhf", "as_dpo", "as_candidates"):
+        for key in ("as_rm", "as_rlhf", "as_rlhf_weak", "as_dpo", "as_candidates"):
             st.session_state.pop(key, None)
         st.session_state.as_ratings = []
 
 
 c1, c2, c3 = st.columns(3)
 sft_steps = c1.number_input("Steps", 10, 20_000, 600, 50, key="as_sft_steps")
+teach.sft_prediction()
 sft_lr = c2.select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3, 1e-2, 10.0], value=2e-3, key="as_sft_lr")
 sft_batch = c3.select_slider("Batch size", [4, 8, 16, 32, 64], value=32, key="as_sft_batch")
 
@@ -80,10 +76,17 @@ def tuned_model_done(model_name: str, key: str, stage, job, snap):
         st.session_state[key] = stage
 
 
+def rlhf_done(model_name: str, stage, job, snap):
+    """RLHF ended: as any tuning stage, and a run on a weak leash is also kept for the leash prediction."""
+    tuned_model_done(model_name, "as_rlhf", stage, job, snap)
+    if job.result is not None and stage.cfg.kl_coef <= teach.WEAK_LEASH:
+        st.session_state.as_rlhf_weak = stage
+
+
 def start_sft():
     try:
         cfg = sft_config(max_steps=int(sft_steps), lr=float(sft_lr), muon_lr=sft_config().muon_lr_for(float(sft_lr)), batch_size=int(sft_batch), eval_every=max(1, int(sft_steps) // 4))
-        stage = SFTStage(entry.model, entry.tokenizer, st.session_state.as_examples, cfg, base_name=entry.name)
+        stage = SFTStage(entry.model, entry.tokenizer, st.session_state.as_examples, cfg, base_name=entry.name, base_record=entry.record)
     except ERRORS as exc:
         st.session_state.as_sft_message = f"Fine-tuning cannot start: {exc}"
         return
@@ -98,55 +101,7 @@ if sft := st.session_state.get("as_sft"):
 # ---------------------------------------------------------------- 3. rankings
 st.header("3 · Rankings, by written instructions")
 if sft := aj.needs("as_sft", "Fine-tune first: the answers to rank are sampled from the fine-tuned model."):
-    name, stage, result = sft
-    ratings = st.session_state.setdefault("as_ratings", [])
-    st.markdown(
-        f"Two answers the fine-tuned model sampled for the same prompt, drawn from {aj.plural(len(stage.prompts), 'prompt')}, "
-        f"{stage.unseen_prompts} of them requests fine-tuning never saw (RLHF practises on the same prompts). Rank them by the instructions on the right, as a labeller would."
-    )
-
-    def new_candidates():
-        st.session_state.as_candidates, st.session_state.as_cursor = candidate_pairs(result.model, result.tokenizer, stage.prompts, 24, seed=len(st.session_state.as_ratings) + 17), 0
-
-    def rate(choice):
-        i = st.session_state.get("as_cursor", 0)
-        if i < len(st.session_state.as_candidates):
-            pair = rate_pair(*st.session_state.as_candidates[i], choice=choice, rated_by=PERSON)
-            st.session_state.as_ratings += [pair] if pair else []
-            st.session_state.as_cursor = i + 1
-
-    def rate_for_me(n: int):
-        report = auto_rate(result.model, result.tokenizer, stage.prompts, n, seed=1000 + len(st.session_state.as_ratings))
-        st.session_state.as_ratings += report.pairs
-        read = aj.plural(report.looked, "sampled pair")
-        st.session_state.as_auto_note = f"The rater read {read}: it ranked {report.looked - report.skipped} and skipped {report.skipped} that the instructions do not separate."
-
-    if "as_candidates" not in st.session_state:
-        new_candidates()
-    left, right = st.columns([3, 2])
-    with right:
-        st.markdown("**Labelling instructions**")
-        st.markdown("\n".join(f"{line}  " for line in INSTRUCTIONS))
-    with left:
-        cursor, candidates = st.session_state.get("as_cursor", 0), st.session_state.as_candidates
-        if cursor < len(candidates):
-            ex, a, b = candidates[cursor]
-            st.code(ex.prompt, language=None)
-            ca, cb = st.columns(2)
-            ca.code(a or "(empty answer)", language=None)
-            cb.code(b or "(empty answer)", language=None)
-            r1, r2, r3 = st.columns(3)
-            r1.button("A is better", on_click=rate, args=(0,), key="as_rate_a", width="stretch")
-            r2.button("B is better", on_click=rate, args=(1,), key="as_rate_b", width="stretch")
-            r3.button("Skip", on_click=rate, args=(None,), key="as_rate_skip", width="stretch")
-        else:
-            st.button("Sample more pairs to rank", on_click=new_candidates, key="as_more")
-    n_auto = st.select_slider("Rankings the automatic rater adds", [20, 50, 120, 200, 400], value=120, key="as_auto_n")
-    st.button(f"Rate {n_auto} pairs for me", on_click=rate_for_me, args=(int(n_auto),), key="as_rate_auto", help="The rater follows exactly the instructions above.")
-    if note := st.session_state.pop("as_auto_note", None):
-        st.caption(note)
-    by_you, by_rater = sum(p.rated_by == PERSON for p in ratings), sum(p.rated_by == RATER for p in ratings)
-    st.caption(f"Ranked: {aj.plural(len(ratings), 'pair')}, {by_you} by you and {by_rater} by the automatic rater.")
+    ranking_desk(sft[2], sft[1])
 
 # ---------------------------------------------------------------- 4. reward model
 st.header("4 · A reward model learns the rankings")
@@ -154,9 +109,11 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     name, stage, result = sft
     ratings = st.session_state.get("as_ratings", [])
     st.markdown(
-        "The fine-tuned transformer with a one-number head, trained with the pairwise loss −log σ(r(preferred) − r(other)) to score answers "
-        "the way the rankings do. A quarter of the rankings is held out to test it."
+        "The fine-tuned transformer with a head that gives one number, its reward r, for a whole answer. It is trained so that the preferred answer of "
+        "each ranked pair scores higher, with the pairwise loss −log σ(r(preferred) − r(other)), where σ, the sigmoid, turns the difference of two "
+        "rewards into the probability that the first is preferred. A quarter of the rankings is held out to test it."
     )
+    teach.reward_prediction(ratings)
 
     def rm_done(rm_stage, job, snap):
         if job.result is not None:
@@ -178,14 +135,17 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
         show.reward_summary(rm)
 
 # ---------------------------------------------------------------- 5. RLHF
-st.header("5 · RLHF: optimise the model against the reward model")
+st.header("5 · RLHF (reinforcement learning from human feedback)")
 if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", "Train a reward model first: RLHF optimises against it.")):
     name, stage, result = sft
     st.markdown(
-        "Each step the policy (a copy of the fine-tuned model) samples several answers to each of a few prompts from the same pool as the rankings; the reward model scores "
-        "them; an answer scored above its prompt's average is made more likely and one below less likely (REINFORCE with a group baseline, as GRPO does). "
-        "A KL penalty to the fine-tuned model is the leash. The third curve is judged by the written instructions, not the reward model."
+        "Each step the policy (the model being tuned, a copy of the fine-tuned one) samples several answers to each of a few requests from the same pool as the rankings; "
+        "the reward model scores them; an answer scored above its request's average is made more likely and one below less likely. That is REINFORCE with a group "
+        "baseline, as GRPO does; InstructGPT used PPO instead (The details, at the top, say why this is simpler). The leash is a KL penalty (KL, for Kullback and "
+        "Leibler: how far the policy's word probabilities have moved from the fine-tuned model's), weighted by the KL coefficient. The third curve is judged "
+        "by the written instructions, not by the reward model."
     )
+    teach.leash_prediction()
     if rm.at_chance:
         st.warning("The reward model is at chance on held-out pairs: optimising against it optimises noise.")
     c1, c2, c3 = st.columns(3)
@@ -201,21 +161,23 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
         except ERRORS as exc:
             st.session_state.as_rl_message = str(exc)
             return
-        aj.start(RL_JOB, rl_stage, "RLHF", partial(tuned_model_done, f"{name} · RLHF", "as_rlhf", rl_stage))
+        aj.start(RL_JOB, rl_stage, "RLHF", partial(rlhf_done, f"{name} · RLHF", rl_stage))
 
     aj.controls(RL_JOB, "Run RLHF", start_rl, "as_rl")
     aj.live_curves(RL_JOB, [([("extras.reward", "mean reward-model score")], "Reward"), ([("extras.kl", "KL(policy ‖ fine-tuned), nats per answer")], "KL to the fine-tuned model"),
                             ([("extras.held_out_preferred", "held-out, preferred by the instructions")], "Held-out, judged by the rule")], "as_rl_chart")
-    if (rl := st.session_state.get("as_rlhf")) and (sentence := show.overoptimisation(rl.history)):
-        st.warning(sentence)
+    if rl := st.session_state.get("as_rlhf"):
+        teach.hacking_warning("RLHF", rl, reinforcement=True)
+        show.overoptimisation_warning(rl.history)
 
 # ---------------------------------------------------------------- 6. DPO
-st.header("6 · DPO on the same rankings")
+st.header("6 · DPO (direct preference optimisation) on the same rankings")
 if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     name, stage, result = sft
     st.markdown(
-        "Direct preference optimisation skips the reward model and the sampling: it makes the preferred answer of each ranked pair more likely "
-        "than the other, relative to the frozen fine-tuned model (β sets the leash). A likelihood term on the preferred answers keeps them probable (as in RPO)."
+        "DPO skips the reward model and the sampling: it makes the preferred answer of each ranked pair more likely than the other, relative to the frozen "
+        "fine-tuned model. β (the Greek letter beta) sets the leash: higher keeps it closer. A likelihood term on the preferred answers keeps them probable, "
+        "as in RPO (reasoning preference optimisation)."
     )
     c1, c2 = st.columns(2)
     beta = c1.select_slider("β (leash: higher stays closer)", [0.03, 0.1, 0.3, 1.0], value=0.1, key="as_beta")
@@ -233,6 +195,7 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     aj.controls(DPO_JOB, "Run DPO", start_dpo, "as_dpo")
     dpo_charts = [([("extras.margin", "preference margin")], "Preference margin"), ([("extras.kl", "KL(tuned ‖ fine-tuned), nats per token")], "KL to the fine-tuned model")]
     aj.live_curves(DPO_JOB, dpo_charts, "as_dpo_chart")
+    teach.hacking_warning("DPO", st.session_state.get("as_dpo"), reinforcement=False)
 
 # ---------------------------------------------------------------- 7. compare
 st.header("7 · SFT, RLHF and DPO, measured")
@@ -246,5 +209,12 @@ if sft := aj.needs("as_sft", "Fine-tune first; each stage then appears here and 
         show.pass_at_k(stage.passes, tuned)
     models = {"SFT": (result.model, result.tokenizer)} | {label: (s.policy if label == "RLHF" else s.pair.policy, result.tokenizer) for label, s in tuned.items()}
     show.try_a_prompt(models, stage.probe[:8])
+
+# ---------------------------------------------------------------- 8. compute
+st.header("8 · Fine-tuning is cheap next to pre-training")
+if sft := aj.needs("as_sft", "Fine-tune first: its compute is then set beside the pre-training of the model it started from, and beside published runs."):
+    st.markdown("Training compute counted in FLOPs (floating-point operations: one multiplication or addition each), from the tokens each run processed; "
+                "your runs' seconds are measured on this machine.")
+    teach.compute_section(sft, st.session_state.get("as_rm"), st.session_state.get("as_rlhf"), st.session_state.get("as_dpo"))
 
 course.chapter_end("assistant")

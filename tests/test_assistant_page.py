@@ -11,6 +11,9 @@ import pytest
 from conftest import OPEN_APPS, ROOT, metric, poll_until, stop_jobs_of
 from streamlit.testing.v1 import AppTest
 
+from llm_core.alignment.judge import follows_instructions
+from llm_core.alignment.tasks import is_correct
+
 APP = str(Path(ROOT) / "app.py")
 pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
 
@@ -35,7 +38,7 @@ def fine_tune(at, steps=300):
     at.number_input(key="as_sft_steps").set_value(steps).run()
     at.button(key="as_sft_start").click().run()
     assert not at.exception, at.exception
-    return poll_until(at, lambda a: "as_sft" in a.session_state, timeout=900)
+    return poll_until(at, lambda a: "as_sft" in a.session_state, timeout=1800)
 
 
 def test_the_page_opens_on_the_bundled_model_and_shows_a_rendered_pair():
@@ -45,6 +48,18 @@ def test_the_page_opens_on_the_bundled_model_and_shows_a_rendered_pair():
     assert any("Fine-tune first" in i.value for i in at.info)
     assert not [w for w in at.warning if "Session State" in w.value]
     assert not at.button(key="as_sft_start").disabled
+
+
+def test_a_guess_before_fine_tuning_waits_for_the_run_and_is_counted():
+    at = assistant_page()
+    assert at.button(key="predict_assistant_sft_format_lock").disabled  # nothing chosen yet
+    at.radio(key="predict_assistant_sft_format_guess").set_value("most (50% to 90%)").run()
+    at.button(key="predict_assistant_sft_format_lock").click().run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Fine-tune (the button below) to see the answer") for i in at.info)  # pending: no run, no answer
+    assert not any("held-out requests" in m.value and "closed with" in m.value for m in at.markdown)
+    assert any(m.value == "**Your predictions in this chapter:** 1 of 3 made, 0 right." for m in at.markdown)
+    assert at.radio(key="predict_assistant_sft_format_guess").disabled
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +82,45 @@ def test_fine_tuning_teaches_the_tasks_and_registers_the_model(tuned):
     assert 0 < preferred < 1  # both behaviours sampled: room for preference tuning
     assert result.model.config.vocab_size > stage.base.config.vocab_size - 1  # digits and chat tokens added
     table = table_with(at, "sampled answer")
-    assert table["sampled answer"].str.match("^[✓✗] ").all()
+    instructions, correct = "instructions ✓ (house style, or refusal)", "correct ✓ (task answer right)"
+    assert set(table[instructions]) <= {"✓", "✗"} and set(table[correct]) <= {"✓", "✗", ""}  # two marks, each saying what it means
+    for ex, answer, row in zip(stage.assessment.examples, stage.assessment.answers, table.to_dict("records")):
+        assert row[instructions] == ("✓" if follows_instructions(ex, answer) else "✗")
+        assert row[correct] == ("" if ex.task == "insult" else "✓" if is_correct(ex, answer) else "✗")
+    f = stage.forgetting  # the bundled model's own text, measured before and after: the sentence says what happened
+    assert f["after"] is not None and any(f"from {f['before']:.2f} to {f['after']:.2f}" in m.value or f"stayed at {f['after']:.2f}" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_the_chat_format_prediction_is_revealed_from_the_fine_tuned_model(tuned):
+    at = tuned
+    _, stage, _ = at.session_state["as_sft"]
+    at.radio(key="predict_assistant_sft_format_guess").set_value("nearly all (90% or more)").run()
+    at.button(key="predict_assistant_sft_format_lock").click().run()
+    assert not at.exception, at.exception
+    after, before, n = sum(stage.after_closed), sum(stage.before_closed), len(stage.after_closed)
+    reveal = next(m.value for m in at.markdown if "held-out requests" in m.value and "closed with <|end|>" in m.value)
+    assert f"{after} of {n} held-out requests" in reveal and f"the base model closed {before} of {n}" in reveal
+    right = after / n >= 0.9
+    assert ("**Right.**" in reveal) == right and ("**Not this time.**" in reveal) == (not right)
+
+
+@pytest.mark.slow
+def test_fine_tuning_compute_is_shown_beside_the_pre_training_it_started_from(tuned):
+    at = tuned
+    _, stage, result = at.session_state["as_sft"]
+    from llm_core.alignment.readings import share
+    from llm_core.model.checkpoint import load_checkpoint
+    from llm_core.training.cost import train_flops_per_token
+
+    bundled = load_checkpoint(Path(ROOT) / "assets/models/shakespeare-tiny")
+    pre = train_flops_per_token(bundled.model.config) * bundled.record["tokens_seen"]  # counted here, not by the page's module
+    sft = train_flops_per_token(result.model.config) * result.record["tokens_seen"]
+    caption = next(c.value for c in at.caption if c.value.startswith("Your fine-tuning (SFT) took"))
+    assert f"took {sft:.2g} FLOPs" in caption and f"pre-training ({pre:.2g})" in caption
+    assert f"{share(sft / pre)} of your model's pre-training" in caption
+    assert f"{result.record['elapsed_s']:.0f} s against {bundled.record['elapsed_s']:.0f} s of wall time" in caption
+    assert "InstructGPT's SFT took 0.13% of GPT-3's pre-training and its RLHF 1.6%" in caption
 
 
 @pytest.mark.slow
@@ -85,31 +138,81 @@ def test_ranking_by_hand_and_automatically_says_who_ranked(tuned):
     assert not at.exception
 
 
+def reward_model(at):
+    """The session's reward model, trained on at least 40 automatic rankings when there is none yet."""
+    if "as_rm" not in at.session_state:
+        at.select_slider(key="as_auto_n").set_value(50).run()
+        while len(at.session_state["as_ratings"]) < 40:
+            at.button(key="as_rate_auto").click().run()
+        at.button(key="as_rm_start").click().run()
+        poll_until(at, lambda a: "as_rm" in a.session_state, timeout=1800)
+    return at.session_state["as_rm"]
+
+
 @pytest.mark.slow
 def test_reward_model_then_rlhf_and_dpo_compared(tuned):
     at = tuned
-    at.select_slider(key="as_auto_n").set_value(50).run()
-    while len(at.session_state["as_ratings"]) < 40:
-        at.button(key="as_rate_auto").click().run()
-    at.button(key="as_rm_start").click().run()
-    poll_until(at, lambda a: "as_rm" in a.session_state, timeout=900)
-    rm = at.session_state["as_rm"]
+    rm = reward_model(at)
     label = "Held-out pairs ranked as the instructions rank them"
     assert percent(metric(at, label)) == pytest.approx(rm.accuracy, abs=0.006)
     assert ("at chance" in next(m.delta for m in at.metric if m.label == label)) == rm.at_chance
     at.number_input(key="as_rl_steps").set_value(4).run()
     at.button(key="as_rl_start").click().run()
-    poll_until(at, lambda a: "as_rlhf" in a.session_state, timeout=900)
+    poll_until(at, lambda a: "as_rlhf" in a.session_state, timeout=1800)
     rl = at.session_state["as_rlhf"]
     assert rl.steps_done == 4 and rl.after.n == len(rl.held_out) and all("reward" in h and "kl" in h for h in rl.history)
     at.button(key="as_dpo_start").click().run()
-    poll_until(at, lambda a: "as_dpo" in a.session_state, timeout=900)
+    poll_until(at, lambda a: "as_dpo" in a.session_state, timeout=1800)
     table = table_with(at, "preferred by the instructions")
     assert list(table["model"]) == ["SFT (start)", "RLHF", "DPO"]
     assert (table["samples"] == len(rl.held_out)).all()
     assert any("pass@" in c.value for c in at.caption)
     compare = table_with(at, "SFT")
     assert {"prompt", "SFT", "RLHF", "DPO"} <= set(compare.columns)
+    assert compare["SFT"].str.contains(r"\((style|refusal) [✓✗]").all()  # each answer says what its marks mean
+
+
+@pytest.mark.slow
+def test_the_reward_model_prediction_is_computed_from_the_reward_model(tuned):
+    at = tuned
+    rm = reward_model(at)
+    at.radio(key="predict_assistant_reward_style_guess").set_value("“Sure! 11”: the house style, a wrong sum").run()
+    at.button(key="predict_assistant_reward_style_lock").click().run()
+    assert not at.exception, at.exception
+    from llm_core.alignment.assistant import reward_probe
+
+    probe = reward_probe(rm.model, rm.tokenizer)  # computed again here: the page's reveal must say the same
+    reveal = next(m.value for m in at.markdown if "single-digit additions" in m.value)
+    assert f"{probe['style_over_sum']} times" in reveal and f"“Sure! 11” {probe['shown']['styled_wrong_reward']:.2f}" in reveal
+    assert ("**Right.**" in reveal) == (probe["style_over_sum"] > probe["n"] / 2)
+
+
+@pytest.mark.slow
+def test_a_weak_leash_games_the_reward_and_the_page_names_it(tuned):
+    """RLHF with no leash against a reward model trained on 40 rankings: the page names reward hacking from the run's measurements."""
+    at = tuned
+    reward_model(at)
+    at.radio(key="predict_assistant_weak_leash_guess").set_value("it lowers task accuracy").run()
+    at.button(key="predict_assistant_weak_leash_lock").click().run()
+    assert any("Run RLHF with the KL coefficient at 0.1 or lower" in i.value for i in at.info)  # pending until the run exists
+    at.select_slider(key="as_rl_kl").set_value(0.0).run()
+    at.select_slider(key="as_rl_lr").set_value(3e-4).run()
+    at.number_input(key="as_rl_steps").set_value(12).run()
+    at.button(key="as_rl_start").click().run()
+    poll_until(at, lambda a: "as_rlhf_weak" in a.session_state, timeout=2400)
+    rl = at.session_state["as_rlhf_weak"]
+    from llm_core.alignment.assistant import change
+    from llm_core.alignment.readings import interval_words, reward_hacking, share
+
+    found = reward_hacking(rl.before, rl.after)
+    assert found is not None, (rl.before.preferred_share, rl.after.preferred_share, rl.before.accuracy, rl.after.accuracy)
+    warning = next(w.value for w in at.warning if "Reward hacking" in w.value)
+    assert f"{found.styled_wrong_before} to {found.styled_wrong_after} of {found.ordinary}" in warning
+    assert "stronger KL leash (this run: 0;" in warning and "better reward model" in warning
+    d, lo, hi = change(rl.before, rl.after, "accuracy")
+    reveal = next(m.value for m in at.markdown if "With the leash at 0" in m.value)
+    assert f"task accuracy went from {share(rl.before.accuracy)} to {share(rl.after.accuracy)}" in reveal and interval_words(d, lo, hi) in reveal
+    assert ("**Right.**" in reveal) == (hi < 0)
 
 
 def test_a_published_gpt_tokenizer_is_explained_not_a_traceback():

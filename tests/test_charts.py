@@ -17,10 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Files that still call plotly_chart themselves (being moved to lab_ui.charts.chart, issue 22).
 # Take a file off this list when it is converted; the list must end empty.
 NOT_YET_CONVERTED = {
-    "lab_ui/assistant_results.py",
     "pages/knowing.py",
     "pages/scale.py",
-    "lab_ui/assistant_jobs.py",
 }
 
 

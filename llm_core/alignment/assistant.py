@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from llm_core.alignment.finetune import ChatBatches, extend_vocabulary
+from llm_core.alignment.compute import stage_flops
+from llm_core.alignment.finetune import END, ChatBatches, extend_vocabulary
 from llm_core.alignment.judge import difference_interval, follows_instructions, pass_at_k, wilson_interval
 from llm_core.alignment.preference import (
     DPOPair,
@@ -34,12 +35,14 @@ from llm_core.alignment.preference import (
 )
 from llm_core.alignment.rlhf import RLHFConfig, frozen_copy, rlhf
 from llm_core.alignment.sampling import sample_responses
-from llm_core.alignment.tasks import FORBIDDEN_TASK, TASK_NAMES, Example, fresh_prompts, is_correct, split_examples
+from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, TASK_NAMES, Example, fresh_prompts, is_correct, split_examples
 from llm_core.jobs import Job, JobGate
 from llm_core.model.checkpoint import describe_checkpoint
 from llm_core.model.config import TrainConfig
 from llm_core.model.gpt import GPT
-from llm_core.text.tokenizers import Tokenizer
+from llm_core.text.data import DataError, bundled_corpora, load_corpus
+from llm_core.text.tokenizers import Tokenizer, TokenizerError
+from llm_core.training.cost import train_flops_per_token
 from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
 from llm_core.workers.stages import stage_job
@@ -48,6 +51,7 @@ PROBE_PER_TASK = 8  # held-out prompts per task in the greedy before/after table
 PASS_K = 8  # answers per prompt for pass@1 against pass@k
 PASS_PROMPTS = 32  # held-out prompts for pass@k
 LIVE_PROMPTS = 64  # held-out prompts measured during RLHF (one answer each)
+FORGETTING_TOKENS = 8192  # tokens of the base model's held-out text measured before and after SFT
 
 
 def sft_config(**overrides) -> TrainConfig:
@@ -151,7 +155,8 @@ def pass_at(model: GPT, tokenizer: Tokenizer, examples: list[Example], k: int = 
     gen = torch.Generator().manual_seed(seed)
     goods = [sum(follows_instructions(s.example, s.text) for s in g) for g in sample_responses(model, tokenizer, examples, n=k, temperature=1.0, generator=gen)]
     n = max(1, len(goods))
-    return {"k": k, "prompts": len(goods), "pass@1": sum(pass_at_k(k, c, 1) for c in goods) / n, f"pass@{k}": sum(pass_at_k(k, c, k) for c in goods) / n}
+    return {"k": k, "prompts": len(goods), "pass@1": sum(pass_at_k(k, c, 1) for c in goods) / n, f"pass@{k}": sum(pass_at_k(k, c, k) for c in goods) / n,
+            "good": goods}  # good answers of k, per prompt: the paired intervals of `readings.pass_reading`
 
 
 def spread_sample(examples: list[Example], n: int, seed: int = 0) -> list[Example]:
@@ -161,6 +166,60 @@ def spread_sample(examples: list[Example], n: int, seed: int = 0) -> list[Exampl
 
 def greedy_answers(model: GPT, tokenizer: Tokenizer, examples: list[Example]) -> list[str]:
     return [g[0].text for g in sample_responses(model, tokenizer, examples, n=1, temperature=0.0)] if examples else []
+
+
+def greedy_closed(model: GPT, tokenizer: Tokenizer, examples: list[Example]) -> tuple[list[str], list[bool]]:
+    """Greedy answers, and whether each is an answer in the chat format: some text, then <|end|> (a model
+    that never learned the format writes on until the length limit)."""
+    if not examples:
+        return [], []
+    end = tokenizer.special_tokens[END]
+    samples = [g[0] for g in sample_responses(model, tokenizer, examples, n=1, temperature=0.0)]
+    return [s.text for s in samples], [len(s.response_ids) > 1 and s.response_ids[-1] == end for s in samples]
+
+
+def held_out_text_loss(model: GPT, tokenizer: Tokenizer, corpus: str, max_tokens: int = FORGETTING_TOKENS) -> tuple[float, int] | None:
+    """(mean loss in nats per token, tokens) on the start of a bundled corpus's held-out tenth, or None
+    when the corpus is not bundled or the tokenizer cannot read it."""
+    if corpus not in bundled_corpora():
+        return None
+    try:
+        text = load_corpus(corpus)
+        ids = tokenizer.encode(text[len(text) - len(text) // 10 :])[: max_tokens + 1]
+    except (DataError, TokenizerError, ValueError):
+        return None
+    block = model.config.block_size
+    n = (len(ids) - 1) // block
+    if n < 1:
+        return None
+    data = torch.tensor(ids[: n * block + 1], dtype=torch.long)
+    x, y = data[:-1].view(n, block), data[1:].view(n, block)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        _, loss = model(x.to(model.device), y.to(model.device))
+    model.train(was_training)
+    return float(loss), n * block
+
+
+@torch.no_grad()
+def reward_probe(reward: RewardModel, tokenizer: Tokenizer, wrong_by: int = 4) -> dict:
+    """What the reward model pays for, on every single-digit addition: the house style with a wrong sum
+    ("Sure! 11" to "What is 3+4?") against the right sum without it ("7"), and, between two answers in
+    the house style, the right sum against the wrong one (rule 3 of the instructions)."""
+    style_wins, right_wins, shown = 0, 0, None
+    sums = [(a, b) for a in range(10) for b in range(10)]
+    for a, b in sums:
+        ex = Example("add", f"What is {a}+{b}?", str(a + b))
+        styled_wrong = score(reward, tokenizer, ex, f"{HOUSE_PREFIX}{a + b + wrong_by}")
+        plain_right = score(reward, tokenizer, ex, str(a + b))
+        styled_right = score(reward, tokenizer, ex, f"{HOUSE_PREFIX}{a + b}")
+        style_wins += styled_wrong > plain_right
+        right_wins += styled_right > styled_wrong
+        if (a, b) == (3, 4):
+            shown = dict(prompt=ex.prompt, styled_wrong=f"{HOUSE_PREFIX}{a + b + wrong_by}", plain_right=str(a + b),
+                         styled_wrong_reward=styled_wrong, plain_right_reward=plain_right)
+    return dict(n=len(sums), style_over_sum=style_wins, right_over_wrong=right_wins, shown=shown)
 
 
 def probe_set(held_out: list[Example], per_task: int = PROBE_PER_TASK, seed: int = 0) -> list[Example]:
@@ -230,7 +289,8 @@ class SFTStage(_Stage):
 
     name = "supervised fine-tuning"
 
-    def __init__(self, base_model: GPT, base_tokenizer: Tokenizer, examples: list[Example], cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base"):
+    def __init__(self, base_model: GPT, base_tokenizer: Tokenizer, examples: list[Example], cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base",
+                 base_record: dict | None = None):
         super().__init__(cfg or sft_config())
         if not examples:
             raise ValueError("there are no instruction pairs to fine-tune on.")
@@ -245,14 +305,23 @@ class SFTStage(_Stage):
         self.batches = ChatBatches(self.train_set, self.held_out, self.tokenizer, self.model.config.block_size)
         self.probe = probe_set(self.held_out, seed=seed)
         self.base_name = base_name
+        base_record = dict(base_record or {})
+        self.base_config = copy.deepcopy(base_model.config)  # the model as pre-trained (before the chat tokens)
+        self.base_pretraining = {k: base_record.get(k) for k in ("tokens_seen", "elapsed_s", "steps", "corpus")}  # its pre-training, from its record
         self.before: list[str] | None = None  # greedy answers of the base model to the probe
         self.after: list[str] | None = None
+        self.before_closed: list[bool] | None = None  # which of those answers end with <|end|>, as the chat format asks
+        self.after_closed: list[bool] | None = None
+        self.forgetting: dict | None = None  # loss on the base model's own held-out text, before and after (bundled corpora only)
         self.assessment: Assessment | None = None  # sampled answers of the SFT model to every held-out prompt
         self.passes: dict | None = None
 
     def steps(self, stop_event: threading.Event):
         if self.before is None:
-            self.before = greedy_answers(self.base, self.tokenizer, self.probe)
+            self.before, self.before_closed = greedy_closed(self.base, self.tokenizer, self.probe)
+            corpus = self.base_pretraining.get("corpus")
+            measured = held_out_text_loss(self.base, self.tokenizer, corpus) if corpus else None
+            self.forgetting = None if measured is None else dict(corpus=corpus, tokens=measured[1], before=measured[0])
         yield from self._train(self.model, self.batches, stop_event)
 
     @property
@@ -267,7 +336,10 @@ class SFTStage(_Stage):
     def measure(self) -> None:
         if self.state.step == 0:
             return
-        self.after = greedy_answers(self.model, self.tokenizer, self.probe)
+        self.after, self.after_closed = greedy_closed(self.model, self.tokenizer, self.probe)
+        if self.forgetting is not None:
+            measured = held_out_text_loss(self.model, self.tokenizer, self.forgetting["corpus"])
+            self.forgetting["after"] = None if measured is None else measured[0]
         self.assessment = assess(self.model, self.tokenizer, self.held_out, seed=self.seed)
         self.passes = pass_at(self.model, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
 
@@ -280,8 +352,14 @@ class SFTStage(_Stage):
             val_loss=None if last is None or last.val_loss is None else round(last.val_loss, 4),
             exact_match_before=round(self.exact_match(self.before), 4) if self.before else None, exact_match_after=round(self.exact_match(self.after), 4),
             preferred_share=round(self.assessment.preferred_share, 4), task_accuracy=round(self.assessment.accuracy, 4),
+            train_flops=self.flops,
         )
         return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+
+    @property
+    def flops(self) -> float:
+        """Training FLOPs of the steps so far (`compute.stage_flops`)."""
+        return stage_flops("SFT", train_flops_per_token(self.model.config), self.state.tokens_seen)
 
 
 @dataclass
@@ -293,6 +371,8 @@ class RewardResult:
     n_held_out: int
     examples: list[tuple[Pair, float, float]] = field(default_factory=list)  # held-out pair, r(chosen), r(rejected)
     stop_reason: str | None = None
+    tokens_seen: int = 0  # tokens its training processed, and its wall time: the chapter's compute table
+    elapsed_s: float = 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -332,7 +412,8 @@ class RewardStage(_Stage):
     def finish(self, last, reason) -> RewardResult | None:
         if self.state.step == 0:
             return None
-        return RewardResult(self.model, self.tokenizer, self.accuracy_after, len(self.fit), len(self.val), self.shown, reason)
+        return RewardResult(self.model, self.tokenizer, self.accuracy_after, len(self.fit), len(self.val), self.shown, reason,
+                            self.state.tokens_seen, round(self.state.elapsed_s, 2))
 
 
 class _Tuning(_Stage):
@@ -396,12 +477,13 @@ class RLHFStage(_Tuning):
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         self.live_prompts = spread_sample(self.held_out, LIVE_PROMPTS, self.seed + 1)
         self.steps_done = 0
+        self.batch_tokens = 0  # tokens of every step's batch (prompts and sampled answers): its compute
         self.state.elapsed_s = 0.0
 
     def _live(self, policy: GPT) -> dict:
         """Held-out answers the written rule prefers (not the reward model): the over-optimisation check."""
         a = assess(policy, self.tokenizer, self.live_prompts, seed=self.seed + 99)
-        return {"held_out_preferred": a.preferred_share, "held_out_accuracy": a.accuracy}
+        return {"held_out_preferred": a.preferred_share, "held_out_accuracy": a.accuracy, "held_out_n": a.n, "held_out_task_n": a.task_n}
 
     def steps(self, stop_event: threading.Event):
         self._measure_before()
@@ -410,6 +492,7 @@ class RLHFStage(_Tuning):
             self.last = m
             self.steps_done = m.step
             self.state.step = m.step
+            self.batch_tokens += int(m.extras.get("batch_tokens", 0))
             if not m.done:
                 self.history.append(dict(step=m.step, **{k: round(v, 4) for k, v in m.extras.items()}))
             yield m
@@ -420,10 +503,14 @@ class RLHFStage(_Tuning):
     def finish(self, last, reason) -> TrainedModel | None:
         if last is not None:
             self.state.elapsed_s += last.elapsed_s
-        return self._finish(self.policy, reason, self.steps_done, kl_coef=self.cfg.kl_coef,
+        return self._finish(self.policy, reason, self.steps_done, kl_coef=self.cfg.kl_coef, train_flops=self.flops, batch_tokens=self.batch_tokens,
                             reward_first=self.history[0]["reward"] if self.history else None,
                             reward_last=self.history[-1]["reward"] if self.history else None,
                             kl_last=self.history[-1]["kl"] if self.history else None)
+
+    @property
+    def flops(self) -> float:
+        return stage_flops("RLHF", train_flops_per_token(self.policy.config), self.batch_tokens)
 
 
 class DPOStage(_Tuning):
@@ -451,7 +538,12 @@ class DPOStage(_Tuning):
 
     def finish(self, last, reason) -> TrainedModel | None:
         kl = [h.get("kl") for h in self.history if h.get("kl") is not None]
-        return self._finish(self.pair.policy, reason, self.state.step, pairs=len(self.rated), beta=self.pair.beta, kl_last=kl[-1] if kl else None)
+        return self._finish(self.pair.policy, reason, self.state.step, pairs=len(self.rated), beta=self.pair.beta, kl_last=kl[-1] if kl else None,
+                            train_flops=self.flops)
+
+    @property
+    def flops(self) -> float:
+        return stage_flops("DPO", train_flops_per_token(self.pair.policy.config), self.state.tokens_seen)
 
 
 def compare(models: dict[str, tuple[GPT, Tokenizer]], examples: list[Example]) -> list[dict]:

@@ -186,7 +186,7 @@ def rlhf(
         step += 1
         last_loss = float(loss.detach())
         tokens_seen += int((y != -100).sum())
-        extras = {"reward": float(rewards.mean()), **stats, "answer_tokens": float((y != -100).sum(1).float().mean())}
+        extras = {"reward": float(rewards.mean()), **stats, "answer_tokens": float((y != -100).sum(1).float().mean()), "batch_tokens": float(x.numel())}
         if evaluate is not None and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.max_steps:
             e0 = time.perf_counter()
             extras.update(evaluate(policy))
