@@ -49,6 +49,7 @@ CHAPTERS = [
     ("Training", "pages/compression.py", "Compression and cost", ":material/compress:"),
     ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
     ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
+    ("Making an assistant", "pages/compare.py", "Compare models", ":material/compare_arrows:"),
     ("Making an assistant", "pages/knowing.py", "Knowing and not knowing", ":material/menu_book:"),
 ]
 

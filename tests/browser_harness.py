@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +35,8 @@ class StreamlitServer:
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
         self.app = app
         self.env = {**os.environ, **(env or {})}
+        if "LLM_LAB_DATA_DIR" not in (env or {}):  # a data folder of its own (a test restarting a server passes one)
+            self.env["LLM_LAB_DATA_DIR"] = tempfile.mkdtemp(prefix="llm-lab-server-data-")
         self.proc = None
         self.started_at = None
 
