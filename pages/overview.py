@@ -113,7 +113,7 @@ st.header("A model is two files")
 @st.cache_data(show_spinner=False, max_entries=16)
 def _files(entry_name: str, created: float):
     e = state.models()[entry_name]
-    weights, description = checkpoint_bytes(e.model, e.tokenizer, e.record, e.lineage)
+    weights, description = checkpoint_bytes(e.model, e.tokenizer, e.record)
     return weights, description
 
 

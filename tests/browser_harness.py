@@ -202,3 +202,14 @@ def set_number(page, label: str, value: int) -> None:
 
 def main_button(page, name: str):
     return main_area(page).get_by_role("button", name=name, exact=True)
+
+
+def desk_cookie(context, page=None, timeout_s: float = 10.0) -> str | None:
+    """The desk id this browser keeps: a cookie the page sets (lab_ui/state.py), never in the address.
+    Given a page, waits up to `timeout_s` for the page to set it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = next((c["value"] for c in context.cookies() if c["name"].startswith("llm_lab_desk_")), None)
+        if found or page is None or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(100)

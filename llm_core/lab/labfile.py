@@ -194,10 +194,10 @@ def _model(zf: zipfile.ZipFile, entry, device) -> LabModel:
     if member not in zf.namelist():
         raise LabFileError(f"its weights ({member}) are missing from the archive")
     weights = _read_member(zf, member)
-    if entry.get("bytes") != len(weights):
-        raise LabFileError(f"its weights are {len(weights):,} bytes, but lab.json says {entry.get('bytes')!r}")
     if what_it_is(weights) == "a Python pickle":
         raise LabFileError("its weights are a Python pickle, not safetensors: a pickle can run code when opened, so it is never opened")
+    if entry.get("bytes") != len(weights):
+        raise LabFileError(f"its weights are {len(weights):,} bytes, but lab.json says {entry.get('bytes')!r}")
     description = entry.get("description")
     if not isinstance(description, dict):
         raise LabFileError("its description is missing")

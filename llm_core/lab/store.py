@@ -222,7 +222,7 @@ class LabStore:
                 for desk_id in old:
                     for table, column in (("models", "desk_id"), ("runs", "desk_id"), ("desks", "id")):
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (desk_id,))
-            self.collect_weights()
+            self.collect_weights(now)
         return old
 
     # ------------------------------------------------------------------ models
