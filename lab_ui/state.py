@@ -44,6 +44,7 @@ from llm_core.model.checkpoint import (
     DEFAULT_MODEL,
     MODELS_DIR,
     LoadedModel,
+    describe_checkpoint,
     load_checkpoint,
 )
 from llm_core.model.device import describe, pick_device
@@ -400,7 +401,7 @@ def add_model(name: str, model, tokenizer, meta: dict | None = None, source: str
     returns the name, or None when a quota refused it (the sidebar then says why)."""
     registry = _registry()
     d = desk()
-    meta = dict(meta or {})
+    meta = {**describe_checkpoint(model, tokenizer, (meta or {}).get("record")), **(meta or {})}  # config and tokenizer, for loading it back
     with d.lock:
         unique, i = name, 2
         while unique in registry:

@@ -15,7 +15,7 @@ ensure_app_shell()  # a deep link to this page on a fresh server must still get 
 
 DEFAULT_PROMPT = "ROMEO:\n"
 DEFAULT_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"  # fits a 128-token window
-DEFAULT_REQUEST = "Add 23 and 19."
+DEFAULT_REQUEST = "Upper: gentle"  # letters only: a base model trained on Shakespeare can read it too
 ERRORS = (TokenizerError, ValueError)
 
 st.title("Compare two models")
