@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 def session_script(action: str, payload: dict):
     """A page that does one thing with lab_ui.state and leaves what it saw in st.session_state["out"]."""
-    import torch
     import streamlit as st
+    import torch
 
     from lab_ui import state
     from llm_core.model import lineage

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import time
 import zipfile
@@ -102,19 +103,34 @@ def write_lab(models: list[tuple[str, str, object, object, dict]], current: str 
     return out.getvalue()
 
 
-def json_only(data: dict) -> dict:
-    """The entries of a dict that survive JSON (page data: settings, course progress; not jobs or models).
+def json_only(data: dict, max_text: int = 1_000_000) -> dict:
+    """What of a dict of page data survives JSON (settings, course progress; not jobs, models or texts
+    over `max_text` characters, such as a pasted corpus): unusable entries are left out one by one.
 
-    >>> json_only({"a": 1, "b": object(), "c": {"d": [1, 2]}})
+    >>> json_only({"a": 1, "b": object(), "c": {"d": [1, 2], "e": b"x", "f": "y" * 5}}, max_text=4)
     {'a': 1, 'c': {'d': [1, 2]}}
     """
-    out = {}
-    for key, value in list(data.items()):
-        try:
-            out[str(key)] = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError):
-            continue
-    return out
+    kept = _jsonable(data, max_text)
+    return kept if isinstance(kept, dict) else {}
+
+
+_SKIP = object()
+
+
+def _jsonable(value, max_text: int):
+    if isinstance(value, dict):
+        items = ((str(k), _jsonable(v, max_text)) for k, v in list(value.items()))
+        return {k: v for k, v in items if v is not _SKIP}
+    if isinstance(value, (list, tuple)):
+        items = [_jsonable(v, max_text) for v in value]
+        return _SKIP if any(v is _SKIP for v in items) else items
+    if isinstance(value, str):
+        return value if len(value) <= max_text else _SKIP
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _SKIP
+    return _SKIP
 
 
 def _refuse_whole(raw: bytes, limit: int) -> zipfile.ZipFile:
