@@ -109,7 +109,10 @@ def _import(upload) -> None:
                 lines.append(("info", "Restored from the file: " + ", ".join(DATA_NAMES.get(k, plain(k)) for k in report.restored) + "."))
             lines += [("error", f"Refused {plain(what)}: {plain(why)}.") for what, why in report.refused]
             done[upload.file_id] = lines or [("info", f"{plain(upload.name)} holds no models.")]
-            if report.added:
-                st.rerun()  # the model list in the sidebar
+            if report.added:  # the model list above changes, and this panel folds: the report goes to the notices at the top
+                for level, text in done[upload.file_id]:
+                    state.notify(level, f"{plain(upload.name)}: {text}")
+                done[upload.file_id] = []
+                st.rerun()
     for level, text in done[upload.file_id]:
         getattr(st, level)(text)

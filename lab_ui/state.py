@@ -103,7 +103,7 @@ class ModelEntry:
         return model_cache().get(self.key, self._load)
 
     def _load(self):
-        return self._store.load_model(self.key, self.meta, device=device()).model
+        return self._store.load_model(self.key, self.meta, device=_DEVICE[0] if _DEVICE else pick_device("auto")).model
 
     @property
     def record(self) -> dict:
@@ -126,9 +126,13 @@ class ModelEntry:
         return self.key or self.lineage["hash"]
 
 
+_DEVICE: list[torch.device] = []
+
+
 @st.cache_resource(show_spinner=False)
 def device() -> torch.device:
-    return pick_device("auto")
+    _DEVICE[:] = [pick_device("auto")]
+    return _DEVICE[0]
 
 
 def device_label() -> str:
@@ -154,9 +158,17 @@ def tiktoken_tokenizer(name: str) -> TiktokenTokenizer:
     return TiktokenTokenizer(name)
 
 
-@st.cache_resource(show_spinner=False)
+_CACHE: list[ModelCache] = []
+_CACHE_LOCK = threading.Lock()
+
+
 def model_cache() -> ModelCache:
-    return ModelCache(memory_budget_bytes())
+    """The server's one cache of models in memory (a plain singleton, not st.cache_resource: a download
+    button's data function reads models from a thread of its own, outside any script run)."""
+    with _CACHE_LOCK:
+        if not _CACHE:
+            _CACHE.append(ModelCache(memory_budget_bytes()))
+        return _CACHE[0]
 
 
 def store() -> LabStore:
@@ -381,8 +393,12 @@ def set_current(name: str) -> None:
             del st.query_params[MODEL_PARAM]  # the view is on one of the user's own models now
 
 
-def _message(level: str, text: str) -> None:
+def notify(level: str, text: str) -> None:
+    """A notice for the sidebar ("success", "info", "warning" or "error"), shown until dismissed."""
     desk().messages.append((level, text))
+
+
+_message = notify
 
 
 def messages() -> list[tuple[int, str, str]]:
