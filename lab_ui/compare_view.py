@@ -12,6 +12,8 @@ What it is not: the page (pages/compare.py).
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -97,7 +99,7 @@ def lineage_timeline(entry: state.ModelEntry, key: str, where=st) -> None:
     where.markdown(timeline_text(entry, by_hash))
     ancestors = [s for s in lineage.chain(entry.lineage)[:-1] if s["hash"] in by_hash]
     for s in reversed(ancestors[-2:]):  # the parent and the grandparent: the comparisons a learner makes
-        where.button(f"Compare with {by_hash[s['hash']]}", key=f"{key}_{s['hash'][:12]}", on_click=ask_to_compare,
+        where.button(f"Compare with {plain(by_hash[s['hash']])}", key=f"{key}_{s['hash'][:12]}", on_click=ask_to_compare,
                      args=(entry.name, by_hash[s["hash"]]), help="Opens this model beside its ancestor, on the same prompt.")
 
 
@@ -105,7 +107,8 @@ def lineage_timeline(entry: state.ModelEntry, key: str, where=st) -> None:
 
 
 def next_token_figures(c, a: str, b: str) -> tuple[go.Figure, go.Figure, list[dict]]:
-    labels = [f"'{r.shown}'" for r in c.rows]
+    labels = [f"'{html.escape(r.shown)}'" for r in c.rows]  # plotly draws some HTML in labels: token texts stay literal
+    a, b = html.escape(a), html.escape(b)
     bars = go.Figure([
         go.Bar(name=f"A: {a}", x=labels, y=[r.p_a for r in c.rows], marker_color=COLOR_A),
         go.Bar(name=f"B: {b}", x=labels, y=[r.p_b for r in c.rows], marker_color=COLOR_B, marker_pattern_shape="/"),
@@ -114,7 +117,7 @@ def next_token_figures(c, a: str, b: str) -> tuple[go.Figure, go.Figure, list[di
                        xaxis_title="next token", height=320, margin=dict(t=40, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
     order = sorted(c.rows, key=lambda r: r.change)
     change = go.Figure(go.Bar(
-        x=[r.change * 100 for r in order], y=[f"'{r.shown}'" for r in order], orientation="h",
+        x=[r.change * 100 for r in order], y=[f"'{html.escape(r.shown)}'" for r in order], orientation="h",
         marker_color=[BLUE if r.change >= 0 else VERMILLION for r in order], marker_pattern_shape=["" if r.change >= 0 else "x" for r in order],
         text=[f"{r.change * 100:+.0f}" for r in order], textposition="outside",
     ))
@@ -124,8 +127,9 @@ def next_token_figures(c, a: str, b: str) -> tuple[go.Figure, go.Figure, list[di
 
 
 def loss_figure(c, a: str, b: str) -> tuple[go.Figure, list[dict]]:
+    a, b = html.escape(a), html.escape(b)
     x = list(range(1, len(c.text) + 1))
-    chars = [ch if ch.strip() else "·" for ch in c.text]
+    chars = [html.escape(ch) if ch.strip() else "·" for ch in c.text]
     fig = go.Figure([
         go.Scatter(x=x, y=c.per_char_a, name=f"A: {a}", mode="lines", line=dict(color=COLOR_A), customdata=chars, hovertemplate="'%{customdata}': %{y:.2f} bits"),
         go.Scatter(x=x, y=c.per_char_b, name=f"B: {b}", mode="lines", line=dict(color=COLOR_B, dash="dash"), customdata=chars, hovertemplate="'%{customdata}': %{y:.2f} bits"),
@@ -144,7 +148,7 @@ def loss_figure(c, a: str, b: str) -> tuple[go.Figure, list[dict]]:
 def attention_figures(att_a: np.ndarray, att_b: np.ndarray, pieces: list[str]) -> tuple[go.Figure, list[dict]]:
     from plotly.subplots import make_subplots
 
-    ticks = [f"{i}:{p}" for i, p in enumerate(pieces)]
+    ticks = [f"{i}:{html.escape(p)}" for i, p in enumerate(pieces)]
     fig = make_subplots(rows=1, cols=3, subplot_titles=("A", "B", "|B − A|"), horizontal_spacing=0.06)
     for col, (z, scale) in enumerate(((att_a, "Viridis"), (att_b, "Viridis"), (np.abs(att_b - att_a), "Cividis")), start=1):
         fig.add_trace(go.Heatmap(z=z, x=ticks, y=ticks, colorscale=scale, zmin=0, zmax=1, showscale=col != 1,

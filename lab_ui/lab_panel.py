@@ -52,7 +52,7 @@ def lineage(entry: state.ModelEntry) -> None:
         st.caption("Lineage: " + compare_view.timeline_text(entry, by_hash))
     parent = entry.lineage.get("parent")
     if parent in by_hash and by_hash[parent] != entry.name:
-        st.button(f"Compare with its parent ({by_hash[parent]})", key="lab_compare_parent", on_click=_compare_with,
+        st.button(f"Compare with its parent ({plain(by_hash[parent])})", key="lab_compare_parent", on_click=_compare_with,
                   args=(entry.name, by_hash[parent]), help="Opens the Compare chapter on this model and the one it was made from.")
     if entry.source == "shared link":
         st.info("You opened this model through a shared link: a read-only copy kept on this server. It is not on your list until you keep a copy.")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from lab_ui import compare_view as cv
 from lab_ui import state, url_state
+from lab_ui.model_files import plain
 from lab_ui.shell import ensure_app_shell
 from llm_core.alignment.finetune import chat_prompt, is_chat_model
 from llm_core.interpret import compare as cmp
@@ -28,7 +29,7 @@ if picked is None:
     st.info("You have one model so far. Train one (Train a model) or fine-tune one (Fine-tune and align): it joins your list, and you can compare it here with the model it came from.")
     st.stop()
 a, b = picked
-name_a, name_b = f"A ({a.name})", f"B ({b.name})"
+name_a, name_b = f"A ({plain(a.name)})", f"B ({plain(b.name)})"  # names a user chose: never Markdown
 
 with st.expander("Where each model came from (its lineage)", expanded=True):
     la, lb = st.columns(2)
@@ -47,7 +48,7 @@ def guarded(what: str, fn, *args):
     try:
         return fn(*args)
     except ERRORS as exc:
-        st.warning(f"{what}: {exc}")
+        st.warning(f"{what}: {plain(str(exc))}")
         return None
 
 
@@ -56,15 +57,15 @@ st.header("1 · The next token")
 st.markdown("Each model's probability for every possible next token after the prompt. Tokens are matched by the text they spell, so models with different tokenizers can be compared.")
 nxt = guarded("The prompt cannot be read", cmp.compare_next_token, a.model, a.tokenizer, b.model, b.tokenizer, prompt)
 if nxt is not None:
-    sentence = cmp.next_token_sentence(nxt, "A", "B")
+    sentence = plain(cmp.next_token_sentence(nxt, "A", "B"))  # token texts come from the models and the prompt: shown literally
     bars, change, table = cv.next_token_figures(nxt, a.name, b.name)
     c1, c2 = st.columns([3, 2])
     with c1:
         cv.chart(bars, "cmp_bars", sentence, table)
     with c2:
         g, lo = nxt.gained, nxt.lost
-        cv.chart(change, "cmp_change", f"Blue bars (a plus sign) gained probability from A to B, vermillion hatched bars (a minus sign) lost it: "
-                 f"'{g.shown}' moved most up ({g.change * 100:+.0f} points) and '{lo.shown}' most down ({lo.change * 100:+.0f}).", table)
+        cv.chart(change, "cmp_change", plain(f"Blue bars (a plus sign) gained probability from A to B, vermillion hatched bars (a minus sign) lost it: "
+                 f"'{g.shown}' moved most up ({g.change * 100:+.0f} points) and '{lo.shown}' most down ({lo.change * 100:+.0f})."), table)
 
 # ---------------------------------------------------------------- 2. samples
 st.header("2 · Samples with the same seed")
@@ -88,7 +89,7 @@ if None not in texts:
     c1.code(texts[0] or "(nothing)", language=None, wrap_lines=True)
     c2.markdown(f"**{name_b}**")
     c2.code(texts[1] or "(nothing)", language=None, wrap_lines=True)
-    st.caption(cmp.samples_sentence(texts[0], texts[1], "A", "B") + ("" if cmp.same_tokenizer(a.tokenizer, b.tokenizer) else
+    st.caption(plain(cmp.samples_sentence(texts[0], texts[1], "A", "B")) + ("" if cmp.same_tokenizer(a.tokenizer, b.tokenizer) else
                " (Their tokenizers differ, so the same random number picks from different lists: the seed is shared, the draws are not comparable one for one.)"))
 
 # ---------------------------------------------------------------- 3. chat answers
@@ -121,7 +122,7 @@ losses = guarded("This text cannot be scored", cmp.compare_losses, a.model, a.to
 if losses is not None:
     fig, table = cv.loss_figure(losses, a.name, b.name)
     read = "" if len(losses.text) == len(text) else f" (the first {len(losses.text):,} characters: what both context windows hold)"
-    cv.chart(fig, "cmp_loss", cmp.losses_sentence(losses, "A", "B") + read, table)
+    cv.chart(fig, "cmp_loss", plain(cmp.losses_sentence(losses, "A", "B")) + read, table)
 
 # ---------------------------------------------------------------- 5. attention
 st.header("5 · One head's attention, side by side")
@@ -136,4 +137,4 @@ else:
     pair = guarded("The prompt cannot be read", cmp.attention_pair, a.model, b.model, a.tokenizer, prompt, int(layer) - 1, int(head) - 1)
     if pair is not None:
         fig, table = cv.attention_figures(*pair)
-        cv.chart(fig, "cmp_attention", f"Layer {layer}, head {head}: " + cmp.attention_sentence(*pair, "A", "B"), table)
+        cv.chart(fig, "cmp_attention", f"Layer {layer}, head {head}: " + plain(cmp.attention_sentence(*pair, "A", "B")), table)

@@ -80,7 +80,9 @@ def lab(browser):
         main = main_area(page)
         main.get_by_role("button", name="nano", exact=True).click()
         wait_idle(page)
-        set_number(page, "Seconds of training", 5)
+        main.get_by_role("radiogroup", name="Train for").get_by_text("steps", exact=True).click()  # steps, not seconds: a loaded machine still learns
+        wait_idle(page)
+        set_number(page, "Steps", 200)
         main_button(page, "Train").click()
         expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=900_000)
         go_to(page, "Fine-tune and align")
@@ -133,6 +135,7 @@ def test_compare_the_fine_tuned_model_with_its_parent_export_and_import_on_a_fre
         uploader = lab_panel(p2).locator("input[type=file]")
         bad_files = [
             ("cut.llmlab", raw[: len(raw) // 2], "damaged or cut short"),
+            ("corrupted.llmlab", raw[:100] + bytes([raw[100] ^ 0xFF]) + raw[101:], "lab.json is damaged"),  # a byte of lab.json flipped
             ("photo.llmlab", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "this is a PNG image, not a lab file"),
             ("pickled.llmlab", with_member(raw, "models/weights.pkl", pickle.dumps({"a": 1})), "a Python pickle can run code"),
         ]
@@ -222,6 +225,8 @@ def test_a_server_killed_with_minus_9_mid_run_finds_the_desk_the_models_and_says
     page, server = lab["page"], lab["server"]
     names = [n for n in model_options(page) if n != "Shakespeare (bundled)"]
     go_to(page, "Train a model")
+    main_area(page).get_by_role("radiogroup", name="Train for").get_by_text("seconds", exact=True).click()
+    wait_idle(page)
     set_number(page, "Seconds of training", 300)
     main_button(page, "Train").click()
     expect(main_button(page, "Stop")).to_be_enabled(timeout=120_000)  # running
