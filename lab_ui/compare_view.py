@@ -5,8 +5,8 @@ per-character loss, one head's attention side by side).
 What it is: drawing only. The measurements and the sentences that say what differs are
 `llm_core.interpret.compare`; every chart goes out through `chart()` with a caption computed from
 its data and the data as a table. Colours: Okabe-Ito orange for model A and blue for model B
-(never red against green alone: B's bars are also hatched, gains and losses carry a sign), heatmaps
-in viridis and cividis.
+(lab_ui.palette; never told apart by colour alone: B's bars are also hatched and its line dashed,
+gains and losses carry a sign), heatmaps in viridis and cividis.
 What it is not: the page (pages/compare.py).
 """
 
@@ -18,23 +18,19 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import state
+from lab_ui import charts, palette, state
 from lab_ui.model_files import plain
 from llm_core.model import lineage
 
-ORANGE, SKY, GREEN, BLUE, VERMILLION, PURPLE = "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7"
-COLOR_A, COLOR_B = ORANGE, BLUE
+COLOR_A, COLOR_B = palette.ORANGE, palette.BLUE
+BLUE, VERMILLION = palette.BLUE, palette.VERMILLION
 A_KEY, B_KEY = "cmp_a", "cmp_b"  # the address's parameters: each model's content hash
 PICK_A, PICK_B = "cmp_pick_a", "cmp_pick_b"  # the pickers (model names, which differ from desk to desk)
 
 
 def chart(fig, key: str, caption: str, table: list[dict]) -> None:
-    """One chart with the sentence that says what to notice, and its data as a table (the lead's
-    lab_ui/charts.py takes over here once it lands)."""
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
-    st.caption(caption)
-    with st.expander("The data behind this chart"):
-        st.dataframe(table, hide_index=True, width="stretch")
+    """One chart with the sentence that says what to notice and its data as a table (lab_ui.charts)."""
+    charts.chart(fig, key=key, caption=caption, table=table)
 
 
 # ---------------------------------------------------------------- pickers and lineage
@@ -150,7 +146,7 @@ def attention_figures(att_a: np.ndarray, att_b: np.ndarray, pieces: list[str]) -
 
     ticks = [f"{i}:{html.escape(p)}" for i, p in enumerate(pieces)]
     fig = make_subplots(rows=1, cols=3, subplot_titles=("A", "B", "|B − A|"), horizontal_spacing=0.06)
-    for col, (z, scale) in enumerate(((att_a, "Viridis"), (att_b, "Viridis"), (np.abs(att_b - att_a), "Cividis")), start=1):
+    for col, (z, scale) in enumerate(((att_a, palette.SEQUENTIAL), (att_b, palette.SEQUENTIAL), (np.abs(att_b - att_a), palette.SEQUENTIAL_ALT)), start=1):
         fig.add_trace(go.Heatmap(z=z, x=ticks, y=ticks, colorscale=scale, zmin=0, zmax=1, showscale=col != 1,
                                  colorbar=dict(x=1.0 if col == 3 else 0.64, len=0.9)), row=1, col=col)
         fig.update_yaxes(autorange="reversed", showticklabels=col == 1, row=1, col=col)

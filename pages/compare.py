@@ -5,7 +5,7 @@ The measurements are llm_core.interpret.compare; the figures and pickers lab_ui.
 import streamlit as st
 
 from lab_ui import compare_view as cv
-from lab_ui import state, url_state
+from lab_ui import course, state, url_state
 from lab_ui.model_files import plain
 from lab_ui.shell import ensure_app_shell
 from llm_core.alignment.finetune import chat_prompt, is_chat_model
@@ -19,11 +19,7 @@ DEFAULT_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\
 DEFAULT_REQUEST = "Upper: gentle"  # letters only: a base model trained on Shakespeare can read it too
 ERRORS = (TokenizerError, ValueError)
 
-st.title("Compare two models")
-st.markdown(
-    "The most telling lessons are differences: a base model against its fine-tuned child, before RLHF against after, one layer against "
-    "four. Pick two models; both read the same text, and every sentence below is measured from the two of them, now."
-)
+course.chapter_intro("compare")
 picked = cv.pickers()
 if picked is None:
     st.info("You have one model so far. Train one (Train a model) or fine-tune one (Fine-tune and align): it joins your list, and you can compare it here with the model it came from.")
