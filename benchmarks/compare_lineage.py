@@ -40,7 +40,9 @@ def make_family(path: Path) -> None:
     from llm_core.lab.labfile import write_lab
     from llm_core.model import lineage
     from llm_core.model.checkpoint import MODELS_DIR, load_checkpoint
+    from llm_core.model.device import use_threads
 
+    use_threads(1)  # one thread: on the shared 2-core machine two OpenMP threads waiting for each other ran many times slower
     base = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors")
     base.meta["lineage"] = lineage.from_record(base.model, base.tokenizer, base.meta, "bundled", name="Shakespeare (bundled)")
     t0 = time.time()

@@ -8,6 +8,7 @@ import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from lab_ui.model_files import plain
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
 from llm_core.interpret import compare as cmp
 from llm_core.model import lineage
@@ -48,12 +49,12 @@ def test_two_models_side_by_side_with_differences_computed_from_both(at):
     assert at.selectbox(key="cmp_pick_a").value == child.name and at.selectbox(key="cmp_pick_b").value == base.name  # its parent, by default
     assert at.query_params["cmp_a"] == child.hash and at.query_params["cmp_b"] == base.hash  # the address names models by content
     expected = cmp.next_token_sentence(cmp.compare_next_token(child.model, child.tokenizer, base.model, base.tokenizer, "ROMEO:\n"))
-    assert expected in captions(at)
+    assert plain(expected) in captions(at)  # shown literally (token texts are not Markdown)
     text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
     losses = cmp.compare_losses(child.model, child.tokenizer, base.model, base.tokenizer, text)
-    assert cmp.losses_sentence(losses) in captions(at)
+    assert plain(cmp.losses_sentence(losses)) in captions(at)
     samples = [cmp.sample_text(e.model, e.tokenizer, "ROMEO:\n", 80, 0.8, 0) for e in (child, base)]
-    assert any(c.startswith(cmp.samples_sentence(*samples)) for c in captions(at))
+    assert any(c.startswith(plain(cmp.samples_sentence(*samples))) for c in captions(at))
     assert any(c.startswith("Layer 1, head 1: The head's weights differ by") for c in captions(at))
     assert any("SFT" in m.value and "bundled" in m.value for m in at.markdown)  # each model's lineage timeline
     at.slider(key="cmp_head").set_value(3).run()
