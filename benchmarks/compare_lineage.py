@@ -63,7 +63,7 @@ def make_family(path: Path) -> None:
 
 
 def screenshots(out: Path) -> None:
-    from browser_harness import StreamlitServer, launch_browser, open_page, wait_idle
+    from browser_harness import StreamlitServer, desk_cookie, launch_browser, open_page, wait_idle
     from playwright.sync_api import sync_playwright
 
     from llm_core.lab.labfile import read_lab
@@ -74,14 +74,20 @@ def screenshots(out: Path) -> None:
     try:
         with sync_playwright() as p:
             browser = launch_browser(p)
-            page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+            page = browser.new_context(viewport={"width": 1500, "height": 4600}).new_page()  # tall: Streamlit scrolls inside its own frame
+            page.set_default_timeout(180_000)
             open_page(page, server.url, "?lab=lineage", timeout=180_000)
             page.get_by_text("Opened the lab file").wait_for(timeout=120_000)
+            assert desk_cookie(page.context, page, timeout_s=60), "the page did not keep its desk in a cookie"  # before leaving the page
             for child in ("Shakespeare (bundled) · SFT", "Shakespeare (bundled) · SFT · RLHF"):
                 for i, request in enumerate(REQUESTS, start=1):
                     params = {"cmp_a": hashes["Shakespeare (bundled)"], "cmp_b": hashes[child], "cmp_request": request, "cmp_prompt": request + "\n"}
                     open_page(page, server.url, "compare?" + urlencode(params), timeout=180_000)
                     wait_idle(page, 180_000)
+                    main = page.get_by_test_id("stMain")
+                    main.locator(".gtitle", has_text="Next-token probability, A beside B").wait_for()
+                    main.get_by_test_id("stCode").nth(3).wait_for()  # the two samples and the two answers
+                    page.wait_for_function("() => document.querySelectorAll('[data-testid=stSkeleton]').length === 0")
                     tag = "sft" if child.endswith("SFT") else "rlhf"
                     shot = ROOT / "tests" / "artifacts" / f"compare-bundled-vs-{tag}-{i}.png"
                     shot.parent.mkdir(parents=True, exist_ok=True)

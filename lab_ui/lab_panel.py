@@ -70,7 +70,7 @@ def _remove(name: str) -> None:
 def your_lab(page: str | None) -> None:
     page = (page or "").strip("/")
     entry = state.current()
-    with st.expander("Share, save or open your lab"):
+    with st.expander("Share, save or open your lab", key="lab_panel_open"):  # a key: it stays open when the sidebar above it changes
         st.button("Copy a link to this view", key="lab_share", on_click=_make_link, args=(page,),
                   help="A link with this chapter's settings and the model, by its content hash: never your desk.")
         made = st.session_state.get(LINK_KEY)

@@ -621,7 +621,7 @@ def import_lab(raw: bytes) -> ImportReport:
     for m in lab.models:
         have = find_by_hash(m.hash)
         if have is not None and have.source != "shared link":
-            report.already.append(f"{m.name} (as {have.name})")
+            report.already.append(m.name if have.name == m.name else f"{m.name} (as {have.name})")
             named[m.name] = have.name
             continue
         added = add_model(m.name, m.loaded.model, m.loaded.tokenizer, m.meta, source=m.source if m.source in STAGE_OF_SOURCE else "imported", make_current=False)

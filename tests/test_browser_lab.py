@@ -73,6 +73,7 @@ def lab(browser):
     server = StreamlitServer(env={"LLM_LAB_DATA_DIR": data}).start()
     context = browser.new_context(viewport=VIEW)
     page = context.new_page()
+    page.set_default_timeout(120_000)  # a loaded 2-core machine draws a chapter's widgets slowly
     state = {"server": server, "data": data, "context": context, "page": page}
     try:
         open_page(page, server.url, "", timeout=180_000)
@@ -129,6 +130,7 @@ def test_compare_the_fine_tuned_model_with_its_parent_export_and_import_on_a_fre
     other = browser.new_context(viewport=VIEW)
     try:
         p2 = other.new_page()
+        p2.set_default_timeout(120_000)
         open_page(p2, fresh.url, "", timeout=180_000)
         expect(sidebar(p2).get_by_text("Shakespeare (bundled)", exact=True)).to_be_visible()  # one model: no list yet
         assert sidebar(p2).get_by_test_id("stSelectbox").count() == 0
@@ -190,6 +192,8 @@ def test_a_share_link_gives_the_view_and_the_model_never_the_desk(lab, browser):
     sft = f"{trained} · SFT"
     choose_model(page, sft)
     open_page(page, server.url, "generation?gen_seed=7&gen_max_new=20")
+    expect(main_area(page).get_by_role("heading", name="Generate", exact=True)).to_be_visible(timeout=60_000)
+    assert_no_exception(page)
     text = generated(page, 4)
     lab_panel(page).get_by_role("button", name="Copy a link to this view").click()
     wait_idle(page)
@@ -201,17 +205,18 @@ def test_a_share_link_gives_the_view_and_the_model_never_the_desk(lab, browser):
     recipient = browser.new_context(viewport=VIEW)
     try:
         other = recipient.new_page()
+        other.set_default_timeout(120_000)
         open_page(other, server.url, link.split("/", 3)[3], timeout=180_000)  # the link as sent, in a fresh browser
-        expect(main_area(other).get_by_role("spinbutton", name="Seed")).to_have_value("7")
+        expect(main_area(other).get_by_role("spinbutton", name="Seed")).to_have_value("7", timeout=60_000)
         assert generated(other, 4) == text  # the same view on the same model, token for token
         options = model_options(other)
         assert f"{sft} (shared link)" in options and not any(TRAINED.match(o) or o == sft for o in options)  # none of the sender's models
-        expect(sidebar(other).get_by_text("You opened this model through a shared link")).to_be_visible()
+        expect(sidebar(other).get_by_text("You opened this model through a shared link")).to_be_visible(timeout=60_000)
         choose_model(other, "Shakespeare (bundled)")  # the recipient changes the model: only in their own desk
         assert desk_cookie(recipient, other) not in (None, owner_desk)
         page.reload()
         wait_idle(page, 120_000)
-        expect(sidebar(page).get_by_text(TRAINED).first).to_be_visible()  # the sender's current model is still theirs
+        expect(sidebar(page).get_by_text(TRAINED).first).to_be_visible(timeout=60_000)  # the sender's current model is still theirs
         open_page(other, server.url, f"training?run={owner_desk}", timeout=180_000)  # a hand-made address with the sender's desk id
         assert not any(TRAINED.match(o) or o.startswith(trained) for o in model_options(other))
         assert desk_cookie(recipient) != owner_desk and owner_desk not in other.url

@@ -153,7 +153,7 @@ def test_a_lab_file_moves_a_desk_into_another_desk():
     restart_server()
     fresh = open_session("import", {"raw": raw})
     added, already, refused, restored = fresh["report"]
-    assert added == ["base", "base · SFT"] and already == ["Shakespeare (bundled) (as Shakespeare (bundled))"] and refused == []
+    assert added == ["base", "base · SFT"] and already == ["Shakespeare (bundled)"] and refused == []
     assert sorted(restored) == ["course", "tr_settings"]
     assert fresh["models"]["base · SFT"][1] == fresh["models"]["base"][2] == sender["models"]["base"][2]
     assert fresh["current"] == "base · SFT"
