@@ -122,15 +122,15 @@ if losses is not None:
 
 # ---------------------------------------------------------------- 5. attention
 st.header("5 · One head's attention, side by side")
-why_not = cmp.shapes_agree(a.model, a.tokenizer, b.model, b.tokenizer)
+why_not = cmp.shapes_agree(a.model, a.tokenizer, b.model, b.tokenizer, prompt) if prompt else "the prompt is empty"
 if why_not:
-    st.info(f"Attention is compared head for head only between models of the same shape and tokenizer: {why_not}.")
+    st.info(f"Attention is compared head for head only between models of the same shape reading the same tokens: {plain(why_not)}.")
 else:
     cfg = a.model.config
     c1, c2 = st.columns(2)
     layer = c1.slider("Layer", 1, cfg.n_layer, 1, key="cmp_layer", bind="query-params")
     head = c2.slider("Head", 1, cfg.n_head, 1, key="cmp_head", bind="query-params")
-    pair = guarded("The prompt cannot be read", cmp.attention_pair, a.model, b.model, a.tokenizer, prompt, int(layer) - 1, int(head) - 1)
+    pair = guarded("The prompt cannot be read", cmp.attention_pair, a.model, b.model, a.tokenizer, prompt, int(layer) - 1, int(head) - 1, b.tokenizer)
     if pair is not None:
         fig, table = cv.attention_figures(*pair)
         cv.chart(fig, "cmp_attention", f"Layer {layer}, head {head}: " + plain(cmp.attention_sentence(*pair, "A", "B")), table)

@@ -42,7 +42,7 @@ def lab_panel(page):
     panel = sidebar(page).get_by_test_id("stExpander").filter(has_text="Share, save or open your lab")
     if not panel.get_by_role("button", name="Copy a link to this view").is_visible():
         panel.get_by_text("Share, save or open your lab").click()
-        wait_idle(page)
+        wait_idle(page, 180_000)
     return panel
 
 
@@ -57,13 +57,13 @@ def model_options(page) -> list[str]:
 def choose_model(page, name_pattern) -> None:
     sidebar(page).get_by_test_id("stSelectbox").click()
     page.get_by_role("option").filter(has_text=name_pattern).first.click()
-    wait_idle(page)
+    wait_idle(page, 180_000)
 
 
 def choose_in(page, label: str, name_pattern) -> None:
     main_area(page).get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option").filter(has_text=name_pattern).first.click()
-    wait_idle(page)
+    wait_idle(page, 180_000)
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def lab(browser):
         go_to(page, "Train a model")
         main = main_area(page)
         main.get_by_role("button", name="nano", exact=True).click()
-        wait_idle(page)
+        wait_idle(page, 180_000)
         main.get_by_role("radiogroup", name="Train for").get_by_text("steps", exact=True).click()  # steps, not seconds: a loaded machine still learns
-        wait_idle(page)
+        wait_idle(page, 180_000)
         set_number(page, "Steps", 200)
         main_button(page, "Train").click()
         expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=900_000)
@@ -90,7 +90,7 @@ def lab(browser):
         set_number(page, "Steps", 30)
         main_button(page, "Fine-tune").click()
         expect(main.get_by_test_id("stMetric").filter(has_text="Task accuracy after SFT")).to_be_visible(timeout=900_000)
-        wait_idle(page)
+        wait_idle(page, 180_000)
         yield state
     finally:
         context.close()
@@ -106,7 +106,7 @@ def test_compare_the_fine_tuned_model_with_its_parent_export_and_import_on_a_fre
     choose_model(page, sft)
     expect(sidebar(page).get_by_text(re.compile(r"Lineage: .*2x2x32 on tinyshakespeare.*pre-training.*SFT"))).to_be_visible()
     sidebar(page).get_by_role("button", name=f"Compare with its parent ({trained})").click()  # one click
-    wait_idle(page)
+    wait_idle(page, 180_000)
     main = main_area(page)
     expect(main.get_by_role("heading", name="Compare two models")).to_be_visible(timeout=60_000)
     expect(main.locator(".gtitle", has_text="Next-token probability, A beside B")).to_be_visible()
@@ -180,7 +180,7 @@ def generated(page, n: int) -> str:
     main = main_area(page)
     for _ in range(n):
         main.get_by_role("button", name="Step", exact=True).click()
-        wait_idle(page)
+        wait_idle(page, 180_000)
     expect(main.locator(".gen-text .gt")).to_have_count(n)
     return "".join(main.locator(".gen-text .gt").all_inner_texts())
 
@@ -191,12 +191,12 @@ def test_a_share_link_gives_the_view_and_the_model_never_the_desk(lab, browser):
     trained = next(n for n in names if TRAINED.match(n))
     sft = f"{trained} · SFT"
     choose_model(page, sft)
-    open_page(page, server.url, "generation?gen_seed=7&gen_max_new=20")
+    open_page(page, server.url, "generation?gen_seed=7&gen_max_new=20", timeout=180_000)
     expect(main_area(page).get_by_role("heading", name="Generate", exact=True)).to_be_visible(timeout=60_000)
     assert_no_exception(page)
     text = generated(page, 4)
     lab_panel(page).get_by_role("button", name="Copy a link to this view").click()
-    wait_idle(page)
+    wait_idle(page, 180_000)
     link = sidebar(page).get_by_test_id("stCode").inner_text().strip()
     owner_desk = desk_cookie(lab["context"], page)
     assert "model=" in link and "gen_seed=7" in link and owner_desk not in link and "run=" not in link
@@ -231,7 +231,7 @@ def test_a_server_killed_with_minus_9_mid_run_finds_the_desk_the_models_and_says
     names = [n for n in model_options(page) if n != "Shakespeare (bundled)"]
     go_to(page, "Train a model")
     main_area(page).get_by_role("radiogroup", name="Train for").get_by_text("seconds", exact=True).click()
-    wait_idle(page)
+    wait_idle(page, 180_000)
     set_number(page, "Seconds of training", 300)
     main_button(page, "Train").click()
     expect(main_button(page, "Stop")).to_be_enabled(timeout=120_000)  # running

@@ -106,6 +106,7 @@ def test_a_chat_model_answers_in_its_chat_format(at):
     assert at.text_input(key="cmp_request").value == "Upper: gentle"
     assert any("not a chat model: it continues the request as text" in m.value for m in at.markdown)
     assert any(c.startswith("Greedy answers (temperature 0)") or c.startswith("Both give the same answer") for c in captions(at))
+    assert any(c.startswith("Layer 1, head 1:") for c in captions(at))  # its tokenizer only adds tokens: the prompt splits the same way
 
 
 def test_with_one_model_it_says_how_to_get_a_second(at):

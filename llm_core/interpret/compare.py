@@ -241,27 +241,35 @@ def losses_sentence(c: LossComparison, a: str = "A", b: str = "B", width: int = 
 # ---------------------------------------------------------------- attention
 
 
-def shapes_agree(model_a, tok_a, model_b, tok_b) -> str | None:
-    """None when one head of each can be compared on the same tokens, else why not."""
+def shapes_agree(model_a, tok_a, model_b, tok_b, text: str | None = None) -> str | None:
+    """None when one head of each can be compared on the same tokens, else why not: the same layers and
+    heads, and the text split into the same pieces by both tokenizers (a fine-tuned model's tokenizer
+    adds tokens, but splits text without them as its base did)."""
     ca, cb = model_a.config, model_b.config
     if (ca.n_layer, ca.n_head) != (cb.n_layer, cb.n_head):
         return f"A has {ca.n_layer} layers x {ca.n_head} heads and B {cb.n_layer} x {cb.n_head}: there is no head of one that is a head of the other"
-    if not same_tokenizer(tok_a, tok_b):
-        return "the two models split text into different tokens, so their attention patterns are over different positions"
+    if same_tokenizer(tok_a, tok_b):
+        return None
+    try:
+        pieces = [[t.token_bytes(i) for i in t.encode(text or "")] for t in (tok_a, tok_b)]
+    except ValueError:
+        pieces = [[], [b"?"]]
+    if text is None or pieces[0] != pieces[1]:
+        return "the two models split this text into different tokens, so their attention patterns are over different positions"
     return None
 
 
 @torch.no_grad()
-def attention_pair(model_a, model_b, tokenizer: Tokenizer, text: str, layer: int, head: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def attention_pair(model_a, model_b, tokenizer: Tokenizer, text: str, layer: int, head: int, tokenizer_b: Tokenizer | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The (T, T) attention of one head in each model on the same tokens, and the tokens' display texts."""
     block = min(model_a.config.block_size, model_b.config.block_size)
-    ids = tokenizer.encode(text)[:block]
-    if not ids:
+    ids_a = tokenizer.encode(text)[:block]
+    ids_b = (tokenizer_b or tokenizer).encode(text)[:block]
+    if not ids_a:
         raise ValueError("the prompt gives no tokens.")
-    x = torch.tensor(ids)
-    att_a = model_a.trace(x.to(model_a.device)).attention[layer, head].float().cpu().numpy()
-    att_b = model_b.trace(x.to(model_b.device)).attention[layer, head].float().cpu().numpy()
-    return att_a, att_b, [visible_whitespace(tokenizer.token_text(i)) for i in ids]
+    att_a = model_a.trace(torch.tensor(ids_a, device=model_a.device)).attention[layer, head].float().cpu().numpy()
+    att_b = model_b.trace(torch.tensor(ids_b, device=model_b.device)).attention[layer, head].float().cpu().numpy()
+    return att_a, att_b, [visible_whitespace(tokenizer.token_text(i)) for i in ids_a]
 
 
 def attention_sentence(att_a: np.ndarray, att_b: np.ndarray, pieces: list[str], a: str = "A", b: str = "B") -> str:
