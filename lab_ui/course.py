@@ -242,7 +242,7 @@ def route_view() -> None:
             if still:
                 _link(still[0], label=f"Make the predictions in {still[0].title}")
         st.markdown(f"**The route:** {route_line(prog, steps)}")
-        st.caption("Your progress is kept with your work in this app: a reload finds it.")
+        st.caption("Your progress is kept with your work on your desk: this browser finds it again after a reload, and after the server restarts.")
         rows = []
         for i, c in enumerate(steps, 1):
             mine = [k for k in c.predictions if k in prog["predictions"]]

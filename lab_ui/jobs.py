@@ -94,6 +94,7 @@ class Tracked:
     on_end: Callable[[Job, JobSnapshot], None] | None = None  # runs in the script thread once per ended segment
     collected_segment: int = 0
     live_on_page: bool = False  # `page` always shows it live: the sidebar leaves it out there (one poll fewer)
+    written: bool = False  # written to the desk's store as running (a server killed meanwhile reports it cut)
 
 
 def _tracked() -> dict[str, Tracked]:
@@ -112,7 +113,9 @@ def track(key: str, job: Job, label: str, page: str | None = None, on_end=None, 
             old.job.stop()
         else:
             _collect_one(old)  # its end may not have been collected yet (a click right after it ended)
-    _tracked()[key] = Tracked(job, label, page, on_end, live_on_page=live_on_page)
+    _tracked()[key] = entry = Tracked(job, label, page, on_end, live_on_page=live_on_page)
+    state.run_started(key, label, page)
+    entry.written = True
 
 
 def get(key: str) -> Job | None:
@@ -123,18 +126,24 @@ def get(key: str) -> Job | None:
 def collect() -> bool:
     """Run the end-callback of every job that ended since the last call; True if any did."""
     ran = False
-    for entry in list(_tracked().values()):
-        ran = _collect_one(entry) or ran
+    for key, entry in list(_tracked().items()):
+        ran = _collect_one(entry, key) or ran
+        if not entry.written and entry.job.snapshot().active:  # a resumed run (Resume starts the same job again)
+            state.run_started(key, entry.label, entry.page)
+            entry.written = True
     return ran
 
 
-def _collect_one(entry: Tracked) -> bool:
+def _collect_one(entry: Tracked, key: str | None = None) -> bool:
     snap = entry.job.snapshot()
     if snap.active or snap.segment <= entry.collected_segment:
         return False
     entry.collected_segment = snap.segment
     if entry.on_end is not None:
-        entry.on_end(entry.job, snap)
+        entry.on_end(entry.job, snap)  # its model is kept on disk first: a kill between the two still says "cut"
+    if entry.written and key is not None:
+        state.run_ended(key)
+        entry.written = False
     return True
 
 

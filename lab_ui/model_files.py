@@ -15,7 +15,7 @@ import re
 import streamlit as st
 
 from lab_ui import state
-from llm_core.model import anatomy
+from llm_core.model import anatomy, lineage
 from llm_core.model.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint_bytes
 from llm_core.training.diagnosis import headline
 
@@ -25,7 +25,7 @@ def _files(desk_id: str, name: str, created: float) -> tuple[bytes, bytes] | Non
     entry = state.models().get(name)
     if entry is None:
         return None
-    return checkpoint_bytes(entry.model, entry.tokenizer, entry.record)
+    return checkpoint_bytes(entry.model, entry.tokenizer, entry.record, entry.lineage)
 
 
 def plain(text: str) -> str:
@@ -92,7 +92,11 @@ def _register(uploads) -> tuple[str, str]:
     except CheckpointError as exc:
         return "error", f"{plain(weights_files[0].name)} was refused: {plain(str(exc))}"
     label = weights_files[0].name.rsplit(".", 1)[0] or "uploaded model"
+    if not loaded.meta.get("lineage"):  # a file without a history (the command line's before lineage, another tool's): it starts here
+        loaded.meta["lineage"] = lineage.from_record(loaded.model, loaded.tokenizer, loaded.meta, "upload", name=f"{label} (uploaded)")
     added = state.add_model(f"{label} (uploaded)", loaded.model, loaded.tokenizer, loaded.meta, source="uploaded")
+    if added is None:
+        return "error", f"{plain(weights_files[0].name)} was read but not kept: your desk is full (see the notice in the sidebar)."
     figure = headline(loaded.meta.get("record") or {})
     return "success", (f"**{plain(added)}** loaded and made your current model: {loaded.model.num_params():,} parameters, vocabulary {loaded.model.config.vocab_size}"
                        + (f"; {figure.text}." if figure is not None else "."))

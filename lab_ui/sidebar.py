@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab_ui import jobs, state
+from lab_ui import jobs, lab_panel, state
 from llm_core.training.diagnosis import headline
 
 
 def render(current_page: str | None = None) -> None:
     """`current_page`: the URL path of the chapter being shown (its own live views are not repeated here)."""
     jobs.collect()  # a background job that ended (e.g. a training run) registers its model before we show it
+    state.open_link()  # a share link's model, a teacher's lab file
     entry = state.current()
     cfg = entry.config
     with st.sidebar:
+        lab_panel.notices()
         st.subheader("Current model")
         names = list(state.models())
         if len(names) > 1:
@@ -40,5 +42,8 @@ def render(current_page: str | None = None) -> None:
         if record.get("corpus"):
             lines.append(f"trained on {record['corpus']}")
         st.caption("  \n".join(lines))
+        lab_panel.lineage(entry)
         st.caption(f"Device: {state.device_label()}")
+        lab_panel.your_lab(current_page)
+        state.keep_desk_in_browser()
     jobs.sidebar_status(current_page)  # live status of this user's background jobs, on every chapter

@@ -231,7 +231,7 @@ def register_trained(run: TrainingRun, job, snap) -> None:
     current = not failed_to_learn(result.record, run.uniform_loss)
     name = state.add_model(f"{run.name} · {result.record['steps']:,} steps", result.model, result.tokenizer, result.meta,
                            source="trained", make_current=current)
-    data[RESULT_KEY] = (name, result, current)
+    data[RESULT_KEY] = (name, result, current) if name is not None else None  # None: a quota refused it (the sidebar says why)
     data.setdefault(RUNS_KEY, []).append(run_summary(run, snap, result.record, name))
 
 

@@ -18,11 +18,12 @@ import torch
 
 from llm_core.model.config import ConfigError, model_preset, train_preset
 from llm_core.model.device import pick_device, use_bf16
+from llm_core.model.lineage import data_hash
 from llm_core.text.data import DataError, TokenSplit
 from llm_core.training.distributed import DataParallel, launched_by_torchrun
 from llm_core.training.loop import TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
-from llm_core.training.training_run import training_record
+from llm_core.training.training_run import pretraining_lineage, training_record
 
 
 def _parse_args(argv):
@@ -94,10 +95,10 @@ def _run(args, argv, parallel: DataParallel | None) -> int:
         else:
             text, corpus_name = load_corpus(args.corpus), args.corpus
         state = TrainState()
-        prior_record = {}
+        prior_record, prior_lineage = {}, None
         if args.resume:
             loaded = load_checkpoint(args.resume, device)
-            model, tokenizer, prior_record = loaded.model, loaded.tokenizer, loaded.record
+            model, tokenizer, prior_record, prior_lineage = loaded.model, loaded.tokenizer, loaded.record, loaded.meta.get("lineage")
         else:
             tokenizer = CharTokenizer.from_text(text) if args.tokenizer == "char" else BPETokenizer.train(text, args.bpe_vocab)
             overrides = {k: v for k, v in dict(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size, position=args.position).items() if v is not None}
@@ -147,7 +148,8 @@ def _run(args, argv, parallel: DataParallel | None) -> int:
         )
         if parallel is not None:
             record.update(processes=parallel.world_size, command=record["command"].replace("python -m", "torchrun -m", 1))
-        path = save_checkpoint(args.out, model, tokenizer, record, optimizers=state.optimizers if args.save_optimizer else None)
+        lineage = pretraining_lineage(model, tokenizer, None, cfg, record, prior_lineage, corpus_name=corpus_name, corpus_hash=data_hash(text))
+        path = save_checkpoint(args.out, model, tokenizer, record, optimizers=state.optimizers if args.save_optimizer else None, lineage=lineage)
         say(f"saved {path} and {path.with_suffix('.json')}")
     return 0 if not (last.stop_reason or "").startswith("diverged") else 3
 

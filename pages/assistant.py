@@ -55,7 +55,7 @@ st.markdown(
 
 def sft_done(stage, job, snap):
     if job.result is not None:
-        name = state.add_model(f"{stage.base_name} · SFT", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
+        name = state.add_model(f"{stage.base_name} · SFT", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False) or f"{stage.base_name} · SFT"
         st.session_state.as_sft = (name, stage, job.result)
         for key in ("as_rm", "as_rlhf", "as_rlhf_weak", "as_dpo", "as_candidates"):
             st.session_state.pop(key, None)
@@ -86,7 +86,8 @@ def rlhf_done(model_name: str, stage, job, snap):
 def start_sft():
     try:
         cfg = sft_config(max_steps=int(sft_steps), lr=float(sft_lr), muon_lr=sft_config().muon_lr_for(float(sft_lr)), batch_size=int(sft_batch), eval_every=max(1, int(sft_steps) // 4))
-        stage = SFTStage(entry.model, entry.tokenizer, st.session_state.as_examples, cfg, base_name=entry.name, base_record=entry.record)
+        stage = SFTStage(entry.model, entry.tokenizer, st.session_state.as_examples, cfg, base_name=entry.name, base_record=entry.record,
+                         parent_lineage=state.entry_lineage(entry))
     except ERRORS as exc:
         st.session_state.as_sft_message = f"Fine-tuning cannot start: {exc}"
         return

@@ -216,14 +216,14 @@ st.markdown(f"Each run fine-tunes a copy of **{entry.name}** for about 90 second
 
 def start(kind):
     try:
-        ft = FineTune(kind, entry.model, entry.tokenizer, world, live_config(kind), base_name=entry.name)
+        ft = FineTune(kind, entry.model, entry.tokenizer, world, live_config(kind), base_name=entry.name, parent_lineage=state.entry_lineage(entry))
     except (TokenizerError, ValueError) as exc:
         st.session_state.kn_message = f"Cannot fine-tune this model: {exc}"
         return
 
     def done(job, snap):
         if job.result is not None:
-            name = state.add_model(f"{entry.name} · {kind}", job.result.model, job.result.tokenizer, job.result.meta, "fine-tuned", make_current=False)
+            name = state.add_model(f"{entry.name} · {kind}", job.result.model, job.result.tokenizer, job.result.meta, "fine-tuned", make_current=False) or f"{entry.name} · {kind}"
             chosen[kind] = (name, job.result.model, job.result.tokenizer)
     job = ft.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
     jobs.track(KINDS[kind], job, f"Knowing: {kind} from {entry.name}", "pages/knowing.py", done)

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +35,8 @@ class StreamlitServer:
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
         self.app = app
         self.env = {**os.environ, **(env or {})}
+        if "LLM_LAB_DATA_DIR" not in (env or {}):  # a data folder of its own (a test restarting a server passes one)
+            self.env["LLM_LAB_DATA_DIR"] = tempfile.mkdtemp(prefix="llm-lab-server-data-")
         self.proc = None
         self.started_at = None
 
@@ -199,3 +202,14 @@ def set_number(page, label: str, value: int) -> None:
 
 def main_button(page, name: str):
     return main_area(page).get_by_role("button", name=name, exact=True)
+
+
+def desk_cookie(context, page=None, timeout_s: float = 10.0) -> str | None:
+    """The desk id this browser keeps: a cookie the page sets (lab_ui/state.py), never in the address.
+    Given a page, waits up to `timeout_s` for the page to set it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = next((c["value"] for c in context.cookies() if c["name"].startswith("llm_lab_desk_")), None)
+        if found or page is None or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(100)

@@ -1,7 +1,10 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -27,6 +30,13 @@ from llm_core.text.tokenizers import CharTokenizer
 from llm_core.training.loop import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every test run keeps desks and models in a data folder of its own, removed at exit: never the default
+# lab-data/, and never another run's (lab_ui/state.py, llm_core/lab/store.py). Browser tests' servers
+# get one each (tests/browser_harness.py).
+TEST_DATA_DIR = tempfile.mkdtemp(prefix="llm-lab-test-data-")
+os.environ["LLM_LAB_DATA_DIR"] = TEST_DATA_DIR
+atexit.register(shutil.rmtree, TEST_DATA_DIR, True)
 
 # One torch thread for the tests' own work (the main thread), and for the processes the tests start
 # (servers, worker jobs, DDP ranks, Ray). Measured on the 2-core machine while other work ran (load

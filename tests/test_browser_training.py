@@ -9,6 +9,7 @@ import time
 
 from browser_harness import (
     assert_no_exception,
+    desk_cookie,
     go_to,
     main_area,
     main_button,
@@ -178,9 +179,9 @@ def test_a_reload_mid_run_finds_the_run_and_a_stranger_cannot(app_server, browse
     main_button(page, "Train").click()
     poll(lambda: train_loss_points(page) >= 1)
     screenshot(page, "training-running")
-    run_id = re.search(r"[?&]run=([\w-]+)", page.url).group(1)
-    assert len(run_id) >= 20
-    page.reload()  # a new Streamlit session: the run id in the address finds the same desk
+    run_id = desk_cookie(page.context, page)  # the desk's id: a cookie of this browser, never in the address
+    assert run_id and len(run_id) >= 20 and run_id not in page.url
+    page.reload()  # a new Streamlit session: the browser's cookie finds the same desk
     wait_idle(page, 120_000)
     main = main_area(page)
     expect(main.get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
@@ -188,8 +189,9 @@ def test_a_reload_mid_run_finds_the_run_and_a_stranger_cannot(app_server, browse
     screenshot(page, "training-after-reload")
     stranger = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     try:
-        open_training(stranger, app_server.url)  # the same server, without the address: nothing of ours
-        assert run_id not in stranger.url
+        open_page(stranger, app_server.url, f"training?run={run_id}", timeout=180_000)  # an address naming our desk: nothing of ours
+        expect(main_area(stranger).get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
+        assert run_id not in stranger.url and desk_cookie(stranger.context, stranger) != run_id
         expect(main_button(stranger, "Stop")).to_be_disabled()
         expect(main_area(stranger).get_by_text("Press **Train** to start", exact=False).or_(main_area(stranger).get_by_text("Press Train to start", exact=False))).to_be_visible()
     finally:

@@ -4,7 +4,7 @@ a fresh server (lab_ui/url_state.py, lab_ui/shell.py)."""
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from browser_harness import StreamlitServer, assert_no_exception, go_to, main_area, open_page, screenshot, wait_idle
+from browser_harness import StreamlitServer, assert_no_exception, desk_cookie, go_to, main_area, open_page, screenshot, wait_idle
 from playwright.sync_api import expect
 
 SETTINGS = {"gen_prompt": "JULIET:\n", "gen_temperature": "1.3", "gen_top_k": "5", "gen_seed": "7", "gen_max_new": "30"}
@@ -41,7 +41,9 @@ def test_a_link_with_settings_reproduces_the_generation_view(browser):
         open_page(page, server.url, "generation?" + urlencode(SETTINGS))
         shows_settings(page)
         assert urlsplit(page.url).path.rstrip("/").endswith("/generation")
-        assert {k: params(page).get(k) for k in SETTINGS} == SETTINGS and params(page).get("run")
+        assert {k: params(page).get(k) for k in SETTINGS} == SETTINGS and "run" not in params(page)
+        desk = desk_cookie(first, page)
+        assert desk and desk not in page.url  # the browser keeps its desk; the address never shows it
         text = steps_and_text(page, 4)
         screenshot(page, "url_state_generation_from_link")
 
@@ -50,7 +52,7 @@ def test_a_link_with_settings_reproduces_the_generation_view(browser):
         open_page(other, server.url, "generation?" + urlencode(SETTINGS))
         shows_settings(other)
         assert steps_and_text(other, 4) == text
-        assert params(other)["run"] != params(page)["run"]
+        assert desk_cookie(second, other) not in (None, desk)  # another browser: a desk of its own
         assert_no_exception(other)
 
         # A change is written back to the URL; another chapter's URL does not keep this one's settings.
@@ -61,7 +63,7 @@ def test_a_link_with_settings_reproduces_the_generation_view(browser):
         expect(page).to_have_url(re.compile(r"[?&]gen_seed=9(&|$)"))
         go_to(page, "Attention")
         expect(main_area(page).get_by_role("heading", name="Attention", exact=True)).to_be_visible()
-        assert not set(params(page)) & set(SETTINGS) and params(page).get("run")
+        assert not set(params(page)) & set(SETTINGS) and "run" not in params(page)
 
         # The attention link: layer 2, head 3 (counted from 1, as the page shows them).
         open_page(page, server.url, "attention?" + urlencode({"attention_layer": "2", "attention_head": "3", "attention_prompt": "To be, or not to be"}))

@@ -67,7 +67,7 @@ def test_progress_comes_back_on_the_same_desk():
     at.switch_page("pages/tokenization.py").run()
     desk_id = at.session_state["lab_desk_id"]
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    again.query_params["run"] = desk_id
+    again.session_state["lab_desk_id"] = desk_id  # what this browser's cookie gives a reload (AppTest has no cookies)
     again.run()
     assert not again.exception, again.exception
     visited = progress_of(again)["visited"]

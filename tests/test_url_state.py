@@ -32,7 +32,8 @@ def test_a_generation_link_sets_the_prompt_and_the_sampling():
     session = at.session_state["gen_session"]  # the generation itself runs with the link's settings
     assert session.seed == 7 and session.prompt_length == len("JULIET:\n")
     assert any("of 30 new tokens" in m.value for m in at.markdown)
-    assert at.query_params["run"]  # the desk's id is there beside the settings (lab_ui/state.py)
+    assert "run" not in at.query_params  # the desk's id stays out of the address: a link is not a desk (lab_ui/state.py)
+    assert at.session_state["lab_desk_id"] not in str(dict(at.query_params))
     assert at.query_params["gen_prompt"] == "JULIET:\n"
 
 
@@ -74,7 +75,7 @@ def test_a_tokenization_link_sets_the_text_and_the_text_box_writes_the_url_back(
     assert at.query_params["tok_text"] == "new text"
     long_text = "a b " * URL_TEXT_CAP  # over the cap: out of the URL, and the page says so
     at.text_area(key="tok_text").set_value(long_text).run()
-    assert "tok_text" not in at.query_params and at.query_params["run"]
+    assert "tok_text" not in at.query_params and at.query_params["bpe_user_merges"] == "7"  # the link keeps the other settings
     assert f"keeps texts of up to {URL_TEXT_CAP:,}" in caption_texts(at)
     at.button(key="tok_example_Code").click().run()  # an example picked by a button is a text like any other
     assert at.query_params["tok_text"].startswith("def greet")

@@ -37,6 +37,7 @@ from llm_core.alignment.rlhf import RLHFConfig, frozen_copy, rlhf
 from llm_core.alignment.sampling import sample_responses
 from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, TASK_NAMES, Example, fresh_prompts, is_correct, split_examples
 from llm_core.jobs import Job, JobGate
+from llm_core.model import lineage
 from llm_core.model.checkpoint import describe_checkpoint
 from llm_core.model.config import TrainConfig
 from llm_core.model.gpt import GPT
@@ -276,6 +277,13 @@ class _Stage:
     def measure(self) -> None:
         """The closing measurements of a segment (in the worker, after its steps)."""
 
+    def _lineage(self, model, tokenizer, stage: str, parent: dict | None, last: Metrics | None, data: dict) -> dict:
+        """The lineage of the model this stage made (FLOPs: 6 N per trained token, the tokens the optimiser saw)."""
+        tokens = last.tokens_seen if last is not None else self.state.tokens_seen
+        return lineage.make(model, tokenizer, stage, parent=parent, data=data, settings=self.cfg.to_dict(), steps=self.state.step,
+                            time_s=self.state.elapsed_s, flops=train_flops_per_token(model.config) * int(tokens or 0),
+                            losses=dict(train=last.train_loss if last else None, val=last.val_loss if last else None))
+
     def _record(self, reason: str | None, **extra) -> dict:
         return dict(
             stage=self.name, steps=self.state.step, tokens_seen=self.state.tokens_seen, elapsed_s=round(self.state.elapsed_s, 2),
@@ -290,8 +298,9 @@ class SFTStage(_Stage):
     name = "supervised fine-tuning"
 
     def __init__(self, base_model: GPT, base_tokenizer: Tokenizer, examples: list[Example], cfg: TrainConfig | None = None, seed: int = 0, base_name: str = "base",
-                 base_record: dict | None = None):
+                 base_record: dict | None = None, parent_lineage: dict | None = None):
         super().__init__(cfg or sft_config())
+        self.parent = parent_lineage or lineage.of_model(base_model, base_tokenizer, name=base_name)  # the model it starts from
         if not examples:
             raise ValueError("there are no instruction pairs to fine-tune on.")
         self.seed = seed
@@ -354,7 +363,9 @@ class SFTStage(_Stage):
             preferred_share=round(self.assessment.preferred_share, 4), task_accuracy=round(self.assessment.accuracy, 4),
             train_flops=self.flops,
         )
-        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+        data = dict(pairs=len(self.train_set), held_out_pairs=len(self.held_out), pairs_hash=lineage.data_hash([[e.prompt, e.response] for e in self.train_set]))
+        lin = self._lineage(frozen, self.tokenizer, "SFT", self.parent, last, data)
+        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record, lin))
 
     @property
     def flops(self) -> float:
@@ -373,6 +384,7 @@ class RewardResult:
     stop_reason: str | None = None
     tokens_seen: int = 0  # tokens its training processed, and its wall time: the chapter's compute table
     elapsed_s: float = 0.0
+    lineage: dict | None = None  # parent: the fine-tuned model it was made from
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -394,6 +406,7 @@ class RewardStage(_Stage):
         if len(pairs) < 4:
             raise ValueError(f"rank at least 4 pairs first (you have {len(pairs)}): some are held out to test the reward model.")
         self.fit, self.val = split_pairs(pairs, 0.25, seed)
+        self.parent = sft.meta.get("lineage") or lineage.of_model(sft.model, sft.tokenizer)
         self.tokenizer = sft.tokenizer
         self.model = RewardModel(sft.model)
         self.batches = PairBatches(self.fit, self.val, self.tokenizer, sft.model.config.block_size)
@@ -412,8 +425,11 @@ class RewardStage(_Stage):
     def finish(self, last, reason) -> RewardResult | None:
         if self.state.step == 0:
             return None
+        data = dict(pairs=len(self.fit), held_out_pairs=len(self.val), held_out_accuracy=round(self.accuracy_after, 4),
+                    pairs_hash=lineage.data_hash([[p.example.prompt, p.chosen, p.rejected] for p in self.fit]))
+        lin = self._lineage(self.model, self.tokenizer, "reward model", self.parent, last, data)
         return RewardResult(self.model, self.tokenizer, self.accuracy_after, len(self.fit), len(self.val), self.shown, reason,
-                            self.state.tokens_seen, round(self.state.elapsed_s, 2))
+                            self.state.tokens_seen, round(self.state.elapsed_s, 2), lineage=lin)
 
 
 class _Tuning(_Stage):
@@ -424,6 +440,7 @@ class _Tuning(_Stage):
     def __init__(self, cfg, sft: TrainedModel, held_out: list[Example], before: Assessment | None, before_passes: dict | None, seed: int):
         super().__init__(cfg)
         self.sft, self.tokenizer, self.seed = sft, sft.tokenizer, seed
+        self.parent = sft.meta.get("lineage") or lineage.of_model(sft.model, sft.tokenizer)
         self.held_out = list(held_out)
         self.before = before
         self.before_passes = before_passes
@@ -443,6 +460,10 @@ class _Tuning(_Stage):
         self.after = assess(policy, self.tokenizer, self.held_out, seed=self.seed)
         self.after_passes = pass_at(policy, self.tokenizer, spread_sample(self.held_out, PASS_PROMPTS, self.seed), seed=self.seed)
 
+    def data(self) -> dict:
+        """What the tuning learned from, for the lineage."""
+        return {}
+
     def _finish(self, policy: GPT, reason, steps: int, **extra) -> TrainedModel | None:
         self.stop_reason = reason
         if steps == 0:
@@ -456,7 +477,8 @@ class _Tuning(_Stage):
             preferred_change=[round(d, 4), round(lo, 4), round(hi, 4)], accuracy_before=round(self.before.accuracy, 4),
             accuracy_after=round(self.after.accuracy, 4), held_out_samples=self.after.n, **extra,
         )
-        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+        lin = self._lineage(frozen, self.tokenizer, self.label, self.parent, self.last, self.data())
+        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record, lin))
 
 
 class RLHFStage(_Tuning):
@@ -479,6 +501,11 @@ class RLHFStage(_Tuning):
         self.steps_done = 0
         self.batch_tokens = 0  # tokens of every step's batch (prompts and sampled answers): its compute
         self.state.elapsed_s = 0.0
+
+    def data(self) -> dict:
+        reward = self.reward.lineage or {}
+        return dict(prompts=len(self.prompts), reward_model=reward.get("hash"), reward_model_accuracy=round(self.reward.accuracy, 4),
+                    reward_model_pairs=self.reward.n_train)
 
     def _live(self, policy: GPT) -> dict:
         """Held-out answers the written rule prefers (not the reward model): the over-optimisation check."""
@@ -528,6 +555,10 @@ class DPOStage(_Tuning):
         self.pair = DPOPair(copy.deepcopy(sft.model), sft.model, beta=beta)
         fit, val = split_pairs(self.rated, 0.2, seed)
         self.batches = PairBatches(fit, val, self.tokenizer, sft.model.config.block_size)
+
+    def data(self) -> dict:
+        return dict(pairs=len(self.rated), beta=self.pair.beta,
+                    pairs_hash=lineage.data_hash([[p.example.prompt, p.chosen, p.rejected] for p in self.rated]))
 
     def steps(self, stop_event: threading.Event):
         self._measure_before()

@@ -5,7 +5,8 @@ stored in its header metadata, so the weights file alone is enough to run the mo
 `NAME.json` (the same description, readable), both written atomically (a temporary file, then a
 rename). Loading checks everything before a tensor is used: the file is a real safetensors file,
 the config is valid, the tokenizer matches the vocabulary, and every tensor name and shape is
-exactly what the model expects. Anything else is refused with a `CheckpointError`.
+exactly what the model expects, and a lineage (`lineage.py`), when there is one, is well formed and its
+hash is that of the weights. Anything else is refused with a `CheckpointError`.
 What it is not: pickle. `torch.load` is never called on a file a user gave; safetensors cannot
 carry code.
 """
@@ -25,6 +26,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from llm_core.model.config import ConfigError, ModelConfig
 from llm_core.model.gpt import GPT
+from llm_core.model.lineage import LineageError, content_hash
+from llm_core.model.lineage import validate as validate_lineage
 from llm_core.paths import ASSETS
 from llm_core.text.tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
 
@@ -55,19 +58,22 @@ def default_checkpoint_path() -> Path:
     return MODELS_DIR / f"{DEFAULT_MODEL}.safetensors"
 
 
-def describe_checkpoint(model: GPT, tokenizer: Tokenizer, record: dict | None = None) -> dict:
-    return {
+def describe_checkpoint(model: GPT, tokenizer: Tokenizer, record: dict | None = None, lineage: dict | None = None) -> dict:
+    meta = {
         "format": FORMAT,
         "version": VERSION,
         "model_config": model.config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "record": record or {},
     }
+    if lineage:
+        meta["lineage"] = lineage
+    return meta
 
 
-def checkpoint_bytes(model: GPT, tokenizer: Tokenizer, record: dict | None = None) -> tuple[bytes, bytes]:
+def checkpoint_bytes(model: GPT, tokenizer: Tokenizer, record: dict | None = None, lineage: dict | None = None) -> tuple[bytes, bytes]:
     """The two files as bytes (weights, JSON), for a download button or a save."""
-    meta = describe_checkpoint(model, tokenizer, record)
+    meta = describe_checkpoint(model, tokenizer, record, lineage)
     meta_json = json.dumps(meta, ensure_ascii=False)
     tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.state_dict().items()}
     weights = save_safetensors_bytes(tensors, metadata={METADATA_KEY: meta_json})
@@ -95,10 +101,10 @@ def _paths(path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
-def save_checkpoint(path, model: GPT, tokenizer: Tokenizer, record: dict | None = None, optimizers=None) -> Path:
+def save_checkpoint(path, model: GPT, tokenizer: Tokenizer, record: dict | None = None, optimizers=None, lineage: dict | None = None) -> Path:
     """Write NAME.safetensors and NAME.json (and NAME.optim.safetensors when optimizers are given)."""
     weights_path, json_path = _paths(path)
-    weights, meta_json = checkpoint_bytes(model, tokenizer, record)
+    weights, meta_json = checkpoint_bytes(model, tokenizer, record, lineage)
     _atomic_write(weights_path, weights)
     _atomic_write(json_path, meta_json)
     if optimizers:
@@ -146,11 +152,18 @@ def _parse_meta(meta) -> tuple[ModelConfig, Tokenizer, dict]:
         )
     if not isinstance(meta.get("record", {}), dict):
         raise CheckpointError("the training record must be a JSON object.")
+    if meta.get("lineage") is not None:
+        try:
+            meta["lineage"] = validate_lineage(meta["lineage"])
+        except LineageError as exc:
+            raise CheckpointError(f"the model's lineage is invalid: {exc}") from None
     return config, tokenizer, meta
 
 
-def load_checkpoint_bytes(weights: bytes, meta_json: bytes | str | None = None, device="cpu") -> LoadedModel:
-    """Build a model from the bytes of a .safetensors file (and optionally its .json)."""
+def load_checkpoint_bytes(weights: bytes, meta_json: bytes | str | None = None, device="cpu", verify_lineage: bool = True) -> LoadedModel:
+    """Build a model from the bytes of a .safetensors file (and optionally its .json).
+
+    `verify_lineage`: a lineage's hash must be the weights' own (off only for files this server wrote)."""
     if len(weights) > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"the file is {len(weights) / 1e6:.0f} MB; the limit is {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB.")
     metadata = read_safetensors_metadata(weights)
@@ -183,6 +196,8 @@ def load_checkpoint_bytes(weights: bytes, meta_json: bytes | str | None = None, 
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{name} contains NaN or infinite values.")
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    if verify_lineage and meta.get("lineage") and meta["lineage"]["hash"] != content_hash(model, tokenizer):
+        raise CheckpointError("the weights are not those its lineage describes (their hash differs): the file was changed or damaged.")
     model.to(device).eval()
     return LoadedModel(model, tokenizer, meta)
 

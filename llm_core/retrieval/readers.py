@@ -35,6 +35,7 @@ import torch
 from llm_core.alignment.finetune import ChatBatches, extend_vocabulary
 from llm_core.alignment.tasks import Example
 from llm_core.jobs import Job, JobGate
+from llm_core.model import lineage
 from llm_core.model.checkpoint import describe_checkpoint
 from llm_core.model.config import TrainConfig
 from llm_core.model.gpt import GPT
@@ -210,10 +211,12 @@ class FineTune:
     def __init__(
         self, kind: str, base_model: GPT, base_tokenizer: Tokenizer, world: World, cfg: TrainConfig | None = None, seed: int = 0,
         base_name: str = "base", n_reader_examples: int = 6000, reader_chunks=(1, 2, 3, 3, 4), sentence_share: float = 0.0,
+        parent_lineage: dict | None = None,
     ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}.")
         self.kind, self.world, self.base_name, self.seed = kind, world, base_name, seed
+        self.parent = parent_lineage or lineage.of_model(base_model, base_tokenizer, name=base_name)
         self.cfg = (cfg or (closed_book_config() if kind == "closed-book" else reader_config())).validate()
         if kind == "closed-book":
             self.train_set, self.check = closed_book_examples(world)
@@ -248,7 +251,11 @@ class FineTune:
             val_loss=None if last is None or last.val_loss is None else round(last.val_loss, 4), history=list(self.history),
             trained_in="LLM Lab, Knowing and not knowing chapter", created=time.strftime("%Y-%m-%d %H:%M:%S"),
         )
-        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record))
+        lin = lineage.make(frozen, self.tokenizer, "retrieval fine-tune", parent=self.parent, steps=self.state.step, time_s=self.state.elapsed_s,
+                           data=dict(kind=self.kind, world_seed=self.world.seed, examples=len(self.train_set)), settings=self.cfg.to_dict(),
+                           flops=6 * frozen.num_params() * self.state.tokens_seen,
+                           losses=dict(train=last.train_loss if last else None, val=last.val_loss if last else None))
+        return TrainedModel(frozen, self.tokenizer, record, describe_checkpoint(frozen, self.tokenizer, record, lin))
 
     def measure(self) -> None:
         """Nothing to measure in the worker: the chapter measures the finished model itself."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import torch
 
 from llm_core.generation.sample import generate
 from llm_core.jobs import Job, JobGate, Phase
+from llm_core.model import lineage
 from llm_core.model.checkpoint import (
     checkpoint_bytes,
     load_checkpoint_bytes,
@@ -45,6 +47,7 @@ from llm_core.text.tokenizers import (
     TokenizerError,
     tokenizer_from_dict,
 )
+from llm_core.training.cost import train_flops_per_token
 from llm_core.training.diagnosis import HEADLINE_MIN_TOKENS, diagnose, unigram_entropy
 from llm_core.training.loop import Metrics, TextBatches, TrainState, build_model, train
 from llm_core.training.optim import build_optimizers
@@ -76,6 +79,11 @@ class Corpus:
     @property
     def n_tokens(self) -> int:
         return len(self.split.train) + len(self.split.val)
+
+    @functools.cached_property
+    def hash(self) -> str:
+        """sha256 of the text, for a model's lineage (the same corpus, the same hash)."""
+        return lineage.data_hash(self.text)
 
 
 def prepare_corpus(text: str, name: str = "text", tokenizer: str = "char", bpe_vocab_size: int = 512) -> Corpus:
@@ -366,6 +374,17 @@ def run_segment(stop, spec: SegmentSpec):
 run_segment.tunes_threads = True  # it picks its torch threads at every step (llm_core.workers.threads), not drive() at records
 
 
+def pretraining_lineage(model: GPT, tokenizer: Tokenizer, corpus: Corpus | None, cfg: TrainConfig, record: dict, parent: dict | None = None,
+                        corpus_name: str | None = None, corpus_hash: str | None = None) -> dict:
+    """The lineage of a pre-trained model (a resumed run's parent is the model its last segment made)."""
+    data = dict(corpus=corpus.name if corpus else corpus_name, corpus_hash=corpus.hash if corpus else corpus_hash,
+                corpus_chars=record.get("corpus_chars"), tokens_in_corpus=record.get("tokens_in_corpus"), tokenizer=tokenizer.kind)
+    return lineage.make(model, tokenizer, "pre-training", parent=parent, data=data,
+                        settings=dict(model=model.config.to_dict(), training=cfg.to_dict()), steps=record.get("steps"),
+                        time_s=record.get("elapsed_s"), flops=train_flops_per_token(model.config) * int(record.get("tokens_seen") or 0),
+                        losses=dict(train=record.get("train_loss"), val=record.get("val_loss")))
+
+
 # --- what stays in the server --------------------------------------------------------------
 
 class TrainingRun:
@@ -406,6 +425,7 @@ class TrainingRun:
         self.unigram_loss = unigram_entropy(corpus.split.train, corpus.tokenizer.vocab_size)  # the chart's second reference line
         self.estimated_step_s: float | None = None  # seconds per step the page estimated before the run (set by the page)
         self.created_at = time.time()
+        self.lineage: dict | None = None  # the last segment's model's: a resumed segment starts from it
         try:
             self.prompt_ids = self.tokenizer.encode(SAMPLE_PROMPT)
         except TokenizerError:
@@ -445,8 +465,10 @@ class TrainingRun:
         self.weights, self.optimizer = payload["weights"], payload["optimizer"]
         self.counters, self.val_history = dict(payload["counters"]), list(payload["history"])
         loaded = load_checkpoint_bytes(payload["weights"], payload["meta"], device=self.device)
-        loaded.meta["record"]["stop_reason"] = reason  # the server knows about caps and idle stops
-        return TrainedModel(loaded.model.eval(), loaded.tokenizer, loaded.meta["record"], loaded.meta)
+        record = loaded.meta["record"]
+        record["stop_reason"] = reason  # the server knows about caps and idle stops
+        loaded.meta["lineage"] = self.lineage = pretraining_lineage(loaded.model, loaded.tokenizer, self.corpus, self.cfg, record, self.lineage)
+        return TrainedModel(loaded.model.eval(), loaded.tokenizer, record, loaded.meta)
 
     def can_resume(self) -> bool:
         """True when a stopped run has schedule left: not diverged, not at its step or time limit."""

@@ -1,0 +1,161 @@
+"""The desk as the pages see it (lab_ui/state.py): kept on disk and found again after a restart, only the
+models in use in memory with 50 desks, quotas, share links that never carry the desk, the lab file.
+
+Each session runs a small script through AppTest that calls lab_ui.state as a page would; a "restart"
+empties the server's memory (its desks and its open stores) while the data folder stays."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+
+def session_script(action: str, payload: dict):
+    """A page that does one thing with lab_ui.state and leaves what it saw in st.session_state["out"]."""
+    import streamlit as st
+    import torch
+
+    from lab_ui import state
+    from llm_core.model import lineage
+    from llm_core.model.config import model_preset
+    from llm_core.text.tokenizers import CharTokenizer
+    from llm_core.training.loop import build_model
+
+    state.open_link()
+    tok = CharTokenizer.from_text("abcdefgh \n")
+
+    def nano(seed):
+        model = build_model(model_preset("nano", tok.vocab_size), seed=seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)) * 0.1)
+        return model
+
+    out = {}
+    if action == "make":  # a base model and its fine-tuned child, and page data
+        base = nano(payload.get("seed", 1))
+        name = state.add_model("base", base, tok, {"record": {"steps": 10}}, "trained")
+        parent = state.models()[name].lineage
+        child = nano(payload.get("seed", 1) + 100)
+        child_meta = {"record": {"steps": 5}, "lineage": lineage.make(child, tok, "SFT", parent=parent, steps=5)}
+        out["child"] = state.add_model("base · SFT", child, tok, child_meta, "fine-tuned")
+        state.desk().data.update({"course": {"visited": ["compare"], "predictions": [{"guess": "b", "right": False}]},
+                                  "tr_settings": {"tr_layers": 3}, "tr_run": object()})
+        state.desk().flush()
+    elif action == "share":
+        st.query_params["gen_seed"] = "7"
+        out["link"] = state.share_link("generation")
+    elif action == "keep":
+        out["kept"] = state.keep_link_model(state.current().name)
+    elif action == "export":
+        out["lab"] = state.export_lab()
+    elif action == "import":
+        report = state.import_lab(payload["raw"])
+        out["report"] = (report.added, report.already, report.refused, report.restored)
+    elif action == "run":
+        state.run_started("training", "Training 2x2x32 on tinyshakespeare", "pages/training.py")
+    desk = state.desk()
+    cur = state.current()
+    out.update(desk=desk.id, models={n: (e.source, (e.meta.get("lineage") or {}).get("parent"), e.hash) for n, e in state.models().items()},
+               current=cur.name, current_params=cur.model.num_params(), data={k: v for k, v in desk.data.items() if k != "tr_run"},
+               cut=[r.label for r in state.cut_runs()], messages=[t for _, _, t in state.messages()], params=dict(st.query_params))
+    st.session_state["out"] = out
+
+
+def open_session(action: str = "look", payload: dict | None = None, desk_id: str | None = None, params: dict | None = None) -> dict:
+    at = AppTest.from_function(session_script, args=(action, payload or {}), default_timeout=120)
+    if desk_id:
+        at.session_state["lab_desk_id"] = desk_id  # what this browser's cookie gives a new tab (AppTest has no cookies)
+    at.query_params.update(params or {})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at.session_state["out"]
+
+
+def restart_server() -> None:
+    """Forget everything the server holds in memory; the data folder stays (what a kill and a restart leave)."""
+    from lab_ui import state
+    from llm_core.lab import store
+
+    desks, lock = state._desks()
+    with lock:
+        desks.clear()
+    store._STORES.clear()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """A data folder of this test's own."""
+    monkeypatch.setenv("LLM_LAB_DATA_DIR", str(tmp_path))
+    yield tmp_path
+    restart_server()
+
+
+def test_a_desk_outlives_the_server_with_its_models_lineage_and_page_data():
+    made = open_session("make")
+    assert made["current"] == "base · SFT" and made["data"]["tr_settings"] == {"tr_layers": 3}
+    parent_hash = made["models"]["base"][2]
+    assert made["models"]["base · SFT"][1] == parent_hash
+    open_session("run", desk_id=made["desk"])
+    restart_server()
+    back = open_session(desk_id=made["desk"])
+    assert back["desk"] == made["desk"] and back["current"] == "base · SFT"
+    assert back["models"] == made["models"]  # names, sources, parents and hashes: lineage kept
+    assert back["current_params"] == made["current_params"]  # the weights load again from disk
+    assert back["data"] == {"course": {"visited": ["compare"], "predictions": [{"guess": "b", "right": False}]}, "tr_settings": {"tr_layers": 3}}
+    assert back["cut"] == ["Training 2x2x32 on tinyshakespeare"]  # the run the stopped server was running
+    stranger = open_session(params={"run": made["desk"]})  # an address naming the desk: a new desk, nothing of it
+    assert stranger["desk"] != made["desk"] and list(stranger["models"]) == ["Shakespeare (bundled)"] and "run" not in stranger["params"]
+
+
+def test_with_50_desks_only_the_models_in_use_stay_in_memory():
+    from lab_ui import state
+
+    cache = state.model_cache()
+    budget, cache.max_bytes = cache.max_bytes, 600_000  # about four nano models (their weights in fp32)
+    try:
+        desks = [open_session("make", {"seed": i}) for i in range(50)]
+        assert cache.bytes() <= 600_000 and len(cache.keys()) <= 5  # 100 models were made; the newest few stay
+        loads = cache.loads
+        first = open_session(desk_id=desks[0]["desk"])  # the first desk's model left memory long ago: it loads from disk
+        assert first["current_params"] == desks[0]["current_params"] and cache.loads == loads + 1
+    finally:
+        cache.max_bytes = budget
+
+
+def test_a_quota_refuses_a_model_with_a_message(monkeypatch):
+    monkeypatch.setenv("LLM_LAB_DESK_QUOTA_MB", "0.15")  # room for one nano model, not two
+    made = open_session("make")
+    assert list(made["models"]) == ["Shakespeare (bundled)", "base"]
+    assert any("**base · SFT** was not kept" in m and "a desk may keep on this server" in m for m in made["messages"])
+
+
+def test_a_share_link_gives_the_model_and_the_settings_never_the_desk():
+    sender = open_session("make")
+    shared = open_session("share", desk_id=sender["desk"])
+    link = shared["link"]
+    child_hash = sender["models"]["base · SFT"][2]
+    assert f"model={child_hash}" in link and "gen_seed=7" in link and sender["desk"] not in link and "/generation?" in link
+    params = dict(p.split("=", 1) for p in link.split("?", 1)[1].split("&"))
+    other = open_session(params=params)
+    assert other["desk"] != sender["desk"] and other["current"] == "base · SFT (shared link)"
+    assert set(other["models"]) == {"Shakespeare (bundled)", "base · SFT (shared link)"}  # none of the sender's other models
+    assert other["models"]["base · SFT (shared link)"][2] == child_hash
+    kept = open_session("keep", desk_id=other["desk"], params=params)
+    assert kept["kept"] == "base · SFT" and kept["models"]["base · SFT"][0] == "shared link copy" and kept["models"]["base · SFT"][2] == child_hash
+    again = open_session(desk_id=sender["desk"])
+    assert again["current"] == "base · SFT" and set(again["models"]) == set(sender["models"])  # the sender's desk is as it was
+    gone = open_session(params={"model": "f" * 64})
+    assert gone["current"] == "Shakespeare (bundled)" and any("no longer kept on this server" in m for m in gone["messages"])
+
+
+def test_a_lab_file_moves_a_desk_into_another_desk():
+    sender = open_session("make")
+    raw = open_session("export", desk_id=sender["desk"])["lab"]
+    restart_server()
+    fresh = open_session("import", {"raw": raw})
+    added, already, refused, restored = fresh["report"]
+    assert added == ["base", "base · SFT"] and already == ["Shakespeare (bundled)"] and refused == []
+    assert sorted(restored) == ["course", "tr_settings"]
+    assert fresh["models"]["base · SFT"][1] == fresh["models"]["base"][2] == sender["models"]["base"][2]
+    assert fresh["current"] == "base · SFT"
+    again = open_session("import", {"raw": raw}, desk_id=fresh["desk"])
+    assert again["report"][0] == [] and len(again["report"][1]) == 3
