@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lab_ui import jobs, state, url_state
+from lab_ui import course, jobs, state, url_state
 from lab_ui import knowing_figures as fig
 from lab_ui.shell import ensure_app_shell
 from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
@@ -41,7 +41,7 @@ chosen = st.session_state.setdefault("kn_models", {})  # kind -> (name, model, t
 models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k].tokenizer) for k in KINDS}
 (cb_name, closed, closed_tok), (rd_name, reader, reader_tok), shared = models["closed-book"], models["reader"], not chosen
 
-st.title("Knowing and not knowing")
+course.chapter_intro("knowing")
 st.markdown(
     "A language model answers from patterns in its weights. Asked about something it never saw, it still produces a "
     "well-formed answer, often with high confidence: a **hallucination**. Kalai and Vempala (2024, *Calibrated language "
@@ -245,3 +245,5 @@ if st.session_state.get("kn_message"):
     st.text(st.session_state.pop("kn_message"))
 if chosen:
     st.button("Use the shipped models again", key="kn_reset", on_click=chosen.clear)
+
+course.chapter_end("knowing")

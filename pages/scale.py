@@ -3,7 +3,7 @@
 
 import streamlit as st
 
-from lab_ui import jobs, state
+from lab_ui import course, jobs, state
 from lab_ui import scale_figures as figs
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
@@ -55,7 +55,7 @@ def stop_live() -> None:
 
 
 # ======================================================================================
-st.title("Why scale matters")
+course.chapter_intro("scale")
 st.markdown(
     "Bigger models trained on more data get better, and they do so **predictably**: held-out loss falls as a power law of "
     "model size, data and compute (Kaplan et al., 2020). For a fixed compute budget there is a best model size, and it "
@@ -246,3 +246,5 @@ st.caption(
     "\"Are Emergent Abilities of Large Language Models a Mirage?\" (arXiv:2304.15004); Pearce & Song 2024, \"Reconciling Kaplan and Chinchilla Scaling Laws\" "
     "(arXiv:2406.12907); Muennighoff et al. 2023, \"Scaling Data-Constrained Language Models\" (arXiv:2305.16264); nanochat (github.com/karpathy/nanochat)."
 )
+
+course.chapter_end("scale")
