@@ -35,8 +35,18 @@ st.markdown(
 
 prompt = url_state.text_box(st.text_input, "Prompt", "overview_prompt", "ROMEO: O, she doth teach the torches to burn bright", max_chars=5000)
 
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _walk(entry_name: str, created: float, text: str):
+    """The walk is deterministic (seed 0): one computation per model and prompt for every session
+    (a class opening the app at once runs the default prompt through the bundled model once)."""
+    e = state.models()[entry_name]
+    return walk(e.model, e.tokenizer, text, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
+
+
 try:
-    w = walk(model, tokenizer, prompt, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
+    w = _walk(entry.name, entry.created, prompt)
 except TokenizerError as exc:
     st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
