@@ -45,8 +45,11 @@ def _walk(entry_name: str, created: float, text: str):
     return walk(e.model, e.tokenizer, text, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
 
 
+# The server-wide bundled model is one object for every session: key it by name alone, so a class
+# opening the app shares one computation (each session's entry of it is made at its own time).
+model_key = (entry.name, 0.0 if entry.shared else entry.created)
 try:
-    w = _walk(entry.name, entry.created, prompt)
+    w = _walk(*model_key, prompt)
 except TokenizerError as exc:
     st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
@@ -147,7 +150,7 @@ def _files(entry_name: str, created: float):
     return weights, description
 
 
-weights, description = _files(entry.name, entry.created)
+weights, description = _files(*model_key)
 on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
 runner_source = open(runner.__file__, encoding="utf-8").read()
 st.markdown(
