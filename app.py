@@ -27,7 +27,7 @@ if "lab_frontend_warmed" not in st.session_state:
         st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}}, key="lab_warm_up_chart", config={"displayModeBar": False})
         st.code(" ", language="python")
 
-from lab_ui import course, shell, sidebar  # noqa: E402  (after set_page_config)
+from lab_ui import course, shell, sidebar, theme  # noqa: E402  (after set_page_config)
 from llm_core.model.device import use_threads  # noqa: E402
 
 # Pages run small torch ops on one thread, leaving the cores to training jobs: more OpenMP threads
@@ -38,10 +38,11 @@ use_threads(1)
 def build_navigation():
     """The chapters in teaching order (assets/teaching/course.toml, read by lab_ui/course.py); a page
     appears once its file exists: show only what works."""
-    return st.navigation(course.navigation_pages())
+    return st.navigation(course.navigation_pages(), expanded=True)
 
 
 page = build_navigation()
+theme.inject()  # contrast, wrapping, focus rings (lab_ui/theme.py)
 shell.enter_shell()  # this session is in the shell; a deep link on a fresh server lands here (lab_ui/shell.py)
 try:
     sidebar.render(page.url_path)

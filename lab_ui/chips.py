@@ -30,8 +30,8 @@ STYLE = (
     ".chips{line-height:1.9}"
     ".chips .tok{padding:1px 3px;margin:1px;border-radius:4px;display:inline-block;font-family:monospace;white-space:pre}"
     ".chips .tok.unknown{background:#fee2e2;color:#b91c1c;border:1px dashed #b91c1c;text-decoration:line-through}"
-    ".chips .tok.future{color:#c4c4c8}"
-    ".chips .tok.query{outline:2px solid #dc2626}"
+    ".chips .tok.future{color:#6E7781;border:1px dotted #6E7781}"  # greyed, yet 4.6:1 on white (WCAG AA), and dotted: not by colour alone
+    ".chips .tok.query{outline:2px solid #D55E00}"  # Okabe-Ito vermillion (lab_ui/palette.py)
     ".chips .more{color:#6b7280}"
     "</style>"
 )

@@ -88,13 +88,23 @@ def existing(c: Chapter) -> bool:
     return (ROOT / c.path).exists()
 
 
-def navigation_pages() -> dict[str, list]:
-    """`st.navigation`'s sections: {section: [st.Page, ...]}, in course order, pages that exist."""
-    sections: dict[str, list] = {}
-    for c in chapters():
-        if existing(c):
-            sections.setdefault(c.section, []).append(st.Page(c.path, title=c.title, icon=c.icon, default=c.key == "overview"))
-    return sections
+def nav_title(c: Chapter) -> str:
+    """How the navigation names a chapter: its step number on the route, then its title.
+
+    >>> nav_title(chapter("attention")), nav_title(chapter("glossary"))
+    ('4 · Attention', 'Glossary')
+    """
+    steps = [x.key for x in route()]
+    return f"{steps.index(c.key) + 1} · {c.title}" if c.key in steps else c.title
+
+
+def navigation_pages() -> list:
+    """`st.navigation`'s pages, in course order, numbered along the route, pages that exist.
+
+    One flat list, not sections: Streamlit draws sections as headers inside the list of links,
+    which screen readers meet as a list holding things that are not items (axe's `list` and
+    `listitem` rules); the step numbers carry the order instead."""
+    return [st.Page(c.path, title=nav_title(c), icon=c.icon, default=c.key == "overview") for c in chapters() if existing(c)]
 
 
 # ---- progress, on the desk -------------------------------------------------------------------
@@ -152,15 +162,15 @@ def chapter_intro(key: str) -> Chapter:
                 lines.append(f"- **You will see** {c.see}.")
             if c.do:
                 lines.append(f"- **You will** {c.do}.")
-            if not c.need:
-                lines.append("- **You need first:** nothing. Start here.")
+            needs = [chapter(n) for n in c.need]
+            lines.append(f"- **You need first:** {', '.join(n.title for n in needs)} (open {'it' if len(needs) == 1 else 'them'} first if new to you)."
+                         if needs else "- **You need first:** nothing. Start here.")
             st.markdown("\n".join(lines))
-            if c.need:
-                st.markdown("- **You need first:** the chapters below (open them first if they are new to you).")
-                cols = st.columns(len(c.need))
-                for col, need in zip(cols, c.need):
+            if needs:
+                cols = st.columns(len(needs))
+                for col, need in zip(cols, needs):
                     with col:
-                        _link(chapter(need))
+                        _link(need)
     glossary.words_box(c.terms, key=f"words_{key}")
     return c
 

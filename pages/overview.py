@@ -183,7 +183,8 @@ with left:
 with right:
     st.subheader("2 · The code that runs them")
     st.caption(f"`runner.py`: {len(runner_source.splitlines())} lines. Save it next to the parameters and run `python runner.py model.safetensors \"ROMEO:\" 300`.")
-    st.code(runner_source, language="python", height=420)
+    with st.expander(f"Read all {len(runner_source.splitlines())} lines of runner.py"):
+        st.code(runner_source, language="python", wrap_lines=True)  # no fixed height: a scrolling box is out of keyboard reach
     st.download_button("Download the runner (runner.py)", runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner")
 page_link("pages/compression.py", "Compression and cost: the model as a real compressor, and what a model of any size costs", ":material/compress:")
 

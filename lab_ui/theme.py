@@ -1,0 +1,57 @@
+"""Page-wide fixes for readers Streamlit's defaults leave out, injected once per run by app.py.
+
+Captions' contrast comes from the theme's text colour (.streamlit/config.toml), which applies from
+the first paint. This module adds, selecting Streamlit's public `data-testid` attributes and ARIA
+labels only (a Streamlit release that renames them makes a rule do nothing, and the browser tests
+of tests/test_browser_a11y.py fail; it never breaks a page):
+- code and text blocks wrap long lines instead of scrolling sideways: a region that scrolls must be
+  reachable from the keyboard, and Streamlit's are not (axe's `scrollable-region-focusable`); on a
+  phone nothing is then wider than the screen;
+- syntax highlighting in colours that keep 6:1 against the code background (Streamlit's theme
+  gave keywords and strings below 4.5:1: axe's `color-contrast`);
+- a visible focus ring on every focusable element, for keyboard users;
+- on a narrow screen (a phone), choosing a chapter in the sidebar closes the sidebar, which
+  otherwise stays open over the chapter (Streamlit 1.67 leaves it open). This needs a few lines of
+  JavaScript: the script is a constant of this module, never built from user input.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab_ui import palette
+
+CODE_BACKGROUND = "#F6F8FA"  # every syntax colour below has at least 6:1 on it (WCAG AA asks 4.5:1)
+NARROW_PX = 768  # below this width Streamlit draws the sidebar over the page (its mobile breakpoint)
+
+CSS = f"""
+[data-testid="stCode"] pre, [data-testid="stCode"] code, [data-testid="stText"] {{
+  white-space: pre-wrap !important; overflow-wrap: anywhere; }}
+[data-testid="stCode"] pre {{ overflow-x: visible !important; }}
+[data-testid="stCode"] pre {{ background: {CODE_BACKGROUND} !important; }}
+[data-testid="stCode"] .token {{ color: {palette.INK}; }}
+[data-testid="stCode"] .token.keyword, [data-testid="stCode"] .token.builtin, [data-testid="stCode"] .token.boolean {{ color: #0B5A8C; }}
+[data-testid="stCode"] .token.string, [data-testid="stCode"] .token.triple-quoted-string {{ color: #8A4B00; }}
+[data-testid="stCode"] .token.comment {{ color: {palette.MUTED}; font-style: italic; }}
+[data-testid="stCode"] .token.number, [data-testid="stCode"] .token.parameter, [data-testid="stCode"] .token.variable {{ color: #6B2E75; }}
+[data-testid="stCode"] .token.function, [data-testid="stCode"] .token.class-name {{ color: #006B4F; }}
+:focus-visible {{ outline: 3px solid {palette.BLUE} !important; outline-offset: 2px; }}
+"""
+
+CLOSE_SIDEBAR_ON_NAVIGATION = f"""
+(() => {{
+  if (window.__llmLabCloseSidebar) return;
+  window.__llmLabCloseSidebar = true;
+  document.addEventListener("click", (event) => {{
+    if (!event.target.closest('[data-testid="stSidebarNavLink"]') || window.innerWidth >= {NARROW_PX}) return;
+    setTimeout(() => {{
+      const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (close && close.getAttribute("aria-expanded") !== "false") close.click();
+    }}, 0);
+  }}, true);
+}})();
+"""
+
+
+def inject() -> None:
+    st.html(f"<style>{CSS}</style><script>{CLOSE_SIDEBAR_ON_NAVIGATION}</script>", unsafe_allow_javascript=True)
