@@ -2,8 +2,8 @@ import pytest
 import torch
 from conftest import perturbed_model
 
-from llm_core.model.config import model_preset
 import llm_core.model.gpt as gpt
+from llm_core.model.config import model_preset
 from llm_core.model.gpt import KVCache
 
 
