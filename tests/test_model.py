@@ -112,3 +112,12 @@ def test_decode_next_follows_changed_weights(model):
     for t in range(10):
         step = model.decode_next(int(idx[0, t]), fresh)
     assert torch.allclose(step, full[0, 9], atol=1e-4)
+
+
+def test_squared_relu_backward_is_the_derivative():
+    x = torch.randn(6, 10, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(gpt.ReLUSquared.apply, (x,))
+    x = torch.tensor([-2.0, -0.0, 0.5, 3.0], requires_grad=True)
+    y = gpt.ReLUSquared.apply(x)
+    y.backward(torch.ones(4))
+    assert y.tolist() == [0.0, 0.0, 0.25, 9.0] and x.grad.tolist() == [0.0, 0.0, 1.0, 6.0]

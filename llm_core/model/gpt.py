@@ -156,6 +156,26 @@ def causal_mask(T: int, past: int, device) -> torch.Tensor:
     return torch.ones(T, past + T, dtype=torch.bool, device=device).triu(diagonal=past + 1)
 
 
+class ReLUSquared(torch.autograd.Function):
+    """relu(x)^2, the MLP's activation, with a backward of two elementwise products: grad * 2 relu(x).
+
+    Written out because autograd's own backward of relu(x).square() takes five passes over the
+    (batch, context, 4 x width) activations (pow's two products, a copy, relu's mask): measured a
+    sixth of the tiny preset's training step on the CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        r = torch.relu(x)
+        ctx.save_for_backward(r)
+        return r * r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        return torch.mul(grad, r).mul_(2.0)
+
+
 class MLP(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -163,7 +183,7 @@ class MLP(nn.Module):
         self.proj = nn.Linear(config.mlp_ratio * config.n_embd, config.n_embd, bias=False)
 
     def forward(self, x):
-        return self.proj(F.relu(self.fc(x)).square())  # squared ReLU
+        return self.proj(ReLUSquared.apply(self.fc(x)))  # squared ReLU: relu(h)^2
 
 
 class Block(nn.Module):
