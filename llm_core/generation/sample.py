@@ -67,8 +67,7 @@ def shape_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 
 def entropy(probs: torch.Tensor) -> float:
     """Shannon entropy in nats (0 for a certain choice, ln V for a uniform guess over V tokens)."""
-    p = probs[probs > 0]
-    return float(-(p * p.log()).sum())
+    return float(torch.special.entr(probs).sum())  # entr(p) = -p ln p, and 0 where p is 0
 
 
 def window_start(n_tokens: int, block_size: int) -> int:
