@@ -1,11 +1,14 @@
 """Load test: one LLM Lab server, several browser sessions at once, for a few minutes (loopback only).
 
-Prints figures; asserts nothing. By default 8 sessions for 5 minutes: 2 of them train (nano
-preset, 40 s runs, one after another, each session with its own model size so that the names
-tell the runs apart) and 6 move through the chapters, a click every few seconds. Each session is
-its own headless-Chromium context (its own Streamlit session). Measured:
+Prints figures; asserts nothing. By default 8 sessions for 5 minutes on a fresh server: 2 of them
+train (nano preset, 40 s runs, one after another, each session with its own model size so that
+the names tell the runs apart) and 6 walk through EVERY chapter in the course's order, together
+(as a class following the teacher: each chapter's first visit on the server is made by all six
+at about the same time), a click every few seconds, round after round. Each session is its own
+headless-Chromium context (its own Streamlit session). Measured:
 
-- page response: from a click in the sidebar to the chapter drawn and the script idle; p50/p95/max;
+- page response: from a click in the sidebar to the chapter drawn and the script idle; p50/p95/max,
+  the slowest chapters, and the first round apart (the chapters' first visits on this server);
 - exceptions: any `stException` element seen on any page, and any training that failed;
 - cross-talk: a training session must only ever see its own models and its own run, made with the
   sizes it set (read back from the sliders before its first run);
@@ -15,7 +18,7 @@ its own headless-Chromium context (its own Streamlit session). Measured:
 - server memory: the Streamlit process's resident memory after the first minute and at the end
   (training workers are separate processes and are not counted: they end with each run).
 
-    PYTHONPATH=. python benchmarks/load_test.py                       # 8 sessions, 5 minutes
+    PYTHONPATH=. python benchmarks/load_test.py                       # 8 sessions, 5 minutes, a fresh server
     PYTHONPATH=. python benchmarks/load_test.py --sessions 4 --minutes 1
 """
 
@@ -31,7 +34,15 @@ import time
 
 from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
 
-CHAPTERS = ["Overview", "Tokenization", "Embeddings", "Attention", "Generate", "Train a model", "Fine-tune and align"]
+
+def chapter_titles() -> list[str]:
+    """Every page of the navigation, in the course's order (lab_ui/course.py reads assets/teaching/course.toml)."""
+    from lab_ui import course
+
+    return [c.title for c in course.chapters() if course.existing(c)]
+
+
+CHAPTERS = chapter_titles()
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -46,11 +57,19 @@ def rss_mb(pid: int) -> float:
 class Figures:
     def __init__(self):
         self.responses: list[float] = []
+        self.by_chapter: dict[str, list[float]] = {}
+        self.first_round: list[tuple[str, float]] = []  # (chapter, seconds) of each walker's first round: first visits
         self.exceptions: list[str] = []
         self.crosstalk: list[str] = []
         self.setup_retries: list[str] = []
         self.trainings: list[str] = []
         self.failures: list[str] = []
+
+    def record(self, chapter: str, seconds: float, first_round: bool) -> None:
+        self.responses.append(seconds)
+        self.by_chapter.setdefault(chapter, []).append(seconds)
+        if first_round:
+            self.first_round.append((chapter, seconds))
 
 
 async def idle(page, timeout=120_000):
@@ -80,17 +99,20 @@ async def new_page(browser, height: int):
 
 async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
     page = await new_page(browser, 900)
-    await page.goto(url, timeout=180_000)
+    t0 = time.perf_counter()
+    await page.goto(url, timeout=180_000)  # the Overview: the app's first page
     await idle(page, 180_000)
-    i = seed
+    figures.record(CHAPTERS[0], time.perf_counter() - t0, first_round=True)
+    i = 1
     while time.monotonic() < until:
         title = CHAPTERS[i % len(CHAPTERS)]
+        first_round = i < len(CHAPTERS)
         i += 1
         t0 = time.perf_counter()
         try:
-            await page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click(timeout=60_000)
+            await page.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.click(timeout=60_000)
             await idle(page)
-            figures.responses.append(time.perf_counter() - t0)
+            figures.record(title, time.perf_counter() - t0, first_round)
         except Exception as exc:  # a timeout is a figure too
             figures.failures.append(f"{who} opening {title}: {type(exc).__name__}")
         await check_exceptions(page, who, figures)
@@ -204,7 +226,14 @@ async def run(args) -> int:
           f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     if r:
         p95 = r[min(len(r) - 1, int(0.95 * len(r)))]
-        print(f"page responses: {len(r)}; p50 {statistics.median(r):.2f} s, p95 {p95:.2f} s, max {r[-1]:.2f} s")
+        print(f"page responses: {len(r)}; p50 {statistics.median(r):.2f} s, p95 {p95:.2f} s, max {r[-1]:.2f} s "
+              f"(goals: p95 at most 3 s, no page over 10 s; {sum(x > 10 for x in r)} over 10 s)")
+        first = [s for _, s in figures.first_round]
+        if first:
+            print(f"  first round (each chapter's first visits on this server, {len(first)} responses): "
+                  f"p50 {statistics.median(first):.2f} s, max {max(first):.2f} s")
+        slowest = sorted(figures.by_chapter.items(), key=lambda kv: -max(kv[1]))
+        print("  per chapter (max / median, s): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
     print(f"trainings finished: {len(figures.trainings)}")
     for t in figures.trainings:
         print("   ", t)
@@ -214,7 +243,8 @@ async def run(args) -> int:
     print(f"preset presses that had to be repeated: {len(figures.setup_retries)}", *figures.setup_retries[:5], sep="\n    ")
     if memory.get("first_minute"):
         growth = 100 * (memory["end"] / memory["first_minute"] - 1)
-        print(f"server memory: {memory['first_minute']:.0f} MB after the first minute, {memory['end']:.0f} MB at the end ({growth:+.1f}%)")
+        print(f"server memory: {memory['first_minute']:.0f} MB after the first minute, {memory['end']:.0f} MB at the end ({growth:+.1f}%; goal: at most +20%)")
+    print(f"chapters walked, in order: {', '.join(CHAPTERS)}")
     return 0
 
 

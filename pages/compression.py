@@ -82,8 +82,9 @@ def _live_result(text: str, key: str) -> dict | None:
     return found
 
 
-fingerprint = _fingerprint(entry.name, entry.created)
-weights_bytes = _file_bytes(entry.name, entry.created)
+model_key = (entry.name, 0.0 if entry.shared else entry.created)  # the bundled model: one key for every session
+fingerprint = _fingerprint(*model_key)
+weights_bytes = _file_bytes(*model_key)
 heldout = figs.heldout_result(fingerprint)
 
 course.chapter_intro("compression")
@@ -112,7 +113,7 @@ elif not predict.made("compression_beats_gzip"):
                "bzip2, xz and a count model.")
 
 st.subheader("On text it never saw: bits per character")
-rate = _heldout_rate(entry.name, entry.created, fingerprint) if predict.made("compression_bits_per_char") or predict.made("compression_description_length") else None
+rate = _heldout_rate(*model_key, fingerprint) if predict.made("compression_bits_per_char") or predict.made("compression_description_length") else None
 predict.checkpoint(
     "compression_bits_per_char",
     f"Plain text takes 8 bits (one byte) per character. How many bits per character does *{entry.name}* need on {corpus_name} text held out from its training?",

@@ -1,5 +1,7 @@
 """Knowing and not knowing: hallucination measured as confidence without knowledge, and RAG that fixes it."""
 
+import threading
+
 import streamlit as st
 
 from lab_ui import course, jobs, state, url_state
@@ -24,16 +26,26 @@ def shipped():
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def server_memo(key):  # results for the shipped models, shared by every session
-    return {}
+def server_memo(key):  # a result for the shipped models, shared by every session, and its lock
+    return {"lock": threading.Lock()}
 
 
 def memo(key: tuple, compute, shared: bool):
-    box = server_memo(key) if shared else st.session_state.setdefault("kn_memo", {})
-    if key not in box:
-        with st.spinner("Measuring on the current models…"):
-            box[key] = compute()
-    return box[key]
+    """The value of compute() for this key: once per server for the shipped models (sessions that
+    ask while it is being computed wait for it: a class opening the chapter at once pays for one
+    measurement, not one each), once per session for its own models."""
+    if not shared:
+        box = st.session_state.setdefault("kn_memo", {})
+        if key not in box:
+            with st.spinner("Measuring on the current models…"):
+                box[key] = compute()
+        return box[key]
+    box = server_memo(key)
+    with box["lock"]:
+        if "value" not in box:
+            with st.spinner("Measuring on the current models…"):
+                box["value"] = compute()
+    return box["value"]
 
 
 world, bundled, lin = shipped()

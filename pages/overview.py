@@ -34,8 +34,21 @@ st.markdown(
 
 prompt = url_state.text_box(st.text_input, "Prompt", "overview_prompt", "ROMEO: O, she doth teach the torches to burn bright", max_chars=5000)
 
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _walk(entry_name: str, created: float, text: str):
+    """The walk is deterministic (seed 0): one computation per model and prompt for every session
+    (a class opening the app at once runs the default prompt through the bundled model once)."""
+    e = state.models()[entry_name]
+    return walk(e.model, e.tokenizer, text, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
+
+
+# The server-wide bundled model is one object for every session: key it by name alone, so a class
+# opening the app shares one computation (each session's entry of it is made at its own time).
+model_key = (entry.name, 0.0 if entry.shared else entry.created)
 try:
-    w = walk(model, tokenizer, prompt, new_tokens=NEW_TOKENS, temperature=TEMPERATURE, seed=0)
+    w = _walk(*model_key, prompt)
 except TokenizerError as exc:
     st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
@@ -60,7 +73,7 @@ def _files(entry_name: str, created: float):
     return weights, description
 
 
-weights, description = _files(entry.name, entry.created)
+weights, description = _files(*model_key)
 on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
 runner_source = open(runner.__file__, encoding="utf-8").read()
 record = entry.record

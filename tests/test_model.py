@@ -2,6 +2,7 @@ import pytest
 import torch
 from conftest import perturbed_model
 
+import llm_core.model.gpt as gpt
 from llm_core.model.config import model_preset
 from llm_core.model.gpt import KVCache
 
@@ -73,3 +74,50 @@ def test_zero_initialised_head_starts_at_the_uniform_loss(char_tok):
     idx = prompt(32)
     _, loss = model(idx, idx)
     assert abs(loss.item() - torch.log(torch.tensor(65.0)).item()) < 1e-4
+
+
+@pytest.mark.parametrize("variant", ["rope", "rope without a rotation table", "learned", "tied embeddings"])
+def test_decode_next_equals_forward_at_every_position(variant, monkeypatch):
+    """The one-token fast path (folded norms, prepared weights, masked span) is the teaching
+    path's maths: pinned to `forward` at every position of a whole context, after a reset and
+    after rewinding the cache."""
+    if variant == "rope without a rotation table":
+        monkeypatch.setattr(gpt, "ROTATION_TABLE_BYTES", 0)  # the elementwise rotation of big heads
+    position = "learned" if variant == "learned" else "rope"
+    config = model_preset("nano", 65, position=position, block_size=80, tie_embeddings=variant == "tied embeddings")
+    model = perturbed_model(config, seed=5)
+    idx = prompt(80, seed=1)
+    full, _ = model(idx)  # (1, 80, V): every position through the SDPA path
+    cache = KVCache(model.config, 1, "cpu")
+    for t in range(80):  # crosses the first 64-position span of the cache
+        assert torch.allclose(model.decode_next(int(idx[0, t]), cache), full[0, t], atol=1e-4), t
+    with pytest.raises(ValueError, match="cache is full"):
+        model.decode_next(0, cache)
+    cache.reset()  # stale keys beyond the stored length must not be seen
+    for t in range(5):
+        assert torch.allclose(model.decode_next(int(idx[0, t]), cache), full[0, t], atol=1e-4)
+    model(idx[:, 5:70], kv_cache=cache)
+    cache.length = 40  # rewound, as the Generation chapter's timing does
+    assert torch.allclose(model.decode_next(int(idx[0, 40]), cache), full[0, 40], atol=1e-4)
+
+
+def test_decode_next_follows_changed_weights(model):
+    idx = prompt(10)
+    cache = KVCache(model.config, 1, "cpu")
+    model.decode_next(int(idx[0, 0]), cache)
+    with torch.no_grad():
+        model.blocks[0].mlp.fc.weight.mul_(1.5)  # as a training step changes them in place
+    full, _ = model(idx)
+    fresh = KVCache(model.config, 1, "cpu")  # a cache holds keys of the old weights; a new one uses the new
+    for t in range(10):
+        step = model.decode_next(int(idx[0, t]), fresh)
+    assert torch.allclose(step, full[0, 9], atol=1e-4)
+
+
+def test_squared_relu_backward_is_the_derivative():
+    x = torch.randn(6, 10, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(gpt.ReLUSquared.apply, (x,))
+    x = torch.tensor([-2.0, -0.0, 0.5, 3.0], requires_grad=True)
+    y = gpt.ReLUSquared.apply(x)
+    y.backward(torch.ones(4))
+    assert y.tolist() == [0.0, 0.0, 0.25, 9.0] and x.grad.tolist() == [0.0, 0.0, 1.0, 6.0]

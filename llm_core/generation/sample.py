@@ -67,8 +67,7 @@ def shape_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 
 def entropy(probs: torch.Tensor) -> float:
     """Shannon entropy in nats (0 for a certain choice, ln V for a uniform guess over V tokens)."""
-    p = probs[probs > 0]
-    return float(-(p * p.log()).sum())
+    return float(torch.special.entr(probs).sum())  # entr(p) = -p ln p, and 0 where p is 0
 
 
 def window_start(n_tokens: int, block_size: int) -> int:
@@ -119,8 +118,12 @@ def pick_token(probs: torch.Tensor, draw: float) -> int:
     sorted_probs, order = torch.sort(probs.float(), descending=True, stable=True)
     running = sorted_probs.cumsum(0)
     position = int(torch.searchsorted(running, draw * running[-1], right=True))
-    last_possible = int((sorted_probs > 0).sum()) - 1  # never land on a token with probability 0
-    return int(order[min(position, last_possible)])
+    if position >= running.numel():
+        # Only a draw rounded up to the total lands past the end; step back to the last token with
+        # probability above 0. (Before the end, the running total only passes the draw at such a
+        # token: tokens with probability 0 come last and do not raise it.)
+        position = int((sorted_probs > 0).sum()) - 1
+    return int(order[position])
 
 
 @dataclass
@@ -178,10 +181,12 @@ def sample_step(
     The single step function shared by `generate` and `stepper.GenerationSession`, so a text made
     one click at a time is the text `generate` makes with the same seed.
     """
-    logits = logits.float().cpu()
+    if logits.dtype != torch.float32 or logits.device.type != "cpu":
+        logits = logits.float().cpu()
     raw = F.softmax(logits, dim=-1)
     probs = raw if shaping.plain else shaping.probs(logits)
     token = pick_token(probs, draw)
+    prob = float(probs[token])
     candidates = []
     if top_n:
         top = torch.topk(raw, min(top_n, raw.numel()))
@@ -189,8 +194,8 @@ def sample_step(
     return SampleStep(
         index=index,
         token_id=token,
-        prob=float(probs[token]),
-        raw_prob=float(raw[token]),
+        prob=prob,
+        raw_prob=prob if probs is raw else float(raw[token]),
         entropy=entropy(probs) if top_n else math.nan,
         raw_entropy=entropy(raw) if top_n else math.nan,
         candidates=candidates,

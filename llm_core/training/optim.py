@@ -4,18 +4,21 @@ What it is: a short, readable Muon (momentum, then the update matrix is orthogon
 Newton-Schulz iterations, so every direction of the matrix moves by a similar amount), and the
 function that splits a model's parameters between Muon and AdamW.
 What it is not: a general optimizer library. `torch.optim.Muon` exists too; this one runs its
-Newton-Schulz iterations in bf16 (measured about 2x faster on this CPU for our small matrices,
-as in Keller Jordan's reference implementation) and treats all matrices of one shape as a batch.
+Newton-Schulz iterations in bf16 where bf16 matmuls are faster (CUDA, and CPUs with AVX-512 BF16
+or AMX: about 2x faster for our small matrices, as in Keller Jordan's reference implementation)
+and in fp32 elsewhere (a CPU without them runs bf16 matmuls 2.4x slower than fp32: measured
+28 against 62 ms for the tiny preset's matrices), and treats all matrices of one shape as a batch.
 """
 
 from __future__ import annotations
 
 import torch
 
+from llm_core.model.device import cpu_bf16_is_faster
 from llm_core.model.gpt import GPT
 
 
-def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
+def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
     """Approximately the nearest semi-orthogonal matrix to G (batched over leading dims).
 
     The quintic iteration X <- aX + b(XX^T)X + c(XX^T)^2 X pushes every singular value of X
@@ -26,7 +29,7 @@ def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.T
         [0.8, 1.0]
     """
     a, b, c = (3.4445, -4.7750, 2.0315)
-    X = G.bfloat16()
+    X = G.to(dtype)
     transposed = G.size(-2) > G.size(-1)
     if transposed:
         X = X.mT
@@ -45,10 +48,14 @@ class Muon(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, ns_steps=ns_steps))
+        devices = set()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.dim() != 2:
                     raise ValueError(f"Muon takes 2-D matrices only, got a parameter of shape {tuple(p.shape)}")
+                devices.add(p.device.type)
+        # the Newton-Schulz iterations' precision: bf16 where its matmuls are faster (see the docstring)
+        self.ns_dtype = torch.bfloat16 if "cuda" in devices or cpu_bf16_is_faster() else torch.float32
 
     @torch.no_grad()
     def step(self):
@@ -65,7 +72,7 @@ class Muon(torch.optim.Optimizer):
                         buf = self.state[p]["momentum_buffer"] = torch.zeros_like(p)
                     buf.lerp_(p.grad, 1 - group["momentum"])
                     updates.append(p.grad.lerp(buf, group["momentum"]))  # Nesterov
-                ortho = newton_schulz(torch.stack(updates), group["ns_steps"])  # (N, rows, cols)
+                ortho = newton_schulz(torch.stack(updates), group["ns_steps"], dtype=self.ns_dtype)  # (N, rows, cols)
                 scale = max(1.0, shape[0] / shape[1]) ** 0.5
                 for p, u in zip(params, ortho):
                     if group["weight_decay"]:
@@ -82,7 +89,7 @@ def build_optimizers(model: GPT, lr: float, muon_lr: float, weight_decay: float 
     in_blocks = lambda name: name.startswith("blocks.") or ".blocks." in name  # also a wrapped GPT's blocks
     matrices = [p for n, p in trainable if p.dim() == 2 and in_blocks(n)]
     rest = [p for n, p in trainable if not (p.dim() == 2 and in_blocks(n))]
-    fused = dict(fused=True) if model.device.type == "cuda" else {}
+    fused = dict(fused=True)  # one kernel for all of AdamW's tensors, on CUDA and (since torch 2.4) on the CPU
     if muon_lr > 0:
         optimizers = [
             Muon(matrices, lr=muon_lr, weight_decay=weight_decay),
