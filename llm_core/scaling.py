@@ -3,6 +3,7 @@
     python -m llm_core.scaling sweep --out assets/sweeps/shakespeare-scaling.json
     python -m llm_core.scaling fit assets/sweeps/shakespeare-scaling.json
     python -m llm_core.scaling emergence --out assets/sweeps/addition-emergence.json
+    python -m llm_core.scaling emergence --sizes 1x16,2x32,4x64 --seeds 1,2 --out assets/sweeps/addition-emergence-sizes.json
 
 Each file records the exact command that made it. The engine is `llm_core.scale`.
 """
@@ -23,6 +24,13 @@ def _floats(text: str) -> tuple:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
 
 
 def _sizes(text: str) -> tuple:
@@ -59,7 +67,8 @@ def _parse(argv):
     e.add_argument("--steps", type=int, default=EmergencePlan.steps)
     e.add_argument("--eval-every", type=int, default=EmergencePlan.eval_every)
     e.add_argument("--batch-size", type=int, default=EmergencePlan.batch_size)
-    e.add_argument("--seed", type=int, default=EmergencePlan.seed)
+    e.add_argument("--seed", type=int, default=EmergencePlan.seed, help="seed of the held-out split (and of the run, unless --seeds)")
+    e.add_argument("--seeds", type=_ints, default=(), help="train each size once per seed, comma-separated (default: --seed alone)")
     e.add_argument("--out", help="write the series here (JSON)")
     return p.parse_args(argv)
 
@@ -111,12 +120,17 @@ def _sweep(args, command: str) -> int:
 
 def _fit(args) -> int:
     from llm_core.scale.fit import fit_sweep, summary_lines
+    from llm_core.scale.reading import COUNTS, read_sweep
     from llm_core.scale.sweep import SweepError, load_sweep
 
     try:
         doc = load_sweep(args.path)
-        for line in summary_lines(fit_sweep(doc)):
+        fits = {count: fit_sweep(doc, count) for count in COUNTS}
+        for line in summary_lines(fits["params_total"]):
             print(line)
+        print("\nThe reading (llm_core/scale/reading.py):")
+        for line in read_sweep(doc, fits).sentences():
+            print(f"- {line}")
     except (SweepError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -126,13 +140,14 @@ def _fit(args) -> int:
 def _emergence(args, command: str) -> int:
     from llm_core.scale.emergence import EmergencePlan, emergence_document, run_emergence, save_emergence
 
-    plan = EmergencePlan(sizes=args.sizes, steps=args.steps, eval_every=args.eval_every, batch_size=args.batch_size, seed=args.seed)
+    plan = EmergencePlan(sizes=args.sizes, steps=args.steps, eval_every=args.eval_every, batch_size=args.batch_size, seed=args.seed,
+                         seeds=args.seeds)
     series, t0, rec = [], time.perf_counter(), None
     for rec in run_emergence(plan):
         if rec.point is not None:
             pt = rec.point
             series.append(pt)
-            print(f"{pt['label']:>6} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
+            print(f"{pt['label']:>6} seed {pt['seed']} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
                   f"answer log-prob {pt['answer_logprob']:.3f}, train exact {pt['train_exact_match']:.1%} (load {os.getloadavg()[0]:.2f})", flush=True)
             if args.out:  # after every point: a run cut short still leaves its series on disk
                 save_emergence(args.out, emergence_document(plan, series, command, time.perf_counter() - t0))

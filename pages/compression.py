@@ -144,12 +144,13 @@ with left:
 with right:
     llama_ours = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], 1.0)
     llama_gzip = costs.DescriptionLength(costs.TALK["weights_bytes"], costs.TALK["text_bytes"], costs.DELETANG["chinchilla_70b"], costs.DELETANG["gzip"])
-    st.markdown("**Llama 2 70B** on about 10 TB of text")
+    st.markdown(f"**Llama 2 70B** on about {human_bytes(costs.TALK['text_bytes'])} of text")
     st.markdown(table_html(figs.description_rows(llama_ours.weights_bytes, llama_ours.text_bytes, llama_ours.coded_rate, {"gzip": costs.DELETANG["gzip"]}, "byte")), unsafe_allow_html=True)
     st.caption(
-        f"The 140 GB file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
-        f"compression described in {costs.TALK['source']}. Coded losslessly at the 8.3% a 70B model reaches on enwik9 (an assumption borrowed from "
-        f"{costs.DELETANG['source']}; gzip gets 32.3%), weights + coded text come to {human_bytes(llama_ours.total_bytes)}; break-even against "
+        f"The {human_bytes(costs.TALK['weights_bytes'])} file alone is {costs.TALK['text_bytes'] / costs.TALK['weights_bytes']:.0f}x smaller than the text: that is the lossy "
+        f"compression described in {costs.TALK['source']}. Coded losslessly at the {costs.DELETANG['chinchilla_70b']:.1%} of its raw size that {costs.DELETANG['model']} "
+        f"reaches on {costs.DELETANG['dataset']} (another model of that size on another text: an assumption borrowed from {costs.DELETANG['source']}; gzip gets "
+        f"{costs.DELETANG['gzip']:.1%} there), weights + coded text come to {human_bytes(llama_ours.total_bytes)}; break-even against "
         f"gzip at {human_bytes(llama_gzip.break_even_bytes)} of text, {costs.TALK['text_bytes'] / llama_gzip.break_even_bytes:.0f}x less than it was trained on."
     )
 
@@ -221,23 +222,22 @@ rows += [
     {"figure": "training compute", "value": f"{est.train_flops:.3g} FLOPs", "how": "6 x parameters x tokens (Kaplan et al. 2020)"},
     {"figure": f"GPU-hours on {gpu.name}", "value": f"{est.gpu_hours:,.0f}", "how": f"at {100 * utilisation:.1f}% of {gpu.peak_flops / 1e12:,.0f} TFLOP/s ({gpu.source})"},
     {"figure": f"days on {int(n_gpus):,} GPUs", "value": f"{est.days:,.2f}", "how": "GPU-hours / GPUs / 24"},
-    {"figure": "cost", "value": f"${est.cost:,.0f}", "how": f"GPU-hours x ${price:.2f} (default: the talk's ~$2M / 6,000 GPUs / 12 days)"},
+    {"figure": "cost", "value": f"${est.cost:,.0f}", "how": f"GPU-hours x ${price:.2f} (default: the talk's ~${costs.TALK['cost'] / 1e6:.0f}M over the paper's A100-hours, an assumed price)"},
 ]
 st.markdown(table_html(rows), unsafe_allow_html=True)
 st.caption(f"Size class source: {cls.source}.")
 
 st.subheader("Worked example: Llama 2 70B against its published figures")
-est_l = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, costs.TALK["gpus"], check.talk_price_per_gpu_hour)
 st.markdown(table_html([
-    {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": "2.0T tokens", "source": costs.LLAMA2_SOURCE},
+    {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": f"{check.tokens / 1e12:.1f}T tokens", "source": costs.LLAMA2_SOURCE},
     {"": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's 6,000 GPUs x 12 days, {100 * (check.talk_gpu_hours / check.paper_gpu_hours - 1):+.1f}% from the paper",
      "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
-    {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of 312 TFLOP/s (paper's hours), {100 * check.utilisation_talk:.1f}% (talk's)",
+    {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of {costs.GPUS['A100'].peak_flops / 1e12:.0f} TFLOP/s (paper's hours), "
+                                         f"{100 * check.utilisation_talk:.1f}% (talk's)",
      "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
     {"": "time on 6,000 GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": "about 12 days", "source": costs.TALK["source"]},
-    {"": "cost", "calculator": f"${est_l.cost / 1e6:.2f}M for the paper's hours at ${check.talk_price_per_gpu_hour:.2f} per GPU-hour (the talk's $2M over its GPU-hours)",
-     "published": "about $2M", "source": costs.TALK["source"]},
-    {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": "140 GB", "source": costs.TALK["source"]},
+    {"": "cost", "calculator": check.cost_reading, "published": f"about ${costs.TALK['cost'] / 1e6:.0f}M", "source": costs.TALK["source"]},
+    {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": human_bytes(costs.TALK["weights_bytes"]), "source": costs.TALK["source"]},
 ]), unsafe_allow_html=True)
 
 our_flops = train_flops_per_token(model.config) * record["tokens_seen"] if record.get("tokens_seen") else None

@@ -121,7 +121,7 @@ weights, description = _files(entry.name, entry.created)
 on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
 runner_source = open(runner.__file__, encoding="utf-8").read()
 st.markdown(
-    "Llama 2 70B is a 140 GB file of parameters plus a few hundred lines of code that run them. "
+    f"Llama 2 70B is a {anatomy.human_bytes(anatomy.LLAMA2_70B_FILE_BYTES)} file of parameters plus a few hundred lines of code that run them. "
     "So is the model you are using here, at a smaller scale: its parameters, and the program below, "
     f"which imports nothing outside Python's standard library but {' and '.join(f'`{m}`' for m in third_party_imports(runner_source))}."
 )
@@ -170,7 +170,8 @@ ours = {
 rows = [{"": fact["what"], "Llama 2 70B": fact["value"], entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
 st.html(table_html(rows))
 st.markdown(
-    f"**Training is lossy compression.** Llama 2 squeezes about 10 TB of text into 140 GB of parameters, "
+    f"**Training is lossy compression.** Llama 2 squeezes about {anatomy.human_bytes(anatomy.LLAMA2_70B_TEXT_BYTES)} of text into "
+    f"{anatomy.human_bytes(anatomy.LLAMA2_70B_FILE_BYTES)} of parameters, "
     f"about {anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES:.0f}× smaller: it cannot store the text, only its patterns."
 )
 if val_loss is not None and corpus_chars and corpus_tokens:

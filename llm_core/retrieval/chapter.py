@@ -2,7 +2,8 @@
 
 What it is: summaries of scored answers (`closed_book_summary`), the closed-book vs open-book
 comparison on the people no model was trained on (`compare_books`), what a retrieval miss does
-(`miss_rows`: the reader gets the best chunks that do not state the answer), and the shipped
+(`miss_rows`: the reader gets the best chunks that do not state the answer), facts a user adds
+(`added_fact_rows`: people in no document, kinds of fact no model trained on), and the shipped
 models (`load_shipped`). Every figure is computed from the models given.
 What it is not: Streamlit; the page draws these.
 """
@@ -17,7 +18,7 @@ from llm_core.retrieval.calibration import answer_with_confidence, expected_cali
 from llm_core.retrieval.prompt import assemble
 from llm_core.retrieval.readers import READER_MAX_TOKENS, Row, closed_book_rows, exact_match, open_book_rows, spoken
 from llm_core.retrieval.store import Store, holds, recall_at_k
-from llm_core.retrieval.world import SEEN_COUNTS, World
+from llm_core.retrieval.world import NEW_KIND_NAMES, SEEN_COUNTS, Fact, World, new_facts, new_people
 
 SHIPPED = {"closed-book": "knowing-closedbook", "reader": "knowing-reader"}
 
@@ -107,3 +108,33 @@ def compare_books(closed, closed_tok, reader, reader_tok, world: World, store: S
         missed=miss_rows(reader, reader_tok, world, store, facts, k),
         recall=recall_at_k(store.search, facts, k), k=k,
     )
+
+
+def added_facts(world: World, n_people: int = 8, kinds=tuple(NEW_KIND_NAMES), seed: int = 1) -> list[Fact]:
+    """Facts a user might add: `n_people` people in no document, one fact of each kind (by default
+    the kinds no model here trained on), values from the kinds' pools. Fixed by the seed."""
+    return new_facts(world, new_people(world, n_people, seed), kinds, seed)
+
+
+def added_title(fact: Fact) -> str:
+    """The title an added fact has in the store (the page uses the same)."""
+    return f"added: {fact.person} ({fact.attribute})"
+
+
+def added_fact_rows(reader, tokenizer, world: World, facts, k: int = 3, chunk_size: int = 60, together: bool = False) -> list[Row]:
+    """Each fact added to the encyclopedia, then asked about; the reader answers from the top k chunks.
+
+    `together=False`: each fact alone beside the encyclopedia, as when a user adds one fact (its
+    chunk competes with other people's facts of the same kind, which share the question's words).
+    `together=True`: all of them at once, so a question's chunks also hold the same person's other
+    added facts and the other new people's facts of the same kind.
+    """
+    facts = list(facts)
+    if together:
+        store = Store({**{added_title(f): f.sentence for f in facts}, **world.documents()}, chunk_size)
+        return open_book_rows(reader, tokenizer, world, store, facts, k)
+    rows = []
+    for f in facts:
+        store = Store({added_title(f): f.sentence, **world.documents()}, chunk_size)
+        rows += open_book_rows(reader, tokenizer, world, store, [f], k)
+    return rows
