@@ -100,11 +100,11 @@ class Comparison:
         )
 
 
-def compare_books(closed, closed_tok, reader, reader_tok, world: World, store: Store, k: int = 3, facts=None, closed_rows=None) -> Comparison:
+def compare_books(closed, closed_tok, reader, reader_tok, world: World, store: Store, k: int = 3, facts=None, closed_rows=None, min_score: float = 0.0) -> Comparison:
     facts = list(facts if facts is not None else world.unknown_facts())
     return Comparison(
         closed=closed_rows if closed_rows is not None else closed_book_rows(closed, closed_tok, world, facts),
-        open=open_book_rows(reader, reader_tok, world, store, facts, k),
+        open=open_book_rows(reader, reader_tok, world, store, facts, k, min_score=min_score),
         missed=miss_rows(reader, reader_tok, world, store, facts, k),
         recall=recall_at_k(store.search, facts, k), k=k,
     )
@@ -121,7 +121,7 @@ def added_title(fact: Fact) -> str:
     return f"added: {fact.person} ({fact.attribute})"
 
 
-def added_fact_rows(reader, tokenizer, world: World, facts, k: int = 3, chunk_size: int = 60, together: bool = False) -> list[Row]:
+def added_fact_rows(reader, tokenizer, world: World, facts, k: int = 3, chunk_size: int = 60, together: bool = False, min_score: float = 0.0) -> list[Row]:
     """Each fact added to the encyclopedia, then asked about; the reader answers from the top k chunks.
 
     `together=False`: each fact alone beside the encyclopedia, as when a user adds one fact (its
@@ -132,9 +132,53 @@ def added_fact_rows(reader, tokenizer, world: World, facts, k: int = 3, chunk_si
     facts = list(facts)
     if together:
         store = Store({**{added_title(f): f.sentence for f in facts}, **world.documents()}, chunk_size)
-        return open_book_rows(reader, tokenizer, world, store, facts, k)
+        return open_book_rows(reader, tokenizer, world, store, facts, k, min_score=min_score)
     rows = []
     for f in facts:
         store = Store({added_title(f): f.sentence, **world.documents()}, chunk_size)
-        rows += open_book_rows(reader, tokenizer, world, store, [f], k)
+        rows += open_book_rows(reader, tokenizer, world, store, [f], k, min_score=min_score)
     return rows
+
+
+MIN_SCORE = 1.0  # BM25: a chunk that shares only a common word with the question ("born", "horse") scores below this in the chapter's store
+MIN_CONFIDENCE = 0.5
+
+
+@dataclass
+class OpenBook:
+    """One open-book answer with its evidence, or the reason it was withheld."""
+
+    hits: list  # the top-k chunks retrieval returned (store.Hit), best first
+    read: list  # those scoring at least min_score: what the reader is given
+    prompt: object | None  # prompt.Assembled, None when nothing was read
+    answer: object | None  # calibration.ScoredAnswer, None when nothing was read
+    source: object | None  # the chunk read that states the answer (a Hit), if any
+    abstained: str | None  # why no answer is given: nothing scored enough, or the reader was not confident enough
+
+    @property
+    def answered(self) -> bool:
+        return self.abstained is None
+
+
+def open_book(reader, tokenizer, store: Store, question: str, k: int = 3, min_score: float = MIN_SCORE, min_confidence: float = MIN_CONFIDENCE) -> OpenBook:
+    """Retrieve, keep the chunks that score at least `min_score`, read them; abstain when none is kept or the answer's confidence is below `min_confidence`."""
+    from llm_core.retrieval.store import mentions
+
+    hits = store.search(question, k)
+    read = [h for h in hits if h.score >= min_score]
+    if not read:
+        best = f"the best scores {hits[0].score:.2f}" if hits else "none shares a word with the question"
+        return OpenBook(hits, [], None, None, None, f"no retrieved chunk scores at least {min_score:g} ({best}): nothing to read it from")
+    prompt = assemble(question, [h.chunk.text for h in read], tokenizer, reader.config.block_size)
+    a = answer_with_confidence(reader, tokenizer, prompt.text, READER_MAX_TOKENS)
+    said = spoken(a.text)
+    source = next((h for h in read[: prompt.chunks_used] if said and mentions(h.chunk.text, said)), None)
+    why = None if a.confidence >= min_confidence else f"its confidence, {a.confidence:.0%}, is below {min_confidence:.0%}"
+    return OpenBook(hits, read, prompt, a, source, why)
+
+
+def abstention_summary(rows: list[Row], min_confidence: float = MIN_CONFIDENCE) -> dict:
+    """Answered, right and withheld among open-book rows (withheld: nothing read, or confidence below the threshold)."""
+    answered = [r for r in rows if not r.abstained and r.answer.confidence >= min_confidence]
+    return dict(n=len(rows), answered=len(answered), right=sum(r.correct for r in answered), no_chunk=sum(r.abstained for r in rows),
+                low_confidence=sum(1 for r in rows if not r.abstained and r.answer.confidence < min_confidence))

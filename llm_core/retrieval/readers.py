@@ -198,6 +198,7 @@ class Row:
     correct: bool
     seen: int | None = None  # times the closed-book model was trained on this fact (0 = unknown)
     retrieved_right: bool | None = None  # open book: whether a chunk stating the fact was in the prompt
+    abstained: bool = False  # open book: no retrieved chunk scored enough to be read, so no answer was given
 
 
 def closed_book_rows(model: GPT, tokenizer: Tokenizer, world: World, facts, stop: threading.Event | None = None) -> list[Row]:
@@ -210,14 +211,22 @@ def closed_book_rows(model: GPT, tokenizer: Tokenizer, world: World, facts, stop
     return rows
 
 
-def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store, facts, k: int = 3, stop: threading.Event | None = None) -> list[Row]:
+NO_ANSWER = ScoredAnswer("", 0.0, float("nan"), ())
+
+
+def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store, facts, k: int = 3, stop: threading.Event | None = None,
+                   min_score: float = 0.0) -> list[Row]:
+    """Each fact's question answered from the top k chunks that score at least `min_score` (none: the row abstains)."""
     from llm_core.retrieval.store import holds
 
     rows = []
     for f in facts:
         if stop is not None and stop.is_set():
             break
-        hits = store.search(f.question, k)
+        hits = [h for h in store.search(f.question, k) if h.score >= min_score]
+        if not hits:
+            rows.append(Row(f, "", NO_ANSWER, False, world.seen.get(f.person, 0), False, abstained=True))
+            continue
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
         a = answer_with_confidence(model, tokenizer, prompt.text, READER_MAX_TOKENS)
         got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
