@@ -1,10 +1,8 @@
 """LLM Lab: learn how a large language model works by building one.
 
-The entry point: page navigation grouped into chapters, in pipeline order, and the shared sidebar.
+The entry point: page navigation over the course's chapters, in teaching order, and the shared sidebar.
 Run with `streamlit run app.py`.
 """
-
-from pathlib import Path
 
 # pandas whole, before any session draws a chart: plotly looks pandas up in sys.modules without
 # importing it, so while one session's thread was still importing it another session's chart
@@ -29,36 +27,18 @@ if "lab_frontend_warmed" not in st.session_state:
         st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}}, key="lab_warm_up_chart", config={"displayModeBar": False})
         st.code(" ", language="python")
 
-from lab_ui import shell, sidebar  # noqa: E402  (after set_page_config)
+from lab_ui import course, shell, sidebar  # noqa: E402  (after set_page_config)
 from llm_core.model.device import use_threads  # noqa: E402
 
 # Pages run small torch ops on one thread, leaving the cores to training jobs: more OpenMP threads
 # than cores slow a training thread by a third (llm_core/device.py says why).
 use_threads(1)
 
-ROOT = Path(__file__).resolve().parent
-
-# (chapter, file, title, icon). A page appears once its file exists: show only what works.
-CHAPTERS = [
-    ("Overview", "pages/overview.py", "Overview", ":material/explore:"),
-    ("Text to numbers", "pages/tokenization.py", "Tokenization", ":material/content_cut:"),
-    ("Text to numbers", "pages/embeddings.py", "Embeddings", ":material/scatter_plot:"),
-    ("Inside the model", "pages/attention.py", "Attention", ":material/visibility:"),
-    ("Training", "pages/training.py", "Train a model", ":material/model_training:"),
-    ("Training", "pages/scale.py", "Why scale matters", ":material/trending_down:"),
-    ("Training", "pages/compression.py", "Compression and cost", ":material/compress:"),
-    ("Generation", "pages/generation.py", "Generate", ":material/casino:"),
-    ("Making an assistant", "pages/assistant.py", "Fine-tune and align", ":material/support_agent:"),
-    ("Making an assistant", "pages/knowing.py", "Knowing and not knowing", ":material/menu_book:"),
-]
-
 
 def build_navigation():
-    sections: dict[str, list] = {}
-    for chapter, path, title, icon in CHAPTERS:
-        if (ROOT / path).exists():
-            sections.setdefault(chapter, []).append(st.Page(path, title=title, icon=icon, default=path == "pages/overview.py"))
-    return st.navigation(sections)
+    """The chapters in teaching order (assets/teaching/course.toml, read by lab_ui/course.py); a page
+    appears once its file exists: show only what works."""
+    return st.navigation(course.navigation_pages())
 
 
 page = build_navigation()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from lab_ui import assistant_jobs as aj
 from lab_ui import assistant_results as show
-from lab_ui import state
+from lab_ui import course, state
 from lab_ui.shell import ensure_app_shell
 from llm_core.alignment.assistant import (
     DPOStage,
@@ -29,7 +29,7 @@ ensure_app_shell()  # a deep link to this page on a fresh server must still get 
 SFT_JOB, RM_JOB, RL_JOB, DPO_JOB = "assistant_sft", "assistant_rm", "assistant_rlhf", "assistant_dpo"
 ERRORS = (ConfigError, TokenizerError, ValueError)
 
-st.title("Making an assistant")
+course.chapter_intro("assistant")
 st.markdown(
     "A pre-trained model only continues text. **Supervised fine-tuning** on prompt/response pairs teaches it to answer. Then people "
     "**rank** pairs of its answers following written instructions; a **reward model** learns those rankings; and in **RLHF** the model "
@@ -246,3 +246,5 @@ if sft := aj.needs("as_sft", "Fine-tune first; each stage then appears here and 
         show.pass_at_k(stage.passes, tuned)
     models = {"SFT": (result.model, result.tokenizer)} | {label: (s.policy if label == "RLHF" else s.pair.policy, result.tokenizer) for label, s in tuned.items()}
     show.try_a_prompt(models, stage.probe[:8])
+
+course.chapter_end("assistant")

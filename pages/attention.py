@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from lab_ui import attention_view as av
-from lab_ui import state, url_state
+from lab_ui import course, state, url_state
 from lab_ui.attention_figures import contributions_figure, grid_figure, head_figure, lens_figure, residual_figure, token_strip_html
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
@@ -106,7 +106,7 @@ model, tokenizer, cfg = entry.model, entry.tokenizer, entry.config
 unit = "character" if tokenizer.kind == "char" else "token"
 units = f"{unit}s"
 
-st.title("Inside the model")
+course.chapter_intro("attention")
 st.markdown(
     f"Type a prompt and look inside the **current model** (*{entry.name}*: {cfg.n_layer} layers × {cfg.n_head} heads, "
     f"a context of {cfg.block_size} {units}). In every layer each **head** gives every {unit} a set of weights over "
@@ -218,3 +218,5 @@ st.markdown(
     f"prompt is measured above, and a weight on a word is not understanding: at most it shows where information could flow."
 )
 av.show_it_measurement(view, tokenizer, unit)
+
+course.chapter_end("attention")

@@ -5,7 +5,7 @@ import hashlib
 import streamlit as st
 
 from lab_ui import compression_figures as figs
-from lab_ui import state, url_state
+from lab_ui import course, state, url_state
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
 from llm_core.compression import costs
@@ -37,7 +37,7 @@ fingerprint = _fingerprint(entry.name, entry.created)
 weights_bytes = _file_bytes(entry.name, entry.created)
 heldout = figs.heldout_result(fingerprint)
 
-st.title("Compression and cost")
+course.chapter_intro("compression")
 st.markdown(
     "A next-token predictor is a compressor. If the model gives the character that really comes next a "
     "probability *p*, an **arithmetic (range) coder** can store that character in about **-log₂ p bits**; "
@@ -244,3 +244,5 @@ our_flops = train_flops_per_token(model.config) * record["tokens_seen"] if recor
 if our_flops:
     st.plotly_chart(figs.compute_chart(figs.compute_rows(f"{entry.name} (yours)", our_flops, record.get("elapsed_s"))), key="cost_chart")
     st.caption(f"Your model: {our_flops:.2e} FLOPs, {record.get('elapsed_s', 0):.0f} s of training here. Llama 2 70B took {check.flops / our_flops:.1e} times as much compute.")
+
+course.chapter_end("compression")

@@ -3,12 +3,11 @@
 import plotly.express as px
 import streamlit as st
 
+from lab_ui import course, state, url_state
 from lab_ui import embedding_view as ev
-from lab_ui import state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import untrained_twin
-from lab_ui.widgets import page_link
 from llm_core.interpret import embeddings as emb
 from llm_core.text.tokenizers import visible_whitespace
 from llm_core.text.tokenview import display_piece, tokenize_row
@@ -29,7 +28,7 @@ def label(token_id: int) -> str:
     return visible_whitespace(display_piece(tokenizer.token_text(token_id))) or "∅"
 
 
-st.title("Embeddings")
+course.chapter_intro("embeddings")
 st.markdown(
     f"The model's first layer is a table with one row per token id: **{cfg.vocab_size:,} rows of {cfg.n_embd} numbers** "
     f"for *{entry.name}*. Reading a token means looking up its row. Training moves these rows so that tokens the "
@@ -242,5 +241,4 @@ for column, (table, title), which in ((left, pos_panels[0], "trained"), (right, 
         sim.update_layout(height=400, margin=dict(t=40, l=0, r=0, b=0))
         st.plotly_chart(sim, key=f"emb_pos_sim_{which}")
 
-st.divider()
-page_link("pages/attention.py", "Next: how tokens look at each other: Attention", ":material/visibility:")
+course.chapter_end("embeddings")

@@ -5,8 +5,8 @@ import time
 
 import streamlit as st
 
+from lab_ui import course, state, url_state
 from lab_ui import generation_view as gv
-from lab_ui import state, url_state
 from lab_ui.assistant_chat import chat_prompt_box
 from lab_ui.chips import literal
 from lab_ui.prob_text import legend_html, prob_text_html
@@ -72,7 +72,7 @@ def on_drop(chars: list[str]) -> None:
     st.session_state["gen_prompt"] = drop_unknown(st.session_state.get("gen_prompt", ""), chars)
 
 
-st.title("Generate, one token at a time")
+course.chapter_intro("generation")
 st.markdown(
     "Generation is a loop: the model gives a probability to **every** possible next token, one is "
     "picked, appended to the text, and the loop runs again, until a stop token or a length limit. "
@@ -247,3 +247,5 @@ if session is not None:
         gv.show_kv_cost(*st.session_state["gen_cost"])
 
 st.session_state["gen_script_ms"] = 1000 * (time.perf_counter() - script_started)
+
+course.chapter_end("generation")

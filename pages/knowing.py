@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from lab_ui import course, knowing_live, state, url_state
 from lab_ui import knowing_figures as fig
-from lab_ui import knowing_live, state, url_state
 from lab_ui.shell import ensure_app_shell
 from llm_core.literature import cite, references
 from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
@@ -42,7 +42,7 @@ chosen = st.session_state.setdefault("kn_models", {})  # kind -> (name, model, t
 models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k].tokenizer) for k in KINDS}
 (cb_name, closed, closed_tok), (rd_name, reader, reader_tok), shared = models["closed-book"], models["reader"], not chosen
 
-st.title("Knowing and not knowing")
+course.chapter_intro("knowing")
 st.markdown(
     "A language model answers from patterns in its weights. Asked about something it never saw, it still produces a "
     f"well-formed answer, often with high confidence: a **hallucination**. {cite('kalai2024')} (*Calibrated language models must "
@@ -233,3 +233,5 @@ st.header("6 · Fine-tune your own, from the current model")
 knowing_live.section(world, chosen)
 st.divider()
 st.caption("Sources: " + references(["kalai2024", "lewis2020", "robertson2009", "guo2017"]) + ".")
+
+course.chapter_end("knowing")

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import state, url_state
+from lab_ui import course, predict, state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html, token_chips
@@ -15,11 +15,17 @@ from llm_core.text.tokenizers import TokenizerError
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 NEW_TOKENS, TEMPERATURE = 80, 0.8  # the sampled continuation of box 5
+SURENESS = {"under 10%": (0, 0.1), "10% to 40%": (0.1, 0.4), "40% to 80%": (0.4, 0.8), "over 80%": (0.8, 1.01)}
+
+
+def sureness_band(p: float) -> str:
+    return next(name for name, (lo, hi) in SURENESS.items() if lo <= p < hi)
 
 entry = state.current()
 model, tokenizer = entry.model, entry.tokenizer
 
-st.title("LLM Lab")
+course.chapter_intro("overview")
+course.route_view()
 st.markdown(
     "A language model is a **next-token predictor**. Text becomes tokens, tokens become vectors, "
     "self-attention mixes them, and the network gives a probability to every possible next token. "
@@ -64,8 +70,22 @@ if w is not None:
     c4, c5, c6 = st.columns(3)
     with c4.container(border=True):
         st.markdown("**4 · A probability for every next token**")
-        st.caption(f"Out of {model.config.vocab_size} possible tokens, the most likely next ones:")
-        st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
+        top_piece, top_p = w.next_tokens[0]
+        predict.checkpoint(
+            "overview_top_probability",
+            f"Out of {model.config.vocab_size} possible next tokens, how much probability does the model give its single favourite?",
+            predict.choice(list(SURENESS), horizontal=False),
+            lambda guess: predict.Reveal(
+                f"Its favourite, {top_piece!r}, gets {top_p:.0%}; the next four get {sum(p for _, p in w.next_tokens[1:]):.0%} together.",
+                sureness_band(top_p) == guess,
+                f"{'Many' if top_p < 0.5 else 'Few'} continuations of this prompt fit what the model learned, so it "
+                f"{'spreads' if top_p < 0.5 else 'puts most of'} its probability {'over several tokens' if top_p < 0.5 else 'on one token'}: "
+                "a language model gives odds, not one answer.",
+            ),
+        )
+        if predict.made("overview_top_probability"):
+            st.caption(f"Out of {model.config.vocab_size} possible tokens, the most likely next ones:")
+            st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
         page_link("pages/generation.py", "Generation", ":material/casino:")
     with c5.container(border=True):
         st.markdown("**5 · Sample, append, repeat**")
@@ -175,5 +195,18 @@ st.markdown(
     f"about {anatomy.LLAMA2_70B_TEXT_BYTES / anatomy.LLAMA2_70B_FILE_BYTES:.0f}× smaller: it cannot store the text, only its patterns."
 )
 if val_loss is not None and corpus_chars and corpus_tokens:
-    st.markdown(compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)))
+    file_bigger = len(weights) > corpus_chars
+    predict.checkpoint(
+        "overview_file_vs_text",
+        f"This model learned from {corpus_chars:,} characters of text. Is its parameters file bigger or smaller than that text?",
+        predict.choice(["bigger than the text", "smaller than the text"]),
+        lambda guess: predict.Reveal(
+            f"Its parameters file is {anatomy.human_bytes(len(weights))}, the text {corpus_chars:,} characters (about {anatomy.human_bytes(corpus_chars)}): "
+            f"the file is {'bigger' if file_bigger else 'smaller'}.",
+            guess == ("bigger than the text" if file_bigger else "smaller than the text"),
+            compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)),
+        ),
+    )
 page_link("pages/scale.py", "Why scale matters: loss against size, data and compute, measured on this machine", ":material/trending_down:")
+
+course.chapter_end("overview")

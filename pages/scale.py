@@ -3,7 +3,7 @@
 
 import streamlit as st
 
-from lab_ui import jobs, state
+from lab_ui import course, jobs, state
 from lab_ui import scale_figures as figs
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
@@ -59,7 +59,7 @@ def stop_live() -> None:
 
 
 # ======================================================================================
-st.title("Why scale matters")
+course.chapter_intro("scale")
 st.markdown(
     "Bigger models trained on more data get better, and they do so **predictably**: held-out loss falls as a power law of "
     f"model size, data and compute ({cite('kaplan2020')}). For a fixed compute budget there is a best model size. How it should grow "
@@ -250,3 +250,5 @@ with st.expander("The command that made this series"):
 st.divider()
 st.caption("Sources: " + references(["kaplan2020", "hoffmann2022", "pearce2024", "porian2024", "muennighoff2023", "karpathy2025", "wei2022", "brown2020",
                                      "schaeffer2023", "power2022"]) + ".")
+
+course.chapter_end("scale")

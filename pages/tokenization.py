@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import state, url_state
+from lab_ui import course, state, url_state
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import (
@@ -16,7 +16,6 @@ from lab_ui.text_chapters import (
     shakespeare_bpe,
     show_pieces,
 )
-from lab_ui.widgets import page_link
 from llm_core.text.tokenview import tokenize_row
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
@@ -45,7 +44,7 @@ def use_example(name: str) -> None:
     st.session_state["tok_text"] = EXAMPLES[name]
 
 
-st.title("Tokenization")
+course.chapter_intro("tokenization")
 st.markdown(
     "A model reads **numbers**, not letters. A *tokenizer* cuts text into pieces from a fixed vocabulary "
     "and replaces each piece by its id. Fewer, longer pieces mean more text fits in the model's context, "
@@ -238,5 +237,4 @@ elif run is not None:
     merge_view()
 
 
-st.divider()
-page_link("pages/embeddings.py", "Next: what the model does with token ids: Embeddings", ":material/scatter_plot:")
+course.chapter_end("tokenization")

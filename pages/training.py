@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from lab_ui import jobs, model_files, state
+from lab_ui import course, jobs, model_files, state
 from lab_ui import training_setup as setup
 from lab_ui import training_view as view
 from lab_ui.shell import ensure_app_shell
@@ -40,7 +40,7 @@ DEFAULTS = dict(
 )
 setup.restore_settings(DEFAULTS)  # controls keep their values across chapters (persist_state="session" on each widget) and reloads (the desk)
 
-st.title("Train a model")
+course.chapter_intro("training")
 st.markdown(
     "Pick some text and a model size, press **Train**, and watch a transformer learn to predict the next "
     "token: the loss falls and the generated text turns from noise into something like the corpus. "
@@ -205,3 +205,5 @@ else:
     st.caption("Train a model above, or upload one you downloaded before.")
 st.subheader("Upload a model")
 model_files.upload_section("tr_model_upload")
+
+course.chapter_end("training")

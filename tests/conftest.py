@@ -13,6 +13,8 @@ from pathlib import Path
 # OMP_WAIT_POLICY=PASSIVE, and 9-15 s on one thread. Servers, worker jobs and DDP ranks started by
 # the tests inherit it (and OMP_NUM_THREADS=1, below).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Every chart drawn in a test must use lab_ui.palette's colours (lab_ui/charts.py raises otherwise).
+os.environ.setdefault("LLM_LAB_STRICT_PALETTE", "1")
 if "torch" in sys.modules:  # a plugin imported torch first: say so rather than run slow without a word
     warnings.warn("torch was imported before tests/conftest.py: OMP_WAIT_POLICY=PASSIVE does not apply to this process", stacklevel=1)
 

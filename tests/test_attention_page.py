@@ -149,7 +149,8 @@ def test_a_different_current_model_is_what_the_page_shows(at, char_tok):
     at.session_state[CURRENT_KEY] = "Nano (test)"
     at.run()
     assert not at.exception
-    assert "Nano (test)" in at.markdown[0].value and "3 layers × 2 heads" in at.markdown[0].value
+    intro = next(m.value for m in at.markdown if "Nano (test)" in m.value)
+    assert "3 layers × 2 heads" in intro
     assert [len(r.options) for r in at.radio if r.key and r.key.startswith("attention_")][:2] == [3, 2]
     ids = char_tok.encode(DEFAULT_PROMPT)[-nano.config.block_size:]  # nano reads 64 characters
     assert any("longer than this model's context of 64" in i.value for i in at.info)

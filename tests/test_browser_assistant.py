@@ -43,7 +43,7 @@ def test_fine_tune_rank_and_train_a_reward_model(app_server, page):
     open_page(page, app_server.url, "", timeout=180_000)
     go_to(page, "Fine-tune and align")
     main = main_area(page)
-    expect(main.get_by_role("heading", name="Making an assistant")).to_be_visible(timeout=120_000)
+    expect(main.get_by_role("heading", name="Fine-tune and align", exact=True)).to_be_visible(timeout=120_000)
     expect(main.locator("span.tok", has_text="<|assistant|>")).to_be_visible()  # the rendered pair, chat tokens shown
     set_number(page, "Steps", 150)
     main_button(page, "Fine-tune").click()

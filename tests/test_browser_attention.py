@@ -26,7 +26,7 @@ def set_prompt(page, main, text: str) -> None:
 def test_attention_renders_and_layer_head_change_the_heatmap(app_server, page):
     open_page(page, app_server.url, "attention")
     main = main_area(page)
-    expect(main.get_by_role("heading", name="Inside the model")).to_be_visible()
+    expect(main.get_by_role("heading", name="Attention", exact=True)).to_be_visible()
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)  # head, grid, residual, contributions, lens
     expect(head_title(main)).to_contain_text("Layer 1, head 1")
     expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible()  # inside the app shell

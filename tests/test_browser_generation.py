@@ -17,7 +17,7 @@ def open_generation(page, url):
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Generate").click()
     wait_idle(page)
     main = main_area(page)
-    expect(main.get_by_role("heading", name="Generate, one token at a time")).to_be_visible()
+    expect(main.get_by_role("heading", name="Generate", exact=True)).to_be_visible()
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=CHARTS)
     return main
 

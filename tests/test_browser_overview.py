@@ -2,18 +2,16 @@
 
 from urllib.parse import parse_qs, urlsplit
 
-from browser_harness import ROOT, assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import assert_no_exception, main_area, open_page, wait_idle
 from playwright.sync_api import expect
 
 CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
 
 
 def existing_pages():
-    import ast
+    from lab_ui.course import chapters, existing
 
-    source = (ROOT / "app.py").read_text()
-    chapters = ast.literal_eval(source.split("CHAPTERS = ", 1)[1].split("\n]\n", 1)[0] + "\n]")
-    return [c for c in chapters if (ROOT / c[1]).exists()]
+    return [c for c in chapters() if existing(c)]
 
 
 def test_overview_renders_with_navigation_and_sidebar(app_server, page):
@@ -65,7 +63,7 @@ def test_a_deep_link_on_a_fresh_server_still_gets_the_app_shell(browser):
         open_page(page, server.url, "attention")
         expect(page.get_by_test_id("stSidebar").get_by_text("Current model")).to_be_visible(timeout=30_000)
         expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(existing_pages()))
-        expect(main_area(page).get_by_role("heading", name="Inside the model")).to_be_visible()
+        expect(main_area(page).get_by_role("heading", name="Attention", exact=True)).to_be_visible()
         # The chapter asked for, and no query parameter left but the desk's run id (lab_ui/state.py).
         url = urlsplit(page.url)
         assert url.path.rstrip("/").endswith("/attention") and set(parse_qs(url.query)) <= {"run"}, page.url

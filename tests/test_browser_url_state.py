@@ -25,7 +25,7 @@ def steps_and_text(page, n: int) -> str:
 
 def shows_settings(page) -> None:
     main = main_area(page)
-    expect(main.get_by_role("heading", name="Generate, one token at a time")).to_be_visible()
+    expect(main.get_by_role("heading", name="Generate", exact=True)).to_be_visible()
     expect(main.get_by_role("textbox", name="Prompt")).to_have_value("JULIET:\n")
     expect(main.get_by_role("spinbutton", name="Seed")).to_have_value("7")
     expect(main.get_by_role("slider", name="Temperature")).to_have_value("1.3")
@@ -60,7 +60,7 @@ def test_a_link_with_settings_reproduces_the_generation_view(browser):
         wait_idle(page)
         expect(page).to_have_url(re.compile(r"[?&]gen_seed=9(&|$)"))
         go_to(page, "Attention")
-        expect(main_area(page).get_by_role("heading", name="Inside the model")).to_be_visible()
+        expect(main_area(page).get_by_role("heading", name="Attention", exact=True)).to_be_visible()
         assert not set(params(page)) & set(SETTINGS) and params(page).get("run")
 
         # The attention link: layer 2, head 3 (counted from 1, as the page shows them).

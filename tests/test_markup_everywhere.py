@@ -1,16 +1,15 @@
 """User text is never read as Markdown or HTML, on any page.
 
-Every chapter in app.py's CHAPTERS is opened, every text box it shows (text inputs, text areas,
+Every chapter of the course's navigation (lab_ui/course.py) is opened, every text box it shows (text inputs, text areas,
 chat inputs, including boxes that appear only after another was filled) gets the same hostile
 text, and then every element on the page is checked: wherever the text shows up, it must be in an
 element that shows text literally (st.text, st.code, a table, a widget's own value) or escaped
 HTML, never in a Markdown body, a label, an alert or a chart label as live markup. New chapters
-are covered as soon as they are added to CHAPTERS.
+are covered as soon as they are added to assets/teaching/course.toml.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -32,10 +31,10 @@ LITERAL = {"code", "text", "json", "dataframe", "arrow_data_frame", "table"} | s
 
 
 def pages() -> list[str]:
-    """The page files of app.py's CHAPTERS (read from its source: importing app.py would run it)."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    chapters = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CHAPTERS")
-    return [path for _, path, _, _ in chapters if (ROOT / path).exists()]
+    """The page files of the course (assets/teaching/course.toml, as app.py's navigation shows them)."""
+    from lab_ui.course import chapters, existing
+
+    return [c.path for c in chapters() if existing(c)]
 
 
 def elements(node):

@@ -26,7 +26,12 @@ def table_row(at, what: str) -> str:
 
 
 def compression(at) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("This model, measured on its own run"))
+    """The compression sentence: the reveal of the "file bigger or smaller than its text?" prediction (locked first)."""
+    if not any("This model, measured on its own run" in m.value for m in at.markdown):
+        at.radio(key="predict_overview_file_vs_text_guess").set_value("smaller than the text").run()
+        at.button(key="predict_overview_file_vs_text_lock").click().run()
+        assert not at.exception, at.exception
+    return next(m.value for m in at.markdown if "This model, measured on its own run" in m.value)
 
 
 def test_the_bundled_model_states_its_own_run(at):
@@ -37,6 +42,7 @@ def test_the_bundled_model_states_its_own_run(at):
     sentence = compression(at)
     assert f"**{bits:.2f} bits per character**" in sentence and f"{8 / bits:.1f}× fewer bits" in sentence
     assert "*larger*" in sentence  # 3.2 MB of weights against 1.1 M characters
+    assert any("the file is bigger" in m.value for m in at.markdown) and any("Not this time" in m.value for m in at.markdown)
     runner_note = next(m.value for m in at.markdown if "standard library" in m.value)
     assert runner_note.endswith("but `safetensors` and `torch`.")
     assert any(c.value.startswith("80 tokens sampled one at a time (temperature 0.8") for c in at.caption)
@@ -65,5 +71,6 @@ def test_a_model_without_a_record_claims_nothing(at, char_tok):
     at.run()
     assert not at.exception
     assert table_row(at, "cost") == table_row(at, "compute") == "not recorded with this model"
-    assert not any(m.value.startswith("This model, measured on its own run") for m in at.markdown)
+    assert not any("This model, measured on its own run" in m.value for m in at.markdown)
+    assert not any(b.key == "predict_overview_file_vs_text_lock" for b in at.button)  # no record, no question about it
     assert anatomy.human_bytes(len(checkpoint_bytes(model, char_tok, {})[0])) == table_row(at, "parameters file")

@@ -1,0 +1,86 @@
+"""Every chart goes through lab_ui.charts.chart(): a caption that says what to notice, the data as
+a table with a CSV download, and colours from lab_ui.palette only."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lab_ui import palette
+
+ROOT = Path(__file__).resolve().parent.parent
+# Files that still call plotly_chart themselves (being moved to lab_ui.charts.chart, issue 22).
+# Take a file off this list when it is converted; the list must end empty.
+NOT_YET_CONVERTED = {
+    "pages/overview.py", "pages/tokenization.py", "pages/embeddings.py", "pages/attention.py", "pages/generation.py",
+    "pages/scale.py", "pages/compression.py", "pages/knowing.py", "lab_ui/training_view.py", "lab_ui/assistant_results.py",
+    "lab_ui/assistant_jobs.py",
+}
+
+
+def direct_chart_calls() -> set[str]:
+    """Files (pages, lab_ui) that call plotly_chart other than lab_ui/charts.py and app.py's warm-up."""
+    found = set()
+    for path in sorted(ROOT.glob("pages/*.py")) + sorted(ROOT.glob("lab_ui/*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel != "lab_ui/charts.py" and re.search(r"\.plotly_chart\(", path.read_text(encoding="utf-8")):
+            found.add(rel)
+    return found
+
+
+def test_every_chart_goes_through_the_one_door():
+    assert direct_chart_calls() <= NOT_YET_CONVERTED, sorted(direct_chart_calls() - NOT_YET_CONVERTED)
+    stale = NOT_YET_CONVERTED - direct_chart_calls()
+    assert not stale, f"converted: take {sorted(stale)} off NOT_YET_CONVERTED"
+
+
+CHART_SCRIPT = """
+import plotly.graph_objects as go
+from lab_ui.charts import chart
+fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[2.2, 2.4, 2.6], name="val loss", line=dict(color="{color}")))
+chart(fig, key="loss", caption="val loss rose from 2.2 to 2.6.", table=[{{"step": s, "val loss": v}} for s, v in zip([1, 2, 3], [2.2, 2.4, 2.6])])
+"""
+
+
+def test_a_chart_has_its_caption_as_text_and_alt_and_its_data_as_a_table(monkeypatch):
+    monkeypatch.setenv("LLM_LAB_STRICT_PALETTE", "1")
+    at = AppTest.from_string(CHART_SCRIPT.format(color=palette.BLUE)).run()
+    assert not at.exception, at.exception
+    assert at.caption[0].value == "val loss rose from 2.2 to 2.6."
+    chart = at.get("plotly_chart")[0].proto
+    assert "rose from 2.2" in getattr(chart, "alt", "rose from 2.2")
+    spec = json.loads(chart.spec)
+    assert spec["layout"]["colorway"][0] == palette.BLUE
+    assert at.expander[0].label == "The data behind this chart (3 rows)"
+    table = at.table[0].value
+    assert list(table.columns) == ["step", "val loss"] and table["val loss"].tolist() == [2.2, 2.4, 2.6]
+    assert at.get("download_button")[0].proto.label == "Download the data (CSV)"
+
+
+def test_a_colour_outside_the_palette_is_refused(monkeypatch):
+    from lab_ui.charts import PaletteError, chart
+
+    monkeypatch.setenv("LLM_LAB_STRICT_PALETTE", "1")
+    with pytest.raises(PaletteError, match="#ff0000"):
+        chart(go.Figure(go.Scatter(y=[1], line_color="#ff0000")), key="x", caption="a red line", table=[])
+    at = AppTest.from_string(CHART_SCRIPT.format(color="#ff0000")).run()
+    assert at.exception
+
+
+def test_a_chart_without_a_caption_is_refused():
+    with pytest.raises(ValueError, match="caption"):
+        from lab_ui.charts import chart
+
+        chart(go.Figure(), key="x", caption=" ", table=[])
+
+
+def test_red_against_green_alone_is_not_in_the_palette():
+    assert palette.check_figure(go.Figure([go.Scatter(y=[1], line_color="#16a34a"), go.Scatter(y=[2], line_color="#dc2626")]))
+    # Text colours reach 4.5:1 on white (WCAG AA); lines and marks need 3:1 (non-text contrast), which orange and yellow do not reach:
+    # they are never the only way a chart tells two things apart.
+    assert all(palette.contrast(c) >= 4.5 for c in (palette.INK, palette.MUTED, palette.BLUE))
