@@ -358,3 +358,23 @@ def test_the_reading_says_chinchilla_kaplan_or_undecided_as_the_intervals_do():
     assert read_sweep(doc, fits(0.50, 0.80, 0.01)).as_papers_counted == "mixed"
     wide = read_sweep(doc, fits(0.6, 0.6, 0.1))
     assert wide.as_papers_counted == "undecided" and "cannot say which it resembles" in " ".join(wide.sentences())
+
+
+@pytest.mark.slow
+def test_emergence_runs_in_parallel_or_resumed_give_the_points_of_one_sequential_run(tmp_path):
+    from llm_core.scaling import main
+
+    out = tmp_path / "e.json"
+    args = ["--threads", "1", "emergence", "--sizes", "1x8,1x16", "--seeds", "1,2", "--steps", "6", "--eval-every", "3", "--out", str(out)]
+    assert main(args[:-2] + ["--workers", "2", "--out", str(out)]) == 0
+    parallel = em.load_emergence(out)
+    assert parallel["command"] == "python -m llm_core.scaling " + " ".join(args) and "--workers 2" in parallel["ran_as"]
+    plan = em.EmergencePlan(sizes=((1, 8), (1, 16)), steps=6, eval_every=3, seeds=(1, 2))
+    sequential = [r.point for r in em.run_emergence(plan) if r.point is not None]
+    key = lambda p: (p["label"], p["seed"], p["step"])
+    assert {key(p): p["answer_logprob"] for p in parallel["series"]} == {key(p): p["answer_logprob"] for p in sequential}
+    assert main(["--threads", "1", "emergence", "--sizes", "1x8,1x16,2x8", "--seeds", "1,2", "--steps", "6", "--eval-every", "3", "--resume", "--out", str(out)]) == 0
+    resumed = em.load_emergence(out)
+    assert {p["label"] for p in resumed["series"]} == {"1x8", "1x16", "2x8"}
+    assert [p for p in resumed["series"] if p["label"] != "2x8"] == sorted(parallel["series"], key=lambda p: (p["params_total"], p["seed"], p["step"]))
+    assert main(["--threads", "1", "emergence", "--sizes", "1x8", "--steps", "9", "--resume", "--out", str(out)]) == 2  # another plan: refused

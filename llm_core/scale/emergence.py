@@ -149,6 +149,17 @@ class EmergencePlan(LadderPlan):
         d["seeds"] = list(self.seeds)
         return d
 
+    @classmethod
+    def from_dict(cls, data: dict) -> EmergencePlan:
+        data = dict(data)
+        data["sizes"] = tuple(tuple(s) for s in data.get("sizes", cls.sizes))
+        data["seeds"] = tuple(data.get("seeds", ()))
+        return cls(**data)
+
+    def rungs(self) -> list[tuple[tuple[int, int], int]]:
+        """Every (size, seed) run of the plan, in the order `run_emergence` trains them."""
+        return [(tuple(size), seed) for size in self.sizes for seed in self.run_seeds()]
+
 
 @dataclass
 class EmergenceProgress:
@@ -186,7 +197,7 @@ def run_emergence(plan: EmergencePlan, stop_event: threading.Event | None = None
     train_ids, val_ids = split_problems(plan.held_out, plan.seed)
     batches = AdditionBatches(train_ids, val_ids)
     train_probe = problem_tensor(train_ids[: plan.held_out])  # as many problems the model did (or could) train on
-    rungs = [(size, seed) for size in plan.sizes for seed in plan.run_seeds()]
+    rungs = plan.rungs()
     total = plan.steps * len(rungs)
     for index, ((n_layer, n_embd), seed) in enumerate(rungs):
         config = plan.model_config(n_layer, n_embd)
@@ -223,6 +234,19 @@ def run_emergence(plan: EmergencePlan, stop_event: threading.Event | None = None
             pt["stop_reason"] = last.stop_reason
         yield EmergenceProgress(step=step, progress=step / total, train_loss=last.train_loss, label=label, val_loss=last.val_loss, point=pt,
                                 done=final, stop_reason="finished" if final else None)
+
+
+def rung_points(plan_dict: dict, size, seed: int, threads: int = 1) -> list[dict]:
+    """One (size, seed) run of a plan, for a worker process: its points, exactly as `run_emergence` on the whole plan gives them
+    (same held-out split, same seed), so runs can be trained in parallel and in any order."""
+    torch.set_num_threads(threads)
+    plan = EmergencePlan.from_dict({**plan_dict, "sizes": [list(size)], "seeds": [seed]})
+    return [r.point for r in run_emergence(plan) if r.point is not None]
+
+
+def finished_rungs(series: list[dict]) -> set[tuple[str, int]]:
+    """(label, seed) of the runs whose last point was recorded (it carries the run's stop reason)."""
+    return {(p["label"], p.get("seed")) for p in series if "stop_reason" in p}
 
 
 def position_product(point: dict) -> float:
