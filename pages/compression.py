@@ -229,15 +229,17 @@ st.caption(f"Size class source: {cls.source}.")
 
 st.subheader("Worked example: Llama 2 70B against its published figures")
 st.markdown(table_html([
-    {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x 70e9 x 2e12)", "published": f"{check.tokens / 1e12:.1f}T tokens", "source": costs.LLAMA2_SOURCE},
-    {"": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's 6,000 GPUs x 12 days, {100 * (check.talk_gpu_hours / check.paper_gpu_hours - 1):+.1f}% from the paper",
+    {"": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x {check.params:.0e} x {check.tokens:.0e})", "published": f"{check.tokens / 1e12:.1f}T tokens", "source": costs.LLAMA2_SOURCE},
+    {"": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's {costs.TALK['gpus']:,} GPUs x {costs.TALK['days']:.0f} days, "
+                                    f"{100 * (check.talk_gpu_hours / check.paper_gpu_hours - 1):+.1f}% from the paper",
      "published": f"{check.paper_gpu_hours:,.0f}", "source": costs.LLAMA2_SOURCE},
     {"": "implied utilisation", "calculator": f"{100 * check.utilisation_paper:.1f}% of {costs.GPUS['A100'].peak_flops / 1e12:.0f} TFLOP/s (paper's hours), "
                                          f"{100 * check.utilisation_talk:.1f}% (talk's)",
      "published": "not stated", "source": "computed: 6ND / (GPU-hours x peak)"},
-    {"": "time on 6,000 GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": "about 12 days", "source": costs.TALK["source"]},
+    {"": f"time on {costs.TALK['gpus']:,} GPUs", "calculator": f"{check.days_on_talk_gpus:.1f} days", "published": f"about {costs.TALK['days']:.0f} days",
+     "source": costs.TALK["source"]},
     {"": "cost", "calculator": check.cost_reading, "published": f"about ${costs.TALK['cost'] / 1e6:.0f}M", "source": costs.TALK["source"]},
-    {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(70e9, 'bf16'))} (bf16)", "published": human_bytes(costs.TALK["weights_bytes"]), "source": costs.TALK["source"]},
+    {"": "weights file", "calculator": f"{human_bytes(costs.weights_bytes(check.params, 'bf16'))} (bf16)", "published": human_bytes(costs.TALK["weights_bytes"]), "source": costs.TALK["source"]},
 ]), unsafe_allow_html=True)
 
 our_flops = train_flops_per_token(model.config) * record["tokens_seen"] if record.get("tokens_seen") else None

@@ -25,7 +25,8 @@ COINCIDENCES = {
 }
 SCALE = {"k": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "B": 1e9, "billion": 1e9, "T": 1e12, "trillion": 1e12,
          "GB": 1e9, "TB": 1e12, "TFLOP/s": 1e12, "TFLOPS": 1e12, "%": 1.0}
-IN_TEXT = re.compile(r"(?<![\w.{])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s?(TFLOP/s|TFLOPS|thousand|million|billion|trillion|GB|TB|[kMBT%])(?![A-Za-z]))?")
+IN_TEXT = re.compile(r"(?<![\w.{])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e\d+)?)(?:\s?(TFLOP/s|TFLOPS|thousand|million|billion|trillion|GB|TB|[kMBT%])(?![A-Za-z]))?"
+                     r"(?:\s(\w+))?")
 
 
 MODEL_NAME = re.compile(r"(?:Llama 2|Llama|GPT-3|GPT-2|Chinchilla|Gopher|PaLM|Switch-C) \d+(?:\.\d+)?[MBT]\b")
@@ -40,6 +41,19 @@ def _register_values() -> dict[float, tuple[str, bool]]:
             if c.unit == "%":
                 out.setdefault(v / 100, (key, False))
     return out
+
+
+def _unit_words() -> dict[float, set[str]]:
+    """Every number of the register -> the first word of its unit ("GPUs", "days", "layers"): a number written with it is that claim."""
+    out: dict[float, set[str]] = {}
+    for c in literature.claims().values():
+        if c.unit and c.unit != "%":
+            for v in (c.value if isinstance(c.value, tuple) else (c.value,)):
+                out.setdefault(v, set()).add(c.unit.split()[0].lower())
+    return out
+
+
+UNIT_WORDS = _unit_words()
 
 
 def _distinctive(v: float) -> bool:
@@ -61,9 +75,17 @@ def _docstring_lines(tree) -> set[int]:
     return lines
 
 
-def _match(v: float, register: dict, percent: bool | None = None) -> str | None:
-    """The claim key whose number equals v (only percentages when `percent`, none of them when False)."""
-    return next((key for r, (key, is_pct) in register.items() if math.isclose(v, r, rel_tol=1e-6) and (percent is None or is_pct == percent)), None)
+def _match(v: float, register: dict, percent: bool | None = None, word: str = "") -> str | None:
+    """The claim key whose number equals v (only percentages when `percent`, none of them when False; one with that unit word first)."""
+    keys = [key for r, (key, is_pct) in register.items() if math.isclose(v, r, rel_tol=1e-6) and (percent is None or is_pct == percent)]
+    claims = literature.claims()
+    by_unit = [k for k in [c.key for c in claims.values() if math.isclose(v, c.value if not isinstance(c.value, tuple) else -1, rel_tol=1e-6)]
+               if word and claims[k].unit.split()[0].lower() == word]
+    return (by_unit or keys or [None])[0]
+
+
+def _power_of_ten(v: float) -> bool:
+    return v > 0 and math.isclose(math.log10(v), round(math.log10(v)), abs_tol=1e-12)
 
 
 def typed_figures(path: Path, register: dict[float, str], coincidences=COINCIDENCES) -> list[tuple[int, str, str]]:
@@ -87,12 +109,14 @@ def typed_figures(path: Path, register: dict[float, str], coincidences=COINCIDEN
             for m in IN_TEXT.finditer(tok.string):
                 if any(a <= m.start() < b for a, b in names):
                     continue
-                number, unit = m.group(1), m.group(2)
+                number, unit, word = m.group(1), m.group(2), (m.group(3) or "").lower()
                 v = float(number.replace(",", "")) * SCALE.get(unit or "", 1.0)
                 if unit == "%":
                     key = _match(v, register, percent=True) if _distinctive(v) else None
-                else:
-                    key = _match(v, register, percent=False) if unit or _distinctive(v) else None
+                else:  # a magnitude (70B, 2e12, 140 GB), a distinctive number, or a number followed by its claim's unit (6,000 GPUs, 12 days)
+                    with_unit = word and any(word in units for r, units in UNIT_WORDS.items() if math.isclose(v, r, rel_tol=1e-6))
+                    spelled = with_unit or ((unit or "e" in number) and not _power_of_ten(v))  # 1e9 in "/ 1e9" is a unit, not a figure
+                    key = _match(v, register, percent=False, word=word if with_unit else "") if spelled or _distinctive(v) else None
                 if key:
                     found.append((tok.start[0], m.group(0), key))
     rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
@@ -153,6 +177,8 @@ def test_no_published_figure_is_typed_outside_the_register():
 def test_the_scan_finds_a_typed_figure(tmp_path):
     """The scan can fail: a page that types Kaplan's exponent, or Llama 2's GPU-hours in a sentence, is caught."""
     page = tmp_path / "page.py"
-    page.write_text('"""A page."""\nALPHA = 0.076\nst.markdown(f"Llama 2 70B took 1,720,320 GPU-hours and {x:.2f} s; gzip gets 32.3%, 10% held out, a 70B model")\n')
+    page.write_text('"""A page."""\nALPHA = 0.076\nst.markdown(f"Llama 2 70B took 1,720,320 GPU-hours and {x:.2f} s; gzip gets 32.3%, 10% held out, a 70B model")\n'
+                    'st.caption("6,000 GPUs for 12 days, 12 heads")\n')
     hits = typed_figures(page, _register_values(), coincidences={})
-    assert {key for _, _, key in hits} == {"kaplan_alpha_n", "llama2_70b_gpu_hours", "deletang_gzip_enwik9", "chinchilla_params"}
+    assert {key for _, _, key in hits} == {"kaplan_alpha_n", "llama2_70b_gpu_hours", "deletang_gzip_enwik9", "chinchilla_params", "talk_gpus", "talk_days"}
+    assert len(hits) == 6  # "12 heads" is not a published figure: a small number is flagged only with its claim's unit

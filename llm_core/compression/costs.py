@@ -163,6 +163,7 @@ def implied_utilisation(params: float, tokens: float, gpu_hours: float, gpu: GPU
 @dataclass
 class Llama2Check:
     flops: float
+    params: float  # Llama 2 70B's published parameters
     tokens: float  # Llama 2's published training tokens
     paper_gpu_hours: float
     talk_gpu_hours: float
@@ -186,6 +187,7 @@ def llama2_70b_check() -> Llama2Check:
     talk_hours = TALK["gpus"] * TALK["days"] * 24
     return Llama2Check(
         flops=train_flops(llama.params, llama.tokens),
+        params=llama.params,
         tokens=llama.tokens,
         paper_gpu_hours=llama.gpu_hours,
         talk_gpu_hours=talk_hours,
