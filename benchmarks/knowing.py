@@ -6,8 +6,13 @@
 Prints, for each pair of models: closed-book exact match on the unknown people and the mean
 confidence of those wrong answers, open-book exact match on the same questions, BM25 recall@3 on
 the generated store, the closed-book model's expected calibration error (over known and unknown
-questions), and for the live run the wall time of each fine-tune. Figures, not tests; the load
-average is printed beside the times (the development machine is shared).
+questions), facts a user adds (`added facts: N/M right`: people in no document and kinds of fact
+no model trained on, each added alone to the store as the page does, read with the page's
+settings; then the same facts added all at once, the trained kinds, and each without the
+retrieval-score threshold, so what the reader itself does shows), what the open book does with
+questions about people in no document (it should abstain), and for the live run the wall time of
+each fine-tune. Figures, not tests; the load average is printed beside the times (the
+development machine is shared).
 """
 
 from __future__ import annotations
@@ -19,10 +24,19 @@ import time
 
 from llm_core.model.checkpoint import default_checkpoint_path, load_checkpoint
 from llm_core.model.device import use_threads
-from llm_core.retrieval.chapter import closed_book_summary, compare_books, load_shipped
-from llm_core.retrieval.readers import FineTune, closed_book_rows, live_config
+from llm_core.retrieval.chapter import (
+    MIN_CONFIDENCE,
+    MIN_SCORE,
+    abstention_summary,
+    added_fact_rows,
+    added_facts,
+    closed_book_summary,
+    compare_books,
+    load_shipped,
+)
+from llm_core.retrieval.readers import FineTune, closed_book_rows, live_config, open_book_rows
 from llm_core.retrieval.store import Store
-from llm_core.retrieval.world import make_world
+from llm_core.retrieval.world import ATTRIBUTE_NAMES, NEW_KIND_NAMES, make_world
 
 
 def report(label: str, closed, closed_tok, reader, reader_tok, world, k: int = 3, chunk_size: int = 60) -> None:
@@ -38,7 +52,36 @@ def report(label: str, closed, closed_tok, reader, reader_tok, world, k: int = 3
     print(f"open-book exact match, retrieval missed   {g['miss_em']:6.1%}   (mean confidence {g['miss_conf']:.1%})")
     print(f"BM25 recall@{k} on the generated store      {g['recall']:6.1%}")
     print(f"closed-book expected calibration error    {s['ece']:.3f}   (10 bins, {len(rows)} questions)")
+    added(reader, reader_tok, world, k, chunk_size)
     print(f"(measuring took {time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f})")
+
+
+def _right(rows) -> str:
+    return f"{sum(r.correct for r in rows)}/{len(rows)} right"
+
+
+def added(reader, reader_tok, world, k: int, chunk_size: int) -> None:
+    """Facts a user adds: 8 people in no document, one fact of each kind, read with the page's settings (and without the score threshold)."""
+    new_kinds, trained_kinds = added_facts(world, 8, NEW_KIND_NAMES), added_facts(world, 8, ATTRIBUTE_NAMES)
+    rows = added_fact_rows(reader, reader_tok, world, new_kinds, k, chunk_size, min_score=MIN_SCORE)
+    print(f"added facts: {_right(rows)}   (8 people in no document x 3 kinds of fact no model trained on "
+          f"({', '.join(NEW_KIND_NAMES)}), each added alone; k={k}, chunks read only at BM25 score >= {MIN_SCORE:g})")
+    by_kind = ", ".join(f"{kind} {sum(r.correct for r in rows if r.fact.attribute == kind)}/{sum(r.fact.attribute == kind for r in rows)}" for kind in NEW_KIND_NAMES)
+    print(f"  by kind: {by_kind}; abstained {sum(r.abstained for r in rows)}")
+    for label, facts in (("new kinds", new_kinds), ("trained kinds", trained_kinds)):
+        for together in (False, True):
+            for min_score in (MIN_SCORE, 0.0):
+                if label == "new kinds" and not together and min_score == MIN_SCORE:
+                    continue  # the headline line above
+                r = added_fact_rows(reader, reader_tok, world, facts, k, chunk_size, together, min_score)
+                how = "all added at once" if together else "each added alone"
+                gate = f"score >= {MIN_SCORE:g}" if min_score else "every top-k chunk read (no score threshold)"
+                print(f"  {label}, {how}, {gate}: {_right(r)}")
+    store = Store(world.documents(), chunk_size)
+    absent = open_book_rows(reader, reader_tok, world, store, new_kinds + trained_kinds, k, min_score=MIN_SCORE)
+    a = abstention_summary(absent, MIN_CONFIDENCE)
+    print(f"questions about people in no document ({a['n']}): abstained {a['no_chunk'] + a['low_confidence']} "
+          f"({a['no_chunk']} no chunk scored >= {MIN_SCORE:g}, {a['low_confidence']} confidence < {MIN_CONFIDENCE:.0%}), answered {a['answered']}")
 
 
 def live(kind: str, base, world, budget_s: float):

@@ -71,14 +71,27 @@ def highlight(text: str, terms) -> str:
     return "".join(out + [html.escape(text[last:])])
 
 
-def hits_html(hits) -> str:
-    rows = "".join(
-        f'<tr><td style="padding:4px 8px">{h.rank}</td><td style="padding:4px 8px;font-family:monospace">{h.score:.2f}</td>'
-        f'<td style="padding:4px 8px;color:#6b7280">{html.escape(h.chunk.source)}</td><td style="padding:4px 8px">{highlight(h.chunk.text, h.matched)}</td></tr>'
-        for h in hits
-    )
+def hits_html(hits, min_score: float | None = None) -> str:
+    """The retrieved chunks with their scores; with `min_score`, those below it are greyed and marked as not read."""
+    def row(h):
+        unread = min_score is not None and h.score < min_score
+        style = ' style="color:#9ca3af"' if unread else ""
+        note = f' <span style="font-size:0.8rem">(below {min_score:g}: not read)</span>' if unread else ""
+        return (f'<tr{style}><td style="padding:4px 8px">{h.rank}</td><td style="padding:4px 8px;font-family:monospace">{h.score:.2f}</td>'
+                f'<td style="padding:4px 8px;color:#6b7280">{html.escape(h.chunk.source)}</td><td style="padding:4px 8px">{highlight(h.chunk.text, h.matched)}{note}</td></tr>')
+
     head = "<tr>" + "".join(f'<th style="text-align:left;padding:4px 8px">{t}</th>' for t in ("rank", "BM25 score", "document", "chunk (matched query words marked)")) + "</tr>"
-    return f'<table class="kn-hits" style="border-collapse:collapse;width:100%;font-size:0.9rem">{head}{rows}</table>'
+    return f'<table class="kn-hits" style="border-collapse:collapse;width:100%;font-size:0.9rem">{head}{"".join(row(h) for h in hits)}</table>'
+
+
+def open_book_card(title: str, ob, good: str, bad: str) -> str:
+    """The open book's answer and where it came from, or "I don't know" and why (`chapter.OpenBook`)."""
+    if ob.answer is None:
+        return answer_card(title, "I don't know", 0.0, f"withheld: {ob.abstained}", "#6b7280").replace("confidence 0% · ", "")
+    if ob.abstained:
+        return answer_card(title, "I don't know", ob.answer.confidence, f"withheld: {ob.abstained} (it would have said {ob.answer.text.strip() or 'nothing'})", "#6b7280")
+    verdict = f"found in chunk [{ob.read.index(ob.source) + 1}] of {ob.source.chunk.source}" if ob.source else "not found in any chunk it read"
+    return answer_card(title, ob.answer.text, ob.answer.confidence, verdict, good if ob.source else bad)
 
 
 def answer_card(title: str, answer: str, confidence: float, verdict: str, color: str) -> str:

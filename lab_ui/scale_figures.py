@@ -12,11 +12,12 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from llm_core.literature import value
 from llm_core.scale.fit import SweepFit, loss_nd, power_law
 
 PALETTE = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#bddf26", "#fde725"]
 SIZE_PALETTE = ["#9ca3af", "#60a5fa", "#34d399", "#fbbf24", "#f97316", "#ef4444", "#a855f7", "#0f766e", "#1e3a8a"]
-COUNT_LABEL = {"params_total": "parameters, embeddings included", "params_non_embedding": "non-embedding parameters"}
+COUNT_LABEL = {"params_total": "parameters, embeddings included", "params_non_embedding": "non-embedding parameters", "flops": "training compute (FLOPs)"}
 
 
 def budget_colors(budgets) -> dict:
@@ -79,8 +80,9 @@ def isoflop(runs: list[dict], fit: SweepFit, n_key: str, live: list[dict] = ()) 
     return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COUNT_LABEL[n_key])), yaxis=dict(title=dict(text="held-out loss (nats per character)")))))
 
 
-def frontier(fit: SweepFit, tokens_per_param_reference: float = 20.0) -> go.Figure:
+def frontier(fit: SweepFit, tokens_per_param_reference: float | None = None) -> go.Figure:
     """N_opt and D_opt against compute (log-log) with their fitted lines, and Chinchilla's D = 20 N for comparison."""
+    tokens_per_param_reference = tokens_per_param_reference or value("chinchilla_tokens_per_param")
     inside = [m for m in fit.minima if m.inside]
     cs = [m.budget for m in inside]
     traces = [
@@ -135,13 +137,43 @@ def counts_frontier(fits: dict) -> go.Figure:
                                                       yaxis=dict(type="log", title=dict(text="compute-optimal parameters")))))
 
 
+POSITIONS = ("units", "tens", "hundreds", "thousands")
+
+
+def emergence_by_size(rows: list[dict], x_key: str = "params_total") -> go.Figure:
+    """Across sizes: exact match (each seed a dot, their mean a line) beside per-digit accuracy and the product of the per-position accuracies."""
+    xs = [r[x_key] for r in rows]
+    traces = [
+        dict(type="scatter", x=xs, y=[r["exact_match"] for r in rows], mode="lines+markers", name="exact match (all 4 digits right), mean of seeds",
+             line=dict(color="#dc2626", width=3), customdata=[r["label"] for r in rows], hovertemplate="%{customdata}: %{x:,} parameters<br>exact match %{y:.1%}<extra></extra>"),
+        dict(type="scatter", x=[r[x_key] for r in rows for _ in r["exact_match_by_seed"]], y=[v for r in rows for v in r["exact_match_by_seed"]], mode="markers",
+             name="exact match, each seed", marker=dict(color="#dc2626", size=7, symbol="circle-open")),
+        dict(type="scatter", x=xs, y=[r["digit_accuracy"] for r in rows], mode="lines+markers", name="per-digit accuracy", line=dict(color="#2563eb")),
+        dict(type="scatter", x=xs, y=[r["product"] for r in rows], mode="lines", name="product of the 4 per-position accuracies", line=dict(color="#2563eb", dash="dot")),
+    ]
+    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COUNT_LABEL.get(x_key, x_key))),
+                                                      yaxis=dict(title=dict(text="accuracy on held-out problems"), range=[0, 1.02], tickformat=".0%"))))
+
+
+def emergence_logprob_by_size(rows: list[dict], x_key: str = "params_total") -> go.Figure:
+    """Across sizes: the log-probability of the whole correct answer, and each answer position's accuracy (units first)."""
+    xs = [r[x_key] for r in rows]
+    traces = [dict(type="scatter", x=xs, y=[r["answer_logprob"] for r in rows], mode="lines+markers", name="log p(correct answer)", line=dict(color="#059669", width=3), yaxis="y2")]
+    for i, name in enumerate(POSITIONS):
+        traces.append(dict(type="scatter", x=xs, y=[r["digit_accuracy_by_position"][i] for r in rows], mode="lines", name=f"{name} digit", line=dict(width=1)))
+    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COUNT_LABEL.get(x_key, x_key))),
+                                                      yaxis=dict(title=dict(text="digit accuracy"), range=[0, 1.02], tickformat=".0%"),
+                                                      yaxis2=dict(title=dict(text="log p(correct answer), nats"), overlaying="y", side="right"))))
+
+
 def emergence_accuracy(series: list[dict], x_key: str = "step") -> go.Figure:
-    """Exact match (sharp) beside per-digit accuracy (smooth) and per-digit accuracy to the 4th power, on held-out problems."""
+    """Over training steps: exact match (sharp) beside per-digit accuracy (smooth) and the product of the per-position accuracies."""
     xs = [p[x_key] for p in series]
     traces = [
         dict(type="scatter", x=xs, y=[p["exact_match"] for p in series], mode="lines+markers", name="exact match (all 4 digits right)", line=dict(color="#dc2626", width=3)),
         dict(type="scatter", x=xs, y=[p["digit_accuracy"] for p in series], mode="lines+markers", name="per-digit accuracy", line=dict(color="#2563eb")),
-        dict(type="scatter", x=xs, y=[p["digit_accuracy"] ** 4 for p in series], mode="lines", name="(per-digit accuracy)⁴", line=dict(color="#2563eb", dash="dot")),
+        dict(type="scatter", x=xs, y=[math.prod(p["digit_accuracy_by_position"]) for p in series], mode="lines", name="product of the 4 per-position accuracies",
+             line=dict(color="#2563eb", dash="dot")),
         dict(type="scatter", x=xs, y=[p["train_exact_match"] for p in series], mode="lines", name="exact match on training problems", line=dict(color="#9ca3af", dash="dash")),
     ]
     return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(title=dict(text=x_key.replace("_", " "))), yaxis=dict(title=dict(text="accuracy"), range=[0, 1.02], tickformat=".0%"))))
@@ -151,7 +183,7 @@ def emergence_logprob(series: list[dict], x_key: str = "step") -> go.Figure:
     """The log-probability of the whole correct answer, and each answer digit's accuracy (units first)."""
     xs = [p[x_key] for p in series]
     traces = [dict(type="scatter", x=xs, y=[p["answer_logprob"] for p in series], mode="lines+markers", name="log p(correct answer)", line=dict(color="#059669", width=3), yaxis="y2")]
-    for i, name in enumerate(("units", "tens", "hundreds", "thousands")):
+    for i, name in enumerate(POSITIONS):
         traces.append(dict(type="scatter", x=xs, y=[p["digit_accuracy_by_position"][i] for p in series], mode="lines", name=f"{name} digit", line=dict(width=1)))
     return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(title=dict(text=x_key.replace("_", " "))), yaxis=dict(title=dict(text="digit accuracy"), range=[0, 1.02], tickformat=".0%"),
                                                       yaxis2=dict(title=dict(text="log p(correct answer), nats"), overlaying="y", side="right"))))

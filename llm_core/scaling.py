@@ -3,6 +3,7 @@
     python -m llm_core.scaling sweep --out assets/sweeps/shakespeare-scaling.json
     python -m llm_core.scaling fit assets/sweeps/shakespeare-scaling.json
     python -m llm_core.scaling emergence --out assets/sweeps/addition-emergence.json
+    python -m llm_core.scaling emergence --sizes 1x16,2x32,4x64 --seeds 1,2 --out assets/sweeps/addition-emergence-sizes.json
 
 Each file records the exact command that made it. The engine is `llm_core.scale`.
 """
@@ -23,6 +24,13 @@ def _floats(text: str) -> tuple:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
 
 
 def _sizes(text: str) -> tuple:
@@ -59,7 +67,10 @@ def _parse(argv):
     e.add_argument("--steps", type=int, default=EmergencePlan.steps)
     e.add_argument("--eval-every", type=int, default=EmergencePlan.eval_every)
     e.add_argument("--batch-size", type=int, default=EmergencePlan.batch_size)
-    e.add_argument("--seed", type=int, default=EmergencePlan.seed)
+    e.add_argument("--seed", type=int, default=EmergencePlan.seed, help="seed of the held-out split (and of the run, unless --seeds)")
+    e.add_argument("--seeds", type=_ints, default=(), help="train each size once per seed, comma-separated (default: --seed alone)")
+    e.add_argument("--workers", type=int, default=1, help="train this many (size, seed) runs at once, each in its own process (default: 1)")
+    e.add_argument("--resume", action="store_true", help="keep the finished runs already in --out (same plan) and train only the others")
     e.add_argument("--out", help="write the series here (JSON)")
     return p.parse_args(argv)
 
@@ -111,12 +122,17 @@ def _sweep(args, command: str) -> int:
 
 def _fit(args) -> int:
     from llm_core.scale.fit import fit_sweep, summary_lines
+    from llm_core.scale.reading import COUNTS, read_sweep
     from llm_core.scale.sweep import SweepError, load_sweep
 
     try:
         doc = load_sweep(args.path)
-        for line in summary_lines(fit_sweep(doc)):
+        fits = {count: fit_sweep(doc, count) for count in COUNTS}
+        for line in summary_lines(fits["params_total"]):
             print(line)
+        print("\nThe reading (llm_core/scale/reading.py):")
+        for line in read_sweep(doc, fits).sentences():
+            print(f"- {line}")
     except (SweepError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -124,25 +140,86 @@ def _fit(args) -> int:
 
 
 def _emergence(args, command: str) -> int:
-    from llm_core.scale.emergence import EmergencePlan, emergence_document, run_emergence, save_emergence
+    from llm_core.scale.emergence import EmergenceError, EmergencePlan, emergence_document, finished_rungs, load_emergence, rung_points, save_emergence
 
-    plan = EmergencePlan(sizes=args.sizes, steps=args.steps, eval_every=args.eval_every, batch_size=args.batch_size, seed=args.seed)
-    series, t0, rec = [], time.perf_counter(), None
-    for rec in run_emergence(plan):
-        if rec.point is not None:
-            pt = rec.point
-            series.append(pt)
-            print(f"{pt['label']:>6} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
-                  f"answer log-prob {pt['answer_logprob']:.3f}, train exact {pt['train_exact_match']:.1%} (load {os.getloadavg()[0]:.2f})", flush=True)
-            if args.out:  # after every point: a run cut short still leaves its series on disk
-                save_emergence(args.out, emergence_document(plan, series, command, time.perf_counter() - t0))
+    plan = EmergencePlan(sizes=args.sizes, steps=args.steps, eval_every=args.eval_every, batch_size=args.batch_size, seed=args.seed,
+                         seeds=args.seeds)
+    # --workers and --resume change how the runs are scheduled, not what they compute: the file records the command without them
+    canonical = _without(command, ("--resume",), ("--workers",))
+    series, t0 = [], time.perf_counter()
+    if args.resume and args.out and os.path.exists(args.out):
+        try:
+            old = load_emergence(args.out)
+        except EmergenceError as exc:
+            print(f"error: cannot resume: {exc}", file=sys.stderr)
+            return 2
+        same = {k: v for k, v in old["plan"].items() if k not in ("sizes", "seeds")} == {k: v for k, v in plan.to_dict().items() if k not in ("sizes", "seeds")}
+        if not same:
+            print("error: cannot resume: the file was made with another plan (steps, batch, evaluation or seed differ).", file=sys.stderr)
+            return 2
+        wanted = {(f"{n}x{w}", seed) for (n, w), seed in plan.rungs()}
+        keep = finished_rungs(old["series"]) & wanted
+        series = [p for p in old["series"] if (p["label"], p.get("seed")) in keep]
+        print(f"resuming: {len(keep)} of {len(wanted)} runs already finished in {args.out}")
+    done = finished_rungs(series)
+    todo = [(size, seed) for size, seed in plan.rungs() if (f"{size[0]}x{size[1]}", seed) not in done]
+
+    def save():
+        series.sort(key=lambda p: (p["params_total"], p.get("seed") or 0, p["step"]))
+        if args.out:  # after every run (or point): a sweep cut short still leaves its series on disk
+            save_emergence(args.out, {**emergence_document(plan, series, canonical, time.perf_counter() - t0), "ran_as": command})
+
+    def show(pt):
+        print(f"{pt['label']:>6} seed {pt['seed']} step {pt['step']:>5}: exact match {pt['exact_match']:.1%}, per digit {pt['digit_accuracy']:.1%}, "
+              f"answer log-prob {pt['answer_logprob']:.3f}, train exact {pt['train_exact_match']:.1%} (load {os.getloadavg()[0]:.2f})", flush=True)
+
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(rung_points, plan.to_dict(), size, seed, args.threads or 1) for size, seed in reversed(todo)]  # largest first
+            for future in as_completed(futures):
+                points = future.result()
+                series.extend(points)
+                show(points[-1])
+                save()
+    else:
+        from llm_core.scale.emergence import run_emergence
+
+        for size, seed in todo:
+            for rec in run_emergence(EmergencePlan.from_dict({**plan.to_dict(), "sizes": [list(size)], "seeds": [seed]})):
+                if rec.point is not None:
+                    series.append(rec.point)
+                    show(rec.point)
+                    save()
     wall = time.perf_counter() - t0
-    doc = emergence_document(plan, series, command, wall)
-    print(f"ended: {series[-1].get('stop_reason')}")
-    print(f"done in {wall:.0f} s; load average {doc['load_average']}")
+    save()
+    print(f"done in {wall:.0f} s; load average {list(os.getloadavg())}")
     if args.out:
-        print(f"wrote {save_emergence(args.out, doc)}")
+        print(f"wrote {args.out}")
     return 0
+
+
+def _without(command: str, flags=(), options=()) -> str:
+    """The command with some flags (no value) and options (one value) taken out.
+
+    >>> _without("python -m x emergence --workers 2 --resume --out f.json", ("--resume",), ("--workers",))
+    'python -m x emergence --out f.json'
+    """
+    words, out, skip = shlex.split(command), [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in flags:
+            continue
+        elif w in options:
+            skip = True
+        elif any(w.startswith(o + "=") for o in options):
+            continue
+        else:
+            out.append(w)
+    return " ".join(shlex.quote(w) for w in out)
 
 
 def main(argv=None) -> int:

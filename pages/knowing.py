@@ -4,19 +4,20 @@ import threading
 
 import streamlit as st
 
-from lab_ui import course, jobs, state, url_state
+from lab_ui import course, knowing_live, state, url_state
 from lab_ui import knowing_figures as fig
 from lab_ui.shell import ensure_app_shell
+from llm_core.literature import cite, references
 from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
-from llm_core.retrieval.chapter import closed_book_summary, compare_books, lineage, load_shipped
+from llm_core.retrieval.chapter import MIN_CONFIDENCE, MIN_SCORE, abstention_summary, added_fact_rows, added_facts, added_title, closed_book_summary, compare_books, lineage, load_shipped, open_book
 from llm_core.retrieval.prompt import DocumentError, assemble, clean_document, read_upload
-from llm_core.retrieval.readers import READER_MAX_TOKENS, FineTune, closed_book_rows, live_config, open_book_rows, spoken
-from llm_core.retrieval.store import Store, mentions
-from llm_core.retrieval.world import ATTRIBUTE_NAMES, Fact, make_world, new_fact_sentence
+from llm_core.retrieval.readers import READER_MAX_TOKENS, closed_book_rows, open_book_rows, spoken
+from llm_core.retrieval.store import Store
+from llm_core.retrieval.world import ATTRIBUTE_NAMES, NEW_KIND_NAMES, Fact, make_world, new_fact_sentence
 from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()
-KINDS, GREEN, RED = {"closed-book": "kn_job_closed", "reader": "kn_job_reader"}, "#16a34a", "#dc2626"
+KINDS, GREEN, RED = knowing_live.KINDS, "#16a34a", "#dc2626"
 
 
 @st.cache_resource(show_spinner="Making the world and loading the chapter's models…")
@@ -56,11 +57,12 @@ models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k
 course.chapter_intro("knowing")
 st.markdown(
     "A language model answers from patterns in its weights. Asked about something it never saw, it still produces a "
-    "well-formed answer, often with high confidence: a **hallucination**. Kalai and Vempala (2024, *Calibrated language "
-    "models must hallucinate*) show why: facts seen only once in training give a model no way to tell them from "
-    "plausible inventions. **Retrieval-augmented generation** (Lewis et al. 2020) puts documents fetched at question "
+    f"well-formed answer, often with high confidence: a **hallucination**. {cite('kalai2024')} (*Calibrated language models must "
+    "hallucinate*) prove that a model whose confidence is calibrated hallucinates on arbitrary facts at least about as often as the share "
+    "of such facts that appeared exactly once in its training data, less its miscalibration: facts seen once are where its knowledge "
+    f"thins out into guessing. **Retrieval-augmented generation** ({cite('lewis2020')}) puts documents fetched at question "
     "time into the prompt, so the model can answer from them instead. Both are measured here, on small models, in a world "
-    "no pre-trained model can know."
+    "no pre-trained model can know: facts seen 1 to 16 times, and facts never seen at all."
 )
 
 # ---------------------------------------------------------------- 1. the world
@@ -110,51 +112,57 @@ a1, a2, a3 = st.columns([3, 1, 1])
 question = url_state.text_box(a1.text_input, "Question", "kn_question", f0.question, max_chars=200)
 chunk_size = a2.slider("Chunk size (characters)", 20, 400, 60, 10, key="kn_chunk", bind="query-params")
 k = a3.slider("Chunks retrieved (k)", 1, 5, 3, key="kn_k", bind="query-params")
+t1, t2 = st.columns(2)
+min_score = t1.slider("Read only chunks with a BM25 score of at least", 0.0, 5.0, MIN_SCORE, 0.25, key="kn_min_score", bind="query-params",
+                      help="A chunk that shares only a common word with the question (born, horse) scores low; one that names the person scores high.")
+min_conf = t2.slider("Answer only at a confidence of at least", 0.0, 1.0, MIN_CONFIDENCE, 0.05, key="kn_min_conf", bind="query-params")
 store = memo(("store", chunk_size, tuple(docs.items())), lambda: Store({**dict(reversed(docs.items())), **world.documents()}, chunk_size), not docs)
-hits = store.search(question, k)
-st.caption(f"The store holds {len(store):,} chunks from {len(world.documents()) + len(docs)} documents ({len(docs)} added by you). BM25 ranks them with the `bm25s` library.")
-st.markdown(fig.hits_html(hits) if hits else "No chunk shares a word with this question.", unsafe_allow_html=True)
+st.caption(f"The store holds {len(store):,} chunks from {len(world.documents()) + len(docs)} documents ({len(docs)} added by you). BM25 ranks them with the "
+           f"`bm25s` library ({cite('robertson2009')}); only chunks scoring at least {min_score:g} are given to the reader.")
 try:
-    prompt = assemble(question, [h.chunk.text for h in hits], reader_tok, reader.config.block_size)
-    st.markdown("The prompt exactly as the reader reads it (chat tokens included):")
-    st.code(prompt.chat(), language=None)
-    for note in prompt.notes:
-        st.text(f"Note: {note}.")  # may quote characters from a user document
+    ob = open_book(reader, reader_tok, store, question, k, min_score, min_conf)
+    st.markdown(fig.hits_html(ob.hits, min_score) if ob.hits else "No chunk shares a word with this question.", unsafe_allow_html=True)
+    if ob.prompt is not None:
+        st.markdown("The prompt exactly as the reader reads it (chat tokens included):")
+        st.code(ob.prompt.chat(), language=None)
+        for note in ob.prompt.notes:
+            st.text(f"Note: {note}.")  # may quote characters from a user document
+    else:
+        st.markdown("Nothing is given to the reader:")
+        st.code(f"(no prompt: {ob.abstained})", language=None)
     cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
-    ob = answer_with_confidence(reader, reader_tok, prompt.text, READER_MAX_TOKENS)
-    source = next((h for h in hits[: prompt.chunks_used] if mentions(h.chunk.text, spoken(ob.text))), None)
     b1, b2 = st.columns(2)
     b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", "#6b7280"), unsafe_allow_html=True)
-    b2.markdown(fig.answer_card(f"Open book ({rd_name})", ob.text, ob.confidence,
-                                f"found in chunk [{source.rank}] of {source.chunk.source}" if source else "not found in any retrieved chunk", GREEN if source else RED), unsafe_allow_html=True)
+    b2.markdown(fig.open_book_card(f"Open book ({rd_name})", ob, GREEN, RED), unsafe_allow_html=True)
 except (DocumentError, TokenizerError, ValueError) as exc:
     st.warning("This question cannot be asked:")
     st.text(str(exc))  # it may quote the user's text: never rendered as Markdown
 
 NEW_PERSON = "Merra Vantis"  # in no document and no training set
-VALUES = {a: sorted({f.value for f in world.facts if f.attribute == a}) for a in ATTRIBUTE_NAMES}
+VALUES = {a: world.values(a) for a in ATTRIBUTE_NAMES}
+KIND_LABELS = {a: a for a in ATTRIBUTE_NAMES} | {a: f"{a} (a kind no model here was trained on)" for a in NEW_KIND_NAMES}
 
 
 def add_fact():
     person, value = st.session_state.kn_person.strip(), st.session_state.kn_value.strip()
     if person and value:
-        attribute = st.session_state.kn_attribute
-        fact_key = f"added: {person} ({attribute})"
-        docs.pop(fact_key, None)
-        docs[fact_key] = new_fact_sentence(person, attribute, value)
-        added[fact_key] = Fact(person, attribute, value)
-        st.session_state.kn_question = Fact(person, attribute, value).question
+        fact = Fact(person, st.session_state.kn_attribute, value)
+        docs.pop(added_title(fact), None)
+        docs[added_title(fact)] = new_fact_sentence(fact.person, fact.attribute, fact.value)
+        added[added_title(fact)] = fact
+        st.session_state.kn_question = fact.question
 
 
 with st.form("kn_add_fact"):
     st.markdown("**Add a fact to the store** (indexed at once; no model is retrained). Then the question above asks about it.")
     f1, f2, f3 = st.columns(3)
     f1.text_input("Person", NEW_PERSON, max_chars=60, key="kn_person")
-    f2.selectbox("Fact", ATTRIBUTE_NAMES, key="kn_attribute")
+    f2.selectbox("Fact", list(KIND_LABELS), format_func=KIND_LABELS.get, key="kn_attribute")
     f3.text_input("Value", VALUES["town"][0], max_chars=40, key="kn_value")
     st.form_submit_button("Add fact", on_click=add_fact)
     st.caption(f"The reader's tokenizer has one token for each of the world's {sum(map(len, VALUES.values()))} town, trade and horse names "
-               "(for example " + ", ".join(v[0] for v in VALUES.values()) + "): it reads one out by copying that token. A word outside them it cannot spell out.")
+               "(for example " + ", ".join(v[0] for v in VALUES.values()) + "): it reads one out by copying that token, so a value must be one of them "
+               "(where someone lives is a town, a dog's name a horse's, a father's work a trade). A word outside them it cannot spell out.")
 with st.expander("Paste or upload a document"):
     pasted = st.text_area("Text", max_chars=200_000, key="kn_paste")
     upload = st.file_uploader("or a .txt / .md file (up to 1 MB)", key="kn_upload")
@@ -189,8 +197,8 @@ st.markdown(
 
 # ---------------------------------------------------------------- 5. measured comparison
 st.header("5 · Measured on every unknown person")
-cmp = memo(("compare", cb_name, rd_name, chunk_size, k, tuple(docs.items())), lambda: compare_books(
-    closed, closed_tok, reader, reader_tok, world, store, k, closed_rows=[r for r in rows if r.seen == 0]), shared)
+cmp = memo(("compare", cb_name, rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: compare_books(
+    closed, closed_tok, reader, reader_tok, world, store, k, closed_rows=[r for r in rows if r.seen == 0], min_score=min_score), shared)
 g = cmp.figures
 n = st.columns(4)
 n[0].metric("Closed book, exact match", f"{g['closed_book_em']:.0%}")
@@ -203,11 +211,24 @@ st.markdown(
     f"(recall@{k} {g['recall']:.0%}). When the chunks that hold the answer are left out, the reader gets "
     f"{g['miss_em']:.0%} right at {g['miss_conf'] or 0:.0%} mean confidence: wrong context in, wrong answer out."
 )
+trial = added_facts(world, 8, NEW_KIND_NAMES)  # 8 people in no document, one fact of each kind no model trained on
+gated, ungated, absent = memo(("added", rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: (
+    added_fact_rows(reader, reader_tok, world, trial, k, chunk_size, min_score=min_score), added_fact_rows(reader, reader_tok, world, trial, k, chunk_size),
+    open_book_rows(reader, reader_tok, world, store, trial, k, min_score=min_score)), shared)
+ab = abstention_summary(absent, min_conf)
+st.markdown(
+    f"**Facts added to the store.** {len(trial)} facts about {len(trial) // len(NEW_KIND_NAMES)} people in no document, of kinds no model here was trained on "
+    f"({', '.join(NEW_KIND_NAMES)}), each added alone as the form below the question does: the reader answers **{sum(r.correct for r in gated)} of {len(gated)}** right "
+    f"reading only chunks that score at least {min_score:g}, and {sum(r.correct for r in ungated)} of {len(ungated)} when it reads every one of the top {k} "
+    "(then other people's facts of the same kind, which share the question's words, sit beside the right one). Asked the same questions before the facts are added, "
+    f"it withholds {ab['no_chunk'] + ab['low_confidence']} of {ab['n']} answers ({ab['no_chunk']} with no chunk scoring enough, {ab['low_confidence']} below "
+    f"{min_conf:.0%} confidence) and answers {ab['answered']}, {ab['right']} of them right."
+)
 facts = [f for title, f in added.items() if title in docs]
 if facts:
     cb_right = sum(answer_with_confidence(closed, closed_tok, clean_document(f.question, closed_tok).text).text.strip() == f.value for f in facts)
-    ob_right = sum(r.correct for r in open_book_rows(reader, reader_tok, world, store, facts, k))
-    st.markdown(f"Of the {len(facts)} fact(s) you added, the open-book reader now answers {ob_right} right, straight from the store; "
+    ob_rows = open_book_rows(reader, reader_tok, world, store, facts, k, min_score=min_score)
+    st.markdown(f"Of the {len(facts)} fact(s) you added, the open-book reader now answers {sum(r.correct for r in ob_rows)} right, straight from the store; "
                 f"the closed-book model answers {cb_right} right: it still answers from the weights it had when training ended. "
                 "Its knowledge is frozen at training time.")
 with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
@@ -221,41 +242,8 @@ with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
 
 # ---------------------------------------------------------------- 6. live fine-tuning
 st.header("6 · Fine-tune your own, from the current model")
-entry = state.current()
-st.markdown(f"Each run fine-tunes a copy of **{entry.name}** for about 90 seconds in the background through the same SFT code as the assistant chapter; the result "
-            "replaces the shipped model here and joins your model list. A live reader gets far fewer steps than the shipped one and may not learn to read; section 5 measures the one in use.")
-
-
-def start(kind):
-    try:
-        ft = FineTune(kind, entry.model, entry.tokenizer, world, live_config(kind), base_name=entry.name, parent_lineage=state.entry_lineage(entry))
-    except (TokenizerError, ValueError) as exc:
-        st.session_state.kn_message = f"Cannot fine-tune this model: {exc}"
-        return
-
-    def done(job, snap):
-        if job.result is not None:
-            name = state.add_model(f"{entry.name} · {kind}", job.result.model, job.result.tokenizer, job.result.meta, "fine-tuned", make_current=False) or f"{entry.name} · {kind}"
-            chosen[kind] = (name, job.result.model, job.result.tokenizer)
-    job = ft.make_job(gate=jobs.gate(), time_cap_s=jobs.time_cap_s(), idle_timeout_s=jobs.IDLE_TIMEOUT_S)
-    jobs.track(KINDS[kind], job, f"Knowing: {kind} from {entry.name}", "pages/knowing.py", done)
-    job.start()
-
-
-for kind, key in KINDS.items():
-    running = jobs.get(key) is not None and jobs.get(key).snapshot().active
-    c1, c2 = st.columns([1, 3])
-    c1.button(f"Fine-tune the {kind} model", on_click=start, args=(kind,), disabled=running, key=f"{key}_start")
-
-    def render(snap, area=c2):
-        if snap is not None and snap.active:
-            area.progress(min(max(snap.latest.progress if snap.latest else 0.0, 0.0), 1.0), text=jobs.describe(snap))
-        elif snap is not None:
-            area.text(f"failed: {snap.error}" if snap.error else f"{snap.stop_reason}; {snap.running_s:.0f} s")
-    jobs.live(key, render)
-if st.session_state.get("kn_message"):
-    st.text(st.session_state.pop("kn_message"))
-if chosen:
-    st.button("Use the shipped models again", key="kn_reset", on_click=chosen.clear)
+knowing_live.section(world, chosen)
+st.divider()
+st.caption("Sources: " + references(["kalai2024", "lewis2020", "robertson2009", "guo2017"]) + ".")
 
 course.chapter_end("knowing")

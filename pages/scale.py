@@ -8,16 +8,19 @@ from lab_ui import scale_figures as figs
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
 from llm_core.jobs import Job
+from llm_core.literature import cite, claim, references, value
 from llm_core.paths import ASSETS
-from llm_core.scale.emergence import EmergenceError, load_emergence
-from llm_core.scale.fit import PUBLISHED, fit_sweep, residuals
+from llm_core.scale.emergence import EmergenceError, by_size, load_emergence
+from llm_core.scale.fit import fit_sweep, residuals
 from llm_core.scale.flops import train_flops_per_token
+from llm_core.scale.reading import emergence_across_sizes, emergence_over_steps, read_sweep
 from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, sweep_in_worker
 
 ensure_app_shell()
 
 SWEEP_PATH = ASSETS / "sweeps" / "shakespeare-scaling.json"
 EMERGENCE_PATH = ASSETS / "sweeps" / "addition-emergence.json"
+EMERGENCE_SIZES_PATH = ASSETS / "sweeps" / "addition-emergence-sizes.json"
 JOB_KEY = "scale_live"
 COUNTS = {"with embeddings (Chinchilla; Pearce & Song 2024)": "params_total", "without embeddings (Kaplan 2020)": "params_non_embedding"}
 
@@ -25,7 +28,8 @@ COUNTS = {"with embeddings (Chinchilla; Pearce & Song 2024)": "params_total", "w
 @st.cache_resource(show_spinner=False)
 def shipped():
     doc = load_sweep(SWEEP_PATH)
-    return doc, {key: fit_sweep(doc, key) for key in COUNTS.values()}, load_emergence(EMERGENCE_PATH)
+    fits = {key: fit_sweep(doc, key) for key in COUNTS.values()}
+    return doc, fits, read_sweep(doc, fits), load_emergence(EMERGENCE_SIZES_PATH), load_emergence(EMERGENCE_PATH)
 
 
 def own_models() -> list[dict]:
@@ -58,13 +62,14 @@ def stop_live() -> None:
 course.chapter_intro("scale")
 st.markdown(
     "Bigger models trained on more data get better, and they do so **predictably**: held-out loss falls as a power law of "
-    "model size, data and compute (Kaplan et al., 2020). For a fixed compute budget there is a best model size, and it "
-    "grows with the budget together with the data (Hoffmann et al., 2022, \"Chinchilla\"). Below, every curve comes from "
-    "models trained on this machine with the same training loop as the *Train a model* chapter."
+    f"model size, data and compute ({cite('kaplan2020')}). For a fixed compute budget there is a best model size. How it should grow "
+    f"with the budget is where two papers differ: {cite('kaplan2020')} put most of a bigger budget into a bigger model (N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f}); "
+    f"{cite('hoffmann2022')} (\"Chinchilla\") grew model and data about equally (C^{value('chinchilla_n_opt_exponent'):.2f} each). Below, every curve comes from "
+    "models trained on this machine with the same training loop as the *Train a model* chapter, and section 3 says which of the two it resembles."
 )
 jobs.collect()
 try:
-    doc, fits, em = shipped()
+    doc, fits, reading, em_sizes, em = shipped()
 except (SweepError, EmergenceError) as exc:
     st.error(f"The shipped sweeps cannot be read: {exc} Make them again with the commands in the README.")
     st.stop()
@@ -91,8 +96,9 @@ f = fit.loss_vs_compute
 if f is not None and "alpha" in f.params:
     st.markdown(
         f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
-        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. Kaplan et al. measured L ∝ C^−{PUBLISHED['kaplan_alpha_C']} with models up to 1.5B parameters; "
-        f"ours have at most {max(totals):,} and {budgets[-1]:.0e} FLOPs: far from their loss floor, so the exponents are not comparable one to one."
+        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. {cite('kaplan2020')} measured L ∝ C^−{value('kaplan_alpha_c'):.3f} with models of up to "
+        f"{value('kaplan_max_params') / 1e9:g} billion parameters; ours have at most {max(totals):,} and {budgets[-1]:.0e} FLOPs: far from their loss floor, "
+        "so the exponents are not comparable one to one."
     )
 if doc.get("runs_planned", len(runs)) > len(runs):
     missing = ", ".join(f"{b:.0e}" for b in sorted(set(doc["plan"]["budgets"]) - set(budgets)))
@@ -116,17 +122,11 @@ st.markdown(table_html([dict(budget=f"{m.budget:.0e} FLOPs", optimal_size=f"{m.n
 # --- 3 · Frontier -----------------------------------------------------------------------
 st.header("3 · The compute-optimal frontier")
 st.plotly_chart(figs.frontier(fit), key="sc_frontier")
-nf, df = fit.n_opt_vs_compute, fit.d_opt_vs_compute
-if nf is not None and df is not None:
-    ratios = [r for _, r in fit.tokens_per_param]
-    st.markdown(
-        f"The optimal size grows as **N_opt ∝ C^{nf.describe('a', 2)}** and the optimal data as **D_opt ∝ C^{df.describe('a', 2)}** "
-        f"(R² {nf.r2:.3f} and {df.r2:.3f} in log space). Chinchilla found both exponents near {PUBLISHED['chinchilla_N_opt_exponent']:.2f}; "
-        f"Kaplan et al. had N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']}. At the optimum our models saw **{min(ratios):.0f}–{max(ratios):.0f} tokens per parameter** "
-        f"(parameters counted {count_label.split(' (')[0]}); Chinchilla's rule is about {PUBLISHED['chinchilla_tokens_per_param']:.0f}, and nanochat's small-scale runs found "
-        f"{PUBLISHED['nanochat_tokens_per_param'][0]:g}–{PUBLISHED['nanochat_tokens_per_param'][1]:g}. Our models are 10^4–10^5 times smaller than theirs, "
-        "use characters, and repeat data for several epochs: the ratio is a measurement of this setting, not a law."
-    )
+st.markdown("**What this sweep says, read from its fits** (`llm_core/scale/reading.py`; the intervals are 95%, from the fits' standard errors):")
+for sentence in reading.sentences():
+    st.markdown(f"- {sentence}")
+if count_label != list(COUNTS)[0]:
+    st.caption("The chart and the table above count parameters as chosen at the top; the reading compares each count with the paper that counted that way.")
 
 # --- 4 · Two ways of counting -----------------------------------------------------------------
 st.header("4 · Loss against size, and how you count the parameters")
@@ -139,14 +139,14 @@ if nd is not None and len(fit.loss_nd) == 2:
     st.markdown(
         f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
         f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
-        f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit: α = {PUBLISHED['chinchilla_alpha']}, "
-        f"β = {PUBLISHED['chinchilla_beta']}, E = {PUBLISHED['chinchilla_E']} (nats per token of a 32k-token vocabulary, not per character: E is not comparable)."
+        f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit ({cite('chinchilla_alpha')}): "
+        f"α = {value('chinchilla_alpha')}, β = {value('chinchilla_beta')}, E = {value('chinchilla_e')} (nats per token of a 32k-token vocabulary, not per character: E is not comparable)."
     )
 if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
     st.markdown(
         f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
-        f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. Pearce and Song (2024) traced most of the gap between Kaplan's N_opt ∝ C^{PUBLISHED['kaplan_N_opt_exponent']} "
-        f"and Chinchilla's C^{PUBLISHED['chinchilla_N_opt_exponent']:.2f} to this choice at small scale (Kaplan's L(N): α = {PUBLISHED['kaplan_alpha_N']}, without embeddings).")
+        f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. {cite('pearce2024')} traced most of the gap between Kaplan's N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f} "
+        f"and Chinchilla's C^{value('chinchilla_n_opt_exponent'):.2f} to this choice at small scale (Kaplan's L(N): α = {value('kaplan_alpha_n'):.3f}, without embeddings).")
 
 # --- 5 · Your own points -------------------------------------------------------------------
 st.header("5 · Add your own points")
@@ -203,48 +203,52 @@ jobs.live(JOB_KEY, render_live)
 
 # --- 6 · Emergence ------------------------------------------------------------------------
 st.header("6 · Emergence: a skill that seems to appear suddenly")
-series = em["series"]
-p0 = em["plan"]
+rows = by_size(em_sizes["series"])
+ps = em_sizes["plan"]
 st.markdown(
-    f"Wei et al. (2022) list 3-digit addition among abilities that appear suddenly: GPT-3 only did it at 13B parameters. Here a "
-    f"{series[0]['label']} model ({series[0]['params_total']:,} parameters) learns the same skill, the answer written units first "
-    f"(\"123+456=\" → \"9750\"), trained {p0['steps']:,} steps on random problems and measured every {p0['eval_every']} steps on {p0['held_out']:,} problems it never trained on."
+    f"{cite('wei2022')} call an ability emergent when it is absent in smaller models and present in larger ones, across model scale. "
+    f"Three-digit addition is one of their examples: in {cite('brown2020')}, GPT-3 models of up to {value('wei_addition_params') / 1e9:.0f}B parameters got it right "
+    f"less than {value('brown_addition_13b_max'):.0f}% of the time ({claim('brown_addition_13b_max').where}), and the {value('gpt3_params') / 1e9:.0f}B model "
+    f"{value('brown_addition_175b'):.1f}%, "
+    f"both few-shot; {cite('wei2022')} place its emergence, where accuracy first leaves the near-zero level of smaller models, at "
+    f"{value('wei_addition_params') / 1e9:.0f}B parameters and {value('wei_addition_flops'):.1e} training FLOPs "
+    f"({claim('wei_addition_flops').where}). Here, {len(rows)} sizes from {rows[0]['params_total']:,} to {rows[-1]['params_total']:,} parameters learn the same skill, "
+    f"the answer written units first (\"123+456=\" → \"9750\"), each from {len(ps['seeds']) or 1} seed(s), every one trained the same {ps['steps']:,} steps of "
+    f"{ps['batch_size']} problems and measured on {ps['held_out']:,} problems no model trained on."
 )
 e1, e2 = st.columns(2)
-e1.plotly_chart(figs.emergence_accuracy(series), key="sc_em_acc")
-e2.plotly_chart(figs.emergence_logprob(series), key="sc_em_logp")
-below = [p for p in series if p["exact_match"] < 0.10]
-above = [p for p in series if p["exact_match"] > 0.80]
-if below and above:
-    last_low = max((p for p in below if p["step"] < above[0]["step"]), key=lambda p: p["step"])
-    first_high = above[0]
-    st.markdown(
-        f"Exact match was **{last_low['exact_match']:.0%}** at step {last_low['step']:,} and **{first_high['exact_match']:.0%}** at step {first_high['step']:,}. "
-        f"Over the same steps the per-digit accuracy went from {last_low['digit_accuracy']:.0%} to {first_high['digit_accuracy']:.0%}, and the log-probability "
-        f"of the correct answer from {last_low['answer_logprob']:.2f} to {first_high['answer_logprob']:.2f} nats. The right-hand chart shows why: "
-        f"{sum(1 for v in last_low['digit_accuracy_by_position'] if v > 0.9)} of the 4 digits were already right over 90% of the time there, and exact match needs all 4."
-    )
-drop = max(zip(series, series[1:]), key=lambda ab: ab[0]["exact_match"] - ab[1]["exact_match"])
-if drop[0]["exact_match"] - drop[1]["exact_match"] > 0.2:  # a loss spike: say so rather than draw a smooth story over it
-    st.markdown(f"The run is not monotone: between steps {drop[0]['step']:,} and {drop[1]['step']:,} a loss spike dropped exact match from {drop[0]['exact_match']:.0%} "
-                f"to {drop[1]['exact_match']:.0%} and the log-probability from {drop[0]['answer_logprob']:.2f} to {drop[1]['answer_logprob']:.2f}; it recovered afterwards.")
+e1.plotly_chart(figs.emergence_by_size(rows), key="sc_em_size_acc")
+e2.plotly_chart(figs.emergence_logprob_by_size(rows), key="sc_em_size_logp")
+for sentence in emergence_across_sizes(rows):
+    st.markdown(sentence)
+st.caption(f"{cite('schaeffer2023')} argue that much reported emergence comes from such sharp metrics; {cite('wei2022')} report abilities that also jump under other "
+           "metrics. This sweep measures both kinds of metric on the same models.")
+with st.expander("The command that made this sweep, and every size's figures"):
+    st.code(em_sizes["command"], language="bash")
+    st.markdown(table_html([dict(size=r["label"], parameters=f"{r['params_total']:,}", seeds=len(r["exact_match_by_seed"]), exact_match=f"{r['exact_match']:.1%}",
+                                 per_digit=f"{r['digit_accuracy']:.1%}", product_of_positions=f"{r['product']:.1%}", log_p=f"{r['answer_logprob']:.2f}")
+                            for r in rows]), unsafe_allow_html=True)
+
+st.subheader("A second view: one model over training steps")
+series = em["series"]
+st.markdown(f"A {series[0]['label']} model ({series[0]['params_total']:,} parameters) trained {em['plan']['steps']:,} steps, measured every "
+            f"{em['plan']['eval_every']} steps on the same kind of held-out problems.")
+s1, s2 = st.columns(2)
+s1.plotly_chart(figs.emergence_accuracy(series), key="sc_em_acc")
+s2.plotly_chart(figs.emergence_logprob(series), key="sc_em_logp")
+for sentence in emergence_over_steps(series):
+    st.markdown(sentence)
 st.markdown(
-    "Schaeffer et al. (2023) argue that much \"emergence\" is in the metric: if each of L answer tokens is right with probability p, "
-    "the whole answer is right with about p^L, which stays near 0 and then shoots up while p itself rises steadily. The dotted line is "
-    "(per-digit accuracy)⁴. The grey dashed line is exact match on problems the model trained on: "
-    + ("it tracks the held-out line, so this jump is not grokking (a late jump of held-out accuracy long after the training set is solved)."
-       if max(abs(p["train_exact_match"] - p["exact_match"]) for p in series) < 0.1 else
-       "where it runs ahead of the held-out line, memorisation comes before generalisation: a separate effect (grokking).")
+    "The grey dashed line is exact match on problems the model trained on: "
+    + ("it tracks the held-out line, so this jump is not grokking (a late jump of held-out accuracy long after the training set is solved, "
+       f"{cite('power2022')})." if max(abs(p["train_exact_match"] - p["exact_match"]) for p in series) < 0.1 else
+       f"where it runs ahead of the held-out line, memorisation comes before generalisation: a separate effect (grokking, {cite('power2022')}).")
 )
 with st.expander("The command that made this series"):
     st.code(em["command"], language="bash")
 
 st.divider()
-st.caption(
-    "Sources: Kaplan et al. 2020, \"Scaling Laws for Neural Language Models\" (arXiv:2001.08361); Hoffmann et al. 2022, \"Training Compute-Optimal "
-    "Large Language Models\" (arXiv:2203.15556); Wei et al. 2022, \"Emergent Abilities of Large Language Models\" (arXiv:2206.07682); Schaeffer et al. 2023, "
-    "\"Are Emergent Abilities of Large Language Models a Mirage?\" (arXiv:2304.15004); Pearce & Song 2024, \"Reconciling Kaplan and Chinchilla Scaling Laws\" "
-    "(arXiv:2406.12907); Muennighoff et al. 2023, \"Scaling Data-Constrained Language Models\" (arXiv:2305.16264); nanochat (github.com/karpathy/nanochat)."
-)
+st.caption("Sources: " + references(["kaplan2020", "hoffmann2022", "pearce2024", "porian2024", "muennighoff2023", "karpathy2025", "wei2022", "brown2020",
+                                     "schaeffer2023", "power2022"]) + ".")
 
 course.chapter_end("scale")

@@ -16,10 +16,24 @@ def test_llama2_70b_matches_its_paper_and_the_talk():
     assert 0.40 < check.utilisation_paper < 0.47  # a typical large-run utilisation: the published hours are consistent with 6ND
     assert check.days_on_talk_gpus == pytest.approx(1_720_320 / 6000 / 24)
     assert 11.5 < check.days_on_talk_gpus < 12.5  # the talk's "about 12 days"
-    est = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, 6000, check.talk_price_per_gpu_hour)
+    est = costs.estimate(70e9, 2e12, costs.GPUS["A100"], check.utilisation_paper, 6000, 1.0)
     assert est.gpu_hours == pytest.approx(check.paper_gpu_hours)  # the calculator inverts the implied utilisation exactly
-    assert est.cost == pytest.approx(2e6, rel=0.01)  # the talk's ~$2M at its implied price
+    # the cost is not checked against itself: the talk's $2M over the paper's hours is a price, said to be an assumption
+    assert check.talk_price_per_gpu_hour == pytest.approx(2e6 / 1_720_320)
+    assert check.cost_reading.startswith("not checked") and "assumes" in check.cost_reading and f"${check.talk_price_per_gpu_hour:.2f}" in check.cost_reading
     assert costs.weights_bytes(70e9, "bf16") == 140e9  # the talk's 140 GB file
+
+
+def test_the_size_classes_read_the_register_and_name_real_1t_models():
+    from llm_core import literature
+
+    llama70 = next(c for c in costs.SIZE_CLASSES if c.name == "Llama 2 70B")
+    assert llama70.gpu_hours == literature.value("llama2_70b_gpu_hours") and llama70.tokens == literature.value("llama2_tokens")
+    assert costs.GPUS["A100"].peak_flops == literature.value("gpu_a100_peak")
+    trillion = costs.SIZE_CLASSES[-1]
+    assert "hypothetical" not in trillion.name and "exist" in trillion.source and "Switch-C" in trillion.source
+    assert costs.DELETANG["model"] == "Chinchilla 70B" and "Wikipedia" in costs.DELETANG["dataset"]
+    assert costs.DELETANG["chinchilla_70b"] == pytest.approx(literature.value("deletang_chinchilla70b_enwik9") / 100)
 
 
 def test_calculator_scales_as_it_should():

@@ -52,6 +52,7 @@ def test_adding_a_fact_puts_it_in_the_readers_prompt_and_leaves_the_closed_book_
     at.text_input(key="kn_question").set_value("Where was Merra Vantis born?").run()  # in no document yet
     closed_before, open_before = answers()
     assert "Merra Vantis was born" not in at.code[1].value
+    assert "I don&#x27;t know" in open_before and "withheld: no retrieved chunk scores at least" in open_before  # the open book abstains
     next(b for b in at.button if b.label == "Add fact").click()  # the form's defaults: Merra Vantis, town, TOWN
     at.run()
     assert not at.exception, at.exception
@@ -59,8 +60,20 @@ def test_adding_a_fact_puts_it_in_the_readers_prompt_and_leaves_the_closed_book_
     assert f"[1] Merra Vantis was born in {TOWN}." in at.code[1].value  # retrieved first, in the prompt at once
     closed_after, open_after = answers()
     assert closed_after == closed_before  # knowledge frozen at training time
-    assert ("found in chunk [1]" in open_after) == (TOWN in open_after)  # the card says where the answer came from, if anywhere
+    assert "found in chunk [1] of added: Merra Vantis (town)" in open_after and TOWN in open_after  # answered right, citing the chunk
     assert "frozen at training time" in text_of(at)
+
+
+def test_the_page_measures_added_facts_and_abstention_as_the_engine_does(at):
+    from llm_core.retrieval.chapter import MIN_SCORE, added_fact_rows, added_facts
+    from llm_core.retrieval.world import NEW_KIND_NAMES
+
+    world, reader = make_world(0), load_shipped("reader")
+    rows = added_fact_rows(reader.model, reader.tokenizer, world, added_facts(world, 8, NEW_KIND_NAMES), 3, 60, min_score=MIN_SCORE)
+    page = text_of(at)
+    assert f"the reader answers **{sum(r.correct for r in rows)} of {len(rows)}** right" in page
+    assert "it withholds" in page and "Sources: Kalai and Vempala 2024" in page
+    assert "no way to tell them from plausible inventions" not in page and "exactly once" in page  # Kalai and Vempala stated as they proved it
 
 
 def test_hostile_text_is_never_rendered(at):

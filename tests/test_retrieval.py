@@ -208,6 +208,58 @@ def test_reader_examples_are_about_practice_people_only_and_the_answer_is_in_the
         assert own == min(len(e.prompt.splitlines()) - 2, 3)  # distractors: the person's other facts first, as BM25 retrieves them
 
 
+def test_same_kind_distractors_are_other_peoples_facts_of_the_asked_kind_and_entries_are_whole(world):
+    """The curriculum that teaches the reader whose fact it is: beside the answer, facts of the same kind about other people."""
+    from llm_core.retrieval.readers import reader_examples
+
+    train_set, _ = reader_examples(world, n=400, seed=3, chunks=(3, 4), same_kind_share=1.0)
+    by_question = {f.question: f for f in world.practice_facts()}
+    for e in train_set[:60]:
+        fact = by_question[e.prompt.rsplit("Question: ", 1)[1]]
+        chunks = [line.split("] ", 1)[1] for line in e.prompt.splitlines()[1:-1]]
+        others = [c for c in chunks if c != fact.sentence]
+        same_kind = {g.sentence for g in world.practice_facts() if g.attribute == fact.attribute and g.person != fact.person}
+        assert fact.sentence in chunks and others and set(others) <= same_kind  # every distractor: the asked kind, someone else
+    entries, _ = reader_examples(world, n=300, seed=4, chunks=(2,), entry_share=1.0)
+    documents = set(world.documents(world.practice).values())
+    for e in entries[:30]:
+        chunks = [line.split("] ", 1)[1] for line in e.prompt.splitlines()[1:-1]]
+        assert len(chunks) == 2 and all(c in documents for c in chunks)
+
+
+def test_new_people_and_kinds_are_in_no_document_and_their_sentences_read_back(world):
+    from llm_core.retrieval.chapter import added_facts, added_title
+    from llm_core.retrieval.world import NEW_KIND_NAMES, answer_value
+
+    facts = added_facts(world, 8, NEW_KIND_NAMES)
+    assert len(facts) == 24 and {f.attribute for f in facts} == set(NEW_KIND_NAMES)
+    every_text = "\n".join(world.documents(world.known + world.unknown + world.practice).values()) + "\n".join(q + a for q, a in world.closed_book_pairs())
+    assert not any(part in every_text for f in facts for part in f.person.split())
+    for f in facts:
+        assert answer_value(f.sentence) == f.value and f.value in world.values(f.attribute) and f.question.endswith("?")
+        assert f.person in added_title(f)
+    assert added_facts(world, 8, NEW_KIND_NAMES) == facts  # fixed by the seed
+
+
+def test_the_open_book_abstains_when_no_chunk_scores_enough_and_reads_the_added_fact_when_one_does(world):
+    from llm_core.retrieval.chapter import MIN_SCORE, added_fact_rows, added_facts, load_shipped, open_book
+    from llm_core.retrieval.world import ATTRIBUTE_NAMES
+
+    m = load_shipped("reader")
+    fact = added_facts(world, 1, ATTRIBUTE_NAMES)[0]
+    store = Store(world.documents(), 60)
+    before = open_book(m.model, m.tokenizer, store, fact.question, 3)
+    assert not before.answered and before.answer is None and before.hits and all(h.score < MIN_SCORE for h in before.hits)
+    assert before.abstained.startswith(f"no retrieved chunk scores at least {MIN_SCORE:g}")
+    after = open_book(m.model, m.tokenizer, Store({"added": fact.sentence, **world.documents()}, 60), fact.question, 3)
+    assert after.answered and after.read and after.read[0].chunk.text == fact.sentence and after.hits[0].score >= MIN_SCORE
+    assert after.source is not None and after.source.chunk.text == fact.sentence and fact.value in after.answer.text
+    shy = open_book(m.model, m.tokenizer, Store({"added": fact.sentence, **world.documents()}, 60), fact.question, 3, min_confidence=1.01)
+    assert not shy.answered and "confidence" in shy.abstained and shy.answer is not None  # withheld, though it had an answer
+    rows = added_fact_rows(m.model, m.tokenizer, world, [fact], 3, 60, min_score=MIN_SCORE)
+    assert rows[0].correct and not rows[0].abstained
+
+
 def test_copying_warm_ups_are_the_answer_sentence_alone_and_the_check_set_keeps_the_real_format(world):
     from llm_core.retrieval.readers import reader_examples
 
@@ -233,7 +285,7 @@ def test_fine_tuning_runs_through_the_sft_path_and_leaves_the_base_untouched(wor
     records = list(ft.steps(threading.Event()))
     ft.measure()
     result = ft.finish(records[-1], records[-1].stop_reason)
-    assert result.model.config.block_size == (320 if kind == "reader" else 64)
+    assert result.model.config.block_size == (400 if kind == "reader" else 64)
     assert set("[]0123456789") <= set(result.tokenizer.chars) and "<|assistant|>" in result.tokenizer.special_tokens
     assert result.record["steps"] == 3 and result.record["kind"] == kind
     value = world.unknown_facts()[0].value  # the reader reads a value out as one token; the closed-book model spells it

@@ -262,3 +262,119 @@ def test_both_scale_plans_train_their_rungs_with_their_own_settings():
         assert (cfg.max_steps, cfg.batch_size, cfg.lr, cfg.muon_lr, cfg.seed, cfg.eval_every, cfg.warmup_steps) == (
             40, plan.batch_size, plan.lr, plan.muon_lr, plan.seed, 0, 4)
     assert em.EmergencePlan().batch_size == 128 and SweepPlan().batch_size == 16  # each keeps its own defaults
+
+
+# --- emergence across sizes ------------------------------------------------------------------
+
+SHIPPED_SIZES = ASSETS / "sweeps" / "addition-emergence-sizes.json"
+
+
+def _point(label, seed, step, positions, logp, params=1000):
+    return dict(label=label, seed=seed, step=step, params_total=params, params_non_embedding=params - 100, flops=1.0, exact_match=math.prod(positions),
+                digit_accuracy=sum(positions) / 4, digit_accuracy_by_position=positions, answer_logprob=logp)
+
+
+def test_by_size_takes_each_runs_last_point_and_averages_the_seeds():
+    series = [_point("1x8", 1, 0, [0.1] * 4, -9.0, 100), _point("1x8", 1, 50, [1.0, 0.1, 1.0, 1.0], -3.0, 100), _point("1x8", 2, 50, [1.0, 0.3, 1.0, 1.0], -2.0, 100),
+              _point("2x8", 1, 50, [1.0, 0.9, 1.0, 1.0], -0.5, 300)]
+    rows = em.by_size(series)
+    assert [r["label"] for r in rows] == ["1x8", "2x8"] and rows[0]["steps"] == 50
+    assert rows[0]["exact_match_by_seed"] == [0.1, 0.3] and rows[0]["exact_match"] == pytest.approx(0.2)
+    assert rows[0]["product"] == pytest.approx(0.2) and rows[0]["answer_logprob"] == pytest.approx(-2.5)
+    assert rows[0]["digit_accuracy_by_position"] == pytest.approx([1.0, 0.2, 1.0, 1.0])
+
+
+def test_the_rise_is_picked_from_the_data_and_a_later_spike_does_not_move_it():
+    steps = [0.0, 0.07, 0.1, 0.1, 0.1, 0.139, 0.23, 0.41, 0.55, 0.04, 0.46, 0.72, 0.82, 0.88]
+    assert em.rise(steps) == (5, 8)  # 14% -> 55%, not the recovery 4% -> 46% after the spike
+    assert em.rise([0.2, 0.5, 0.1, 0.1, 0.1]) is None  # a spike that falls back is no sustained rise
+    assert em.rise([0.0, 0.0, 0.01, 0.02]) == (1, 2)  # half-way is 0.01; the page calls it no jump (a rise under 30 points)
+
+
+def test_the_shipped_sweep_across_sizes_trains_every_size_alike_and_reads_as_its_data():
+    from llm_core.scale.reading import emergence_across_sizes
+
+    doc = em.load_emergence(SHIPPED_SIZES)
+    assert doc["command"].startswith("python -m llm_core.scaling") and " emergence --sizes" in doc["command"]
+    rows = em.by_size(doc["series"])
+    assert len(rows) >= 5 and len({r["steps"] for r in rows}) == 1  # at least 5 sizes, the same budget for each
+    assert all(len(r["exact_match_by_seed"]) == len(doc["plan"]["seeds"] or [doc["plan"]["seed"]]) for r in rows)
+    assert [r["params_total"] for r in rows] == sorted(r["params_total"] for r in rows)
+    for r in rows:  # exact match is what all four digits right gives: the product of the per-position accuracies, nearly
+        assert abs(r["product"] - r["exact_match"]) < 0.05
+    text = " ".join(emergence_across_sizes(rows))
+    found = em.rise([r["exact_match"] for r in rows])
+    if found:
+        i, j = found
+        assert f"at {rows[i]['label']} ({rows[i]['params_total']:,} parameters), the last size before the rise" in text
+    else:
+        assert "do not show an emergent jump" in text
+
+
+# --- the scaling sweep read in words ------------------------------------------------------------
+
+def test_the_reading_of_the_shipped_sweep_is_its_fit_in_words():
+    from scipy import stats
+
+    from llm_core import literature
+    from llm_core.scale.reading import COUNTS, read_sweep, verdict
+
+    doc = load_sweep(SHIPPED_SWEEP)
+    fits = {c: fit_sweep(doc, c) for c in COUNTS}
+    reading = read_sweep(doc, fits)
+    kaplan, chinchilla = literature.value("kaplan_n_opt_exponent"), literature.value("chinchilla_n_opt_exponent")
+    for c in COUNTS:
+        nf, e = fits[c].n_opt_vs_compute, reading.exponents[c]
+        half = stats.t.ppf(0.975, nf.n - 2) * nf.errors["a"]
+        assert e.a == pytest.approx(nf.params["a"], abs=1e-4) and e.a_interval == pytest.approx((nf.params["a"] - half, nf.params["a"] + half), abs=1e-4)
+        assert e.verdict == verdict(*e.a_interval, kaplan, chinchilla)
+    inside = [m for m in fits["params_total"].minima if m.inside]
+    assert [r for _, r in reading.tokens_per_param] == pytest.approx([m.tokens_per_param for m in inside], abs=0.01)
+    corpus = doc["runs"][0]["tokens"] / doc["runs"][0]["epochs"]
+    assert [e for _, e in reading.epochs_at_optimum] == pytest.approx([m.tokens_opt / corpus for m in inside], abs=1e-3)
+    assert reading.smaller_than_chinchilla == pytest.approx(literature.value("chinchilla_params") / max(r["params_total"] for r in doc["runs"]))
+    text = " ".join(reading.sentences())
+    assert f"C^{reading.exponents['params_total'].a:.2f} (95% interval {reading.exponents['params_total'].a_interval[0]:.2f}" in text
+    assert f"{min(e for _, e in reading.epochs_at_optimum):.1f}–{max(e for _, e in reading.epochs_at_optimum):.1f} epochs" in text
+    assert "Pearce and Song 2024" in text and "10^4" not in text
+    # this sweep: tokens per parameter fall as the budget grows, and the reading says it resembles Kaplan's allocation
+    ratios = [r for _, r in reading.tokens_per_param]
+    assert (ratios[-1] < ratios[0]) == ("falling" in text)
+    assert reading.as_papers_counted == "kaplan" and "resembles Kaplan's allocation" in text
+
+
+def test_the_reading_says_chinchilla_kaplan_or_undecided_as_the_intervals_do():
+    from llm_core.scale.fit import Fit, SweepFit
+    from llm_core.scale.reading import read_sweep
+
+    def fits(a_total, a_non, err):
+        line = lambda a: Fit(dict(log_k=0.0, a=a), dict(log_k=0.01, a=err), 0.99, 6)
+        return {"params_total": SweepFit("params_total", [], None, line(a_total), line(1 - a_total)),
+                "params_non_embedding": SweepFit("params_non_embedding", [], None, line(a_non), line(1 - a_non))}
+
+    doc = dict(runs=[dict(params_total=1000, params_non_embedding=900, budget=1e10, tokens=10, epochs=1.0)])
+    assert read_sweep(doc, fits(0.50, 0.52, 0.01)).as_papers_counted == "chinchilla"
+    assert read_sweep(doc, fits(0.74, 0.80, 0.01)).as_papers_counted == "kaplan"
+    assert read_sweep(doc, fits(0.50, 0.80, 0.01)).as_papers_counted == "mixed"
+    wide = read_sweep(doc, fits(0.6, 0.6, 0.1))
+    assert wide.as_papers_counted == "undecided" and "cannot say which it resembles" in " ".join(wide.sentences())
+
+
+@pytest.mark.slow
+def test_emergence_runs_in_parallel_or_resumed_give_the_points_of_one_sequential_run(tmp_path):
+    from llm_core.scaling import main
+
+    out = tmp_path / "e.json"
+    args = ["--threads", "1", "emergence", "--sizes", "1x8,1x16", "--seeds", "1,2", "--steps", "6", "--eval-every", "3", "--out", str(out)]
+    assert main(args[:-2] + ["--workers", "2", "--out", str(out)]) == 0
+    parallel = em.load_emergence(out)
+    assert parallel["command"] == "python -m llm_core.scaling " + " ".join(args) and "--workers 2" in parallel["ran_as"]
+    plan = em.EmergencePlan(sizes=((1, 8), (1, 16)), steps=6, eval_every=3, seeds=(1, 2))
+    sequential = [r.point for r in em.run_emergence(plan) if r.point is not None]
+    key = lambda p: (p["label"], p["seed"], p["step"])
+    assert {key(p): p["answer_logprob"] for p in parallel["series"]} == {key(p): p["answer_logprob"] for p in sequential}
+    assert main(["--threads", "1", "emergence", "--sizes", "1x8,1x16,2x8", "--seeds", "1,2", "--steps", "6", "--eval-every", "3", "--resume", "--out", str(out)]) == 0
+    resumed = em.load_emergence(out)
+    assert {p["label"] for p in resumed["series"]} == {"1x8", "1x16", "2x8"}
+    assert [p for p in resumed["series"] if p["label"] != "2x8"] == sorted(parallel["series"], key=lambda p: (p["params_total"], p["seed"], p["step"]))
+    assert main(["--threads", "1", "emergence", "--sizes", "1x8", "--steps", "9", "--resume", "--out", str(out)]) == 2  # another plan: refused

@@ -7,7 +7,9 @@ import pytest
 from conftest import OPEN_APPS, ROOT, poll_until
 from streamlit.testing.v1 import AppTest
 
+from llm_core.scale.emergence import by_size, load_emergence
 from llm_core.scale.fit import fit_sweep
+from llm_core.scale.reading import COUNTS, emergence_across_sizes, read_sweep
 from llm_core.scale.sweep import load_sweep
 
 APP = str(Path(ROOT) / "app.py")
@@ -38,13 +40,20 @@ def test_the_chapter_shows_the_shipped_sweep_with_its_fitted_numbers():
     fit = fit_sweep(SWEEP)
     assert f"R² = {fit.loss_vs_compute.r2:.3f}" in text
     assert f"{len(SWEEP['runs'])} runs" in text
-    assert f"{fit.n_opt_vs_compute.params['a']:.2f} ± {fit.n_opt_vs_compute.errors['a']:.2f}" in text
+    reading = read_sweep(SWEEP, {c: fit_sweep(SWEEP, c) for c in COUNTS})
+    for sentence in reading.sentences():  # the reading in words, computed from the shipped sweep's fits
+        assert sentence in text
+    assert f"C^{reading.exponents['params_total'].a:.2f} (95% interval" in text and "10^4" not in text and "several epochs" not in text
     figures = charts(at)
-    assert len(figures) == 7  # compute, IsoFLOP, frontier, L(N), N_opt by count, two for emergence
+    assert len(figures) == 9  # compute, IsoFLOP, frontier, L(N), N_opt by count, two across sizes, two over steps
     plotted = sum(len(t["x"]) for t in figures[0]["data"] if t.get("mode") == "lines+markers")
     assert plotted == len(SWEEP["runs"])
     assert any(t.get("name") == "your models" for t in figures[0]["data"])  # the bundled model is one of "your" models
-    assert "Exact match was" in text and "tokens per parameter" in text
+    rows = by_size(load_emergence(Path(ROOT) / "assets" / "sweeps" / "addition-emergence-sizes.json")["series"])
+    for sentence in emergence_across_sizes(rows):
+        assert sentence in text
+    assert len(figures[5]["data"][0]["x"]) == len(rows) >= 5  # exact match against size, one point per size
+    assert "tokens per parameter" in text and "13B parameters" not in text.replace("less than", "")
 
 
 def test_counting_without_embeddings_changes_the_isoflop_axis_and_the_fit():

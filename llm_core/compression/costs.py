@@ -5,13 +5,18 @@ for any parameter count (weights file at fp32/bf16/int8/int4, memory with a KV c
 context, training compute as 6 x parameters x tokens, GPU-hours at a stated utilisation of a
 GPU's peak, days on N GPUs, cost at a price per GPU-hour), Llama 2 70B as the worked example
 checked against its paper and Karpathy's talk, and the description-length arithmetic behind
-"training is lossy compression": weights + coded text against the text.
+"training is lossy compression": weights + coded text against the text. Every published figure
+comes from the register (`llm_core.literature`, assets/teaching/claims.toml).
 
-    >>> est = estimate(70e9, 2e12, GPUS["A100"], utilisation=0.435, n_gpus=6000, price_per_gpu_hour=1.16)
-    >>> f"{est.train_flops:.2e} FLOPs, {est.gpu_hours:,.0f} GPU-hours, {est.days:.1f} days, ${est.cost / 1e6:.2f}M"
-    '8.40e+23 FLOPs, 1,719,226 GPU-hours, 11.9 days, $1.99M'
+    >>> est = estimate(70e9, 2e12, GPUS["A100"], utilisation=0.435, n_gpus=6000, price_per_gpu_hour=1.0)
+    >>> f"{est.train_flops:.2e} FLOPs, {est.gpu_hours:,.0f} GPU-hours, {est.days:.1f} days, ${est.cost / 1e6:.2f}M at $1 per GPU-hour"
+    '8.40e+23 FLOPs, 1,719,226 GPU-hours, 11.9 days, $1.72M at $1 per GPU-hour'
     >>> f"{weights_bytes(70e9, 'bf16') / 1e9:.0f} GB"
     '140 GB'
+
+The cost of Llama 2 70B is not checked here: Meta published GPU-hours, not dollars, and the
+talk's "about $2M" divided by those hours is a price per GPU-hour (`Llama2Check.talk_price_per_gpu_hour`),
+an assumption, not an independent figure; `Llama2Check.cost_reading` says so.
 
 What it is not: a price quote. 6ND leaves out attention's own FLOPs (a few percent at these
 context lengths) and everything but the final training run (experiments, failed runs, data work).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llm_core.literature import cite, claim, source, value
 from llm_core.model.config import ModelConfig
 
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
@@ -33,10 +39,15 @@ class GPU:
     source: str
 
 
+def _gpu(name: str, key: str, precision: str) -> GPU:
+    c = claim(key)
+    return GPU(name, c.value, f"{c.cite()}: {c.value / 1e12:,.0f} TFLOP/s {precision}")
+
+
 GPUS = {
-    "V100": GPU("NVIDIA V100 SXM2", 125e12, "NVIDIA V100 datasheet: 125 TFLOPS fp16 tensor"),
-    "A100": GPU("NVIDIA A100 80GB SXM", 312e12, "NVIDIA A100 datasheet: 312 TFLOPS bf16 tensor, dense"),
-    "H100": GPU("NVIDIA H100 SXM", 989e12, "NVIDIA H100 datasheet: 989 TFLOPS bf16 tensor, dense (1,979 with sparsity)"),
+    "V100": _gpu("NVIDIA V100 SXM2", "gpu_v100_peak", "fp16 tensor"),
+    "A100": _gpu("NVIDIA A100 80GB SXM", "gpu_a100_peak", "bf16 tensor, dense"),
+    "H100": _gpu("NVIDIA H100 SXM", "gpu_h100_peak", "bf16 tensor, dense"),
 }
 
 
@@ -56,22 +67,37 @@ class SizeClass:
     source: str = ""
 
 
-LLAMA2_SOURCE = "Touvron et al. 2023, Llama 2 paper, Table 1 and Table 2 (A100-80GB GPU-hours)"
+def _n(key: str) -> int:
+    return int(value(key))
+
+
+LLAMA2_SOURCE = f"{cite('touvron2023')}, Table 1 (sizes, context, tokens) and Table 2 (A100-80GB GPU-hours); layers and widths from the released configuration"
+CHINCHILLA_TOKENS_PER_PARAM = value("chinchilla_tokens_per_param")
 SIZE_CLASSES = [
-    SizeClass("GPT-2 small", 124e6, 12, 768, 768, 1024, None, None, None, "Radford et al. 2019 (GPT-2); 124M as counted by the released weights; training tokens not published"),
-    SizeClass("Llama 2 7B", 7e9, 32, 4096, 4096, 4096, 2e12, 184_320, "A100", LLAMA2_SOURCE),
-    SizeClass("Llama 2 13B", 13e9, 40, 5120, 5120, 4096, 2e12, 368_640, "A100", LLAMA2_SOURCE),
-    SizeClass("Llama 2 70B", 70e9, 80, 8192, 1024, 4096, 2e12, 1_720_320, "A100", LLAMA2_SOURCE + "; grouped-query attention, 8 key/value heads of 128"),
-    SizeClass("GPT-3 175B", 175e9, 96, 12288, 12288, 2048, 300e9, None, None, "Brown et al. 2020 (GPT-3), Table 2.1 and 2.2: 300B training tokens"),
-    SizeClass("1T (hypothetical)", 1e12, None, None, None, 8192, None, None, None, "a size class named in Karpathy 2023; shape estimated, tokens at 20 per parameter (Hoffmann et al. 2022)"),
+    SizeClass("GPT-2 small", value("gpt2_small_params"), _n("gpt2_small_layers"), _n("gpt2_small_width"), _n("gpt2_small_width"), _n("gpt2_context"), None, None, None,
+              f"{cite('radford2019')}; {value('gpt2_small_params') / 1e6:.0f}M as counted by the released weights; training tokens not published"),
+    SizeClass("Llama 2 7B", value("llama2_7b_params"), _n("llama2_7b_layers"), _n("llama2_7b_width"), _n("llama2_7b_width"), _n("llama2_context"), value("llama2_tokens"),
+              value("llama2_7b_gpu_hours"), "A100", LLAMA2_SOURCE),
+    SizeClass("Llama 2 13B", value("llama2_13b_params"), _n("llama2_13b_layers"), _n("llama2_13b_width"), _n("llama2_13b_width"), _n("llama2_context"), value("llama2_tokens"),
+              value("llama2_13b_gpu_hours"), "A100", LLAMA2_SOURCE),
+    SizeClass("Llama 2 70B", value("llama2_70b_params"), _n("llama2_70b_layers"), _n("llama2_70b_width"), _n("llama2_70b_kv_width"), _n("llama2_context"),
+              value("llama2_tokens"), value("llama2_70b_gpu_hours"), "A100", LLAMA2_SOURCE + "; grouped-query attention, 8 key/value heads of 128"),
+    SizeClass("GPT-3 175B", value("gpt3_params"), _n("gpt3_layers"), _n("gpt3_width"), _n("gpt3_width"), _n("gpt3_context"), value("gpt3_tokens"), None, None,
+              f"{cite('brown2020')}, Table 2.1 and Section 2.2: {value('gpt3_tokens') / 1e9:.0f}B training tokens"),
+    SizeClass("1T (dense, shape estimated)", 1e12, None, None, None, 8192, None, None, None,
+              f"1T-parameter models exist (Switch-C, {value('switch_c_params') / 1e12:.2f}T parameters, a sparse mixture of experts: {cite('switch_c_params')}); "
+              f"this row is a dense model of that size, its shape estimated and its tokens at {CHINCHILLA_TOKENS_PER_PARAM:.0f} per parameter ({cite('hoffmann2022')})"),
 ]
-CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models"
 
 # Karpathy 2023, "Intro to Large Language Models" (talk): Llama 2 70B as "~10 TB of text" into a
 # "140 GB file", "~6,000 GPUs for ~12 days", "~$2M".
-TALK = dict(text_bytes=10e12, weights_bytes=140e9, gpus=6000, days=12, cost=2e6, source="Karpathy 2023, talk 'Intro to Large Language Models'")
-# Delétang et al. 2023, "Language Modeling Is Compression", Table 1: raw compression rates on enwik9.
-DELETANG = dict(chinchilla_70b=0.083, gzip=0.323, source="Delétang et al. 2023, 'Language Modeling Is Compression', Table 1 (enwik9, raw rate)")
+TALK = dict(text_bytes=value("talk_text_bytes"), weights_bytes=value("talk_weights_bytes"), gpus=_n("talk_gpus"), days=value("talk_days"), cost=value("talk_cost"),
+            source=f"{cite('karpathy2023')}, talk \"{source('karpathy2023').title}\"")
+# Delétang et al. 2023, "Language Modeling Is Compression", Table 1: raw compression rates on enwik9
+# (Chinchilla 70B with an arithmetic coder, the model's own size not counted), as fractions.
+DELETANG = dict(chinchilla_70b=value("deletang_chinchilla70b_enwik9") / 100, gzip=value("deletang_gzip_enwik9") / 100,
+                source=f"{cite('deletang2023')}, \"{source('deletang2023').title}\", Table 1 (Chinchilla 70B on enwik9, raw rate)",
+                model="Chinchilla 70B", dataset=f"enwik9 (the first {value('enwik9_bytes') / 1e9:g} GB of an English Wikipedia dump; {cite('mahoney2006')})")
 
 
 def weights_bytes(params: float, precision: str = "bf16") -> float:
@@ -137,12 +163,21 @@ def implied_utilisation(params: float, tokens: float, gpu_hours: float, gpu: GPU
 @dataclass
 class Llama2Check:
     flops: float
+    params: float  # Llama 2 70B's published parameters
+    tokens: float  # Llama 2's published training tokens
     paper_gpu_hours: float
     talk_gpu_hours: float
     utilisation_paper: float
     utilisation_talk: float
-    talk_price_per_gpu_hour: float
+    talk_price_per_gpu_hour: float  # the talk's $2M over the paper's GPU-hours: the price it assumes, not a published price
     days_on_talk_gpus: float  # the paper's GPU-hours spread over the talk's 6,000 GPUs
+
+    @property
+    def cost_reading(self) -> str:
+        """What the cost figure rests on, in words: it is an assumption, not a check."""
+        return (f"not checked: Meta published GPU-hours, not a cost; the talk's about ${TALK['cost'] / 1e6:.0f}M over the paper's "
+                f"{self.paper_gpu_hours:,.0f} A100-hours means ${self.talk_price_per_gpu_hour:.2f} per GPU-hour, a price the talk assumes "
+                "(the calculator uses it as its default; set your own)")
 
 
 def llama2_70b_check() -> Llama2Check:
@@ -152,11 +187,13 @@ def llama2_70b_check() -> Llama2Check:
     talk_hours = TALK["gpus"] * TALK["days"] * 24
     return Llama2Check(
         flops=train_flops(llama.params, llama.tokens),
+        params=llama.params,
+        tokens=llama.tokens,
         paper_gpu_hours=llama.gpu_hours,
         talk_gpu_hours=talk_hours,
         utilisation_paper=implied_utilisation(llama.params, llama.tokens, llama.gpu_hours, a100),
         utilisation_talk=implied_utilisation(llama.params, llama.tokens, talk_hours, a100),
-        talk_price_per_gpu_hour=TALK["cost"] / talk_hours,
+        talk_price_per_gpu_hour=TALK["cost"] / llama.gpu_hours,
         days_on_talk_gpus=llama.gpu_hours / TALK["gpus"] / 24,
     )
 

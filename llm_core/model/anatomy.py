@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from llm_core.literature import cite, source, value
 from llm_core.model.checkpoint import checkpoint_bytes
 
 
@@ -75,14 +76,17 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-# Published figures, each with its source, for the "a model is two files" comparison.
+# Published figures, each with its source (read from the register, assets/teaching/claims.toml),
+# for the "a model is two files" comparison.
+_TALK = f"{cite('karpathy2023')}, talk \"{source('karpathy2023').title}\""
 LLAMA2_70B = [
-    dict(what="parameters", value="70 billion", source="Touvron et al., 2023, \"Llama 2: Open Foundation and Fine-Tuned Chat Models\" (Meta)"),
-    dict(what="parameters file", value="140 GB (70B parameters x 2 bytes in fp16)", source="Karpathy, 2023, talk \"Intro to Large Language Models\""),
-    dict(what="training text", value="about 10 TB of internet text", source="Karpathy, 2023, \"Intro to Large Language Models\" (the Llama 2 paper states 2 trillion tokens)"),
-    dict(what="compute", value="about 6,000 GPUs for about 12 days", source="Karpathy, 2023, \"Intro to Large Language Models\""),
-    dict(what="cost", value="about $2M", source="Karpathy, 2023, \"Intro to Large Language Models\""),
-    dict(what="code to run it", value="about 500 lines of C (run.c)", source="Karpathy, 2023, \"Intro to Large Language Models\""),
+    dict(what="parameters", value=f"{value('llama2_70b_params') / 1e9:.0f} billion", source=f"{cite('touvron2023')}, \"{source('touvron2023').title}\" (Meta), Table 1"),
+    dict(what="parameters file", value=f"{human_bytes(value('talk_weights_bytes'))} ({value('llama2_70b_params') / 1e9:.0f}B parameters x 2 bytes in fp16)", source=_TALK),
+    dict(what="training text", value=f"about {human_bytes(value('talk_text_bytes'))} of internet text",
+         source=f"{_TALK} (the Llama 2 paper states {value('llama2_tokens') / 1e12:g} trillion tokens)"),
+    dict(what="compute", value=f"about {value('talk_gpus'):,.0f} GPUs for about {value('talk_days'):.0f} days", source=_TALK),
+    dict(what="cost", value=f"about ${value('talk_cost') / 1e6:.0f}M (Meta published no cost)", source=_TALK),
+    dict(what="code to run it", value=f"about {value('talk_runner_lines'):.0f} lines of C (run.c)", source=_TALK),
 ]
-LLAMA2_70B_FILE_BYTES = 140e9
-LLAMA2_70B_TEXT_BYTES = 10e12
+LLAMA2_70B_FILE_BYTES = value("talk_weights_bytes")
+LLAMA2_70B_TEXT_BYTES = value("talk_text_bytes")

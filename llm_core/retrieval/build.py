@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--reader-examples", type=int, default=6000)
     p.add_argument("--reader-chunks", default="1,2,3,3,4", help="context sizes the reader trains on, drawn uniformly from this list")
     p.add_argument("--sentence-share", type=float, default=0.0, help="share of reader examples that are the answer sentence alone (a copying warm-up)")
+    p.add_argument("--same-kind-share", type=float, default=0.0, help="chance that a distractor is another person's fact of the asked kind (teaches whose fact it is)")
+    p.add_argument("--entry-share", type=float, default=0.0, help="share of reader examples whose chunks are whole entries (larger chunk sizes)")
     p.add_argument("--k", type=int, default=3, help="chunks the reader gets when measured")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     p.add_argument("--out", required=True, help="path without extension, e.g. assets/models/knowing-reader")
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
         overrides.update(lr=args.lr, muon_lr=make().muon_lr_for(args.lr))
     cfg = make(**overrides)
     ft = FineTune(args.kind, base.model, base.tokenizer, world, cfg, base_name=os.path.basename(args.base), n_reader_examples=args.reader_examples,
-                  reader_chunks=tuple(int(c) for c in args.reader_chunks.split(",")), sentence_share=args.sentence_share)
+                  reader_chunks=tuple(int(c) for c in args.reader_chunks.split(",")), sentence_share=args.sentence_share,
+                  same_kind_share=args.same_kind_share, entry_share=args.entry_share)
     t0 = time.time()
     last = None
     for m in ft.steps(threading.Event()):

@@ -48,7 +48,7 @@ from llm_core.training.loop import Metrics, TrainState, train
 from llm_core.training.training_run import TrainedModel
 from llm_core.workers.stages import stage_job
 
-READER_CONTEXT = 320  # tokens: instruction + three one-sentence chunks + question + the quoted answer fit
+READER_CONTEXT = 400  # tokens: instruction + two whole entries (or five one-sentence chunks) + question + the answer fit
 READABLE = string.ascii_letters + string.digits + string.punctuation + " \n"  # what a reader can read in a user's document
 KINDS = ("closed-book", "reader")
 READER_MAX_TOKENS = 24
@@ -118,19 +118,43 @@ def closed_book_examples(world: World) -> tuple[list[Example], list[Example]]:
     return train_set, check
 
 
-def reader_context(world: World, fact, rng: random.Random, k: int) -> list[str]:
-    """The sentence stating `fact` among k-1 distractors, shuffled: the person's other facts first
-    (what BM25 retrieves next for a question about them), then other practice people's facts of
-    another kind. The reader must pick the sentence that answers the question, not the first one."""
-    same_person = [f.sentence for f in world.facts_of(fact.person) if f != fact]
-    others = [f.sentence for f in rng.sample(world.practice_facts(), 8) if f.attribute != fact.attribute and f.person != fact.person]
-    chunks = [fact.sentence] + rng.sample(same_person, min(k - 1, len(same_person))) + others[: max(0, k - 1 - len(same_person))]
+def reader_context(world: World, fact, rng: random.Random, k: int, same_kind_share: float = 0.0, entry_share: float = 0.0) -> list[str]:
+    """The sentence stating `fact` among k-1 distractors, shuffled.
+
+    Distractors are what BM25 retrieves beside the answer: the person's other facts (a question
+    about someone in the encyclopedia), and, with probability `same_kind_share` per slot, another
+    practice person's fact of the same kind (a question about someone with one fact in the store:
+    "born" matches every birthplace). Those teach the reader to check whose fact it is, not only
+    which kind; the rest are other people's facts of another kind. With probability `entry_share`
+    the chunks are whole entries (what a larger chunk size retrieves), at most two of them.
+    """
+    if entry_share and rng.random() < entry_share:
+        others = rng.sample([p for p in world.practice if p != fact.person], min(k, 2) - 1)
+        chunks = [world.document(fact.person)] + [world.document(p) for p in others]
+        rng.shuffle(chunks)
+        return chunks
+    own = [f.sentence for f in world.facts_of(fact.person) if f != fact]
+    rng.shuffle(own)
+    chunks = [fact.sentence]
+    while len(chunks) < k:
+        pick = rng.choice(world.practice_facts())
+        if pick.person == fact.person:
+            continue
+        if rng.random() < same_kind_share:
+            if pick.attribute != fact.attribute:
+                pick = next((g for g in world.facts_of(pick.person) if g.attribute == fact.attribute), pick)
+            chunks.append(pick.sentence)
+        elif own:
+            chunks.append(own.pop())
+        elif pick.attribute != fact.attribute:
+            chunks.append(pick.sentence)
     rng.shuffle(chunks)
     return chunks
 
 
 def reader_examples(
-    world: World, n: int = 6000, seed: int = 0, chunks=(1, 2, 3, 3, 4), sentence_share: float = 0.0
+    world: World, n: int = 6000, seed: int = 0, chunks=(1, 2, 3, 3, 4), sentence_share: float = 0.0,
+    same_kind_share: float = 0.0, entry_share: float = 0.0,
 ) -> tuple[list[Example], list[Example]]:
     """(train, check) reader examples about practice people only, with 1 to 4 chunks of context.
 
@@ -138,7 +162,8 @@ def reader_examples(
     alone, so the value to read out sits two tokens before the answer. They teach the copy itself
     (a value token in, the same token out) before the model has to find it; without them a
     reader started from scratch stayed at the guess rate (measured, see the README). The check
-    set is always in the reader's real format.
+    set is always in the reader's real format. `same_kind_share` and `entry_share`: see
+    `reader_context`.
     """
     rng = random.Random(seed)
     facts = world.practice_facts()
@@ -148,7 +173,7 @@ def reader_examples(
         fact = rng.choice(facts)
         k = rng.choice(chunks)
         warm_up = sentence_share > 0 and i >= cut and rng.random() < sentence_share
-        prompt = fact.sentence if warm_up else assemble(fact.question, reader_context(world, fact, rng, k)).text
+        prompt = fact.sentence if warm_up else assemble(fact.question, reader_context(world, fact, rng, k, same_kind_share, entry_share)).text
         out.append(Example("fact", prompt, value_token(fact.value)))
     return out[cut:], out[:cut]
 
@@ -174,6 +199,7 @@ class Row:
     correct: bool
     seen: int | None = None  # times the closed-book model was trained on this fact (0 = unknown)
     retrieved_right: bool | None = None  # open book: whether a chunk stating the fact was in the prompt
+    abstained: bool = False  # open book: no retrieved chunk scored enough to be read, so no answer was given
 
 
 def closed_book_rows(model: GPT, tokenizer: Tokenizer, world: World, facts, stop: threading.Event | None = None) -> list[Row]:
@@ -186,14 +212,22 @@ def closed_book_rows(model: GPT, tokenizer: Tokenizer, world: World, facts, stop
     return rows
 
 
-def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store, facts, k: int = 3, stop: threading.Event | None = None) -> list[Row]:
+NO_ANSWER = ScoredAnswer("", 0.0, float("nan"), ())
+
+
+def open_book_rows(model: GPT, tokenizer: Tokenizer, world: World, store: Store, facts, k: int = 3, stop: threading.Event | None = None,
+                   min_score: float = 0.0) -> list[Row]:
+    """Each fact's question answered from the top k chunks that score at least `min_score` (none: the row abstains)."""
     from llm_core.retrieval.store import holds
 
     rows = []
     for f in facts:
         if stop is not None and stop.is_set():
             break
-        hits = store.search(f.question, k)
+        hits = [h for h in store.search(f.question, k) if h.score >= min_score]
+        if not hits:
+            rows.append(Row(f, "", NO_ANSWER, False, world.seen.get(f.person, 0), False, abstained=True))
+            continue
         prompt = assemble(f.question, [h.chunk.text for h in hits], tokenizer, model.config.block_size)
         a = answer_with_confidence(model, tokenizer, prompt.text, READER_MAX_TOKENS)
         got = any(holds(h.chunk.text, f.person, f.value) for h in hits[: prompt.chunks_used])
@@ -212,6 +246,7 @@ class FineTune:
         self, kind: str, base_model: GPT, base_tokenizer: Tokenizer, world: World, cfg: TrainConfig | None = None, seed: int = 0,
         base_name: str = "base", n_reader_examples: int = 6000, reader_chunks=(1, 2, 3, 3, 4), sentence_share: float = 0.0,
         parent_lineage: dict | None = None,
+        same_kind_share: float = 0.0, entry_share: float = 0.0,
     ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}.")
@@ -221,7 +256,7 @@ class FineTune:
         if kind == "closed-book":
             self.train_set, self.check = closed_book_examples(world)
         else:
-            self.train_set, self.check = reader_examples(world, n_reader_examples, seed, reader_chunks, sentence_share)
+            self.train_set, self.check = reader_examples(world, n_reader_examples, seed, reader_chunks, sentence_share, same_kind_share, entry_share)
         texts = [e.prompt + e.response for e in self.train_set] + [READABLE, INSTRUCTION]
         model, self.tokenizer = extend_vocabulary(base_model, base_tokenizer, texts)
         if kind == "reader":

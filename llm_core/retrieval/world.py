@@ -11,6 +11,8 @@ short encyclopedia entry ("Orvel Tamsin was born in Quillmar."). People are spli
   - unknown: never in any training data; only their encyclopedia entries exist (in the store);
   - practice: fresh people, used only to teach a reader model to answer from a given context, so
     it learns to copy from documents rather than to remember anyone.
+`NEW_KINDS` are kinds of fact no model is trained on (where someone lives, their dog, their
+father's trade), for facts a user adds about `new_people`, who are in no document either.
 Answers come from shared pools of 24 towns, 16 trades and 40 horse names (a closed-book model that
 guesses picks a plausible one: a confident, well-formed, wrong answer; a reader learns to read out
 whichever of them the context states, for people it has never seen).
@@ -46,6 +48,17 @@ ATTRIBUTES = [
     ("horse", "What is the name of {name}'s horse?", "The horse of {name} is called {value}."),
 ]
 ATTRIBUTE_NAMES = [a for a, _, _ in ATTRIBUTES]
+# Kinds of fact no model here is trained on, for facts a user adds: (kind, question, sentence, the
+# pool its values come from). Their wording is new; their values are town, trade and horse names,
+# the words the reader has one token each for (it reads a value out by copying that token).
+NEW_KINDS = [
+    ("home", "Which town does {name} live in?", "{name} lives in {value}.", "town"),
+    ("dog", "What is {name}'s dog called?", "{name} has a dog named {value}.", "horse"),
+    ("father", "What did the father of {name} do for a living?", "The father of {name} worked as a {value}.", "trade"),
+]
+NEW_KIND_NAMES = [a for a, _, _, _ in NEW_KINDS]
+TEMPLATES = {a: (q, s) for a, q, s in ATTRIBUTES} | {a: (q, s) for a, q, s, _ in NEW_KINDS}
+POOL_OF = {a: a for a in ATTRIBUTE_NAMES} | {a: pool for a, _, _, pool in NEW_KINDS}
 
 
 @dataclass(frozen=True)
@@ -56,11 +69,11 @@ class Fact:
 
     @property
     def question(self) -> str:
-        return dict((a, q) for a, q, _ in ATTRIBUTES)[self.attribute].format(name=self.person)
+        return TEMPLATES[self.attribute][0].format(name=self.person)
 
     @property
     def sentence(self) -> str:
-        return dict((a, s) for a, _, s in ATTRIBUTES)[self.attribute].format(name=self.person, value=self.value)
+        return TEMPLATES[self.attribute][1].format(name=self.person, value=self.value)
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,15 @@ class World:
     def practice_facts(self) -> list[Fact]:
         names = set(self.practice)
         return [f for f in self.facts if f.person in names]
+
+    def values(self, kind: str) -> list[str]:
+        """The values a fact of this kind takes (a new kind takes those of its pool), sorted."""
+        pool = POOL_OF[kind]
+        return sorted({f.value for f in self.facts if f.attribute == pool})
+
+    def names(self) -> set[str]:
+        """Every first name and surname in the world, lower-cased."""
+        return {w.lower() for p in self.known + self.unknown + self.practice for w in p.split()}
 
     def closed_book_pairs(self) -> list[tuple[str, str]]:
         """(question, answer) training pairs: each known fact repeated as often as it is 'seen'."""
@@ -135,6 +157,31 @@ def make_world(seed: int = 0, n_known: int = 50, n_unknown: int = 30, n_practice
     return World(seed, known, tuple(people[n_known : n_known + n_unknown]), tuple(people[n_known + n_unknown :]), tuple(facts), seen)
 
 
+def new_people(world: World, n: int, seed: int = 1) -> list[str]:
+    """People in no document and no training set: first names and surnames the world never used.
+
+    >>> w = make_world(0)
+    >>> people = new_people(w, 8)
+    >>> len(people), any(part.lower() in w.names() for p in people for part in p.split())
+    (8, False)
+    """
+    rng = random.Random(f"new people {seed}")
+    taken = world.names() | {v.lower() for f in world.facts for v in f.value.split()}
+    firsts, lasts = _unique_words(rng, n, taken), _unique_words(rng, n, taken)
+    return [f"{a} {b}" for a, b in zip(firsts, lasts)]
+
+
+def new_facts(world: World, people: list[str], kinds, seed: int = 1) -> list[Fact]:
+    """One fact of each kind for each person, its value drawn from the kind's pool.
+
+    >>> w = make_world(0)
+    >>> [f.sentence.endswith(".") and f.value in w.values(f.attribute) for f in new_facts(w, new_people(w, 2), NEW_KIND_NAMES)]
+    [True, True, True, True, True, True]
+    """
+    rng = random.Random(f"new facts {seed}")
+    return [Fact(p, kind, rng.choice(world.values(kind))) for p in people for kind in kinds]
+
+
 def answer_value(sentence: str) -> str:
     """The value a sentence in the encyclopedia's wording states, or the text itself if it has another shape.
 
@@ -142,7 +189,7 @@ def answer_value(sentence: str) -> str:
     ('Pell', 'smith', 'Tor')
     """
     text = sentence.strip()
-    for _, _, template in ATTRIBUTES:
+    for _, template in TEMPLATES.values():
         pattern = re.escape(template).replace(re.escape("{name}"), r".+?").replace(re.escape("{value}"), r"(.+?)")
         m = re.fullmatch(pattern, text)
         if m:

@@ -3,14 +3,19 @@
 What it is: the task ("123+456=" then the sum's four digits units first, "9750"), a fixed held-out
 set of problems that training never sees, `AdditionBatches` (the `train_batch` / `val_batches`
 pair the one training loop draws from; the loss covers only the answer digits), `answer_metrics`
-(exact match: all four digits right under greedy decoding; per-digit accuracy; the log-probability
-of the whole correct answer), and `run_emergence`, a generator that trains with
-`llm_core.training.loop.train` and measures those metrics every `eval_every` steps.
-Why: exact match is a sharp metric. If each digit is right with probability p, all four are right
-with about p^4, so a smooth rise in p looks like a sudden jump in exact match (Schaeffer et al.,
-2023, "Are Emergent Abilities of Large Language Models a Mirage?"); Wei et al. (2022) report
-3-digit addition appearing in GPT-3 only at 13B parameters. Writing the answer units first lets a
-left-to-right model carry as it goes.
+(exact match: all four digits right under greedy decoding; per-digit accuracy, overall and by
+position; the log-probability of the whole correct answer), `run_emergence`, a generator that
+trains each size (once per seed) with `llm_core.training.loop.train` and measures those metrics
+every `eval_every` steps, and the readings the chapter states: `by_size` (each size's metrics at
+the end of training, averaged over seeds), `position_product` (the product of the per-position
+accuracies: what exact match would be if the digits' errors were independent), `rise` (the last
+low before the first sustained rise of a series) and `share_of_change` (how much of a metric's
+whole change falls between two neighbours).
+Why: exact match is a sharp metric. If the answer's digits are right with probabilities p1..p4,
+all four are right with about p1 x p2 x p3 x p4, so a rise of one hard digit moves exact match
+from near 0 while per-digit accuracy barely moves (Schaeffer et al. 2023); Wei et al. (2022)
+report 3-digit addition appearing in GPT-3 only at 13B parameters, across model scale. Writing
+the answer units first lets a left-to-right model carry as it goes.
 What it is not: a second training loop or a general arithmetic benchmark.
 
     >>> encode_problem(123, 456)
@@ -25,7 +30,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -130,6 +135,10 @@ class EmergencePlan(LadderPlan):
     steps: int = 3000
     eval_every: int = 100
     held_out: int = 2000
+    seeds: tuple = ()  # more than one run per size, each from its own seed (empty: the plan's `seed` alone)
+
+    def run_seeds(self) -> tuple:
+        return tuple(self.seeds) or (self.seed,)
 
     def model_config(self, n_layer: int, n_embd: int) -> ModelConfig:
         return ModelConfig(vocab_size=len(ALPHABET), block_size=16, n_layer=n_layer, n_head=max(1, n_embd // 16), n_embd=n_embd).validate()
@@ -137,7 +146,19 @@ class EmergencePlan(LadderPlan):
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sizes"] = [list(s) for s in self.sizes]
+        d["seeds"] = list(self.seeds)
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EmergencePlan:
+        data = dict(data)
+        data["sizes"] = tuple(tuple(s) for s in data.get("sizes", cls.sizes))
+        data["seeds"] = tuple(data.get("seeds", ()))
+        return cls(**data)
+
+    def rungs(self) -> list[tuple[tuple[int, int], int]]:
+        """Every (size, seed) run of the plan, in the order `run_emergence` trains them."""
+        return [(tuple(size), seed) for size in self.sizes for seed in self.run_seeds()]
 
 
 @dataclass
@@ -166,33 +187,43 @@ def measure(model, label: str, held_out: torch.Tensor, train_probe: torch.Tensor
 
 
 def run_emergence(plan: EmergencePlan, stop_event: threading.Event | None = None):
-    """Train each size on addition, yielding progress; records with `point` carry the metrics at that step."""
+    """Train each size (once per seed) on addition, yielding progress; records with `point` carry the metrics at that step.
+
+    Every run sees the same held-out problems (split by the plan's `seed`) and the same number of
+    steps and batch size: the same data budget per size, as in Wei et al.'s comparison across scale.
+    """
     if plan.steps < 1 or plan.eval_every < 1 or not plan.sizes:
         raise EmergenceError("an emergence sweep needs at least one size, one step and an evaluation interval of at least one step.")
     train_ids, val_ids = split_problems(plan.held_out, plan.seed)
     batches = AdditionBatches(train_ids, val_ids)
     train_probe = problem_tensor(train_ids[: plan.held_out])  # as many problems the model did (or could) train on
-    total = plan.steps * len(plan.sizes)
-    for index, (n_layer, n_embd) in enumerate(plan.sizes):
+    rungs = plan.rungs()
+    total = plan.steps * len(rungs)
+    for index, ((n_layer, n_embd), seed) in enumerate(rungs):
         config = plan.model_config(n_layer, n_embd)
-        model = build_model(config, plan.seed)
+        model = build_model(config, seed)
         label = f"{n_layer}x{n_embd}"
-        point = partial(measure, model, label, batches.val_seqs, train_probe)
+        measured = partial(measure, model, label, batches.val_seqs, train_probe)
 
-        yield EmergenceProgress(step=index * plan.steps, progress=index / len(plan.sizes), train_loss=math.log(len(ALPHABET)), label=label, point=point(0, 0))
+        def point(step, tokens, seed=seed, measured=measured):
+            return {**measured(step, tokens), "seed": seed}
+
+        before = index * plan.steps
+        yield EmergenceProgress(step=before, progress=index / len(rungs), train_loss=math.log(len(ALPHABET)), label=label, point=point(0, 0))
         # divergence_factor: the answer loss falls near zero here, and a later spike of one nat (measured: it
         # happens as the hard digit is learned) is part of learning, not a blow-up; non-finite losses still stop it.
-        cfg = plan.train_config(plan.steps, warmup_steps=20, log_every=min(plan.eval_every, 50), divergence_factor=1e6)
+        cfg = replace(plan, seed=seed).train_config(plan.steps, warmup_steps=20, log_every=min(plan.eval_every, 50), divergence_factor=1e6)
         last, series_last = None, None
         for m in train(model, batches, cfg, stop_event=stop_event):
             last = m
-            step = index * plan.steps + m.step
+            step = before + m.step
             if m.done:
                 break
             pt = point(m.step, m.tokens_seen) if m.step % plan.eval_every == 0 else None
             series_last = pt or series_last
             yield EmergenceProgress(step=step, progress=step / total, train_loss=m.train_loss, label=label, point=pt)
-        final = index == len(plan.sizes) - 1
+        step = before + last.step
+        final = index == len(rungs) - 1
         if last.stop_reason == "stopped by user":
             yield EmergenceProgress(step=step, progress=step / total, train_loss=last.train_loss, label=label, done=True, stop_reason=f"stopped by user at step {last.step:,} of {label}")
             return
@@ -203,6 +234,97 @@ def run_emergence(plan: EmergencePlan, stop_event: threading.Event | None = None
             pt["stop_reason"] = last.stop_reason
         yield EmergenceProgress(step=step, progress=step / total, train_loss=last.train_loss, label=label, val_loss=last.val_loss, point=pt,
                                 done=final, stop_reason="finished" if final else None)
+
+
+def rung_points(plan_dict: dict, size, seed: int, threads: int = 1) -> list[dict]:
+    """One (size, seed) run of a plan, for a worker process: its points, exactly as `run_emergence` on the whole plan gives them
+    (same held-out split, same seed), so runs can be trained in parallel and in any order."""
+    torch.set_num_threads(threads)
+    plan = EmergencePlan.from_dict({**plan_dict, "sizes": [list(size)], "seeds": [seed]})
+    return [r.point for r in run_emergence(plan) if r.point is not None]
+
+
+def finished_rungs(series: list[dict]) -> set[tuple[str, int]]:
+    """(label, seed) of the runs whose last point was recorded (it carries the run's stop reason)."""
+    return {(p["label"], p.get("seed")) for p in series if "stop_reason" in p}
+
+
+def position_product(point: dict) -> float:
+    """The product of the per-position accuracies: exact match if the digits' errors were independent.
+
+    >>> round(position_product(dict(digit_accuracy_by_position=[1.0, 0.1, 0.99, 1.0])), 4)
+    0.099
+    """
+    return math.prod(point["digit_accuracy_by_position"])
+
+
+def final_points(series: list[dict]) -> list[dict]:
+    """The last measured point of every run (one per size and seed), in series order."""
+    last = {}
+    for p in series:
+        key = (p["label"], p.get("seed"))
+        if key not in last or p["step"] >= last[key]["step"]:
+            last[key] = p
+    return list(last.values())
+
+
+def by_size(series: list[dict]) -> list[dict]:
+    """Each size at the end of training, averaged over its seeds, smallest first.
+
+    Keys: label, params_total, params_non_embedding, flops, steps, seeds, exact_match,
+    exact_match_by_seed, digit_accuracy, digit_accuracy_by_position, product (mean over seeds of
+    `position_product`), answer_logprob.
+    """
+    groups: dict[str, list[dict]] = {}
+    for p in final_points(series):
+        groups.setdefault(p["label"], []).append(p)
+    out = []
+    for label, pts in groups.items():
+        def mean(key, pts=pts):
+            return sum(p[key] for p in pts) / len(pts)
+
+        out.append(dict(label=label, params_total=pts[0]["params_total"], params_non_embedding=pts[0]["params_non_embedding"], flops=mean("flops"),
+                        steps=max(p["step"] for p in pts), seeds=[p.get("seed") for p in pts], exact_match=mean("exact_match"),
+                        exact_match_by_seed=[p["exact_match"] for p in pts], digit_accuracy=mean("digit_accuracy"),
+                        digit_accuracy_by_position=[sum(p["digit_accuracy_by_position"][i] for p in pts) / len(pts) for i in range(ANSWER_LEN)],
+                        product=sum(position_product(p) for p in pts) / len(pts), answer_logprob=mean("answer_logprob")))
+    return sorted(out, key=lambda r: r["params_total"])
+
+
+def rise(values: list[float], share: float = 0.1) -> tuple[int, int] | None:
+    """(last low, first sustained rise): indices into `values`, or None when the series never rises.
+
+    The first sustained rise is the first value at least half-way from the lowest to the highest
+    value whose later values stay there more often than not (their median too is at least
+    half-way): a transient spike after it does not move it, one before it does not count. The last
+    low is the last value before it within `share` of the way from the level before the rise (the
+    median of the values before it) to the risen value.
+
+    >>> rise([0.0, 0.1, 0.1, 0.1, 0.14, 0.4, 0.55, 0.04, 0.46, 0.8, 0.88])
+    (4, 6)
+    >>> rise([0.5, 0.5, 0.5]) is None
+    True
+    """
+    if len(values) < 2 or max(values) - min(values) < 1e-9:
+        return None
+    half = min(values) + 0.5 * (max(values) - min(values))
+    for j, v in enumerate(values):
+        if v >= half and j > 0 and sorted(values[j:])[(len(values) - j - 1) // 2] >= half:
+            before = sorted(values[:j])
+            level = before[(len(before) - 1) // 2]
+            lows = [i for i in range(j) if values[i] <= level + share * (v - level)]
+            return (lows[-1], j) if lows else None
+    return None
+
+
+def share_of_change(values: list[float], i: int, j: int) -> float:
+    """The part of a metric's whole change (last minus first) that happens between indices i and j.
+
+    >>> share_of_change([0.0, 0.1, 0.9, 1.0], 1, 2)
+    0.8
+    """
+    whole = values[-1] - values[0]
+    return (values[j] - values[i]) / whole if abs(whole) > 1e-12 else float("nan")
 
 
 def emergence_document(plan: EmergencePlan, series: list[dict], command: str, wall_s: float) -> dict:

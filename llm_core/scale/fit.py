@@ -28,17 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import curve_fit
 
-# Published anchors shown beside our fits (large scale: 1e18-1e24 FLOPs, 1e7-1e11 parameters).
-PUBLISHED = {
-    "kaplan_alpha_N": 0.076,  # Kaplan et al. 2020: L(N) ~ N^-0.076, non-embedding N, converged
-    "kaplan_alpha_C": 0.050,  # Kaplan et al. 2020: L(C_min) ~ C^-0.050
-    "kaplan_N_opt_exponent": 0.73,  # Kaplan et al. 2020: N_opt ~ C^0.73
-    "chinchilla_E": 1.69, "chinchilla_A": 406.4, "chinchilla_B": 410.7,
-    "chinchilla_alpha": 0.34, "chinchilla_beta": 0.28,  # Hoffmann et al. 2022: L(N, D) = E + A/N^alpha + B/D^beta
-    "chinchilla_N_opt_exponent": 0.50, "chinchilla_D_opt_exponent": 0.50,  # Hoffmann et al. 2022, approaches 1 and 2
-    "chinchilla_tokens_per_param": 20.0,
-    "nanochat_tokens_per_param": (8.0, 10.5),  # nanochat's small-scale reproduction
-}
+from llm_core.literature import value
 
 
 class FitError(ValueError):
@@ -230,13 +220,15 @@ def summary_lines(fit: SweepFit) -> list[str]:
         lines.append(f"L_opt(C) ~ C^a: a {f.describe('a')}; R^2 (log) {f.r2:.4f} on {f.n} points")
     for name, f in (("N_opt", fit.n_opt_vs_compute), ("D_opt", fit.d_opt_vs_compute)):
         if f is not None:
-            lines.append(f"{name} ~ C^a: a {f.describe('a')} (R^2 {f.r2:.4f}; Chinchilla 0.50)")
+            lines.append(f"{name} ~ C^a: a {f.describe('a')} (R^2 {f.r2:.4f}; Chinchilla {value('chinchilla_n_opt_exponent'):.2f}, "
+                         f"Kaplan {value('kaplan_n_opt_exponent' if name == 'N_opt' else 'kaplan_d_opt_exponent'):.2f})")
     for key, f in fit.loss_nd.items():
         lines.append(f"L(N, D) with N = {key.replace('params_', '')}: alpha {f.describe('alpha')}, beta {f.describe('beta')}, E {f.describe('E')}, R^2 {f.r2:.4f} on {f.n} runs"
-                     f" (Chinchilla 0.34, 0.28, 1.69)")
+                     f" (Chinchilla {value('chinchilla_alpha')}, {value('chinchilla_beta')}, {value('chinchilla_e')})")
     if fit.tokens_per_param:
         ratios = [r for _, r in fit.tokens_per_param]
-        lines.append(f"tokens per parameter at the optimum: {min(ratios):.1f}-{max(ratios):.1f} (Chinchilla ~20; nanochat 8-10.5)")
+        low, high = value("nanochat_tokens_per_param")
+        lines.append(f"tokens per parameter at the optimum: {min(ratios):.1f}-{max(ratios):.1f} (Chinchilla ~{value('chinchilla_tokens_per_param'):.0f}; nanochat {low:g}-{high:g})")
     lines.extend(f"note: {n}" for n in fit.notes)
     return lines
 
