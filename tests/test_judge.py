@@ -89,13 +89,3 @@ def test_a_reward_model_at_chance_is_reported_as_chance():
 
     assert RewardResult(None, None, 0.6, 60, 20).at_chance  # 12 of 20: the interval reaches 50%
     assert not RewardResult(None, None, 0.9, 300, 100).at_chance
-
-
-def test_over_optimisation_is_named_only_when_the_rule_judged_share_falls():
-    from lab_ui.assistant_results import overoptimisation
-
-    rising = [{"step": 1, "reward": -1.0, "held_out_preferred": 0.5}, {"step": 10, "reward": 0.0, "held_out_preferred": 0.8}, {"step": 20, "reward": 1.0, "held_out_preferred": 0.6}]
-    sentence = overoptimisation(rising)
-    assert sentence and "80%" in sentence and "60%" in sentence and "step 10" in sentence
-    healthy = [{"step": 1, "reward": -1.0, "held_out_preferred": 0.5}, {"step": 20, "reward": 1.0, "held_out_preferred": 0.85}]
-    assert overoptimisation(healthy) is None
