@@ -360,7 +360,7 @@ class Job:
                         self._thin()
                 last = record
             reason = self._reason_for_stop(default=getattr(last, "stop_reason", None) or "finished")
-            if self.payload == NOT_STARTED and self._stop_cause == "user":
+            if self._stop_cause == "user" and (self.payload == NOT_STARTED or (self.payload == ABANDONED and last is None)):  # nothing was made to lose
                 reason = "stopped by user before its first step (its worker process was still starting up)"
             elif self.payload in (ABANDONED, NOT_STARTED):
                 reason += "; the worker did not stop in time and was ended, so the work since the last start is lost"

@@ -77,7 +77,7 @@ def test_a_reload_finds_the_guess_and_the_score():
     at.radio(key=f"predict_{key}_guess").set_value(3).run()
     at.button(key=f"predict_{key}_lock").click().run()
     again = AppTest.from_string(script(), default_timeout=60)
-    again.query_params["run"] = at.session_state["lab_desk_id"]
+    again.session_state["lab_desk_id"] = at.session_state["lab_desk_id"]  # what this browser's cookie gives a reload (AppTest has no cookies)
     again.run()
     assert not again.exception, again.exception
     assert again.radio(key=f"predict_{key}_guess").value == 3 and "Right." in text(again)
