@@ -85,7 +85,7 @@ def test_fine_tune_rank_by_keyboard_and_name_reward_hacking(app_server, page):
     picker.click()
     assert any(o.inner_text().startswith("Shakespeare (bundled) · SFT") for o in page.get_by_role("option").all())
     page.keyboard.press("Escape")
-    expect(main.get_by_text("Labelling instructions")).to_be_visible()
+    expect(main.get_by_text("Labelling instructions", exact=True)).to_be_visible()
     expect(main.get_by_text("Answer A", exact=True)).to_be_visible()
     expect(main.get_by_text("Answer B", exact=True)).to_be_visible()
     keyboard_press(page, "A is better", "Enter")  # native buttons: Tab reaches them, Enter and Space press them
