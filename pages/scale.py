@@ -3,15 +3,16 @@
 
 import streamlit as st
 
-from lab_ui import course, jobs, state
+from lab_ui import charts, course, jobs, predict, state
 from lab_ui import scale_figures as figs
+from lab_ui import scale_view as view
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import table_html
 from llm_core.jobs import Job
 from llm_core.literature import cite, claim, references, value
 from llm_core.paths import ASSETS
 from llm_core.scale.emergence import EmergenceError, by_size, load_emergence
-from llm_core.scale.fit import fit_sweep, residuals
+from llm_core.scale.fit import fit_sweep
 from llm_core.scale.flops import train_flops_per_token
 from llm_core.scale.reading import emergence_across_sizes, emergence_over_steps, read_sweep
 from llm_core.scale.sweep import SweepError, SweepPlan, load_sweep, sweep_in_worker
@@ -60,13 +61,14 @@ def stop_live() -> None:
 
 # ======================================================================================
 course.chapter_intro("scale")
-st.markdown(
-    "Bigger models trained on more data get better, and they do so **predictably**: held-out loss falls as a power law of "
-    f"model size, data and compute ({cite('kaplan2020')}). For a fixed compute budget there is a best model size. How it should grow "
-    f"with the budget is where two papers differ: {cite('kaplan2020')} put most of a bigger budget into a bigger model (N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f}); "
-    f"{cite('hoffmann2022')} (\"Chinchilla\") grew model and data about equally (C^{value('chinchilla_n_opt_exponent'):.2f} each). Below, every curve comes from "
-    "models trained on this machine with the same training loop as the *Train a model* chapter, and section 3 says which of the two it resembles."
-)
+st.markdown("Every curve below comes from small models trained on this machine with the same training loop as *Train a model*. "
+            "Before each result, make a guess; then see what the models did.")
+with st.expander("The details: what the published scaling laws say"):
+    st.markdown(
+        "Held-out loss falls as a power law of model size, data and compute " f"({cite('kaplan2020')}). How the best model size should grow with the "
+        f"budget is where two papers differ: {cite('kaplan2020')} put most of a bigger budget into a bigger model (N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f}); "
+        f"{cite('hoffmann2022')} (\"Chinchilla\") grew model and data about equally (C^{value('chinchilla_n_opt_exponent'):.2f} each). Section 3 says which of the two "
+        "this machine's sweep resembles.")
 jobs.collect()
 try:
     doc, fits, reading, em_sizes, em = shipped()
@@ -74,10 +76,6 @@ except (SweepError, EmergenceError) as exc:
     st.error(f"The shipped sweeps cannot be read: {exc} Make them again with the commands in the README.")
     st.stop()
 runs = doc["runs"]
-count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session", bind="query-params",
-                       help="Embeddings are the token table and the output head. Kaplan et al. left them out; at small scale that bends the exponents (Pearce & Song, 2024).")
-n_key = COUNTS[count_label]
-fit = fits[n_key]
 non_emb = [r["params_non_embedding"] for r in runs]
 totals = [r["params_total"] for r in runs]
 budgets = sorted({r["budget"] for r in runs})
@@ -85,68 +83,83 @@ epochs = [r["epochs"] for r in runs]
 
 # --- 1 · Loss against compute ---------------------------------------------------------------
 st.header("1 · Loss falls predictably with compute")
-st.plotly_chart(figs.loss_vs_compute(runs, fit, own_models()), key="sc_compute")
 st.markdown(
-    f"The shipped sweep: **{len(runs)} runs** of {len({r['label'] for r in runs})} sizes, {min(non_emb):,}–{max(non_emb):,} non-embedding parameters "
-    f"({min(totals):,}–{max(totals):,} with embeddings), at {len(budgets)} budgets from {budgets[0]:.0e} to {budgets[-1]:.0e} training FLOPs, on "
-    f"Tiny Shakespeare's characters. Each run saw {min(epochs):.2f}–{max(epochs):.2f} epochs of the {doc['plan'].get('corpus', 'corpus')} training split; "
-    f"the whole sweep took {doc['wall_s'] / 60:.1f} minutes here (load average {doc['load_average'][0]:.0f} on this shared machine). Stars are models you trained on this corpus (and the bundled one)."
+    f"The shipped sweep: **{len(runs)} runs** of {len({r['label'] for r in runs})} sizes, from {min(totals):,} to {max(totals):,} parameters, each trained with a "
+    f"fixed amount of computing, from {budgets[0]:.0e} to {budgets[-1]:.0e} floating-point operations (FLOPs), on Tiny Shakespeare's characters. "
+    "Stars are models you trained on this corpus (and the bundled one)."
 )
-f = fit.loss_vs_compute
-if f is not None and "alpha" in f.params:
-    st.markdown(
-        f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
-        f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}**. {cite('kaplan2020')} measured L ∝ C^−{value('kaplan_alpha_c'):.3f} with models of up to "
-        f"{value('kaplan_max_params') / 1e9:g} billion parameters; ours have at most {max(totals):,} and {budgets[-1]:.0e} FLOPs: far from their loss floor, "
-        "so the exponents are not comparable one to one."
-    )
-if doc.get("runs_planned", len(runs)) > len(runs):
-    missing = ", ".join(f"{b:.0e}" for b in sorted(set(doc["plan"]["budgets"]) - set(budgets)))
-    st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs finished" + (f"; the budget of {missing} FLOPs did not." if missing else "."))
-with st.expander("Every run, and the command that made this sweep"):
+total_fit = fits["params_total"]
+predict.checkpoint("scale_compute_10x", "Along the best points of this sweep, how much lower is the loss when the compute grows **10x**?",
+                   predict.choice([b[0] for b in view.COMPUTE_BANDS]), lambda guess: view.compute_reveal(guess, total_fit),
+                   pending="The shipped sweep has no fitted curve of loss against compute to read this from.")
+if predict.made("scale_compute_10x"):
+    charts.chart(figs.loss_vs_compute(runs, total_fit, own_models()), key="sc_compute", caption=view.compute_caption(runs, total_fit), table=view.compute_table(runs, own_models()))
+else:
+    st.caption("The chart of loss against compute appears once your guess is locked in.")
+with st.expander("The details: the fitted law, every run, and the command that made this sweep"):
+    f = total_fit.loss_vs_compute
+    if f is not None and "alpha" in f.params:
+        st.markdown(
+            f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
+            f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}** (parameters counted with embeddings). {cite('kaplan2020')} measured L ∝ C^−{value('kaplan_alpha_c'):.3f} with models of up to "
+            f"{value('kaplan_max_params') / 1e9:g} billion parameters; ours have at most {max(totals):,} and {budgets[-1]:.0e} FLOPs: far from their loss floor, "
+            "so the exponents are not comparable one to one.")
+    st.markdown(f"Non-embedding parameters: {min(non_emb):,}–{max(non_emb):,}. Each run saw {min(epochs):.2f}–{max(epochs):.2f} epochs of the "
+                f"{doc['plan'].get('corpus', 'corpus')} training split; the whole sweep took {doc['wall_s'] / 60:.1f} minutes here "
+                f"(load average {doc['load_average'][0]:.0f} on this shared machine).")
     st.code(doc["command"], language="bash")
     st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", non_embedding=f"{r['params_non_embedding']:,}",
                                  tokens=f"{r['tokens']:,}", epochs=f"{r['epochs']:.2f}", loss=f"{r['val_loss']:.4f}", seconds=f"{r['wall_s']:.0f}") for r in runs]), unsafe_allow_html=True)
+if doc.get("runs_planned", len(runs)) > len(runs):
+    missing = ", ".join(f"{b:.0e}" for b in sorted(set(doc["plan"]["budgets"]) - set(budgets)))
+    st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs finished" + (f"; the budget of {missing} FLOPs did not." if missing else "."))
 
 # --- 2 · IsoFLOP ------------------------------------------------------------------------
 st.header("2 · For each budget, a best model size")
-st.plotly_chart(figs.isoflop(runs, fit, n_key), key="sc_isoflop")
-st.markdown(
-    "At a fixed budget, a small model sees many tokens but cannot use them; a big one could, but the budget buys it few tokens. "
-    "A parabola in log(size) through each budget's runs (Hoffmann et al.'s IsoFLOP method) has its minimum at the compute-optimal size:"
-)
-st.markdown(table_html([dict(budget=f"{m.budget:.0e} FLOPs", optimal_size=f"{m.n_opt:,.0f} ± {m.n_opt_err:,.0f}", tokens=f"{m.tokens_opt:,.0f}",
-                             tokens_per_parameter=f"{m.tokens_per_param:.1f}", loss=f"{m.loss_opt:.3f}", note="" if m.inside else "outside the sizes tried: not fitted")
-                        for m in fit.minima]), unsafe_allow_html=True)
+st.markdown("At a fixed budget, a small model sees many tokens but cannot use them; a big one could, but the budget buys it few tokens.")
+predict.checkpoint("scale_bigger_same_budget", "Take the best model size for one budget and a model **10x bigger**, trained with the **same** compute. "
+                   "Is the bigger model's loss lower or higher?", predict.choice(view.BIGGER_CHOICES), lambda guess: view.bigger_reveal(guess, runs),
+                   pending="The shipped sweep has no budget with a size bigger than its best one.")
+count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session", bind="query-params",
+                       help="Embeddings are the token table and the output head. Kaplan et al. left them out; at small scale that bends the exponents (Pearce & Song, 2024).")
+n_key = COUNTS[count_label]
+fit = fits[n_key]
+if predict.made("scale_bigger_same_budget"):
+    charts.chart(figs.isoflop(runs, fit, n_key), key="sc_isoflop", caption=view.isoflop_caption(runs, fit), table=view.isoflop_table(runs, n_key))
+else:
+    st.caption("The chart of loss against size at each budget appears once your guess is locked in.")
+with st.expander("The details: the best size at each budget (IsoFLOP fits)"):
+    st.markdown("A parabola in log(size) through each budget's runs (Hoffmann et al.'s IsoFLOP method: iso, the same, FLOPs) has its minimum at the compute-optimal size:")
+    st.markdown(view.minima_table(fit), unsafe_allow_html=True)
 
 # --- 3 · Frontier -----------------------------------------------------------------------
 st.header("3 · The compute-optimal frontier")
-st.plotly_chart(figs.frontier(fit), key="sc_frontier")
+charts.chart(figs.frontier(fit), key="sc_frontier", caption=view.frontier_caption(fit), table=view.frontier_table(fit))
 st.markdown("**What this sweep says, read from its fits** (`llm_core/scale/reading.py`; the intervals are 95%, from the fits' standard errors):")
 for sentence in reading.sentences():
     st.markdown(f"- {sentence}")
 if count_label != list(COUNTS)[0]:
-    st.caption("The chart and the table above count parameters as chosen at the top; the reading compares each count with the paper that counted that way.")
+    st.caption("The chart and the table above count parameters as chosen in section 2; the reading compares each count with the paper that counted that way.")
 
 # --- 4 · Two ways of counting -----------------------------------------------------------------
 st.header("4 · Loss against size, and how you count the parameters")
 g1, g2 = st.columns(2)
-g1.plotly_chart(figs.loss_vs_tokens(runs, fit, n_key), key="sc_params")
-g2.plotly_chart(figs.counts_frontier(fits), key="sc_counts")
+charts.chart(figs.loss_vs_tokens(runs, fit, n_key), key="sc_params", caption=view.tokens_caption(runs), table=view.tokens_table(runs, n_key), where=g1)
+charts.chart(figs.counts_frontier(fits), key="sc_counts", caption=view.counts_caption(fits), table=view.counts_table(fits), where=g2)
 nd, fne, ft, share = fit.loss_nd.get(n_key), fits["params_non_embedding"], fits["params_total"], [r["params_embedding"] / r["params_total"] for r in runs]
-if nd is not None and len(fit.loss_nd) == 2:
-    other = fit.loss_nd["params_total" if n_key == "params_non_embedding" else "params_non_embedding"]
-    st.markdown(
-        f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
-        f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
-        f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit ({cite('chinchilla_alpha')}): "
-        f"α = {value('chinchilla_alpha')}, β = {value('chinchilla_beta')}, E = {value('chinchilla_e')} (nats per token of a 32k-token vocabulary, not per character: E is not comparable)."
-    )
-if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
-    st.markdown(
-        f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
-        f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. {cite('pearce2024')} traced most of the gap between Kaplan's N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f} "
-        f"and Chinchilla's C^{value('chinchilla_n_opt_exponent'):.2f} to this choice at small scale (Kaplan's L(N): α = {value('kaplan_alpha_n'):.3f}, without embeddings).")
+with st.expander("The details: the fitted laws of size and data"):
+    if nd is not None and len(fit.loss_nd) == 2:
+        other = fit.loss_nd["params_total" if n_key == "params_non_embedding" else "params_non_embedding"]
+        st.markdown(
+            f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
+            f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
+            f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit ({cite('chinchilla_alpha')}): "
+            f"α = {value('chinchilla_alpha')}, β = {value('chinchilla_beta')}, E = {value('chinchilla_e')} (nats per token of a 32k-token vocabulary, not per character: E is not comparable).")
+    if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
+        st.markdown(
+            f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
+            f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. {cite('pearce2024')} traced most of the gap between Kaplan's N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f} "
+            f"and Chinchilla's C^{value('chinchilla_n_opt_exponent'):.2f} to this choice at small scale (Kaplan's L(N): α = {value('kaplan_alpha_n'):.3f}, without embeddings).")
 
 # --- 5 · Your own points -------------------------------------------------------------------
 st.header("5 · Add your own points")
@@ -171,75 +184,40 @@ b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not s
 b2.button("Stop", key="sc_stop", disabled=not busy, on_click=stop_live, width="stretch")
 b3.caption(f"Trains {len(sizes)} model{'s' if len(sizes) != 1 else ''} from scratch, {budget:.0e} FLOPs each, in the background (it shares this server's "
            f"{jobs.max_jobs()} training slot{'s' if jobs.max_jobs() != 1 else ''}).")
-
-
-def render_live(snap) -> None:
-    if snap is None:
-        st.info("Press **Run mini-sweep**: your points land on the shipped curve for that budget.")
-        return
-    points = [r.point for r in snap.records if getattr(r, "point", None)]
-    latest = snap.latest
-    if snap.status == "queued":
-        st.info(f"Waiting for a free training slot: number {snap.queue_position or '…'} in the queue.")
-    elif snap.status == "failed":
-        st.error(f"The mini-sweep failed: {snap.error}")
-    elif snap.active and latest is not None:
-        st.progress(min(max(latest.progress, 0.0), 1.0), text=f"run {latest.run_index + 1} of {latest.runs}: {latest.label} · {snap.running_s:.0f} s")
-    elif not snap.active:
-        st.caption(f"Mini-sweep ended: {snap.stop_reason} after {snap.running_s:.0f} s.")
-    if not points:
-        return
-    live_budget = points[0]["budget"]
-    st.plotly_chart(figs.isoflop([r for r in runs if r["budget"] == live_budget], fit, n_key, points), key="sc_live_chart")
-    res = residuals(points, fit.minima, n_key)
-    if res:
-        rows = [dict(size=r["point"]["label"], your_loss=f"{r['point']['val_loss']:.3f}", shipped_curve=f"{r['predicted']:.3f}", distance=f"{r['residual']:+.3f} nats") for r in res]
-        st.markdown(table_html(rows), unsafe_allow_html=True)
-        mean_abs = sum(abs(r["residual"]) for r in res) / len(res)
-        st.caption(f"Your {len(res)} point{'s' if len(res) != 1 else ''} landed on average {mean_abs:.3f} nats from the shipped curve for {live_budget:.0e} FLOPs.")
-
-
-jobs.live(JOB_KEY, render_live)
+jobs.live(JOB_KEY, lambda snap: view.live_view(snap, runs, fit, n_key))
 
 # --- 6 · Emergence ------------------------------------------------------------------------
 st.header("6 · Emergence: a skill that seems to appear suddenly")
 rows = by_size(em_sizes["series"])
 ps = em_sizes["plan"]
 st.markdown(
-    f"{cite('wei2022')} call an ability emergent when it is absent in smaller models and present in larger ones, across model scale. "
-    f"Three-digit addition is one of their examples: in {cite('brown2020')}, GPT-3 models of up to {value('wei_addition_params') / 1e9:.0f}B parameters got it right "
-    f"less than {value('brown_addition_13b_max'):.0f}% of the time ({claim('brown_addition_13b_max').where}), and the {value('gpt3_params') / 1e9:.0f}B model "
-    f"{value('brown_addition_175b'):.1f}%, "
-    f"both few-shot; {cite('wei2022')} place its emergence, where accuracy first leaves the near-zero level of smaller models, at "
-    f"{value('wei_addition_params') / 1e9:.0f}B parameters and {value('wei_addition_flops'):.1e} training FLOPs "
-    f"({claim('wei_addition_flops').where}). Here, {len(rows)} sizes from {rows[0]['params_total']:,} to {rows[-1]['params_total']:,} parameters learn the same skill, "
+    f"Here, {len(rows)} sizes from {rows[0]['params_total']:,} to {rows[-1]['params_total']:,} parameters learn three-digit addition, "
     f"the answer written units first (\"123+456=\" → \"9750\"), each from {len(ps['seeds']) or 1} seed(s), every one trained the same {ps['steps']:,} steps of "
     f"{ps['batch_size']} problems and measured on {ps['held_out']:,} problems no model trained on."
 )
-e1, e2 = st.columns(2)
-e1.plotly_chart(figs.emergence_by_size(rows), key="sc_em_size_acc")
-e2.plotly_chart(figs.emergence_logprob_by_size(rows), key="sc_em_size_logp")
+view.emergence_charts(rows)
 for sentence in emergence_across_sizes(rows):
     st.markdown(sentence)
-st.caption(f"{cite('schaeffer2023')} argue that much reported emergence comes from such sharp metrics; {cite('wei2022')} report abilities that also jump under other "
-           "metrics. This sweep measures both kinds of metric on the same models.")
-with st.expander("The command that made this sweep, and every size's figures"):
+with st.expander("The details: emergence in the literature, the command and every size's figures"):
+    st.markdown(
+        f"{cite('wei2022')} call an ability emergent when it is absent in smaller models and present in larger ones, across model scale. "
+        f"Three-digit addition is one of their examples: in {cite('brown2020')}, GPT-3 models of up to {value('wei_addition_params') / 1e9:.0f}B parameters got it right "
+        f"less than {value('brown_addition_13b_max'):.0f}% of the time ({claim('brown_addition_13b_max').where}), and the {value('gpt3_params') / 1e9:.0f}B model "
+        f"{value('brown_addition_175b'):.1f}%, both few-shot; {cite('wei2022')} place its emergence, where accuracy first leaves the near-zero level of smaller models, at "
+        f"{value('wei_addition_params') / 1e9:.0f}B parameters and {value('wei_addition_flops'):.1e} training FLOPs ({claim('wei_addition_flops').where}). "
+        f"{cite('schaeffer2023')} argue that much reported emergence comes from such sharp metrics; {cite('wei2022')} report abilities that also jump under other "
+        "metrics. This sweep measures both kinds of metric on the same models.")
     st.code(em_sizes["command"], language="bash")
-    st.markdown(table_html([dict(size=r["label"], parameters=f"{r['params_total']:,}", seeds=len(r["exact_match_by_seed"]), exact_match=f"{r['exact_match']:.1%}",
-                                 per_digit=f"{r['digit_accuracy']:.1%}", product_of_positions=f"{r['product']:.1%}", log_p=f"{r['answer_logprob']:.2f}")
-                            for r in rows]), unsafe_allow_html=True)
 
 st.subheader("A second view: one model over training steps")
 series = em["series"]
 st.markdown(f"A {series[0]['label']} model ({series[0]['params_total']:,} parameters) trained {em['plan']['steps']:,} steps, measured every "
             f"{em['plan']['eval_every']} steps on the same kind of held-out problems.")
-s1, s2 = st.columns(2)
-s1.plotly_chart(figs.emergence_accuracy(series), key="sc_em_acc")
-s2.plotly_chart(figs.emergence_logprob(series), key="sc_em_logp")
+view.step_charts(series)
 for sentence in emergence_over_steps(series):
     st.markdown(sentence)
 st.markdown(
-    "The grey dashed line is exact match on problems the model trained on: "
+    "The grey dash-dot line is exact match on problems the model trained on: "
     + ("it tracks the held-out line, so this jump is not grokking (a late jump of held-out accuracy long after the training set is solved, "
        f"{cite('power2022')})." if max(abs(p["train_exact_match"] - p["exact_match"]) for p in series) < 0.1 else
        f"where it runs ahead of the held-out line, memorisation comes before generalisation: a separate effect (grokking, {cite('power2022')}).")

@@ -1,6 +1,8 @@
-"""AppTest tests of the Scale chapter: the shipped sweep and emergence series render with computed text; a live mini-sweep adds points."""
+"""AppTest tests of the Scale chapter: the shipped sweep and emergence series render with computed text; its two
+predictions reveal what the shipped sweep says only after the guess is locked; a live mini-sweep adds points."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from conftest import OPEN_APPS, ROOT, poll_until
 from streamlit.testing.v1 import AppTest
 
 from llm_core.scale.emergence import by_size, load_emergence
-from llm_core.scale.fit import fit_sweep
+from llm_core.scale.fit import fit_sweep, power_law
 from llm_core.scale.reading import COUNTS, emergence_across_sizes, read_sweep
 from llm_core.scale.sweep import load_sweep
 
@@ -17,11 +19,24 @@ SWEEP = load_sweep(Path(ROOT) / "assets" / "sweeps" / "shakespeare-scaling.json"
 pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
 
 
-def scale_page() -> AppTest:
+PREDICTIONS = ("scale_compute_10x", "scale_bigger_same_budget")
+
+
+def guess(at, key: str, choice: str) -> None:
+    at.radio(key=f"predict_{key}_guess").set_value(choice).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+
+
+def scale_page(guessed: bool = True) -> AppTest:
+    """The chapter; with `guessed`, both predictions made (the charts they hide are then shown)."""
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page("pages/scale.py").run()
     OPEN_APPS.append(at)
     assert not at.exception, at.exception
+    if guessed:
+        for key in PREDICTIONS:
+            guess(at, key, at.radio(key=f"predict_{key}_guess").options[0])
     return at
 
 
@@ -54,6 +69,66 @@ def test_the_chapter_shows_the_shipped_sweep_with_its_fitted_numbers():
         assert sentence in text
     assert len(figures[5]["data"][0]["x"]) == len(rows) >= 5  # exact match against size, one point per size
     assert "tokens per parameter" in text and "13B parameters" not in text.replace("less than", "")
+
+
+def reveal_of(at) -> str:
+    return next(m.value for m in at.markdown if "Right." in m.value or "Not this time." in m.value)
+
+
+def whys(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Why:**")]
+
+
+def test_the_two_predictions_hide_their_charts_until_the_guess_is_locked():
+    at = scale_page(guessed=False)
+    assert len(charts(at)) == 7 and not whys(at)  # the compute and IsoFLOP charts wait for the guesses
+    assert "appears once your guess is locked in" in "\n".join(c.value for c in at.caption)
+    guess(at, "scale_compute_10x", "10 to 25% lower")
+    assert len(charts(at)) == 8 and len(whys(at)) == 1
+
+
+def test_the_tenfold_compute_reveal_is_the_fitted_law_read_at_the_largest_budget():
+    at = scale_page(guessed=False)
+    guess(at, "scale_compute_10x", "5 to 10% lower")
+    fit = fit_sweep(SWEEP, "params_total")
+    f = fit.loss_vs_compute
+    high = max(m.budget for m in fit.minima if m.inside)
+    low_loss, high_loss = (float(power_law(c, f.params["E"], f.params["A"], f.params["alpha"], f.x0)) for c in (high / 10, high))
+    drop = 1 - high_loss / low_loss
+    text = reveal_of(at)
+    assert f"from {low_loss:.2f} to {high_loss:.2f} nats per character: {drop * 100:.0f}% lower" in text
+    band = "less than 5% lower" if drop < 0.05 else "5 to 10% lower" if drop < 0.10 else "10 to 25% lower" if drop < 0.25 else "more than 25% lower"
+    assert ("Right." in text) == (band == "5 to 10% lower")
+    assert f"exponent {f.params['alpha']:.2f}" in whys(at)[0] and f"by {10 ** -f.params['alpha']:.2f}" in whys(at)[0]
+    from lab_ui.state import find_desk
+
+    made = find_desk(at.session_state["lab_desk_id"]).data["course"]["predictions"]["scale_compute_10x"]
+    assert made["guess"] == "5 to 10% lower" and made["right"] == (band == "5 to 10% lower")
+
+
+def test_the_bigger_model_reveal_reads_the_shipped_runs_and_a_reload_finds_it():
+    at = scale_page(guessed=False)
+    guess(at, "scale_bigger_same_budget", "Higher: too big for the budget")
+    runs = SWEEP["runs"]
+    for budget in sorted({r["budget"] for r in runs}, reverse=True):  # the largest budget with a size bigger than its best
+        at_budget = [r for r in runs if r["budget"] == budget]
+        best = min(at_budget, key=lambda r: r["val_loss"])
+        bigger = [r for r in at_budget if r["params_total"] > best["params_total"]]
+        if bigger:
+            big = min(bigger, key=lambda r: abs(math.log10(r["params_total"] / best["params_total"]) - 1))
+            break
+    text = reveal_of(at)
+    assert f"At {budget:.0e} FLOPs the best size tried, {best['label']} ({best['params_total']:,} parameters), reached a loss of {best['val_loss']:.3f}" in text
+    assert f"{big['label']}, {big['params_total'] / best['params_total']:.1f}x bigger, reached {big['val_loss']:.3f}" in text
+    assert ("Right." in text) == (big["val_loss"] - best["val_loss"] >= 0.02)
+    assert f"{big['tokens']:,} characters of training against {best['tokens']:,}" in whys(at)[0]
+    again = AppTest.from_file(APP, default_timeout=180)
+    again.session_state["lab_desk_id"] = at.session_state["lab_desk_id"]  # what this browser's cookie gives a reload
+    again.run()
+    again.switch_page("pages/scale.py").run()
+    OPEN_APPS.append(again)
+    assert again.radio(key="predict_scale_bigger_same_budget_guess").value == "Higher: too big for the budget"
+    assert reveal_of(again) == text
 
 
 def test_counting_without_embeddings_changes_the_isoflop_axis_and_the_fit():
