@@ -4,11 +4,12 @@ import threading
 
 import streamlit as st
 
-from lab_ui import course, knowing_live, state, url_state
+from lab_ui import course, knowing_live, palette, predict, state, url_state
 from lab_ui import knowing_figures as fig
+from lab_ui import knowing_view as view
 from lab_ui.shell import ensure_app_shell
 from llm_core.literature import cite, references
-from llm_core.retrieval.calibration import abstention_curve, answer_with_confidence
+from llm_core.retrieval.calibration import answer_with_confidence
 from llm_core.retrieval.chapter import MIN_CONFIDENCE, MIN_SCORE, abstention_summary, added_fact_rows, added_facts, added_title, closed_book_summary, compare_books, lineage, load_shipped, open_book
 from llm_core.retrieval.prompt import DocumentError, assemble, clean_document, read_upload
 from llm_core.retrieval.readers import READER_MAX_TOKENS, closed_book_rows, open_book_rows, spoken
@@ -17,7 +18,7 @@ from llm_core.retrieval.world import ATTRIBUTE_NAMES, NEW_KIND_NAMES, Fact, make
 from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()
-KINDS, GREEN, RED = knowing_live.KINDS, "#16a34a", "#dc2626"
+KINDS, GREEN, RED = knowing_live.KINDS, palette.GREEN, palette.VERMILLION
 
 
 @st.cache_resource(show_spinner="Making the world and loading the chapter's models…")
@@ -55,15 +56,15 @@ models = {k: chosen.get(k) or (f"shipped {k} model", bundled[k].model, bundled[k
 (cb_name, closed, closed_tok), (rd_name, reader, reader_tok), shared = models["closed-book"], models["reader"], not chosen
 
 course.chapter_intro("knowing")
-st.markdown(
-    "A language model answers from patterns in its weights. Asked about something it never saw, it still produces a "
-    f"well-formed answer, often with high confidence: a **hallucination**. {cite('kalai2024')} (*Calibrated language models must "
-    "hallucinate*) prove that a model whose confidence is calibrated hallucinates on arbitrary facts at least about as often as the share "
-    "of such facts that appeared exactly once in its training data, less its miscalibration: facts seen once are where its knowledge "
-    f"thins out into guessing. **Retrieval-augmented generation** ({cite('lewis2020')}) puts documents fetched at question "
-    "time into the prompt, so the model can answer from them instead. Both are measured here, on small models, in a world "
-    "no pre-trained model can know: facts seen 1 to 16 times, and facts never seen at all."
-)
+st.markdown("Below, a small model answers questions about invented people: some it read about in training, some never. "
+            "First guess what it does with the ones it never saw; then give it documents to read.")
+with st.expander("The details: what the research says"):
+    st.markdown(
+        "A model asked about something it never saw still produces a well-formed answer, often with high confidence: a **hallucination**. "
+        f"{cite('kalai2024')} (*Calibrated language models must hallucinate*) prove that a model whose confidence is calibrated hallucinates on arbitrary facts at least "
+        "about as often as the share of such facts that appeared exactly once in its training data, less its miscalibration: facts seen once are where its knowledge "
+        f"thins out into guessing. **Retrieval-augmented generation** (RAG, {cite('lewis2020')}) puts documents fetched at question time into the prompt, so the model "
+        "can answer from them instead. Both are measured here, on small models, in a world no pre-trained model can know: facts seen 1 to 16 times, and facts never seen at all.")
 
 # ---------------------------------------------------------------- 1. the world
 st.header("1 · A world of invented facts")
@@ -80,30 +81,14 @@ st.code(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f
 # ---------------------------------------------------------------- 2. closed book
 st.header("2 · Closed book: confidence without knowledge")
 rows = memo(("closed", cb_name), lambda: closed_book_rows(closed, closed_tok, world, world.known_facts() + world.unknown_facts()), shared)
-s = closed_book_summary(rows)
-m = st.columns(4)
-m[0].metric("Right on known people", f"{s['em_known']:.0%}")
-m[1].metric("Right on unknown people", f"{s['em_unknown']:.0%}")
-m[2].metric("Mean confidence, unknown & wrong", f"{s['conf_wrong_unknown'] or 0:.0%}")
-m[3].metric("Expected calibration error", f"{s['ece']:.3f}")
-st.markdown(
-    f"On {s['n_unknown']} questions about people it never saw, **{cb_name}** got {s['em_unknown']:.0%} right, yet gave its wrong "
-    f"answers a mean probability of {s['conf_wrong_unknown'] or 0:.0%} (its right answers about known people: "
-    f"{s['conf_right_known'] or 0:.0%}). Confidence is the probability the model gives its whole greedy answer; the entropy of "
-    f"its first answer character averaged {s['entropy_unknown']:.2f} nats for unknown people and {s['entropy_known']:.2f} for known ones. "
-    f"How often a fact was seen decides whether it is known: seen once, {s['by_seen'][1][0]:.0%} right; seen 16 times, {s['by_seen'][16][0]:.0%}."
-)
-c1, c2 = st.columns(2)
-c1.plotly_chart(fig.seen_bars(s["by_seen"]), key="kn_seen")
-c2.plotly_chart(fig.confidence_hist(rows), key="kn_hist")
-c1.plotly_chart(fig.reliability(s["bins"], s["ece"]), key="kn_rel")
-threshold = c2.slider("Abstain below this confidence", 0.0, 1.0, 0.5, 0.05, key="kn_threshold", bind="query-params")
-conf, right = [r.answer.confidence for r in rows], [r.correct for r in rows]
-curve = abstention_curve(conf, right, [i / 50 for i in range(51)])
-_, cov, acc = abstention_curve(conf, right, [threshold])[0]
-c2.plotly_chart(fig.abstention(curve, threshold), key="kn_abstain")
-c2.markdown(f"At {threshold:.2f} the model answers {cov:.0%} of all {len(rows)} questions and says \"I don't know\" to the rest; "
-            + (f"{acc:.0%} of its answers are right (with no abstention: {sum(right) / len(right):.0%})." if acc is not None else "it answers nothing."))
+n_unknown = sum(r.seen == 0 for r in rows)
+predict.checkpoint("knowing_unknown_confident", f"The closed-book model is asked {n_unknown} questions about the {len(world.unknown)} people it never saw. "
+                   "Will it say it does not know, or answer anyway, and how sure?",
+                   predict.choice(view.CONFIDENT_CHOICES, horizontal=False), lambda guess: view.unknown_reveal(guess, rows, world))
+if predict.made("knowing_unknown_confident"):
+    view.closed_book_results(rows, closed_book_summary(rows), cb_name)
+else:
+    st.caption("The measurements of its confidence appear once your guess is locked in.")
 
 # ---------------------------------------------------------------- 3. open book
 st.header("3 · Open book: retrieve, then read")
@@ -132,7 +117,7 @@ try:
         st.code(f"(no prompt: {ob.abstained})", language=None)
     cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
     b1, b2 = st.columns(2)
-    b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", "#6b7280"), unsafe_allow_html=True)
+    b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", palette.MUTED), unsafe_allow_html=True)
     b2.markdown(fig.open_book_card(f"Open book ({rd_name})", ob, GREEN, RED), unsafe_allow_html=True)
 except (DocumentError, TokenizerError, ValueError) as exc:
     st.warning("This question cannot be asked:")
@@ -197,20 +182,22 @@ st.markdown(
 
 # ---------------------------------------------------------------- 5. measured comparison
 st.header("5 · Measured on every unknown person")
-cmp = memo(("compare", cb_name, rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: compare_books(
-    closed, closed_tok, reader, reader_tok, world, store, k, closed_rows=[r for r in rows if r.seen == 0], min_score=min_score), shared)
-g = cmp.figures
-n = st.columns(4)
-n[0].metric("Closed book, exact match", f"{g['closed_book_em']:.0%}")
-n[1].metric("Open book, exact match", f"{g['open_book_em']:.0%}")
-n[2].metric(f"BM25 recall@{k}", f"{g['recall']:.0%}")
-n[3].metric("Open book when retrieval misses", f"{g['miss_em']:.0%}")
-st.markdown(
-    f"On all {g['n']} questions about unknown people: closed book {g['closed_book_em']:.0%} right (wrong answers at "
-    f"{g['closed_book_conf_wrong'] or 0:.0%} mean confidence), open book {g['open_book_em']:.0%} with the top {k} chunks "
-    f"(recall@{k} {g['recall']:.0%}). When the chunks that hold the answer are left out, the reader gets "
-    f"{g['miss_em']:.0%} right at {g['miss_conf'] or 0:.0%} mean confidence: wrong context in, wrong answer out."
-)
+unknown_facts = world.unknown_facts()
+
+
+def compare():  # closed against open book on every unknown person, measured once the learner has guessed
+    return memo(("compare", cb_name, rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: compare_books(
+        closed, closed_tok, reader, reader_tok, world, store, k, closed_rows=[r for r in rows if r.seen == 0], min_score=min_score), shared)
+
+
+predict.checkpoint("knowing_open_book", f"Now the reader gets the top {k} chunks the search finds for each question in its prompt. Of the {len(unknown_facts)} questions "
+                   "about people no model here was trained on, how many will it get right?",
+                   predict.slider("Questions right", 0, len(unknown_facts), len(unknown_facts) // 2, 1), lambda guess: view.open_book_reveal(guess, compare(), k))
+cmp = compare() if predict.made("knowing_open_book") else None
+if cmp is not None:
+    view.compare_results(cmp.figures, k)
+else:
+    st.caption("The closed and open book measured side by side appear once your guess is locked in.")
 trial = added_facts(world, 8, NEW_KIND_NAMES)  # 8 people in no document, one fact of each kind no model trained on
 gated, ungated, absent = memo(("added", rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: (
     added_fact_rows(reader, reader_tok, world, trial, k, chunk_size, min_score=min_score), added_fact_rows(reader, reader_tok, world, trial, k, chunk_size),
@@ -237,8 +224,9 @@ with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
 
         dense = DenseIndex(reader, reader_tok, store)
         r_dense = recall_at_k(dense.search, world.unknown_facts(), k)
-        st.markdown(f"Recall@{k}: BM25 {g['recall']:.0%}, the reader's mean hidden state {r_dense:.0%}"
-                    + (" — this tiny model's vectors retrieve worse than word matching." if r_dense < g["recall"] else "."))
+        r_bm25 = recall_at_k(store.search, world.unknown_facts(), k)
+        st.markdown(f"Recall@{k}: BM25 {r_bm25:.0%}, the reader's mean hidden state {r_dense:.0%}"
+                    + (": this tiny model's vectors retrieve worse than word matching." if r_dense < r_bm25 else "."))
 
 # ---------------------------------------------------------------- 6. live fine-tuning
 st.header("6 · Fine-tune your own, from the current model")

@@ -14,28 +14,30 @@ from streamlit.testing.v1 import AppTest
 from lab_ui import palette
 
 ROOT = Path(__file__).resolve().parent.parent
-# Files that still call plotly_chart themselves (being moved to lab_ui.charts.chart, issue 22).
-# Take a file off this list when it is converted; the list must end empty.
-NOT_YET_CONVERTED = {
-    "pages/knowing.py",
-    "pages/scale.py",
-}
 
 
-def direct_chart_calls() -> set[str]:
-    """Files (pages, lab_ui) that call plotly_chart other than lab_ui/charts.py and app.py's warm-up."""
+def direct_chart_calls(root: Path = ROOT) -> set[str]:
+    """Files (pages, lab_ui) that call plotly_chart other than lab_ui/charts.py, the one door."""
     found = set()
-    for path in sorted(ROOT.glob("pages/*.py")) + sorted(ROOT.glob("lab_ui/*.py")):
-        rel = str(path.relative_to(ROOT))
+    for path in sorted(root.glob("pages/*.py")) + sorted(root.glob("lab_ui/*.py")):
+        rel = path.relative_to(root).as_posix()
         if rel != "lab_ui/charts.py" and re.search(r"\.plotly_chart\(", path.read_text(encoding="utf-8")):
             found.add(rel)
     return found
 
 
 def test_every_chart_goes_through_the_one_door():
-    assert direct_chart_calls() <= NOT_YET_CONVERTED, sorted(direct_chart_calls() - NOT_YET_CONVERTED)
-    stale = NOT_YET_CONVERTED - direct_chart_calls()
-    assert not stale, f"converted: take {sorted(stale)} off NOT_YET_CONVERTED"
+    assert not direct_chart_calls(), f"draw charts with lab_ui.charts.chart, not plotly_chart: {sorted(direct_chart_calls())}"
+
+
+def test_the_one_door_check_finds_a_direct_call(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "lab_ui").mkdir()
+    (tmp_path / "pages" / "a.py").write_text("import streamlit as st\nst.plotly_chart(fig)\n", encoding="utf-8")
+    (tmp_path / "lab_ui" / "b.py").write_text("col.plotly_chart(fig, key='x')\n", encoding="utf-8")
+    (tmp_path / "lab_ui" / "charts.py").write_text("where.plotly_chart(fig)\n", encoding="utf-8")
+    (tmp_path / "lab_ui" / "c.py").write_text("charts.chart(fig, key='y', caption='c', table=[])\n", encoding="utf-8")
+    assert direct_chart_calls(tmp_path) == {"pages/a.py", "lab_ui/b.py"}
 
 
 CHART_SCRIPT = """

@@ -1,4 +1,5 @@
-"""AppTest tests of the "Knowing and not knowing" chapter, on the shipped closed-book model and reader."""
+"""AppTest tests of the "Knowing and not knowing" chapter, on the shipped closed-book model and reader: its two
+predictions (reveals computed from the models, hidden until the guess is locked), the measurements, retrieval."""
 
 from pathlib import Path
 
@@ -16,13 +17,58 @@ TOWN = sorted({f.value for f in make_world(0).facts if f.attribute == "town"})[0
 pytestmark = [pytest.mark.usefixtures("stop_jobs_afterwards"), pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def at():
+def knowing_page(guessed: bool = True) -> AppTest:
+    """The chapter; with `guessed`, both predictions made (the measurements they hide are then shown)."""
     app = AppTest.from_file(APP, default_timeout=600).run()
     app.switch_page("pages/knowing.py").run()
     OPEN_APPS.append(app)
     assert not app.exception, app.exception
+    if guessed:
+        app.radio(key="predict_knowing_unknown_confident_guess").set_value(app.radio(key="predict_knowing_unknown_confident_guess").options[0]).run()
+        app.button(key="predict_knowing_unknown_confident_lock").click().run()
+        app.slider(key="predict_knowing_open_book_guess").set_value(0).run()
+        app.button(key="predict_knowing_open_book_lock").click().run()
+        assert not app.exception, app.exception
     return app
+
+
+@pytest.fixture(scope="module")
+def at():
+    return knowing_page()
+
+
+def reveal_with(at, words: str) -> str:
+    return next(m.value for m in at.markdown if ("Right." in m.value or "Not this time." in m.value) and words in m.value)
+
+
+def test_the_closed_book_reveal_is_its_measured_confidence_on_people_it_never_saw():
+    fresh = knowing_page(guessed=False)
+    assert not fresh.get("plotly_chart") and "Right on unknown people" not in [m.label for m in fresh.metric]  # nothing measured shows before the guess
+    fresh.radio(key="predict_knowing_unknown_confident_guess").set_value("It answers, but unsure (under 50% confident)").run()
+    fresh.button(key="predict_knowing_unknown_confident_lock").click().run()
+    assert not fresh.exception, fresh.exception
+    world, closed = make_world(0), load_shipped("closed-book")
+    rows = closed_book_rows(closed.model, closed.tokenizer, world, world.unknown_facts())
+    answered = [r for r in rows if r.answer.text.strip() and "know" not in r.answer.text.lower()]
+    conf = sum(r.answer.confidence for r in answered) / len(answered)
+    text = reveal_with(fresh, "people it never saw")
+    assert f"it answered {len(answered)} of them" in text and f"a mean confidence of {conf:.0%}" in text
+    assert f"{sum(r.correct for r in rows)} of the {len(rows)} answers were right" in text
+    assert ("Right." in text) == (len(answered) >= len(rows) / 2 and conf < 0.5)
+    assert len(fresh.get("plotly_chart")) == 4 and metric(fresh, "Right on unknown people") == f"{exact_match(rows):.0%}"  # shown once guessed
+    assert "Open book, exact match" not in [m.label for m in fresh.metric]  # the second guess is still to make
+
+
+def test_the_open_book_reveal_counts_the_readers_right_answers(at):
+    from llm_core.retrieval.chapter import MIN_SCORE
+
+    world, closed, reader = make_world(0), load_shipped("closed-book"), load_shipped("reader")
+    facts = world.unknown_facts()
+    right = sum(r.correct for r in open_book_rows(reader.model, reader.tokenizer, world, Store(world.documents(), 60), facts, 3, min_score=MIN_SCORE))
+    closed_right = sum(r.correct for r in closed_book_rows(closed.model, closed.tokenizer, world, facts))
+    text = reveal_with(at, "the reader got")
+    assert f"the reader got {right} of {len(facts)} right; the closed-book model, from its weights alone, {closed_right} of {len(facts)}" in text
+    assert ("Right." in text) == (right <= max(1, round(len(facts) / 10)))  # the guess was 0
 
 
 def text_of(at) -> str:
