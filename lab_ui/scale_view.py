@@ -75,13 +75,16 @@ def compute_reveal(guess: str, fit) -> predict.Reveal | None:
     return predict.Reveal(answer, compute_band(t["drop"]) == guess, why)
 
 
-def compute_caption(runs: list[dict], fit) -> str:
+def compute_caption(runs: list[dict], fit, own: list[dict] = ()) -> str:
     t = tenfold(fit)
     sizes = _sizes(runs)
-    first = f"{len(runs)} runs of {len(sizes)} sizes: at every size, more compute gave a lower loss until the size was too small to use it"
-    if t is None:
-        return first + "."
-    return first + f"; along the best points the fitted curve falls {pct(t['drop'])} for each tenfold of compute (to {t['loss_high']:.2f} nats at {t['high']:.0e} FLOPs)."
+    text = f"{len(runs)} runs of {len(sizes)} sizes: at every size, more compute gave a lower loss until the size was too small to use it"
+    if t is not None:
+        text += f"; along the best points the fitted curve falls {pct(t['drop'])} for each tenfold of compute (to {t['loss_high']:.2f} nats at {t['high']:.0e} FLOPs)"
+    if own:
+        best = min(own, key=lambda m: m["val_loss"])
+        text += f". The stars are your {len(own)} model{'s' if len(own) != 1 else ''} on this corpus; the best, {best['name']}, reached {best['val_loss']:.2f}"
+    return text + "."
 
 
 def compute_table(runs: list[dict], own: list[dict]) -> list[dict]:

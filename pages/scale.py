@@ -85,15 +85,14 @@ epochs = [r["epochs"] for r in runs]
 st.header("1 · Loss falls predictably with compute")
 st.markdown(
     f"The shipped sweep: **{len(runs)} runs** of {len({r['label'] for r in runs})} sizes, from {min(totals):,} to {max(totals):,} parameters, each trained with a "
-    f"fixed amount of computing, from {budgets[0]:.0e} to {budgets[-1]:.0e} floating-point operations (FLOPs), on Tiny Shakespeare's characters. "
-    "Stars are models you trained on this corpus (and the bundled one)."
+    f"fixed amount of computing, from {budgets[0]:.0e} to {budgets[-1]:.0e} floating-point operations (FLOPs), on Tiny Shakespeare's characters."
 )
 total_fit = fits["params_total"]
 predict.checkpoint("scale_compute_10x", "Along the best points of this sweep, how much lower is the loss when the compute grows **10x**?",
                    predict.choice([b[0] for b in view.COMPUTE_BANDS]), lambda guess: view.compute_reveal(guess, total_fit),
                    pending="The shipped sweep has no fitted curve of loss against compute to read this from.")
 if predict.made("scale_compute_10x"):
-    charts.chart(figs.loss_vs_compute(runs, total_fit, own_models()), key="sc_compute", caption=view.compute_caption(runs, total_fit), table=view.compute_table(runs, own_models()))
+    charts.chart(figs.loss_vs_compute(runs, total_fit, own_models()), key="sc_compute", caption=view.compute_caption(runs, total_fit, own_models()), table=view.compute_table(runs, own_models()))
 else:
     st.caption("The chart of loss against compute appears once your guess is locked in.")
 with st.expander("The details: the fitted law, every run, and the command that made this sweep"):

@@ -1,4 +1,7 @@
-"""Browser tests of the Scale chapter in headless Chromium: the shipped sweep renders, a live mini-sweep adds points."""
+"""Browser tests of the Scale chapter in headless Chromium: the first screen, two guesses revealed from the shipped
+sweep and kept over a reload, the shipped sweep and emergence, a live mini-sweep adding points."""
+
+import re
 
 import pytest
 from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, screenshot, wait_idle
@@ -7,24 +10,45 @@ from playwright.sync_api import expect
 TALL = {"width": 1400, "height": 6000}  # Streamlit scrolls inside its main area: a tall window shows it all
 
 
-def open_scale(page, url) -> None:
-    page.set_viewport_size(TALL)
+def open_scale(page, url, viewport=TALL) -> None:
+    page.set_viewport_size(viewport)
     open_page(page, url, "", timeout=180_000)
     go_to(page, "Why scale matters")
     expect(main_area(page).get_by_role("heading", name="Why scale matters")).to_be_visible(timeout=120_000)
 
 
-def test_the_chapter_renders_the_shipped_sweep_and_emergence(app_server, page):
-    open_scale(page, app_server.url)
+def guess(page, option: str) -> None:
     main = main_area(page)
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(7, timeout=60_000)
+    main.get_by_test_id("stRadio").filter(has_text=option).get_by_text(option, exact=True).click()
+    wait_idle(page)
+    main.get_by_role("button", name="Lock in my guess").first.click()
+    wait_idle(page)
+
+
+def test_the_chapter_renders_the_shipped_sweep_and_emergence_and_keeps_the_guesses(app_server, page):
+    open_scale(page, app_server.url, {"width": 1400, "height": 1000})
+    main = main_area(page)
+    expect(main.get_by_text("Before each result, make a guess", exact=False)).to_be_visible()
+    screenshot(page, "scale-first-screen")  # as a newcomer sees it, 1400x1000
+    page.set_viewport_size(TALL)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(7, timeout=60_000)  # the compute and IsoFLOP charts wait for the guesses
     for heading in ("1 · Loss falls predictably with compute", "2 · For each budget, a best model size", "3 · The compute-optimal frontier",
                     "5 · Add your own points", "6 · Emergence: a skill that seems to appear suddenly"):
         expect(main.get_by_role("heading", name=heading)).to_be_visible()
+    guess(page, "10 to 25% lower")
+    expect(main.get_by_text(re.compile(r"nats per character: \d+% lower"))).to_be_visible(timeout=60_000)
+    guess(page, "Higher: too big for the budget")
+    expect(main.get_by_text(re.compile(r"x bigger, reached \d\.\d{3}"))).to_be_visible(timeout=60_000)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(9, timeout=60_000)
+    main.get_by_text("The details: the fitted law", exact=False).first.click()
     expect(main.get_by_text("R² =", exact=False).first).to_be_visible()
-    expect(main.get_by_text("Exact match was", exact=False)).to_be_visible()
+    expect(main.get_by_text("Exact match was", exact=False).first).to_be_visible()
     assert_no_exception(page)
     screenshot(page, "scale-chapter")
+    page.reload()  # a new session: the desk cookie finds the guesses again
+    go_to(page, "Why scale matters")
+    expect(main.get_by_role("button", name="Guess again")).to_have_count(2, timeout=120_000)
+    expect(main.get_by_text("2 of 2 made", exact=False)).to_be_visible()
 
 
 @pytest.mark.slow
