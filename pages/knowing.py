@@ -192,7 +192,7 @@ def compare():  # closed against open book on every unknown person, measured onc
 
 predict.checkpoint("knowing_open_book", f"Now the reader gets the top {k} chunks the search finds for each question in its prompt. Of the {len(unknown_facts)} questions "
                    "about people no model here was trained on, how many will it get right?",
-                   predict.slider("Questions right", 0, len(unknown_facts), len(unknown_facts) // 2, 1), lambda guess: view.open_book_reveal(guess, compare(), k))
+                   predict.slider("How many it gets right", 0, len(unknown_facts), len(unknown_facts) // 2, 1), lambda guess: view.open_book_reveal(guess, compare(), k))
 cmp = compare() if predict.made("knowing_open_book") else None
 if cmp is not None:
     view.compare_results(cmp.figures, k)

@@ -1,5 +1,6 @@
 """Why scale matters: scaling laws measured on this machine, the compute-optimal frontier, and emergence."""
 
+import math
 
 import streamlit as st
 
@@ -34,11 +35,12 @@ def shipped():
 
 
 def own_models() -> list[dict]:
-    """The user's models trained on Tiny Shakespeare characters (the bundled one included), as points on the compute chart."""
+    """The user's models trained on Tiny Shakespeare characters (the bundled one included), as points on the compute chart
+    (a run that diverged has no finite loss to plot and is left out)."""
     out = []
     for name, entry in state.models().items():
         rec = entry.record
-        if rec.get("corpus") == "tinyshakespeare" and entry.config.vocab_size == 65 and rec.get("tokens_seen") and rec.get("val_loss"):
+        if rec.get("corpus") == "tinyshakespeare" and entry.config.vocab_size == 65 and rec.get("tokens_seen") and math.isfinite(rec.get("val_loss") or math.nan):
             out.append(dict(name=name, flops=float(train_flops_per_token(entry.config) * rec["tokens_seen"]), val_loss=float(rec["val_loss"])))
     return out
 

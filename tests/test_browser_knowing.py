@@ -53,3 +53,28 @@ def test_ask_closed_and_open_book_then_add_a_fact(app_server, page):
     assert_no_exception(page)
     page.set_viewport_size({"width": 1400, "height": 5200})
     screenshot(page, "knowing-added-fact")
+
+
+def test_guess_how_sure_the_closed_book_is_then_see_it_measured_and_keep_it_after_a_reload(app_server, page):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    open_page(page, app_server.url, "", timeout=180_000)
+    go_to(page, "Knowing and not knowing")
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="Knowing and not knowing")).to_be_visible(timeout=300_000)
+    wait_idle(page, 600_000)
+    screenshot(page, "knowing-first-screen")  # as a newcomer sees it, 1400x1000
+    page.set_viewport_size({"width": 1400, "height": 5200})
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(0)  # the measurements wait for the guess
+    option = "It answers, but unsure (under 50% confident)"
+    main.get_by_test_id("stRadio").filter(has_text=option).get_by_text(option, exact=True).click()
+    wait_idle(page)
+    main.get_by_role("button", name="Lock in my guess").first.click()
+    wait_idle(page, 600_000)
+    expect(main.get_by_text(re.compile(r"Asked \d+ questions about people it never saw, it answered \d+ of them"))).to_be_visible(timeout=120_000)
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=120_000)
+    assert_no_exception(page)
+    page.reload()  # a new session: the desk cookie finds the guess again
+    go_to(page, "Knowing and not knowing")
+    wait_idle(page, 600_000)
+    expect(main.get_by_role("button", name="Guess again")).to_have_count(1, timeout=300_000)
+    expect(main.get_by_text("1 of 2 made", exact=False)).to_be_visible()
