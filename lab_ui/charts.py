@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 from collections.abc import Sequence
 
@@ -62,6 +63,19 @@ def csv_text(rows: Sequence[dict]) -> str:
     return out.getvalue()
 
 
+def shown_cell(value, missing: str = "–"):
+    """A table cell as a learner reads it: no "nan", "inf" or "-0.0" (a value that does not exist is `missing`).
+
+    >>> [shown_cell(v) for v in (None, float("nan"), float("inf"), -0.0, 0.25, "a")]
+    ['–', '–', '–', 0.0, 0.25, 'a']
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    if isinstance(value, float) and value == 0:
+        return 0.0  # -0.0, a tiny negative rounded, reads as a sign that means nothing
+    return value
+
+
 def _strict() -> bool:
     return os.environ.get("LLM_LAB_STRICT_PALETTE", "") not in ("", "0")
 
@@ -85,9 +99,9 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         if not rows:
             st.caption("No data yet.")
             return
-        shown = rows[:TABLE_ROWS_SHOWN]
+        shown = [{k: shown_cell(v) for k, v in row.items()} for row in rows[:TABLE_ROWS_SHOWN]]
         st.table(shown, hide_index=True)
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
-        st.download_button("Download the data (CSV)", csv_text(rows), file_name=file_name or f"{key}.csv", mime="text/csv",
+        st.download_button("Download the data (CSV)", csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv", mime="text/csv",
                            key=f"{key}_csv", on_click="ignore", icon=":material/download:")
