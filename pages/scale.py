@@ -109,8 +109,12 @@ with st.expander("The details: the fitted law, every run, and the command that m
                 f"{doc['plan'].get('corpus', 'corpus')} training split; the whole sweep took {doc['wall_s'] / 60:.1f} minutes here "
                 f"(load average {doc['load_average'][0]:.0f} on this shared machine).")
     st.code(doc["command"], language="bash")
-    st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", non_embedding=f"{r['params_non_embedding']:,}",
-                                 tokens=f"{r['tokens']:,}", epochs=f"{r['epochs']:.2f}", loss=f"{r['val_loss']:.4f}", seconds=f"{r['wall_s']:.0f}") for r in runs]), unsafe_allow_html=True)
+    if predict.made("scale_bigger_same_budget"):  # every run's loss would answer section 2's question before the guess
+        st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", non_embedding=f"{r['params_non_embedding']:,}",
+                                     tokens=f"{r['tokens']:,}", epochs=f"{r['epochs']:.2f}", loss=f"{r['val_loss']:.4f}", seconds=f"{r['wall_s']:.0f}") for r in runs]),
+                    unsafe_allow_html=True)
+    else:
+        st.caption("Every run's figures appear here once you have made the guess in section 2.")
 if doc.get("runs_planned", len(runs)) > len(runs):
     missing = ", ".join(f"{b:.0e}" for b in sorted(set(doc["plan"]["budgets"]) - set(budgets)))
     st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs finished" + (f"; the budget of {missing} FLOPs did not." if missing else "."))

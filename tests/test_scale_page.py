@@ -82,7 +82,9 @@ def whys(at) -> list[str]:
 def test_the_two_predictions_hide_their_charts_until_the_guess_is_locked():
     at = scale_page(guessed=False)
     assert len(charts(at)) == 7 and not whys(at)  # the compute and IsoFLOP charts wait for the guesses
-    assert "appears once your guess is locked in" in "\n".join(c.value for c in at.caption)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "appears once your guess is locked in" in captions and "Every run's figures appear here once" in captions
+    assert not any("non_embedding</th>" in m.value for m in at.markdown)  # no table of every run's loss either
     guess(at, "scale_compute_10x", "10 to 25% lower")
     assert len(charts(at)) == 8 and len(whys(at)) == 1
 
