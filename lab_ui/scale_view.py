@@ -21,14 +21,17 @@ from llm_core.scale.fit import power_law
 
 
 def pct(x: float) -> str:
-    """A share in whole percent, never "-0%".
+    """A share in percent (one decimal under 1%), never "-0%".
 
-    >>> pct(0.1649), pct(-0.0001), pct(float("nan"))
-    ('16%', '0%', 'unknown')
+    >>> pct(0.1649), pct(0.003), pct(-0.0001), pct(float("nan"))
+    ('16%', '0.3%', '0%', 'unknown')
     """
     if x is None or not math.isfinite(x):
         return "unknown"
-    return f"{abs(x) * 100:.0f}%" if round(x * 100) == 0 else f"{x * 100:.0f}%"
+    v = x * 100
+    if abs(v) < 0.05:
+        return "0%"
+    return f"{v:.1f}%" if abs(v) < 1 else f"{v:.0f}%"
 
 
 def _sizes(runs: list[dict]) -> list[str]:
@@ -83,7 +86,8 @@ def compute_caption(runs: list[dict], fit, own: list[dict] = ()) -> str:
         text += f"; along the best points the fitted curve falls {pct(t['drop'])} for each tenfold of compute (to {t['loss_high']:.2f} nats at {t['high']:.0e} FLOPs)"
     if own:
         best = min(own, key=lambda m: m["val_loss"])
-        text += f". The stars are your {len(own)} model{'s' if len(own) != 1 else ''} on this corpus; the best, {best['name']}, reached {best['val_loss']:.2f}"
+        text += (f". The star is your model on this corpus, {best['name']}, at {best['val_loss']:.2f}" if len(own) == 1 else
+                 f". The stars are your {len(own)} models on this corpus; the best, {best['name']}, reached {best['val_loss']:.2f}")
     return text + "."
 
 

@@ -37,11 +37,11 @@ def test_without_a_fit_or_a_bigger_size_the_reveals_wait_instead_of_guessing():
     assert view.tenfold(empty) is None and view.compute_reveal("5 to 10% lower", empty) is None
     assert view.bigger_reveal("Lower: bigger is better", [run("s", 1_000, 1e10, 2.0)]) is None
     caption = view.compute_caption([run("s", 1_000, 1e10, 2.0)], empty, [dict(name="mine", flops=1e12, val_loss=1.5)])
-    assert "nan" not in caption and "inf" not in caption and "the best, mine, reached 1.50" in caption
+    assert "nan" not in caption and "inf" not in caption and "The star is your model on this corpus, mine, at 1.50" in caption
     assert view.frontier_caption(empty) == "Too few budgets have a fitted best size to draw a frontier."
 
 
 def test_the_compute_bands_cover_every_fall_and_percentages_never_read_minus_zero():
     assert [view.compute_band(x) for x in (0.0, 0.049, 0.05, 0.2, 0.25, 0.99, 1.0)] == [
         "less than 5% lower", "less than 5% lower", "5 to 10% lower", "10 to 25% lower", "more than 25% lower", "more than 25% lower", "more than 25% lower"]
-    assert view.pct(-0.001) == "0%" and view.pct(math.inf) == "unknown" and view.pct(0.5) == "50%"
+    assert view.pct(-0.0001) == "0%" and view.pct(0.003) == "0.3%" and view.pct(math.inf) == "unknown" and view.pct(0.5) == "50%"
