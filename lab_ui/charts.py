@@ -76,6 +76,17 @@ def shown_cell(value, missing: str = "–"):
     return value
 
 
+def shown_rows(rows: list[dict]) -> list[dict]:
+    """Rows for the table a learner reads: a column with a missing value becomes text throughout (a table's
+    column has one type), with a dash where the value is missing.
+
+    >>> shown_rows([{"p": 0, "cos": 0.5}, {"p": 1, "cos": None}])
+    [{'p': 0, 'cos': '0.5'}, {'p': 1, 'cos': '–'}]
+    """
+    gaps = {k for row in rows for k, v in row.items() if shown_cell(v) != v and not (isinstance(v, float) and v == 0)}
+    return [{k: (str(shown_cell(v)) if k in gaps else shown_cell(v)) for k, v in row.items()} for row in rows]
+
+
 def _strict() -> bool:
     return os.environ.get("LLM_LAB_STRICT_PALETTE", "") not in ("", "0")
 
@@ -99,7 +110,7 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         if not rows:
             st.caption("No data yet.")
             return
-        shown = [{k: shown_cell(v) for k, v in row.items()} for row in rows[:TABLE_ROWS_SHOWN]]
+        shown = shown_rows(rows[:TABLE_ROWS_SHOWN])
         st.table(shown, hide_index=True)
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
