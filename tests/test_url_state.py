@@ -109,6 +109,8 @@ def test_the_other_chapters_take_their_settings_from_a_link():
     at = open_with("pages/knowing.py", {"kn_question": "Where does Ada live?", "kn_k": "5", "kn_chunk": "100", "kn_threshold": "2.5"})
     assert at.text_input(key="kn_question").value == "Where does Ada live?"
     assert at.slider(key="kn_k").value == 5 and at.slider(key="kn_chunk").value == 100
+    at.radio(key="predict_knowing_unknown_confident_guess").set_value("It says it does not know").run()
+    at.button(key="predict_knowing_unknown_confident_lock").click().run()  # the threshold sits with the measurements this guess reveals
     assert at.slider(key="kn_threshold").value == pytest.approx(0.5)  # 2.5 is out of range: the default
     at = open_with("pages/scale.py", {"sc_seed": "42"})
     assert at.number_input(key="sc_seed").value == 42
