@@ -74,7 +74,7 @@ def test_guess_how_sure_the_closed_book_is_then_see_it_measured_and_keep_it_afte
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=120_000)
     assert_no_exception(page)
     page.reload()  # a new session: the desk cookie finds the guess again
-    go_to(page, "Knowing and not knowing")
+    expect(main.get_by_role("heading", name="Knowing and not knowing")).to_be_visible(timeout=300_000)  # the address still names the chapter
     wait_idle(page, 600_000)
     expect(main.get_by_role("button", name="Guess again")).to_have_count(1, timeout=300_000)
-    expect(main.get_by_text("1 of 2 made", exact=False)).to_be_visible()
+    expect(main.get_by_text("1 of 2 made", exact=False)).to_be_visible(timeout=120_000)

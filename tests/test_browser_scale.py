@@ -28,7 +28,7 @@ def guess(page, option: str) -> None:
 def test_the_chapter_renders_the_shipped_sweep_and_emergence_and_keeps_the_guesses(app_server, page):
     open_scale(page, app_server.url, {"width": 1400, "height": 1000})
     main = main_area(page)
-    expect(main.get_by_text("Before each result, make a guess", exact=False)).to_be_visible()
+    expect(main.get_by_text("Before each result, make a guess", exact=False)).to_be_visible(timeout=120_000)
     screenshot(page, "scale-first-screen")  # as a newcomer sees it, 1400x1000
     page.set_viewport_size(TALL)
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(7, timeout=60_000)  # the compute and IsoFLOP charts wait for the guesses
@@ -41,14 +41,14 @@ def test_the_chapter_renders_the_shipped_sweep_and_emergence_and_keeps_the_guess
     expect(main.get_by_text(re.compile(r"x bigger, reached \d\.\d{3}"))).to_be_visible(timeout=60_000)
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(9, timeout=60_000)
     main.get_by_text("The details: the fitted law", exact=False).first.click()
-    expect(main.get_by_text("R² =", exact=False).first).to_be_visible()
+    expect(main.get_by_text("R² =", exact=False).first).to_be_visible(timeout=60_000)
     expect(main.get_by_text("Exact match was", exact=False).first).to_be_visible()
     assert_no_exception(page)
     screenshot(page, "scale-chapter")
     page.reload()  # a new session: the desk cookie finds the guesses again
-    go_to(page, "Why scale matters")
+    expect(main.get_by_role("heading", name="Why scale matters")).to_be_visible(timeout=300_000)  # the address still names the chapter
     expect(main.get_by_role("button", name="Guess again")).to_have_count(2, timeout=120_000)
-    expect(main.get_by_text("2 of 2 made", exact=False)).to_be_visible()
+    expect(main.get_by_text("2 of 2 made", exact=False)).to_be_visible(timeout=120_000)
 
 
 @pytest.mark.slow
