@@ -1,6 +1,7 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
 import atexit
+import functools
 import os
 import shutil
 import sys
@@ -47,6 +48,51 @@ atexit.register(shutil.rmtree, TEST_DATA_DIR, True)
 # test that thread jobs train on all cores still checks something.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# --- AppTest's fixed costs, paid once per process instead of once per run -------------------------
+# Measured on the 2-core machine (load 4-6), each is paid by every AppTest (a few hundred in the suite)
+# or by every run of one, for an answer that cannot change while the tests run. A real server pays
+# each once; AppTest builds them anew.
+# - Its first run scans the metadata of every installed package for Streamlit components
+#   (streamlit.components.v2.manifest_scanner, through BidiComponentManager): 0.5-2.3 s each time,
+#   and none of the installed packages is one.
+# - Every run compiles app.py and the page anew (a fresh ScriptCache per run: read, parse, Streamlit's
+#   "magic" rewrite of the syntax tree, compile), about an eighth of the page tests' CPU time. The
+#   shared cache below is keyed by the file's path, size and modification time, so a script that
+#   changes on disk is compiled again.
+_COMPILED_SCRIPTS: dict = {}
+
+
+def share_apptest_fixed_costs() -> None:
+    from streamlit import config
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    if getattr(app_test, "llm_lab_shared_costs", False):
+        return
+    app_test.llm_lab_shared_costs = True
+    first_scan = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(first_scan())  # a copy: callers may extend it
+
+    class SharedScriptCache(ScriptCache):
+        def get_bytecode(self, script_path: str):
+            path = os.path.abspath(script_path)
+            stat = os.stat(path)
+            key = (path, stat.st_size, stat.st_mtime_ns, config.get_option("runner.magicEnabled"))
+            if key not in _COMPILED_SCRIPTS:
+                _COMPILED_SCRIPTS[key] = super().get_bytecode(path)
+            return _COMPILED_SCRIPTS[key]
+
+    app_test.ScriptCache = local_script_runner.ScriptCache = SharedScriptCache
+
+
+def pytest_runtest_setup(item):
+    """Only once AppTest is imported (a test file that needs it imports it), so a run of the library's
+    tests alone does not import Streamlit for nothing."""
+    if "streamlit.testing.v1.app_test" in sys.modules:
+        share_apptest_fixed_costs()
 
 
 def pytest_collection_modifyitems(items):
