@@ -10,6 +10,12 @@ import time
 import warnings
 from pathlib import Path
 
+# The development machine's environment sets PYTHONDONTWRITEBYTECODE=1, so every run of pytest compiled
+# llm_core, lab_ui and the test files from source again (and pytest rewrote every test file's asserts
+# again): collecting the fast loop took 13 s of CPU instead of 8 (load 4). The compiled files go where
+# Python keeps them, in __pycache__/ folders that git ignores. Before the imports below.
+sys.dont_write_bytecode = False
+
 # Before torch loads libgomp, which reads OMP_WAIT_POLICY once. With the default policy, a thread of
 # a two-thread team that waits for the other spins on the CPU; on the 2-core machine, shared with
 # other work, the thread it waits for is often the one it keeps off the CPU. Measured there (load
@@ -25,10 +31,10 @@ if "torch" in sys.modules:  # a plugin imported torch first: say so rather than 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from llm_core.model.config import ModelConfig, model_preset
-from llm_core.text.data import load_corpus
-from llm_core.text.tokenizers import CharTokenizer
-from llm_core.training.loop import build_model
+from llm_core.model.config import ModelConfig, model_preset  # noqa: E402
+from llm_core.text.data import load_corpus  # noqa: E402
+from llm_core.text.tokenizers import CharTokenizer  # noqa: E402
+from llm_core.training.loop import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
