@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 from collections.abc import Sequence
 
@@ -62,6 +63,30 @@ def csv_text(rows: Sequence[dict]) -> str:
     return out.getvalue()
 
 
+def shown_cell(value, missing: str = "–"):
+    """A table cell as a learner reads it: no "nan", "inf" or "-0.0" (a value that does not exist is `missing`).
+
+    >>> [shown_cell(v) for v in (None, float("nan"), float("inf"), -0.0, 0.25, "a")]
+    ['–', '–', '–', 0.0, 0.25, 'a']
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    if isinstance(value, float) and value == 0:
+        return 0.0  # -0.0, a tiny negative rounded, reads as a sign that means nothing
+    return value
+
+
+def shown_rows(rows: list[dict]) -> list[dict]:
+    """Rows for the table a learner reads: a column with a missing value becomes text throughout (a table's
+    column has one type), with a dash where the value is missing.
+
+    >>> shown_rows([{"p": 0, "cos": 0.5}, {"p": 1, "cos": None}])
+    [{'p': 0, 'cos': '0.5'}, {'p': 1, 'cos': '–'}]
+    """
+    gaps = {k for row in rows for k, v in row.items() if shown_cell(v) != v and not (isinstance(v, float) and v == 0)}
+    return [{k: (str(shown_cell(v)) if k in gaps else shown_cell(v)) for k, v in row.items()} for row in rows]
+
+
 def _strict() -> bool:
     return os.environ.get("LLM_LAB_STRICT_PALETTE", "") not in ("", "0")
 
@@ -85,9 +110,9 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         if not rows:
             st.caption("No data yet.")
             return
-        shown = rows[:TABLE_ROWS_SHOWN]
+        shown = shown_rows(rows[:TABLE_ROWS_SHOWN])
         st.table(shown, hide_index=True)
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
-        st.download_button("Download the data (CSV)", csv_text(rows), file_name=file_name or f"{key}.csv", mime="text/csv",
+        st.download_button("Download the data (CSV)", csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv", mime="text/csv",
                            key=f"{key}_csv", on_click="ignore", icon=":material/download:")
