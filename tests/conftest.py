@@ -1,6 +1,7 @@
 """Shared fixtures: small models and corpora so the whole suite runs in minutes on 2 cores."""
 
 import atexit
+import functools
 import os
 import shutil
 import sys
@@ -8,6 +9,12 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+
+# The development machine's environment sets PYTHONDONTWRITEBYTECODE=1, so every run of pytest compiled
+# llm_core, lab_ui and the test files from source again (and pytest rewrote every test file's asserts
+# again): collecting the fast loop took 13 s of CPU instead of 8 (load 4). The compiled files go where
+# Python keeps them, in __pycache__/ folders that git ignores. Before the imports below.
+sys.dont_write_bytecode = False
 
 # Before torch loads libgomp, which reads OMP_WAIT_POLICY once. With the default policy, a thread of
 # a two-thread team that waits for the other spins on the CPU; on the 2-core machine, shared with
@@ -24,10 +31,10 @@ if "torch" in sys.modules:  # a plugin imported torch first: say so rather than 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from llm_core.model.config import ModelConfig, model_preset
-from llm_core.text.data import load_corpus
-from llm_core.text.tokenizers import CharTokenizer
-from llm_core.training.loop import build_model
+from llm_core.model.config import ModelConfig, model_preset  # noqa: E402
+from llm_core.text.data import load_corpus  # noqa: E402
+from llm_core.text.tokenizers import CharTokenizer  # noqa: E402
+from llm_core.training.loop import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +54,51 @@ atexit.register(shutil.rmtree, TEST_DATA_DIR, True)
 # test that thread jobs train on all cores still checks something.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# --- AppTest's fixed costs, paid once per process instead of once per run -------------------------
+# Measured on the 2-core machine (load 4-6), each is paid by every AppTest (a few hundred in the suite)
+# or by every run of one, for an answer that cannot change while the tests run. A real server pays
+# each once; AppTest builds them anew.
+# - Its first run scans the metadata of every installed package for Streamlit components
+#   (streamlit.components.v2.manifest_scanner, through BidiComponentManager): 0.5-2.3 s each time,
+#   and none of the installed packages is one.
+# - Every run compiles app.py and the page anew (a fresh ScriptCache per run: read, parse, Streamlit's
+#   "magic" rewrite of the syntax tree, compile), about an eighth of the page tests' CPU time. The
+#   shared cache below is keyed by the file's path, size and modification time, so a script that
+#   changes on disk is compiled again.
+_COMPILED_SCRIPTS: dict = {}
+
+
+def share_apptest_fixed_costs() -> None:
+    from streamlit import config
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    if getattr(app_test, "llm_lab_shared_costs", False):
+        return
+    app_test.llm_lab_shared_costs = True
+    first_scan = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(first_scan())  # a copy: callers may extend it
+
+    class SharedScriptCache(ScriptCache):
+        def get_bytecode(self, script_path: str):
+            path = os.path.abspath(script_path)
+            stat = os.stat(path)
+            key = (path, stat.st_size, stat.st_mtime_ns, config.get_option("runner.magicEnabled"))
+            if key not in _COMPILED_SCRIPTS:
+                _COMPILED_SCRIPTS[key] = super().get_bytecode(path)
+            return _COMPILED_SCRIPTS[key]
+
+    app_test.ScriptCache = local_script_runner.ScriptCache = SharedScriptCache
+
+
+def pytest_runtest_setup(item):
+    """Only once AppTest is imported (a test file that needs it imports it), so a run of the library's
+    tests alone does not import Streamlit for nothing."""
+    if "streamlit.testing.v1.app_test" in sys.modules:
+        share_apptest_fixed_costs()
 
 
 def pytest_collection_modifyitems(items):

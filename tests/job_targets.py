@@ -78,16 +78,17 @@ def silent_start(stop, seconds):
     return {"steps": 1}
 
 
-def closing_phase(stop):
-    """Records that end at the step limit, then a closing phase (like the final evaluation) that ends at a stop."""
+def closing_phase(stop, ticks=500):
+    """Records that end at the step limit, then a closing phase (like the final evaluation) of `ticks`
+    hundredths of a second that ends early at a stop."""
     from llm_core.jobs import Phase
 
     yield Rec(1)
     yield Rec(2, stop_reason="reached the step limit")
     yield Phase("measuring the final loss: 0 of 1,000 held-out tokens", 0.0)
-    for i in range(1, 500):
+    for i in range(1, ticks):
         if stop is not None and stop.is_set():
             break
         time.sleep(0.01)
-        yield Phase(f"measuring the final loss: {2 * i} of 1,000 held-out tokens", i / 500)
+        yield Phase(f"measuring the final loss: {i * 1000 // ticks} of 1,000 held-out tokens", i / ticks)
     return {"steps": 2}

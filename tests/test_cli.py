@@ -29,6 +29,7 @@ def test_help(module, capsys):
     assert code == 0 and "usage: python -m " + module in out
 
 
+@pytest.mark.slow  # three fresh Python processes, one of them training: 8-14 s here under load
 def test_train_then_sample_from_the_command_line(tmp_path, capsys):
     out = run("llm_core.train", "--preset", "nano", "--steps", "30", "--eval-every", "15", "--out", str(tmp_path / "cli"), "--save-optimizer")
     assert out.returncode == 0, out.stderr

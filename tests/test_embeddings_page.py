@@ -4,6 +4,7 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from browser_harness import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -178,6 +179,7 @@ def test_hostile_lookups():
     assert len(looked_up(charts(at)[0])) == 6
 
 
+@pytest.mark.slow  # GPT-2's tokenizer and a model of its 50,257 tokens with a context of 512, drawn on the page: 5-11 s here under load
 def test_big_vocabulary_and_long_context_stay_drawable():
     from llm_core.text.tokenizers import TiktokenTokenizer
 

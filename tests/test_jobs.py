@@ -339,7 +339,7 @@ def test_a_stop_during_the_closing_phase_says_stopped_not_done():
 
 
 def test_the_phase_is_current_only_until_the_next_record():
-    job = Job.worker(job_targets.closing_phase, lambda: (), backend="thread")
+    job = Job.worker(job_targets.closing_phase, lambda: (20,), backend="thread")  # nobody stops it: a short closing phase, 0.2 s
     job.start()
     assert job.join(60)
     snap = job.snapshot()

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from conftest import perturbed_model
 from gen_helpers import bpe_model, count_model_calls
 
 from llm_core.generation.sample import Shaping, generate, shape_probs, window_start
@@ -18,22 +19,31 @@ from llm_core.generation.stepper import (
     temperature_effect,
     trailing_loop,
 )
+from llm_core.model.config import model_preset
 from llm_core.text.tokenizers import UnknownCharacterError
 
 SHAPINGS = [Shaping(1.0), Shaping(0.0), Shaping(0.8, top_k=10), Shaping(1.3, top_p=0.9), Shaping(0.7, top_k=20, top_p=0.8)]
 
 
+@pytest.fixture(scope="module")
+def short_context_model(char_tok):
+    """The nano model with a context of 16 instead of 64: a few dozen steps slide its window twice
+    (without the KV cache each step runs the whole window, so this is most of this file's time)."""
+    return perturbed_model(model_preset("nano", char_tok.vocab_size, block_size=16))
+
+
 @pytest.mark.parametrize("shaping", SHAPINGS, ids=str)
 @pytest.mark.parametrize("use_cache", [True, False])
-def test_step_by_step_equals_generate_with_the_same_seed(nano_model, shaping, use_cache):
-    n = 150  # > 2x the nano context of 64: the window slides twice
-    expected = list(generate(nano_model, [5, 6], n, shaping.temperature, shaping.top_k, shaping.top_p, seed=9, use_cache=use_cache))
-    session = GenerationSession(nano_model, [5, 6], seed=9, use_cache=use_cache)
+def test_step_by_step_equals_generate_with_the_same_seed(short_context_model, shaping, use_cache):
+    model, context = short_context_model, short_context_model.config.block_size
+    n = 2 * context + 6  # > 2x the context: the window slides twice
+    expected = list(generate(model, [5, 6], n, shaping.temperature, shaping.top_k, shaping.top_p, seed=9, use_cache=use_cache))
+    session = GenerationSession(model, [5, 6], seed=9, use_cache=use_cache)
     steps = [session.step(shaping) for _ in range(n)]
     assert [s.token_id for s in steps] == [s.token_id for s in expected]
     assert [s.prob for s in steps] == pytest.approx([s.prob for s in expected], abs=1e-6)
     assert [s.context_start for s in steps] == [s.context_start for s in expected]
-    assert steps[-1].context_start == window_start(2 + n - 1, 64) > 0  # it went past the window
+    assert steps[-1].context_start == window_start(2 + n - 1, context) > context  # it went past the window, twice
     assert session.ids == [5, 6] + [s.token_id for s in steps] and session.generated == session.ids[2:]
     assert session.model_calls == n + 1  # one per step, plus the first look at the prompt
     if shaping.temperature:

@@ -145,6 +145,7 @@ def test_zero_steps_and_zero_seconds_are_refused_with_a_message():
     assert not at.exception
 
 
+@pytest.mark.slow  # trains 40 steps in a worker and polls the page throughout: 7-23 s here under load
 def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere():
     at = training_page(seconds=None)
     at.radio(key="tr_until").set_value("steps").run()
@@ -221,6 +222,7 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert f"*{name}*" in texts(at.markdown)
 
 
+@pytest.mark.slow  # two training segments in a worker, polled: 8-18 s here under load
 def test_stop_within_a_second_then_resume_the_same_run():
     at = training_page(seconds=None)
     at.radio(key="tr_until").set_value("steps").run()
@@ -252,6 +254,7 @@ def test_stop_within_a_second_then_resume_the_same_run():
     assert at.session_state["lab_models"][second_model].record["steps"] > first_steps
 
 
+@pytest.mark.slow  # a training run in a worker until it diverges: 5-12 s here under load
 def test_learning_rate_ten_stops_with_a_clear_reason():
     at = training_page(seconds=30)
     at.select_slider(key="tr_lr").set_value(10.0).run()
@@ -269,6 +272,7 @@ def test_learning_rate_ten_stops_with_a_clear_reason():
         assert "did not learn" in texts(at.warning)
 
 
+@pytest.mark.slow  # a queued run, then a 2 s run in a worker: 6-22 s here under load
 def test_queue_position_is_shown_when_the_server_is_full(monkeypatch):
     from lab_ui.jobs import _gate
 
@@ -363,6 +367,7 @@ def test_the_preset_row_follows_the_sliders_and_pressing_a_preset_again_resets_t
     assert at.slider(key="tr_layers").value == 2 and preset_shown(at) == "nano"
 
 
+@pytest.mark.slow  # a 20-step run in a worker, then five sessions of the app: 6-18 s here under load
 def test_a_reload_finds_the_run_and_the_models_and_another_session_cannot():
     at = training_page(seconds=None)
     at.radio(key="tr_until").set_value("steps").run()

@@ -64,6 +64,7 @@ def test_a_short_run_trains_samples_and_freezes_a_registered_copy(corpus):
     assert load_checkpoint_bytes(weights, meta_json).record["steps"] == 60
 
 
+@pytest.mark.slow  # two training segments in a worker process: 5-10 s here under load
 def test_stop_then_resume_continues_the_same_run(corpus, monkeypatch):
     monkeypatch.setattr("llm_core.workers.process.STOP_GRACE_S", 60.0)  # a loaded machine may take a while to finish the step
     run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=80, batch_size=8, eval_every=0, log_every=5), sample_tokens=10)
