@@ -122,3 +122,8 @@ def test_a_knowing_link_sets_the_question_and_the_retrieval():
     at.radio(key="predict_knowing_unknown_confident_guess").set_value("It says it does not know").run()
     at.button(key="predict_knowing_unknown_confident_lock").click().run()  # the threshold sits with the measurements this guess reveals
     assert at.slider(key="kn_threshold").value == pytest.approx(0.5)  # 2.5 is out of range: the default
+    # a threshold in range, from a link, is there once the guess reveals its slider
+    at = open_with("pages/knowing.py", {"kn_threshold": "0.7"})
+    at.radio(key="predict_knowing_unknown_confident_guess").set_value("It says it does not know").run()
+    at.button(key="predict_knowing_unknown_confident_lock").click().run()
+    assert at.slider(key="kn_threshold").value == pytest.approx(0.7)
