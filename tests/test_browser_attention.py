@@ -19,7 +19,7 @@ def head_title(main):
 
 
 def set_prompt(page, main, text: str) -> None:
-    box = main.get_by_label("Prompt")
+    box = main.get_by_role("textbox", name="Prompt")
     box.fill(text)
     box.press("Control+Enter")
     wait_idle(page)
@@ -51,7 +51,7 @@ def test_attention_token_view_and_example(app_server, page):
     main = main_area(page)
     main.get_by_role("button", name="Try the example sentence", exact=False).click()
     wait_idle(page)
-    expect(main.get_by_label("Prompt")).to_have_value("The animal didn't cross the road because it was too wide")
+    expect(main.get_by_role("textbox", name="Prompt")).to_have_value("The animal didn't cross the road because it was too wide")
     strip = main.locator(".attention-strip")
     expect(strip).to_have_count(1)
     expect(strip.locator(".tok")).to_have_count(len("The animal didn't cross the road because it was too wide"))

@@ -147,7 +147,7 @@ def test_greedy_comparison_and_kv_cache_timing(app_server, page):
 
 def test_generation_hostile_input(app_server, page):
     main = open_generation(page, app_server.url)
-    box = main.get_by_label("Prompt")
+    box = main.get_by_role("textbox", name="Prompt")
 
     box.fill("")
     box.press("Control+Enter")

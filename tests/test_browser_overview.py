@@ -30,7 +30,7 @@ def test_overview_renders_with_navigation_and_sidebar(app_server, page):
 def test_overview_prompt_changes_the_walkthrough(app_server, page):
     open_page(page, app_server.url)
     main = main_area(page)
-    box = main.get_by_label("Prompt")
+    box = main.get_by_role("textbox", name="Prompt")
     box.fill("JULIET:\nWherefore art thou")
     box.press("Enter")
     wait_idle(page)
@@ -41,7 +41,7 @@ def test_overview_prompt_changes_the_walkthrough(app_server, page):
 def test_overview_hostile_prompts(app_server, page):
     open_page(page, app_server.url)
     main = main_area(page)
-    box = main.get_by_label("Prompt")
+    box = main.get_by_role("textbox", name="Prompt")
     for text, expected in [("", "Type some text"), ("日本語 🙂 \x07", "never seen"), ("To be or not " * 300, "longer than the model's context")]:
         box.fill(text)
         box.press("Enter")

@@ -31,7 +31,7 @@ def test_fresh_server_loads_plotly_before_the_page_and_leaves_no_warm_up_behind(
         expect(sidebar.get_by_test_id("stCode")).to_have_count(0)
         expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1)
 
-        box = main.get_by_label("Prompt")  # a rerun does not bring it back
+        box = main.get_by_role("textbox", name="Prompt")  # a rerun does not bring it back
         box.fill("JULIET: O Romeo")
         box.press("Enter")
         wait_idle(page)
