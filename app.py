@@ -23,7 +23,7 @@ frontend_warm_up = None
 if "lab_frontend_warmed" not in st.session_state:
     st.session_state["lab_frontend_warmed"] = True
     frontend_warm_up = st.sidebar.empty()
-    with frontend_warm_up.container(height=1, border=False):
+    with frontend_warm_up.container(height=1, border=False, key="lab_warm_up"):  # lab_ui/theme.py: never a scrolling region
         st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}}, key="lab_warm_up_chart", config={"displayModeBar": False})
         st.code(" ", language="python")
 

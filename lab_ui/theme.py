@@ -9,6 +9,12 @@ of tests/test_browser_a11y.py fail; it never breaks a page):
   phone nothing is then wider than the screen;
 - syntax highlighting in colours that keep 6:1 against the code background (Streamlit's theme
   gave keywords and strings below 4.5:1: axe's `color-contrast`);
+- captions drawn in the palette's muted grey at full opacity (Streamlit fades a caption with
+  opacity 0.6, which left a link inside it at 2.5:1: axe's `color-contrast`);
+- tables as wide as their column at most, their cells wrapping (a chart's data table of eleven
+  columns in half the page scrolled sideways, out of the keyboard's reach);
+- app.py's invisible warm-up (a 1-pixel container in the sidebar, removed at the end of a session's
+  first run) never shows as a scrolling region when a run is cut short before it is removed;
 - a visible focus ring on every focusable element, for keyboard users;
 - on a narrow screen (a phone), choosing a chapter in the sidebar closes the sidebar, which
   otherwise stays open over the chapter (Streamlit 1.67 leaves it open). This needs a few lines of
@@ -36,6 +42,10 @@ CSS = f"""
 [data-testid="stCode"] .token.number, [data-testid="stCode"] .token.parameter, [data-testid="stCode"] .token.variable {{ color: #6B2E75; }}
 [data-testid="stCode"] .token.function, [data-testid="stCode"] .token.class-name {{ color: #006B4F; }}
 :focus-visible {{ outline: 3px solid {palette.BLUE} !important; outline-offset: 2px; }}
+[data-testid="stCaptionContainer"] {{ opacity: 1 !important; color: {palette.MUTED} !important; }}
+.st-key-lab_warm_up {{ overflow: hidden !important; }}
+[data-testid="stTable"] table {{ width: 100%; }}
+[data-testid="stTable"] :is(th, td, th *, td *) {{ white-space: normal !important; overflow-wrap: anywhere !important; min-width: 0 !important; }}
 """
 
 CLOSE_SIDEBAR_ON_NAVIGATION = f"""
