@@ -167,7 +167,7 @@ def test_a_guess_is_revealed_from_the_tokenizer_and_a_reload_finds_it_and_the_sc
     expect(main_area(page).get_by_text(score)).to_be_visible(timeout=SLOW)
     screenshot(page, "tokenization-prediction-revealed")
 
-    page.reload()  # a new Streamlit session: the address (today `?run=`) finds the same desk, and the guess on it
+    page.reload()  # a new Streamlit session: this browser's cookie finds the same desk, and the guess on it
     wait_idle(page)
     box = checkpoint_box(page, question)
     expect(box).to_contain_text(reveal, timeout=2 * SLOW)
