@@ -46,16 +46,35 @@ def lab_panel(page):
     return panel
 
 
+def open_model_list(page) -> None:
+    """Open the sidebar's model list; a rerun that lands just after the click closes it again (an import's
+    notices, a finished job), so wait for the page to be idle and try again, as a person would."""
+    box = sidebar(page).get_by_role("combobox", name="Model used by every chapter")
+    for _ in range(6):
+        wait_idle(page, 120_000)
+        box.click()
+        try:
+            expect(page.get_by_role("option").first).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    raise AssertionError("the sidebar's model list did not open")
+
+
 def model_options(page) -> list[str]:
-    """The names in the sidebar's model list."""
-    sidebar(page).get_by_test_id("stSelectbox").click()
+    """The names in the sidebar's model list (a desk with one model has no list: then every line of the
+    sidebar, which holds that model's name, so a check that a name is absent still reads everything shown)."""
+    wait_idle(page, 120_000)
+    if sidebar(page).get_by_role("combobox", name="Model used by every chapter").count() == 0:
+        return [line.strip() for line in sidebar(page).inner_text().splitlines() if line.strip()]
+    open_model_list(page)
     names = [o.inner_text().strip() for o in page.get_by_role("option").all()]
     page.keyboard.press("Escape")
     return names
 
 
 def choose_model(page, name_pattern) -> None:
-    sidebar(page).get_by_test_id("stSelectbox").click()
+    open_model_list(page)
     page.get_by_role("option").filter(has_text=name_pattern).first.click()
     wait_idle(page, 180_000)
 
@@ -216,7 +235,7 @@ def test_a_share_link_gives_the_view_and_the_model_never_the_desk(lab, browser):
         assert desk_cookie(recipient, other) not in (None, owner_desk)
         page.reload()
         wait_idle(page, 120_000)
-        expect(sidebar(page).get_by_text(TRAINED).first).to_be_visible(timeout=60_000)  # the sender's current model is still theirs
+        expect(sidebar(page).get_by_role("combobox", name="Model used by every chapter")).to_have_value(TRAINED, timeout=60_000)  # the sender's current model is still theirs
         open_page(other, server.url, f"training?run={owner_desk}", timeout=180_000)  # a hand-made address with the sender's desk id
         assert not any(TRAINED.match(o) or o.startswith(trained) for o in model_options(other))
         assert desk_cookie(recipient) != owner_desk and owner_desk not in other.url
