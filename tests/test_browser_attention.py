@@ -116,7 +116,8 @@ def test_predict_where_it_looks_then_the_score_survives_a_reload(app_server, pag
     expect(main.get_by_role("button", name="Guess again")).to_have_count(1)
     # The logit lens appears once its own guess is locked.
     lock_guess(page, main, "after which block is", "block 4 (the output)")
-    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=CHARTS)
+    # The 4 charts of the first screen, the head-by-head chart behind the first guess, the lens behind this one.
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(6, timeout=CHARTS)
     expect(main.get_by_text("Your predictions in this chapter: 2 of 2 made", exact=False)).to_be_visible()
     assert_no_exception(page)
 

@@ -264,6 +264,9 @@ def test_a_server_killed_with_minus_9_mid_run_finds_the_desk_the_models_and_says
     lab["server"] = restarted
     open_page(page, restarted.url, "", timeout=180_000)  # this browser's cookie names the desk
     expect(sidebar(page).get_by_text(re.compile(r"Your run .*Training 2x2x32 on tinyshakespeare.* was cut off"))).to_be_visible(timeout=60_000)
+    # The notice arrives in a rerun that shifts the sidebar down one element: until that rerun ends the list's
+    # place can still hold the previous run's caption, so wait for the list itself (the desk has several models).
+    expect(sidebar(page).get_by_role("combobox", name="Model used by every chapter")).to_be_visible(timeout=60_000)
     assert [n for n in model_options(page) if n != "Shakespeare (bundled)"] == names
     sft = next(n for n in names if n.endswith("· SFT"))
     choose_model(page, sft)

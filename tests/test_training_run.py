@@ -17,6 +17,7 @@ from llm_core.training.cost import (
     train_flops_per_step,
     train_memory_bytes,
 )
+from llm_core.training import training_run
 from llm_core.training.diagnosis import headline
 from llm_core.training.loop import TrainState, build_model
 from llm_core.training.training_run import (
@@ -249,6 +250,22 @@ def test_stop_during_the_closing_evaluation_says_stopped_and_keeps_the_last_full
     model's figure. A closing measurement that a stop cuts below HEADLINE_MIN_TOKENS (made huge here, so the
     cut is certain on any machine) gives way to the last full evaluation, and the run says it was stopped."""
     monkeypatch.setattr("llm_core.training.training_run.HEADLINE_MIN_TOKENS", 10**9)
+    real_closing = training_run.closing_evaluation
+
+    def closing_that_waits_for_the_stop(model, val_ids, budget_s, stop=None):
+        """The real closing evaluation, held after its first measured chunk until the Stop arrives: a nano
+        model measures all its held-out tokens in about a second, which a loaded machine's Stop can miss."""
+        evaluation = real_closing(model, val_ids, budget_s, stop)
+        while True:
+            try:
+                phase = next(evaluation)
+            except StopIteration as done:
+                return done.value
+            yield phase
+            if phase.fraction > 0 and stop is not None:
+                stop.wait(300)
+
+    monkeypatch.setattr(training_run, "closing_evaluation", closing_that_waits_for_the_stop)
     corpus = prepare_corpus(shakespeare, "tinyshakespeare")
     run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=20, batch_size=8, eval_every=0, log_every=5), sample_tokens=5,
                       final_eval_budget_s=600)
