@@ -76,11 +76,13 @@ def test_zero_initialised_head_starts_at_the_uniform_loss(char_tok):
     assert abs(loss.item() - torch.log(torch.tensor(65.0)).item()) < 1e-4
 
 
+@pytest.mark.parametrize("through", ["numpy", "torch"])
 @pytest.mark.parametrize("variant", ["rope", "rope without a rotation table", "learned", "tied embeddings"])
-def test_decode_next_equals_forward_at_every_position(variant, monkeypatch):
-    """The one-token fast path (folded norms, prepared weights, masked span) is the teaching
-    path's maths: pinned to `forward` at every position of a whole context, after a reset and
-    after rewinding the cache."""
+def test_decode_next_equals_forward_at_every_position(variant, through, monkeypatch):
+    """The one-token fast path (folded norms, prepared weights, masked span), in NumPy (a float32
+    model on the CPU) and in PyTorch (CUDA, bf16), is the teaching path's maths: pinned to `forward`
+    at every position of a whole context, after a reset and after rewinding the cache."""
+    monkeypatch.setattr(gpt, "NUMPY_DECODE", through == "numpy")
     if variant == "rope without a rotation table":
         monkeypatch.setattr(gpt, "ROTATION_TABLE_BYTES", 0)  # the elementwise rotation of big heads
     position = "learned" if variant == "learned" else "rope"
@@ -89,6 +91,8 @@ def test_decode_next_equals_forward_at_every_position(variant, monkeypatch):
     idx = prompt(80, seed=1)
     full, _ = model(idx)  # (1, 80, V): every position through the SDPA path
     cache = KVCache(model.config, 1, "cpu")
+    assert model.decode_next(int(idx[0, 0]), cache) is not None and (cache.plan.numpy is not None) == (through == "numpy")
+    cache.reset()
     for t in range(80):  # crosses the first 64-position span of the cache
         assert torch.allclose(model.decode_next(int(idx[0, t]), cache), full[0, t], atol=1e-4), t
     with pytest.raises(ValueError, match="cache is full"):

@@ -11,13 +11,13 @@ from llm_core.jobs import JobGate, Phase
 from llm_core.model.checkpoint import checkpoint_bytes, load_checkpoint_bytes
 from llm_core.model.config import ConfigError, TrainConfig, model_preset
 from llm_core.text.data import DataError, text_from_bytes
+from llm_core.training import training_run
 from llm_core.training.cost import (
     Calibration,
     estimate_step_seconds,
     train_flops_per_step,
     train_memory_bytes,
 )
-from llm_core.training import training_run
 from llm_core.training.diagnosis import headline
 from llm_core.training.loop import TrainState, build_model
 from llm_core.training.training_run import (
