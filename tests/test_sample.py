@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import perturbed_model
 
-from llm_core.generation.sample import entropy, generate, shape_probs, window_start
+from llm_core.generation.sample import entropy, generate, pick_token, pick_token_torch, shape_probs, window_start
 from llm_core.model.config import model_preset
 
 
@@ -88,3 +88,24 @@ def test_bad_prompts_are_refused_clearly(nano_model):
         next(generate(nano_model, []))
     with pytest.raises(ValueError, match="outside"):
         next(generate(nano_model, [10_000]))
+
+
+def test_pick_token_in_numpy_picks_what_the_torch_walk_picks():
+    """The NumPy walk (float32 on the CPU) and the PyTorch one pick the same token for the same draw: sharp
+    and flat distributions, cut ones (zeros), exact ties, one-hot, draws at 0 and just below 1."""
+    gen = torch.Generator().manual_seed(0)
+    cases = 0
+    for i in range(600):
+        probs = torch.softmax(torch.randn(65, generator=gen) * (i % 9), -1)
+        if i % 3 == 0:
+            probs[torch.randperm(65, generator=gen)[:40]] = 0.0  # top-k / top-p cuts
+        if i % 4 == 0:
+            probs[:10] = probs[10]  # ties
+        if i % 50 == 0:
+            probs = torch.nn.functional.one_hot(torch.tensor(i % 65), 65).float()  # greedy
+        for u in (0.0, float(torch.rand((), generator=gen)), 1.0 - 2**-24):
+            assert pick_token(probs, u) == pick_token_torch(probs, u), (i, u)
+            cases += 1
+    assert cases == 1800
+    nan = torch.full((5,), float("nan"))
+    assert pick_token(nan, 0.5) == pick_token_torch(nan, 0.5)  # a diverged model's NaNs take the PyTorch walk
