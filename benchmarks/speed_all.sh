@@ -19,9 +19,9 @@ python -m llm_core.bench --only generation
 say "2. training: benchmarks/vs_nanogpt.py --rounds 2"
 python benchmarks/vs_nanogpt.py --nanogpt "$NANOGPT" --rounds 2
 
-say "3. the fast loop: python -m pytest -q -m 'not browser and not slow' --durations=10"
+say "3. the fast loop: python -m pytest -q -m 'not browser and not slow' -n 2 --durations=10"
 start=$(date +%s)
-python -m pytest -q -m "not browser and not slow" --durations=10 2>&1 | tail -16
+python -m pytest -q -m "not browser and not slow" -n 2 --durations=10 2>&1 | tail -16
 echo "fast loop wall time: $(( $(date +%s) - start )) s"
 
 say "4. start-up: benchmarks/app_startup.py --runs 5"
