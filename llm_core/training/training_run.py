@@ -267,7 +267,7 @@ def closing_evaluation(model: GPT, val_ids: torch.Tensor, budget_s: float, stop=
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     total_tokens = int(y.numel())
     loss_sum, done = 0.0, 0
-    yield Phase(f"measuring the final loss on {total_tokens:,} held-out tokens", 0.0)
+    yield Phase(f"measuring the final loss: 0 of {total_tokens:,} held-out tokens", 0.0)  # one wording, so a Stop at any moment of it gives one reason
     t0 = time.perf_counter()
     was_training = model.training
     model.eval()
