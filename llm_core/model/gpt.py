@@ -277,6 +277,10 @@ class DecodeBuffers:
     def __init__(self, model: GPT, cache: KVCache):
         self.owner = model
         self.weights = weights = model._prepared_for_decoding()
+        cpu_float32 = cache.k.device.type == "cpu" and cache.k.dtype == torch.float32 and weights.head.dtype == torch.float32
+        self.numpy = NumpyDecoder(weights, cache) if NUMPY_DECODE and cpu_float32 else None
+        if self.numpy is not None:
+            return  # the NumPy step keeps its own buffers; the PyTorch ones below would go unused
         L, _, T, H, hd = cache.k.shape
         C = H * hd
         like = dict(dtype=cache.k.dtype, device=cache.k.device)
@@ -290,8 +294,6 @@ class DecodeBuffers:
         self.mask = cache.mask
         self.block_size = T
         self._spans: dict[int, tuple] = {}
-        cpu_float32 = cache.k.device.type == "cpu" and cache.k.dtype == torch.float32 and weights.head.dtype == torch.float32
-        self.numpy = NumpyDecoder(weights, cache) if NUMPY_DECODE and cpu_float32 else None
 
     def span_views(self, pos: int) -> tuple:
         span = min(self.block_size, (pos // self.SPAN + 1) * self.SPAN)
@@ -314,7 +316,8 @@ class NumpyDecoder:
 
     At one token per step the cost is the number of calls, not the arithmetic, and a NumPy call on
     a vector of a few hundred numbers costs about a microsecond where a PyTorch call costs several:
-    the same steps ran 1.8-2x faster on the bundled model (`python -m llm_core.bench --only generation`).
+    on the bundled model the step alone ran 1.8-2x faster, whole generation with sampling 1.2-1.5x
+    (`python -m llm_core.bench --only generation`).
     It reads and writes the cache's own memory (NumPy views of its tensors), so a prompt stored by
     `forward(idx, kv_cache=cache)` and the steps after it share one cache, and it attends over
     exactly the positions stored (a NumPy slice is cheap), so the mask is only kept up to date.
