@@ -160,6 +160,20 @@ def wait_idle(page, timeout: float = 60_000) -> None:
         runs.idle_at = runs.requested
 
 
+def reload(page, timeout: float = 120_000) -> None:
+    """Reload the page (a new Streamlit session) and wait until that session's first run has finished.
+
+    wait_idle alone gives a rerun request 150 ms to show up; after a reload the new page must first
+    load its scripts and connect, which on a loaded machine takes longer, and the "notRunning" mark
+    it would then wait on is already there before the first run begins."""
+    runs = runs_of(page)
+    before = runs.requested if runs is not None else 0
+    page.reload(timeout=timeout)
+    if runs is not None:
+        poll(page, lambda: runs.requested > before, timeout, "the reloaded page's first run request")
+    wait_idle(page, timeout)
+
+
 def open_page(page, base_url: str, url_path: str = "", timeout: float = 60_000) -> None:
     if runs_of(page) is None:
         RUNS[id(page)] = (page, ScriptRuns(page))

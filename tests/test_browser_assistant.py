@@ -8,6 +8,7 @@ from browser_harness import (
     main_area,
     main_button,
     open_page,
+    reload,
     screenshot,
     set_number,
     wait_idle,
@@ -117,8 +118,7 @@ def test_fine_tune_rank_by_keyboard_and_name_reward_hacking(app_server, page):
     hacking.scroll_into_view_if_needed()
     assert_no_exception(page)
     screenshot(page, "assistant-reward-hacking")
-    page.reload()
-    wait_idle(page, timeout=180_000)
+    reload(page, 180_000)
     expect(main.get_by_text(re.compile(r"Your predictions in this chapter: [1-3] of 3 made"))).to_be_visible(timeout=120_000)
     page.set_viewport_size(TALL)
     wait_idle(page)

@@ -5,6 +5,7 @@ from browser_harness import (
     assert_no_exception,
     main_area,
     open_page,
+    reload,
     screenshot,
     wait_idle,
 )
@@ -108,12 +109,11 @@ def test_predict_where_it_looks_then_the_score_survives_a_reload(app_server, pag
     expect(main.get_by_text("Head by head on the example", exact=False)).to_be_visible()
     expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible()
     screenshot(page, "attention_it_revealed")
-    page.reload()  # a new Streamlit session: the run id in the address finds the same desk, and the guess on it
-    wait_idle(page)
+    reload(page)  # a new Streamlit session: the run id in the address finds the same desk, and the guess on it
     main = main_area(page)
     expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible(timeout=30_000)
-    expect(main.get_by_text(f"{averages['animal']:.1%} on “animal”", exact=False).first).to_be_visible()
-    expect(main.get_by_role("button", name="Guess again")).to_have_count(1)
+    expect(main.get_by_text(f"{averages['animal']:.1%} on “animal”", exact=False).first).to_be_visible(timeout=30_000)
+    expect(main.get_by_role("button", name="Guess again")).to_have_count(1, timeout=30_000)
     # The logit lens appears once its own guess is locked.
     lock_guess(page, main, "after which block is", "block 4 (the output)")
     # The 4 charts of the first screen, the head-by-head chart behind the first guess, the lens behind this one.

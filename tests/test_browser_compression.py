@@ -4,7 +4,7 @@ again after a reload, and the calculator."""
 
 import re
 
-from browser_harness import ARTIFACTS, assert_no_exception, go_to, main_area, open_page, screenshot, set_number, wait_idle
+from browser_harness import ARTIFACTS, assert_no_exception, go_to, main_area, open_page, reload, screenshot, set_number, wait_idle
 from playwright.sync_api import expect
 
 
@@ -43,8 +43,7 @@ def test_first_screen_is_the_idea_and_a_guess_is_revealed_by_compressing_and_kep
     screenshot(page, "compression-after-a-guess")
 
     assert "run=" not in page.url  # the desk is never in the address: the browser's cookie finds it
-    page.reload()  # a new session; this browser's desk keeps the guess and the score
-    wait_idle(page, timeout=180_000)
+    reload(page, 180_000)  # a new session; this browser's desk keeps the guess and the score
     main = main_area(page)
     expect(main.get_by_text("Your predictions in this chapter: 1 of 4 made", exact=False)).to_be_visible(timeout=120_000)
     expect(main.get_by_text(verdict, exact=False).first).to_be_visible(timeout=120_000)

@@ -2,7 +2,7 @@
 
 import re
 
-from browser_harness import assert_no_exception, go_to, main_area, open_page, screenshot, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, open_page, reload, screenshot, wait_idle
 from playwright.sync_api import expect
 
 from llm_core.retrieval.world import make_world
@@ -73,7 +73,7 @@ def test_guess_how_sure_the_closed_book_is_then_see_it_measured_and_keep_it_afte
     expect(main.get_by_text(re.compile(r"Asked \d+ questions about people it never saw, it answered \d+ of them"))).to_be_visible(timeout=120_000)
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=120_000)
     assert_no_exception(page)
-    page.reload()  # a new session: the desk cookie finds the guess again
+    reload(page, 300_000)  # a new session: the desk cookie finds the guess again
     expect(main.get_by_role("heading", name="Knowing and not knowing")).to_be_visible(timeout=300_000)  # the address still names the chapter
     wait_idle(page, 600_000)
     expect(main.get_by_role("button", name="Guess again")).to_have_count(1, timeout=300_000)

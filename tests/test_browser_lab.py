@@ -23,6 +23,7 @@ from browser_harness import (
     main_area,
     main_button,
     open_page,
+    reload,
     screenshot,
     set_number,
     wait_idle,
@@ -233,8 +234,7 @@ def test_a_share_link_gives_the_view_and_the_model_never_the_desk(lab, browser):
         expect(sidebar(other).get_by_text("You opened this model through a shared link")).to_be_visible(timeout=60_000)
         choose_model(other, "Shakespeare (bundled)")  # the recipient changes the model: only in their own desk
         assert desk_cookie(recipient, other) not in (None, owner_desk)
-        page.reload()
-        wait_idle(page, 120_000)
+        reload(page, 120_000)
         expect(sidebar(page).get_by_role("combobox", name="Model used by every chapter")).to_have_value(TRAINED, timeout=60_000)  # the sender's current model is still theirs
         open_page(other, server.url, f"training?run={owner_desk}", timeout=180_000)  # a hand-made address with the sender's desk id
         assert not any(TRAINED.match(o) or o.startswith(trained) for o in model_options(other))

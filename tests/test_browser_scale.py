@@ -4,7 +4,7 @@ sweep and kept over a reload, the shipped sweep and emergence, a live mini-sweep
 import re
 
 import pytest
-from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, screenshot, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, main_button, open_page, reload, screenshot, wait_idle
 from playwright.sync_api import expect
 
 TALL = {"width": 1400, "height": 6000}  # Streamlit scrolls inside its main area: a tall window shows it all
@@ -45,7 +45,7 @@ def test_the_chapter_renders_the_shipped_sweep_and_emergence_and_keeps_the_guess
     expect(main.get_by_text("Exact match was", exact=False).first).to_be_visible()
     assert_no_exception(page)
     screenshot(page, "scale-chapter")
-    page.reload()  # a new session: the desk cookie finds the guesses again
+    reload(page, 300_000)  # a new session: the desk cookie finds the guesses again
     expect(main.get_by_role("heading", name="Why scale matters")).to_be_visible(timeout=300_000)  # the address still names the chapter
     expect(main.get_by_role("button", name="Guess again")).to_have_count(2, timeout=120_000)
     expect(main.get_by_text("2 of 2 made", exact=False)).to_be_visible(timeout=120_000)

@@ -2,7 +2,7 @@
 
 import re
 
-from browser_harness import assert_no_exception, go_to, main_area, open_page, screenshot, wait_idle
+from browser_harness import assert_no_exception, go_to, main_area, open_page, reload, screenshot, wait_idle
 from playwright.sync_api import expect
 
 SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy widgets) can take seconds
@@ -167,8 +167,7 @@ def test_a_guess_is_revealed_from_the_tokenizer_and_a_reload_finds_it_and_the_sc
     expect(main_area(page).get_by_text(score)).to_be_visible(timeout=SLOW)
     screenshot(page, "tokenization-prediction-revealed")
 
-    page.reload()  # a new Streamlit session: this browser's cookie finds the same desk, and the guess on it
-    wait_idle(page)
+    reload(page)  # a new Streamlit session: this browser's cookie finds the same desk, and the guess on it
     box = checkpoint_box(page, question)
     expect(box).to_contain_text(reveal, timeout=2 * SLOW)
     chosen = box.get_by_test_id("stRadioOption").filter(has_text=ratio_band(de / en)).locator("input")

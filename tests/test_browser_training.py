@@ -14,6 +14,7 @@ from browser_harness import (
     main_area,
     main_button,
     open_page,
+    reload,
     screenshot,
     set_number,
     wait_idle,
@@ -181,8 +182,7 @@ def test_a_reload_mid_run_finds_the_run_and_a_stranger_cannot(app_server, browse
     screenshot(page, "training-running")
     run_id = desk_cookie(page.context, page)  # the desk's id: a cookie of this browser, never in the address
     assert run_id and len(run_id) >= 20 and run_id not in page.url
-    page.reload()  # a new Streamlit session: the browser's cookie finds the same desk
-    wait_idle(page, 120_000)
+    reload(page, 120_000)  # a new Streamlit session: the browser's cookie finds the same desk
     main = main_area(page)
     expect(main.get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
     expect(main_button(page, "Stop")).to_be_enabled(timeout=60_000)  # the run is still going and still ours
@@ -235,8 +235,7 @@ def test_first_screen_then_a_prediction_its_reveal_and_the_score_after_a_reload(
     expect(box.get_by_text(re.compile(r"Your run at learning rate 10 broke: diverged"))).to_be_visible(timeout=60_000)
     expect(box.get_by_text("Right.", exact=False)).to_be_visible()
     expect(main.get_by_text("1 of 3 made, 1 right", exact=False)).to_be_visible()
-    page.reload()  # a new session on the same desk: the guess, its reveal and the score come back
-    wait_idle(page, 120_000)
+    reload(page, 120_000)  # a new session on the same desk: the guess, its reveal and the score come back
     expect(main.get_by_role("heading", name="Train a model")).to_be_visible(timeout=120_000)
     box = checkpoint_box(page, "At learning rate 10")
     expect(box.get_by_text(re.compile(r"Your run at learning rate 10 broke: diverged"))).to_be_visible(timeout=60_000)
