@@ -109,7 +109,7 @@ def test_predict_where_it_looks_then_the_score_survives_a_reload(app_server, pag
     expect(main.get_by_text("Head by head on the example", exact=False)).to_be_visible()
     expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible()
     screenshot(page, "attention_it_revealed")
-    reload(page)  # a new Streamlit session: the run id in the address finds the same desk, and the guess on it
+    reload(page)  # a new Streamlit session: this browser's cookie finds the same desk, and the guess on it
     main = main_area(page)
     expect(main.get_by_text("Your predictions in this chapter: 1 of 2 made", exact=False)).to_be_visible(timeout=30_000)
     expect(main.get_by_text(f"{averages['animal']:.1%} on “animal”", exact=False).first).to_be_visible(timeout=30_000)
