@@ -139,8 +139,17 @@ def device_label() -> str:
     return describe(device())
 
 
-@st.cache_resource(show_spinner="Loading the bundled model…")
 def bundled(name: str = DEFAULT_MODEL) -> LoadedModel:
+    """A shipped model (assets/models/<name>), loaded once per server and shared by every session.
+
+    The default is passed on explicitly: Streamlit keys a cache by the arguments as given, so a
+    cached `bundled()` and `bundled(DEFAULT_MODEL)` were two loads, and a desk read back from disk
+    (which names its model) held a second copy of the model every new desk shares."""
+    return _load_bundled(name)
+
+
+@st.cache_resource(show_spinner="Loading the bundled model…")
+def _load_bundled(name: str) -> LoadedModel:
     loaded = load_checkpoint(MODELS_DIR / f"{name}.safetensors", device=device())
     loaded.meta["lineage"] = lineage.from_record(loaded.model, loaded.tokenizer, loaded.meta, "bundled", name=BUNDLED_NAME)
     loaded.meta["asset"] = name

@@ -56,7 +56,8 @@ def session_script(action: str, payload: dict):
     cur = state.current()
     out.update(desk=desk.id, models={n: (e.source, (e.meta.get("lineage") or {}).get("parent"), e.hash) for n, e in state.models().items()},
                current=cur.name, current_params=cur.model.num_params(), data={k: v for k, v in desk.data.items() if k != "tr_run"},
-               cut=[r.label for r in state.cut_runs()], messages=[t for _, _, t in state.messages()], params=dict(st.query_params))
+               cut=[r.label for r in state.cut_runs()], messages=[t for _, _, t in state.messages()], params=dict(st.query_params),
+               bundled=[id(e.model) for e in state.models().values() if e.source == "bundled"])
     st.session_state["out"] = out
 
 
@@ -104,6 +105,15 @@ def test_a_desk_outlives_the_server_with_its_models_lineage_and_page_data():
     assert back["cut"] == ["Training 2x2x32 on tinyshakespeare"]  # the run the stopped server was running
     stranger = open_session(params={"run": made["desk"]})  # an address naming the desk: a new desk, nothing of it
     assert stranger["desk"] != made["desk"] and list(stranger["models"]) == ["Shakespeare (bundled)"] and "run" not in stranger["params"]
+
+
+def test_a_desk_read_back_from_disk_shares_the_one_bundled_model_of_the_server():
+    fresh = open_session()
+    assert len(fresh["bundled"]) == 1
+    restart_server()  # the desk leaves memory; the bundled model stays loaded (one per server, for every desk)
+    back = open_session(desk_id=fresh["desk"])  # read back from disk: its entry names the shipped model it holds
+    assert back["desk"] == fresh["desk"] and back["bundled"] == fresh["bundled"]  # the same object, not a second copy
+    assert open_session()["bundled"] == fresh["bundled"]  # and a new desk gets it too
 
 
 def test_with_50_desks_only_the_models_in_use_stay_in_memory():
