@@ -13,6 +13,7 @@ from llm_core.retrieval.calibration import answer_with_confidence
 from llm_core.retrieval.chapter import MIN_CONFIDENCE, MIN_SCORE, abstention_summary, added_fact_rows, added_facts, added_title, closed_book_summary, compare_books, lineage, load_shipped, open_book
 from llm_core.retrieval.prompt import DocumentError, assemble, clean_document, read_upload
 from llm_core.retrieval.readers import READER_MAX_TOKENS, closed_book_rows, open_book_rows, spoken
+from llm_core.retrieval.shipped_answers import chapter_facts, shipped_closed_rows
 from llm_core.retrieval.store import Store
 from llm_core.retrieval.world import ATTRIBUTE_NAMES, NEW_KIND_NAMES, Fact, make_world, new_fact_sentence
 from llm_core.text.tokenizers import TokenizerError
@@ -80,7 +81,10 @@ st.code(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f
 
 # ---------------------------------------------------------------- 2. closed book
 st.header("2 · Closed book: confidence without knowledge")
-rows = memo(("closed", cb_name), lambda: closed_book_rows(closed, closed_tok, world, world.known_facts() + world.unknown_facts()), shared)
+# The shipped model's answers were measured once by the command that ships them (llm_core/retrieval/shipped_answers.py);
+# a model the learner fine-tuned is measured here.
+rows = memo(("closed", cb_name), lambda: (shared and shipped_closed_rows(closed, closed_tok, world, chapter_facts(world)))
+            or closed_book_rows(closed, closed_tok, world, chapter_facts(world)), shared)
 n_unknown = sum(r.seen == 0 for r in rows)
 predict.checkpoint("knowing_unknown_confident", f"The closed-book model is asked {n_unknown} questions about the {len(world.unknown)} people it never saw. "
                    "Will it say it does not know, or answer anyway, and how sure?",
