@@ -20,12 +20,12 @@ from plotly.subplots import make_subplots
 from lab_ui import palette, state
 from lab_ui.chips import Chip, chips_html
 from llm_core.model.config import ModelConfig
-from llm_core.text import bpe
+from llm_core.text import bpe, shipped_bpe
 from llm_core.text.tokenizers import BPETokenizer, CharTokenizer, visible_whitespace
 from llm_core.text.tokenview import BPEReplay, Piece, hex_bytes, replay_bpe
 from llm_core.training.loop import build_model
 
-SHAKESPEARE_MERGES = 1000  # LLM Lab's BPE for the comparison: 256 bytes + 1000 merges
+SHAKESPEARE_MERGES = shipped_bpe.MERGES  # LLM Lab's BPE for the comparison: 256 bytes + 1000 merges
 MAX_TRAIN_CHARS = 100_000  # "train on your text": longer text is cut so training takes well under a second
 MAX_TRAIN_MERGES = 1000
 
@@ -44,16 +44,23 @@ class BPERun:
         return len(self.replay.steps)
 
 
-def _train(text: str, n_merges: int) -> BPERun:
-    merges = bpe.train_merges(text, n_merges)
+def _run(text: str, n_merges: int, merges: list[bpe.Merge], replay: BPEReplay | None = None) -> BPERun:
     tokenizer = BPETokenizer([m.pair for m in merges])
     tokenizer.merge_counts = [m.count for m in merges]
-    return BPERun(tokenizer, replay_bpe(text, merges), n_merges, len(text))
+    return BPERun(tokenizer, replay or replay_bpe(text, merges), n_merges, len(text))
+
+
+def _train(text: str, n_merges: int) -> BPERun:
+    return _run(text, n_merges, bpe.train_merges(text, n_merges))
 
 
 @st.cache_resource(show_spinner="Training LLM Lab's BPE on Tiny Shakespeare (once per server)…")
 def shakespeare_bpe() -> BPERun:
-    return _train(state.corpus("tinyshakespeare"), SHAKESPEARE_MERGES)
+    """Read from the file `python -m llm_core.text.shipped_bpe` made from this corpus (the same merges
+    and replay as training here, without 1-3 s of a chapter's first visit); trained here if it is not that file's."""
+    text = state.corpus(shipped_bpe.CORPUS)
+    shipped = shipped_bpe.load(text, SHAKESPEARE_MERGES)
+    return _run(text, SHAKESPEARE_MERGES, *shipped) if shipped else _train(text, SHAKESPEARE_MERGES)
 
 
 @st.cache_resource(show_spinner="Training BPE on your text…", max_entries=8)
@@ -136,7 +143,7 @@ def merge_curve_caption(replay: BPEReplay, k: int) -> str:
     """What the merge curve shows, measured: how much shorter the text is after k merges, and how the
     merges' savings shrink (the first merge against the k-th).
 
-    >>> from llm_core.text import bpe
+    >>> from llm_core.text import bpe, shipped_bpe
     >>> r = replay_bpe("aaab aaab", bpe.train_merges("aaab aaab", 2))
     >>> merge_curve_caption(r, 2)
     'After 2 merges the training text is 5 tokens instead of 9 bytes (44% shorter); merge 1 saved 2 tokens, merge 2 saved 2.'

@@ -27,7 +27,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
+# Student's t quantile from scipy.special: scipy.stats.t.ppf is this same function, and importing
+# scipy.stats (all its distributions) added about half a second to the Scale chapter's first visit.
+from scipy.special import stdtrit
 
 from llm_core.literature import cite, value
 from llm_core.scale.fit import Fit, SweepFit
@@ -45,7 +47,7 @@ def interval(fit: Fit, name: str, confidence: float = CONFIDENCE) -> tuple[float
     (0.4722, 0.5278)
     """
     dof = max(1, fit.n - 2)
-    half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * fit.errors[name]
+    half = float(stdtrit(dof, 0.5 + confidence / 2)) * fit.errors[name]
     return round(fit.params[name] - half, 4), round(fit.params[name] + half, 4)
 
 
