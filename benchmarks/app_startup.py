@@ -1,6 +1,6 @@
 """How long from `streamlit run app.py` to the first rendered page in headless Chromium.
 
-    PYTHONPATH=. python benchmarks/app_startup.py [--runs 5]
+    PYTHONPATH=. python benchmarks/app_startup.py [--runs 5] [--app benchmarks/startup_floor_app.py [--no-chart]]
 
 Chromium is launched before the server starts, so its own start-up is not counted. Printed per
 run, in seconds from the start of the `streamlit run` process: when /_stcore/health answers (the
@@ -36,6 +36,8 @@ new MutationObserver(() => {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--app", default="app.py", help="the app to start (benchmarks/startup_floor_app.py: the floor, no torch and no model)")
+    parser.add_argument("--no-chart", action="store_true", help="for the floor app: no plotly chart, and none waited for")
     args = parser.parse_args()
     healthy, started, script, content, rendered = [], [], [], [], []
     with sync_playwright() as p:
@@ -43,14 +45,15 @@ def main() -> None:
         for run in range(args.runs):
             page = browser.new_page()
             page.add_init_script(WATCH_SCRIPT_STATE)
-            server = StreamlitServer()
+            server = StreamlitServer(args.app, env={"LAB_FLOOR_NO_CHART": "1"} if args.no_chart else None)
             t0, epoch0 = time.perf_counter(), time.time()
             server.start()
             t_health = time.perf_counter() - t0
             page.goto(server.url)
             page.get_by_role("heading", name="A model is two files").wait_for(timeout=300_000)
             t_content = time.perf_counter() - t0
-            page.get_by_test_id("stPlotlyChart").first.locator("svg").first.wait_for(timeout=300_000)
+            if not args.no_chart:
+                page.get_by_test_id("stPlotlyChart").first.locator("svg").first.wait_for(timeout=300_000)
             wait_idle(page, 300_000)
             t_render = time.perf_counter() - t0
             marks = page.evaluate("window.__labRun")
