@@ -54,7 +54,7 @@ def _train(text: str, n_merges: int) -> BPERun:
     return _run(text, n_merges, bpe.train_merges(text, n_merges))
 
 
-@st.cache_resource(show_spinner="Training LLM Lab's BPE on Tiny Shakespeare (once per server)…")
+@st.cache_resource(show_spinner="Loading LLM Lab's BPE on Tiny Shakespeare…")
 def shakespeare_bpe() -> BPERun:
     """Read from the file `python -m llm_core.text.shipped_bpe` made from this corpus (the same merges
     and replay as training here, without 1-3 s of a chapter's first visit); trained here if it is not that file's."""
@@ -143,7 +143,7 @@ def merge_curve_caption(replay: BPEReplay, k: int) -> str:
     """What the merge curve shows, measured: how much shorter the text is after k merges, and how the
     merges' savings shrink (the first merge against the k-th).
 
-    >>> from llm_core.text import bpe, shipped_bpe
+    >>> from llm_core.text import bpe
     >>> r = replay_bpe("aaab aaab", bpe.train_merges("aaab aaab", 2))
     >>> merge_curve_caption(r, 2)
     'After 2 merges the training text is 5 tokens instead of 9 bytes (44% shorter); merge 1 saved 2 tokens, merge 2 saved 2.'

@@ -122,7 +122,8 @@ source = st.radio(
 run = None
 if source.startswith("Tiny"):
     run = shakespeare_bpe()
-    st.caption(f"{run.n_chars:,} characters, {SHAKESPEARE_MERGES:,} merges (trained once per server; the comparison above uses this tokenizer).")
+    st.caption(f"{run.n_chars:,} characters, {SHAKESPEARE_MERGES:,} merges (trained by LLM Lab's own code, once, with "
+               "`python -m llm_core.text.shipped_bpe`, and shipped with the app; the comparison above uses this tokenizer).")
 else:
     n_merges = st.slider("Merges to learn", 1, MAX_TRAIN_MERGES, 200, key="bpe_user_merges", bind="query-params")
     if not text:

@@ -10,7 +10,7 @@ SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy wid
 
 def open_tokenization(page, url: str) -> None:
     """Open the page and wait for its last widget: wait_idle alone can return before the first run has drawn it.
-    The server's first visit trains LLM Lab's BPE on Tiny Shakespeare (seconds on a quiet machine, a minute under load)."""
+    The server's first visit reads LLM Lab's BPE on Tiny Shakespeare from its shipped file and loads three tiktoken tables."""
     open_page(page, url, "tokenization", timeout=6 * SLOW)
     expect(merge_slider(page)).to_be_visible(timeout=2 * SLOW)
 
