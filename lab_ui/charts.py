@@ -7,7 +7,7 @@ reader or a phone without hover cannot use. So each chart comes with
   2.22 to 2.60 while train loss kept falling: the model is overfitting"), shown under the chart
   and given to the browser as the chart's text alternative;
 - `table`: the numbers behind it (rows as dicts, hover details included), in a closed expander
-  with a CSV download, both drawn when the expander is opened;
+  with a CSV download;
 - the palette (lab_ui.palette): its defaults are applied, and a colour from outside it is refused
   (an error in tests and development, `LLM_LAB_STRICT_PALETTE=1`; a warning in the server log
   otherwise), so every chart reads in colour-blind vision too;
@@ -32,7 +32,6 @@ from lab_ui import palette
 
 log = logging.getLogger(__name__)
 TABLE_ROWS_SHOWN = 200  # rows drawn in the expander; the CSV always has them all
-DATA_KEY_SUFFIX = "_data"  # the key of a chart's data expander: the chart's key and this
 CONFIG = {"displayModeBar": False, "scrollZoom": False, "responsive": True}
 
 
@@ -107,15 +106,9 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
     where.plotly_chart(fig, key=key, config=CONFIG, alt=caption)
     where.caption(caption)
     rows = _rows(table)
-    # The table is drawn once the learner opens it: Streamlit's expander reruns the page when opened
-    # and then reports `.open`. Drawn closed, the tables cost every visit to a chapter whether anyone
-    # read them or not: 1.2 s of the browser's 2.7 s on Embeddings (2,954 cells; README, Benchmarks).
-    box = where.expander(f"{table_label} ({len(rows):,} rows)" if rows else table_label, key=f"{key}{DATA_KEY_SUFFIX}", on_change="rerun")
-    with box:
+    with where.expander(f"{table_label} ({len(rows):,} rows)" if rows else table_label):
         if not rows:
             st.caption("No data yet.")
-            return
-        if not box.open:
             return
         shown = shown_rows(rows[:TABLE_ROWS_SHOWN])
         st.table(shown, hide_index=True)

@@ -108,24 +108,10 @@ def visible_text(node, skip_words_box: bool = True) -> list[str]:
 
 
 def render(path: str, at: AppTest | None = None, timeout: float = 240) -> AppTest:
-    """The chapter at `path` with every chart's data table opened: the text checked is all a learner can reveal."""
     at = at or AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
     assert not at.exception, at.exception
     at.switch_page(path).run()
     assert not at.exception, at.exception
-    return open_chart_tables(at)
-
-
-def open_chart_tables(at: AppTest) -> AppTest:
-    """Open every chart's data expander, as a learner clicking each one (lab_ui.charts draws a table once it is open)."""
-    from lab_ui.charts import DATA_KEY_SUFFIX
-
-    closed = [e.key for e in at.expander if e.key and e.key.endswith(DATA_KEY_SUFFIX)]
-    for key in closed:
-        at.session_state[key] = True
-    if closed:
-        at.run()
-        assert not at.exception, at.exception
     return at
 
 

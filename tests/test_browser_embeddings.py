@@ -86,18 +86,3 @@ def test_embeddings_hostile_lookups(app_server, page):
         look_up(page, text)
         expect(main.get_by_text(expected, exact=False).first).to_be_visible(timeout=SLOW)
         assert_no_exception(page)
-
-
-def test_a_charts_data_table_is_drawn_when_its_expander_is_opened(app_server, page):
-    open_embeddings(page, app_server.url)
-    main = main_area(page)
-    data = main.get_by_test_id("stExpander").filter(has_text="The data behind this chart").first
-    expect(data).to_be_visible(timeout=SLOW)
-    assert data.get_by_role("table").count() == 0  # closed: not drawn, so a visit does not pay for it
-    data.locator("summary").click()
-    wait_idle(page)
-    table = data.get_by_role("table")
-    expect(table).to_be_visible(timeout=SLOW)  # the page reran with the expander open and drew it
-    assert table.get_by_role("row").count() > 10
-    expect(data.get_by_role("button", name="Download the data (CSV)")).to_be_visible(timeout=SLOW)
-    assert_no_exception(page)
