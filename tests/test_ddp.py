@@ -27,7 +27,7 @@ from llm_core.training.distributed import DataParallel
 from llm_core.training.loop import TextBatches, build_model, train
 
 STEP_LINE = re.compile(r"^step\s+(\d+) \|.*\| loss ([\d.]+)(?: val ([\d.]+))?", re.M)
-COMMON = ["--preset", "nano", "--steps", "60", "--eval-every", "30", "--precision", "fp32", "--seed", "3", "--threads", "1"]
+COMMON = ["--device", "cpu", "--preset", "nano", "--steps", "60", "--eval-every", "30", "--precision", "fp32", "--seed", "3", "--threads", "1"]
 
 
 def _free_port() -> int:
@@ -100,3 +100,14 @@ def test_a_world_of_one_takes_the_same_steps_as_no_process_group(monkeypatch):
         assert a[0] == b[0] and a[3] == b[3]
         assert b[1] == pytest.approx(a[1], abs=1e-5)
         assert (a[2] is None) == (b[2] is None) and (a[2] is None or b[2] == pytest.approx(a[2], abs=1e-5))
+
+
+def test_more_processes_than_gpus_get_a_clear_message_before_joining(monkeypatch):
+    """Seen on a one-GPU machine: torchrun's second rank died in CUDA ("invalid device ordinal")."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"has 1 GPU and torchrun started a process for GPU number 2.*--nproc_per_node=1.*--device cpu"):
+        DataParallel.from_env("auto")

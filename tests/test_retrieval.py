@@ -337,3 +337,30 @@ def test_the_shipped_reader_answers_from_the_retrieved_chunks_even_when_they_are
         prompt = assemble(f.question, [new_fact_sentence(f.person, f.attribute, lie)], m.tokenizer, m.model.config.block_size).text
         copied += spoken(answer_with_confidence(m.model, m.tokenizer, prompt, READER_MAX_TOKENS).text) == lie
     assert copied >= 0.8 * len(facts)
+
+
+def test_the_store_keeps_bm25s_from_importing_jax(tmp_path):
+    """On a GPU machine with JAX installed, bm25s's import made JAX claim most of the GPU's memory
+    (seen on an H200: twelve test processes failed with RESOURCE_EXHAUSTED). A stand-in `jax` that
+    records its import shows bm25s alone imports it, and the store does not."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fake = tmp_path / "jax"
+    fake.mkdir()
+    marker = tmp_path / "jax-was-imported"
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (fake / "lax.py").write_text("def top_k(scores, k):\n    return scores[:k], list(range(k))\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), str(root), os.environ.get("PYTHONPATH")) if p)}
+
+    def imports_jax(statement: str) -> bool:
+        marker.unlink(missing_ok=True)
+        subprocess.run([sys.executable, "-c", statement], env=env, check=True, cwd=root)
+        return marker.exists()
+
+    assert imports_jax("import bm25s"), "the stand-in jax is not what bm25s finds: this test would prove nothing"
+    assert not imports_jax("import llm_core.retrieval.store as s, sys; assert 'jax' not in sys.modules; assert not s.bm25s.selection.JAX_IS_AVAILABLE")
+    assert imports_jax("import llm_core.retrieval.store, jax"), "JAX must stay importable after the store is imported"

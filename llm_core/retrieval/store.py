@@ -16,14 +16,40 @@ What it is not: an answer. Retrieval only chooses what goes into the prompt (`pr
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 import torch
 
 from llm_core.model.gpt import GPT
 from llm_core.text.tokenizers import Tokenizer
+
+
+def _import_bm25s_without_jax():
+    """`import bm25s`, keeping it from importing JAX.
+
+    Where JAX is installed, bm25s's `selection` module imports it and runs a top-k at import time
+    (for a top-k this store never asks for: `search` reads `get_scores` and ranks in NumPy). On a
+    GPU machine that makes JAX claim three quarters of the GPU's memory in every process that
+    imports this module: on an H200 with JAX installed, twelve test processes importing it failed
+    with RESOURCE_EXHAUSTED, and a server would leave PyTorch a quarter of the GPU to train on.
+    So JAX reads as absent while bm25s is imported (bm25s then uses NumPy, as it does wherever JAX
+    is not installed); a JAX that something else imported before stays as it is.
+    """
+    if "bm25s" in sys.modules or "jax" in sys.modules:
+        import bm25s
+
+        return bm25s
+    sys.modules["jax"] = None  # `import jax...` raises ImportError while this stands
+    try:
+        import bm25s
+    finally:
+        del sys.modules["jax"]
+    return bm25s
+
+
+bm25s = _import_bm25s_without_jax()
 
 MAX_CHUNKS = 20_000  # the store refuses more (a pasted book is fine; a dump of the web is not)
 STOPWORDS = frozenset(

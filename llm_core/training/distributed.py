@@ -26,12 +26,19 @@ scheduler (the app's jobs are `llm_core.jobs`).
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+# PyTorch 2.13 renamed DDP's broadcast_buffers to forward_sync_buffers (the old name warns);
+# GPU images often carry an older PyTorch (the H200 image here has 2.11), which knows only the old one.
+_NO_BUFFER_SYNC_EACH_FORWARD = (
+    {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False}
+)
 
 
 def launched_by_torchrun() -> bool:
@@ -83,6 +90,14 @@ class DataParallel:
         if use_cuda:
             if not torch.cuda.is_available():
                 raise ValueError("CUDA was asked for, but no CUDA device is available here.")
+            gpus = torch.cuda.device_count()
+            if local_rank >= gpus:
+                # One process per GPU: a second rank on a one-GPU machine would fail in CUDA with
+                # "invalid device ordinal" (seen on an H200 with --nproc_per_node=2).
+                raise ValueError(
+                    f"this machine has {gpus} GPU{'s' if gpus != 1 else ''} and torchrun started a process for GPU number {local_rank + 1}: "
+                    f"start one process per GPU (--nproc_per_node={gpus}), or train on the CPU with --device cpu."
+                )
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         else:
@@ -100,7 +115,7 @@ class DataParallel:
         Its buffers (rotary tables) are constants: synced once at the start, not before every forward.
         """
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=False)
+        return DistributedDataParallel(model, device_ids=device_ids, **_NO_BUFFER_SYNC_EACH_FORWARD)
 
     def shard(self, batches) -> ShardedBatches:
         return ShardedBatches(batches, self.rank, self.world_size)
