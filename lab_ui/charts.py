@@ -20,12 +20,15 @@ the page tests run with the strict palette on.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
 import math
+import numbers
 import os
 from collections.abc import Sequence
 
+import numpy as np
 import streamlit as st
 
 from lab_ui import palette
@@ -87,6 +90,67 @@ def shown_rows(rows: list[dict]) -> list[dict]:
     return [{k: (str(shown_cell(v)) if k in gaps else shown_cell(v)) for k, v in row.items()} for row in rows]
 
 
+# One stylesheet, sent with each table (st.html blocks are independent). Cells wrap rather than scroll
+# sideways, as lab_ui.theme makes Streamlit's own tables do: a region that scrolls must be reachable
+# from the keyboard. Header text keeps the page's text colour (full contrast in either theme).
+DATA_TABLE_CSS = (
+    "<style>"
+    ".lab-data{width:100%;border-collapse:collapse;font-size:0.875rem;font-variant-numeric:tabular-nums;margin-bottom:0.5rem}"
+    ".lab-data th{font-weight:600;text-align:left}"
+    ".lab-data th,.lab-data td{padding:0.25rem 0.5rem;border:1px solid rgba(128,128,128,0.25);vertical-align:top;overflow-wrap:break-word}"
+    ".lab-data td.num{text-align:right;white-space:nowrap}"
+    "@media (max-width:640px){.lab-data{table-layout:fixed;font-size:0.75rem}.lab-data th,.lab-data td{padding:0.25rem 0.2rem;overflow-wrap:anywhere}"
+    ".lab-data td.num{white-space:normal}}"
+    "</style>"
+)
+
+
+def _column_kind(values) -> str:
+    """How st.table would show a column: "float", "int", "bool" or "text" (pandas' column types)."""
+    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return "bool"
+    numeric = [v for v in values if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))]
+    if values and len(numeric) == len(values):
+        return "int" if all(isinstance(v, numbers.Integral) for v in values) else "float"
+    return "text"
+
+
+def _cell_text(value, kind: str) -> str:
+    if kind == "float":
+        text = f"{float(value):,.4f}"
+        return text[1:] if text == "-0.0000" else text  # a tiny negative rounded: a sign that means nothing
+    if kind == "bool":
+        return "true" if value else "false"
+    return str(value)
+
+
+def data_table_html(rows: list[dict]) -> str:
+    """A chart's data rows as one static HTML table, its numbers formatted as `st.table` formats them
+    (a column with a decimal number: four decimals and thousands separators; whole numbers as they
+    are; numbers right-aligned), its text escaped.
+
+    Why not `st.table`: it wraps every cell in components of its own, so a chapter's tables (up to
+    200 rows each, in closed expanders) were half of what a browser drew on a visit: Embeddings'
+    2,954 cells made 12,366 page elements, 6,393 as this one table (README, Benchmarks).
+
+        >>> table = data_table_html([{"token": "a<b", "p": 0.25, "count": 3}, {"token": "c", "p": 1, "count": 12345}])
+        >>> print(table.split("</style>")[1].replace("<tr>", "\\n<tr>"))
+        <table class="lab-data"><thead>
+        <tr><th scope="col">token</th><th scope="col">p</th><th scope="col">count</th></tr></thead><tbody>
+        <tr><td>a&lt;b</td><td class="num">0.2500</td><td class="num">3</td></tr>
+        <tr><td>c</td><td class="num">1.0000</td><td class="num">12345</td></tr></tbody></table>
+    """
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    kinds = {c: _column_kind([row[c] for row in rows if c in row]) for c in columns}
+    head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in columns)
+    opening = {c: '<td class="num">' if kinds[c] in ("int", "float") else "<td>" for c in columns}
+    cells = ((f"{opening[c]}{html.escape(_cell_text(row[c], kinds[c])) if c in row else ''}</td>" for c in columns) for row in rows)
+    body = "".join("<tr>" + "".join(row) + "</tr>" for row in cells)
+    return f'{DATA_TABLE_CSS}<table class="lab-data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _strict() -> bool:
     return os.environ.get("LLM_LAB_STRICT_PALETTE", "") not in ("", "0")
 
@@ -111,7 +175,7 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
             st.caption("No data yet.")
             return
         shown = shown_rows(rows[:TABLE_ROWS_SHOWN])
-        st.table(shown, hide_index=True)
+        st.html(data_table_html(shown))
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
         st.download_button("Download the data (CSV)", csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv", mime="text/csv",

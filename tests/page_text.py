@@ -68,6 +68,31 @@ def strip_tags(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", text))
 
 
+def chart_tables(at: AppTest) -> list:
+    """The charts' data tables on the page (lab_ui.charts draws each as one HTML table), as pandas
+    DataFrames of what a learner reads: numbers shown as numbers ("1,234.5000" -> 1234.5), text as text."""
+    import pandas as pd
+
+    def value(cell: str):
+        plain = cell.replace(",", "")
+        for kind in (int, float):
+            try:
+                return kind(plain)
+            except ValueError:
+                pass
+        return cell
+
+    tables = []
+    for node in at.get("html"):
+        body = node.value if isinstance(getattr(node, "value", None), str) else node.proto.body
+        for table in re.findall(r'<table class="lab-data">(.*?)</table>', body, flags=re.S):
+            columns = [html.unescape(c) for c in re.findall(r"<th\b[^>]*>(.*?)</th>", table, flags=re.S)]
+            rows = [[value(html.unescape(c)) for c in re.findall(r"<td\b[^>]*>(.*?)</td>", row, flags=re.S)]
+                    for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], flags=re.S)]
+            tables.append(pd.DataFrame(rows, columns=columns))
+    return tables
+
+
 # Code blocks are left out: they show code (the runner), not sentences to a learner.
 TEXT_ELEMENTS = {"markdown", "caption", "title", "header", "subheader", "text", "latex", "alert", "error", "warning",
                  "info", "success", "exception", "metric", "json"}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, perturbed_model
+from page_text import chart_tables
 from streamlit.testing.v1 import AppTest
 
 from lab_ui.attention_figures import LEVELS, shifted_path
@@ -150,7 +151,7 @@ def test_grid_shows_every_head_and_outlines_the_chosen_one(at):
     roles = [head_role(s, "character") for s in view.heads]
     caption = next(c.value for c in at.caption if c.value.startswith("Layers down, heads across"))
     assert "outlined tile is layer 3, head 4" in caption and f"{roles[0]} {roles.count(roles[0])}" in caption
-    table = next(t.value for t in at.table if "looks mostly at" in t.value.columns)
+    table = next(t for t in chart_tables(at) if "looks mostly at" in t.columns)
     assert len(table) == 16 and table["looks mostly at"].tolist() == roles
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
+from page_text import chart_tables
 from streamlit.testing.v1 import AppTest
 
 from lab_ui import palette
@@ -58,8 +59,9 @@ def test_a_chart_has_its_caption_as_text_and_alt_and_its_data_as_a_table(monkeyp
     spec = json.loads(chart.spec)
     assert spec["layout"]["colorway"][0] == palette.BLUE
     assert at.expander[0].label == "The data behind this chart (3 rows)"
-    table = at.table[0].value
-    assert list(table.columns) == ["step", "val loss"] and table["val loss"].tolist() == [2.2, 2.4, 2.6]
+    [table] = chart_tables(at)
+    assert list(table.columns) == ["step", "val loss"] and table["step"].tolist() == [1, 2, 3] and table["val loss"].tolist() == [2.2, 2.4, 2.6]
+    assert "<td class=\"num\">2.2000</td>" in at.get("html")[0].value  # four decimals, as st.table shows them
     assert at.get("download_button")[0].proto.label == "Download the data (CSV)"
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import ROOT, perturbed_model
 from gen_helpers import open_generation, register
-from page_text import page_text
+from page_text import chart_tables, page_text
 
 from lab_ui.generation_sections import COOL, band, speed_band
 from lab_ui.generation_view import REPEAT_MIN
@@ -107,7 +107,7 @@ def test_one_pass_reveal_counts_predictions_and_times_each_way(nano_at):
     assert len(per_prediction) == 4 and all(x > 0 for x in per_prediction)
     ratio = per_prediction[2] / per_prediction[0]  # with the KV cache against the single forward pass
     assert ("**Right.**" in text) == (speed_band(ratio) == "hundreds")
-    table = next(t.value for t in nano_at.table if "predictions per run of the model" in t.value.columns)
+    table = next(t for t in chart_tables(nano_at) if "predictions per run of the model" in t.columns)
     assert table["predictions per run of the model"].tolist() == [window, window, 1, 1]
     why = next(m.value for m in nano_at.markdown if m.value.startswith("**Why:** Each step of writing"))
     generated = window + 1 - len(nano_at.session_state["gen_session"].ids)
