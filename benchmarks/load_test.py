@@ -230,8 +230,14 @@ async def run(args) -> int:
               f"(goals: p95 at most 3 s, no page over 10 s; {sum(x > 10 for x in r)} over 10 s)")
         first = [s for _, s in figures.first_round]
         if first:
+            later = sorted(r)  # the responses after the first round: r without the first round's
+            for s in first:
+                later.remove(s)
             print(f"  first round (each chapter's first visits on this server, {len(first)} responses): "
-                  f"p50 {statistics.median(first):.2f} s, max {max(first):.2f} s")
+                  f"p50 {statistics.median(first):.2f} s, max {max(first):.2f} s, {sum(x > 10 for x in first)} over 10 s")
+            if later:
+                print(f"  after it ({len(later)} responses): p50 {statistics.median(later):.2f} s, "
+                      f"p95 {later[min(len(later) - 1, int(0.95 * len(later)))]:.2f} s, max {later[-1]:.2f} s, {sum(x > 10 for x in later)} over 10 s")
         slowest = sorted(figures.by_chapter.items(), key=lambda kv: -max(kv[1]))
         print("  per chapter (max / median, s): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
     print(f"trainings finished: {len(figures.trainings)}")

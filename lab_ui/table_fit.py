@@ -1,8 +1,9 @@
-"""Data tables that fit a phone's width: on a narrow screen every `st.table` (the charts' data
-tables among them) shares the width between its columns and breaks long words, instead of
-scrolling sideways in a region the keyboard cannot reach (axe's `scrollable-region-focusable`).
+"""Data tables that fit a phone's width: on a narrow screen every `st.table` shares the width
+between its columns and breaks long words, instead of scrolling sideways in a region the keyboard
+cannot reach (axe's `scrollable-region-focusable`). The charts' data tables are plain HTML tables
+with the same rule of their own (`lab_ui.charts.DATA_TABLE_CSS`).
 
-Injected by the Attention and Generate chapters, whose charts' tables have up to eleven columns.
+Injected by the Generate chapter, whose table of one pass's guesses is an `st.table`.
 What it is not: app-wide (lab_ui.theme is the place for that, once every chapter needs it).
 """
 

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from lab_ui import attention_view as av
-from lab_ui import course, predict, state, table_fit, url_state
+from lab_ui import course, predict, state, url_state
 from lab_ui.attention_figures import token_strip_html
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
@@ -83,7 +83,6 @@ unit = "character" if tokenizer.kind == "char" else "token"
 units = f"{unit}s"
 
 course.chapter_intro("attention")
-table_fit.inject()
 st.markdown(
     f"**On this page:** [Attention, head by head](#head-by-head) · [Where one {unit} looks](#one-token) · "
     "[What does “it” look at?](#it) · The details: [how a head computes its weights](#how-a-head-works) · "
