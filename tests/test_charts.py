@@ -87,3 +87,18 @@ def test_red_against_green_alone_is_not_in_the_palette():
     # Text colours reach 4.5:1 on white (WCAG AA); lines and marks need 3:1 (non-text contrast), which orange and yellow do not reach:
     # they are never the only way a chart tells two things apart.
     assert all(palette.contrast(c) >= 4.5 for c in (palette.INK, palette.MUTED, palette.BLUE))
+
+
+def test_the_data_table_formats_numbers_as_st_table_did_and_escapes_text():
+    import numpy as np
+
+    from lab_ui.charts import data_table_html
+
+    rows = [{"p": np.float32(0.5), "n": np.int64(12345), "seen": True, "tiny": -1e-6, "mixed": 2, "text": "<b>&"},
+            {"p": 1234.5, "n": 7, "seen": np.bool_(False), "tiny": 0.25, "mixed": 0.5, "text": "ok"}]
+    [table] = re.findall(r"<tbody>(.*)</tbody>", data_table_html(rows))
+    cells = re.findall(r"<td( class=\"num\")?>(.*?)</td>", table)
+    assert [text for _, text in cells] == ["0.5000", "12345", "true", "0.0000", "2.0000", "&lt;b&gt;&amp;",
+                                           "1,234.5000", "7", "false", "0.2500", "0.5000", "ok"]
+    assert [bool(num) for num, _ in cells[:6]] == [True, True, False, True, True, False]  # numbers right-aligned
+    assert "<script" not in data_table_html([{"token": "<script>alert(1)</script>"}])
