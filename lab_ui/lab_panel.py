@@ -82,17 +82,27 @@ def your_lab(page: str | None) -> None:
         st.download_button("Download your lab", data=partial(state.export_lab, d), file_name=f"{file_stem('llm-lab ' + time.strftime('%Y-%m-%d'))}{labfile.SUFFIX}",
                            mime="application/zip", key="lab_download", on_click="ignore",
                            help="One file with every model on your list and its lineage, the Training settings and your progress: safetensors + JSON in a zip.")
-        upload = st.file_uploader("Open a lab file", type=["llmlab", "zip"], key=UPLOAD_KEY,
+        upload = st.file_uploader("Open a lab file", type=["llmlab", "zip"], key=UPLOAD_KEY, on_change=_import_uploaded,
                                   help="Its models join your list with their lineage; anything that fails a check is refused, with the reason.")
         if upload is not None:
-            _import(upload)
+            _import(upload)  # already done by the callback; here its report is shown
         if entry.source not in ("bundled", "shared link"):
             with st.popover("Remove the current model…"):
                 st.markdown(f"Remove **{plain(entry.name)}** from your models and from this server's disk?")
                 st.button("Remove it", key="lab_remove", on_click=_remove, args=(entry.name,))
 
 
-def _import(upload) -> None:
+def _import_uploaded() -> None:
+    """The uploader's callback: the file is imported before the run that the upload makes, so that
+    run's model list, drawn above this panel, already holds its models. (Imported in the panel itself,
+    the list needed a second run, asked for with st.rerun(); under load a browser test twice read
+    the sidebar of the first run: the notice said "Added 2 model(s)" and the list still held one.)"""
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is not None:
+        _import(upload, in_callback=True)
+
+
+def _import(upload, in_callback: bool = False) -> None:
     done = st.session_state.setdefault("lab_imports", {})
     if upload.file_id not in done:
         try:
@@ -113,6 +123,9 @@ def _import(upload) -> None:
                 for level, text in done[upload.file_id]:
                     state.notify(level, f"{plain(upload.name)}: {text}")
                 done[upload.file_id] = []
-                st.rerun()
+                if not in_callback:
+                    st.rerun()
+    if in_callback:
+        return
     for level, text in done[upload.file_id]:
         getattr(st, level)(text)

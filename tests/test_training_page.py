@@ -231,9 +231,9 @@ def test_stop_within_a_second_then_resume_the_same_run():
     poll_until(at, lambda at: job_of(at).snapshot().records)
     job = job_of(at)
     step_before_stop = job.snapshot().latest.step
-    at.button(key="tr_stop").click().run()  # the click's callback runs first: the stop is asked at once
-    poll_until(at, lambda at: not job.snapshot().active)
-    at.run()
+    at.button(key="tr_stop").click().run()  # the click's callback asks the stop and waits for the run to end
+    assert not job.snapshot().active  # ended within Stop's wait: the click's own run draws the ended run
+    assert not at.button(key="tr_resume").disabled and at.button(key="tr_stop").disabled and "stopped by user" in texts(at.info)
     first_steps = job.snapshot().latest.step
     # The loop checks the stop at every step: at most the 10 steps up to the next record went by. The
     # latency (stop -> generator's end) also covers the closing evaluation of 16k held-out tokens: well
