@@ -38,12 +38,6 @@ def start(key: str, stage, label: str, on_end) -> None:
     job.start()
 
 
-def stop(key: str) -> None:
-    job = jobs.get(key)
-    if job is not None:
-        job.stop()
-
-
 def controls(job_key: str, label: str, on_start, key: str, blocked: bool = False) -> None:
     """A stage's Start and Stop buttons, and the message a refused start left in `{key}_message`."""
     b1, b2, _ = st.columns([2, 1, 3])
@@ -51,7 +45,7 @@ def controls(job_key: str, label: str, on_start, key: str, blocked: bool = False
     if jobs.requested(requested) and not active(job_key) and not blocked:
         on_start()  # in the run the click makes, with its settings (see `jobs.request`)
     b1.button(label, type="primary", on_click=jobs.request, args=(requested,), disabled=active(job_key) or blocked, key=f"{key}_start")
-    b2.button("Stop", on_click=stop, args=(job_key,), disabled=not active(job_key), key=f"{key}_stop")
+    b2.button("Stop", on_click=jobs.stop, args=(job_key,), disabled=not active(job_key), key=f"{key}_stop")
     if st.session_state.get(f"{key}_message"):
         st.warning(st.session_state.pop(f"{key}_message"))
 

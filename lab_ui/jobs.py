@@ -123,6 +123,22 @@ def get(key: str) -> Job | None:
     return entry.job if entry else None
 
 
+# How long a Stop button's callback waits for its job to end (under a second on a quiet machine at any size).
+STOP_WAIT_S = 10.0
+
+
+def stop(key: str) -> None:
+    """A Stop button's callback: ask the job under `key` to stop, and wait (at most STOP_WAIT_S) until it
+    has ended and its result is kept, so the run the click makes draws the ended job at once (buttons,
+    the sidebar's model, the result). Without the wait that redraw waited on the live fragment's next
+    tick (`live`), and under load a browser test twice saw no tick come: the Training page said
+    "Training stopped by user" and kept Stop pressable and the old model current for minutes."""
+    job = get(key)
+    if job is not None:
+        job.stop()
+        job.join(STOP_WAIT_S)
+
+
 def collect() -> bool:
     """Run the end-callback of every job that ended since the last call; True if any did."""
     ran = False

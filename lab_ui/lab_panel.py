@@ -85,7 +85,10 @@ def your_lab(page: str | None) -> None:
         upload = st.file_uploader("Open a lab file", type=["llmlab", "zip"], key=UPLOAD_KEY, on_change=_import_uploaded,
                                   help="Its models join your list with their lineage; anything that fails a check is refused, with the reason.")
         if upload is not None:
-            _import(upload)  # already done by the callback; here its report is shown
+            if _import(upload):  # only when the callback did not import it: the list above needs another run
+                st.rerun()
+            for level, text in st.session_state["lab_imports"][upload.file_id]:
+                getattr(st, level)(text)
         if entry.source not in ("bundled", "shared link"):
             with st.popover("Remove the current model…"):
                 st.markdown(f"Remove **{plain(entry.name)}** from your models and from this server's disk?")
@@ -99,10 +102,11 @@ def _import_uploaded() -> None:
     the sidebar of the first run: the notice said "Added 2 model(s)" and the list still held one.)"""
     upload = st.session_state.get(UPLOAD_KEY)
     if upload is not None:
-        _import(upload, in_callback=True)
+        _import(upload)
 
 
-def _import(upload, in_callback: bool = False) -> None:
+def _import(upload) -> bool:
+    """Import `upload` once (per file id) and keep its report for the panel; True if it added models now."""
     done = st.session_state.setdefault("lab_imports", {})
     if upload.file_id not in done:
         try:
@@ -123,9 +127,5 @@ def _import(upload, in_callback: bool = False) -> None:
                 for level, text in done[upload.file_id]:
                     state.notify(level, f"{plain(upload.name)}: {text}")
                 done[upload.file_id] = []
-                if not in_callback:
-                    st.rerun()
-    if in_callback:
-        return
-    for level, text in done[upload.file_id]:
-        getattr(st, level)(text)
+                return True
+    return False

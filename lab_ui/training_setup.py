@@ -287,22 +287,6 @@ def start(corpus, model_config: ModelConfig, train_config: TrainConfig, estimate
     job.start()
 
 
-# How long Stop's callback waits for the run to end (under a second on a quiet machine at any size).
-STOP_WAIT_S = 10.0
-
-
-def stop() -> None:
-    """Stop's callback: ask the run to stop, and wait (at most STOP_WAIT_S) until it has ended and its
-    model is kept, so the run the click makes draws the ended run at once: buttons, the sidebar's
-    model, "is now your current model". Without the wait that redraw waited on the live fragment's
-    next tick, and under load a browser test twice saw no tick come: the page said "Training stopped
-    by user" and kept Stop pressable and the old model current for minutes."""
-    job = jobs.get(JOB_KEY)
-    if job is not None:
-        job.stop()
-        job.join(STOP_WAIT_S)
-
-
 def resume() -> None:
     job, run = jobs.get(JOB_KEY), desk_get(RUN_KEY)
     if job is not None and run is not None and not job.snapshot().active and run.can_resume():

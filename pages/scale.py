@@ -56,11 +56,6 @@ def start_live(plan: SweepPlan) -> None:
     job.start()
 
 
-def stop_live() -> None:
-    if jobs.get(JOB_KEY) is not None:
-        jobs.get(JOB_KEY).stop()
-
-
 # ======================================================================================
 course.chapter_intro("scale")
 st.markdown("Every curve below comes from small models trained on this machine with the same training loop as *Train a model*. "
@@ -186,7 +181,7 @@ if jobs.requested("sc_run_requested") and not busy and sizes:
     start_live(plan)  # the plan of this very run (see `jobs.request`)
     busy = True
 b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not sizes, on_click=jobs.request, args=("sc_run_requested",), width="stretch")
-b2.button("Stop", key="sc_stop", disabled=not busy, on_click=stop_live, width="stretch")
+b2.button("Stop", key="sc_stop", disabled=not busy, on_click=jobs.stop, args=(JOB_KEY,), width="stretch")
 b3.caption(f"Trains {len(sizes)} model{'s' if len(sizes) != 1 else ''} from scratch, {budget:.0e} FLOPs each, in the background (it shares this server's "
            f"{jobs.max_jobs()} training slot{'s' if jobs.max_jobs() != 1 else ''}).")
 jobs.live(JOB_KEY, lambda snap: view.live_view(snap, runs, fit, n_key))

@@ -175,7 +175,7 @@ setup.keep_settings(DEFAULTS)
 run = setup.desk_get(setup.RUN_KEY)
 b1, b2, b3, b4 = st.columns([1, 1, 1, 4])
 b1.button("Train", type="primary", key="tr_train", disabled=busy or bool(problems), on_click=jobs.request, args=("tr_start_requested",), width="stretch")
-b2.button("Stop", key="tr_stop", disabled=not busy, on_click=setup.stop, width="stretch")
+b2.button("Stop", key="tr_stop", disabled=not busy, on_click=jobs.stop, args=(setup.JOB_KEY,), width="stretch")
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
 n_jobs = jobs.max_jobs()
