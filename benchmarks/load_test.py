@@ -182,7 +182,8 @@ async def train(browser, url: str, who: str, layers: int, until: float, figures:
             figures.failures.append(f"{who}: {text[:200]}")
         elif mine and mine not in text:
             figures.crosstalk.append(f"{who} expected {mine!r}, saw {text[:120]!r}")
-        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+        await idle(page)  # the run that registers the new model redraws the picker under a new key: read the settled page
+        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model used by every chapter").last
         if await picker.count():
             await picker.click()
             options = [await o.inner_text() for o in await page.get_by_role("option").all()]

@@ -92,3 +92,19 @@ def closing_phase(stop, ticks=500):
         time.sleep(0.01)
         yield Phase(f"measuring the final loss: {i * 1000 // ticks} of 1,000 held-out tokens", i / ticks)
     return {"steps": 2}
+
+
+def niceness(stop):
+    """The worker's own niceness and that of every thread it has after a parallel torch op (its OpenMP pool)."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(2)
+    torch.randn(256, 256) @ torch.randn(256, 256)  # starts torch's worker threads, if any
+    threads = {}
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/stat") as f:
+            threads[int(task)] = int(f.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
+    yield Rec(1, stop_reason="reached the step limit")
+    return {"nice": os.nice(0), "threads": threads}

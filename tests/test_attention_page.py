@@ -273,7 +273,7 @@ def test_the_logit_lens_is_predicted_then_shown(at):
 
 
 def probs_top(trace) -> np.ndarray:
-    return torch.softmax(trace.lens_logits, -1).max(-1).values.numpy()
+    return torch.softmax(trace.lens_logits, -1).max(-1).values.cpu().numpy()
 
 
 def test_token_view_follows_the_chosen_token_and_head(at):

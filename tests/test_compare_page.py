@@ -31,7 +31,7 @@ def add_child(at, name="Bundled · nudged", scale=0.05, seed=0):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * scale)
+            p.add_(torch.randn(p.shape, generator=gen).to(p.device) * scale)
     meta = {"lineage": {**lineage.make(model, base.tokenizer, "SFT", parent=base.lineage, steps=7), "name": name}}
     registry[name] = ModelEntry(name, model, base.tokenizer, meta, "fine-tuned")
     at.session_state[CURRENT_KEY] = name

@@ -109,7 +109,7 @@ def test_bits_per_char_reveal_is_the_models_cross_entropy_measured_now(at):
     entry = current_model(at)
     corpus = load_corpus("tinyshakespeare")
     held = corpus[len(corpus) - int(len(corpus) * VAL_FRACTION):][:20_000]
-    ids = torch.tensor(entry.tokenizer.encode("\n" + held))
+    ids = torch.tensor(entry.tokenizer.encode("\n" + held), device=entry.model.device)
     x, y = eval_windows(ids, entry.model.config.block_size)
     with torch.no_grad():
         bits = sum(float(F.cross_entropy(entry.model(x[i:i + 16])[0].double().flatten(0, 1), y[i:i + 16].flatten(), reduction="sum"))

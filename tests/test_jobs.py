@@ -357,3 +357,30 @@ def test_a_stop_before_the_worker_said_anything_says_stopped_before_its_first_st
     snap = job.snapshot()
     assert snap.status == "finished" and snap.stop_reason == "stopped by user before its first step (its worker process was still starting up)"
     assert "lost" not in snap.stop_reason and job.result is None and not snap.records and not workers()
+
+
+def test_a_worker_runs_below_the_server_s_priority_and_so_do_its_threads(monkeypatch):
+    """Two trainings must not hold a 2-core server's cores while a class waits for pages."""
+    import os
+
+    from llm_core.workers import process
+
+    if not hasattr(os, "nice") or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux's per-thread niceness")
+    expected = min(19, os.nice(0) + process.worker_nice())  # the forkserver was started with this environment
+    assert expected > os.nice(0) or os.nice(0) == 19
+    job = Job.worker(job_targets.niceness, lambda: (), backend="process", finish=lambda last, reason, payload: payload)
+    job.start()
+    assert job.join(60) and job.snapshot().status == "finished", job.snapshot().error
+    assert job.result["nice"] == expected
+    assert set(job.result["threads"].values()) == {expected}, job.result["threads"]
+
+
+def test_the_worker_priority_setting_is_read_from_the_environment(monkeypatch):
+    from llm_core.workers import process
+
+    monkeypatch.delenv(process.NICE_ENV, raising=False)
+    assert process.worker_nice() == process.WORKER_NICE == 10
+    for given, taken in [("0", 0), ("5", 5), ("40", 19), ("-3", 0), ("not a number", process.WORKER_NICE)]:
+        monkeypatch.setenv(process.NICE_ENV, given)
+        assert process.worker_nice() == taken, given

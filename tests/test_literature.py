@@ -89,6 +89,10 @@ def _power_of_ten(v: float) -> bool:
     return v > 0 and math.isclose(math.log10(v), round(math.log10(v)), abs_tol=1e-12)
 
 
+# Python 3.12 splits an f-string into FSTRING_START, FSTRING_MIDDLE (its text) and FSTRING_END tokens (PEP 701)
+STRING_TOKENS = {tokenize.STRING} | ({tokenize.FSTRING_MIDDLE} if hasattr(tokenize, "FSTRING_MIDDLE") else set())
+
+
 def typed_figures(path: Path, register: dict[float, str], coincidences=COINCIDENCES) -> list[tuple[int, str, str]]:
     """(line, text, claim key) for every number in the code or its strings that equals a published figure of the register."""
     text = path.read_text()
@@ -105,7 +109,7 @@ def typed_figures(path: Path, register: dict[float, str], coincidences=COINCIDEN
             key = _match(v, register) if _distinctive(v) else None
             if key:
                 found.append((tok.start[0], tok.string, key))
-        elif tok.type == tokenize.STRING:
+        elif tok.type in STRING_TOKENS:
             names = [m.span() for m in MODEL_NAME.finditer(tok.string)]  # "Llama 2 70B" names a model
             for m in IN_TEXT.finditer(tok.string):
                 if any(a <= m.start() < b for a, b in names):

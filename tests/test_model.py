@@ -32,6 +32,44 @@ def test_bf16_attention_path_matches_sdpa(model):
     assert (low.float().argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
 
 
+def test_the_cpu_training_norm_matches_f_rms_norm_in_values_and_gradients():
+    """RMSNormFunction (the CPU training path's norm, backward written out) against PyTorch's own."""
+    x = torch.randn(3, 7, 16, dtype=torch.float64, requires_grad=True)
+    w = (1 + 0.3 * torch.randn(16, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: gpt.RMSNormFunction.apply(a, b, 1e-6), (x, w))
+    grad = torch.randn(3, 7, 16, dtype=torch.float64)
+    ours = gpt.RMSNormFunction.apply(x, w, 1e-6)
+    ref = torch.nn.functional.rms_norm(x, (16,), w, 1e-6)
+    assert torch.allclose(ours, ref, atol=1e-12)
+    ours_grads = torch.autograd.grad(ours, (x, w), grad)
+    ref_grads = torch.autograd.grad(ref, (x, w), grad)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(ours_grads, ref_grads))
+    norm = gpt.RMSNorm(16)
+    assert norm(torch.randn(2, 16, requires_grad=True)).grad_fn.name() == "RMSNormFunctionBackward"  # training on the CPU takes it
+    with torch.no_grad():
+        plain = torch.randn(2, 16)
+        assert torch.equal(norm(plain), torch.nn.functional.rms_norm(plain, (16,), norm.weight, norm.eps))  # inference: PyTorch's
+
+
+@pytest.mark.parametrize("past", [0, 5])
+def test_the_cpu_bf16_attention_matmuls_are_the_explicit_attention(past):
+    """causal_attention_matmuls (the bf16 CPU training path) is softmax(q k^T / sqrt(d) + mask) v, values and gradients."""
+    B, H, T, hd = 2, 3, 6, 8
+    q = torch.randn(B, H, T, hd, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(B, H, past + T, hd, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(B, H, past + T, hd, dtype=torch.float64, requires_grad=True)
+    ours = gpt.causal_attention_matmuls(q, k, v, past)
+    ref = gpt.attention_weights(q, k, past) @ v
+    assert ours.shape == (B, H, T, hd) and torch.allclose(ours, ref, atol=1e-12)
+    grad = torch.randn_like(ours)
+    for a, b in zip(torch.autograd.grad(ours, (q, k, v), grad), torch.autograd.grad(ref, (q, k, v), grad)):
+        assert torch.allclose(a, b, atol=1e-10)
+    # query i sees keys up to past + i only: changing a later key changes no earlier output
+    k2 = k.detach().clone()
+    k2[:, :, -1] += 10
+    assert torch.allclose(gpt.causal_attention_matmuls(q, k2, v, past)[:, :, :-1], ours[:, :, :-1], atol=1e-12)
+
+
 def test_attention_weights_are_causal_distributions(model):
     trace = model.trace(prompt(30))
     att = trace.attention  # (L, H, T, T)

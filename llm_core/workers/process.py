@@ -14,6 +14,10 @@ long step cannot look at the event) is killed, and the payload is `ABANDONED` (o
 had said nothing at all: it was still starting up, and nothing it did is lost). A worker that
 keeps talking after the request (the closing evaluation sends a `Phase` per chunk) is finishing,
 not stuck, and is left to finish.
+Workers run at a lower priority than the server (`WORKER_NICE`, `LLM_LAB_WORKER_NICE`, default
+10): a page a learner is waiting for goes before a training run, which only loses the moments the
+server is busy. Without it, two trainings on a 2-core server held the cores and a class's page
+responses queued behind them (see the README's load test figures).
 What it is not: a pool. Each segment of a job gets a fresh process, which gives its memory back
 to the system when it ends. The server may keep one *spare* started ahead (`prewarm()`), which
 also starts the forkserver (the one torch import) before the first job needs it.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -33,6 +38,8 @@ from llm_core.jobs import ABANDONED, NOT_STARTED
 from llm_core.workers import WorkerFailed, drive, relay
 
 STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
+NICE_ENV = "LLM_LAB_WORKER_NICE"
+WORKER_NICE = 10  # how much lower a worker's CPU priority is than the server's (Linux: 0-19; 0 = the same)
 POLL_S = 0.05
 _start_lock = threading.Lock()
 
@@ -54,8 +61,23 @@ def _bare_main():
                 sys.modules["__main__"] = real
 
 
+def worker_nice() -> int:
+    """The niceness increment a worker takes: LLM_LAB_WORKER_NICE, else WORKER_NICE (clamped to 0-19)."""
+    try:
+        return min(19, max(0, int(os.environ.get(NICE_ENV, WORKER_NICE))))
+    except ValueError:
+        return WORKER_NICE
+
+
+def _lower_priority() -> None:
+    """Before torch starts its threads (they inherit it): yield the CPU to the server's page runs."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice on this platform
+        os.nice(worker_nice())
+
+
 def _worker_main(conn, tasks, stop) -> None:
-    """A worker: import what training needs, wait for one (target, args), run it, end."""
+    """A worker: lower its priority, import what training needs, wait for one (target, args), run it, end."""
+    _lower_priority()
     import llm_core.training.training_run  # noqa: F401  (warm before the task comes: torch and the model code)
 
     try:
