@@ -52,8 +52,8 @@ class RMSNormFunction(torch.autograd.Function):
     rsqrt, two products; about ten more backward), each a pass over the (batch, context, width)
     activations. This takes the mean square from one norm, keeps the normalised x for backward,
     and computes dx = (g w - x_hat mean(g w x_hat)) / rms with a dot product and one addcmul:
-    measured 0.68 against 1.53 ms forward and backward for the tiny preset's (16, 128, 128), nine
-    norms a step. Tests pin it to F.rms_norm, values and gradients.
+    measured 0.49 against 0.72 ms forward and backward for the tiny preset's (16, 128, 128), nine
+    norms a step (`benchmarks/cpu_step.py`). Tests pin it to F.rms_norm, values and gradients.
     """
 
     @staticmethod
@@ -189,8 +189,8 @@ def causal_attention_matmuls(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     The same maths as `attention_weights(q, k, past) @ v`, arranged for the CPU: the scale goes on
     the queries (a quarter of the scores' size at T = 128, hd = 32), which also lays them out for
     the matmul, and the mask rides in the matmul itself (`baddbmm`: mask + q k^T) instead of a
-    product and a masked fill over the (T, past+T) scores: measured 2.3 against 5.2 ms a layer,
-    forward and backward in bf16, for the tiny preset.
+    product and a masked fill over the (T, past+T) scores: measured 2.3 against 3.2 ms a layer,
+    forward and backward in bf16, for the tiny preset (`benchmarks/cpu_step.py`).
     """
     B, H, T, hd = q.shape
     S = k.size(-2)  # past + T
