@@ -184,3 +184,24 @@ def test_a_confidently_wrong_model_still_round_trips_with_finite_bits(char_tok, 
     assert math.isfinite(packed.ideal_bits) and packed.ideal_bits_per_char > 8  # worse than storing the text
     assert max(b for _, b in packed.pieces) <= 24.5
     assert 8 * packed.payload_bytes >= packed.ideal_bits * 0.99
+
+
+def test_a_model_that_is_not_float32_on_the_cpu_is_coded_through_its_cpu_copy(nano_model, char_tok):
+    """A model on a GPU, or in bf16, is copied to float32 on the CPU inside compress(), which runs under inference
+    mode: the copy's weights were inference tensors, and the decoder's plan could not read their version (a GPU
+    run of the Compression chapter caught the page's "beats gzip" reveal failing this way)."""
+    import copy
+
+    text = "ROMEO:\nBut soft, what light through yonder window breaks? 🙂 日本\n"
+    low = copy.deepcopy(nano_model).to(torch.bfloat16)  # stands in for a GPU model here: not float32 on the CPU
+    packed = compress(low, char_tok, text)
+    assert decompress(low, char_tok, packed.data).text == text and packed.n_escapes == 3
+    assert packed.data == compress(low, char_tok, text).data  # the same copy, the same bytes
+    with torch.inference_mode():
+        frozen = copy.deepcopy(nano_model)  # every parameter an inference tensor
+    ids = char_tok.encode("ROMEO:")
+    from llm_core.model.gpt import KVCache
+
+    cache = KVCache(frozen.config, 1, "cpu")
+    logits = [frozen.decode_next(i, cache) for i in ids][-1]
+    assert torch.allclose(logits, nano_model(torch.tensor([ids]))[0][0, -1], atol=1e-4)

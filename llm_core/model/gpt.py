@@ -558,7 +558,8 @@ class GPT(nn.Module):
 
     def _prepared_for_decoding(self) -> DecodePlan:
         """The DecodePlan for the weights as they are now; remade when a parameter was changed."""
-        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        # an inference tensor (made under torch.inference_mode) keeps no version counter: its address alone
+        key = tuple((p.data_ptr(), -1 if p.is_inference() else p._version) for p in self.parameters())
         held = getattr(self, "_decode_plan", None)
         if held is None or held[0] != key:
             self._decode_plan = held = (key, DecodePlan(self))
