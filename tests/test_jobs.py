@@ -359,7 +359,7 @@ def test_a_stop_before_the_worker_said_anything_says_stopped_before_its_first_st
     assert "lost" not in snap.stop_reason and job.result is None and not snap.records and not workers()
 
 
-def test_a_worker_runs_below_the_server_s_priority_and_so_do_its_threads(monkeypatch):
+def test_a_worker_runs_below_the_server_s_priority_and_so_do_its_threads():
     """Two trainings must not hold a 2-core server's cores while a class waits for pages."""
     import os
 
