@@ -142,7 +142,8 @@ def _reveal_lr10(guess):
     usual = TrainConfig.lr
     if run["diagnosis"] == "diverged":
         peak = run.get("peak_loss")
-        jump = f"from {run['first_loss']:.2f} to {peak:.2f}" if peak is not None and run.get("first_loss") is not None else "to a number too large to write"
+        jump = run.get("loss_jump") or (f"from {run['first_loss']:.2f} to {peak:.2f}" if peak is not None and run.get("first_loss") is not None
+                                        else "to a number too large to write")  # a desk kept before loss_jump
         return predict.Reveal(
             f"Your run at learning rate {run['lr']:g} broke: {in_words(run['stop_reason'])}",
             guess == LR_OPTIONS[2],

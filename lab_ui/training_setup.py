@@ -241,13 +241,16 @@ def run_summary(run: TrainingRun, snap, record: dict | None, name: str | None) -
     evals = [dict(step=r.step, elapsed_s=round(r.elapsed_s, 3), val_loss=round(r.val_loss, 4))
              for r in snap.records if r.val_loss is not None and math.isfinite(r.val_loss)]
     found = headline(record) if record else None
+    finite = [r.train_loss for r in snap.records if math.isfinite(r.train_loss)]
     return dict(
         name=name, run=run.name, started=run.created_at, ended=time.time(), lr=cfg.lr, layers=m.n_layer, heads=m.n_head, width=m.n_embd,
         context=m.block_size, corpus=run.corpus.name, tokenizer=run.tokenizer.kind, vocab=m.vocab_size, seconds=cfg.time_budget_s,
         steps=run.steps_done, elapsed_s=round(run.counters["elapsed_s"], 2), stop_reason=snap.stop_reason,
         diagnosis=run.diagnose(snap.records, snap.stop_reason).kind, val=None if found is None else found.value, evals=evals,
-        first_loss=next((round(r.train_loss, 4) for r in snap.records if math.isfinite(r.train_loss)), None),
-        peak_loss=max((round(r.train_loss, 4) for r in snap.records if math.isfinite(r.train_loss)), default=None),
+        first_loss=round(finite[0], 4) if finite else None, peak_loss=round(max(finite), 4) if finite else None,
+        # in words from the losses themselves, as the loss chart's caption writes them: two decimals of a value
+        # already rounded to four can differ from the caption's (1105.855 -> "1105.85" beside "1105.86")
+        loss_jump=f"from {finite[0]:.2f} to {max(finite):.2f}" if finite else None,
     )
 
 
