@@ -122,17 +122,19 @@ def test_tokenization_hostile_text(app_server, page):
     main = main_area(page)
     main.get_by_text("The text above", exact=True).click()
     wait_idle(page)
+    expect(main.get_by_test_id("stSlider").filter(has_text="Merges to learn")).to_be_visible(timeout=SLOW)
+    # "x" before "": Streamlit's text area sometimes keeps no value in the browser for a text set from session state
+    # on the first run (7 of 146 first visits here, Streamlit 1.67), and then emptying it sends nothing
     cases = [
+        ("x", "Nothing to merge"),
         ("", "Type or paste some text"),
         ("日本語 🙂 \x07\x1b[31m control", "never seen"),
         ("To be or not to be. " * 5000, "Tokens for 100,000 characters"),
-        ("x", "Nothing to merge"),
     ]
     for text, expected in cases:
         set_text(page, text)
         expect(main.get_by_text(expected, exact=False).first).to_be_visible(timeout=SLOW)
         assert_no_exception(page)
-    set_text(page, "To be or not to be. " * 5000)
     expect(main.get_by_text("more (not drawn)", exact=False).first).to_be_visible(timeout=SLOW)
 
 
