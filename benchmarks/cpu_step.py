@@ -4,7 +4,8 @@
 
 Prints figures; asserts nothing. First one step of the tiny preset (batch x 128 characters, bf16
 autocast where this CPU is faster in bf16, torch's threads), split into forward, backward, gradient
-clipping and the optimizers (median milliseconds). Then each rewrite beside the plain PyTorch it
+clipping and the optimizers (median milliseconds), and the same on the half-length windows the
+preset's first half trains on (`loop.half_windows`). Then each rewrite beside the plain PyTorch it
 replaced, forward and backward on the tiny preset's shapes:
 
 - attention in bf16: `gpt.causal_attention_matmuls` against `attention_weights(q, k) @ v`
@@ -43,13 +44,13 @@ def median_ms(fn, repeats: int, warmup: int = 5) -> float:
     return 1000 * statistics.median(times)
 
 
-def step_phases(batch: int, repeats: int) -> None:
+def step_phases(batch: int, repeats: int, length: int = 128) -> float:
     device = torch.device("cpu")
     model = build_model(model_preset("tiny", 65))
     cfg = train_preset("tiny")
     optimizers = optim.build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
     bf16 = use_bf16(device, cfg.precision)
-    x, y = torch.randint(0, 65, (batch, 128)), torch.randint(0, 65, (batch, 128))
+    x, y = torch.randint(0, 65, (batch, length)), torch.randint(0, 65, (batch, length))
     params = list(model.parameters())
     phases = {"forward": [], "backward": [], "clip": [], "optimizers": []}
     for i in range(repeats + 5):
@@ -69,8 +70,9 @@ def step_phases(batch: int, repeats: int) -> None:
             for name, a, b in zip(phases, marks, marks[1:]):
                 phases[name].append(1000 * (b - a))
     total = sum(statistics.median(v) for v in phases.values())
-    print(f"tiny preset, one step of {batch} x 128 characters, bf16 autocast {bf16}, {torch.get_num_threads()} threads: "
-          + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in phases.items()) + f" ms; {total:.1f} ms, {batch * 128 / total * 1000:,.0f} tokens/s")
+    print(f"tiny preset, one step of {batch} x {length} characters, bf16 autocast {bf16}, {torch.get_num_threads()} threads: "
+          + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in phases.items()) + f" ms; {total:.1f} ms, {batch * length / total * 1000:,.0f} tokens/s")
+    return total
 
 
 def forward_backward(fn, inputs, grad):
@@ -129,7 +131,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=60)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; torch {torch.__version__}")
-    step_phases(args.batch, args.repeats)
+    full = step_phases(args.batch, args.repeats)
+    half = step_phases(args.batch, args.repeats, length=64)  # the preset's first half: loop.half_windows
+    print(f"a step on half-length windows takes {half / full:.2f} of a full step")
     rewrites(args.batch, args.repeats)
     print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

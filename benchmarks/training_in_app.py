@@ -3,7 +3,8 @@
 Prints figures; asserts nothing. Three runs of the tiny preset on Tiny Shakespeare, one after the
 other, each for the same training-time budget:
 
-1. the CLI: `python -m llm_core.train --preset tiny --time SECONDS` in its own process;
+1. the CLI: `python -m llm_core.train --preset tiny --short-windows 0 --time SECONDS` in its own process
+   (full windows throughout, as the page trains, so that the rates compare like with like);
 2. the job object alone: `TrainingRun` + `Job` (a worker process, as the page uses), no Streamlit;
 3. the app: a real `streamlit run app.py`, driven by headless Chromium: open the Training chapter,
    keep the default settings (tiny, 60 s unless --seconds says otherwise), press Train, let the live
@@ -120,7 +121,7 @@ class CpuTimes:
 def cli_run(seconds: float, threads: int | None = None) -> dict:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--time", str(seconds), *(["--threads", str(threads)] if threads else [])],
+        [sys.executable, "-m", "llm_core.train", "--preset", "tiny", "--short-windows", "0", "--time", str(seconds), *(["--threads", str(threads)] if threads else [])],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
     wall = time.perf_counter() - t0

@@ -95,6 +95,24 @@ def test_time_budget(char_tok, batches, monkeypatch):
     assert last.elapsed_s == pytest.approx(1.0) and last.step == 8  # stops at the first step that reaches the budget
 
 
+def test_short_windows_train_the_first_part_of_the_run_on_half_the_context(char_tok, batches, monkeypatch):
+    model = nano(char_tok)
+    real_forward = model.forward
+    widths = []  # the window length of every training step's batch (evaluation batches left out)
+
+    def forward(x, targets=None, **kw):
+        if model.training:
+            widths.append(x.size(1))
+        return real_forward(x, targets, **kw)
+
+    monkeypatch.setattr(model, "forward", forward)
+    records = list(train(model, batches, TrainConfig(max_steps=20, batch_size=8, eval_every=0, log_every=5, short_windows_until=0.25)))
+    assert widths == [32] * 5 + [64] * 15  # progress 0, 0.05, ... 0.2 are under a quarter of the run
+    assert records[-1].tokens_seen == 8 * (5 * 32 + 15 * 64)
+    with pytest.raises(ConfigError, match="short_windows_until"):
+        TrainConfig(short_windows_until=1.5).validate()
+
+
 def test_divergence_stops_and_restores_the_last_good_weights(char_tok, batches):
     model = nano(char_tok)
     cfg = TrainConfig(max_steps=500, batch_size=8, lr=10.0, muon_lr=10.0, warmup_steps=0, eval_every=0, log_every=1)

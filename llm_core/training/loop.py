@@ -88,6 +88,25 @@ class TrainState:
     best_val_loss: float = math.inf
 
 
+def half_windows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first half of every window of a batch (B, T) -> (B, T // 2): a sequence-length warmup.
+
+    Early in a run the model learns what neighbouring characters do, which short windows already
+    show, and a step on half-length windows is quicker (the tiny preset's: about 0.6 of a full
+    step, for half the tokens). The tiny preset trains its first half so: against nanoGPT's CPU recipe
+    it reached nanoGPT's final loss in 8.9-9.0 s of a 12 s budget, 10.5-11.4 s or not at all
+    without (the README's design choices).
+
+    >>> x = torch.arange(8).view(2, 4)
+    >>> half_windows(x, x + 1)
+    (tensor([[0, 1],
+            [4, 5]]), tensor([[1, 2],
+            [5, 6]]))
+    """
+    half = max(1, x.size(1) // 2)
+    return x[:, :half].contiguous(), y[:, :half].contiguous()
+
+
 def lr_scale(step: int, progress: float, warmup_steps: int, min_lr_ratio: float = 0.0) -> float:
     """Linear warmup over the first steps, then cosine decay from 1 to min_lr_ratio as progress goes 0 -> 1.
 
@@ -229,6 +248,8 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * scale
         x, y = batches.train_batch(cfg.batch_size, generator)
+        if cfg.short_windows_until and progress() < cfg.short_windows_until:
+            x, y = half_windows(x, y)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, bf16):
             _, loss = forward(x, y)
