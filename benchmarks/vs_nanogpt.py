@@ -13,7 +13,9 @@ hits both alike (A, B, A, B ...):
      over 2,000 iterations, dropout 0, no compile. `--always_save_checkpoint=True` is added so its
      model at step 2,000 is saved (it changes nothing in training).
   B. `python -m llm_core.train --preset tiny --time BUDGET --eval-every-s EVERY` (plus --extra), once
-     per budget given: the schedule's cosine ends at the budget, so it decides when the loss falls.
+     per budget given: the schedule's cosine ends at the budget, so it decides when the loss falls,
+     and the preset trains the first half of the budget on half-length windows (`--extra
+     '--short-windows 0'` turns that off).
 
 Training time excludes evaluation on both sides: nanoGPT's is the sum of its per-iteration times,
 with the iterations that ran an evaluation counted at its median iteration time; LLM Lab's is
