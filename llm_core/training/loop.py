@@ -92,8 +92,8 @@ def half_windows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     """The first half of every window of a batch (B, T) -> (B, T // 2): a sequence-length warmup.
 
     Early in a run the model learns what neighbouring characters do, which short windows already
-    show, and a step on half-length windows is quicker (the tiny preset's: about 0.6 of a full
-    step, for half the tokens). The tiny preset trains its first half so: against nanoGPT's CPU recipe
+    show, and a step on half-length windows is quicker (the tiny preset's: 0.62 of a full step,
+    for half the tokens, benchmarks/cpu_step.py). The tiny preset trains its first half so: against nanoGPT's CPU recipe
     it reached nanoGPT's final loss in 8.9-9.0 s of a 12 s budget, 10.5-11.4 s or not at all
     without (the README's design choices).
 
