@@ -45,6 +45,7 @@ def _parse_args(argv):
     p.add_argument("--block-size", type=int, help="context length")
     p.add_argument("--position", choices=["learned", "rope"])
     p.add_argument("--short-windows", type=float, help="train on half-length windows until this fraction of the run (the tiny preset: 0.5; 0: full windows throughout)")
+    p.add_argument("--momentum-warmup", type=int, help="steps over which Muon's momentum rises from 0.85 to 0.95 (the tiny preset: 300; 0: 0.95 throughout)")
     p.add_argument("--eval-every", type=int, help="steps between evaluations")
     p.add_argument("--eval-every-s", type=float, help="seconds of training between evaluations")
     p.add_argument("--seed", type=int)
@@ -106,7 +107,7 @@ def _run(args, argv, parallel: DataParallel | None) -> int:
             config = model_preset(args.preset, tokenizer.vocab_size, **overrides)
         train_overrides = dict(max_steps=args.steps, time_budget_s=args.time, batch_size=args.batch_size, lr=args.lr, muon_lr=args.muon_lr,
                                eval_every=args.eval_every, eval_every_s=args.eval_every_s, seed=args.seed, precision=args.precision,
-                               short_windows_until=args.short_windows)
+                               short_windows_until=args.short_windows, muon_momentum_warmup=args.momentum_warmup)
         cfg = train_preset(args.preset, **{k: v for k, v in train_overrides.items() if v is not None})
         if args.time and args.steps is None:
             cfg.max_steps = 10_000_000  # the time budget decides

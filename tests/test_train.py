@@ -113,6 +113,32 @@ def test_short_windows_train_the_first_part_of_the_run_on_half_the_context(char_
         TrainConfig(short_windows_until=1.5).validate()
 
 
+def test_muon_momentum_warms_up_over_the_first_steps_and_adamw_is_left_alone(char_tok, batches, monkeypatch):
+    model = nano(char_tok)
+    seen = []  # (Muon's momentum, AdamW's betas) at every optimizer step
+    real_step = loop.Muon.step
+
+    def step(self):
+        adamw = next(o for o in optimizers if not isinstance(o, loop.Muon))
+        seen.append((self.param_groups[0]["momentum"], adamw.param_groups[0]["betas"]))
+        return real_step(self)
+
+    real_build = loop.build_optimizers
+    optimizers = []
+
+    def build(*args, **kw):
+        optimizers[:] = real_build(*args, **kw)
+        return optimizers
+
+    monkeypatch.setattr(loop.Muon, "step", step)
+    monkeypatch.setattr(loop, "build_optimizers", build)
+    list(train(model, batches, TrainConfig(max_steps=12, batch_size=8, eval_every=0, log_every=4, muon_momentum_warmup=8)))
+    assert [round(m, 4) for m, _ in seen] == [round(0.85 + 0.1 * min(1, s / 8), 4) for s in range(12)]
+    assert {betas for _, betas in seen} == {(0.9, 0.99)}
+    with pytest.raises(ConfigError, match="muon_momentum_warmup"):
+        TrainConfig(muon_momentum_warmup=-1).validate()
+
+
 def test_divergence_stops_and_restores_the_last_good_weights(char_tok, batches):
     model = nano(char_tok)
     cfg = TrainConfig(max_steps=500, batch_size=8, lr=10.0, muon_lr=10.0, warmup_steps=0, eval_every=0, log_every=1)

@@ -145,6 +145,7 @@ class TrainConfig:
     log_every: int = 10  # steps between yielded metrics (the only place a loss is read back)
     seed: int = 1337  # seeds batches and initialisation: same seed, same run
     precision: str = "auto"  # "auto" (bf16 autocast where it is faster), "bf16" or "fp32"
+    muon_momentum_warmup: int = 0  # steps over which Muon's momentum rises from 0.85 to 0.95 (0: 0.95 from the first step; loop.muon_momentum)
     short_windows_until: float = 0.0  # until this fraction of the run (steps or time), windows of half the context: quicker early steps (loop.half_windows)
     divergence_factor: float = 3.0  # stop if the loss exceeds this multiple of min(best loss so far, uniform-guess loss), and that plus half a uniform guess
 
@@ -164,6 +165,7 @@ class TrainConfig:
             (self.eval_every >= 0, "eval_every must be zero or positive."),
             (self.log_every >= 1, "log_every must be at least 1."),
             (self.precision in ("auto", "bf16", "fp32"), f"precision must be auto, bf16 or fp32 (got {self.precision!r})."),
+            (self.muon_momentum_warmup >= 0, f"the Muon momentum warmup (muon_momentum_warmup) must be zero or more steps (got {self.muon_momentum_warmup})."),
             (0 <= self.short_windows_until <= 1, f"the short-window fraction (short_windows_until) must lie between 0 and 1 (got {self.short_windows_until})."),
             (self.divergence_factor > 1, "divergence_factor must be above 1."),
         ]
@@ -204,7 +206,7 @@ MODEL_PRESETS: dict[str, dict] = {
 
 TRAIN_PRESETS: dict[str, dict] = {
     "nano": dict(max_steps=200, batch_size=16, eval_every=100),
-    "tiny": dict(max_steps=3000, batch_size=16, eval_every=250, short_windows_until=0.5),
+    "tiny": dict(max_steps=3000, batch_size=16, eval_every=250, short_windows_until=0.5, muon_momentum_warmup=300),
     "small": dict(max_steps=5000, batch_size=32, eval_every=250, lr=2e-3, muon_lr=0.02, warmup_steps=50),
 }
 

@@ -36,7 +36,7 @@ from llm_core.text.data import (
     eval_windows,
     random_batch,
 )
-from llm_core.training.optim import build_optimizers
+from llm_core.training.optim import Muon, build_optimizers
 
 
 class TextBatches:
@@ -105,6 +105,25 @@ def half_windows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     """
     half = max(1, x.size(1) // 2)
     return x[:, :half].contiguous(), y[:, :half].contiguous()
+
+
+def muon_momentum(step: int, warmup_steps: int, start: float = 0.85, end: float = 0.95) -> float:
+    """Muon's momentum at a step: from `start` up to `end` over the first `warmup_steps`, then `end`.
+
+    A fresh model's gradients turn quickly, and a momentum of 0.95 keeps about 20 steps of them;
+    a shorter memory early follows them better. Keller Jordan's modded-nanogpt warms Muon's
+    momentum up the same way (as does nanochat), 0.85 to 0.95 over 300 steps. The tiny preset does
+    too: in four interleaved pairs of 11 s runs it reached nanoGPT's final loss after 7.6-8.2 s,
+    against 8.9-9.9 s or not at all without (the README's design choices).
+
+    >>> [round(muon_momentum(s, 300), 3) for s in (0, 150, 300, 1000)]
+    [0.85, 0.9, 0.95, 0.95]
+    >>> muon_momentum(0, 0)
+    0.95
+    """
+    if not warmup_steps:
+        return end
+    return start + (end - start) * min(1.0, step / warmup_steps)
 
 
 def lr_scale(step: int, progress: float, warmup_steps: int, min_lr_ratio: float = 0.0) -> float:
@@ -247,6 +266,8 @@ def train(
         for opt in state.optimizers:
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * scale
+                if cfg.muon_momentum_warmup and isinstance(opt, Muon):
+                    group["momentum"] = muon_momentum(state.step, cfg.muon_momentum_warmup)
         x, y = batches.train_batch(cfg.batch_size, generator)
         if cfg.short_windows_until and progress() < cfg.short_windows_until:
             x, y = half_windows(x, y)
