@@ -148,6 +148,7 @@ preset = TrainConfig(**TRAIN_PRESETS.get(matching_preset, TRAIN_PRESETS["tiny"])
 train_config = TrainConfig(
     max_steps=int(budget) if until == "steps" else 10_000_000, time_budget_s=float(budget) if until == "seconds" else None,
     batch_size=batch_size, lr=float(lr), muon_lr=preset.muon_lr_for(float(lr)), warmup_steps=preset.warmup_steps,
+    muon_momentum_warmup=preset.muon_momentum_warmup,  # the preset's Muon momentum warmup; its half windows stay off (no step in the live curve)
     eval_every=int(st.session_state.tr_eval_every), eval_every_s=setup.eval_every_s(budget) if until == "seconds" else None,
     seed=int(st.session_state.tr_seed), log_every=setup.log_every(step_s),
 )

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from lab_ui.training_view import fmt_rate, fmt_seconds
 from llm_core.model.checkpoint import checkpoint_bytes
-from llm_core.model.config import model_preset
+from llm_core.model.config import TRAIN_PRESETS, model_preset
 from llm_core.training.diagnosis import headline, in_words
 from llm_core.training.loop import build_model
 
@@ -223,6 +223,19 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
 
 
 @pytest.mark.slow  # two training segments in a worker, polled: 8-18 s here under load
+def test_a_tiny_preset_run_takes_its_momentum_warmup_and_full_windows_and_nano_neither():
+    at = training_page(preset="tiny", seconds=1)
+    at.button(key="tr_train").click().run()
+    cfg = desk_of(at).data["tr_run"].cfg  # what the worker trains with
+    assert cfg.muon_momentum_warmup == TRAIN_PRESETS["tiny"]["muon_momentum_warmup"] > 0
+    assert cfg.short_windows_until == 0  # the preset's half windows stay off: no step in the live curve
+    at.button(key="tr_stop").click().run()
+    at.button(key="tr_preset_nano").click().run()
+    at.button(key="tr_train").click().run()
+    assert desk_of(at).data["tr_run"].cfg.muon_momentum_warmup == 0
+    at.button(key="tr_stop").click().run()
+
+
 def test_stop_within_a_second_then_resume_the_same_run():
     at = training_page(seconds=None)
     at.radio(key="tr_until").set_value("steps").run()
