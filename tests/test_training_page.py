@@ -222,7 +222,6 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert f"*{name}*" in texts(at.markdown)
 
 
-@pytest.mark.slow  # two training segments in a worker, polled: 8-18 s here under load
 def test_a_tiny_preset_run_takes_its_momentum_warmup_and_full_windows_and_nano_neither():
     at = training_page(preset="tiny", seconds=1)
     at.button(key="tr_train").click().run()
@@ -236,6 +235,7 @@ def test_a_tiny_preset_run_takes_its_momentum_warmup_and_full_windows_and_nano_n
     at.button(key="tr_stop").click().run()
 
 
+@pytest.mark.slow  # two training segments in a worker, polled: 8-18 s here under load
 def test_stop_within_a_second_then_resume_the_same_run():
     at = training_page(seconds=None)
     at.radio(key="tr_until").set_value("steps").run()
