@@ -16,10 +16,23 @@ headless-Chromium context (its own Streamlit session). Measured:
   speed measurement finishing, say) carries the sliders' old values back from the browser; the
   trainer presses again, as a person would, and the count of repeats is printed;
 - server memory: the Streamlit process's resident memory after the first minute and at the end
-  (training workers are separate processes and are not counted: they end with each run).
+  (training workers are separate processes and are not counted: they end with each run);
+- the server's answer apart from the drawing: from the page's request (sent once the page has
+  handled the click) to the server's "script finished" message, both read off the page's websocket (the server has sent the whole page; the browser may still
+  be drawing it; a browser starved of CPU also reads its socket late); the server's own script runs
+  (app.py logs each run's seconds with LLM_LAB_RUN_TIMES=1), a session's first run of each chapter
+  apart; and where the machine's CPU went during the first round: the Streamlit server,
+  the Chromium processes (every session's browser runs on these same cores; a class's browsers run
+  on the learners' own machines), and the rest (training workers, this script).
 
     PYTHONPATH=. python benchmarks/load_test.py                       # 8 sessions, 5 minutes, a fresh server
     PYTHONPATH=. python benchmarks/load_test.py --sessions 4 --minutes 1
+    PYTHONPATH=. python benchmarks/load_test.py --browser-nice 10     # the browsers yield the cores to the server
+
+`--browser-nice` starts Chromium at a lower CPU priority. On one machine the eight browsers share the
+server's cores (most of the CPU in the first round goes to them); a class's browsers run on the
+learners' own machines. With them niced, the server's answers show what the server does when the
+browsers do not take its CPU; the page-drawn times still include the browsers' drawing, now slower.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 
 from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
@@ -54,9 +68,85 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """A process's own user and system CPU seconds (its children not counted)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_cpu_seconds() -> float:
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if "chrom" in f.read():
+                    total += own_cpu_seconds(int(pid))
+        except OSError:  # it ended meanwhile
+            pass
+    return total
+
+
+class ServerAnswers:
+    """When the server finished each script run a page asked for, read off the page's websocket: the
+    `rerun_script` requests the browser sends and the `script_finished` messages the server answers with
+    (not one cut short for a rerun). The network layer reports a frame when it arrives, before the page
+    has drawn what came with it."""
+
+    def __init__(self, page):
+        self.sent: list[float] = []
+        self.finished: list[float] = []
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framesent", self._sent)
+        ws.on("framereceived", self._received)
+
+    def _sent(self, payload) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        message = BackMsg()
+        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
+            if not message.rerun_script.is_auto_rerun:
+                self.sent.append(time.perf_counter())
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        message = ForwardMsg()
+        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "script_finished":
+            if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                self.finished.append(time.perf_counter())
+
+    def answered_after(self, t0: float) -> float | None:
+        """Seconds from the first request the page sent after t0 (the click, once the page has handled it)
+        to the server's answer to it, if both were seen."""
+        asked = next((t for t in self.sent if t >= t0), None)
+        done = next((t for t in self.finished if asked is not None and t >= asked), None)
+        return None if done is None else done - asked
+
+
+def _parses(message, payload: bytes) -> bool:
+    try:
+        message.ParseFromString(payload)
+        return True
+    except Exception:  # not a Streamlit message: ignore it
+        return False
+
+
 class Figures:
     def __init__(self):
         self.responses: list[float] = []
+        self.server_answers: list[tuple[bool, float]] = []  # (first round?, seconds to the server's "script finished")
+        self.first_round_cpu: dict[str, float] = {}
+        self.first_round_done: list[float] = []  # when each walker ended its first round (perf_counter)
         self.by_chapter: dict[str, list[float]] = {}
         self.first_round: list[tuple[str, float]] = []  # (chapter, seconds) of each walker's first round: first visits
         self.exceptions: list[str] = []
@@ -65,8 +155,10 @@ class Figures:
         self.trainings: list[str] = []
         self.failures: list[str] = []
 
-    def record(self, chapter: str, seconds: float, first_round: bool) -> None:
+    def record(self, chapter: str, seconds: float, first_round: bool, server_seconds: float | None = None) -> None:
         self.responses.append(seconds)
+        if server_seconds is not None:
+            self.server_answers.append((first_round, server_seconds))
         self.by_chapter.setdefault(chapter, []).append(seconds)
         if first_round:
             self.first_round.append((chapter, seconds))
@@ -99,10 +191,11 @@ async def new_page(browser, height: int):
 
 async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
     page = await new_page(browser, 900)
+    answers = ServerAnswers(page)
     t0 = time.perf_counter()
     await page.goto(url, timeout=180_000)  # the Overview: the app's first page
     await idle(page, 180_000)
-    figures.record(CHAPTERS[0], time.perf_counter() - t0, first_round=True)
+    figures.record(CHAPTERS[0], time.perf_counter() - t0, first_round=True, server_seconds=answers.answered_after(t0))
     i = 1
     while time.monotonic() < until:
         title = CHAPTERS[i % len(CHAPTERS)]
@@ -112,9 +205,11 @@ async def browse(browser, url: str, who: str, until: float, figures: Figures, se
         try:
             await page.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.click(timeout=60_000)
             await idle(page)
-            figures.record(title, time.perf_counter() - t0, first_round)
+            figures.record(title, time.perf_counter() - t0, first_round, answers.answered_after(t0))
         except Exception as exc:  # a timeout is a figure too
             figures.failures.append(f"{who} opening {title}: {type(exc).__name__}")
+        if i == len(CHAPTERS):
+            figures.first_round_done.append(time.perf_counter())
         await check_exceptions(page, who, figures)
         await page.wait_for_timeout(2000 + 500 * (seed % 3))
 
@@ -198,11 +293,20 @@ async def run(args) -> int:
     from playwright.async_api import async_playwright
 
     figures = Figures()
-    server = StreamlitServer(env={"LLM_LAB_MAX_TRAININGS": "2"}).start(timeout=120)
+    server = StreamlitServer(env={"LLM_LAB_MAX_TRAININGS": "2", "LLM_LAB_RUN_TIMES": "1"}).start(timeout=120)
     memory = {}
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            executable = CHROMIUM
+            if args.browser_nice:
+                wrapper = tempfile.NamedTemporaryFile("w", suffix="-chromium", delete=False)
+                wrapper.write(f'#!/bin/sh\nexec nice -n {args.browser_nice} {CHROMIUM} "$@"\n')
+                wrapper.close()
+                os.chmod(wrapper.name, 0o755)
+                executable = wrapper.name
+            browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            if executable != CHROMIUM:
+                os.unlink(executable)  # Chromium is running: the wrapper has done its work
             t_start = time.monotonic()
             until = t_start + args.minutes * 60
             n_train = min(args.trainers, args.sessions)
@@ -217,13 +321,24 @@ async def run(args) -> int:
                     await asyncio.sleep(5)
                 memory["end"] = rss_mb(server.proc.pid)
 
-            await asyncio.gather(*tasks, watch_memory())
+            async def watch_first_round_cpu():
+                """Where the CPU went from the start until every walker has ended its first round."""
+                walkers = args.sessions - n_train
+                before = (machine_cpu_seconds(), own_cpu_seconds(server.proc.pid), chromium_cpu_seconds(), time.perf_counter())
+                while len(figures.first_round_done) < walkers and time.monotonic() < until:
+                    await asyncio.sleep(0.5)
+                after = (machine_cpu_seconds(), own_cpu_seconds(server.proc.pid), chromium_cpu_seconds(), time.perf_counter())
+                busy, srv, chrome, wall = (a - b for a, b in zip(after, before))
+                figures.first_round_cpu = {"wall": wall, "busy": busy, "server": srv, "chromium": chrome, "rest": busy - srv - chrome}
+
+            await asyncio.gather(*tasks, watch_memory(), watch_first_round_cpu())
             await browser.close()
             wall = time.monotonic() - t_start
     finally:
         server.stop()
     r = sorted(figures.responses)
-    print(f"{args.sessions} sessions ({min(args.trainers, args.sessions)} training) for {wall / 60:.1f} min on one server; "
+    print(f"{args.sessions} sessions ({min(args.trainers, args.sessions)} training) for {wall / 60:.1f} min on one server"
+          f"{f', the browsers at nice {args.browser_nice}' if args.browser_nice else ''}; "
           f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     if r:
         p95 = r[min(len(r) - 1, int(0.95 * len(r)))]
@@ -239,6 +354,28 @@ async def run(args) -> int:
             if later:
                 print(f"  after it ({len(later)} responses): p50 {statistics.median(later):.2f} s, "
                       f"p95 {later[min(len(later) - 1, int(0.95 * len(later)))]:.2f} s, max {later[-1]:.2f} s, {sum(x > 10 for x in later)} over 10 s")
+        for label, answers in (("all", [x for _, x in figures.server_answers]), ("first round", [x for f, x in figures.server_answers if f]),
+                               ("after it", [x for f, x in figures.server_answers if not f])):
+            if answers:
+                answers.sort()
+                print(f"  the server's answer apart from the drawing, {label} ({len(answers)}): p50 {statistics.median(answers):.2f} s, "
+                      f"p95 {answers[min(len(answers) - 1, int(0.95 * len(answers)))]:.2f} s, max {answers[-1]:.2f} s, {sum(x > 10 for x in answers)} over 10 s")
+        runs = re.findall(r"LLM_LAB_RUN page=(\S+) session=(\S+) seconds=([\d.]+)", server.log_path.read_text())
+        seen, first_visits, later_runs = set(), [], []
+        for page_path, session, seconds in runs:
+            (later_runs if (page_path, session) in seen else first_visits).append(float(seconds))
+            seen.add((page_path, session))
+        for label, times in (("a session's first run of a chapter", first_visits), ("the other runs", later_runs)):
+            if times:
+                times.sort()
+                print(f"  the server's script runs, {label} ({len(times)}): p50 {statistics.median(times):.2f} s, "
+                      f"p95 {times[min(len(times) - 1, int(0.95 * len(times)))]:.2f} s, max {times[-1]:.2f} s, {sum(x > 10 for x in times)} over 10 s")
+        cpu = figures.first_round_cpu
+        if cpu:
+            print(f"  CPU in the first round ({cpu['wall']:.0f} s, {os.cpu_count()} cores: {cpu['wall'] * os.cpu_count():.0f} CPU-seconds; "
+                  f"{cpu['busy']:.0f} busy): Chromium {cpu['chromium']:.0f} s ({cpu['chromium'] / max(cpu['busy'], 1e-9):.0%}), "
+                  f"the server {cpu['server']:.0f} s ({cpu['server'] / max(cpu['busy'], 1e-9):.0%}), "
+                  f"the rest (training workers, this script) {cpu['rest']:.0f} s ({cpu['rest'] / max(cpu['busy'], 1e-9):.0%})")
         slowest = sorted(figures.by_chapter.items(), key=lambda kv: -max(kv[1]))
         print("  per chapter (max / median, s): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
     print(f"trainings finished: {len(figures.trainings)}")
@@ -260,6 +397,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--trainers", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--browser-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
+                        help="start Chromium at this niceness (a class's browsers run on the learners' machines)")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= 16 or not 0.5 <= args.minutes <= 30:
         print("bounded on purpose: 1-16 sessions, 0.5-30 minutes", file=sys.stderr)

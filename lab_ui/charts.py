@@ -169,6 +169,11 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         log.warning(message)
     where.plotly_chart(fig, key=key, config=CONFIG, alt=caption)
     where.caption(caption)
+    _data_behind(where, key, table, table_label, file_name)
+
+
+def _data_behind(where, key: str, table, table_label: str, file_name: str | None) -> None:
+    """The chart's data in a closed expander: the first rows as a table, all of them as a CSV download."""
     rows = _rows(table)
     with where.expander(f"{table_label} ({len(rows):,} rows)" if rows else table_label):
         if not rows:
@@ -180,3 +185,69 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
         st.download_button("Download the data (CSV)", csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv", mime="text/csv",
                            key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+
+
+# A chart of a few stacked bars, drawn as HTML and CSS instead of plotly: nothing for the browser to
+# fetch or run (plotly.js costs a browser about 1.1 s of CPU the first time a page draws a chart,
+# README: Benchmarks), and every number printed, so nothing needs hover. For small, static charts on a
+# page that has no other plotly chart (the Overview's parameters: a class opening the app at once).
+BARS_CSS = (
+    "<style>"
+    ".lab-bars{font-size:0.875rem;font-variant-numeric:tabular-nums;margin:0.25rem 0 0.5rem}"
+    ".lab-bars .title{font-weight:600;margin-bottom:0.4rem}"
+    ".lab-bars .key{display:flex;flex-wrap:wrap;gap:0.25rem 0.9rem;margin-bottom:0.4rem}"
+    ".lab-bars .swatch{display:inline-block;width:0.8em;height:0.8em;margin-right:0.3em;vertical-align:-0.05em;border-radius:2px}"
+    ".lab-bars .rows{display:grid;grid-template-columns:auto 1fr auto;gap:0.3rem 0.5rem;align-items:center}"
+    ".lab-bars .row{display:contents}"
+    ".lab-bars .track{display:flex;height:1.1em}"
+    ".lab-bars .seg{display:block;height:100%;min-width:1px}"
+    ".lab-bars .value{text-align:right;white-space:nowrap}"
+    "</style>"
+)
+
+
+def stacked_bars_html(title: str, bars: Sequence[tuple[str, Sequence[tuple[str, float]]]], colours: dict[str, str], caption: str) -> str:
+    """Horizontal stacked bars as HTML: one bar per (label, segments), each segment (name, value) in
+    `colours[name]`, the longest bar full width, its total printed beside it; a key of the segment
+    names; `caption` as the text alternative (the figure is an image to a screen reader, the table
+    under it has the numbers).
+
+        >>> out = stacked_bars_html("Parts", [("a", [("x", 30), ("y", 10)]), ("b", [("x", 20)])],
+        ...                         {"x": "#0072B2", "y": "#E69F00"}, "a is biggest")
+        >>> out.count('class="seg"'), 'width:75.00%' in out, 'width:25.00%' in out, 'width:50.00%' in out
+        (3, True, True, True)
+        >>> 'aria-label="a is biggest"' in out, '>40<' in out, '>20<' in out
+        (True, True, True)
+    """
+    unknown = {name for _, segments in bars for name, _ in segments} - set(colours)
+    if unknown:
+        raise ValueError(f"no colour for {sorted(unknown)}")
+    stray = sorted({c for c in colours.values() if c.upper() not in {p.upper() for p in palette.CATEGORICAL + palette.NEUTRALS}})
+    if stray:
+        raise PaletteError(f"colours outside lab_ui.palette: {stray}")
+    longest = max((sum(v for _, v in segments) for _, segments in bars), default=0) or 1
+    used = [name for name in colours if any(name == n for _, segments in bars for n, _ in segments)]
+    by_colour: dict[str, list[str]] = {}
+    for n in used:  # names that share a colour share an entry of the key
+        by_colour.setdefault(colours[n], []).append(n)
+    key = "".join(f'<span><span class="swatch" style="background:{c}"></span>{html.escape(" / ".join(names))}</span>' for c, names in by_colour.items())
+    rows = []
+    for label, segments in bars:
+        segs = "".join(f'<span class="seg" title="{html.escape(n)}: {v:,.0f}" style="width:{100 * v / longest:.2f}%;background:{colours[n]}"></span>'
+                       for n, v in segments if v > 0)
+        rows.append(f'<div class="row"><span>{html.escape(label)}</span><span class="track">{segs}</span>'
+                    f'<span class="value">{sum(v for _, v in segments):,.0f}</span></div>')
+    return (f'{BARS_CSS}<div class="lab-bars" role="img" aria-label="{html.escape(caption)}">'
+            f'<div class="title" aria-hidden="true">{html.escape(title)}</div><div class="key" aria-hidden="true">{key}</div><div class="rows">{"".join(rows)}</div></div>')
+
+
+def stacked_bars(title: str, bars, colours: dict[str, str], *, key: str, caption: str, table, where=None,
+                 table_label: str = "The data behind this chart", file_name: str | None = None) -> None:
+    """Like `chart()`, for a static stacked-bar chart drawn as HTML (`stacked_bars_html`): the bars, the
+    caption, the data table."""
+    where = where or st
+    if not caption or not caption.strip():
+        raise ValueError(f"chart {key!r} needs a caption that says what to notice")
+    where.html(stacked_bars_html(title, bars, colours, caption))
+    where.caption(caption)
+    _data_behind(where, key, table, table_label, file_name)

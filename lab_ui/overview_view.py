@@ -9,10 +9,9 @@ register (llm_core.literature).
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import charts, predict
+from lab_ui import charts, palette, predict
 from lab_ui.widgets import page_link, table_html, token_chips
 from llm_core import literature
 from llm_core.model import anatomy
@@ -143,27 +142,52 @@ def uses() -> None:
     )
 
 
+def _biggest(by_part: dict[str, int], total: int, groups) -> str:
+    """What the parameters chart shows, ties named as ties (a model's blocks are all the same size).
+
+    >>> from llm_core.model.anatomy import ParamGroup
+    >>> gs = [ParamGroup("embeddings", "token embedding", 10, []), ParamGroup("block 0", "MLP", 40, []), ParamGroup("block 1", "MLP", 40, [])]
+    >>> _biggest({"embeddings": 10, "block 0": 40, "block 1": 40}, 90, gs)
+    'The biggest parts are block 0 and block 1, 40 parameters each (44% of all each); the largest single groups are block 0: MLP and block 1: MLP, 40 each.'
+    """
+    top = max(by_part.values())
+    parts = [p for p, n in by_part.items() if n == top]
+    largest = max(g.count for g in groups)
+    named = [f"{g.part}: {g.name}" for g in groups if g.count == largest]
+    if len(parts) == 1:
+        first = f"The biggest part is {parts[0]}: {top:,} parameters, {top / total:.0%} of all"
+    else:
+        first = f"The biggest parts are {', '.join(parts[:-1])} and {parts[-1]}, {top:,} parameters each ({top / total:.0%} of all each)"
+    if len(named) == 1:
+        return f"{first}; the largest single group is {named[0]} ({largest:,})."
+    return f"{first}; the largest single groups are {', '.join(named[:-1])} and {named[-1]}, {largest:,} each."
+
+
+# One colour per kind of parameter group (lab_ui.palette): the same kind reads the same in every block.
+GROUP_COLOURS = {
+    "token embedding": palette.GREEN, "position embedding": palette.SKY, "attention": palette.BLUE,
+    "MLP": palette.ORANGE, "norms": palette.MUTED, "output head": palette.VERMILLION, "final norm": palette.MUTED,
+}
+
+
 def parameters_chart(model) -> None:
-    """Where the model's parameters are, as a treemap, with its caption and table."""
+    """Where the model's parameters are: a bar per part of the model (embeddings, each block, the output),
+    split into its groups, with its caption and table.
+
+    Drawn as HTML (lab_ui.charts.stacked_bars), not plotly: it is the Overview's only chart, so the first
+    page a learner opens asks the browser for no plotly.js (app.py fetches it after the page, for the
+    chapters that follow)."""
     groups = anatomy.param_breakdown(model)
-    parts = sorted({g.part for g in groups})
+    parts = list(dict.fromkeys(g.part for g in groups))  # the model's order: embeddings, block 0..n-1, output
     total = sum(g.count for g in groups)
-    # go.Treemap from lists, not plotly.express: express would import pandas to build a table of a dozen rows.
-    fig = go.Figure(go.Treemap(
-        labels=[f"{g.part}: {g.name}" for g in groups] + parts,
-        parents=[g.part for g in groups] + [""] * len(parts),
-        values=[g.count for g in groups] + [0] * len(parts),
-        branchvalues="remainder",
-        hovertemplate="%{label}<br>%{value:,} parameters<extra></extra>",
-    ))
-    fig.update_layout(title=f"{model.num_params():,} parameters, by part of the model", margin=dict(t=40, l=0, r=0, b=0), height=360)
     by_part = {p: sum(g.count for g in groups if g.part == p) for p in parts}
-    biggest = max(by_part, key=by_part.get)
-    largest = max(groups, key=lambda g: g.count)
-    caption = (f"Each box's area is its number of parameters. The biggest part is {biggest}: {by_part[biggest]:,} parameters, "
-               f"{by_part[biggest] / total:.0%} of all; the largest single group is {largest.part}: {largest.name} ({largest.count:,}).")
-    charts.chart(fig, key="overview_treemap", caption=caption,
-                 table=[{"part": g.part, "group": g.name, "parameters": g.count, "share": f"{g.count / total:.1%}"} for g in groups])
+    caption = "Each bar's length is its number of parameters. " + _biggest(by_part, total, groups)
+    charts.stacked_bars(
+        f"{model.num_params():,} parameters, by part of the model",
+        [(p, [(g.name, g.count) for g in groups if g.part == p]) for p in parts],
+        GROUP_COLOURS, key="overview_parameters", caption=caption,
+        table=[{"part": g.part, "group": g.name, "parameters": g.count, "share": f"{g.count / total:.1%}"} for g in groups],
+    )
 
 
 def storage_note(model) -> str:

@@ -43,7 +43,7 @@ CSS = f"""
 [data-testid="stCode"] .token.function, [data-testid="stCode"] .token.class-name {{ color: #006B4F; }}
 :focus-visible {{ outline: 3px solid {palette.BLUE} !important; outline-offset: 2px; }}
 [data-testid="stCaptionContainer"] {{ opacity: 1 !important; color: {palette.MUTED} !important; }}
-.st-key-lab_warm_up {{ overflow: hidden !important; }}
+.st-key-lab_warm_up {{ overflow: hidden !important; visibility: hidden !important; }}
 [data-testid="stTable"] table {{ width: 100%; }}
 [data-testid="stTable"] :is(th, td, th *, td *) {{ white-space: normal !important; overflow-wrap: anywhere !important; min-width: 0 !important; }}
 """

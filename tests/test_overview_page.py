@@ -140,3 +140,28 @@ def test_what_llms_are_used_for_reads_every_figure_from_the_register():
     assert literature.claim("instructgpt_use_generation").cite() in text and literature.cite("chen2021") in text
     assert f"{literature.value('codex_humaneval_pass1'):g}% of the HumanEval" in text
     assert "cannot store the text, only its patterns" not in text and literature.cite("carlini2021") in text  # issue 21
+
+
+def test_the_parameters_chart_is_html_bars_in_proportion_to_the_model_own_counts(at):
+    """The Overview's one chart is HTML (no plotly.js for the first page): a bar per part of the model,
+    each as long as its share of the largest part, and a caption read from the same counts."""
+    import re
+
+    body = next(h.proto.body for h in at.get("html") if 'class="lab-bars"' in h.proto.body)
+    assert not at.main.get("plotly_chart")  # nothing for plotly in the page (the sidebar has the warm-up: app.py)
+    model = at.session_state[REGISTRY_KEY][at.session_state[CURRENT_KEY]].model  # the current model (an earlier test may have changed it)
+    groups = anatomy.param_breakdown(model)
+    by_part = {}
+    for g in groups:
+        by_part[g.part] = by_part.get(g.part, 0) + g.count
+    largest = max(by_part.values())
+    rows = re.findall(r'<div class="row"><span>([^<]+)</span><span class="track">(.*?)</span><span class="value">([\d,]+)</span>', body)
+    assert [r[0] for r in rows] == list(by_part)  # the model's order: embeddings, the blocks, the output
+    for part, track, value in rows:
+        assert int(value.replace(",", "")) == by_part[part]
+        widths = [float(w) for w in re.findall(r"width:([\d.]+)%", track)]
+        assert sum(widths) == pytest.approx(100 * by_part[part] / largest, abs=0.05 * len(widths))
+    caption = next(c.value for c in at.caption if c.value.startswith("Each bar's length"))
+    blocks = [p for p in by_part if p.startswith("block")]
+    assert f"{by_part[blocks[0]]:,} parameters each" in caption and all(b in caption for b in blocks)  # equal blocks read as a tie
+    assert f"{model.num_params():,} parameters, by part of the model" in body
