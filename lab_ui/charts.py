@@ -199,17 +199,31 @@ BARS_CSS = (
     ".lab-bars .swatch{display:inline-block;width:0.8em;height:0.8em;margin-right:0.3em;vertical-align:-0.05em;border-radius:2px}"
     ".lab-bars .rows{display:grid;grid-template-columns:auto 1fr auto;gap:0.3rem 0.5rem;align-items:center}"
     ".lab-bars .row{display:contents}"
-    ".lab-bars .track{display:flex;height:1.1em}"
-    ".lab-bars .seg{display:block;height:100%;min-width:1px}"
+    ".lab-bars .track{display:flex;height:1.1rem}"
+    ".lab-bars .seg{display:block;height:100%;min-width:1px;overflow:hidden;white-space:nowrap;text-overflow:clip;font-size:0.75rem;line-height:1.1rem;padding-left:0.25rem;box-sizing:border-box}"
     ".lab-bars .value{text-align:right;white-space:nowrap}"
     "</style>"
 )
 
 
+def _ink_on(colour: str) -> str:
+    """Black or white, whichever reads better on `colour` (WCAG relative luminance).
+
+    >>> _ink_on("#0072B2"), _ink_on("#E69F00")
+    ('#FFFFFF', '#000000')
+    """
+    def channel(c: int) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(int(colour.lstrip("#")[i:i + 2], 16)) for i in (0, 2, 4))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return palette.BLACK if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else palette.WHITE
+
+
 def stacked_bars_html(title: str, bars: Sequence[tuple[str, Sequence[tuple[str, float]]]], colours: dict[str, str], caption: str) -> str:
     """Horizontal stacked bars as HTML: one bar per (label, segments), each segment (name, value) in
-    `colours[name]`, the longest bar full width, its total printed beside it; a key of the segment
-    names; `caption` as the text alternative (the figure is an image to a screen reader, the table
+    `colours[name]` and named inside where it has room (a tenth of the longest bar or more), the longest
+    bar full width, its total printed beside it; a key of the segment names; `caption` as the text alternative (the figure is an image to a screen reader, the table
     under it has the numbers).
 
         >>> out = stacked_bars_html("Parts", [("a", [("x", 30), ("y", 10)]), ("b", [("x", 20)])],
@@ -233,7 +247,8 @@ def stacked_bars_html(title: str, bars: Sequence[tuple[str, Sequence[tuple[str, 
     key = "".join(f'<span><span class="swatch" style="background:{c}"></span>{html.escape(" / ".join(names))}</span>' for c, names in by_colour.items())
     rows = []
     for label, segments in bars:
-        segs = "".join(f'<span class="seg" title="{html.escape(n)}: {v:,.0f}" style="width:{100 * v / longest:.2f}%;background:{colours[n]}"></span>'
+        segs = "".join(f'<span class="seg" title="{html.escape(n)}: {v:,.0f}" style="width:{100 * v / longest:.2f}%;background:{colours[n]};color:{_ink_on(colours[n])}">'
+                       f'{html.escape(n) if v / longest >= 0.12 else ""}</span>'  # named where there is room: not by colour alone
                        for n, v in segments if v > 0)
         rows.append(f'<div class="row"><span>{html.escape(label)}</span><span class="track">{segs}</span>'
                     f'<span class="value">{sum(v for _, v in segments):,.0f}</span></div>')
