@@ -146,20 +146,28 @@ def _biggest(by_part: dict[str, int], total: int, groups) -> str:
     """What the parameters chart shows, ties named as ties (a model's blocks are all the same size).
 
     >>> from llm_core.model.anatomy import ParamGroup
-    >>> gs = [ParamGroup("embeddings", "token embedding", 10, []), ParamGroup("block 0", "MLP", 40, []), ParamGroup("block 1", "MLP", 40, [])]
-    >>> _biggest({"embeddings": 10, "block 0": 40, "block 1": 40}, 90, gs)
-    'The biggest parts are block 0 and block 1, 40 parameters each (44% of all each); the largest single groups are block 0: MLP and block 1: MLP, 40 each.'
+    >>> gs = [ParamGroup("embeddings", "token embedding", 10, []), ParamGroup("block 0", "MLP", 40, []), ParamGroup("block 0", "norms", 2, []),
+    ...       ParamGroup("block 1", "MLP", 40, []), ParamGroup("block 1", "norms", 2, [])]
+    >>> _biggest({"embeddings": 10, "block 0": 42, "block 1": 42}, 94, gs)
+    'The biggest parts are the 2 blocks, 42 parameters each (45% of all each); the largest single group in each is its MLP (40).'
+    >>> _biggest({"embeddings": 50, "block 0": 42}, 92, [ParamGroup("embeddings", "token embedding", 50, []), ParamGroup("block 0", "MLP", 42, [])])
+    'The biggest part is embeddings: 50 parameters, 54% of all; the largest single group is embeddings: token embedding (50).'
     """
     top = max(by_part.values())
     parts = [p for p, n in by_part.items() if n == top]
     largest = max(g.count for g in groups)
-    named = [f"{g.part}: {g.name}" for g in groups if g.count == largest]
+    tied = [g for g in groups if g.count == largest]
+    blocks = [p for p in by_part if p.startswith("block ")]
     if len(parts) == 1:
         first = f"The biggest part is {parts[0]}: {top:,} parameters, {top / total:.0%} of all"
     else:
-        first = f"The biggest parts are {', '.join(parts[:-1])} and {parts[-1]}, {top:,} parameters each ({top / total:.0%} of all each)"
-    if len(named) == 1:
-        return f"{first}; the largest single group is {named[0]} ({largest:,})."
+        who = f"the {len(parts)} blocks" if parts == blocks else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        first = f"The biggest parts are {who}, {top:,} parameters each ({top / total:.0%} of all each)"
+    if len(tied) == 1:
+        return f"{first}; the largest single group is {tied[0].part}: {tied[0].name} ({largest:,})."
+    if len({g.name for g in tied}) == 1 and [g.part for g in tied] == parts:
+        return f"{first}; the largest single group in each is its {tied[0].name} ({largest:,})."
+    named = [f"{g.part}: {g.name}" for g in tied]
     return f"{first}; the largest single groups are {', '.join(named[:-1])} and {named[-1]}, {largest:,} each."
 
 
