@@ -46,7 +46,8 @@ import sys
 import tempfile
 import time
 
-from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+from benchmarks.first_visits import chromium_seconds, cpu_seconds
+from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, ScriptRuns, StreamlitServer
 
 
 def chapter_titles() -> list[str]:
@@ -73,72 +74,6 @@ def machine_cpu_seconds() -> float:
     with open("/proc/stat") as f:
         fields = [int(v) for v in f.readline().split()[1:]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds(pid: int) -> float:
-    """A process's own user and system CPU seconds (its children not counted)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def chromium_cpu_seconds() -> float:
-    total = 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if "chrom" in f.read():
-                    total += own_cpu_seconds(int(pid))
-        except OSError:  # it ended meanwhile
-            pass
-    return total
-
-
-class ServerAnswers:
-    """When the server finished each script run a page asked for, read off the page's websocket: the
-    `rerun_script` requests the browser sends and the `script_finished` messages the server answers with
-    (not one cut short for a rerun). The network layer reports a frame when it arrives, before the page
-    has drawn what came with it."""
-
-    def __init__(self, page):
-        self.sent: list[float] = []
-        self.finished: list[float] = []
-        page.on("websocket", self._attach)
-
-    def _attach(self, ws) -> None:
-        ws.on("framesent", self._sent)
-        ws.on("framereceived", self._received)
-
-    def _sent(self, payload) -> None:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-
-        message = BackMsg()
-        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
-            if not message.rerun_script.is_auto_rerun:
-                self.sent.append(time.perf_counter())
-
-    def _received(self, payload) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        message = ForwardMsg()
-        if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "script_finished":
-            if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                self.finished.append(time.perf_counter())
-
-    def answered_after(self, t0: float) -> float | None:
-        """Seconds from the first request the page sent after t0 (the click, once the page has handled it)
-        to the server's answer to it, if both were seen."""
-        asked = next((t for t in self.sent if t >= t0), None)
-        done = next((t for t in self.finished if asked is not None and t >= asked), None)
-        return None if done is None else done - asked
-
-
-def _parses(message, payload: bytes) -> bool:
-    try:
-        message.ParseFromString(payload)
-        return True
-    except Exception:  # not a Streamlit message: ignore it
-        return False
 
 
 class Figures:
@@ -191,7 +126,7 @@ async def new_page(browser, height: int):
 
 async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
     page = await new_page(browser, 900)
-    answers = ServerAnswers(page)
+    answers = ScriptRuns(page)  # the server's part of each response
     t0 = time.perf_counter()
     await page.goto(url, timeout=180_000)  # the Overview: the app's first page
     await idle(page, 180_000)
@@ -324,10 +259,10 @@ async def run(args) -> int:
             async def watch_first_round_cpu():
                 """Where the CPU went from the start until every walker has ended its first round."""
                 walkers = args.sessions - n_train
-                before = (machine_cpu_seconds(), own_cpu_seconds(server.proc.pid), chromium_cpu_seconds(), time.perf_counter())
+                before = (machine_cpu_seconds(), cpu_seconds(server.proc.pid, children=False), chromium_seconds(), time.perf_counter())
                 while len(figures.first_round_done) < walkers and time.monotonic() < until:
                     await asyncio.sleep(0.5)
-                after = (machine_cpu_seconds(), own_cpu_seconds(server.proc.pid), chromium_cpu_seconds(), time.perf_counter())
+                after = (machine_cpu_seconds(), cpu_seconds(server.proc.pid, children=False), chromium_seconds(), time.perf_counter())
                 busy, srv, chrome, wall = (a - b for a, b in zip(after, before))
                 figures.first_round_cpu = {"wall": wall, "busy": busy, "server": srv, "chromium": chrome, "rest": busy - srv - chrome}
 

@@ -87,7 +87,16 @@ class ScriptRuns:
         self.requested = 0  # rerun requests sent by the browser
         self.answered = 0  # requests followed by a finished run (not one cut short for a rerun)
         self.idle_at = 0  # `requested` when wait_idle last returned
+        self.sent_at: list[float] = []  # time.perf_counter() of each request and each finished run, as the
+        self.finished_at: list[float] = []  # network layer reports the frames (before the page has drawn them)
         page.on("websocket", self._attach)
+
+    def answered_after(self, t0: float) -> float | None:
+        """Seconds from the first request sent after t0 (an action, once the page has handled it) to the
+        server's finished run that answered it, if both were seen: the server's part of a response."""
+        asked = next((t for t in self.sent_at if t >= t0), None)
+        done = next((t for t in self.finished_at if asked is not None and t >= asked), None)
+        return None if done is None else done - asked
 
     def _attach(self, ws) -> None:
         ws.on("framesent", self._sent)
@@ -100,6 +109,7 @@ class ScriptRuns:
         if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "rerun_script":
             if not message.rerun_script.is_auto_rerun:  # a fragment's timer is not the action waited for
                 self.requested += 1
+                self.sent_at.append(time.perf_counter())
 
     def _received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -108,6 +118,7 @@ class ScriptRuns:
         if isinstance(payload, bytes) and _parses(message, payload) and message.WhichOneof("type") == "script_finished":
             if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.answered = self.requested
+                self.finished_at.append(time.perf_counter())
 
 
 def _parses(message, payload: bytes) -> bool:
