@@ -107,6 +107,7 @@ DATA_TABLE_CSS = (
 
 def _column_kind(values) -> str:
     """How st.table would show a column: "float", "int", "bool" or "text" (pandas' column types)."""
+    values = [v for v in values if v is not None]  # a missing value: "–" in any column
     if values and all(isinstance(v, (bool, np.bool_)) for v in values):
         return "bool"
     numeric = [v for v in values if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))]
@@ -115,7 +116,11 @@ def _column_kind(values) -> str:
     return "text"
 
 
-def _cell_text(value, kind: str) -> str:
+def _cell_text(value, kind: str, spec: str | None = None) -> str:
+    if value is None:
+        return "–"
+    if spec is not None and kind in ("int", "float"):
+        return format(value, spec)
     if kind == "float":
         text = f"{float(value):,.4f}"
         return text[1:] if text == "-0.0000" else text  # a tiny negative rounded: a sign that means nothing
@@ -124,10 +129,12 @@ def _cell_text(value, kind: str) -> str:
     return str(value)
 
 
-def data_table_html(rows: list[dict]) -> str:
+def data_table_html(rows: list[dict], formats: dict[str, str] | None = None) -> str:
     """A chart's data rows as one static HTML table, its numbers formatted as `st.table` formats them
     (a column with a decimal number: four decimals and thousands separators; whole numbers as they
-    are; numbers right-aligned), its text escaped.
+    are; numbers right-aligned) unless `formats` gives a column its own format spec, its text escaped.
+    Also a page's small tables in place of `st.dataframe`, whose data grid is a canvas the browser
+    loads and draws (about 0.3 s of its CPU on a chapter's first visit; README: Benchmarks).
 
     Why not `st.table`: it wraps every cell in components of its own, so a chapter's tables (up to
     200 rows each, in closed expanders) were half of what a browser drew on a visit: Embeddings'
@@ -139,6 +146,8 @@ def data_table_html(rows: list[dict]) -> str:
         <tr><th scope="col">token</th><th scope="col">p</th><th scope="col">count</th></tr></thead><tbody>
         <tr><td>a&lt;b</td><td class="num">0.2500</td><td class="num">3</td></tr>
         <tr><td>c</td><td class="num">1.0000</td><td class="num">12345</td></tr></tbody></table>
+        >>> 'class="num">12,345</td>' in data_table_html([{"count": 12345, "p": 0.5}], formats={"count": ","})
+        True
     """
     columns: list[str] = []
     for row in rows:
@@ -146,7 +155,8 @@ def data_table_html(rows: list[dict]) -> str:
     kinds = {c: _column_kind([row[c] for row in rows if c in row]) for c in columns}
     head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in columns)
     opening = {c: '<td class="num">' if kinds[c] in ("int", "float") else "<td>" for c in columns}
-    cells = ((f"{opening[c]}{html.escape(_cell_text(row[c], kinds[c])) if c in row else ''}</td>" for c in columns) for row in rows)
+    formats = formats or {}
+    cells = ((f"{opening[c]}{html.escape(_cell_text(row[c], kinds[c], formats.get(c))) if c in row else ''}</td>" for c in columns) for row in rows)
     body = "".join("<tr>" + "".join(row) + "</tr>" for row in cells)
     return f'{DATA_TABLE_CSS}<table class="lab-data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -230,8 +240,10 @@ def stacked_bars_html(title: str, bars: Sequence[tuple[str, Sequence[tuple[str, 
         ...                         {"x": "#0072B2", "y": "#E69F00"}, "a is biggest")
         >>> out.count('class="seg"'), 'width:75.00%' in out, 'width:25.00%' in out, 'width:50.00%' in out
         (3, True, True, True)
-        >>> 'aria-label="a is biggest"' in out, '>40<' in out, '>20<' in out
-        (True, True, True)
+        >>> 'aria-label="a is biggest"' in out, '>40<' in out, '>20<' in out, out.count('>x<')  # x: in the key and in both bars
+        (True, True, True, 3)
+        >>> stacked_bars_html("One series", [("a", [("x", 3)])], {"x": "#0072B2"}, "a").count('>x<')  # only in the key
+        1
     """
     unknown = {name for _, segments in bars for name, _ in segments} - set(colours)
     if unknown:
@@ -248,7 +260,7 @@ def stacked_bars_html(title: str, bars: Sequence[tuple[str, Sequence[tuple[str, 
     rows = []
     for label, segments in bars:
         segs = "".join(f'<span class="seg" title="{html.escape(n)}: {v:,.0f}" style="width:{100 * v / longest:.2f}%;background:{colours[n]};color:{_ink_on(colours[n])}">'
-                       f'{html.escape(n) if v / longest >= 0.12 else ""}</span>'  # named where there is room: not by colour alone
+                       f'{html.escape(n) if len(used) > 1 and v / longest >= 0.12 else ""}</span>'  # named where there is room: not by colour alone (one series: the key names it)
                        for n, v in segments if v > 0)
         rows.append(f'<div class="row"><span>{html.escape(label)}</span><span class="track">{segs}</span>'
                     f'<span class="value">{sum(v for _, v in segments):,.0f}</span></div>')

@@ -13,7 +13,6 @@ What it is not: the tokenizers (llm_core.text) or BPE's merge-by-merge view (pag
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import charts, palette, predict
@@ -140,34 +139,33 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
 
 
 def counts_chart(rows, short_names: list[str], text: str) -> None:
+    """A bar per tokenizer, its length its token count: HTML bars (lab_ui.charts.stacked_bars), every count
+    printed, so a class opening this chapter together does not each draw a plotly chart for five numbers."""
     counts = [row.count for row in rows]
-    fig = go.Figure(go.Bar(
-        x=counts, y=short_names, orientation="h", text=[f"{n:,}" for n in counts], textposition="auto", marker_color=palette.BLUE,
-        hovertemplate="%{y}: %{x:,} tokens<extra></extra>",
-    ))
-    fig.update_layout(title=f"Tokens for {len(text):,} characters ({rows[0].n_bytes:,} bytes)", height=260,
-                      margin=dict(t=40, l=0, r=10, b=0), yaxis=dict(autorange="reversed"), xaxis_title="tokens (pieces of text)")
     by_name = dict(zip(short_names, counts))
     low, high = fewest(by_name), max(by_name, key=by_name.get)
     caption = (f"{' and '.join(low)} {'need' if len(low) > 1 else 'needs'} the fewest tokens for this text ({by_name[low[0]]:,}), "
                f"{high} the most ({by_name[high]:,}): fewer tokens means more text fits in a model's context.")
-    # what the bars show, and only that: the table beside the chart has every column (a wider table here, in a
-    # narrow column, would scroll sideways, out of keyboard reach)
-    charts.chart(fig, key="tok_counts", caption=caption, table=[{"tokenizer": name, "tokens": row.count} for name, row in zip(short_names, rows)])
+    # what the bars show, and only that: the table beside the chart has every column
+    charts.stacked_bars(f"Tokens for {len(text):,} characters ({rows[0].n_bytes:,} bytes)",
+                        [(name, [("tokens", n)]) for name, n in zip(short_names, counts)],
+                        {"tokens": palette.BLUE}, key="tok_counts", caption=caption,
+                        table=[{"tokenizer": name, "tokens": row.count} for name, row in zip(short_names, rows)])
+
+
+def comparison_rows(rows, short_names: list[str]) -> list[dict]:
+    return [{"tokenizer": short, "vocabulary": row.vocab_size, "tokens": row.count,
+             "chars per token": row.chars_per_token or None, "chars without id": row.unknown_count}
+            for short, row in zip(short_names, rows)]
 
 
 def comparison_table(rows, short_names: list[str]) -> None:
-    st.dataframe(
-        [{"tokenizer": short, "vocabulary": row.vocab_size, "tokens": row.count,
-          "chars per token": round(row.chars_per_token, 2) if row.chars_per_token else None, "chars without id": row.unknown_count}
-         for short, row in zip(short_names, rows)],
-        hide_index=True, width="stretch",
-        column_config={
-            "vocabulary": st.column_config.NumberColumn(format="localized"),
-            "tokens": st.column_config.NumberColumn(format="localized"),
-            "chars without id": st.column_config.NumberColumn(format="localized", help="characters the tokenizer has no id for"),
-        },
-    )
+    """The counts side by side, as a static HTML table (every number readable by a screen reader and
+    on a phone, no data grid to load)."""
+    st.html(charts.data_table_html(comparison_rows(rows, short_names),
+                                   formats={"vocabulary": ",", "tokens": ",", "chars per token": ".2f", "chars without id": ","}))
+    st.caption("*Chars per token*: characters of your text per token (more means longer pieces). "
+               "*Chars without id*: characters the tokenizer has no id for, so a model using it cannot read them.")
 
 
 def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int) -> None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lab_ui import course, predict, state, url_state
+from lab_ui import charts, course, predict, state, url_state
 from lab_ui import embedding_view as ev
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
@@ -163,11 +163,9 @@ if panels:
                 return "— (a zero row: no direction)"
             return "   ".join(f"{labels[j]} ({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))
 
-        st.dataframe(
+        st.html(charts.data_table_html(
             [{"token": labels[i], "id": i, "kind": kinds[i], f"nearest: {panels[0][2]}": neighbours_text(panels[0][0], i),
-              f"nearest: {panels[1][2]}": neighbours_text(panels[1][0], i)} for i in selected],
-            hide_index=True, width="stretch",
-        )
+              f"nearest: {panels[1][2]}": neighbours_text(panels[1][0], i)} for i in selected]))
         mean_cos = [emb.mean_abs_cosine(t) for t, _, _ in panels]
         st.caption(
             f"Average |cosine| between two different tokens: {panels[0][2]} {mean_cos[0]:.2f}, {panels[1][2]} {mean_cos[1]:.2f}. "

@@ -191,11 +191,9 @@ elif run is not None:
             st.markdown("**The latest merges**")
             recent = replay.steps[max(0, k - 8):k][::-1]
             if recent:
-                st.dataframe(
+                st.html(charts.data_table_html(
                     [{"merge": s.merge, "pair": f"{s.left!r} + {s.right!r}", "new token": repr(s.new_text),
-                      "occurrences": s.occurrences} for s in recent],
-                    hide_index=True, width="stretch",
-                )
+                      "occurrences": s.occurrences} for s in recent], formats={"merge": ",", "occurrences": ","}))
             else:
                 st.caption("No merges yet: every token is a single byte.")
 

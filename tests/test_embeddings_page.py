@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from browser_harness import ROOT
+from page_text import chart_tables
 from streamlit.testing.v1 import AppTest
 
 from lab_ui.state import CURRENT_KEY, REGISTRY_KEY, ModelEntry
@@ -60,7 +61,9 @@ def looked_up(spec: dict) -> list[str]:
 
 
 def neighbour_table(at: AppTest) -> list[dict]:
-    return at.dataframe[0].value.to_dict("records")
+    """The table of neighbours (an HTML table: lab_ui.charts.data_table_html), as rows of what a learner reads."""
+    (frame,) = [f for f in chart_tables(at) if any(c.startswith("nearest: ") for c in f.columns)]
+    return frame.to_dict("records")
 
 
 def look_up(at: AppTest, text: str) -> AppTest:

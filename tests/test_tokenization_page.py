@@ -1,9 +1,12 @@
 """AppTest checks of the Tokenization chapter's logic (no browser)."""
 
+import html
 import json
+import re
 
 import pytest
 from browser_harness import ROOT
+from page_text import chart_tables
 from streamlit.testing.v1 import AppTest
 
 from lab_ui import text_chapters
@@ -25,9 +28,23 @@ def set_text(at: AppTest, text: str) -> AppTest:
     return at
 
 
+def tables_with(at: AppTest, column: str) -> list[list[dict]]:
+    """The page's HTML tables (lab_ui.charts.data_table_html) that have this column, as rows of what a learner reads."""
+    return [frame.to_dict("records") for frame in chart_tables(at) if column in frame.columns]
+
+
 def table(at: AppTest) -> dict:
-    frame = at.dataframe[0].value
-    return {row["tokenizer"]: row for row in frame.to_dict("records")}
+    """The comparison of the tokenizers (the only table with a "chars per token" column)."""
+    (rows,) = tables_with(at, "chars per token")
+    return {row["tokenizer"]: row for row in rows}
+
+
+def bars(at: AppTest) -> tuple[str, list[tuple[str, int]]]:
+    """The counts chart, drawn as HTML bars: its title and each bar's label and printed total."""
+    body = next(h.proto.body for h in at.get("html") if 'class="lab-bars"' in h.proto.body)
+    title = re.search(r'<div class="title"[^>]*>(.*?)</div>', body).group(1)
+    rows = re.findall(r'<div class="row"><span>(.*?)</span>.*?<span class="value">([\d,]+)</span></div>', body)
+    return html.unescape(title), [(html.unescape(label), int(total.replace(",", ""))) for label, total in rows]
 
 
 def chips(at: AppTest) -> list[str]:
@@ -56,19 +73,18 @@ def test_counts_match_every_tokenizer_and_the_chart(char_tok):
         tok = TiktokenTokenizer(name)
         assert rows[label]["tokens"] == len(tok.encode(text))
         assert rows[label]["chars per token"] == pytest.approx(len(text) / rows[label]["tokens"], abs=0.01)
-    bar = charts(at)[0]["data"][0]
-    assert bar["x"] == [r["tokens"] for r in rows.values()]
+    assert bars(at)[1] == [(name, r["tokens"]) for name, r in rows.items()]  # a bar per tokenizer, its length its count
     # the first five chip rows are the five tokenizers; every chip of the char row is one character
     assert chips(at)[0].count('class="tok"') == len(text)
 
 
 def test_typing_changes_the_counts_and_the_chart():
     at = open_page()
-    before = charts(at)[0]["data"][0]["x"]
+    before = [n for _, n in bars(at)[1]]
     set_text(at, "hello world")
-    after = charts(at)[0]["data"][0]["x"]
-    assert after != before and after[0] == 11
-    assert "Tokens for 11 characters" in charts(at)[0]["layout"]["title"]["text"]
+    title, after = bars(at)
+    assert [n for _, n in after] != before and after[0] == ("Characters", 11)
+    assert "Tokens for 11 characters" in title
 
 
 def test_emoji_example_shows_unknown_characters_and_byte_pieces():
@@ -105,7 +121,7 @@ def test_huge_text_draws_few_chips_but_counts_exactly():
 def test_empty_and_control_text():
     at = set_text(open_page(), "")
     assert any("Type or paste some text" in i.value for i in at.info)
-    assert len(at.dataframe) == 1  # only the BPE section's table of merges remains
+    assert not tables_with(at, "chars per token") and len(tables_with(at, "new token")) == 1  # only the BPE section's table of merges remains
     at = set_text(at, "bell\x07 escape\x1b[31m nul\x00")
     assert "␇" in chips(at)[0] and "␀" in chips(at)[0]
     assert any("never seen" in w.value for w in at.warning)
@@ -117,7 +133,7 @@ def test_merge_slider_moves_the_marker_and_retokenizes_the_sentence():
     merge_slider(at).set_value(10).run()
     step = run.replay.steps[9]
     assert at.metric[2].label == "Merge 10" and step.new_text in at.metric[2].value
-    curve = charts(at)[1]
+    curve = charts(at)[0]  # the merge curve: the counts are HTML bars
     marker = next(t for t in curve["data"] if t["name"] == "merge 10")
     assert marker["x"] == [10] and marker["y"] == [run.replay.token_counts[10]]
     assert curve["layout"]["shapes"][0]["x0"] == 10
@@ -167,7 +183,7 @@ def test_own_text_edge_cases():
     assert any("Nothing to merge" in w.value for w in at.warning)
     set_text(at, "ab " * 50_000)  # 150,000 characters: training uses the first 100,000
     assert any("uses the first 100,000" in w.value for w in at.warning)
-    assert at.dataframe[0].value["tokens"].tolist()[0] == 150_000  # the comparison still reads all of it
+    assert table(at)["Characters"]["tokens"] == 150_000  # the comparison still reads all of it
     assert not at.exception
 
 
