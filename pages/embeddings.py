@@ -161,7 +161,8 @@ if panels:
         def neighbours_text(table, token_id: int) -> str:
             if table[token_id].abs().max() == 0:
                 return "— (a zero row: no direction)"
-            return "   ".join(f"{labels[j]} ({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))
+            return "\u2003".join(  # an em space: an HTML table collapses runs of plain spaces
+                f"{labels[j]} ({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))
 
         st.html(charts.data_table_html(
             [{"token": labels[i], "id": i, "kind": kinds[i], f"nearest: {panels[0][2]}": neighbours_text(panels[0][0], i),
