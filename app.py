@@ -76,15 +76,16 @@ def build_navigation():
 page = build_navigation()
 theme.inject()  # contrast, wrapping, focus rings (lab_ui/theme.py)
 shell.enter_shell()  # this session is in the shell; a deep link on a fresh server lands here (lab_ui/shell.py)
+# Read before the page runs: after a page's st.stop() every Streamlit call (session state too) stops again.
+run_log_id = st.session_state.setdefault("lab_run_log_id", os.urandom(4).hex()) if os.environ.get("LLM_LAB_RUN_TIMES") else None
 try:
     sidebar.render(page.url_path)
     page.run()
 finally:
     if warm_up_first is not None:
         warm_up_first.empty()
-    if os.environ.get("LLM_LAB_RUN_TIMES"):
-        who = st.session_state.setdefault("lab_run_log_id", os.urandom(4).hex())
-        print(f"LLM_LAB_RUN page={page.url_path or 'overview'} session={who} seconds={time.perf_counter() - run_started:.3f}", flush=True)
+    if run_log_id is not None:
+        print(f"LLM_LAB_RUN page={page.url_path or 'overview'} session={run_log_id} seconds={time.perf_counter() - run_started:.3f}", flush=True)
 
 if warm_up_due and warm_up_first is None:  # the warm-up's other moment: after the page (see frontend_warm_up)
     st.session_state["lab_frontend_warmed"] = True

@@ -28,11 +28,19 @@ headless-Chromium context (its own Streamlit session). Measured:
     PYTHONPATH=. python benchmarks/load_test.py                       # 8 sessions, 5 minutes, a fresh server
     PYTHONPATH=. python benchmarks/load_test.py --sessions 4 --minutes 1
     PYTHONPATH=. python benchmarks/load_test.py --browser-nice 10     # the browsers yield the cores to the server
+    PYTHONPATH=. python benchmarks/load_test.py --socket-walkers 5    # 5 of the 6 walkers draw nothing (below)
 
 `--browser-nice` starts Chromium at a lower CPU priority. On one machine the eight browsers share the
 server's cores (most of the CPU in the first round goes to them); a class's browsers run on the
 learners' own machines. With them niced, the server's answers show what the server does when the
 browsers do not take its CPU; the page-drawn times still include the browsers' drawing, now slower.
+
+`--socket-walkers K` makes K of the walkers socket sessions instead of browsers: each speaks
+Streamlit's own websocket protocol (`tests/browser_harness.SocketSession`: it asks for a chapter as a browser's click does
+and waits for the server's "script finished"), so the server does for it exactly what it does for a
+browser, but nothing on this machine draws the page. That is a class whose browsers run on the
+learners' own machines; the walkers left in Chromium (and the trainers) show what a page costs
+to draw on top, on this machine, under that load. The two kinds' figures are printed apart.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ import tempfile
 import time
 
 from benchmarks.first_visits import chromium_seconds, cpu_seconds
-from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, ScriptRuns, StreamlitServer
+from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, ScriptRuns, SocketSession, StreamlitServer
 
 
 def chapter_titles() -> list[str]:
@@ -59,6 +67,17 @@ def chapter_titles() -> list[str]:
 
 CHAPTERS = chapter_titles()
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def spread(seconds: list[float]) -> str:
+    """p50, p95, max and the count over 10 s.
+
+    >>> spread([1.0, 2.0, 3.0, 12.0])
+    'p50 2.50 s, p95 12.00 s, max 12.00 s, 1 over 10 s'
+    """
+    r = sorted(seconds)
+    return (f"p50 {statistics.median(r):.2f} s, p95 {r[min(len(r) - 1, int(0.95 * len(r)))]:.2f} s, max {r[-1]:.2f} s, "
+            f"{sum(x > 10 for x in r)} over 10 s")
 
 
 def rss_mb(pid: int) -> float:
@@ -79,6 +98,7 @@ def machine_cpu_seconds() -> float:
 class Figures:
     def __init__(self):
         self.responses: list[float] = []
+        self.socket_responses: list[tuple[bool, float]] = []  # (first round?, seconds) of the socket walkers
         self.server_answers: list[tuple[bool, float]] = []  # (first round?, seconds to the server's "script finished")
         self.first_round_cpu: dict[str, float] = {}
         self.first_round_done: list[float] = []  # when each walker ended its first round (perf_counter)
@@ -147,6 +167,26 @@ async def browse(browser, url: str, who: str, until: float, figures: Figures, se
             figures.first_round_done.append(time.perf_counter())
         await check_exceptions(page, who, figures)
         await page.wait_for_timeout(2000 + 500 * (seed % 3))
+
+
+async def walk_socket(url: str, who: str, until: float, figures: Figures, seed: int) -> None:
+    """`browse` without a browser: the same chapters at the same pace, through a SocketSession."""
+    async with SocketSession(url) as session:
+        i = 0
+        while time.monotonic() < until:
+            title = CHAPTERS[i % len(CHAPTERS)]
+            first_round = i < len(CHAPTERS)
+            i += 1
+            try:
+                seconds, exceptions = await session.open(None if title == CHAPTERS[0] and first_round else title)
+                figures.socket_responses.append((first_round, seconds))
+                figures.by_chapter.setdefault(title, []).append(seconds)
+                figures.exceptions += [f"{who} on {title}: {e}" for e in exceptions]
+            except Exception as exc:
+                figures.failures.append(f"{who} opening {title}: {type(exc).__name__}")
+            if i == len(CHAPTERS):
+                figures.first_round_done.append(time.perf_counter())
+            await asyncio.sleep(2 + 0.5 * (seed % 3))
 
 
 async def train(browser, url: str, who: str, layers: int, until: float, figures: Figures) -> None:
@@ -246,8 +286,12 @@ async def run(args) -> int:
             until = t_start + args.minutes * 60
             n_train = min(args.trainers, args.sessions)
             tasks = [guarded(train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures), f"trainer{k + 1}", figures) for k in range(n_train)]
+            walkers = args.sessions - n_train
+            sockets = min(args.socket_walkers, walkers)
             tasks += [guarded(browse(browser, server.url, f"browser{k + 1}", until, figures, seed=k), f"browser{k + 1}", figures)
-                      for k in range(args.sessions - n_train)]
+                      for k in range(walkers - sockets)]
+            tasks += [guarded(walk_socket(server.url, f"socket{k + 1}", until, figures, seed=k), f"socket{k + 1}", figures)
+                      for k in range(sockets)]
 
             async def watch_memory():
                 await asyncio.sleep(min(60, args.minutes * 60 / 2))
@@ -273,28 +317,32 @@ async def run(args) -> int:
         server.stop()
     r = sorted(figures.responses)
     print(f"{args.sessions} sessions ({min(args.trainers, args.sessions)} training) for {wall / 60:.1f} min on one server"
-          f"{f', the browsers at nice {args.browser_nice}' if args.browser_nice else ''}; "
+          f"{f', the browsers at nice {args.browser_nice}' if args.browser_nice else ''}"
+          f"{f', {min(args.socket_walkers, args.sessions - args.trainers)} of the walkers socket sessions (nothing drawn)' if args.socket_walkers else ''}; "
           f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
+    drawn = " drawn in Chromium" if args.socket_walkers else ""
     if r:
-        p95 = r[min(len(r) - 1, int(0.95 * len(r)))]
-        print(f"page responses: {len(r)}; p50 {statistics.median(r):.2f} s, p95 {p95:.2f} s, max {r[-1]:.2f} s "
-              f"(goals: p95 at most 3 s, no page over 10 s; {sum(x > 10 for x in r)} over 10 s)")
+        print(f"page responses{drawn}: {len(r)}; {spread(r)} (goals: p95 at most 3 s, no page over 10 s)")
         first = [s for _, s in figures.first_round]
         if first:
-            later = sorted(r)  # the responses after the first round: r without the first round's
+            later = list(r)  # the responses after the first round: r without the first round's
             for s in first:
                 later.remove(s)
-            print(f"  first round (each chapter's first visits on this server, {len(first)} responses): "
-                  f"p50 {statistics.median(first):.2f} s, max {max(first):.2f} s, {sum(x > 10 for x in first)} over 10 s")
+            print(f"  first round (each chapter's first visits on this server, {len(first)} responses): {spread(first)}")
             if later:
-                print(f"  after it ({len(later)} responses): p50 {statistics.median(later):.2f} s, "
-                      f"p95 {later[min(len(later) - 1, int(0.95 * len(later)))]:.2f} s, max {later[-1]:.2f} s, {sum(x > 10 for x in later)} over 10 s")
+                print(f"  after it ({len(later)} responses): {spread(later)}")
+    sockets = [x for _, x in figures.socket_responses]
+    if sockets:
+        print(f"page responses to the socket sessions (the server's whole answer; the learner's own browser draws it): {len(sockets)}; {spread(sockets)}")
+        for label, first in (("first round", True), ("after it", False)):
+            part = [x for f, x in figures.socket_responses if f is first]
+            if part:
+                print(f"  {label} ({len(part)}): {spread(part)}")
+    if r or sockets:
         for label, answers in (("all", [x for _, x in figures.server_answers]), ("first round", [x for f, x in figures.server_answers if f]),
                                ("after it", [x for f, x in figures.server_answers if not f])):
             if answers:
-                answers.sort()
-                print(f"  the server's answer apart from the drawing, {label} ({len(answers)}): p50 {statistics.median(answers):.2f} s, "
-                      f"p95 {answers[min(len(answers) - 1, int(0.95 * len(answers)))]:.2f} s, max {answers[-1]:.2f} s, {sum(x > 10 for x in answers)} over 10 s")
+                print(f"  the server's answer apart from the drawing{drawn and ', browsers'}, {label} ({len(answers)}): {spread(answers)}")
         runs = re.findall(r"LLM_LAB_RUN page=(\S+) session=(\S+) seconds=([\d.]+)", server.log_path.read_text())
         seen, first_visits, later_runs = set(), [], []
         for page_path, session, seconds in runs:
@@ -302,9 +350,7 @@ async def run(args) -> int:
             seen.add((page_path, session))
         for label, times in (("a session's first run of a chapter", first_visits), ("the other runs", later_runs)):
             if times:
-                times.sort()
-                print(f"  the server's script runs, {label} ({len(times)}): p50 {statistics.median(times):.2f} s, "
-                      f"p95 {times[min(len(times) - 1, int(0.95 * len(times)))]:.2f} s, max {times[-1]:.2f} s, {sum(x > 10 for x in times)} over 10 s")
+                print(f"  the server's script runs, {label} ({len(times)}): {spread(times)}")
         cpu = figures.first_round_cpu
         if cpu:
             print(f"  CPU in the first round ({cpu['wall']:.0f} s, {os.cpu_count()} cores: {cpu['wall'] * os.cpu_count():.0f} CPU-seconds; "
@@ -332,6 +378,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--trainers", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--socket-walkers", type=int, default=0, metavar="K",
+                        help="K of the walkers are socket sessions that draw nothing (their browsers would be on the learners' machines)")
     parser.add_argument("--browser-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
                         help="start Chromium at this niceness (a class's browsers run on the learners' machines)")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ Browser tests never skip: without /usr/bin/chromium they fail and say how to ins
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -119,6 +120,52 @@ class ScriptRuns:
             if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.answered = self.requested
                 self.finished_at.append(time.perf_counter())
+
+
+class SocketSession:
+    """One Streamlit session over the app's websocket, as a browser's would be, that draws nothing
+    (asyncio; the load test's socket walkers: the server's side of a learner whose browser is elsewhere).
+
+    `open(title)` sends what a click in the sidebar sends (a rerun request for that chapter's page)
+    and returns the seconds until the server's "script finished" for it (runs cut short by a rerun
+    the app asks for are waited through), with the text of any exception the page showed.
+    """
+
+    def __init__(self, url: str):
+        self.url = url.replace("http", "ws", 1).rstrip("/") + "/_stcore/stream"
+        self.pages: dict[str, str] = {}  # chapter title -> page script hash, from the server's navigation message
+        self.ws = None
+
+    async def __aenter__(self):
+        import websockets  # comes with Streamlit
+
+        self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None, open_timeout=180, ping_interval=None)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+
+    async def open(self, title: str | None = None) -> tuple[float, list[str]]:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        request = BackMsg()
+        request.rerun_script.widget_states.SetInParent()
+        if title is not None:
+            request.rerun_script.page_script_hash = self.pages[title]
+        t0 = time.perf_counter()
+        await self.ws.send(request.SerializeToString())
+        exceptions = []
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await asyncio.wait_for(self.ws.recv(), 180))
+            kind = msg.WhichOneof("type")
+            if kind == "navigation":  # the latest is st.navigation's (a first one lists the pages/ folder's files)
+                self.pages = {page.page_name.split(" · ", 1)[-1]: page.page_script_hash for page in msg.navigation.app_pages}  # "2 · Tokenization"
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element" and msg.delta.new_element.WhichOneof("type") == "exception":
+                exceptions.append(msg.delta.new_element.exception.message[:200])
+            elif kind == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return time.perf_counter() - t0, exceptions
 
 
 def _parses(message, payload: bytes) -> bool:
