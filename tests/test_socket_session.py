@@ -5,6 +5,7 @@ benchmarks/load_test.py load the server as browsers would (they only skip the dr
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ def test_a_socket_session_opens_every_chapter_as_a_click_does():
 
     server = StreamlitServer(env={"LLM_LAB_RUN_TIMES": "1"}).start(timeout=120)
     try:
-        pages, visits = asyncio.run(walk(server.url))
+        with ThreadPoolExecutor(1) as thread:  # its own event loop: a browser test before it leaves Playwright's running here
+            pages, visits = thread.submit(asyncio.run, walk(server.url)).result()
         log = server.log_path.read_text()
     finally:
         server.stop()
