@@ -287,11 +287,11 @@ async def run(args) -> int:
             n_train = min(args.trainers, args.sessions)
             tasks = [guarded(train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures), f"trainer{k + 1}", figures) for k in range(n_train)]
             walkers = args.sessions - n_train
-            sockets = min(args.socket_walkers, walkers)
+            socket_walkers = min(args.socket_walkers, walkers)
             tasks += [guarded(browse(browser, server.url, f"browser{k + 1}", until, figures, seed=k), f"browser{k + 1}", figures)
-                      for k in range(walkers - sockets)]
+                      for k in range(walkers - socket_walkers)]
             tasks += [guarded(walk_socket(server.url, f"socket{k + 1}", until, figures, seed=k), f"socket{k + 1}", figures)
-                      for k in range(sockets)]
+                      for k in range(socket_walkers)]
 
             async def watch_memory():
                 await asyncio.sleep(min(60, args.minutes * 60 / 2))
@@ -358,7 +358,7 @@ async def run(args) -> int:
                   f"the server {cpu['server']:.0f} s ({cpu['server'] / max(cpu['busy'], 1e-9):.0%}), "
                   f"the rest (training workers, this script) {cpu['rest']:.0f} s ({cpu['rest'] / max(cpu['busy'], 1e-9):.0%})")
         slowest = sorted(figures.by_chapter.items(), key=lambda kv: -max(kv[1]))
-        print("  per chapter (max / median, s): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
+        print(f"  per chapter (max / median, s{'; drawn and socket walkers together' if sockets else ''}): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
     print(f"trainings finished: {len(figures.trainings)}")
     for t in figures.trainings:
         print("   ", t)
@@ -383,8 +383,8 @@ def main(argv=None) -> int:
     parser.add_argument("--browser-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
                         help="start Chromium at this niceness (a class's browsers run on the learners' machines)")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 16 or not 0.5 <= args.minutes <= 30:
-        print("bounded on purpose: 1-16 sessions, 0.5-30 minutes", file=sys.stderr)
+    if not 1 <= args.sessions <= 16 or not 0.5 <= args.minutes <= 30 or args.socket_walkers < 0:
+        print("bounded on purpose: 1-16 sessions, 0.5-30 minutes, no fewer than 0 socket walkers", file=sys.stderr)
         return 2
     return asyncio.run(run(args))
 
