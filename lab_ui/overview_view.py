@@ -45,7 +45,7 @@ def spread_why(top_p: float, tokens_for_90: int, vocab: int) -> str:
     return held + ". A language model gives odds for every possible token, not one answer."
 
 
-def pipeline(w, model, temperature: float) -> None:
+def pipeline(w, vocab: int, temperature: float) -> None:
     """The six boxes: text -> tokens -> vectors -> attention -> probabilities -> sampling -> assistant."""
     c1, c2, c3 = st.columns(3)
     with c1.container(border=True):
@@ -68,7 +68,6 @@ def pipeline(w, model, temperature: float) -> None:
     with c4.container(border=True):
         st.markdown("**4 · A probability for every next token**")
         top_piece, top_p = w.next_tokens[0]
-        vocab = model.config.vocab_size
         predict.checkpoint(
             "overview_top_probability",
             f"Out of {vocab} possible next tokens, how much probability does the model give its single favourite?",
@@ -178,35 +177,34 @@ GROUP_COLOURS = {
 }
 
 
-def parameters_chart(model) -> None:
+def parameters_chart(facts: anatomy.ModelFacts) -> None:
     """Where the model's parameters are: a bar per part of the model (embeddings, each block, the output),
     split into its groups, with its caption and table.
 
     Drawn as HTML (lab_ui.charts.stacked_bars), not plotly: it is the Overview's only chart, so the first
     page a learner opens asks the browser for no plotly.js (app.py fetches it after the page, for the
     chapters that follow)."""
-    groups = anatomy.param_breakdown(model)
+    groups = facts.groups
     parts = list(dict.fromkeys(g.part for g in groups))  # the model's order: embeddings, block 0..n-1, output
     total = sum(g.count for g in groups)
     by_part = {p: sum(g.count for g in groups if g.part == p) for p in parts}
     caption = "Each bar's length is its number of parameters. " + _biggest(by_part, total, groups)
     charts.stacked_bars(
-        f"{model.num_params():,} parameters, by part of the model",
+        f"{facts.num_params:,} parameters, by part of the model",
         [(p, [(g.name, g.count) for g in groups if g.part == p]) for p in parts],
         GROUP_COLOURS, key="overview_parameters", caption=caption,
         table=[{"part": g.part, "group": g.name, "parameters": g.count, "share": f"{g.count / total:.1%}"} for g in groups],
     )
 
 
-def storage_note(model) -> str:
+def storage_note(facts: anatomy.ModelFacts) -> str:
     """How the parameters are stored, read from the model: 'float32, 4 bytes per parameter'."""
-    first = next(model.parameters())
-    return f"{str(first.dtype).removeprefix('torch.')}, {first.element_size()} bytes per parameter"
+    return f"{facts.dtype}, {facts.bytes_per_param} bytes per parameter"
 
 
-def file_why(model, file_bytes: int) -> str:
+def file_why(facts: anatomy.ModelFacts, file_bytes: int) -> str:
     """Why the file is as big as it is: its parameter count times the bytes each takes."""
-    return (f"Each of its {model.num_params():,} parameters is stored as a number of {next(model.parameters()).element_size()} bytes, "
+    return (f"Each of its {facts.num_params:,} parameters is stored as a number of {facts.bytes_per_param} bytes, "
             f"so its file takes {anatomy.human_bytes(file_bytes)}.")
 
 

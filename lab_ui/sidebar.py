@@ -32,7 +32,7 @@ def render(current_page: str | None = None) -> None:
             st.markdown(f"**{entry.name}**")
         record = entry.record
         lines = [
-            f"{entry.model.num_params():,} parameters",
+            f"{entry.facts.num_params:,} parameters",
             f"{cfg.n_layer} layers · {cfg.n_head} heads · {cfg.n_embd} wide",
             f"context {cfg.block_size} tokens · vocabulary {cfg.vocab_size} ({entry.tokenizer.kind})",
             f"positions: {'rotary' if cfg.position == 'rope' else 'learned table'}",

@@ -32,24 +32,27 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
-import torch
 
+from llm_core.interpret import first_page
 from llm_core.lab import labfile
 from llm_core.lab.cache import ModelCache
 from llm_core.lab.store import LabStore, QuotaError, RunRow, open_store
-from llm_core.model import lineage
-from llm_core.model.checkpoint import (
-    DEFAULT_MODEL,
-    MODELS_DIR,
-    LoadedModel,
-    describe_checkpoint,
-    load_checkpoint,
-)
-from llm_core.model.device import describe, pick_device
-from llm_core.text.data import load_corpus
-from llm_core.text.tokenizers import TiktokenTokenizer, tokenizer_from_dict
+from llm_core.model import anatomy, lineage
+from llm_core.model.config import ModelConfig
+from llm_core.paths import DEFAULT_MODEL, MODELS_DIR
+from llm_core.text.tokenizers import TiktokenTokenizer, Tokenizer, tokenizer_from_dict
+
+if TYPE_CHECKING:
+    import torch
+
+    from llm_core.model.checkpoint import LoadedModel
+
+# torch, the model code and the checkpoint reader are imported where they are used, not at the top:
+# a fresh server's first page (the Overview on the bundled model) is drawn before torch is loaded,
+# about a second sooner (app.py, llm_core/interpret/first_page.py).
 
 REGISTRY_KEY = "lab_models"  # this session's view of the desk's models (the same dict)
 CURRENT_KEY = "lab_current_model"
@@ -85,8 +88,9 @@ def memory_budget_bytes() -> int:
 
 
 class ModelEntry:
-    """A model on a desk. Its weights are held here (`model=` given: the bundled model, a test's) or
-    loaded on use from the store through the server's cache (`key`: the content hash)."""
+    """A model on a desk. Its weights are held here (`model=` given: a test's), loaded on first use
+    from the server's one copy (the bundled model: `bundled()`), or loaded on use from the store
+    through the server's cache (`key`: the content hash)."""
 
     def __init__(self, name: str, model=None, tokenizer=None, meta: dict | None = None, source: str = "bundled",
                  shared: bool = False, created: float | None = None, key: str | None = None, store: LabStore | None = None):
@@ -95,14 +99,25 @@ class ModelEntry:
         self.source, self.shared = source, shared
         self.created = created if created is not None else time.time()
         self.key, self._store = key, store
+        self._facts: anatomy.ModelFacts | None = None
+
+    @property
+    def _shipped(self) -> bool:
+        """A shipped model whose weights are the server's one copy: what the pages say of its size
+        and shape is read from its description and its shipped figures, with no weights loaded."""
+        return self._model is None and self.key is None and self.source == "bundled"
 
     @property
     def model(self) -> torch.nn.Module:
         if self._model is not None:
             return self._model
+        if self._shipped:
+            return bundled(self.meta.get("asset", DEFAULT_MODEL)).model
         return model_cache().get(self.key, self._load)
 
     def _load(self):
+        from llm_core.model.device import pick_device
+
         return self._store.load_model(self.key, self.meta, device=_DEVICE[0] if _DEVICE else pick_device("auto")).model
 
     @property
@@ -110,8 +125,23 @@ class ModelEntry:
         return self.meta.get("record", {})
 
     @property
-    def config(self):
+    def config(self) -> ModelConfig:
+        if self._shipped:
+            return ModelConfig.from_dict(self.meta["model_config"])
         return self.model.config
+
+    def shipped_figures(self) -> dict | None:
+        """What the Overview shows of this model, shipped beside it (llm_core/interpret/first_page.py),
+        for a shipped model whose weights are still those the figures were made from; else None."""
+        return first_page.load(self.meta.get("asset", DEFAULT_MODEL)) if self._shipped else None
+
+    @property
+    def facts(self) -> anatomy.ModelFacts:
+        """Its parameter count, where they are and how they are stored (llm_core.model.anatomy)."""
+        if self._facts is None:
+            shipped = self.shipped_figures()
+            self._facts = anatomy.ModelFacts.from_dict(shipped["facts"]) if shipped else anatomy.facts(self.model)
+        return self._facts
 
     @property
     def lineage(self) -> dict:
@@ -131,12 +161,25 @@ _DEVICE: list[torch.device] = []
 
 @st.cache_resource(show_spinner=False)
 def device() -> torch.device:
+    from llm_core.model.device import pick_device
+
     _DEVICE[:] = [pick_device("auto")]
     return _DEVICE[0]
 
 
+def gpu_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver: without one torch can only choose the CPU, which
+    the first page can say before torch is loaded."""
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
 def device_label() -> str:
-    return describe(device())
+    """The device the models run on, in words: the GPU's name, or the CPU and the cores this server may use."""
+    if gpu_driver_present() and device().type == "cuda":
+        from llm_core.model.device import describe
+
+        return describe(device())
+    return f"CPU, {len(os.sched_getaffinity(0))} cores"
 
 
 def bundled(name: str = DEFAULT_MODEL) -> LoadedModel:
@@ -148,17 +191,38 @@ def bundled(name: str = DEFAULT_MODEL) -> LoadedModel:
     return _load_bundled(name)
 
 
+@st.cache_resource(show_spinner=False)
+def bundled_description(name: str = DEFAULT_MODEL) -> tuple[Tokenizer, dict]:
+    """A shipped model's tokenizer and description (config, training record, lineage), read without
+    its weights or torch: all a new desk and the sidebar need. One dict per server, which the loaded
+    model shares (`_load_bundled`). The lineage is the one shipped with its first page
+    (llm_core/interpret/first_page.py), checked against the weights when they load."""
+    meta = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    shipped = first_page.load(name)
+    if shipped is not None:
+        meta["lineage"] = shipped["lineage"]
+    meta["asset"] = name
+    return tokenizer_from_dict(meta["tokenizer"]), meta
+
+
 @st.cache_resource(show_spinner="Loading the bundled model…")
 def _load_bundled(name: str) -> LoadedModel:
+    from llm_core.model.checkpoint import load_checkpoint
+
+    tokenizer, meta = bundled_description(name)
     loaded = load_checkpoint(MODELS_DIR / f"{name}.safetensors", device=device())
-    loaded.meta["lineage"] = lineage.from_record(loaded.model, loaded.tokenizer, loaded.meta, "bundled", name=BUNDLED_NAME)
-    loaded.meta["asset"] = name
-    model_cache().pin(loaded.meta["lineage"]["hash"], loaded.model)
+    if meta.get("lineage", {}).get("hash") != lineage.content_hash(loaded.model, loaded.tokenizer):
+        # no shipped lineage, or one for other weights: made from the record, in the dict every desk's entry holds
+        meta["lineage"] = lineage.from_record(loaded.model, loaded.tokenizer, loaded.meta, "bundled", name=BUNDLED_NAME)
+    loaded.tokenizer, loaded.meta = tokenizer, meta
+    model_cache().pin(meta["lineage"]["hash"], loaded.model)
     return loaded
 
 
 @st.cache_resource(show_spinner=False)
 def corpus(name: str = "tinyshakespeare") -> str:
+    from llm_core.text.data import load_corpus
+
     return load_corpus(name)
 
 
@@ -277,8 +341,8 @@ def _load_desk(desk_id: str, s: LabStore) -> Desk | None:
     d.saved_data = json.dumps(labfile.json_only(d.data), sort_keys=True)
     for m in row.models:
         if m.source == "bundled":
-            loaded = bundled(m.meta.get("asset", DEFAULT_MODEL))
-            d.models[m.name] = ModelEntry(m.name, loaded.model, loaded.tokenizer, loaded.meta, "bundled", shared=True)
+            tokenizer, meta = bundled_description(m.meta.get("asset", DEFAULT_MODEL))
+            d.models[m.name] = ModelEntry(m.name, None, tokenizer, meta, "bundled", shared=True)
         elif s.has_weights(m.hash):
             d.models[m.name] = ModelEntry(m.name, None, tokenizer_from_dict(m.meta["tokenizer"]), m.meta, m.source, created=m.created, key=m.hash, store=s)
         else:
@@ -343,12 +407,12 @@ def _registry() -> dict[str, ModelEntry]:
     if registry is None:
         with d.lock:
             if not d.models:
-                loaded = bundled()
-                entry = ModelEntry(BUNDLED_NAME, loaded.model, loaded.tokenizer, loaded.meta, "bundled", shared=True)
+                tokenizer, meta = bundled_description(DEFAULT_MODEL)
+                entry = ModelEntry(BUNDLED_NAME, None, tokenizer, meta, "bundled", shared=True)  # its weights load on first use
                 d.models[entry.name] = entry
                 d.current = entry.name
                 if d.store is not None:
-                    d.store.add_model(d.id, entry.name, loaded.meta["lineage"]["hash"], _bundled_row_meta(loaded), "bundled")
+                    d.store.add_model(d.id, entry.name, entry.hash, _bundled_row_meta(meta), "bundled")
                     d.store.save_desk(d.id, current=d.current)
         registry = st.session_state[REGISTRY_KEY] = d.models
     elif registry is not d.models:
@@ -358,8 +422,8 @@ def _registry() -> dict[str, ModelEntry]:
     return registry
 
 
-def _bundled_row_meta(loaded: LoadedModel) -> dict:
-    return {"asset": loaded.meta.get("asset", DEFAULT_MODEL), "lineage": loaded.meta["lineage"], "record": {}}
+def _bundled_row_meta(meta: dict) -> dict:
+    return {"asset": meta.get("asset", DEFAULT_MODEL), "lineage": meta["lineage"], "record": {}}
 
 
 def _links() -> dict[str, ModelEntry]:
@@ -424,6 +488,8 @@ def dismiss(index: int) -> None:
 def add_model(name: str, model, tokenizer, meta: dict | None = None, source: str = "trained", make_current: bool = True) -> str | None:
     """Register a model under a unique name (a suffix is added if the name is taken) and keep it on disk;
     returns the name, or None when a quota refused it (the sidebar then says why)."""
+    from llm_core.model.checkpoint import describe_checkpoint
+
     registry = _registry()
     d = desk()
     meta = {**describe_checkpoint(model, tokenizer, (meta or {}).get("record")), **(meta or {})}  # config and tokenizer, for loading it back

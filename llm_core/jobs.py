@@ -44,8 +44,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from llm_core.model.device import TRAINING_THREADS, use_threads
-
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running", "stopping", "finishing")
@@ -325,6 +323,8 @@ class Job:
     # --- the background thread ---
 
     def _run(self) -> None:
+        from llm_core.model.device import TRAINING_THREADS, use_threads  # here: the first page reads this module before torch is loaded
+
         use_threads(TRAINING_THREADS)  # this thread may be made by a page thread that runs on one
         watchdog = threading.Thread(target=self._watch, name=f"watchdog:{self.name}", daemon=True)
         watchdog.start()

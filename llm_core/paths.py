@@ -4,3 +4,5 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
+MODELS_DIR = ASSETS / "models"  # the shipped models (llm_core.model.checkpoint reads them)
+DEFAULT_MODEL = "shakespeare-tiny"  # the bundled model every new desk starts with

@@ -1,25 +1,33 @@
 """Overview: where to start, the pipeline at a glance, live on the current model, what LLMs are used
 for, and "a model is two files"."""
 
+from pathlib import Path
+
 import streamlit as st
 
+import llm_core.model
 from lab_ui import course, predict, state, url_state
 from lab_ui import overview_view as view
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from lab_ui.widgets import page_link, table_html
 from llm_core import literature
-from llm_core.interpret.walkthrough import third_party_imports, walk
-from llm_core.model import anatomy, runner
-from llm_core.model.checkpoint import MODELS_DIR, checkpoint_bytes
+from llm_core.interpret import first_page
+from llm_core.interpret.walkthrough import DEFAULT_PROMPT, NEW_TOKENS, TEMPERATURE, Walkthrough, third_party_imports, walk
+from llm_core.model import anatomy
+from llm_core.paths import MODELS_DIR
 from llm_core.text.tokenizers import TokenizerError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
-NEW_TOKENS, TEMPERATURE = 80, 0.8  # the sampled continuation of box 5
+# This page asks the model for nothing it has not shipped when the current model is the bundled one
+# and the prompt is the first one (llm_core/interpret/first_page.py): a fresh server draws it before
+# torch is loaded (app.py). runner.py is read, not imported (it imports torch).
+RUNNER_PATH = Path(llm_core.model.__file__).with_name("runner.py")
 
 entry = state.current()
-model, tokenizer = entry.model, entry.tokenizer
+tokenizer, facts, config = entry.tokenizer, entry.facts, entry.config
+shipped = entry.shipped_figures()
 
 course.chapter_intro("overview")
 course.route_view()
@@ -32,7 +40,7 @@ st.markdown(
     f"**current model** (*{entry.name}*); each box links to the chapter that opens it up."
 )
 
-prompt = url_state.text_box(st.text_input, "Prompt", "overview_prompt", "ROMEO: O, she doth teach the torches to burn bright", max_chars=5000)
+prompt = url_state.text_box(st.text_input, "Prompt", "overview_prompt", DEFAULT_PROMPT, max_chars=5000)
 
 
 
@@ -48,7 +56,8 @@ def _walk(entry_name: str, created: float, text: str):
 # opening the app shares one computation (each session's entry of it is made at its own time).
 model_key = (entry.name, 0.0 if entry.shared else entry.created)
 try:
-    w = _walk(*model_key, prompt)
+    # the walk this model made of this prompt, shipped (first_page.py, checked against the model by a test), else made now
+    w = Walkthrough.from_dict(shipped["walk"]) if first_page.shows(shipped, prompt) else _walk(*model_key, prompt)
 except TokenizerError as exc:
     st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
@@ -58,8 +67,8 @@ except ValueError as exc:
 
 if w is not None:
     if w.truncated:
-        st.caption(f"The prompt is longer than the model's context of {model.config.block_size} tokens: the first {w.truncated} tokens were left out.")
-    view.pipeline(w, model, TEMPERATURE)
+        st.caption(f"The prompt is longer than the model's context of {config.block_size} tokens: the first {w.truncated} tokens were left out.")
+    view.pipeline(w, config.vocab_size, TEMPERATURE)
 
 view.uses()
 
@@ -69,13 +78,16 @@ st.header("A model is two files")
 @st.cache_data(show_spinner=False, max_entries=16)
 def _files(entry_name: str, created: float):
     e = state.models()[entry_name]
-    weights, description = checkpoint_bytes(e.model, e.tokenizer, e.record)
-    return weights, description
+    if e.shipped_figures() is not None:  # the shipped files are these bytes (tests/test_first_page.py): read, not rebuilt from the weights
+        return (MODELS_DIR / f"{e.meta['asset']}.safetensors").read_bytes(), (MODELS_DIR / f"{e.meta['asset']}.json").read_bytes()
+    from llm_core.model.checkpoint import checkpoint_bytes
+
+    return checkpoint_bytes(e.model, e.tokenizer, e.record)
 
 
 weights, description = _files(*model_key)
 on_disk = MODELS_DIR / "shakespeare-tiny.safetensors"
-runner_source = open(runner.__file__, encoding="utf-8").read()
+runner_source = RUNNER_PATH.read_text(encoding="utf-8")
 record = entry.record
 corpus_chars, corpus_tokens = record.get("corpus_chars"), record.get("tokens_in_corpus")
 val_loss, elapsed_s = record.get("val_loss"), record.get("elapsed_s")
@@ -89,26 +101,26 @@ if asked:
     file_bigger = len(weights) > corpus_chars
     predict.checkpoint(
         "overview_file_vs_text",
-        f"This model has {model.num_params():,} parameters and learned from {corpus_chars:,} characters of text. "
+        f"This model has {facts.num_params:,} parameters and learned from {corpus_chars:,} characters of text. "
         "Is its parameters file bigger or smaller than that text?",
         predict.choice(["bigger than the text", "smaller than the text"]),
         lambda guess: predict.Reveal(
             f"Its parameters file is {anatomy.human_bytes(len(weights))}, the text {corpus_chars:,} characters (about {anatomy.human_bytes(corpus_chars)}): "
             f"the file is {'bigger' if file_bigger else 'smaller'}.",
             guess == ("bigger than the text" if file_bigger else "smaller than the text"),
-            view.file_why(model, len(weights)) + " " + view.compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)),
+            view.file_why(facts, len(weights)) + " " + view.compression_note(val_loss, corpus_chars, corpus_tokens, len(weights)),
         ),
     )
 size_shown = not asked or predict.made("overview_file_vs_text") is not None  # the file's size is the answer: shown once guessed
 left, right = st.columns(2)
 with left:
     st.subheader("1 · The parameters")
-    view.parameters_chart(model)
+    view.parameters_chart(facts)
     size_note = f"{anatomy.human_bytes(len(weights))} ({len(weights):,} bytes)"
     if entry.source == "bundled" and on_disk.exists():
         size_note += f"; the bundled file on disk is {on_disk.stat().st_size:,} bytes"
     if size_shown:
-        st.caption(f"Weights file: {size_note}. {view.storage_note(model)}, plus a header describing the model.")
+        st.caption(f"Weights file: {size_note}. {view.storage_note(facts)}, plus a header describing the model.")
     else:
         st.caption("Weights file: its size shows here once you have made the prediction above.")
     st.download_button("Download the parameters (.safetensors)", weights, file_name="model.safetensors", mime="application/octet-stream", key="dl_weights")
@@ -124,7 +136,7 @@ page_link("pages/compression.py", "Compression and cost: the model as a real com
 st.header("The same idea at two scales")
 trained_on = f"{elapsed_s:,.0f} s of training on one {record.get('device', '?').upper()}" if elapsed_s else "not recorded with this model"
 ours = {
-    "parameters": f"{model.num_params():,}",
+    "parameters": f"{facts.num_params:,}",
     "parameters file": anatomy.human_bytes(len(weights)) if size_shown else "(make the prediction above first)",
     "training text": f"{corpus_chars:,} characters ({record.get('corpus', '?')})" if corpus_chars else "not recorded with this model",
     "compute": trained_on,

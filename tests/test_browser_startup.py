@@ -1,10 +1,10 @@
 """Browser test: when a browser session fetches plotly.js and the code highlighter (app.py's warm-up).
 
 The Overview draws its one chart as HTML, so its page needs neither. A session's first run sends an
-invisible chart and code block to have the browser load both before a later chapter needs them: the
-server's first session gets them first, while its run imports torch, and they are gone when the run
-ends; every later session gets them after the page, hidden, and its next run leaves them out. Speed is
-measured by benchmarks/app_startup.py and benchmarks/first_visits.py, not asserted here.
+invisible chart and code block after its page, to have the browser load both before a later chapter
+needs them, and its next run leaves them out: a fresh server's first session too, whose run imports
+no torch (its figures are shipped: tests/test_first_page.py). Speed is measured by
+benchmarks/app_startup.py and benchmarks/first_visits.py, not asserted here.
 """
 
 from browser_harness import StreamlitServer, assert_no_exception, main_area, open_page, wait_idle
@@ -17,31 +17,23 @@ def _chunk_requests(page) -> dict[str, float]:
     return {name.split(".")[0]: start for name, start in entries if name.endswith(".js")}
 
 
-def test_the_first_session_warms_up_during_the_import_and_later_ones_after_their_page(browser):
-    server = StreamlitServer().start()  # fresh: the first run imports torch, the wait the warm-up fills
+def test_every_overview_session_warms_up_after_its_page_the_fresh_server_first_too(browser):
+    server = StreamlitServer().start()  # fresh: the first Overview is drawn without torch
     first, later = (browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2))
     try:
-        page = first.new_page()
-        open_page(page, server.url)
-        main, sidebar = main_area(page), page.get_by_test_id("stSidebar")
-        expect(main.get_by_role("img", name="Each bar's length is its number of parameters", exact=False)).to_be_visible()
-        expect(main.get_by_test_id("stPlotlyChart")).to_have_count(0)  # the Overview's chart is HTML
-        chunks = _chunk_requests(page)
-        # the server's first session: plotly.js and the highlighter asked for before the page's first widget (the prompt box)
-        assert chunks["PlotlyChart"] < chunks["TextInput"] and chunks["StreamlitSyntaxHighlighter"] < chunks["TextInput"], chunks
-        expect(sidebar.get_by_test_id("stPlotlyChart")).to_have_count(0)  # and gone once the run is over
-        expect(sidebar.get_by_test_id("stCode")).to_have_count(0)
-        assert_no_exception(page)
-
-        page = later.new_page()  # a later session on the same server: after its page
-        open_page(page, server.url)
-        main, sidebar = main_area(page), page.get_by_test_id("stSidebar")
-        warm_up = sidebar.get_by_test_id("stPlotlyChart")
-        expect(warm_up.locator("svg").first).to_be_attached(timeout=30_000)  # drawn: plotly.js is in this browser now
-        expect(warm_up).to_be_hidden()
-        chunks = _chunk_requests(page)
-        assert chunks["PlotlyChart"] > chunks["TextInput"] and chunks["PlotlyChart"] > chunks["DownloadButton"], chunks
-        assert "StreamlitSyntaxHighlighter" in chunks, chunks
+        for context in (first, later):
+            page = context.new_page()
+            open_page(page, server.url)
+            main, sidebar = main_area(page), page.get_by_test_id("stSidebar")
+            expect(main.get_by_role("img", name="Each bar's length is its number of parameters", exact=False)).to_be_visible()
+            expect(main.get_by_test_id("stPlotlyChart")).to_have_count(0)  # the Overview's chart is HTML
+            warm_up = sidebar.get_by_test_id("stPlotlyChart")
+            expect(warm_up.locator("svg").first).to_be_attached(timeout=30_000)  # drawn: plotly.js is in this browser now
+            expect(warm_up).to_be_hidden()
+            chunks = _chunk_requests(page)
+            if context is later:  # (the fresh server's first run is over so soon that the page's pieces and these are asked for together)
+                assert chunks["PlotlyChart"] > chunks["TextInput"] and chunks["PlotlyChart"] > chunks["DownloadButton"], chunks
+            assert "StreamlitSyntaxHighlighter" in chunks, chunks
         box = main.get_by_role("textbox", name="Prompt")  # the next run leaves the warm-up out
         box.fill("JULIET: O Romeo")
         box.press("Enter")

@@ -4,18 +4,23 @@
 What it is: `walk(model, tokenizer, text)` runs the real model once on the prompt (trace path)
 and a short generation after it, and returns the numbers each stage of the pipeline shows.
 What it is not: the chapters themselves; each stage has its own chapter with the full view.
+torch is imported inside `walk`, not at the top: the Overview reads this module before torch is
+loaded (its first page on a fresh server is drawn from shipped figures: first_page.py).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sys
 from dataclasses import dataclass
 
-import torch
-
-from llm_core.generation.sample import generate
 from llm_core.text.tokenizers import Tokenizer
+
+# What the Overview sends through the model: its prompt box's first text, and the continuation's
+# length and temperature (box 5). The shipped first page (first_page.py) is made with the same.
+DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright"
+NEW_TOKENS, TEMPERATURE = 80, 0.8
 
 
 @dataclass
@@ -33,10 +38,28 @@ class Walkthrough:
     n_layer: int
     n_head: int
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
-@torch.no_grad()
+    @classmethod
+    def from_dict(cls, d: dict) -> Walkthrough:
+        """The inverse of `to_dict` after a JSON round trip (which turns tuples into lists)."""
+        return cls(**{**d, "attention_source": [tuple(a) for a in d["attention_source"]], "next_tokens": [tuple(t) for t in d["next_tokens"]]})
+
+
 def walk(model, tokenizer: Tokenizer, text: str, new_tokens: int = 60, temperature: float = 0.8, seed: int = 0, top: int = 5) -> Walkthrough:
     """Run `text` through `model`; raises ValueError (with a readable message) for unusable text."""
+    import torch
+
+    with torch.no_grad():
+        return _walk(model, tokenizer, text, new_tokens, temperature, seed, top)
+
+
+def _walk(model, tokenizer: Tokenizer, text: str, new_tokens: int, temperature: float, seed: int, top: int) -> Walkthrough:
+    import torch
+
+    from llm_core.generation.sample import generate
+
     if not text:
         raise ValueError("type some text to send through the pipeline.")
     ids = tokenizer.encode(text)

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from llm_core.literature import cite, source, value
-from llm_core.model.checkpoint import checkpoint_bytes
 
 
 @dataclass
@@ -55,8 +54,36 @@ def param_breakdown(model) -> list[ParamGroup]:
 
 def weights_file_bytes(model, tokenizer, meta: dict | None = None) -> int:
     """The exact size of the .safetensors file this model would be saved as."""
+    from llm_core.model.checkpoint import checkpoint_bytes  # here, not at the top: this module is read before torch is (the first page)
+
     weights, _ = checkpoint_bytes(model, tokenizer, (meta or {}).get("record"))
     return len(weights)
+
+
+@dataclass
+class ModelFacts:
+    """What the pages say about a model's size, read from the model once: its parameter count, where
+    the parameters are, and how each is stored. Plain data (JSON both ways), so the figures of a
+    shipped model can be shipped beside it and a page can show them before torch is loaded
+    (llm_core.interpret.first_page)."""
+
+    num_params: int
+    groups: list[ParamGroup]
+    dtype: str  # "float32"
+    bytes_per_param: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelFacts:
+        return cls(int(d["num_params"]), [ParamGroup(**g) for g in d["groups"]], str(d["dtype"]), int(d["bytes_per_param"]))
+
+
+def facts(model) -> ModelFacts:
+    """The model's facts, read from its parameters."""
+    first = next(model.parameters())
+    return ModelFacts(model.num_params(), param_breakdown(model), str(first.dtype).removeprefix("torch."), first.element_size())
 
 
 def bits_per_token(loss_nats: float) -> float:

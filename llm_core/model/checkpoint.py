@@ -19,24 +19,24 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
+from typing import TYPE_CHECKING
 
 from llm_core.model.config import ConfigError, ModelConfig
-from llm_core.model.gpt import GPT
 from llm_core.model.lineage import LineageError, content_hash
 from llm_core.model.lineage import validate as validate_lineage
-from llm_core.paths import ASSETS
+from llm_core.paths import DEFAULT_MODEL, MODELS_DIR  # noqa: F401  (named here too: where a reader of checkpoints looks)
 from llm_core.text.tokenizers import Tokenizer, TokenizerError, tokenizer_from_dict
+
+if TYPE_CHECKING:
+    from llm_core.model.gpt import GPT
+
+# torch, safetensors' torch half and the model are imported by the functions that use them: the
+# lab's store reads this module on the first page, which is drawn before torch is loaded (app.py).
 
 FORMAT = "llm-lab-checkpoint"
 VERSION = 1
 METADATA_KEY = "llm_lab"
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
-MODELS_DIR = ASSETS / "models"
-DEFAULT_MODEL = "shakespeare-tiny"
 
 
 class CheckpointError(ValueError):
@@ -74,6 +74,8 @@ def describe_checkpoint(model: GPT, tokenizer: Tokenizer, record: dict | None = 
 def checkpoint_bytes(model: GPT, tokenizer: Tokenizer, record: dict | None = None, lineage: dict | None = None) -> tuple[bytes, bytes]:
     """The two files as bytes (weights, JSON), for a download button or a save."""
     meta = describe_checkpoint(model, tokenizer, record, lineage)
+    from safetensors.torch import save as save_safetensors_bytes
+
     meta_json = json.dumps(meta, ensure_ascii=False)
     tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.state_dict().items()}
     weights = save_safetensors_bytes(tensors, metadata={METADATA_KEY: meta_json})
@@ -174,6 +176,11 @@ def load_checkpoint_bytes(weights: bytes, meta_json: bytes | str | None = None, 
     else:
         raise CheckpointError("this safetensors file has no LLM Lab description; give its .json file too.")
     config, tokenizer, meta = _parse_meta(meta)
+    import torch
+    from safetensors.torch import load as load_safetensors_bytes
+
+    from llm_core.model.gpt import GPT
+
     try:
         tensors = load_safetensors_bytes(weights)
     except Exception as exc:  # safetensors raises its own error type for corrupt data
@@ -215,6 +222,9 @@ def load_checkpoint(path, device="cpu") -> LoadedModel:
 
 def optimizer_bytes(model: GPT, optimizers) -> bytes:
     """Optimizer state (moments, momentum buffers) as safetensors, keyed by parameter name."""
+    import torch
+    from safetensors.torch import save as save_safetensors_bytes
+
     names = {id(p): n for n, p in model.named_parameters()}
     tensors = {}
     for i, opt in enumerate(optimizers):
@@ -237,6 +247,8 @@ def load_optimizer_state(path, model: GPT, optimizers) -> bool:
 
 def load_optimizer_bytes(raw: bytes, model: GPT, optimizers) -> None:
     """Restore optimizer state from `optimizer_bytes(...)` (a resumed run in a fresh worker)."""
+    from safetensors.torch import load as load_safetensors_bytes
+
     try:
         tensors = load_safetensors_bytes(raw)
     except Exception as exc:
