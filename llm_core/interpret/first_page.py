@@ -28,7 +28,7 @@ from llm_core.interpret.walkthrough import DEFAULT_PROMPT, NEW_TOKENS, TEMPERATU
 from llm_core.paths import DEFAULT_MODEL, MODELS_DIR
 
 FORMAT, VERSION = "llm-lab-first-page", 1
-BUNDLED_LINEAGE_NAME = "Shakespeare (bundled)"  # the bundled model's name on every desk (lab_ui.state.BUNDLED_NAME)
+BUNDLED_LINEAGE_NAME = "Shakespeare (bundled)"  # the bundled model's name on every desk (lab_ui.state.BUNDLED_NAME is this)
 
 
 def path_of(name: str):
