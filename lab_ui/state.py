@@ -24,10 +24,12 @@ anything that trains starts from `editable_copy()`.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -167,10 +169,17 @@ def device() -> torch.device:
     return _DEVICE[0]
 
 
+@functools.cache
 def gpu_driver_present() -> bool:
-    """Whether this machine has an NVIDIA driver: without one torch can only choose the CPU, which
-    the first page can say before torch is loaded."""
-    return os.path.exists("/proc/driver/nvidia/version")
+    """Whether this machine has an NVIDIA driver (Linux's /proc entry, or its `nvidia-smi` on the
+    path elsewhere): without one torch can only choose the CPU, which the first page can say before
+    torch is loaded."""
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def usable_cores() -> int:
+    """The cores this server process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def device_label() -> str:
@@ -179,7 +188,8 @@ def device_label() -> str:
         from llm_core.model.device import describe
 
         return describe(device())
-    return f"CPU, {len(os.sched_getaffinity(0))} cores"
+    n = usable_cores()
+    return f"CPU, {n} core{'s' if n != 1 else ''}"
 
 
 def bundled(name: str = DEFAULT_MODEL) -> LoadedModel:

@@ -69,6 +69,8 @@ def test_the_overview_reads_the_same_from_the_shipped_figures_and_from_the_model
     a, b = page_text(shipped), page_text(computed)
     assert len(a) > 40 and a == b
     assert any("804,224 parameters" in t for t in a)
+    cores = state.usable_cores()  # the device, said without torch on a machine with no GPU driver
+    assert state.gpu_driver_present() or f"Device: CPU, {cores} core{'s' if cores != 1 else ''}" in [c.value for c in shipped.sidebar.caption]
 
 
 FIRST_RUN = textwrap.dedent("""
