@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python benchmarks/cpu_step.py [--batch 16] [--repeats 60]
 
-Prints figures; asserts nothing. First one step of the tiny preset (batch x 128 characters, bf16
+Prints figures; asserts nothing. `--plain-malloc` leaves glibc's malloc at its defaults, as before
+the training loop kept freed memory for reuse (`device.keep_freed_memory`). First one step of the tiny preset (batch x 128 characters, bf16
 autocast where this CPU is faster in bf16, torch's threads), split into forward, backward, gradient
 clipping and the optimizers (median milliseconds), and the same on the half-length windows the
 preset's first half trains on (`loop.half_windows`). Then each rewrite beside the plain PyTorch it
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 
 from llm_core.model import gpt
 from llm_core.model.config import model_preset, train_preset
-from llm_core.model.device import autocast, cpu_bf16_is_faster, use_bf16
+from llm_core.model.device import autocast, cpu_bf16_is_faster, keep_freed_memory, use_bf16
 from llm_core.training import optim
 from llm_core.training.loop import build_model
 
@@ -129,8 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=60)
+    parser.add_argument("--plain-malloc", action="store_true",
+                        help="leave glibc's malloc at its defaults, as before the training loop kept freed memory (device.keep_freed_memory)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; torch {torch.__version__}")
+    kept = False if args.plain_malloc else keep_freed_memory()
+    print(f"freed memory kept for reuse (device.keep_freed_memory, as the training loop does): {kept}")
     full = step_phases(args.batch, args.repeats)
     half = step_phases(args.batch, args.repeats, length=64)  # the preset's first half: loop.half_windows
     print(f"a step on half-length windows takes {half / full:.2f} of a full step")

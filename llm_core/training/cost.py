@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from llm_core.model.config import ModelConfig, TrainConfig, model_preset
-from llm_core.model.device import TRAINING_THREADS, autocast, threads, use_bf16
+from llm_core.model.device import TRAINING_THREADS, autocast, keep_freed_memory, threads, use_bf16
 from llm_core.training.optim import build_optimizers
 
 
@@ -83,6 +83,7 @@ def time_steps(config: ModelConfig, batch_size: int, device, steps: int = 3, war
     optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr)
     gen = torch.Generator().manual_seed(0)
     bf16 = use_bf16(torch.device(device), precision)
+    keep_freed_memory()  # as the training loop does, so that the steps timed here run as its steps will
     timings = []
     for i in range(warmup + steps):
         x = torch.randint(config.vocab_size, (batch_size, config.block_size), generator=gen).to(device)

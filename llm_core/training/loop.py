@@ -27,7 +27,7 @@ from llm_core.model.config import (
     ModelConfig,
     TrainConfig,
 )
-from llm_core.model.device import autocast, use_bf16
+from llm_core.model.device import autocast, keep_freed_memory, use_bf16
 from llm_core.model.gpt import GPT
 from llm_core.text.data import (
     DataError,
@@ -192,6 +192,7 @@ def train(
     cfg.validate()
     device = model.device
     bf16 = use_bf16(device, cfg.precision)
+    keep_freed_memory()  # each step reuses the memory the last one freed: no fresh pages to fault in (device.keep_freed_memory)
     state = state or TrainState()
     if not state.optimizers:
         state.optimizers = build_optimizers(model, cfg.lr, cfg.muon_lr, cfg.weight_decay)
