@@ -30,11 +30,14 @@ def test_the_shipped_answers_are_the_shipped_model_answering_live(closed):
     shipped = shipped_closed_rows(closed.model, closed.tokenizer, world, facts)
     live = readers.closed_book_rows(closed.model, closed.tokenizer, world, facts)
     assert shipped is not None and len(shipped) == len(live) == 240
+    # The file was made on one CPU; another CPU's fp32 kernels round differently in the last digits: between the
+    # Intel host that made it and an AMD EPYC host the largest difference was 1.2e-5 of the value (5 Dec 2026).
+    # The chapter shows these as whole percentages; answers, verdicts and counts must match exactly.
     for s, r in zip(shipped, live):
         assert (s.fact, s.prompt, s.answer.text, s.correct, s.seen) == (r.fact, r.prompt, r.answer.text, r.correct, r.seen)
-        assert s.answer.confidence == pytest.approx(r.answer.confidence, rel=1e-5, abs=1e-7)
-        assert s.answer.token_probs == pytest.approx(r.answer.token_probs, rel=1e-5, abs=1e-7)
-        assert s.answer.first_entropy == pytest.approx(r.answer.first_entropy, rel=1e-5, abs=1e-7)
+        assert s.answer.confidence == pytest.approx(r.answer.confidence, rel=1e-4, abs=1e-7)
+        assert s.answer.token_probs == pytest.approx(r.answer.token_probs, rel=1e-4, abs=1e-7)
+        assert s.answer.first_entropy == pytest.approx(r.answer.first_entropy, rel=1e-4, abs=1e-7)
     assert sum(r.correct for r in shipped) > 0 and sum(not r.correct for r in shipped) > 0  # both kinds of answer are in the file
 
 
