@@ -54,12 +54,14 @@ KEEP_FREE_UP_TO = 64 << 20
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the system.
 
-    Why (measured on the 2-core machine, `benchmarks/cpu_step.py --plain-malloc`): a training step
-    frees its activations (a few MB each for the tiny preset) and allocates them again in the next
-    step. By default glibc gives such memory back, as mmap'd chunks or by trimming the heap, so the
-    next step touches fresh pages: about 5,000-7,000 page faults a step, and the tiny preset's step
-    took 42.7-44.0 ms instead of 35.5-36.6 ms. Fixed thresholds keep up to 64 MB free in the heap
-    and put allocations under 32 MB there (a fixed mmap threshold also stops glibc moving it).
+    Why (measured on the 2-core machine, 60 steps of the tiny preset in a loop; `benchmarks/cpu_step.py
+    --plain-malloc` compares): a training step frees its activations (a few MB each for the tiny
+    preset) and allocates them again in the next step. By default glibc gives such memory back, as
+    mmap'd chunks or by trimming the heap, so the next step touches fresh pages: 2,000-7,000 page
+    faults a step, and the step took 38.6-44.0 ms instead of 35.1-36.6 ms. Fixed thresholds keep up
+    to 64 MB free in the heap and put allocations under 32 MB there (a fixed mmap threshold also
+    stops glibc moving it). glibc raises its thresholds by itself once a large chunk is freed (a
+    big evaluation batch does that), so a process that has freed one gains less (the README).
     Process-wide and idempotent; True where set (Linux with glibc), False elsewhere, where it
     changes nothing.
     """
