@@ -1,14 +1,14 @@
 import math
 import os
+import platform
 import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import perturbed_model
+from conftest import ROOT, perturbed_model
 
 from llm_core.model.config import ConfigError, TrainConfig, model_preset
 from llm_core.text.data import TokenSplit
@@ -21,8 +21,6 @@ from llm_core.training.loop import (
     lr_scale,
     train,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -236,10 +234,10 @@ FAULTS_PER_STEP = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings: Linux only")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc settings: glibc only")
 def test_after_the_training_loop_a_step_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
     # Page faults a step, tiny model, 8 x 128 tokens: a fresh process, and one whose training loop has run
-    # (device.keep_freed_memory, which made the tiny preset's step about a sixth quicker here).
+    # (device.keep_freed_memory, which made the tiny preset's step a tenth to a sixth quicker here).
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     runs = {mode: subprocess.Popen([sys.executable, "-c", FAULTS_PER_STEP, mode], stdout=subprocess.PIPE, text=True, env=env)
             for mode in ("plain", "after_train")}
