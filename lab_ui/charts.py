@@ -177,7 +177,7 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         if _strict():
             raise PaletteError(message)
         log.warning(message)
-    where.plotly_chart(fig, key=key, config=CONFIG, alt=caption)
+    where.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None)  # the look is palette.TEMPLATE (palette.py says why)
     where.caption(caption)
     _data_behind(where, key, table, table_label, file_name)
 
@@ -193,8 +193,9 @@ def _data_behind(where, key: str, table, table_label: str, file_name: str | None
         st.html(data_table_html(shown))
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
-        st.download_button("Download the data (CSV)", csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv", mime="text/csv",
-                           key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+        # Built and sent when clicked: given as text, every chart's CSV went to the browser with every run of its page.
+        st.download_button("Download the data (CSV)", lambda: csv_text([{k: shown_cell(v, "") for k, v in row.items()} for row in rows]), file_name=file_name or f"{key}.csv",
+                           mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:")
 
 
 # A chart of a few stacked bars, drawn as HTML and CSS instead of plotly: nothing for the browser to

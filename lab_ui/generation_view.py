@@ -125,7 +125,9 @@ class SpecFigure(dict):
     Streamlit validates a dict once anyway when it draws it, so the step chart is validated once,
     not twice, on every Step and Play tick."""
 
-    def update_layout(self, **changes) -> None:
+    def update_layout(self, overwrite: bool = False, **changes) -> None:
+        """As plotly's: `overwrite` replaces what `changes` names; without it, plotly merges nested
+        properties, which the figures styled here never need (lab_ui.palette.apply sets whole values)."""
         self.setdefault("layout", {}).update(changes)
 
     def to_plotly_json(self) -> dict:

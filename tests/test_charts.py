@@ -65,6 +65,27 @@ def test_a_chart_has_its_caption_as_text_and_alt_and_its_data_as_a_table(monkeyp
     assert at.get("download_button")[0].proto.label == "Download the data (CSV)"
 
 
+def test_charts_carry_the_apps_own_look_not_streamlits_theme(monkeypatch):
+    """Streamlit's chart theme is off (the browser skips restyling every figure) and the figure carries
+    palette.TEMPLATE instead: nothing of plotly's default template left, axis text readable (4.5:1)."""
+    from lab_ui.generation_view import SpecFigure
+
+    monkeypatch.setenv("LLM_LAB_STRICT_PALETTE", "1")
+    at = AppTest.from_string(CHART_SCRIPT.format(color=palette.BLUE), default_timeout=120).run()
+    assert not at.exception, at.exception
+    chart = at.get("plotly_chart")[0].proto
+    assert chart.theme == ""  # theme=None
+    template = json.loads(chart.spec)["layout"]["template"]
+    assert template == palette.TEMPLATE  # replaced, not merged into plotly's default (which has "data" and a colorway of its own)
+    layout = template["layout"]
+    texts = [layout["font"]["color"], layout["title"]["font"]["color"], layout["hoverlabel"]["font"]["color"]]
+    texts += [layout[axis][part]["color"] for axis in ("xaxis", "yaxis") for part in ("tickfont",)] + [layout[axis]["title"]["font"]["color"] for axis in ("xaxis", "yaxis")]
+    assert all(palette.contrast(c, layout["paper_bgcolor"]) >= 4.5 for c in texts), texts
+    spec = SpecFigure(data=[{"type": "bar", "x": ["a"], "y": [1]}], layout={"height": 200})
+    palette.apply(spec)  # the generation chart's plain-dict figure takes the same look
+    assert spec["layout"]["template"] == palette.TEMPLATE and spec["layout"]["height"] == 200
+
+
 def test_a_colour_outside_the_palette_is_refused(monkeypatch):
     from lab_ui.charts import PaletteError, chart
 
