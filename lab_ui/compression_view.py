@@ -162,7 +162,8 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
             "one model step per token, on one thread, in 32-bit floats, the same way on both sides, or the decompressor would drift from the "
             "compressor's probabilities. The order-3 size is its ideal code length."
         )
-    st.download_button("Download the compressed file (.llmz)", packed.data, file_name="text.llmz", mime="application/octet-stream", key="compress_dl")
+    st.download_button("Download the compressed file (.llmz)", lambda: packed.data, file_name="text.llmz", mime="application/octet-stream", key="compress_dl",
+                       on_click="ignore")  # sent when clicked, not with every run (model_files.py says why)
     st.subheader("Where the model spent its bits")
     st.markdown(figs.legend_html() + figs.bits_html(packed.pieces), unsafe_allow_html=True)
     st.caption("Each character's background says what it cost (with a mouse, hover a character for its figure). The most surprising ones, in figures:")

@@ -123,14 +123,16 @@ with left:
         st.caption(f"Weights file: {size_note}. {view.storage_note(facts)}, plus a header describing the model.")
     else:
         st.caption("Weights file: its size shows here once you have made the prediction above.")
-    st.download_button("Download the parameters (.safetensors)", weights, file_name="model.safetensors", mime="application/octet-stream", key="dl_weights")
-    st.download_button("Download the description (.json)", description, file_name="model.json", mime="application/json", key="dl_json")
+    # The files go to the browser when clicked, not with the page (model_files.py says why).
+    st.download_button("Download the parameters (.safetensors)", lambda: weights, file_name="model.safetensors", mime="application/octet-stream",
+                       key="dl_weights", on_click="ignore")
+    st.download_button("Download the description (.json)", lambda: description, file_name="model.json", mime="application/json", key="dl_json", on_click="ignore")
 with right:
     st.subheader("2 · The code that runs them")
     st.caption(f"`runner.py`: {len(runner_source.splitlines())} lines. Save it next to the parameters and run `python runner.py model.safetensors \"ROMEO:\" 300`.")
     with st.expander(f"Read all {len(runner_source.splitlines())} lines of runner.py"):
         st.code(runner_source, language="python", wrap_lines=True)  # no fixed height: a scrolling box is out of keyboard reach
-    st.download_button("Download the runner (runner.py)", runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner")
+    st.download_button("Download the runner (runner.py)", lambda: runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner", on_click="ignore")
 page_link("pages/compression.py", "Compression and cost: the model as a real compressor, and what a model of any size costs", ":material/compress:")
 
 st.header("The same idea at two scales")

@@ -28,6 +28,45 @@ def test_overview_renders_with_navigation_and_sidebar(app_server, page):
     assert_no_exception(page)
 
 
+def clicked_download(page, button):
+    """The file a click on a download button gives; what the button said if none came (a file sent on the
+    click is made by a round trip to the server, which Streamlit reports under the button when it fails)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        with page.expect_download(timeout=60_000) as download:
+            button.click()
+    except PlaywrightTimeout:
+        raise AssertionError(f"no file came; under the button: {page.get_by_test_id('stDownloadButtonError').all_inner_texts()}") from None
+    return download.value
+
+
+def test_the_model_files_go_to_the_browser_when_asked_for_not_with_the_page(app_server, page):
+    """The Overview offers the model's parameters as a download. Given as bytes, Streamlit sent the
+    3.3 MB file to every browser that opened the page (and gzipped it on the way); given as a function
+    it is sent on the click. A chapter's chart CSVs likewise. The click still gives the very file."""
+    from llm_core.paths import MODELS_DIR
+
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url) if urlsplit(request.url).path.startswith("/media/") else None)  # Streamlit's files
+    open_page(page, app_server.url)
+    main = main_area(page)
+    expect(main.get_by_role("heading", name="A model is two files")).to_be_visible()
+    assert fetched == []  # none came with the page (the prefetch of a button's data would be here by now: the run is over)
+    download = clicked_download(page, main.get_by_role("button", name="Download the parameters (.safetensors)"))
+    assert open(download.path(), "rb").read() == (MODELS_DIR / "shakespeare-tiny.safetensors").read_bytes()
+    assert download.suggested_filename == "model.safetensors"
+    fetched.clear()
+    page.get_by_test_id("stSidebarNavLink").filter(has_text="Why scale matters").first.click()
+    wait_idle(page)
+    expect(main.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=CHARTS)
+    assert fetched == []  # no chart's CSV came with the page
+    main.get_by_text("The data behind this chart", exact=False).first.click()
+    rows = open(clicked_download(page, main.get_by_role("button", name="Download the data (CSV)").first).path(), encoding="utf-8").read().splitlines()
+    assert len(rows) >= 3 and "," in rows[0]  # a header and the chart's rows
+    assert_no_exception(page)
+
+
 def test_overview_prompt_changes_the_walkthrough(app_server, page):
     open_page(page, app_server.url)
     main = main_area(page)
