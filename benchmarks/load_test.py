@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
@@ -104,14 +105,22 @@ class Figures:
         self.first_round_done: list[float] = []  # when each walker ended its first round (perf_counter)
         self.by_chapter: dict[str, list[float]] = {}
         self.first_round: list[tuple[str, float]] = []  # (chapter, seconds) of each walker's first round: first visits
+        self.slow: list[tuple[float, str, str, float, float | None]] = []  # (started, who, chapter, seconds, server's answer) of responses over 5 s
+        self.t_start = time.perf_counter()
+        self.cdp: dict[str, object] = {}  # each browser session's DevTools session (its page's main-thread time)
+        self.main_thread: dict[str, float] = {}  # seconds each page's main thread was busy in the first round
+        self.on: dict[str, str] = {}  # what each walker is opening now (for the first round's timeline)
+        self.timeline: list[tuple[float, float, float, float, list[str]]] = []  # (seconds from the start, busy, server, Chromium CPU-s, opening)
         self.exceptions: list[str] = []
         self.crosstalk: list[str] = []
         self.setup_retries: list[str] = []
         self.trainings: list[str] = []
         self.failures: list[str] = []
 
-    def record(self, chapter: str, seconds: float, first_round: bool, server_seconds: float | None = None) -> None:
+    def record(self, chapter: str, seconds: float, first_round: bool, server_seconds: float | None = None, who: str = "") -> None:
         self.responses.append(seconds)
+        if seconds > 5:
+            self.slow.append((time.perf_counter() - seconds - self.t_start, who, chapter, seconds, server_seconds))
         if server_seconds is not None:
             self.server_answers.append((first_round, server_seconds))
         self.by_chapter.setdefault(chapter, []).append(seconds)
@@ -138,31 +147,44 @@ async def guarded(coro, who: str, figures: Figures) -> None:
         figures.failures.append(f"{who} stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
 
 
-async def new_page(browser, height: int):
+async def new_page(browser, height: int, who: str = "", figures: Figures | None = None):
     context = await browser.new_context(viewport={"width": 1300, "height": height})
     context.set_default_timeout(180_000)  # a loaded server answers slowly: that shows in the figures, not as a crash
-    return await context.new_page()
+    page = await context.new_page()
+    if figures is not None:
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("Performance.enable")  # TaskDuration: the seconds this page's main thread has been busy
+        figures.cdp[who] = cdp
+    return page
+
+
+async def busy_seconds(cdp) -> float:
+    metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
 
 
 async def browse(browser, url: str, who: str, until: float, figures: Figures, seed: int) -> None:
-    page = await new_page(browser, 900)
+    page = await new_page(browser, 900, who, figures)
     answers = ScriptRuns(page)  # the server's part of each response
     t0 = time.perf_counter()
     await page.goto(url, timeout=180_000)  # the Overview: the app's first page
     await idle(page, 180_000)
-    figures.record(CHAPTERS[0], time.perf_counter() - t0, first_round=True, server_seconds=answers.answered_after(t0))
+    figures.record(CHAPTERS[0], time.perf_counter() - t0, first_round=True, server_seconds=answers.answered_after(t0), who=who)
+    figures.on.pop(who, None)
     i = 1
     while time.monotonic() < until:
         title = CHAPTERS[i % len(CHAPTERS)]
         first_round = i < len(CHAPTERS)
         i += 1
         t0 = time.perf_counter()
+        figures.on[who] = title
         try:
             await page.get_by_test_id("stSidebarNavLink").filter(has_text=title).first.click(timeout=60_000)
             await idle(page)
-            figures.record(title, time.perf_counter() - t0, first_round, answers.answered_after(t0))
+            figures.record(title, time.perf_counter() - t0, first_round, answers.answered_after(t0), who=who)
         except Exception as exc:  # a timeout is a figure too
             figures.failures.append(f"{who} opening {title}: {type(exc).__name__}")
+        figures.on.pop(who, None)
         if i == len(CHAPTERS):
             figures.first_round_done.append(time.perf_counter())
         await check_exceptions(page, who, figures)
@@ -171,6 +193,7 @@ async def browse(browser, url: str, who: str, until: float, figures: Figures, se
 
 async def walk_socket(url: str, who: str, until: float, figures: Figures, seed: int) -> None:
     """`browse` without a browser: the same chapters at the same pace, through a SocketSession."""
+    figures.on[who] = CHAPTERS[0]
     async with SocketSession(url) as session:
         i = 0
         while time.monotonic() < until:
@@ -190,7 +213,7 @@ async def walk_socket(url: str, who: str, until: float, figures: Figures, seed: 
 
 
 async def train(browser, url: str, who: str, layers: int, until: float, figures: Figures) -> None:
-    page = await new_page(browser, 2400)
+    page = await new_page(browser, 2400, who, figures)
     await page.goto(url, timeout=180_000)
     await idle(page, 180_000)
     await page.get_by_test_id("stSidebarNavLink").filter(has_text="Train a model").click()
@@ -283,6 +306,7 @@ async def run(args) -> int:
             if executable != CHROMIUM:
                 os.unlink(executable)  # Chromium is running: the wrapper has done its work
             t_start = time.monotonic()
+            figures.t_start = time.perf_counter()
             until = t_start + args.minutes * 60
             n_train = min(args.trainers, args.sessions)
             tasks = [guarded(train(browser, server.url, f"trainer{k + 1}", 2 + k, until, figures), f"trainer{k + 1}", figures) for k in range(n_train)]
@@ -301,13 +325,21 @@ async def run(args) -> int:
                 memory["end"] = rss_mb(server.proc.pid)
 
             async def watch_first_round_cpu():
-                """Where the CPU went from the start until every walker has ended its first round."""
+                """Where the CPU went from the start until every walker has ended its first round, in all and second by second."""
                 walkers = args.sessions - n_train
                 before = (machine_cpu_seconds(), cpu_seconds(server.proc.pid, children=False), chromium_seconds(), time.perf_counter())
+                last = before
                 while len(figures.first_round_done) < walkers and time.monotonic() < until:
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(1.0)
+                    now = (machine_cpu_seconds(), cpu_seconds(server.proc.pid, children=False), chromium_seconds(), time.perf_counter())
+                    busy, srv, chrome, _ = (a - b for a, b in zip(now, last))
+                    figures.timeline.append((now[3] - figures.t_start, busy, srv, chrome, sorted(figures.on.values())))
+                    last = now
                 after = (machine_cpu_seconds(), cpu_seconds(server.proc.pid, children=False), chromium_seconds(), time.perf_counter())
                 busy, srv, chrome, wall = (a - b for a, b in zip(after, before))
+                for who, cdp in list(figures.cdp.items()):
+                    with contextlib.suppress(Exception):  # a session that broke has no page to ask
+                        figures.main_thread[who] = await busy_seconds(cdp)
                 figures.first_round_cpu = {"wall": wall, "busy": busy, "server": srv, "chromium": chrome, "rest": busy - srv - chrome}
 
             await asyncio.gather(*tasks, watch_memory(), watch_first_round_cpu())
@@ -357,6 +389,25 @@ async def run(args) -> int:
                   f"{cpu['busy']:.0f} busy): Chromium {cpu['chromium']:.0f} s ({cpu['chromium'] / max(cpu['busy'], 1e-9):.0%}), "
                   f"the server {cpu['server']:.0f} s ({cpu['server'] / max(cpu['busy'], 1e-9):.0%}), "
                   f"the rest (training workers, this script) {cpu['rest']:.0f} s ({cpu['rest'] / max(cpu['busy'], 1e-9):.0%})")
+        if figures.main_thread:
+            print("  each page's main thread busy in the first round (Chromium's own count; its other threads come on top): " + ", ".join(
+                f"{who} {seconds:.1f} s" for who, seconds in sorted(figures.main_thread.items())))
+        if figures.timeline:
+            print("  the first round, about 5 s at a time (CPU-seconds busy, of the seconds x cores there were: Chromium / the server / the rest; "
+                  "how many walkers were opening each chapter, on average):")
+            for k in range(0, len(figures.timeline), 5):
+                part = figures.timeline[k:k + 5]
+                busy, srv, chrome = (sum(x[i] for x in part) for i in (1, 2, 3))
+                began = figures.timeline[k - 1][0] if k else part[0][0] - 1
+                opening = {}
+                for x in part:
+                    for title in x[4]:
+                        opening[title] = opening.get(title, 0) + 1
+                print(f"    +{began:.0f}-{part[-1][0]:.0f} s: {busy:.1f} of {(part[-1][0] - began) * os.cpu_count():.1f} busy: {chrome:.1f} / {srv:.1f} / {busy - srv - chrome:.1f}; "
+                      + (", ".join(f"{t} {n / len(part):.1f}" for t, n in sorted(opening.items(), key=lambda kv: -kv[1])) or "nothing"))
+        if figures.slow:
+            print("  responses over 5 s (started at, from the test's start; the server's answer in brackets): " + "; ".join(
+                f"+{t:.0f} s {who} {chapter} {seconds:.1f} s ({'?' if server is None else f'{server:.1f} s'})" for t, who, chapter, seconds, server in sorted(figures.slow)))
         slowest = sorted(figures.by_chapter.items(), key=lambda kv: -max(kv[1]))
         print(f"  per chapter (max / median, s{'; drawn and socket walkers together' if sockets else ''}): " + "; ".join(f"{c} {max(v):.1f} / {statistics.median(v):.1f}" for c, v in slowest))
     print(f"trainings finished: {len(figures.trainings)}")
