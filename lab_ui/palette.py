@@ -160,7 +160,7 @@ FONT = '"Source Sans", sans-serif'  # the page's own font (Streamlit's body font
 # left-aligned bold titles, white background, horizontal grid lines only, room between ticks and titles),
 # with axis and hover text in MUTED and INK instead of the theme's #808495, which is 3.8:1 on white
 # (WCAG AA asks 4.5:1). lab_ui.charts draws with Streamlit's theme off: the browser then skips applying
-# it to every figure (Attention's first visit cost the browser 1.31 -> 1.00 s of CPU; README: Benchmarks).
+# it to every figure (a first visit to Attention: 1.17-1.59 -> 1.08-1.40 s of the browser's CPU; README: Benchmarks).
 # A plain dict: importing this module imports no plotly (the Overview is drawn before plotly is loaded).
 AXIS = dict(gridcolor=LIGHT_GREY, zerolinecolor=LIGHT_GREY, ticks="", automargin=True, tickfont=dict(size=12, color=MUTED))
 TEMPLATE = dict(layout=dict(

@@ -79,7 +79,7 @@ def test_charts_carry_the_apps_own_look_not_streamlits_theme(monkeypatch):
     assert template == palette.TEMPLATE  # replaced, not merged into plotly's default (which has "data" and a colorway of its own)
     layout = template["layout"]
     texts = [layout["font"]["color"], layout["title"]["font"]["color"], layout["hoverlabel"]["font"]["color"]]
-    texts += [layout[axis][part]["color"] for axis in ("xaxis", "yaxis") for part in ("tickfont",)] + [layout[axis]["title"]["font"]["color"] for axis in ("xaxis", "yaxis")]
+    texts += [layout[axis]["tickfont"]["color"] for axis in ("xaxis", "yaxis")] + [layout[axis]["title"]["font"]["color"] for axis in ("xaxis", "yaxis")]
     assert all(palette.contrast(c, layout["paper_bgcolor"]) >= 4.5 for c in texts), texts
     spec = SpecFigure(data=[{"type": "bar", "x": ["a"], "y": [1]}], layout={"height": 200})
     palette.apply(spec)  # the generation chart's plain-dict figure takes the same look
