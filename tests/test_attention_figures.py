@@ -4,19 +4,20 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_attention_page import cells_inside
+from test_attention_page import cells_inside, grid_pixels
 
 from lab_ui import palette
 from lab_ui.attention_figures import (
     GAP_CODE,
     LEVELS,
+    MASK_COLOUR,
     MASKED_CODE,
     causal_mask_path,
+    grid_colours,
     grid_figure,
     grid_image,
     head_figure,
     lens_figure,
-    shifted_path,
     token_strip_html,
 )
 from llm_core.interpret.inspect_model import inspect_ids
@@ -62,24 +63,38 @@ def test_grid_image_codes_weights_masks_and_gaps():
     assert np.all(image[T:step] == GAP_CODE) and np.all(image[:, T:step] == GAP_CODE)
 
 
+def test_grid_colours_are_the_heatmap_scale_the_mask_grey_and_the_gaps_white():
+    from plotly.colors import get_colorscale
+
+    colours = grid_colours()
+    scale = get_colorscale("Cividis")
+    hexed = lambda rgb: "#" + "".join(f"{int(v):02x}" for v in rgb)  # noqa: E731
+    assert hexed(colours[0]) == scale[0][1].lower() and hexed(colours[LEVELS]) == scale[-1][1].lower()  # the scale's two ends
+    assert len({tuple(c) for c in colours[: LEVELS + 1]}) > 200  # a colour per level, nearly all distinct
+    assert hexed(colours[MASKED_CODE]) == MASK_COLOUR.lower() and hexed(colours[GAP_CODE]) == palette.WHITE.lower()
+
+
 def test_grid_outlines_the_chosen_head_and_paints_masks_and_gaps(view):
     L, H = view.n_layer, view.n_head
     fig = grid_figure(view, L - 1, H - 1, [f"t{i}" for i in range(L * H)])
     T = len(view.token_ids)
-    step = T + max(1, round(0.35 * T))
+    gap = max(1, round(0.35 * T))
+    step = T + gap
     rect = next(s for s in fig.layout.shapes if s.name == "chosen head")
     assert rect.x0 < (H - 1) * step and rect.x1 > (H - 1) * step + T - 1
     assert rect.y0 < (L - 1) * step and rect.y1 > (L - 1) * step + T - 1
-    # One grey mask per tile, covering exactly that tile's cells above the diagonal (shifted to the tile).
-    masks = [s for s in fig.layout.shapes if s.name == "causal mask"]
-    assert len(masks) == L * H
-    for i, mask in enumerate(masks):
-        row, col = divmod(i, H)
-        assert np.array_equal(cells_inside(shifted_path(mask.path, -col * step, -row * step), T), np.triu(np.ones((T, T), dtype=bool), 1))
-    gaps = [s for s in fig.layout.shapes if s.name == "gap"]
-    assert len(gaps) == (L - 1) + (H - 1) and all(g.fillcolor == palette.WHITE for g in gaps)
+    # One pixel per cell: each weight in its colour of the scale, the causal mask grey, the gaps white.
+    pixels, colours = grid_pixels(fig.data[0].source), grid_colours()
+    assert pixels.shape == (L * step - gap, H * step - gap, 3)
+    above = np.triu(np.ones((T, T), dtype=bool), 1)
+    for layer in range(L):
+        for head in range(H):
+            tile = pixels[layer * step : layer * step + T, head * step : head * step + T]
+            assert np.all(tile[above] == colours[MASKED_CODE])
+            assert np.array_equal(tile[~above], colours[np.rint(view.attention[layer, head][~above] * LEVELS).astype(int)])
+    assert np.all(pixels[T:step] == colours[GAP_CODE]) and np.all(pixels[:, T:step] == colours[GAP_CODE])
     assert [a.text for a in fig.layout.annotations] == [f"t{i}" for i in range(L * H)]  # each tile's title above it
-    assert not palette.check_figure(fig)  # the palette's colours only (cividis for the weights)
+    assert fig.data[0].hoverinfo == "skip" and not palette.check_figure(fig)  # the palette's colours only (cividis for the weights)
 
 
 def test_lens_and_strip_show_the_inspection(view, char_tok):
