@@ -90,17 +90,6 @@ MASKED_CODE = 252
 GAP_CODE = 255
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    """'#rrggbb' or 'rgb(r, g, b)' as three ints.
-
-    >>> _rgb("#E5E5E5"), _rgb("rgb(0, 34, 78)")
-    ((229, 229, 229), (0, 34, 78))
-    """
-    if colour.startswith("#"):
-        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    return tuple(int(float(v)) for v in colour[colour.index("(") + 1 : -1].split(",")[:3])
-
-
 @functools.cache
 def grid_colours() -> np.ndarray:
     """(256, 3) uint8: the colour of each code of `grid_image`, as plotly would colour a heatmap of the
@@ -109,9 +98,9 @@ def grid_colours() -> np.ndarray:
 
     levels = sample_colorscale(get_colorscale(HEATMAP_SCALE), [i / LEVELS for i in range(LEVELS + 1)])
     lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[: LEVELS + 1] = [_rgb(c) for c in levels]
-    lut[MASKED_CODE] = _rgb(MASK_COLOUR)
-    lut[GAP_CODE] = _rgb(palette.WHITE)
+    lut[: LEVELS + 1] = [palette.rgb(c) for c in levels]
+    lut[MASKED_CODE] = palette.rgb(MASK_COLOUR)
+    lut[GAP_CODE] = palette.rgb(palette.WHITE)
     return lut
 
 

@@ -54,13 +54,25 @@ def category(i: int) -> str:
     return CATEGORICAL[i % len(CATEGORICAL)]
 
 
+def rgb(color: str) -> tuple[int, int, int]:
+    """A colour ('#rrggbb', '#rgb' or 'rgb(r, g, b)', as plotly writes scales) as three ints.
+
+    >>> rgb(BLUE), rgb("#fff"), rgb("rgb(0, 34, 78)")
+    ((0, 114, 178), (255, 255, 255), (0, 34, 78))
+    """
+    hexed = _normal(color)
+    if hexed is None:
+        raise ValueError(f"not a fixed colour: {color!r}")
+    return tuple(int(hexed[i:i + 2], 16) for i in (1, 3, 5))
+
+
 def with_alpha(color: str, alpha: float) -> str:
     """A palette colour made see-through (for bands and fills).
 
     >>> with_alpha(BLUE, 0.2)
     'rgba(0,114,178,0.2)'
     """
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = rgb(color)
     return f"rgba({r},{g},{b},{alpha:g})"
 
 
@@ -68,7 +80,7 @@ def _luminance(color: str) -> float:
     def channel(c: float) -> float:
         c /= 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = rgb(color)
     return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
 
 
