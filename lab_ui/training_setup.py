@@ -13,6 +13,7 @@ What it is not: the training itself (`llm_core.training.training_run`) or the li
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -24,9 +25,10 @@ from lab_ui import jobs, state
 from lab_ui.model_files import plain
 from llm_core.model.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, bundled_corpora, text_from_bytes
-from llm_core.training.cost import calibrate, estimate_step_seconds
+from llm_core.training.cost import Calibration, calibrate, calibration_job, estimate_step_seconds
 from llm_core.training.diagnosis import headline
 from llm_core.training.training_run import TrainingRun, prepare_corpus
+from llm_core.workers import result_of
 
 JOB_KEY = "training"
 RUN_KEY = "tr_run"  # on the desk: the TrainingRun behind the job (configs, corpus, weights for Resume)
@@ -152,15 +154,27 @@ def _speed_store() -> dict:
 
 
 def calibration():
-    """This machine's speed, measured once per server with a few real steps in a background thread
-    (on a busy server that takes a while, and the page must not wait for it); None until then."""
+    """This machine's speed, measured once per server with a few real steps, waited for by a background
+    thread (on a busy server that takes a while, and the page must not wait for it); None until then."""
     store = _speed_store()
     with store["lock"]:
         if "calibration" not in store and "thread" not in store:
-            device = state.device()
-            store["thread"] = threading.Thread(target=lambda: store.update(calibration=calibrate(device)), name="calibrate", daemon=True)
+            device = str(state.device())
+            store["thread"] = threading.Thread(target=lambda: store.update(calibration=_measure(device)), name="calibrate", daemon=True)
             store["thread"].start()
     return store.get("calibration")
+
+
+def _measure(device: str) -> Calibration:
+    """The timed steps run in a worker process, where training jobs run (lab_ui.jobs.backend()). In a
+    thread of this server they held its interpreter lock for seconds, just when a class was opening its
+    first chapters, and every session's page waited for it (a class of eight on this 2-core machine:
+    7-8 pages over 10 s with it, 1 without; README: Benchmarks). Measured here if no worker can start."""
+    try:
+        return result_of(calibration_job, (device,), backend=jobs.backend())
+    except Exception:  # a worker that cannot start or dies: the page still gets its estimate
+        logging.getLogger(__name__).warning("measuring this machine's speed in a worker failed; measuring it in the server", exc_info=True)
+        return calibrate(device)
 
 
 def rerun_when_measured() -> None:

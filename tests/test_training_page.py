@@ -573,3 +573,30 @@ def test_predict_two_layers_against_four_in_the_same_seconds():
     assert f"2 layers reached **{two:.3f}**" in text and f"4 layers reached **{four:.3f}**" in text
     right = two < four - 0.05
     assert ("**Right.**" in text) == right and ("Not this time" in text) == (not right)
+
+
+def test_the_speed_check_times_its_steps_in_a_worker_process_not_in_the_server(monkeypatch):
+    """In a thread of the server the timed steps held its interpreter lock for seconds while a class
+    opened its first chapters (README: Benchmarks); they run where training jobs run."""
+    from lab_ui import training_setup
+
+    def in_the_server(*args, **kwargs):
+        raise AssertionError("the steps were timed in the server's own process")
+
+    monkeypatch.setattr(training_setup, "calibrate", in_the_server)  # the worker, a process of its own, has the real one
+    monkeypatch.setattr(training_setup.jobs, "backend", lambda: "process")
+    measured = training_setup._measure("cpu")
+    assert measured.device == "cpu" and measured.flops_per_s > 1e6 and 0 <= measured.overhead_s < 1.0
+
+
+def test_the_speed_check_still_measures_when_no_worker_can_start(monkeypatch, caplog):
+    from lab_ui import training_setup
+    from llm_core.training.cost import Calibration
+
+    def no_worker(*args, **kwargs):
+        raise OSError("no process can be started")
+
+    monkeypatch.setattr(training_setup, "result_of", no_worker)
+    monkeypatch.setattr(training_setup, "calibrate", lambda device: Calibration(overhead_s=0.01, flops_per_s=2e9, device=device))
+    assert training_setup._measure("cpu") == Calibration(overhead_s=0.01, flops_per_s=2e9, device="cpu")
+    assert "measuring it in the server" in caplog.text

@@ -115,3 +115,16 @@ def calibrate(device="cpu", vocab_size: int = 65) -> Calibration:
     rate = min(max(rate, overall), 10 * overall)  # noisy timings (a busy machine) must not give absurd rates
     overhead = max(0.0, t1 - f1 / rate)
     return Calibration(overhead_s=overhead, flops_per_s=rate, device=str(torch.device(device).type))
+
+
+def calibration_job(stop, device: str = "cpu", vocab_size: int = 65):
+    """`calibrate` as a worker job (`llm_core.workers.run_target`): no records, the Calibration as its
+    payload. A server measures its machine this way in a worker process, as a training job runs (its
+    priority and threads), so that the timed steps never hold the server's own interpreter lock.
+
+    >>> from llm_core.workers import result_of
+    >>> result_of(calibration_job, ("cpu",), backend="thread").flops_per_s > 0
+    True
+    """
+    return calibrate(device, vocab_size)
+    yield  # never reached: it makes this a generator, which is what the workers drive

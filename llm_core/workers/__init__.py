@@ -2,7 +2,8 @@
 
 What it is: `run_target(target, args, stop, backend)` is a generator that runs
 `target(stop, *args)` somewhere and yields its records here, as they come, then returns the
-target's return value (its payload). `Job.worker(...)` in `llm_core.jobs` uses it. The backend is
+target's return value (its payload). `Job.worker(...)` in `llm_core.jobs` uses it. `result_of(target,
+args)` runs one to its end and gives only the payload (a short measurement). The backend is
 "process" unless `LLM_LAB_RAY_ADDRESS` is set (then "ray"); a caller may ask for one by name.
 `drive()` is what every worker runs: iterate the target, send each record, send the payload or a
 one-line error at the end.
@@ -86,6 +87,17 @@ def run_target(target: Callable, args: tuple, stop, backend: str | None = None) 
 
         return run_on_ray(target, args, stop)
     raise ValueError(f"unknown job backend {backend!r}: choose one of {', '.join(BACKENDS)}.")
+
+
+def result_of(target: Callable, args: tuple, backend: str | None = None):
+    """Run `target(None, *args)` to its end where `backend` says and return its payload (its records,
+    if any, are dropped): for a short measurement that must not run in the caller's process."""
+    steps = run_target(target, args, None, backend)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
 
 
 def _in_thread(target, args, stop):
