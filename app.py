@@ -16,19 +16,20 @@ st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
 from lab_ui import course, shell, sidebar, startup, theme  # noqa: E402  (after set_page_config; none of them imports torch)
 
 
-# A browser session's first run: have the browser fetch and compile its two largest pieces of
-# JavaScript after the page, while the learner reads it, not on the click into a later chapter.
-# Streamlit loads plotly.js (4.7 MB, about 1.1 s of a browser's CPU) when the first chart arrives and
-# the code highlighter (1.5 MB) with the first st.code; two invisible elements make both arrive, and
-# the session's next run leaves them out. The Overview draws no plotly chart. Measured by
+# A browser session's first run: have the browser fetch and compile plotly.js after the page, while
+# the learner reads it, not on the click into a later chapter. Streamlit loads it (4.7 MB, about 1.1 s
+# of a browser's CPU) when the first chart arrives; one invisible chart makes it arrive, and the
+# session's next run leaves it out. The Overview draws no plotly chart. Measured by
 # benchmarks/app_startup.py (a fresh server, one browser) and benchmarks/first_visits.py (eight
 # browsers at once). The chart is drawn under the pandas lock (lab_ui/startup.py says why).
-# (Until the first page was drawn without torch, a fresh server's first session got them first,
+# The code highlighter (1.5 MB) is not warmed up: no chapter before Train a model shows code, and
+# on the Overview runner.py is drawn once its expander is opened (a class's first page, eight
+# browsers on the server's two cores: about 0.25 s of each one's CPU).
+# (Until the first page was drawn without torch, a fresh server's first session got plotly first,
 # during its run's second of importing torch; that run now imports no torch.)
 def frontend_warm_up(where) -> None:
     with startup.PANDAS_LOCK, where.container(height=1, border=False, key="lab_warm_up"):  # lab_ui/theme.py: hidden, out of the accessibility tree
         st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}}, key="lab_warm_up_chart", config={"displayModeBar": False})
-        st.code(" ", language="python")
 
 
 def build_navigation():

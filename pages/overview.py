@@ -130,8 +130,11 @@ with left:
 with right:
     st.subheader("2 · The code that runs them")
     st.caption(f"`runner.py`: {len(runner_source.splitlines())} lines. Save it next to the parameters and run `python runner.py model.safetensors \"ROMEO:\" 300`.")
-    with st.expander(f"Read all {len(runner_source.splitlines())} lines of runner.py"):
-        st.code(runner_source, language="python", wrap_lines=True)  # no fixed height: a scrolling box is out of keyboard reach
+    # Drawn once opened: the code highlighter it needs is 1.5 MB of JavaScript that every browser opening
+    # the app would otherwise load and run with its first page (app.py's warm-up leaves it out too).
+    runner_box = st.expander(f"Read all {len(runner_source.splitlines())} lines of runner.py", key="ov_runner_code", on_change="rerun")
+    if runner_box.open:
+        runner_box.code(runner_source, language="python", wrap_lines=True)  # no fixed height: a scrolling box is out of keyboard reach
     st.download_button("Download the runner (runner.py)", lambda: runner_source, file_name="runner.py", mime="text/x-python", key="dl_runner", on_click="ignore")
 page_link("pages/compression.py", "Compression and cost: the model as a real compressor, and what a model of any size costs", ":material/compress:")
 

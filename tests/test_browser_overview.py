@@ -24,6 +24,8 @@ def test_overview_renders_with_navigation_and_sidebar(app_server, page):
     expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(pages) if len(pages) > 1 else 0)  # one page: no menu
     expect(main.get_by_role("img", name="Each bar's length is its number of parameters", exact=False)).to_be_visible()
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(0)  # its one chart is HTML (lab_ui/overview_view.py)
+    expect(main.get_by_test_id("stCode")).to_have_count(0)  # runner.py is drawn when its expander is opened
+    main.get_by_test_id("stExpander").filter(has_text="lines of runner.py").locator("summary").click()
     expect(main.get_by_test_id("stCode").filter(has_text="def forward(cfg, w, idx)")).to_have_count(1)
     assert_no_exception(page)
 

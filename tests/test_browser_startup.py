@@ -1,8 +1,8 @@
-"""Browser test: when a browser session fetches plotly.js and the code highlighter (app.py's warm-up).
+"""Browser test: when a browser session fetches plotly.js (app.py's warm-up) and the code highlighter.
 
 The Overview draws its one chart as HTML, so its page needs neither. A session's first run sends an
-invisible chart and code block after its page, to have the browser load both before a later chapter
-needs them, and its next run leaves them out: a fresh server's first session too, whose run imports
+invisible chart after its page, to have the browser load plotly.js before a later chapter needs it,
+and its next run leaves it out; the code highlighter comes when runner.py's expander is opened: a fresh server's first session too, whose run imports
 no torch (its figures are shipped: tests/test_first_page.py). Speed is measured by
 benchmarks/app_startup.py and benchmarks/first_visits.py, not asserted here.
 """
@@ -33,13 +33,16 @@ def test_every_overview_session_warms_up_after_its_page_the_fresh_server_first_t
             chunks = _chunk_requests(page)
             if context is later:  # (the fresh server's first run is over so soon that the page's pieces and these are asked for together)
                 assert chunks["PlotlyChart"] > chunks["TextInput"] and chunks["PlotlyChart"] > chunks["DownloadButton"], chunks
-            assert "StreamlitSyntaxHighlighter" in chunks, chunks
+            assert "StreamlitSyntaxHighlighter" not in chunks, chunks  # no code on the first page: runner.py waits in its closed expander
         box = main.get_by_role("textbox", name="Prompt")  # the next run leaves the warm-up out
         box.fill("JULIET: O Romeo")
         box.press("Enter")
         wait_idle(page)
         expect(sidebar.get_by_test_id("stPlotlyChart")).to_have_count(0)
         expect(sidebar.get_by_test_id("stCode")).to_have_count(0)
+        main.get_by_test_id("stExpander").filter(has_text="lines of runner.py").locator("summary").click()  # opened: drawn now
+        expect(main.get_by_test_id("stCode")).to_contain_text("Run an LLM Lab model with nothing but", timeout=30_000)
+        assert "StreamlitSyntaxHighlighter" in _chunk_requests(page)
         page.get_by_test_id("stSidebarNavLink").filter(has_text="Attention").first.click()
         wait_idle(page)
         expect(main.get_by_test_id("stPlotlyChart").first.locator("svg").first).to_be_visible(timeout=30_000)

@@ -1,6 +1,7 @@
 """The Overview chapter (AppTest): every figure it states comes from the current model's own record."""
 
 import math
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, perturbed_model
@@ -165,3 +166,18 @@ def test_the_parameters_chart_is_html_bars_in_proportion_to_the_model_own_counts
     blocks = [p for p in by_part if p.startswith("block")]
     assert f"the {len(blocks)} blocks, {by_part[blocks[0]]:,} parameters each" in caption  # equal blocks read as a tie
     assert f"{model.num_params():,} parameters, by part of the model" in body
+
+
+def test_runner_py_is_drawn_once_its_expander_is_opened_and_is_the_file_itself():
+    """Closed, the expander holds nothing: the browser loads no code highlighter for the first page."""
+    from llm_core.model import runner
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    expander = next(e for e in app.expander if e.label.endswith("lines of runner.py"))
+    assert not expander.code and not any("nothing but" in c.value for c in app.code)
+    app.session_state["ov_runner_code"] = True
+    app.run()
+    assert not app.exception, app.exception
+    expander = next(e for e in app.expander if e.label.endswith("lines of runner.py"))
+    assert [c.value for c in expander.code] == [Path(runner.__file__).read_text(encoding="utf-8").rstrip("\n")]  # st.code drops the last newline
+    assert expander.label == f"Read all {len(expander.code[0].value.splitlines())} lines of runner.py"
