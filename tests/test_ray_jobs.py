@@ -44,3 +44,12 @@ def test_a_nano_training_job_runs_on_a_local_ray_and_stops_when_asked(local_ray,
     assert job.join(120)
     snap = job.snapshot()
     assert snap.status == "finished" and snap.stop_reason.startswith("stopped by user"), snap
+
+
+@pytest.mark.slow
+def test_the_speed_check_can_time_its_steps_on_the_cluster_where_training_runs(local_ray):
+    from llm_core.training.cost import Calibration, calibration_job
+    from llm_core.workers import result_of
+
+    measured = result_of(calibration_job, ("cpu",), backend="ray")
+    assert isinstance(measured, Calibration) and measured.flops_per_s > 1e6 and measured.device == "cpu"
