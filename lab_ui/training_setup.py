@@ -168,8 +168,8 @@ def calibration():
 def _measure(device: str) -> Calibration:
     """The timed steps run in a worker process, where training jobs run (lab_ui.jobs.backend()). In a
     thread of this server they held its interpreter lock for seconds, just when a class was opening its
-    first chapters, and every session's page waited for it (a class of eight on this 2-core machine:
-    7-8 pages over 10 s with it, 1 without; README: Benchmarks). Measured here if no worker can start."""
+    first chapters, and every session's script waited for it (a third of the server's busy samples in
+    a class's first round; README: Benchmarks). Measured here if no worker can start."""
     try:
         return result_of(calibration_job, (device,), backend=jobs.backend())
     except Exception:  # a worker that cannot start or dies: the page still gets its estimate
