@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab_ui.widgets import text_block
 from llm_core.alignment.finetune import chat_prompt, is_chat_model
 
 
@@ -22,5 +23,5 @@ def chat_prompt_box(tokenizer, text: str, key: str) -> str:
     show = c2.toggle("Show the raw template", value=False, key=f"{key}_raw")
     rendered = chat_prompt(tokenizer, text) if wrap else text
     if show:
-        st.code(rendered, language=None)
+        text_block(rendered)
     return rendered

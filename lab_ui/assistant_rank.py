@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab_ui.assistant_jobs import plural
+from lab_ui.widgets import text_block
 from llm_core.alignment.judge import INSTRUCTIONS
 from llm_core.alignment.rating import PERSON, RATER, auto_rate, candidate_pairs, rate_pair
 
@@ -54,12 +55,12 @@ def ranking_desk(result, stage) -> None:
         if cursor < len(candidates):
             ex, a, b = candidates[cursor]
             st.markdown(f"**Request** (pair {cursor + 1} of {len(candidates)})")
-            st.code(ex.prompt, language=None)
+            text_block(ex.prompt)
             ca, cb = st.columns(2)
             ca.markdown("**Answer A**")
-            ca.code(a or "(empty answer)", language=None)
+            text_block(a or "(empty answer)", where=ca)
             cb.markdown("**Answer B**")
-            cb.code(b or "(empty answer)", language=None)
+            text_block(b or "(empty answer)", where=cb)
             r1, r2, r3 = st.columns(3)
             r1.button("A is better", on_click=rate, args=(0,), key="as_rate_a", width="stretch")
             r2.button("B is better", on_click=rate, args=(1,), key="as_rate_b", width="stretch")

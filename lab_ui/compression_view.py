@@ -18,7 +18,7 @@ import streamlit as st
 
 from lab_ui import charts, predict
 from lab_ui import compression_figures as figs
-from lab_ui.widgets import page_link, table_html
+from lab_ui.widgets import page_link, table_html, text_block
 from llm_core.compression import costs
 from llm_core.compression.baselines import UNICODE_SIZE
 from llm_core.compression.running import RunVsTrain
@@ -337,7 +337,7 @@ def show_memorisation(mem: dict) -> None:
             with col.container(border=True):
                 st.markdown(f"**{title}**")
                 st.caption("Prompt (from the training text), then the real text and the model's greedy continuation:")
-                st.code(probe["prompt"][-64:], language=None)
+                text_block(probe["prompt"][-64:])
                 st.text("real:  " + probe["truth"].replace("\n", "↵"))
                 st.text("model: " + probe["output"].replace("\n", "↵"))
     st.caption(f"Large models do recite: {cite('carlini2021')} extracted verbatim training text from GPT-2; a model that stored all its data "

@@ -19,6 +19,7 @@ from lab_ui import charts, palette, predict
 from lab_ui import generation_view as gv
 from lab_ui.attention_view import model_fingerprint, training_text
 from lab_ui.chips import literal
+from lab_ui.widgets import text_block
 from llm_core import literature
 from llm_core.generation.in_context import QUESTIONS, SEPARATOR, TASKS, examples_for, few_shot_curve, few_shot_prompt, readable
 from llm_core.generation.parallel import measure_parallel
@@ -160,7 +161,7 @@ def in_context_section(entry, unit: str) -> None:
     task = TASKS[task_key]
     shown = few_shot_prompt(task, "king", examples_for("king", 2, seed=0))
     st.caption("A question with two worked examples before it, as the model reads it (it should continue with the answer):")
-    st.code(shown, language=None)
+    text_block(shown)
 
     def curve():
         return measured("few-shot", entry, (task_key,), lambda: few_shot_curve(model, tokenizer, task_key))

@@ -2,7 +2,8 @@
 
 What it is: the rule for when a run may draw its page without torch (`torch_free`: the Overview,
 before anything has imported torch, on a machine where torch could only choose the CPU), the
-thread that imports torch, the model code and pandas once that page is sent (`import_the_rest`),
+thread that imports torch, the model code and pandas once that page is sent and then reads the
+tokenizer tables the next chapter needs (`import_the_rest`),
 and the lock that keeps a plotly chart from meeting a half-imported pandas (`PANDAS_LOCK`).
 Measured by benchmarks/app_startup.py: importing torch is about a second of a fresh server's
 first run, and pandas a third of one.
@@ -41,15 +42,28 @@ def import_pandas() -> None:
         import pandas  # noqa: F401
 
 
+def load_tokenizer_tables() -> None:
+    """The published tokenizers' tables (GPT-2, GPT-4, GPT-4o), read once per server: the chapter
+    after the Overview, Tokenization, compares them. Reading them is about 0.5 s of the server holding
+    the GIL; on a class's first visit to that chapter six sessions waited on it together (and on
+    every other session's run meanwhile). Done here, it is done while the learners read the Overview."""
+    from llm_core.text.tokenizers import TIKTOKEN_SPECS, load_tiktoken_encoding
+
+    for name in TIKTOKEN_SPECS:
+        load_tiktoken_encoding(name)
+
+
 def _import_the_rest() -> None:
     for name in THE_REST:
         importlib.import_module(name)
     import_pandas()
+    load_tokenizer_tables()
 
 
 def import_the_rest() -> threading.Thread:
     """Start, once per server process, a thread importing what every other page needs (torch, the
-    model code, pandas), so a learner's next click does not wait for it; returns the thread. A run
+    model code, pandas) and reading the tokenizer tables, so a learner's next click does not wait
+    for them; returns the thread. A run
     that needs a module meanwhile waits for the import in progress (Python's import lock)."""
     with _started:
         if not _thread:

@@ -18,7 +18,7 @@ import streamlit as st
 from lab_ui import charts, palette, predict
 from lab_ui.chips import literal
 from lab_ui.text_chapters import pieces_table, show_pieces
-from lab_ui.widgets import table_html
+from lab_ui.widgets import table_html, text_block
 from llm_core import literature
 from llm_core.text.tokenizers import visible_whitespace
 from llm_core.text.tokenview import fewest, whitespace_tokens, whole_words, word_pieces
@@ -135,7 +135,7 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
             predict.choice(list(candidates), horizontal=False),
             lambda guess: code_reveal(candidates, guess),
         )
-        st.code(CODE_SAMPLE, language="python")
+        text_block(CODE_SAMPLE)
 
 
 def counts_chart(rows, short_names: list[str], text: str) -> None:
@@ -195,4 +195,4 @@ def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int)
                 shown_ids = row.ids[:max_ids]
                 ids_text = ", ".join(map(str, shown_ids)) + (f", … ({row.count - max_ids:,} more)" if row.count > max_ids else "")
                 st.markdown(f"**The ids the model reads ({short}):**")
-                st.code(f"[{ids_text}]", language=None, wrap_lines=True)
+                text_block(f"[{ids_text}]")

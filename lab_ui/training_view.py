@@ -17,6 +17,7 @@ import streamlit as st
 
 from lab_ui import charts, jobs, palette
 from lab_ui.model_files import plain
+from lab_ui.widgets import text_block
 from llm_core.training.diagnosis import Diagnosis, headline, in_words
 from llm_core.training.loop import lr_scale
 
@@ -256,12 +257,12 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
     if snap.samples:
         step, sample_text = snap.samples[-1]
         st.markdown(f"**Sample at step {step:,}** (temperature 0.8, same prompt and seed every time, so only the model changes)")
-        st.code(sample_text, language=None, wrap_lines=True)
+        text_block(sample_text)
         if len(snap.samples) > 1:
             with st.expander(f"Every sample so far ({len(snap.samples)})"):
                 for step, sample_text in reversed(snap.samples):
                     st.caption(f"step {step:,}")
-                    st.code(sample_text, language=None, wrap_lines=True)
+                    text_block(sample_text)
     elif snap.active:
         every = f"{cfg.eval_every_s:g} s of training" if cfg.eval_every_s else f"{cfg.eval_every} steps"
         st.caption(f"A sample of generated text appears at every evaluation (every {every}).")

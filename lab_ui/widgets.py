@@ -7,7 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from lab_ui import palette
 from lab_ui.chips import token_chips_html
+from lab_ui.theme import CODE_BACKGROUND
 
 # `chips_html` is the name pages/assistant.py imports; it is lab_ui.chips.token_chips_html.
 chips_html = token_chips_html
@@ -39,3 +41,24 @@ def table_html(rows: list[dict]) -> str:
     head = "".join(f"<th {cell}>{html.escape(str(k))}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td {cell}>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
     return f'<table style="border-collapse:collapse;width:100%;font-size:0.9rem"><tr>{head}</tr>{body}</table>'
+
+
+def text_block_html(text: str) -> str:
+    """Text shown as it is (a prompt, a sample, token ids, a command), in a monospaced box, as escaped
+    HTML: what `st.code(..., language=None)` shows, without its highlighter. `st.code` makes every
+    browser fetch and run 1.5 MB of JavaScript the first time a page shows one (about 0.3 s of a
+    browser's CPU: a class's eight browsers on the server's two cores pay it together); these boxes
+    highlight nothing, so they need none of it. No copy button: select the text instead. Long lines
+    wrap, as lab_ui/theme.py makes code blocks do (a box that scrolls sideways is out of the keyboard's reach).
+
+    >>> text_block_html("a <b> & c")  # doctest: +ELLIPSIS
+    '<pre class="lab-text" ...>a &lt;b&gt; &amp; c</pre>'
+    """
+    return (f'<pre class="lab-text" style="font-family:\'Source Code Pro\',monospace;font-size:0.85rem;line-height:1.5;'
+            f'background:{CODE_BACKGROUND};color:{palette.INK};border-radius:0.5rem;padding:0.75rem 1rem;margin:0;white-space:pre-wrap;overflow-wrap:anywhere">'
+            f"{html.escape(text, quote=False)}</pre>")
+
+
+def text_block(text: str, where=None) -> None:
+    """`text_block_html(text)` drawn (in `where`, a column or container, when given)."""
+    (where or st).html(text_block_html(text))

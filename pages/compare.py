@@ -8,6 +8,7 @@ from lab_ui import compare_view as cv
 from lab_ui import course, state, url_state
 from lab_ui.model_files import plain
 from lab_ui.shell import ensure_app_shell
+from lab_ui.widgets import text_block
 from llm_core.alignment.finetune import chat_prompt, is_chat_model
 from llm_core.interpret import compare as cmp
 from llm_core.text.tokenizers import TokenizerError
@@ -82,9 +83,9 @@ texts = [guarded(f"{label} cannot continue this prompt", _sample, e.hash, prompt
 if None not in texts:
     c1, c2 = st.columns(2)
     c1.markdown(f"**{name_a}**")
-    c1.code(texts[0] or "(nothing)", language=None, wrap_lines=True)
+    text_block(texts[0] or "(nothing)", where=c1)
     c2.markdown(f"**{name_b}**")
-    c2.code(texts[1] or "(nothing)", language=None, wrap_lines=True)
+    text_block(texts[1] or "(nothing)", where=c2)
     st.caption(plain(cmp.samples_sentence(texts[0], texts[1], "A", "B")) + ("" if cmp.same_tokenizer(a.tokenizer, b.tokenizer) else
                " (Their tokenizers differ, so the same random number picks from different lists: the seed is shared, the draws are not comparable one for one.)"))
 
@@ -103,7 +104,7 @@ else:
     c1, c2 = st.columns(2)
     for col, label, answer, is_chat in ((c1, name_a, answers[0], chat[0]), (c2, name_b, answers[1], chat[1])):
         col.markdown(f"**{label}**" + ("" if is_chat else " · not a chat model: it continues the request as text"))
-        col.code(answer if answer else "(no answer)", language=None, wrap_lines=True)
+        text_block(answer if answer else "(no answer)", where=col)
     if None not in answers:
         st.caption("Both give the same answer, greedily (temperature 0)." if answers[0] == answers[1] else
                     f"Greedy answers (temperature 0): they agree on the first {cmp.common_prefix(answers[0], answers[1])} characters of "

@@ -8,6 +8,7 @@ from lab_ui import course, knowing_live, palette, predict, state, url_state
 from lab_ui import knowing_figures as fig
 from lab_ui import knowing_view as view
 from lab_ui.shell import ensure_app_shell
+from lab_ui.widgets import text_block
 from llm_core.literature import cite, references
 from llm_core.retrieval.calibration import answer_with_confidence
 from llm_core.retrieval.chapter import MIN_CONFIDENCE, MIN_SCORE, abstention_summary, added_fact_rows, added_facts, added_title, closed_book_summary, compare_books, lineage, load_shipped, open_book
@@ -77,7 +78,7 @@ st.markdown(
     "encyclopedia below. The reader was trained on other, practice people, to answer from a context."
     + f" The shipped reader: {lin['sentence']}"
 )
-st.code(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f0.person)}", language=None)
+text_block(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f0.person)}")
 
 # ---------------------------------------------------------------- 2. closed book
 st.header("2 · Closed book: confidence without knowledge")
@@ -113,12 +114,12 @@ try:
     st.markdown(fig.hits_html(ob.hits, min_score) if ob.hits else "No chunk shares a word with this question.", unsafe_allow_html=True)
     if ob.prompt is not None:
         st.markdown("The prompt exactly as the reader reads it (chat tokens included):")
-        st.code(ob.prompt.chat(), language=None)
+        text_block(ob.prompt.chat())
         for note in ob.prompt.notes:
             st.text(f"Note: {note}.")  # may quote characters from a user document
     else:
         st.markdown("Nothing is given to the reader:")
-        st.code(f"(no prompt: {ob.abstained})", language=None)
+        text_block(f"(no prompt: {ob.abstained})")
     cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
     b1, b2 = st.columns(2)
     b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", palette.MUTED), unsafe_allow_html=True)
@@ -176,7 +177,7 @@ lie = new_fact_sentence(f0.person, f0.attribute, wrong_value)
 lied = answer_with_confidence(reader, reader_tok, assemble(f0.question, [lie], reader_tok, reader.config.block_size).text, READER_MAX_TOKENS)
 copied = spoken(lied.text) == wrong_value
 d1, d2 = st.columns(2)
-d1.code(f"Context given: {lie}\nThe encyclopedia says: {f0.sentence}", language=None)
+text_block(f"Context given: {lie}\nThe encyclopedia says: {f0.sentence}", where=d1)
 d2.markdown(fig.answer_card("Reader given only the wrong document", lied.text, lied.confidence, "copied the wrong document" if copied else f"true answer {f0.value}", RED), unsafe_allow_html=True)
 st.markdown(
     f"Given only this wrong document, the reader answers **{spoken(lied.text) or '(nothing)'}** with {lied.confidence:.0%} confidence"

@@ -8,7 +8,7 @@ from lab_ui import charts, course, jobs, predict, state
 from lab_ui import scale_figures as figs
 from lab_ui import scale_view as view
 from lab_ui.shell import ensure_app_shell
-from lab_ui.widgets import table_html
+from lab_ui.widgets import table_html, text_block
 from llm_core.jobs import Job
 from llm_core.literature import cite, claim, references, value
 from llm_core.paths import ASSETS
@@ -103,7 +103,7 @@ with st.expander("The details: the fitted law, every run, and the command that m
     st.markdown(f"Non-embedding parameters: {min(non_emb):,}–{max(non_emb):,}. Each run saw {min(epochs):.2f}–{max(epochs):.2f} epochs of the "
                 f"{doc['plan'].get('corpus', 'corpus')} training split; the whole sweep took {doc['wall_s'] / 60:.1f} minutes here "
                 f"(load average {doc['load_average'][0]:.0f} on this shared machine).")
-    st.code(doc["command"], language="bash")
+    text_block(doc["command"])
     if predict.made("scale_bigger_same_budget"):  # every run's loss would answer section 2's question before the guess
         st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", non_embedding=f"{r['params_non_embedding']:,}",
                                      tokens=f"{r['tokens']:,}", epochs=f"{r['epochs']:.2f}", loss=f"{r['val_loss']:.4f}", seconds=f"{r['wall_s']:.0f}") for r in runs]),
@@ -207,7 +207,7 @@ with st.expander("The details: emergence in the literature, the command and ever
         f"{value('wei_addition_params') / 1e9:.0f}B parameters and {value('wei_addition_flops'):.1e} training FLOPs ({claim('wei_addition_flops').where}). "
         f"{cite('schaeffer2023')} argue that much reported emergence comes from such sharp metrics; {cite('wei2022')} report abilities that also jump under other "
         "metrics. This sweep measures both kinds of metric on the same models.")
-    st.code(em_sizes["command"], language="bash")
+    text_block(em_sizes["command"])
 
 st.subheader("A second view: one model over training steps")
 series = em["series"]
@@ -223,7 +223,7 @@ st.markdown(
        f"where it runs ahead of the held-out line, memorisation comes before generalisation: a separate effect (grokking, {cite('power2022')}).")
 )
 with st.expander("The command that made this series"):
-    st.code(em["command"], language="bash")
+    text_block(em["command"])
 
 st.divider()
 st.caption("Sources: " + references(["kaplan2020", "hoffmann2022", "pearce2024", "porian2024", "muennighoff2023", "karpathy2025", "wei2022", "brown2020",

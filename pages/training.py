@@ -11,7 +11,7 @@ from lab_ui import training_setup as setup
 from lab_ui import training_view as view
 from lab_ui.glossary import help_text
 from lab_ui.shell import ensure_app_shell
-from lab_ui.widgets import ROOT, page_link
+from lab_ui.widgets import ROOT, page_link, text_block
 from llm_core.model import anatomy
 from llm_core.model.config import TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, check_trainable
@@ -74,7 +74,7 @@ if corpus is not None:
     c3.metric("Training split", f"{len(corpus.split.train):,}", help="The first 90% of the tokens: the model learns from these.")
     c4.metric("Held-out split", f"{len(corpus.split.val):,}", help="The last 10%: never trained on, used to measure the val loss.")
     with st.expander("Preview", expanded=False):
-        st.code(corpus.text[:800] + ("…" if corpus.n_chars > 800 else ""), language=None, wrap_lines=True)
+        text_block(corpus.text[:800] + ("…" if corpus.n_chars > 800 else ""))
     lessons.labels_example(corpus, int(st.session_state.tr_batch), int(st.session_state.tr_context))
 
 # --- 2 · Model --------------------------------------------------------------------------

@@ -68,6 +68,15 @@ def strip_tags(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", text))
 
 
+def text_blocks(at) -> list[str]:
+    """The texts of the page's text boxes (lab_ui.widgets.text_block: a prompt, a sample, token ids), as a learner reads them."""
+    out = []
+    for node in at.get("html"):
+        body = node.value if isinstance(getattr(node, "value", None), str) else node.proto.body
+        out += [html.unescape(t) for t in re.findall(r'<pre class="lab-text"[^>]*>(.*?)</pre>', body, flags=re.S)]
+    return out
+
+
 def chart_tables(at: AppTest) -> list:
     """The charts' data tables on the page (lab_ui.charts draws each as one HTML table), as pandas
     DataFrames of what a learner reads: numbers shown as numbers ("1,234.5000" -> 1234.5), text as text."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import OPEN_APPS, ROOT, metric, poll_until, stop_jobs_of
+from page_text import text_blocks
 from streamlit.testing.v1 import AppTest
 
 from llm_core.alignment.judge import follows_instructions
@@ -249,6 +250,6 @@ def test_generate_prompts_a_fine_tuned_model_through_its_chat_format(char_tok):
     assert at.toggle(key="gen_prompt_chat").value is True
     at.text_area(key="gen_prompt").set_value("Upper: rose").run()
     at.toggle(key="gen_prompt_raw").set_value(True).run()
-    assert any(c.value == "<|user|>Upper: rose<|end|><|assistant|>" for c in at.code)
+    assert "<|user|>Upper: rose<|end|><|assistant|>" in text_blocks(at)
     session = at.session_state["gen_session"]
     assert tok.decode(session.ids[: session.prompt_length]) == "<|user|>Upper: rose<|end|><|assistant|>"

@@ -45,7 +45,7 @@ def test_ask_closed_and_open_book_then_add_a_fact(app_server, page):
     main.get_by_role("button", name="Add fact").click()  # the form's defaults: Merra Vantis, town, TOWN
     wait_idle(page, 600_000)
     expect(hits.locator("tr").nth(1)).to_contain_text(f"Merra Vantis was born in {TOWN}.", timeout=60_000)
-    expect(main.get_by_test_id("stCode").nth(1)).to_contain_text(f"[1] Merra Vantis was born in {TOWN}.")  # in the reader's prompt at once
+    expect(main.locator("pre.lab-text").nth(1)).to_contain_text(f"[1] Merra Vantis was born in {TOWN}.")  # in the reader's prompt at once
     expect(cards.nth(1)).to_contain_text(TOWN)  # the added fact, answered right
     expect(cards.nth(1)).to_contain_text("found in chunk [1] of added: Merra Vantis (town)")  # citing the chunk it came from
     assert cards.nth(0).inner_text() == closed_before

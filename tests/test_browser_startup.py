@@ -52,3 +52,28 @@ def test_every_overview_session_warms_up_after_its_page_the_fresh_server_first_t
         first.close()
         later.close()
         server.stop()
+
+
+def test_a_walk_through_every_chapter_shows_its_text_boxes_without_the_code_highlighter(browser):
+    """Prompts, samples, token ids and commands are text boxes (lab_ui.widgets.text_block), not st.code:
+    a learner walking the course, as a class does in benchmarks/load_test.py, never makes the browser
+    fetch and run the highlighter's 1.5 MB (only runner.py on the Overview and a share link use it)."""
+    from lab_ui import course
+
+    server = StreamlitServer().start()
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        page = context.new_page()
+        open_page(page, server.url)
+        main = main_area(page)
+        for chapter in [c.title for c in course.chapters() if course.existing(c)][1:]:
+            page.get_by_test_id("stSidebarNavLink").filter(has_text=chapter).first.click()
+            wait_idle(page)
+            assert_no_exception(page)
+            if chapter == "Tokenization":  # the Python sample whose tokens the learner counts, shown as it is
+                expect(main.locator("pre.lab-text").filter(has_text="def count_words(text):")).to_be_visible()
+        assert "StreamlitSyntaxHighlighter" not in _chunk_requests(page)
+        expect(page.get_by_test_id("stCode")).to_have_count(0)
+    finally:
+        context.close()
+        server.stop()

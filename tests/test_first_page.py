@@ -95,8 +95,11 @@ FIRST_RUN = textwrap.dedent("""
     continuation = {continuation!r}
     assert any(t.value.strip() == continuation.strip() for t in at.text)
     from lab_ui import startup
+    from llm_core.text.tokenizers import TIKTOKEN_SPECS, load_tiktoken_encoding
+    assert load_tiktoken_encoding.cache_info().currsize == 0  # the first page reads no tokenizer table
     startup.import_the_rest().join(120)  # after the page: torch and pandas, in a thread of their own
     assert "torch" in sys.modules and "pandas" in sys.modules
+    assert load_tiktoken_encoding.cache_info().currsize == len(TIKTOKEN_SPECS)  # and the tables Tokenization reads
     again = AppTest.from_file({app!r}, default_timeout=120).run()  # the next session: torch is here, a page as ever
     assert not again.exception, [e.value for e in again.exception]
     print("ok")

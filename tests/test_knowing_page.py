@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from conftest import OPEN_APPS, ROOT, metric
+from page_text import text_blocks
 from streamlit.testing.v1 import AppTest
 
 from llm_core.retrieval.chapter import load_shipped
@@ -72,7 +73,7 @@ def test_the_open_book_reveal_counts_the_readers_right_answers(at):
 
 
 def text_of(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.code] + [t.value for t in at.text] + [c.value for c in at.caption])
+    return "\n".join([m.value for m in at.markdown] + text_blocks(at) + [t.value for t in at.text] + [c.value for c in at.caption])
 
 
 def test_the_chapter_measures_hallucination_and_retrieval(at):
@@ -87,7 +88,7 @@ def test_the_chapter_measures_hallucination_and_retrieval(at):
     page = text_of(at)
     assert "Kalai and Vempala" in page and "Lewis et al. 2020" in page
     assert "BM25 score" in page and "<mark>" in page  # retrieved chunks with scores, matched words marked
-    assert "<|assistant|>" in "\n".join(c.value for c in at.code)  # the prompt exactly as the reader reads it
+    assert "<|assistant|>" in "\n".join(text_blocks(at))  # the prompt exactly as the reader reads it
 
 
 def test_adding_a_fact_puts_it_in_the_readers_prompt_and_leaves_the_closed_book_answer_alone(at):
@@ -97,13 +98,13 @@ def test_adding_a_fact_puts_it_in_the_readers_prompt_and_leaves_the_closed_book_
 
     at.text_input(key="kn_question").set_value("Where was Merra Vantis born?").run()  # in no document yet
     closed_before, open_before = answers()
-    assert "Merra Vantis was born" not in at.code[1].value
+    assert "Merra Vantis was born" not in text_blocks(at)[1]
     assert "I don&#x27;t know" in open_before and "withheld: no retrieved chunk scores at least" in open_before  # the open book abstains
     next(b for b in at.button if b.label == "Add fact").click()  # the form's defaults: Merra Vantis, town, TOWN
     at.run()
     assert not at.exception, at.exception
     assert at.text_input(key="kn_question").value == "Where was Merra Vantis born?"
-    assert f"[1] Merra Vantis was born in {TOWN}." in at.code[1].value  # retrieved first, in the prompt at once
+    assert f"[1] Merra Vantis was born in {TOWN}." in text_blocks(at)[1]  # retrieved first, in the prompt at once
     closed_after, open_after = answers()
     assert closed_after == closed_before  # knowledge frozen at training time
     assert "found in chunk [1] of added: Merra Vantis (town)" in open_after and TOWN in open_after  # answered right, citing the chunk

