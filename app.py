@@ -22,9 +22,10 @@ from lab_ui import course, shell, sidebar, startup, theme  # noqa: E402  (after 
 # session's next run leaves it out. The Overview draws no plotly chart. Measured by
 # benchmarks/app_startup.py (a fresh server, one browser) and benchmarks/first_visits.py (eight
 # browsers at once). The chart is drawn under the pandas lock (lab_ui/startup.py says why).
-# The code highlighter (1.5 MB) is not warmed up: no chapter before Train a model shows code, and
-# on the Overview runner.py is drawn once its expander is opened (a class's first page, eight
-# browsers on the server's two cores: about 0.3 s of each one's CPU).
+# The code highlighter (1.5 MB) is not warmed up: the chapters show prompts, samples and commands as
+# plain text boxes (lab_ui.widgets.text_block), and the Overview's runner.py, the one listing, is drawn
+# once its expander is opened (a class's first page, eight browsers on the server's two cores: about
+# 0.3 s of each one's CPU).
 # (Until the first page was drawn without torch, a fresh server's first session got plotly first,
 # during its run's second of importing torch; that run now imports no torch.)
 def frontend_warm_up(where) -> None:

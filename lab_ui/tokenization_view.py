@@ -186,7 +186,12 @@ def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int)
                     "count. Byte-level BPE never has this problem: every character is a few UTF-8 bytes, and all "
                     "256 bytes are in its vocabulary, so an unusual character just costs more tokens."
                 )
-    with st.expander("Each token as text: its id and bytes, tokenizer by tokenizer"):
+    # Drawn once opened: five tables and five id lists that every browser would otherwise build hidden
+    # (about 0.1 s of a browser's CPU on the chapter's first visit, which a class makes together).
+    as_text = st.expander("Each token as text: its id and bytes, tokenizer by tokenizer", key="tok_as_text", on_change="rerun")
+    if not as_text.open:
+        return
+    with as_text:
         for tab, short, row in zip(st.tabs(short_names), short_names, rows):
             with tab:
                 st.html(table_html(pieces_table(row.pieces)))

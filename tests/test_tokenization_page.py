@@ -6,7 +6,7 @@ import re
 
 import pytest
 from browser_harness import ROOT
-from page_text import chart_tables
+from page_text import chart_tables, text_blocks
 from streamlit.testing.v1 import AppTest
 
 from lab_ui import text_chapters
@@ -252,6 +252,8 @@ def test_the_code_question_is_won_by_the_tokenizers_that_count_fewest():
 def test_each_tokenizer_tab_lists_its_tokens_ids_and_bytes_as_text():
     at = set_text(open_page(), "héllo")
     assert [t.label for t in at.tabs][:2] == ["Characters", "LLM Lab BPE"]
+    at.session_state["tok_as_text"] = True  # the expander "Each token as text", opened
+    at.run()
     gpt2 = TiktokenTokenizer("r50k_base")
     tables = [h.proto.body for h in at.get("html") if "<th" in h.proto.body and ">bytes<" in h.proto.body]
     gpt2_table = tables[2]
@@ -259,3 +261,21 @@ def test_each_tokenizer_tab_lists_its_tokens_ids_and_bytes_as_text():
         assert f">{i}<" in gpt2_table
     assert ">C3 A9<" in gpt2_table  # é's two bytes, written out
     assert ">no id<" in tables[0] and ">no id<" not in tables[1]  # the character tokenizer never saw é; byte-level BPE reads it
+
+
+def test_each_token_as_text_is_drawn_once_its_expander_is_opened_with_every_tokenizers_ids():
+    """Closed, the expander sends nothing (five tables and five id lists every browser would draw hidden);
+    opened, each tokenizer's ids are the ones it gives the page's text, in a text box."""
+    def piece_tables():
+        return [h.value for h in at.get("html") if "<th " in h.value and ">bytes</th>" in h.value]
+
+    at = set_text(open_page(), "Hello, world")
+    assert not [t for t in text_blocks(at) if t.startswith("[")] and not piece_tables()
+    at.session_state["tok_as_text"] = True
+    at.run()
+    assert not at.exception
+    ids = [t for t in text_blocks(at) if t.startswith("[")]
+    assert ids[2] == str(TiktokenTokenizer("r50k_base").encode("Hello, world"))  # the third tab: GPT-2
+    assert ids[4] == str(TiktokenTokenizer("o200k_base").encode("Hello, world"))
+    assert len(ids) == 5 and len(piece_tables()) == 5
+    assert ">48 65 6C 6C 6F</td>" in piece_tables()[2]  # GPT-2's first token, "Hello", as its bytes
