@@ -1,4 +1,5 @@
-"""Small reusable pieces of page UI: token chips (drawn by lab_ui.chips), page links that exist, static tables."""
+"""Small reusable pieces of page UI: token chips (drawn by lab_ui.chips), page links that exist, static tables,
+text boxes (text shown as it is, without the code highlighter)."""
 
 from __future__ import annotations
 
