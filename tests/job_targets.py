@@ -107,4 +107,5 @@ def niceness(stop):
         with open(f"/proc/self/task/{task}/stat") as f:
             threads[int(task)] = int(f.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
     yield Rec(1, stop_reason="reached the step limit")
-    return {"nice": os.nice(0), "threads": threads}
+    autogroup = open("/proc/self/autogroup").read().strip() if os.path.exists("/proc/self/autogroup") else None
+    return {"nice": os.nice(0), "threads": threads, "autogroup": autogroup, "session": os.getsid(0)}

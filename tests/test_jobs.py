@@ -374,6 +374,49 @@ def test_a_worker_runs_below_the_server_s_priority_and_so_do_its_threads():
     assert job.join(60) and job.snapshot().status == "finished", job.snapshot().error
     assert job.result["nice"] == expected
     assert set(job.result["threads"].values()) == {expected}, job.result["threads"]
+    if job.result["autogroup"] is not None and expected > 0:  # Linux sharing the CPU by session first
+        ours = open("/proc/self/autogroup").read().strip()
+        assert job.result["session"] != os.getsid(0) and job.result["autogroup"].split()[0] != ours.split()[0]  # a group of its own
+        assert job.result["autogroup"].endswith(f"nice {process.worker_nice()}"), job.result["autogroup"]  # ranked as the worker is
+
+
+SERVER_THAT_DIES = """
+import sys, time
+sys.path[:0] = [{root!r}, {tests!r}]
+import job_targets
+from llm_core.jobs import Job
+job = Job.worker(job_targets.ticking, lambda: (None, 0.01), backend="process", finish=lambda last, reason, payload: payload)
+job.start()
+while not job.snapshot().records:
+    time.sleep(0.05)
+import multiprocessing
+print(*[p.pid for p in multiprocessing.active_children() if p.name == "llm-lab-job"], flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_ends_when_its_server_is_killed():
+    """A worker in a session of its own (own_autogroup) gets no signal meant for the server's: when the
+    server dies (kill -9 here; Ctrl-C is the same to the worker), the worker sees its pipe close and ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from browser_harness import ROOT
+
+    server = subprocess.Popen([sys.executable, "-c", SERVER_THAT_DIES.format(root=str(ROOT), tests=str(ROOT / "tests"))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        (pid,) = map(int, server.stdout.readline().split())
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(30)
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", "the worker outlived its server"
+    finally:
+        server.kill()
 
 
 def test_the_worker_priority_setting_is_read_from_the_environment(monkeypatch):

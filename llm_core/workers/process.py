@@ -17,7 +17,9 @@ not stuck, and is left to finish.
 Workers run at a lower priority than the server (`WORKER_NICE`, `LLM_LAB_WORKER_NICE`, default
 10): a page a learner is waiting for goes before a training run, which only loses the moments the
 server is busy. Without it, two trainings on a 2-core server held the cores and a class's page
-responses queued behind them (see the README's load test figures).
+responses queued behind them (see the README's load test figures). Where Linux shares the CPU by
+session first (autogroup), each worker also takes a session of its own at that niceness
+(`own_autogroup`), so that it yields to a browser on the same machine too.
 What it is not: a pool. Each segment of a job gets a fresh process, which gives its memory back
 to the system when it ends. The server may keep one *spare* started ahead (`prewarm()`), which
 also starts the forkserver (the one torch import) before the first job needs it.
@@ -41,6 +43,7 @@ STOP_GRACE_S = 1.5  # a worker silent this long after a stop request is ended
 NICE_ENV = "LLM_LAB_WORKER_NICE"
 WORKER_NICE = 10  # how much lower a worker's CPU priority is than the server's (Linux: 0-19; 0 = the same)
 POLL_S = 0.05
+AUTOGROUP = "/proc/self/autogroup"  # Linux's session group of this process, and that group's niceness
 _start_lock = threading.Lock()
 
 
@@ -70,9 +73,44 @@ def worker_nice() -> int:
 
 
 def _lower_priority() -> None:
-    """Before torch starts its threads (they inherit it): yield the CPU to the server's page runs."""
+    """Before torch starts its threads (they inherit it): yield the CPU to the server's page runs,
+    and to every other session's processes where Linux shares the CPU by session first (`own_autogroup`)."""
+    nice = worker_nice()
     with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice on this platform
-        os.nice(worker_nice())
+        os.nice(nice)
+    own_autogroup(nice)
+
+
+def own_autogroup(nice: int, path: str = AUTOGROUP) -> bool:
+    """Put this process in a session of its own whose autogroup has niceness `nice`; True if done.
+
+    Where the kernel groups processes by session (CONFIG_SCHED_AUTOGROUP, on by default on desktop
+    distributions; `path` exists), it shares the CPU between the groups first, and a process's niceness
+    only ranks it inside its own group. A worker at nice 10 in the server's session then still took
+    that session's share of the cores from a browser in another session: the learner's own browser on
+    a laptop that runs the app, or in benchmarks/load_test.py the eight Chromiums (Playwright starts
+    the browser in a session of its own), which got about half of the two cores while two trainings
+    ran. In a session of its own at `nice`, the worker yields to every other session as it yields
+    to the server. Not done where nothing would come of it (nice 0, no autogroup), nor by a process
+    that leads its process group (setsid would fail); a worker still ends with the server: it leaves
+    when the pipes to the server close, and Stop and the idle timeout reach it through its event.
+    """
+    if nice <= 0 or not os.path.exists(path) or not hasattr(os, "setsid"):
+        return False
+    try:
+        os.setsid()
+    except OSError:
+        return False
+    for _ in range(40):  # an unprivileged process may change an autogroup's niceness once per 0.1 s, machine-wide
+        try:
+            with open(path, "w") as f:
+                f.write(str(nice))
+            return True
+        except BlockingIOError:  # EAGAIN: another worker has just done it
+            time.sleep(0.03)
+        except OSError:
+            return False
+    return False
 
 
 def _worker_main(conn, tasks, stop) -> None:
