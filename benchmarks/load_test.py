@@ -34,6 +34,9 @@ headless-Chromium context (its own Streamlit session). Measured:
 server's cores (most of the CPU in the first round goes to them); a class's browsers run on the
 learners' own machines. With them niced, the server's answers show what the server does when the
 browsers do not take its CPU; the page-drawn times still include the browsers' drawing, now slower.
+Where Linux shares the CPU by session first (autogroup: /proc/sys/kernel/sched_autogroup_enabled is 1),
+this changes nothing: Playwright starts Chromium in a session of its own, and niceness only ranks
+processes inside their session (llm_core/workers/process.py, `own_autogroup`, says more).
 
 `--socket-walkers K` makes K of the walkers socket sessions instead of browsers: each speaks
 Streamlit's own websocket protocol (`tests/browser_harness.SocketSession`: it asks for a chapter as a browser's click does
