@@ -375,9 +375,38 @@ def test_a_worker_runs_below_the_server_s_priority_and_so_do_its_threads():
     assert job.result["nice"] == expected
     assert set(job.result["threads"].values()) == {expected}, job.result["threads"]
     if job.result["autogroup"] is not None and expected > 0:  # Linux sharing the CPU by session first
-        ours = open("/proc/self/autogroup").read().strip()
-        assert job.result["session"] != os.getsid(0) and job.result["autogroup"].split()[0] != ours.split()[0]  # a group of its own
+        # Ours reads empty where this process never left the machine's first session (the default
+        # group: a CI job started by the machine's init, as on this project's CI runner).
+        ours = open("/proc/self/autogroup").read().split()[:1]
+        assert job.result["session"] != os.getsid(0) and job.result["autogroup"].split()[:1] != ours  # a group of its own
         assert job.result["autogroup"].endswith(f"nice {process.worker_nice()}"), job.result["autogroup"]  # ranked as the worker is
+
+
+OWN_AUTOGROUP = """
+import os, sys
+sys.path[:0] = [{root!r}]
+from llm_core.workers.process import own_autogroup
+before = os.getsid(0)
+print(own_autogroup({nice}, {path!r}), os.getsid(0) != before)
+"""
+
+
+@pytest.mark.parametrize("nice, moves", [(10, True), (0, False)])
+def test_a_worker_takes_a_session_of_its_own_at_its_niceness_and_only_if_it_would_yield(tmp_path, nice, moves):
+    """own_autogroup, on a stand-in for /proc/self/autogroup: a new session whose group gets the
+    worker's niceness; at nice 0 the worker would gain nothing and stays in the server's session."""
+    import subprocess
+    import sys
+
+    from browser_harness import ROOT
+
+    group = tmp_path / "autogroup"
+    group.write_text("/autogroup-7 nice 0\n")
+    out = subprocess.run([sys.executable, "-c", OWN_AUTOGROUP.format(root=str(ROOT), nice=nice, path=str(group))],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(moves), str(moves)]
+    assert group.read_text() == ("10" if moves else "/autogroup-7 nice 0\n")
 
 
 SERVER_THAT_DIES = """
