@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 PROMPTS = {
-    "default prompt (95 chars)": "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night",
+    "default prompt (51 chars)": "ROMEO: O, she doth teach the torches to burn bright",
+    "two lines (95 chars, the default until 6 Dec 2026)": "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night",
     "full window (128 chars)": ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 3)[:128],
 }
 

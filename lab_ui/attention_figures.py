@@ -19,6 +19,7 @@ from lab_ui.chips import Chip, chips_html
 from llm_core.interpret.inspect_model import Inspection, tile_heads
 
 MASK_COLOUR = palette.LIGHT_GREY
+BELOW = dict(orientation="h", yanchor="top", y=-0.12, x=0)  # a half-width chart's legend: beside it, it took half the width
 HEATMAP_SCALE = palette.SEQUENTIAL_ALT  # cividis: reads in order in colour-blind vision and in grey
 
 
@@ -231,7 +232,7 @@ def residual_figure(view: Inspection, query: int, unit: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=stages, y=view.residual_norms[:, query], name=f"{unit} {query}", mode="lines+markers",
                              line=dict(color=palette.ORANGE, dash=palette.DASHES[1]), marker=dict(symbol=palette.MARKERS[1], size=8)))
     fig.update_layout(title="Length of the vector after each block", yaxis_title="length of the vector (norm)", height=360,
-                      margin=dict(l=10, r=10, t=50, b=10))
+                      margin=dict(l=10, r=10, t=50, b=10), legend=BELOW)
     return fig
 
 
@@ -246,5 +247,5 @@ def contributions_figure(view: Inspection, query: int, unit: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=blocks, y=view.mlp_out_norms[:, query], name=f"MLP, {unit} {query}", mode="markers",
                              marker=dict(symbol="x", size=11, color=palette.INK)))
     fig.update_layout(title="What each block's attention and MLP added", yaxis_title="length of what it added (norm)", barmode="group",
-                      height=360, margin=dict(l=10, r=10, t=50, b=10))
+                      height=360, margin=dict(l=10, r=10, t=50, b=10), legend=BELOW)
     return fig

@@ -12,18 +12,31 @@ from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from llm_core import literature
 from llm_core.interpret.inspect_model import RECENT, describe_head
+from llm_core.interpret.walkthrough import DEFAULT_PROMPT as OVERVIEW_PROMPT
 from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
 EXAMPLE = av.EXAMPLE
-DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
+# The line the Overview walked through the model, so the course looks inside the same sentence. At 51
+# characters each one keeps a readable label on the heatmap's axes (95 needed 9-point labels), and the
+# browser draws the chapter in about a third less CPU (README: Benchmarks); a learner can type more.
+DEFAULT_PROMPT = OVERVIEW_PROMPT
 PROMPT_KEY = "attention_prompt"
 LENS_COLUMNS = 40  # positions the logit-lens table shows at once
 
 
 def use_example() -> None:
     st.session_state[PROMPT_KEY] = EXAMPLE
+
+
+def follow_the_last(T: int) -> None:
+    """A query left on the last token moves to the new last one when the prompt changes length: a longer
+    prompt would otherwise keep it where the old prompt ended, with the rest shown as never seen."""
+    seen = st.session_state.get("attention_query_of")
+    if seen is not None and seen != T and st.session_state.get("attention_query") == seen - 1:
+        st.session_state["attention_query"] = T - 1
+    st.session_state["attention_query_of"] = T
 
 
 @st.fragment
@@ -59,6 +72,7 @@ def head_explorer(view, unit: str) -> None:
     av.grid_chart(view, layer, head, unit)
 
     st.header(f"Where one {unit} looks", anchor="one-token")
+    follow_the_last(T)
     query = st.select_slider(
         f"Pick a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
         key="attention_query", bind="query-params",  # the URL names it "position: piece", as shown

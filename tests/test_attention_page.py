@@ -19,9 +19,10 @@ from llm_core.interpret.inspect_model import (
     inspect_ids,
     word_positions,
 )
+from llm_core.interpret.walkthrough import DEFAULT_PROMPT  # the page's default: the Overview's line
 from llm_core.model.config import model_preset
 
-DEFAULT_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"
+LONGER_PROMPT = "ROMEO: O, she doth teach the torches to burn bright!\nIt seems she hangs upon the cheek of night"  # 95 characters
 EXAMPLE = "The animal didn't cross the road because it was too wide"
 
 
@@ -168,17 +169,16 @@ def test_a_different_current_model_is_what_the_page_shows(at, char_tok):
     registry = at.session_state[REGISTRY_KEY]
     registry["Nano (test)"] = ModelEntry("Nano (test)", nano, char_tok, {}, "trained")
     at.session_state[CURRENT_KEY] = "Nano (test)"
-    at.run()
-    assert not at.exception
+    set_prompt(at, LONGER_PROMPT)  # longer than nano's context
     intro = next(m.value for m in at.markdown if "Nano (test)" in m.value)
     assert "3 layers × 2 heads" in intro
     assert [len(r.options) for r in at.radio if r.key and r.key.startswith("attention_")][:2] == [3, 2]
-    ids = char_tok.encode(DEFAULT_PROMPT)[-nano.config.block_size:]  # nano reads 64 characters
+    ids = char_tok.encode(LONGER_PROMPT)[-nano.config.block_size:]  # nano reads 64 characters
     assert any("longer than this model's context of 64" in i.value for i in at.info)
     at.radio(key="attention_layer").set_value(2).run()
     at.radio(key="attention_head").set_value(1).run()
     assert np.array_equal(heatmap(at), nano.trace(torch.tensor(ids)).attention[2, 1].numpy())
-    view = inspect_ids(nano, char_tok, char_tok.encode(DEFAULT_PROMPT))
+    view = inspect_ids(nano, char_tok, char_tok.encode(LONGER_PROMPT))
     assert describe_head(view.head(2, 1), "character") in [m.value for m in at.markdown]
 
     # Trained further in place (same entry, same name): the page must not serve the old trace.
@@ -318,3 +318,13 @@ def test_an_untrained_model_reveals_both_predictions_without_nan_or_inf(at, char
     text = page_text(at)
     bad = re.search(r"\bnan\b|\binf\b|-0\.0+\b|-0%", text, re.IGNORECASE)
     assert not bad, text[max(0, bad.start() - 200) : bad.end() + 50]
+
+
+def test_a_query_on_the_last_token_follows_a_longer_prompt_and_a_chosen_one_stays(at):
+    T = len(current_entry(at).tokenizer.encode(DEFAULT_PROMPT))
+    assert at.select_slider(key="attention_query").value == T - 1
+    set_prompt(at, LONGER_PROMPT)  # longer: the query moves to its last token, nothing shown as unseen
+    assert at.select_slider(key="attention_query").value == len(LONGER_PROMPT) - 1
+    at.select_slider(key="attention_query").set_value(10).run()
+    set_prompt(at, DEFAULT_PROMPT)  # a position the learner chose stays where it is
+    assert at.select_slider(key="attention_query").value == 10
