@@ -11,7 +11,8 @@ reader or a phone without hover cannot use. So each chart comes with
 - the palette (lab_ui.palette): its defaults are applied, and a colour from outside it is refused
   (an error in tests and development, `LLM_LAB_STRICT_PALETTE=1`; a warning in the server log
   otherwise), so every chart reads in colour-blind vision too;
-- no floating toolbar over the title (plotly's mode bar is off: zoom by dragging, double-click to reset).
+- no floating toolbar over the title (plotly's mode bar is off: zoom by dragging, double-click to reset);
+- margins measured to fit its labels (lab_ui.chart_margins), so the browser draws it once.
 
 tests/test_charts.py checks that no page or view calls `plotly_chart` other than through here, and
 the page tests run with the strict palette on.
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
-from lab_ui import palette
+from lab_ui import chart_margins, palette
 
 log = logging.getLogger(__name__)
 TABLE_ROWS_SHOWN = 200  # rows drawn in the expander; the CSV always has them all
@@ -171,6 +172,7 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
     if not caption or not caption.strip():
         raise ValueError(f"chart {key!r} needs a caption that says what to notice")
     palette.apply(fig)
+    chart_margins.fit(fig, key)  # room for its labels before plotly measures them: drawn once, not twice
     stray = palette.check_figure(fig)
     if stray:
         message = f"chart {key!r} uses colours outside lab_ui.palette: {stray[:5]}"

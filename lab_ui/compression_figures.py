@@ -144,8 +144,9 @@ def compute_chart(rows: list[dict]) -> go.Figure:
         hovertext=[r["note"] for r in rows], hoverinfo="text+y",
     ))
     fig.update_layout(title="Training compute, log scale: every step up is 10x", yaxis_type="log",
-                      yaxis_title="training compute (FLOPs, floating-point operations)",
-                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power"))
+                      yaxis_title="training compute (FLOPs)",  # spelled out where the chapter first uses it; longer, it ran off the chart
+                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power"),
+                      xaxis=dict(tickangle=30))  # fixed: left to plotly, the angle (so the room below) depended on the order it drew in
     return fig
 
 

@@ -248,6 +248,20 @@ def assert_no_exception(page) -> None:
     assert not found, "the page shows an exception:\n" + "\n---\n".join(found)
 
 
+PLOTLY_MARGINS_JS = """() => [...document.querySelectorAll('[class*="st-key-"] .js-plotly-plot')].map(gd => {
+  const box = gd.closest('[class*="st-key-"]');
+  const key = [...box.classList].find(c => c.startsWith('st-key-')).slice(7);
+  const layout = gd._fullLayout || {}, asked = layout.margin || {}, drawn = layout._size || {};
+  return {key, asked: [asked.l, asked.r, asked.t, asked.b], drawn: [drawn.l, drawn.r, drawn.t, drawn.b]};
+})"""
+
+
+def plotly_margins(page) -> list[dict]:
+    """Each plotly chart on the page: its Streamlit key, the margins its figure asked for and the margins
+    plotly drew it with (left, right, top, bottom). Drawn wider than asked means drawn twice (automargin)."""
+    return page.evaluate(PLOTLY_MARGINS_JS)
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -7,7 +7,7 @@ no torch (its figures are shipped: tests/test_first_page.py). Speed is measured 
 benchmarks/app_startup.py and benchmarks/first_visits.py, not asserted here.
 """
 
-from browser_harness import StreamlitServer, assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import StreamlitServer, assert_no_exception, main_area, open_page, plotly_margins, wait_idle
 from playwright.sync_api import expect
 
 
@@ -54,10 +54,13 @@ def test_every_overview_session_warms_up_after_its_page_the_fresh_server_first_t
         server.stop()
 
 
-def test_a_walk_through_every_chapter_shows_its_text_boxes_without_the_code_highlighter(browser):
+def test_a_walk_through_every_chapter_shows_its_text_boxes_and_draws_each_chart_once(browser):
     """Prompts, samples, token ids and commands are text boxes (lab_ui.widgets.text_block), not st.code:
     a learner walking the course, as a class does in benchmarks/load_test.py, never makes the browser
-    fetch and run the highlighter's 1.5 MB (only runner.py on the Overview and a share link use it)."""
+    fetch and run the highlighter's 1.5 MB (only runner.py on the Overview and a share link use it).
+    And every chart's margins already fit its labels (lab_ui.chart_margins), so plotly draws it once:
+    drawn with wider margins than it asked for, it was drawn twice (automargin). On a failure, remake
+    the table: PYTHONPATH=.:tests python benchmarks/chart_margins.py --write"""
     from lab_ui import course
 
     server = StreamlitServer().start()
@@ -66,12 +69,20 @@ def test_a_walk_through_every_chapter_shows_its_text_boxes_without_the_code_high
         page = context.new_page()
         open_page(page, server.url)
         main = main_area(page)
+        seen = 0
         for chapter in [c.title for c in course.chapters() if course.existing(c)][1:]:
             page.get_by_test_id("stSidebarNavLink").filter(has_text=chapter).first.click()
             wait_idle(page)
             assert_no_exception(page)
             if chapter == "Tokenization":  # the Python sample whose tokens the learner counts, shown as it is
                 expect(main.locator("pre.lab-text").filter(has_text="def count_words(text):")).to_be_visible()
+            charts = [c for c in plotly_margins(page) if c["key"] != "lab_warm_up_chart"]
+            if chapter in ("Embeddings", "Attention", "Generate", "Why scale matters"):
+                assert charts, f"{chapter} drew no chart"
+            twice = [c for c in charts if any(drawn > asked for asked, drawn in zip(c["asked"], c["drawn"]))]
+            assert not twice, f"{chapter}: drawn twice, with wider margins than asked: {twice}"
+            seen += len(charts)
+        assert seen >= 15, seen
         assert "StreamlitSyntaxHighlighter" not in _chunk_requests(page)
         expect(page.get_by_test_id("stCode")).to_have_count(0)
     finally:
