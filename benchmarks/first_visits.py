@@ -32,13 +32,24 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def chromium_seconds() -> float:
-    total = 0.0
+    """CPU seconds of the Chromium processes this process started (through Playwright's driver): not
+    those of another program's browsers on the machine (a test run beside a benchmark)."""
+    children: dict[int, list[int]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(pid))
+        except OSError:  # it ended meanwhile
+            pass
+    total, below = 0.0, list(children.get(os.getpid(), []))
+    while below:
+        pid = below.pop()
+        below += children.get(pid, [])
         try:
             with open(f"/proc/{pid}/comm") as f:
                 if "chrom" in f.read():
-                    total += cpu_seconds(int(pid))
-        except OSError:  # it ended meanwhile
+                    total += cpu_seconds(pid)
+        except OSError:
             pass
     return total
 
