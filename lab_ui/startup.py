@@ -44,7 +44,7 @@ def import_pandas() -> None:
 
 def load_tokenizer_tables() -> None:
     """The published tokenizers' tables (GPT-2, GPT-4, GPT-4o), read once per server: the chapter
-    after the Overview, Tokenization, compares them. Reading them is about 0.5 s of the server holding
+    after the Overview, Tokenization, compares them. Reading them is about 0.3 s of the server holding
     the GIL; on a class's first visit to that chapter six sessions waited on it together (and on
     every other session's run meanwhile). Done here, it is done while the learners read the Overview."""
     from llm_core.text.tokenizers import TIKTOKEN_SPECS, load_tiktoken_encoding
