@@ -9,8 +9,8 @@ Why: the charts' axes have `automargin` (lab_ui.palette), so that no label is ev
 draws a figure, measures its labels and, when they need more room than the figure's margins give,
 draws the whole figure again with wider ones (its margins only ever grow). With the palette's
 margins of 0 at the sides, every chart was drawn twice on its first view and on every redraw: a
-fifth to a quarter of a chapter's browser CPU on Attention and Generate (README: Benchmarks), which
-a class of eight browsers on the server's two cores waits for. With margins that already fit,
+sixth to a quarter of a first visit's browser CPU on Attention and Generate (README: Benchmarks),
+which a class of eight browsers on the server's two cores waits for. With margins that already fit,
 plotly draws once; a chart whose labels need more (another model's numbers, a narrower window)
 is drawn twice as before, never cut off.
 
