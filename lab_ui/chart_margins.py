@@ -30,10 +30,7 @@ MARGINS: dict[str, tuple[int, int, int, int]] = {
     "attention_head_map": (61, 86, 90, 10),
     "attention_residual": (73, 10, 50, 70),
     "bpe_curve": (80, 36, 41, 69),
-    "cmp_bars": (77, 10, 40, 111),
-    "cmp_change": (60, 30, 40, 69),
-    "cmp_loss": (61, 10, 40, 97),
-    "cost_chart": (82, 89, 40, 151),
+    "cost_chart": (82, 89, 40, 114),
     "emb_pos_sim_trained": (75, 91, 40, 69),
     "emb_pos_sim_untrained": (75, 91, 40, 69),
     "emb_pos_table_trained": (75, 83, 40, 69),
@@ -49,7 +46,7 @@ MARGINS: dict[str, tuple[int, int, int, int]] = {
     "sc_frontier": (69, 0, 40, 86),
     "sc_params": (60, 0, 40, 110),
     "tr_loss_chart": (60, 0, 35, 57),
-    "tr_lr_chart": (78, 0, 30, 57),
+    "tr_lr_chart": (72, 0, 30, 57),
 }
 
 

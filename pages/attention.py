@@ -30,13 +30,14 @@ def use_example() -> None:
     st.session_state[PROMPT_KEY] = EXAMPLE
 
 
-def follow_the_last(T: int) -> None:
-    """A query left on the last token moves to the new last one when the prompt changes length: a longer
-    prompt would otherwise keep it where the old prompt ended, with the rest shown as never seen."""
-    seen = st.session_state.get("attention_query_of")
-    if seen is not None and seen != T and st.session_state.get("attention_query") == seen - 1:
-        st.session_state["attention_query"] = T - 1
-    st.session_state["attention_query_of"] = T
+def follow_the_last(key: str, T: int) -> None:
+    """A position slider (`key`) left on the last token moves to the new last one when the prompt changes
+    length: a longer prompt would otherwise keep it where the old prompt ended (for the query, with the
+    rest shown as never seen). A position the learner chose stays."""
+    seen = st.session_state.get(f"{key}::of")
+    if seen is not None and seen != T and st.session_state.get(key) == seen - 1:
+        st.session_state[key] = T - 1
+    st.session_state[f"{key}::of"] = T
 
 
 @st.fragment
@@ -72,7 +73,7 @@ def head_explorer(view, unit: str) -> None:
     av.grid_chart(view, layer, head, unit)
 
     st.header(f"Where one {unit} looks", anchor="one-token")
-    follow_the_last(T)
+    follow_the_last("attention_query", T)
     query = st.select_slider(
         f"Pick a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
         key="attention_query", bind="query-params",  # the URL names it "position: piece", as shown
@@ -177,6 +178,7 @@ st.markdown(
     f"(the residual stream: {literature.cite('elhage2021')}). Below, the length (norm) of the vector after each block "
     f"and of what each part added, for one {unit} and averaged over all {T}."
 )
+follow_the_last("attention_residual_token", T)
 token = st.select_slider(f"Follow a {unit}", options=list(range(T)), value=T - 1, format_func=lambda i: f"{i}: {view.pieces[i]}",
                          key="attention_residual_token")
 av.residual_charts(view, token, unit)

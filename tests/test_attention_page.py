@@ -320,11 +320,12 @@ def test_an_untrained_model_reveals_both_predictions_without_nan_or_inf(at, char
     assert not bad, text[max(0, bad.start() - 200) : bad.end() + 50]
 
 
-def test_a_query_on_the_last_token_follows_a_longer_prompt_and_a_chosen_one_stays(at):
+@pytest.mark.parametrize("key", ["attention_query", "attention_residual_token"])
+def test_a_position_on_the_last_token_follows_a_longer_prompt_and_a_chosen_one_stays(at, key):
     T = len(current_entry(at).tokenizer.encode(DEFAULT_PROMPT))
-    assert at.select_slider(key="attention_query").value == T - 1
-    set_prompt(at, LONGER_PROMPT)  # longer: the query moves to its last token, nothing shown as unseen
-    assert at.select_slider(key="attention_query").value == len(LONGER_PROMPT) - 1
-    at.select_slider(key="attention_query").set_value(10).run()
+    assert at.select_slider(key=key).value == T - 1
+    set_prompt(at, LONGER_PROMPT)  # longer: it moves to the new last token (the query: nothing shown as unseen)
+    assert at.select_slider(key=key).value == len(LONGER_PROMPT) - 1
+    at.select_slider(key=key).set_value(10).run()
     set_prompt(at, DEFAULT_PROMPT)  # a position the learner chose stays where it is
-    assert at.select_slider(key="attention_query").value == 10
+    assert at.select_slider(key=key).value == 10
