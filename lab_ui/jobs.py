@@ -27,7 +27,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab_ui import state
+from lab_ui import charts, state
 from llm_core.jobs import Job, JobGate, JobSnapshot
 from llm_core.workers import BACKENDS, default_backend
 
@@ -198,7 +198,8 @@ def live(key: str, render: Callable[[JobSnapshot | None], None], interval: float
         if current is not None:
             current.touch()
             snap = current.snapshot()
-        render(snap)
+        with charts.drawn_with_their_tables():  # this fragment reruns on its own: no widget of its charts' own in it
+            render(snap)
         if was_active and (snap is None or not snap.active):
             st.rerun()
 

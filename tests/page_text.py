@@ -17,6 +17,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from lab_ui.charts import data_key
+
 ROOT = Path(__file__).resolve().parent.parent
 WORDS_BOX = "Words on this page"  # lab_ui.glossary.words_box's expander: its own definitions are not "uses"
 
@@ -77,10 +79,23 @@ def text_blocks(at) -> list[str]:
     return out
 
 
+def open_chart_data(at: AppTest) -> AppTest:
+    """Open every chart's data expander on the page, as a learner's click does (lab_ui.charts draws a
+    chart's table once its expander is open), and run the page again."""
+    closed = [k for k in at.session_state.keys() if str(k).endswith(data_key("")) and not at.session_state[k]]
+    for k in closed:
+        at.session_state[k] = True
+    return at.run() if closed else at
+
+
 def chart_tables(at: AppTest) -> list:
-    """The charts' data tables on the page (lab_ui.charts draws each as one HTML table), as pandas
-    DataFrames of what a learner reads: numbers shown as numbers ("1,234.5000" -> 1234.5), text as text."""
+    """The HTML tables on the page (lab_ui.charts draws each chart's data as one, and some pages their
+    small tables), every chart's data expander opened first (`open_chart_data`: the page runs again),
+    as pandas DataFrames of what a learner reads: numbers shown as numbers ("1,234.5000" -> 1234.5),
+    text as text."""
     import pandas as pd
+
+    open_chart_data(at)
 
     def value(cell: str):
         plain = cell.replace(",", "")
@@ -141,11 +156,14 @@ def visible_text(node, skip_words_box: bool = True) -> list[str]:
     return out
 
 
-def render(path: str, at: AppTest | None = None, timeout: float = 240) -> AppTest:
+def render(path: str, at: AppTest | None = None, timeout: float = 240, open_data: bool = True) -> AppTest:
     at = at or AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
     assert not at.exception, at.exception
     at.switch_page(path).run()
     assert not at.exception, at.exception
+    if open_data:
+        open_chart_data(at)  # what a learner can open is read too: the charts' data tables
+        assert not at.exception, at.exception
     return at
 
 

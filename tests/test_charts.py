@@ -12,7 +12,7 @@ import pytest
 from page_text import chart_tables
 from streamlit.testing.v1 import AppTest
 
-from lab_ui import palette
+from lab_ui import charts, palette
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,10 +59,36 @@ def test_a_chart_has_its_caption_as_text_and_alt_and_its_data_as_a_table(monkeyp
     spec = json.loads(chart.spec)
     assert spec["layout"]["colorway"][0] == palette.BLUE
     assert at.expander[0].label == "The data behind this chart (3 rows)"
-    [table] = chart_tables(at)
+    assert not at.get("html") and not at.get("download_button")  # closed, nothing of the table is sent to the browser
+    [table] = chart_tables(at)  # opened (as a learner's click does): the page runs again and draws it
     assert list(table.columns) == ["step", "val loss"] and table["step"].tolist() == [1, 2, 3] and table["val loss"].tolist() == [2.2, 2.4, 2.6]
     assert "<td class=\"num\">2.2000</td>" in at.get("html")[0].value  # four decimals, as st.table shows them
     assert at.get("download_button")[0].proto.label == "Download the data (CSV)"
+
+
+LIVE_CHART_SCRIPT = """
+import plotly.graph_objects as go
+import streamlit as st
+from lab_ui import charts
+
+@st.fragment(run_every=60)
+def live():
+    with charts.drawn_with_their_tables():
+        charts.chart(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), key="live", caption="loss went from 3 to 4 in two steps.", table=[{"step": 1, "loss": 3}, {"step": 2, "loss": 4}])
+
+live()
+charts.chart(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), key="after", caption="loss went from 3 to 4 in two steps.", table=[{"step": 1, "loss": 3}, {"step": 2, "loss": 4}])
+"""
+
+
+def test_a_polling_fragments_chart_sends_its_table_at_once_and_keeps_no_widget_there():
+    """lab_ui.jobs.live draws its charts inside `drawn_with_their_tables`: their tables come with them in
+    the closed expander (no keyed expander in a fragment that reruns itself); after the block, charts wait again."""
+    at = AppTest.from_string(LIVE_CHART_SCRIPT, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander] == ["The data behind this chart (2 rows)"] * 2
+    assert len(at.get("html")) == 1 and len(at.get("download_button")) == 1  # the live chart's table; the other's waits
+    assert charts.data_key("live") not in at.session_state and charts.data_key("after") in at.session_state
 
 
 def test_charts_carry_the_apps_own_look_not_streamlits_theme(monkeypatch):
