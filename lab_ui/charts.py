@@ -39,6 +39,7 @@ from lab_ui import chart_margins, palette
 
 log = logging.getLogger(__name__)
 TABLE_ROWS_SHOWN = 200  # rows drawn in the expander; the CSV always has them all
+CONFIG = {"displayModeBar": False, "scrollZoom": False, "responsive": True}
 _TABLES_AT_ONCE = contextvars.ContextVar("lab_tables_at_once", default=False)
 
 
@@ -58,7 +59,6 @@ def drawn_with_their_tables():
         yield
     finally:
         _TABLES_AT_ONCE.reset(token)
-CONFIG = {"displayModeBar": False, "scrollZoom": False, "responsive": True}
 
 
 class PaletteError(ValueError):
