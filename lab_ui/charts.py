@@ -210,8 +210,11 @@ def _data_behind(where, key: str, table, table_label: str, file_name: str | None
     """The chart's data in a closed expander: the first rows as a table, all of them as a CSV download."""
     rows = _rows(table)
     label = f"{table_label} ({len(rows):,} rows)" if rows else table_label
-    if _TABLES_AT_ONCE.get():
-        box = where.expander(label)
+    growing = _TABLES_AT_ONCE.get()
+    if growing:
+        # A label that stays the same while the rows grow: an expander whose label changes is a new
+        # element to Streamlit, so a table the learner opened closed again at the chart's next redraw.
+        box = where.expander(table_label)
     else:
         # Drawn once opened (a rerun, 0.2-0.6 s here). Closed, the tables were still sent and drawn, hidden,
         # by every browser on every visit: on Embeddings' first view 3,726 of its 5,917 page elements, about
@@ -224,6 +227,8 @@ def _data_behind(where, key: str, table, table_label: str, file_name: str | None
             st.caption("No data yet.")
             return
         shown = shown_rows(rows[:TABLE_ROWS_SHOWN])
+        if growing:
+            st.caption(f"{len(rows):,} rows so far.")
         st.html(data_table_html(shown))
         if len(rows) > len(shown):
             st.caption(f"The first {len(shown):,} of {len(rows):,} rows; the CSV below has them all.")
