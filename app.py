@@ -5,6 +5,7 @@ Run with `streamlit run app.py`.
 """
 
 import os
+import sys
 import time
 
 import streamlit as st
@@ -55,12 +56,16 @@ theme.inject()  # contrast, wrapping, focus rings (lab_ui/theme.py)
 shell.enter_shell()  # this session is in the shell; a deep link on a fresh server lands here (lab_ui/shell.py)
 # Read before the page runs: after a page's st.stop() every Streamlit call (session state too) stops again.
 run_log_id = st.session_state.setdefault("lab_run_log_id", os.urandom(4).hex()) if os.environ.get("LLM_LAB_RUN_TIMES") else None
+if run_log_id is not None:  # a run that never ends shows as a start without its end
+    print(f"LLM_LAB_RUN_START page={page.url_path or 'overview'} session={run_log_id} at={time.strftime('%H:%M:%S')}", flush=True)
 try:
     sidebar.render(page.url_path)
     page.run()
 finally:
     if run_log_id is not None:
-        print(f"LLM_LAB_RUN page={page.url_path or 'overview'} session={run_log_id} seconds={time.perf_counter() - run_started:.3f}", flush=True)
+        ended = type(sys.exc_info()[1]).__name__ if sys.exc_info()[1] is not None else "done"  # RerunException: a newer run took over
+        print(f"LLM_LAB_RUN page={page.url_path or 'overview'} session={run_log_id} seconds={time.perf_counter() - run_started:.3f} ended={ended} "
+              f"at={time.strftime('%H:%M:%S')}", flush=True)
 
 if "lab_frontend_warmed" not in st.session_state:  # after the page (see frontend_warm_up)
     st.session_state["lab_frontend_warmed"] = True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,8 @@ def live(key: str, render: Callable[[JobSnapshot | None], None], interval: float
         with charts.drawn_with_their_tables():  # this fragment reruns on its own: no widget of its charts' own in it
             render(snap)
         if was_active and (snap is None or not snap.active):
+            if os.environ.get("LLM_LAB_RUN_TIMES"):  # the server log (benchmarks, failed browser tests) shows what ended each run
+                print(f"LLM_LAB_LIVE job={key} ended: the whole app reruns at={time.strftime('%H:%M:%S')}", flush=True)
             st.rerun()
 
     _live()

@@ -35,7 +35,7 @@ class StreamlitServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
         self.app = app
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "LLM_LAB_RUN_TIMES": "1", **(env or {})}  # each script run's page and seconds in the log
         if "LLM_LAB_DATA_DIR" not in (env or {}):  # a data folder of its own (a test restarting a server passes one)
             self.env["LLM_LAB_DATA_DIR"] = tempfile.mkdtemp(prefix="llm-lab-server-data-")
         self.proc = None

@@ -3,6 +3,7 @@
 import atexit
 import functools
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -162,11 +163,54 @@ def page(browser, request):
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
+    console = request.node.browser_console = []  # printed if the test fails (pytest_runtest_makereport)
+    pg.on("console", lambda msg: console.append(f"{time.strftime('%H:%M:%S')} {msg.type}: {msg.text}"[:400]))
     yield pg
     try:
         screenshot(pg, request.node.name.replace("/", "_").replace("[", "-").replace("]", ""))
     finally:
         context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test prints the end of its server's log (each script run's page and seconds:
+    the harness sets LLM_LAB_RUN_TIMES) and of its page's browser console: a failure seen once in CI,
+    on a clean clone that is gone afterwards, can then be read from CI's output."""
+    report = yield
+    if report.when == "call" and report.failed:
+        server = getattr(item, "funcargs", {}).get("app_server")
+        console = getattr(item, "browser_console", None)
+        if console:
+            report.sections.append((f"browser console, last {min(len(console), LOG_LINES_ON_FAILURE)} messages", "\n".join(console[-LOG_LINES_ON_FAILURE:])))
+        log_path = getattr(server, "log_path", None)
+        if log_path is not None and log_path.exists():
+            tail = log_path.read_text(errors="replace").splitlines()[-LOG_LINES_ON_FAILURE:]
+            report.sections.append((f"server log, last {len(tail)} lines", "\n".join(tail)))
+        stacks = server_stacks(server)
+        if stacks:
+            report.sections.append(("the server's script and job threads at the failure (py-spy dump)", stacks))
+    return report
+
+
+LOG_LINES_ON_FAILURE = 80
+
+
+def server_stacks(server) -> str:
+    """Every thread's stack in the test's server, where py-spy is installed (a page that never finished
+    its run shows where it waits); empty otherwise."""
+    proc = getattr(server, "proc", None)
+    if proc is None or proc.poll() is not None or shutil.which("py-spy") is None:
+        return ""
+    import subprocess
+
+    try:
+        done = subprocess.run(["py-spy", "dump", "--pid", str(proc.pid)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"py-spy dump failed: {exc}"
+    threads = re.split(r"\n(?=Thread )", done.stdout + done.stderr)
+    ours = [t for t in threads if re.search(r"scriptrunner|lab_ui|llm_core|pages/|app\.py", t)]  # not the server's idle pool threads
+    return "\n".join(ours)[-8_000:]
 
 
 # --- AppTest sessions that start background jobs (Training, Making an assistant) ---

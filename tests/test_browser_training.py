@@ -113,8 +113,10 @@ def test_train_nano_live_stop_and_the_other_chapters_use_the_new_model(app_serve
     assert_no_exception(page)
 
 
-def test_two_browsers_train_at_once_and_each_sees_only_its_own_run(app_server, browser, page):
+def test_two_browsers_train_at_once_and_each_sees_only_its_own_run(app_server, browser, page, request):
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    console = getattr(request.node, "browser_console", [])  # printed with the page's own if the test fails (conftest.py)
+    other.on("console", lambda msg: console.append(f"{time.strftime('%H:%M:%S')} other browser, {msg.type}: {msg.text}"[:400]))
     try:
         runs = {}
         for pg, extra_layers in ((page, 0), (other, 1)):
