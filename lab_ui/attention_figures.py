@@ -51,6 +51,11 @@ def causal_mask_path(T: int) -> str:
     return "M " + " L ".join(f"{x:g},{y:g}" for x, y in points) + " Z"
 
 
+# The head map's box is square (lab_ui.charts.chart's `aspect`): its plot of square cells is the box less the
+# title's 90 px above and the colour bar beside it, so little is left blank at any page width.
+HEAD_MAP_ASPECT = 1.0
+
+
 def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure:
     """One head's pattern: queries down, keys across, the causal mask painted over the cells it hides.
 
@@ -140,11 +145,29 @@ def grid_image(attention: np.ndarray, gap: int) -> np.ndarray:
     return image
 
 
+def grid_gap(T: int) -> int:
+    """Cells between two tiles of the grid: room for a two-line title above each tile, at any T."""
+    return max(1, round(0.35 * T))
+
+
+def grid_aspect(view: Inspection) -> float:
+    """Width / height of the all-heads grid (its axis ranges in `grid_figure`): H tiles across, L down, so
+    its box keeps the tiles square at any page width (lab_ui.charts.chart's `aspect`).
+
+    >>> from types import SimpleNamespace
+    >>> round(grid_aspect(SimpleNamespace(attention=np.zeros((2, 4, 20, 20)))), 3)  # 4 tiles of 27 cells across, 2 down
+    1.964
+    """
+    L, H, T, _ = view.attention.shape
+    step = T + grid_gap(T)
+    return H * step / (L * step + 1)
+
+
 def grid_figure(view: Inspection, layer: int, head: int, titles: list[str]) -> go.Figure:
     """Every head at once, tiled layers x heads in one image (masks grey, gaps white); the chosen one
     outlined, each tile's title above it."""
     L, H, T, _ = view.attention.shape
-    gap = max(1, round(0.35 * T))  # room for a two-line title above each tile, at any T
+    gap = grid_gap(T)
     step = T + gap
     fig = go.Figure(go.Image(source=grid_png(grid_image(view.attention, gap)), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip", name="all heads"))
     shapes = [dict(

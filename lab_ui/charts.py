@@ -188,8 +188,13 @@ def _strict() -> bool:
     return os.environ.get("LLM_LAB_STRICT_PALETTE", "") not in ("", "0")
 
 
-def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = "The data behind this chart", file_name: str | None = None) -> None:
-    """Draw `fig` (a plotly figure) with its caption and its data table, in `where` (a column, a container; default the page)."""
+def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = "The data behind this chart", file_name: str | None = None,
+          aspect: float | None = None) -> None:
+    """Draw `fig` (a plotly figure) with its caption and its data table, in `where` (a column, a container; default the page).
+
+    `aspect` (width / height), for a chart of square cells (`scaleanchor`): its box keeps that shape, at most the
+    figure's own height tall, so its height follows the page's width, which the server does not know. On a phone
+    (390 px) Attention's head map took 900 px of height for a 190 px square of cells; now 358 px for 211 px."""
     where = where or st
     if not caption or not caption.strip():
         raise ValueError(f"chart {key!r} needs a caption that says what to notice")
@@ -201,9 +206,28 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
         if _strict():
             raise PaletteError(message)
         log.warning(message)
-    where.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None)  # the look is palette.TEMPLATE (palette.py says why)
+    if aspect is None:
+        where.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None)  # the look is palette.TEMPLATE (palette.py says why)
+    else:
+        _shaped_by_width(where, fig, key, caption, aspect)
     where.caption(caption)
     _data_behind(where, key, table, table_label, file_name)
+
+
+def box_key(chart_key: str) -> str:
+    """The key of the container that gives a chart of fixed shape (`chart(aspect=...)`) its size."""
+    return f"{chart_key}_box"
+
+
+def _shaped_by_width(where, fig, key: str, caption: str, aspect: float) -> None:
+    """The chart fills a box as wide as the page's column and `aspect` times less tall (CSS aspect-ratio),
+    at most the figure's own height; the chart takes the box's height (`height="stretch"`)."""
+    tallest = int(fig.layout.height or 450)
+    fig.update_layout(height=None)
+    box = box_key(key)
+    where.html(f"<style>.st-key-{box}{{aspect-ratio:{aspect:.4f};max-height:{tallest}px}}</style>")  # a style alone takes no room
+    with where.container(key=box):
+        st.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None, height="stretch")
 
 
 def _data_behind(where, key: str, table, table_label: str, file_name: str | None) -> None:

@@ -20,6 +20,7 @@ from browser_harness import ARTIFACTS, assert_no_exception, main_area, open_page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
+from lab_ui import charts
 from lab_ui.course import chapters, existing, nav_title
 
 SIZES = {"desktop": dict(viewport={"width": 1400, "height": 1000}), "phone": dict(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)}
@@ -106,6 +107,11 @@ def test_a_phone_user_picks_a_chapter_and_gets_it_uncovered(server, browser):
             assert heading["x"] >= 0 and heading["x"] + heading["width"] <= 390  # the title is on screen, not under the sidebar
             # Nothing wider than the screen: the page never scrolls sideways.
             assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+            if c.key == "attention":  # the head map's height follows the phone's width (charts.chart(aspect=...)), not its 900 px
+                box = main_area(page).locator(f".st-key-{charts.box_key('attention_head_map')}")
+                expect(box.locator(".js-plotly-plot")).to_be_visible(timeout=120_000)
+                size = box.bounding_box()
+                assert size["height"] <= size["width"] + 2, size
             page.screenshot(path=str(ARTIFACTS / f"phone-{c.key}.png"))
             assert_no_exception(page)
     finally:

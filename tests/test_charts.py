@@ -151,3 +151,24 @@ def test_the_data_table_formats_numbers_as_st_table_did_and_escapes_text():
                                            "1,234.5000", "7", "false", "0.2500", "0.5000", "ok"]
     assert [bool(num) for num, _ in cells[:6]] == [True, True, False, True, True, False]  # numbers right-aligned
     assert "<script" not in data_table_html([{"token": "<script>alert(1)</script>"}])
+
+
+SHAPED_SCRIPT = """
+import plotly.graph_objects as go
+from lab_ui.charts import chart
+fig = go.Figure(go.Heatmap(z=[[1, 0], [0.5, 0.5]]))
+fig.update_layout(height=900, yaxis=dict(scaleanchor="x"))
+chart(fig, key="map", caption="the first row looks at itself.", table=[{"row": 1, "weight": 1}], aspect=1.5)
+"""
+
+
+def test_a_chart_of_fixed_shape_takes_its_height_from_a_box_that_follows_the_page_width():
+    """`aspect`: the figure's own height becomes the box's largest, the CSS aspect-ratio its shape, and the
+    chart fills the box (the browser check: a phone's head map takes 358 px of height where it took 900, README)."""
+    at = AppTest.from_string(SHAPED_SCRIPT, default_timeout=120).run()
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "height" not in spec["layout"]  # the box decides it
+    styles = [h.proto.body for h in at.get("html")]
+    assert any(f".st-key-{charts.box_key('map')}{{aspect-ratio:1.5000;max-height:900px}}" in s for s in styles), styles
+    assert at.caption[0].value == "the first row looks at itself."
