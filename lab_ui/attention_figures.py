@@ -55,6 +55,38 @@ def causal_mask_path(T: int) -> str:
 # title's 90 px above and the colour bar beside it, so little is left blank at any page width.
 HEAD_MAP_ASPECT = 1.0
 
+# Plotly sizes text in pixels and the server does not know the page's width. On a phone (a 358 px box) the
+# head map's 16 px title ran past the right edge and its 11 px labels, one per cell of about 5 px, overlapped;
+# the grid's two-line tile titles, about 85 px apart, ran into each other. Each box is a CSS container
+# (lab_ui.charts.chart's `box_css`), so the CSS below sizes that text to the box the browser has.
+NARROW_TITLE_PX = 600  # a box narrower than this gets the head map's title at 12 px
+GRID_TITLE_PX = 135  # a grid tile narrower than this shows only its first title line, "L1 H2"
+
+
+def head_map_css(box: str, T: int) -> str:
+    """CSS for the head map's box: tick labels no larger than a cell (the square plot is about the box's width
+    less 110 px of title, labels and colour bar, T cells across), at least 6 px and at most their own size;
+    the title smaller in a narrow box.
+
+    >>> head_map_css(".b", 50)
+    '.b .xtick text,.b .ytick text{font-size:clamp(6px, calc((100cqw - 110px) / 50), 11px)!important}@container (max-width:600px){.b .gtitle{font-size:12px!important}}'
+    """
+    fit = f"clamp(6px, calc((100cqw - 110px) / {T}), {tick_font(T)}px)"
+    return (f"{box} .xtick text,{box} .ytick text{{font-size:{fit}!important}}"
+            f"@container (max-width:{NARROW_TITLE_PX}px){{{box} .gtitle{{font-size:12px!important}}}}")
+
+
+def grid_css(box: str, n_head: int) -> str:
+    """CSS for the all-heads grid's box: where its tiles are narrower than GRID_TITLE_PX (4 heads in a box under
+    540 px: a phone), each tile's title keeps its first line ("L1 H2"), moved down half a line onto its tile;
+    the head's role is in the table below and counted in the caption.
+
+    >>> grid_css(".b", 4)
+    '@container (max-width:540px){.b .annotation-text tspan.line+tspan.line{display:none}.b .annotation-text{transform:translateY(0.65em)}}'
+    """
+    return (f"@container (max-width:{GRID_TITLE_PX * n_head}px){{{box} .annotation-text tspan.line+tspan.line{{display:none}}"
+            f"{box} .annotation-text{{transform:translateY(0.65em)}}}}")
+
 
 def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure:
     """One head's pattern: queries down, keys across, the causal mask painted over the cells it hides.

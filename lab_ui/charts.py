@@ -190,12 +190,14 @@ def _strict() -> bool:
 
 
 def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = "The data behind this chart", file_name: str | None = None,
-          aspect: float | None = None) -> None:
+          aspect: float | None = None, box_css=None) -> None:
     """Draw `fig` (a plotly figure) with its caption and its data table, in `where` (a column, a container; default the page).
 
     `aspect` (width / height), for a chart of square cells (`scaleanchor`): its box keeps that shape, at most the
     figure's own height tall, so its height follows the page's width, which the server does not know. On a phone
-    (390 px) Attention's head map took 900 px of height for a 190 px square of cells; now 358 px for 211 px."""
+    (390 px) Attention's head map took 900 px of height for a 190 px square of cells; now 358 px for 211 px.
+    `box_css` (with `aspect`): a function of the box's CSS selector giving CSS for the chart's text in that box,
+    which is a CSS container (container queries, `cqw` units): labels sized to the box's width on a phone."""
     where = where or st
     if not caption or not caption.strip():
         raise ValueError(f"chart {key!r} needs a caption that says what to notice")
@@ -210,7 +212,7 @@ def chart(fig, *, key: str, caption: str, table, where=None, table_label: str = 
     if aspect is None:
         where.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None)  # the look is palette.TEMPLATE (palette.py says why)
     else:
-        _shaped_by_width(where, fig, key, caption, aspect)
+        _shaped_by_width(where, fig, key, caption, aspect, box_css)
     where.caption(caption)
     _data_behind(where, key, table, table_label, file_name)
 
@@ -220,13 +222,15 @@ def box_key(chart_key: str) -> str:
     return f"{chart_key}_box"
 
 
-def _shaped_by_width(where, fig, key: str, caption: str, aspect: float) -> None:
+def _shaped_by_width(where, fig, key: str, caption: str, aspect: float, box_css=None) -> None:
     """The chart fills a box as wide as the page's column and `aspect` times less tall (CSS aspect-ratio),
-    at most the figure's own height; the chart takes the box's height (`height="stretch"`)."""
+    at most the figure's own height; the chart takes the box's height (`height="stretch"`). The box is a CSS
+    container, so `box_css(selector)` can size the chart's text to it (plotly sizes text in pixels)."""
     tallest = int(fig.layout.height or 450)
     fig.update_layout(height=None)
     box = box_key(key)
-    where.html(f"<style>.st-key-{box}{{aspect-ratio:{aspect:.4f};max-height:{tallest}px}}</style>")  # a style alone takes no room
+    own = box_css(f".st-key-{box}") if box_css else ""
+    where.html(f"<style>.st-key-{box}{{aspect-ratio:{aspect:.4f};max-height:{tallest}px;container-type:inline-size}}{own}</style>")  # a style alone takes no room
     with where.container(key=box):
         st.plotly_chart(fig, key=key, config=CONFIG, alt=caption, theme=None, height="stretch")
 

@@ -112,6 +112,17 @@ def test_a_phone_user_picks_a_chapter_and_gets_it_uncovered(server, browser):
                 expect(box.locator(".js-plotly-plot")).to_be_visible(timeout=120_000)
                 size = box.bounding_box()
                 assert size["height"] <= size["width"] + 2, size
+                # Its text is sized to the box (attention_figures.head_map_css, grid_css): the title within the screen,
+                # the all-heads grid's tile titles side by side without running into each other.
+                title = box.locator(".gtitle").bounding_box()
+                assert title["x"] + title["width"] <= size["x"] + size["width"], (title, size)
+                grid = main_area(page).locator(f".st-key-{charts.box_key('attention_grid')}")
+                expect(grid.locator(".annotation-text").first).to_be_attached(timeout=120_000)
+                titles = grid.locator(".annotation-text").evaluate_all(
+                    "els => els.map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.top), r.left, r.right]; })")
+                rows = {top: sorted((left, right) for t, left, right in titles if t == top) for top, _, _ in titles}
+                assert len(rows) >= 2 and all(len(row) >= 2 for row in rows.values()), rows
+                assert all(a[1] <= b[0] for row in rows.values() for a, b in zip(row, row[1:])), rows
             page.screenshot(path=str(ARTIFACTS / f"phone-{c.key}.png"))
             assert_no_exception(page)
     finally:

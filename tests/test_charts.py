@@ -158,7 +158,8 @@ import plotly.graph_objects as go
 from lab_ui.charts import chart
 fig = go.Figure(go.Heatmap(z=[[1, 0], [0.5, 0.5]]))
 fig.update_layout(height=900, yaxis=dict(scaleanchor="x"))
-chart(fig, key="map", caption="the first row looks at itself.", table=[{"row": 1, "weight": 1}], aspect=1.5)
+chart(fig, key="map", caption="the first row looks at itself.", table=[{"row": 1, "weight": 1}], aspect=1.5,
+      box_css=lambda box: box + " .gtitle{font-size:calc(100cqw / 30)}")
 """
 
 
@@ -170,5 +171,8 @@ def test_a_chart_of_fixed_shape_takes_its_height_from_a_box_that_follows_the_pag
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "height" not in spec["layout"]  # the box decides it
     styles = [h.proto.body for h in at.get("html")]
-    assert any(f".st-key-{charts.box_key('map')}{{aspect-ratio:1.5000;max-height:900px}}" in s for s in styles), styles
+    box = f".st-key-{charts.box_key('map')}"
+    # a CSS container, so the chart's own CSS (box_css) can size its text to the box's width
+    assert any(f"{box}{{aspect-ratio:1.5000;max-height:900px;container-type:inline-size}}{box} .gtitle{{font-size:calc(100cqw / 30)}}" in s
+               for s in styles), styles
     assert at.caption[0].value == "the first row looks at itself."
