@@ -65,14 +65,23 @@ GRID_TITLE_PX = 135  # a grid tile narrower than this shows only its first title
 
 def head_map_css(box: str, T: int) -> str:
     """CSS for the head map's box: tick labels no larger than a cell (the square plot is about the box's width
-    less 110 px of title, labels and colour bar, T cells across), at least 6 px and at most their own size;
-    the title smaller in a narrow box.
+    less 110 px of title, labels and colour bar, T cells across) and at most their own size; where a cell is
+    under 7 px (51 characters on a phone: 5 px), every second label, as large as two cells. The title is
+    smaller in a narrow box.
 
-    >>> head_map_css(".b", 50)
-    '.b .xtick text,.b .ytick text{font-size:clamp(6px, calc((100cqw - 110px) / 50), 11px)!important}@container (max-width:600px){.b .gtitle{font-size:12px!important}}'
+    >>> print(head_map_css(".b", 50).replace("}", "}\\n"))
+    .b .js-plotly-plot :is(.xtick,.ytick) text{font-size:clamp(6px, calc(1 * (100cqw - 110px) / 50), 11px)!important}
+    @container (max-width:460px){.b .js-plotly-plot :is(.xtick,.ytick):nth-of-type(2n){display:none}
+    .b .js-plotly-plot :is(.xtick,.ytick) text{font-size:clamp(6px, calc(2 * (100cqw - 110px) / 50), 11px)!important}
+    }
+    @container (max-width:600px){.b .gtitle{font-size:12px!important}
+    }
+    <BLANKLINE>
     """
-    fit = f"clamp(6px, calc((100cqw - 110px) / {T}), {tick_font(T)}px)"
-    return (f"{box} .xtick text,{box} .ytick text{{font-size:{fit}!important}}"
+    def fit(cells: int) -> str:
+        return f"{box} .js-plotly-plot :is(.xtick,.ytick) text{{font-size:clamp(6px, calc({cells} * (100cqw - 110px) / {T}), {tick_font(T)}px)!important}}"
+
+    return (fit(1) + f"@container (max-width:{7 * T + 110}px){{{box} .js-plotly-plot :is(.xtick,.ytick):nth-of-type(2n){{display:none}}{fit(2)}}}"
             f"@container (max-width:{NARROW_TITLE_PX}px){{{box} .gtitle{{font-size:12px!important}}}}")
 
 

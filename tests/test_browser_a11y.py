@@ -89,7 +89,7 @@ def test_a_phone_user_picks_a_chapter_and_gets_it_uncovered(server, browser):
     try:
         open_page(page, server.url, timeout=240_000)
         assert sidebar.bounding_box()["width"] == 0  # a phone starts with the sidebar closed
-        for c in [x for x in PAGES if x.key in ("tokenization", "attention", "training")]:
+        for c in [x for x in PAGES if x.key in ("tokenization", "attention", "training", "scale")]:
             page.get_by_test_id("stExpandSidebarButton").tap()
             expect(page.get_by_test_id("stSidebarNavLink").first).to_be_visible()
             page.wait_for_function(SIDEBAR_WIDTH + " >= 300")  # open (300 px on a phone), not still sliding in
@@ -107,6 +107,12 @@ def test_a_phone_user_picks_a_chapter_and_gets_it_uncovered(server, browser):
             assert heading["x"] >= 0 and heading["x"] + heading["width"] <= 390  # the title is on screen, not under the sidebar
             # Nothing wider than the screen: the page never scrolls sideways.
             assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+            # Every chart's title and axis titles inside the chart (lab_ui.theme: smaller on a phone; the head map's by its box)
+            outside = main_area(page).locator(".js-plotly-plot").evaluate_all(
+                "els => els.flatMap(plot => { const box = plot.getBoundingClientRect(); return [...plot.querySelectorAll('.gtitle, .xtitle')]"
+                ".filter(t => { const r = t.getBoundingClientRect(); return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1); })"
+                ".map(t => t.textContent); })")
+            assert not outside, outside
             if c.key == "attention":  # the head map's height follows the phone's width (charts.chart(aspect=...)), not its 900 px
                 box = main_area(page).locator(f".st-key-{charts.box_key('attention_head_map')}")
                 expect(box.locator(".js-plotly-plot")).to_be_visible(timeout=120_000)
