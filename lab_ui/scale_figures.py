@@ -17,7 +17,7 @@ from lab_ui import palette
 from llm_core.literature import value
 from llm_core.scale.fit import SweepFit, loss_nd, power_law
 
-COMPUTE_AXIS = "training compute (FLOPs, floating-point operations)"
+COMPUTE_AXIS = "training compute (FLOPs)"  # the page says what FLOPs are before its first chart; longer, it ran past a narrow chart
 LOSS_AXIS = "held-out loss (nats per character)"
 COUNT_LABEL = {"params_total": "parameters, embeddings included", "params_non_embedding": "non-embedding parameters", "flops": COMPUTE_AXIS}
 

@@ -16,8 +16,9 @@ of tests/test_browser_a11y.py fail; it never breaks a page):
 - app.py's invisible warm-up (a 1-pixel container in the sidebar, removed at the end of a session's
   first run) never shows as a scrolling region when a run is cut short before it is removed;
 - a visible focus ring on every focusable element, for keyboard users;
-- on a phone, charts' text a little smaller: plotly sizes it in pixels for a desktop's width, and on a
-  390 px screen long axis titles ran past the chart's edge and a bar chart's 20 labels into each other;
+- a narrow chart's text a little smaller (each chart is a CSS container): plotly sizes text in pixels for
+  a desktop's width, and a chart on a phone (358 px) or in half of a small laptop's page (274 px at 1024)
+  had titles running past its edge and a bar chart's 20 labels running into each other;
 - on a narrow screen (a phone), choosing a chapter in the sidebar closes the sidebar, which
   otherwise stays open over the chapter (Streamlit 1.67 leaves it open). This needs a few lines of
   JavaScript: the script is a constant of this module, never built from user input.
@@ -31,7 +32,7 @@ from lab_ui import palette
 
 CODE_BACKGROUND = "#F6F8FA"  # every syntax colour below has at least 6:1 on it (WCAG AA asks 4.5:1)
 NARROW_PX = 768  # below this width Streamlit draws the sidebar over the page (its mobile breakpoint)
-PHONE_PX = 640  # below this width charts' text is smaller (a chart with a box of its own sizes its text to that box)
+NARROW_CHART_PX = 640  # a chart narrower than this draws its text smaller (one with a box of its own sizes its text to that box)
 
 CSS = f"""
 [data-testid="stCode"] pre, [data-testid="stCode"] code, [data-testid="stText"] {{
@@ -49,7 +50,8 @@ CSS = f"""
 .st-key-lab_warm_up {{ overflow: hidden !important; visibility: hidden !important; }}
 [data-testid="stTable"] table {{ width: 100%; }}
 [data-testid="stTable"] :is(th, td, th *, td *) {{ white-space: normal !important; overflow-wrap: anywhere !important; min-width: 0 !important; }}
-@media (max-width: {PHONE_PX}px) {{
+[data-testid="stPlotlyChart"] {{ container-type: inline-size; }}
+@container (max-width: {NARROW_CHART_PX}px) {{
   .js-plotly-plot .gtitle {{ font-size: 13px !important; }}
   .js-plotly-plot :is(.xtitle, .ytitle, .y2title) {{ font-size: 12px !important; }}
   .js-plotly-plot :is(.xtick, .ytick, .y2tick) text {{ font-size: 10px !important; }} }}
