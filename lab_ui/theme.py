@@ -32,7 +32,7 @@ from lab_ui import palette
 
 CODE_BACKGROUND = "#F6F8FA"  # every syntax colour below has at least 6:1 on it (WCAG AA asks 4.5:1)
 NARROW_PX = 768  # below this width Streamlit draws the sidebar over the page (its mobile breakpoint)
-NARROW_CHART_PX = 640  # a chart narrower than this draws its text smaller (one with a box of its own sizes its text to that box)
+NARROW_CHART_PX = 400  # a chart narrower than this draws its text smaller: a phone (358 px), half a small laptop's page (274 px); half a 1300 px page (412 px) is as it was
 
 CSS = f"""
 [data-testid="stCode"] pre, [data-testid="stCode"] code, [data-testid="stText"] {{
