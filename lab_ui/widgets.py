@@ -41,7 +41,7 @@ def table_html(rows: list[dict]) -> str:
     cell = 'style="border-bottom:1px solid #e5e7eb;padding:6px 10px;text-align:left;vertical-align:top"'
     head = "".join(f"<th {cell}>{html.escape(str(k))}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td {cell}>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f'<table style="border-collapse:collapse;width:100%;font-size:0.9rem"><tr>{head}</tr>{body}</table>'
+    return f'<table class="lab-plain" style="border-collapse:collapse;width:100%;font-size:0.9rem"><tr>{head}</tr>{body}</table>'  # lab_ui/theme.py: on a phone
 
 
 def text_block_html(text: str) -> str:
