@@ -149,8 +149,9 @@ def isoflop_table(runs: list[dict], n_key: str, live: list[dict] = ()) -> list[d
 
 
 def minima_table(fit) -> str:
-    return table_html([dict(budget=f"{m.budget:.0e} FLOPs", optimal_size=f"{m.n_opt:,.0f} ± {m.n_opt_err:,.0f}", tokens=f"{m.tokens_opt:,.0f}",
-                            tokens_per_parameter=f"{m.tokens_per_param:.1f}", loss=f"{m.loss_opt:.3f}", note="" if m.inside else "outside the sizes tried: not fitted")
+    # headers in words: "tokens_per_parameter", one unbreakable word, made the table wider than a phone
+    return table_html([{"budget": f"{m.budget:.0e} FLOPs", "best size (parameters)": f"{m.n_opt:,.0f} ± {m.n_opt_err:,.0f}", "tokens": f"{m.tokens_opt:,.0f}",
+                        "tokens per parameter": f"{m.tokens_per_param:.1f}", "loss": f"{m.loss_opt:.3f}", "note": "" if m.inside else "outside the sizes tried: not fitted"}
                        for m in fit.minima])
 
 
