@@ -13,9 +13,10 @@ of tests/test_browser_a11y.py fail; it never breaks a page):
   opacity 0.6, which left a link inside it at 2.5:1: axe's `color-contrast`);
 - tables as wide as their column at most, their cells wrapping (a chart's data table of eleven
   columns in half the page scrolled sideways, out of the keyboard's reach); on a narrow screen the
-  small tables of `lab_ui.widgets.table_html` break a long word too (on a phone the Overview's table
-  of Llama 2 70B's figures was 394 px wide in 358, and the main area scrolled sideways; on a wide
-  screen breaking anywhere would split words like "published" that fit as they are);
+  small tables of `lab_ui.widgets.table_html` take smaller type and tighter cells, wrapping at word
+  breaks (on a phone the Overview's table of Llama 2 70B's figures was 394 px wide in 358, and the
+  main area scrolled sideways; breaking anywhere instead split words like "published" even on a wide
+  screen);
 - app.py's invisible warm-up (a 1-pixel container in the sidebar, removed at the end of a session's
   first run) never shows as a scrolling region when a run is cut short before it is removed;
 - a visible focus ring on every focusable element, for keyboard users;
@@ -35,7 +36,7 @@ from lab_ui import palette
 
 CODE_BACKGROUND = "#F6F8FA"  # every syntax colour below has at least 6:1 on it (WCAG AA asks 4.5:1)
 NARROW_PX = 768  # below this width Streamlit draws the sidebar over the page (its mobile breakpoint)
-NARROW_TABLE_PX = 640  # below this width a small table's cells break long words, as lab_ui.table_fit's and the charts' data tables do
+NARROW_TABLE_PX = 640  # below this width a small table takes smaller type, as lab_ui.table_fit's and the charts' data tables do
 NARROW_CHART_PX = 400  # a chart narrower than this draws its text smaller: a phone (358 px), half a small laptop's page (274 px); half a 1300 px page (412 px) is as it was
 
 CSS = f"""

@@ -105,8 +105,8 @@ with st.expander("The details: the fitted law, every run, and the command that m
                 f"(load average {doc['load_average'][0]:.0f} on this shared machine).")
     text_block(doc["command"])
     if predict.made("scale_bigger_same_budget"):  # every run's loss would answer section 2's question before the guess
-        st.markdown(table_html([dict(size=r["label"], budget=f"{r['budget']:.0e}", params=f"{r['params_total']:,}", **{"non-embedding": f"{r['params_non_embedding']:,}"},
-                                     tokens=f"{r['tokens']:,}", epochs=f"{r['epochs']:.2f}", loss=f"{r['val_loss']:.4f}", seconds=f"{r['wall_s']:.0f}") for r in runs]),
+        st.markdown(table_html([{"size": r["label"], "budget": f"{r['budget']:.0e}", "params": f"{r['params_total']:,}", "non-embedding": f"{r['params_non_embedding']:,}",
+                                 "tokens": f"{r['tokens']:,}", "epochs": f"{r['epochs']:.2f}", "loss": f"{r['val_loss']:.4f}", "seconds": f"{r['wall_s']:.0f}"} for r in runs]),
                     unsafe_allow_html=True)
     else:
         st.caption("Every run's figures appear here once you have made the guess in section 2.")
