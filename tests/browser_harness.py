@@ -47,7 +47,10 @@ class StreamlitServer:
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", self.app, "--server.headless=true", "--server.address=127.0.0.1",
-             f"--server.port={self.port}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+             f"--server.port={self.port}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
+             # Streamlit takes itself for a development copy where it is not installed under site-packages
+             # (the GPU machine's wheels unpacked with pip --target) and then refuses --server.port
+             "--global.developmentMode=false"],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.time() + timeout

@@ -237,6 +237,8 @@ def poll_until(at, done, timeout=240.0, every=0.5):
     while time.monotonic() < deadline:
         at.run()
         assert not at.exception, at.exception
+        failed = [e.value for e in at.error if e.value.startswith("This run failed")]  # a job that failed will not get there
+        assert not failed, failed[0]
         if done(at):
             return at
         time.sleep(every)

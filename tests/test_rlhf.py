@@ -53,6 +53,18 @@ def test_response_batch_learns_only_the_answer(toy):
         assert [t for t in y[row].tolist() if t != -100] == s.response_ids
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: the seeded CPU generator with a model on CUDA")
+def test_a_model_on_a_gpu_samples_with_the_callers_cpu_generator(toy):
+    """The chapter's stages seed a CPU generator; with the model on CUDA, torch.multinomial refused it
+    ("Expected a 'cuda' device type for generator"), and every GPU user's fine-tuning failed."""
+    model, tok, prompts = toy
+    on_gpu = copy.deepcopy(model).to("cuda")
+    draws = [[[s.response_ids for s in g] for g in sample_responses(on_gpu, tok, prompts, n=2, max_tokens=6, generator=torch.Generator().manual_seed(2))]
+             for _ in range(2)]
+    assert draws[0] == draws[1]  # one seed, the same answers
+    assert all(0 <= t < tok.vocab_size for g in draws[0] for ids in g for t in ids)
+
+
 def test_kl_is_zero_at_the_reference_and_the_loss_follows_the_advantage(toy):
     model, tok, prompts = toy
     samples = [s for g in sample_responses(model, tok, prompts, n=2, max_tokens=6, generator=torch.Generator().manual_seed(1)) for s in g]

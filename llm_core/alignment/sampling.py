@@ -28,6 +28,22 @@ class Sampled:
     text: str  # the response without <|end|>
 
 
+def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token id per row of `probs` (B, V), on probs' device.
+
+    A generator made for another device (the callers' seeded CPU generators, with the model on a
+    GPU) draws there: torch.multinomial refuses a generator of another device type, and drawing on
+    the generator's device gives one seed the same answers wherever the model runs.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> draw(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), g).tolist()
+    [1, 0]
+    """
+    if generator is not None and generator.device != probs.device:
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
 @torch.no_grad()
 def sample_responses(
     model: GPT,
@@ -63,8 +79,7 @@ def sample_responses(
             if temperature == 0:
                 token = logits.argmax(-1)
             else:
-                probs = torch.softmax(logits / temperature, -1)
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                token = draw(torch.softmax(logits / temperature, -1), generator)
             token = torch.where(done, torch.full_like(token, end), token)
             new[:, t] = token
             done |= token == end
