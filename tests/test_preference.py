@@ -55,6 +55,23 @@ def sft_setup(shakespeare):
     return model, chat_tok, train_set, held
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_reward_head_lives_where_its_backbone_does(char_tok, device):
+    """A bf16 backbone (or one on a GPU) scored through a float32 CPU head failed at the head:
+    "mat1 and mat2 must have the same dtype" here, a device mismatch on a GPU."""
+    backbone = perturbed_model(model_preset("nano", char_tok.vocab_size), scale=0.1).to(device=device, dtype=torch.bfloat16)
+    rm = RewardModel(backbone)
+    assert rm.score.weight.device == backbone.wte.weight.device and rm.score.weight.dtype == torch.bfloat16
+    x = torch.randint(char_tok.vocab_size, (3, 8), device=device)
+    y = torch.full_like(x, -100)
+    y[:, :5] = x[:, 1:6]
+    r = rm.rewards(x, y)
+    assert r.shape == (3,) and r.dtype == torch.float32 and torch.isfinite(r).all()
+
+
 @pytest.mark.slow
 def test_reward_model_beats_chance_on_held_out_pairs(sft_setup):
     model, tok, train_set, held = sft_setup

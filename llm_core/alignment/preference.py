@@ -96,7 +96,8 @@ class RewardModel(nn.Module):
     def __init__(self, backbone: GPT):
         super().__init__()
         self.backbone = copy.deepcopy(backbone)
-        self.score = nn.Linear(backbone.config.n_embd, 1)
+        weight = backbone.wte.weight  # the head lives where the backbone does (a GPU's model scored through a CPU head failed)
+        self.score = nn.Linear(backbone.config.n_embd, 1, device=weight.device, dtype=weight.dtype)
         nn.init.zeros_(self.score.weight)
         nn.init.zeros_(self.score.bias)
         self.config = backbone.config
