@@ -19,7 +19,10 @@ from lab_ui.chips import Chip, chips_html
 from llm_core.interpret.inspect_model import Inspection, tile_heads
 
 MASK_COLOUR = palette.LIGHT_GREY
-BELOW = dict(orientation="h", yanchor="top", y=-0.12, x=0)  # a half-width chart's legend: beside it, it took half the width
+# A half-width chart's legend: beside the chart it took half the width. It sits at the bottom of the whole figure
+# (yref "container"), so that plotly makes room for it below the tick labels: placed under the plot area
+# (y=-0.12 of it), it covered the labels that a narrow chart turns on their side.
+BELOW = dict(orientation="h", yanchor="bottom", y=0, x=0, yref="container")
 HEATMAP_SCALE = palette.SEQUENTIAL_ALT  # cividis: reads in order in colour-blind vision and in grey
 
 
