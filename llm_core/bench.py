@@ -115,6 +115,9 @@ def main(argv=None) -> int:
         model = loaded.model.eval()
         print(f"\n[3] generation by the bundled model ({default_checkpoint_path().name}, {model.num_params():,} parameters), "
               f"{args.gen_tokens} tokens from a one-token prompt, batch 1, one torch thread as the app's pages (best of 3); {load_average()}")
+        if model.decoding_model() is not model:
+            print(f"    the model is on {device}: generation runs it from a float32 copy on the CPU, through NumPy (GPT.decoding_model: "
+                  f"faster one token at a time for a model this small)")
         with threads(1):
             cached = generation_speed(model, args.gen_tokens, True)
             uncached = generation_speed(model, args.gen_tokens, False)

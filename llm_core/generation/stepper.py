@@ -70,7 +70,7 @@ class GenerationSession:
     """
 
     def __init__(self, model: GPT, prompt_ids: list[int], seed: int | None = 0, use_cache: bool = True, top_n: int = 20, stop_ids=()):
-        self.model = model
+        self.model = model.decoding_model()  # a small model on a GPU: a CPU copy, faster one token at a time
         self.ids = check_prompt(model, prompt_ids)
         self.prompt_length = len(self.ids)
         self.seed = seed
@@ -83,7 +83,7 @@ class GenerationSession:
         self._cache: KVCache | None = None
         self._cache_state: dict = {}
         self._kept_logit_numbers = 0
-        model.eval()
+        self.model.eval()
         self.pending = self._prepare()
 
     @property
