@@ -302,8 +302,10 @@ class TokenCost:
 
 @torch.inference_mode()
 def ms_per_token(model: GPT, ids: list[int], repeats: int = 7) -> TokenCost:
-    """Median time of computing the next token's logits after `ids`, with and without the cache."""
+    """Median time of computing the next token's logits after `ids`, with and without the cache, on the model
+    generation runs (a small model on a GPU: its CPU copy, `GPT.decoding_model`)."""
     ids = check_prompt(model, ids)
+    model = model.decoding_model()
     block = model.config.block_size
     context = ids[window_start(len(ids), block) :]
     cache = KVCache(model.config, 1, model.device, dtype=model.wte.weight.dtype)
