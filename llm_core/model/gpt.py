@@ -355,7 +355,8 @@ class DecodeBuffers:
 
 
 # A float32 model on the CPU decodes through NumPy (`NumpyDecoder`); tests set this False to pin the
-# PyTorch path, which CUDA and bf16 models always take.
+# PyTorch path, which CUDA and bf16 models take when they decode themselves (generation gives a small one a
+# float32 CPU copy instead: `GPT.decoding_model`).
 NUMPY_DECODE = True
 # Generation one token at a time (batch 1) runs from a float32 copy on the CPU where the model is on a GPU (or not
 # float32) and has at most this many parameters (`GPT.decoding_model`). At batch 1 the cost is the number of calls:
