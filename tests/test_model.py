@@ -163,3 +163,16 @@ def test_squared_relu_backward_is_the_derivative():
     y = gpt.ReLUSquared.apply(x)
     y.backward(torch.ones(4))
     assert y.tolist() == [0.0, 0.0, 0.25, 9.0] and x.grad.tolist() == [0.0, 0.0, 1.0, 6.0]
+
+
+def test_a_bf16_models_trace_gives_float32_readings_close_to_its_float32_twins():
+    """The teaching path of a bf16 model: the logit lens ran float32 residuals through the bf16 head and
+    failed ("expected m1 and m2 to have the same dtype"), which broke the Overview's walkthrough."""
+    model = perturbed_model(model_preset("nano", 65), seed=4, scale=0.1)
+    ids = torch.tensor([1, 5, 9, 2, 7])
+    exact = model.trace(ids)
+    bf16 = model.to(torch.bfloat16).trace(ids)
+    for name in ("logits", "attention", "residual", "lens_logits"):
+        got, want = getattr(bf16, name), getattr(exact, name)
+        assert got.dtype == torch.float32 and got.shape == want.shape, name
+        assert torch.allclose(got, want, atol=0.15 * float(want.abs().max()) + 1e-3), name

@@ -614,8 +614,9 @@ class GPT(nn.Module):
             attn_outs.append(attn_out[0])
             mlp_outs.append(mlp_out[0])
             residual.append(x[0])
-        residual = torch.stack(residual).float()  # (L+1, T, C)
-        lens_logits = self._logits(residual).float()  # (L+1, T, V)
+        residual = torch.stack(residual)  # (L+1, T, C)
+        lens_logits = self._logits(residual).float()  # (L+1, T, V): in the model's own dtype, then float32
+        residual = residual.float()
         return Trace(
             logits=lens_logits[-1],
             attention=torch.stack(attention).float(),
