@@ -272,12 +272,7 @@ def _bits(p: float, total: float) -> float:
 
 def _cpu_model(model: GPT) -> GPT:
     """The model as the coder runs it: float32 on the CPU (a GPU's or bf16 model is copied there)."""
-    if model.device.type == "cpu" and model.wte.weight.dtype == torch.float32:
-        return model.eval()
-    import copy
-
-    with torch.inference_mode(False):  # compress() runs under inference mode: the copy is an ordinary model all the same
-        return copy.deepcopy(model).float().cpu().eval()
+    return model.float32_on_cpu().eval()  # made outside inference mode, though compress() runs in it
 
 
 @torch.inference_mode()

@@ -567,30 +567,35 @@ class GPT(nn.Module):
         # an inference tensor (made under torch.inference_mode) keeps no version counter: its address alone
         return tuple((p.data_ptr(), -1 if p.is_inference() else p._version) for p in self.parameters())
 
-    def decoding_model(self) -> GPT:
-        """The model that generation one token at a time should run: this one, or, for a small model on a GPU
-        or not in float32, a float32 copy on the CPU, which decodes through NumPy (see CPU_DECODE_MAX_PARAMS).
-        The copy is kept while the weights stay as they are and remade once one changes.
+    def float32_on_cpu(self) -> GPT:
+        """This model in float32 on the CPU: itself where it already is, else a copy kept while the weights stay
+        as they are and remade once one changes. Generation one token at a time (`decoding_model`) and the
+        compression coder run such a copy.
 
         >>> from llm_core.model.config import model_preset
         >>> model = GPT(model_preset("nano", 10))
-        >>> model.decoding_model() is model  # float32 on the CPU already
+        >>> model.float32_on_cpu() is model
         True
-        >>> twin = model.to(torch.bfloat16).decoding_model()
-        >>> twin.wte.weight.dtype, twin is model.decoding_model()
+        >>> copy = model.to(torch.bfloat16).float32_on_cpu()
+        >>> copy.wte.weight.dtype, copy is model.float32_on_cpu()
         (torch.float32, True)
         """
         weight = self.wte.weight
-        if (weight.device.type == "cpu" and weight.dtype == torch.float32) or self.num_params() > CPU_DECODE_MAX_PARAMS:
+        if weight.device.type == "cpu" and weight.dtype == torch.float32:
             return self
         key = self._weights_key()
-        held = getattr(self, "_cpu_twin", None)
+        held = getattr(self, "_cpu_copy", None)
         if held is None or held[0] != key:
             with torch.inference_mode(False), torch.no_grad():  # an ordinary model, whatever mode the caller is in
-                twin = GPT(self.config)
-                twin.load_state_dict({k: v.detach().float().cpu() for k, v in self.state_dict().items()})
-            self._cpu_twin = held = (key, twin.eval())
+                copy = GPT(self.config)
+                copy.load_state_dict({k: v.detach().float().cpu() for k, v in self.state_dict().items()})
+            self._cpu_copy = held = (key, copy.eval())
         return held[1]
+
+    def decoding_model(self) -> GPT:
+        """The model that generation one token at a time should run: this one, or, for a model of at most
+        CPU_DECODE_MAX_PARAMS on a GPU or not in float32, its float32 copy on the CPU, which decodes through NumPy."""
+        return self if self.num_params() > CPU_DECODE_MAX_PARAMS else self.float32_on_cpu()
 
     def _prepared_for_decoding(self) -> DecodePlan:
         """The DecodePlan for the weights as they are now; remade when a parameter was changed."""
