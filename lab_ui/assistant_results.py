@@ -97,9 +97,9 @@ def sft_summary(name: str, stage, result) -> None:
     a: Assessment = stage.assessment
     lo, hi = a.preferred_interval
     m1, m2, m3 = st.columns(3)
-    m1.metric("Task accuracy after SFT", f"{a.accuracy:.0%}", f"greedy, base model: {stage.exact_match(stage.before):.0%}", delta_color="off")
-    m2.metric("Answers the instructions prefer", f"{a.preferred_share:.0%}", f"95% interval {lo:.0%}–{hi:.0%}", delta_color="off")
-    m3.metric("Training time", f"{result.record['elapsed_s']:.0f} s", plural(result.record["steps"], "step"), delta_color="off")
+    m1.metric("Task accuracy after SFT", f"{a.accuracy:.0%}", f"greedy, base model: {stage.exact_match(stage.before):.0%}", delta_color="off", delta_arrow="off")
+    m2.metric("Answers the instructions prefer", f"{a.preferred_share:.0%}", f"95% interval {lo:.0%}–{hi:.0%}", delta_color="off", delta_arrow="off")
+    m3.metric("Training time", f"{result.record['elapsed_s']:.0f} s", plural(result.record["steps"], "step"), delta_color="off", delta_arrow="off")
     by_task = ", ".join(f"{k}: {v:.0%}" for k, v in a.by_task().items())
     st.caption(
         f"One answer sampled at temperature 1 to each of the {a.n} held-out prompts, judged by the written instructions below ({by_task}); "
@@ -108,7 +108,9 @@ def sft_summary(name: str, stage, result) -> None:
     good = a.preferred_count + sum(stage.passes.get("good", [])) if stage.passes else a.preferred_count
     n = a.n + (stage.passes["prompts"] * stage.passes["k"] if stage.passes and "good" in stage.passes else 0)
     if (room := rarely_or_always(good, n)) is not None:
-        st.warning(room)
+        extra = n - a.n
+        st.warning(room + (f" (The {n} answers: the {a.n} above, one to each held-out prompt, and {extra} more, {stage.passes['k']} to each of "
+                           f"{stage.passes['prompts']} requests, sampled for pass@{stage.passes['k']}.)" if extra else ""))
     if stage.forgetting and stage.forgetting.get("after") is not None:
         f = stage.forgetting
         st.markdown(forgetting(f["corpus"], f["tokens"], f["before"], f["after"]))
@@ -121,10 +123,11 @@ def sft_summary(name: str, stage, result) -> None:
 def reward_summary(rm) -> None:
     lo, hi = rm.interval
     if rm.at_chance:
-        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"at chance: the 95% interval {lo:.0%}–{hi:.0%} includes 50%", delta_color="off")
+        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"at chance: the 95% interval {lo:.0%}–{hi:.0%} includes 50%", delta_color="off", delta_arrow="off")
         st.warning(f"With {plural(rm.n_held_out, 'held-out pair')} this reward model cannot be told from a coin toss. Rank more pairs, or train longer, before optimising against it.")
     else:
-        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"95% interval {lo:.0%}–{hi:.0%} of {plural(rm.n_held_out, 'pair')}; chance is 50%", delta_color="off")
+        st.metric("Held-out pairs ranked as the instructions rank them", f"{rm.accuracy:.0%}", f"95% interval {lo:.0%}–{hi:.0%} of {plural(rm.n_held_out, 'pair')}; chance is 50%",
+                  delta_color="off", delta_arrow="off")
     if rm.stop_reason and rm.stop_reason != "reached the step limit":
         st.caption(f"Training ended early: {rm.stop_reason}.")
     st.dataframe([{"prompt": p.example.prompt, "preferred": p.chosen, "reward": round(rc, 2), "other": p.rejected, "reward ": round(rr, 2),

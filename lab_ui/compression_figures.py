@@ -91,17 +91,28 @@ def surprises(pieces: list[tuple[str, float]], count: int = 5, context: int = 12
     return rows
 
 
-def bits_figure(rows: list[tuple[str, float]], title: str) -> go.Figure:
-    """Horizontal bars of bits per character, one per method, named on the axis; the model's in the palette's blue."""
+def plain_bits(plain: float) -> str:
+    """What storing the text as it is costs a character, in words: 8 for one byte a character, more for UTF-8 text
+    whose characters take several bytes (an emoji takes 4).
+
+    >>> plain_bits(8.0), plain_bits(8 * 42 / 11)
+    ('plain text takes 8', 'this text as it is (UTF-8) takes 30.55')
+    """
+    return "plain text takes 8" if abs(plain - 8) < 0.005 else f"this text as it is (UTF-8) takes {plain:.2f}"
+
+
+def bits_figure(rows: list[tuple[str, float]], title: str, plain: float = 8.0) -> go.Figure:
+    """Horizontal bars of bits per character, one per method, named on the axis; the model's in the palette's blue.
+    `plain`: the text's own UTF-8 bits per character (8 for text of one byte a character)."""
     colors = [palette.BLUE if name.startswith("model") else palette.GREY for name, _ in rows]
     fig = go.Figure(go.Bar(x=[b for _, b in rows], y=[n for n, _ in rows], orientation="h", marker_color=colors,
                            text=[f"{b:.2f}" for _, b in rows], textposition="outside"))
-    fig.update_layout(title=title, xaxis_title="bits per character (lower is better; plain text takes 8)", height=110 + 34 * len(rows),
+    fig.update_layout(title=title, xaxis_title=f"bits per character (lower is better; {plain_bits(plain)})", height=110 + 34 * len(rows),
                       margin=dict(t=40, l=0, r=30, b=40), yaxis=dict(autorange="reversed"))
     return fig
 
 
-def bits_caption(rows: list[tuple[str, float]]) -> str:
+def bits_caption(rows: list[tuple[str, float]], plain: float = 8.0) -> str:
     """What to notice in a bits-per-character chart, from its bars.
 
     >>> bits_caption([("model (m)", 2.1), ("gzip -9", 3.2), ("xz -9e", 2.9)])
@@ -112,11 +123,11 @@ def bits_caption(rows: list[tuple[str, float]]) -> str:
     model = next((r for r in rows if r[0].startswith("model")), rows[0])
     others = [r for r in rows if r is not model]
     if not others:
-        return f"The {model[0]} needs {model[1]:.2f} bits per character; plain text takes 8."
+        return f"The {model[0]} needs {model[1]:.2f} bits per character; {plain_bits(plain)}."
     best = min(others, key=lambda r: r[1])
     gap = model[1] - best[1]
     how = "as many as" if abs(gap) < 0.005 else f"{abs(gap):.2f} {'fewer' if gap < 0 else 'more'} than"
-    return f"The {model[0]} needs {model[1]:.2f} bits per character, {how} the best of the others ({best[0]}, {best[1]:.2f}); plain text takes 8."
+    return f"The {model[0]} needs {model[1]:.2f} bits per character, {how} the best of the others ({best[0]}, {best[1]:.2f}); {plain_bits(plain)}."
 
 
 def bits_table(rows: list[tuple[str, float]], n_chars: int) -> list[dict]:
@@ -143,9 +154,9 @@ def compute_chart(rows: list[dict]) -> go.Figure:
         text=[f"{r['flops']:.1e}" for r in rows], textposition="outside",
         hovertext=[r["note"] for r in rows], hoverinfo="text+y",
     ))
-    fig.update_layout(title="Training compute, log scale: every step up is 10x", yaxis_type="log",
+    fig.update_layout(title="Training compute, log scale: each gridline is 1,000x the one below", yaxis_type="log",
                       yaxis_title="training compute (FLOPs)",  # spelled out where the chapter first uses it; longer, it ran off the chart
-                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power"),
+                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power", dtick=3),  # a gridline every 10^3, as the title says
                       xaxis=dict(tickangle=30))  # fixed: left to plotly, the angle (so the room below) depended on the order it drew in
     return fig
 

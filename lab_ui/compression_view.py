@@ -152,7 +152,8 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
     else:
         st.error("The round trip was not exact.")
     bars = [(r["method"], float(r["bits per character"])) for r in rows]
-    charts.chart(figs.bits_figure(bars, "On your text"), key="compress_bars", caption=figs.bits_caption(bars), table=figs.bits_table(bars, n))
+    plain = 8 * len(text.encode()) / n  # 8 for text of one byte a character; more where characters take several bytes
+    charts.chart(figs.bits_figure(bars, "On your text", plain), key="compress_bars", caption=figs.bits_caption(bars, plain), table=figs.bits_table(bars, n))
     with st.expander("The details: the file, the coder and its speed"):
         st.caption(
             f"The model's file: {packed.header_bytes} bytes of header + {packed.payload_bytes:,} bytes of coded text. Its ideal code length "
@@ -220,9 +221,9 @@ def bits_reveal(guess: str, rate: HeldOutRate | None) -> predict.Reveal | None:
     return predict.Reveal(answer, bits_band(bpc) == guess, why)
 
 
-def show_heldout_file(heldout: dict) -> None:
-    """The precomputed whole held-out split: coded for real, with the baselines."""
-    rows = [(f"model ({heldout['model']})", heldout["bits_per_char"])] + [(b["name"], b["bits_per_char"]) for b in heldout["baselines"]]
+def show_heldout_file(heldout: dict, name: str) -> None:
+    """The precomputed whole held-out split: coded for real, with the baselines (`name`: the model as the sidebar names it)."""
+    rows = [(f"model ({name})", heldout["bits_per_char"])] + [(b["name"], b["bits_per_char"]) for b in heldout["baselines"]]
     charts.chart(figs.bits_figure(rows, f"The held-out {heldout['n_chars']:,} characters of {heldout['corpus']}"), key="heldout_bars",
                  caption=figs.bits_caption(rows) + " Coded for real, the whole held-out split.", table=figs.bits_table(rows, heldout["n_chars"]))
     notes = [
@@ -359,7 +360,8 @@ def run_vs_train_reveal(guess: str, ours: RunVsTrain, llama: RunVsTrain) -> pred
               f"For Llama 2 70B, {llama.tokens_matching_training:.1e} tokens against its {llama.train_tokens:.1e}: {llama.ratio:g} times too.")
     why = (f"Generating a token runs the model forward once ({ours.run_flops_per_token:,.0f} FLOPs for this one); training on a token runs it "
            f"forward and then backward to adjust every weight, which costs twice the forward pass again ({ours.train_flops_per_token:,.0f} FLOPs, "
-           f"{ours.ratio:.2f} times as much). The ratio does not depend on the model's size.")
+           f"{ours.ratio:.2f} times as much). The ratio does not depend on the model's size: about {value('kaplan_forward_flops_per_param_token'):g} "
+           f"FLOPs per parameter for a token run, about {value('kaplan_flops_per_param_token'):g} for a token trained on ({cite('kaplan2020')}).")
     return predict.Reveal(answer, guess == nearest, why)
 
 
@@ -393,10 +395,11 @@ def running_sentence(models: list[RunVsTrain], requests_per_day: float, tokens_p
 
 def show_running_intro() -> None:
     st.markdown(
-        f"Once trained, a model is **run** (inference) every time someone asks it something. Running it on one token is one pass "
-        f"forward through its weights: about {value('kaplan_forward_flops_per_param_token'):g} FLOPs per parameter. Training on a token "
-        f"is that pass and a backward one that works out how to change every weight: about {value('kaplan_flops_per_param_token'):g} "
-        f"({cite('kaplan2020')}). Generating a token costs a single pass only thanks to the KV cache, which the Generate chapter measures."
+        "Once trained, a model is **run** (inference) every time someone asks it something. Running it on one token is one pass "
+        "forward through its weights. Training on a token is that pass and a backward one that works out how to change every weight. "
+        "Generating a token costs a single pass only thanks to the KV cache, which the Generate chapter measures. "
+        "Both are counted in **FLOPs**: the arithmetic steps (additions and multiplications) the computer does. "
+        "How many each pass costs comes with the answer below, with its source."
     )
     page_link("pages/generation.py", "Generate: the KV cache, measured", ":material/casino:")
 
@@ -436,7 +439,7 @@ def calculator_rows(est: costs.Estimate, shape: costs.SizeClass, context: int, a
     rows += [
         {"figure": "training compute", "value": f"{est.train_flops:.3g} FLOPs", "how": f"6 x parameters x tokens ({cite('kaplan2020')})"},
         {"figure": f"GPU-hours on {gpu.name}", "value": f"{est.gpu_hours:,.0f}", "how": f"at {100 * est.utilisation:.1f}% of {gpu.peak_flops / 1e12:,.0f} TFLOP/s ({gpu.source})"},
-        {"figure": f"days on {est.n_gpus:,} GPUs", "value": f"{est.days:,.2f}", "how": "GPU-hours / GPUs / 24"},
+        {"figure": f"days on {est.n_gpus:,} GPU{'' if est.n_gpus == 1 else 's'}", "value": f"{est.days:,.2f}", "how": "GPU-hours / GPUs / 24"},
         {"figure": "cost", "value": f"${est.cost:,.0f}", "how": f"GPU-hours x ${est.price_per_gpu_hour:.2f} (the default is {price_note(assumed_price)}; set your own)"},
     ]
     return rows
@@ -450,7 +453,7 @@ def llama_check_rows(check: costs.Llama2Check, assumed_price: float) -> list[dic
     paper = f"{cite('touvron2023')}, Table 1 (tokens) and Table 2 (A100-80GB GPU-hours)"
     return [
         {"figure": "training compute", "calculator": f"{check.flops:.2e} FLOPs (6 x {params:.0e} parameters x {tokens:.0e} tokens)",
-         "published": f"{tokens / 1e12:.1f}T tokens", "source": paper},
+         "published": f"not stated; its {tokens / 1e12:.1f}T training tokens are", "source": paper},
         {"figure": "A100 GPU-hours", "calculator": f"{check.talk_gpu_hours:,.0f} from the talk's {gpus:,} GPUs x {days:g} days, "
                                                    f"{signed_percent(check.talk_gpu_hours / check.paper_gpu_hours - 1, 1)} from the paper",
          "published": f"{check.paper_gpu_hours:,.0f}", "source": paper},

@@ -9,12 +9,16 @@ register (llm_core.literature).
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import streamlit as st
 
 from lab_ui import charts, palette, predict
 from lab_ui.widgets import page_link, table_html, token_chips
 from llm_core import literature
 from llm_core.model import anatomy
+from llm_core.text.tokenizers import visible_whitespace
 
 SURENESS = {"under 10%": (0, 0.1), "10% to 40%": (0.1, 0.4), "40% to 80%": (0.4, 0.8), "over 80%": (0.8, 1.01)}
 USES = ("generation", "open_qa", "brainstorming", "chat", "rewrite", "summarization", "classification", "other", "closed_qa", "extract")
@@ -60,7 +64,7 @@ def pipeline(w, vocab: int, temperature: float) -> None:
         page_link("pages/embeddings.py", "Embeddings", ":material/scatter_plot:")
     with c3.container(border=True):
         st.markdown("**3 · Attention mixes them**")
-        lines = [f"layer {i}: looks most at token {pos} ({w.pieces[pos]!r}), weight {weight:.2f}" for i, (pos, weight) in enumerate(w.attention_source)]
+        lines = [f"layer {i}: looks most at token {pos} ('{visible_whitespace(w.pieces[pos])}'), weight {weight:.2f}" for i, (pos, weight) in enumerate(w.attention_source, start=1)]
         st.caption(f"{w.n_layer} layers × {w.n_head} heads. Where the last token looks, averaged over heads:")
         st.text("\n".join(lines))
         page_link("pages/attention.py", "Attention", ":material/visibility:")
@@ -73,14 +77,14 @@ def pipeline(w, vocab: int, temperature: float) -> None:
             f"Out of {vocab} possible next tokens, how much probability does the model give its single favourite?",
             predict.choice(list(SURENESS), horizontal=False),
             lambda guess: predict.Reveal(
-                f"Its favourite, {top_piece!r}, gets {top_p:.0%}; the next four get {sum(p for _, p in w.next_tokens[1:]):.0%} together.",
+                f"Its favourite, '{visible_whitespace(top_piece)}', gets {top_p:.0%}; the next four get {sum(p for _, p in w.next_tokens[1:]):.0%} together.",
                 sureness_band(top_p) == guess,
                 spread_why(top_p, w.tokens_for_90, vocab),
             ),
         )
         if predict.made("overview_top_probability"):
             st.caption(f"Out of {vocab} possible tokens, the most likely next ones:")
-            st.text("\n".join(f"{p * 100:5.1f}%  {t!r}" for t, p in w.next_tokens))
+            st.text("\n".join(f"{p * 100:5.1f}%  '{visible_whitespace(t)}'" for t, p in w.next_tokens))  # as the chips and the Attention chapter show them
         page_link("pages/generation.py", "Generate", ":material/casino:")
     with c5.container(border=True):
         st.markdown("**5 · Pick one, add it, repeat**")
@@ -184,8 +188,9 @@ def parameters_chart(facts: anatomy.ModelFacts) -> None:
     Drawn as HTML (lab_ui.charts.stacked_bars), not plotly: it is the Overview's only chart, so the first
     page a learner opens asks the browser for no plotly.js (app.py fetches it after the page, for the
     chapters that follow)."""
-    groups = facts.groups
-    parts = list(dict.fromkeys(g.part for g in groups))  # the model's order: embeddings, block 0..n-1, output
+    # Blocks counted from 1, as the Attention chapter counts its layers (the model's own names count from 0).
+    groups = [dataclasses.replace(g, part=re.sub(r"^block (\d+)$", lambda m: f"block {int(m.group(1)) + 1}", g.part)) for g in facts.groups]
+    parts = list(dict.fromkeys(g.part for g in groups))  # the model's order: embeddings, block 1..n, output
     total = sum(g.count for g in groups)
     by_part = {p: sum(g.count for g in groups if g.part == p) for p in parts}
     caption = "Each bar's length is its number of parameters. " + _biggest(by_part, total, groups)

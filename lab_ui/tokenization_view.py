@@ -142,10 +142,17 @@ def counts_chart(rows, short_names: list[str], text: str) -> None:
     """A bar per tokenizer, its length its token count: HTML bars (lab_ui.charts.stacked_bars), every count
     printed, so a class opening this chapter together does not each draw a plotly chart for five numbers."""
     counts = [row.count for row in rows]
-    by_name = dict(zip(short_names, counts))
-    low, high = fewest(by_name), max(by_name, key=by_name.get)
-    caption = (f"{' and '.join(low)} {'need' if len(low) > 1 else 'needs'} the fewest tokens for this text ({by_name[low[0]]:,}), "
-               f"{high} the most ({by_name[high]:,}): fewer tokens means more text fits in a model's context.")
+    # A tokenizer that dropped characters it has no id for read less of the text: its count is not compared.
+    by_name = {name: row.count for name, row in zip(short_names, rows) if not row.unknown_count}
+    dropped = [(name, row.unknown_count) for name, row in zip(short_names, rows) if row.unknown_count]
+    left_out = "".join(f" {name} is left out: it has no id for {n:,} character{'s' if n != 1 else ''} of this text, so it read less of it."
+                       for name, n in dropped)
+    if by_name:
+        low, high = fewest(by_name), max(by_name, key=by_name.get)
+        caption = (f"{' and '.join(low)} {'need' if len(low) > 1 else 'needs'} the fewest tokens for this text ({by_name[low[0]]:,}), "
+                   f"{high} the most ({by_name[high]:,}): fewer tokens means more text fits in a model's context.{left_out}")
+    else:
+        caption = f"Fewer tokens means more text fits in a model's context.{left_out}"
     # what the bars show, and only that: the table beside the chart has every column
     charts.stacked_bars(f"Tokens for {len(text):,} characters ({rows[0].n_bytes:,} bytes)",
                         [(name, [("tokens", n)]) for name, n in zip(short_names, counts)],
@@ -181,7 +188,7 @@ def tokenizer_tabs(rows, short_names: list[str], char_source: str, max_ids: int)
                 st.warning(
                     f"This character tokenizer ({char_source}) learned its {row.vocab_size} characters from its training text and has "
                     f"**never seen {len(row.unknown)} of the characters here** ({shown}; {row.unknown_count:,} "
-                    "occurrences, crossed out in red). It has no id for them, so a character-level model cannot "
+                    f"occurrence{'s' if row.unknown_count != 1 else ''}, crossed out in red). It has no id for them, so a character-level model cannot "
                     "read them at all: no row of its embedding table stands for them. They are left out of the "
                     "count. Byte-level BPE never has this problem: every character is a few UTF-8 bytes, and all "
                     "256 bytes are in its vocabulary, so an unusual character just costs more tokens."

@@ -7,7 +7,7 @@ import streamlit as st
 from lab_ui import assistant_jobs as aj
 from lab_ui import assistant_results as show
 from lab_ui import assistant_teach as teach
-from lab_ui import course, state
+from lab_ui import course, predict, state
 from lab_ui.assistant_rank import ranking_desk
 from lab_ui.shell import ensure_app_shell
 from llm_core.alignment.assistant import (
@@ -96,8 +96,10 @@ def start_sft():
 
 aj.controls(SFT_JOB, "Fine-tune", start_sft, "as_sft")
 aj.live_curves(SFT_JOB, [([("train_loss", "train loss (responses)"), ("val_loss", "held-out loss")], "Fine-tuning loss")], "as_sft_chart")
-if sft := st.session_state.get("as_sft"):
+if (sft := st.session_state.get("as_sft")) and predict.made("assistant_sft_format"):
     show.sft_summary(*sft)
+elif sft:  # its sampled answers would give the prediction away
+    st.info("Fine-tuning has finished. Lock in your guess above to see what it measured.")
 
 # ---------------------------------------------------------------- 3. rankings
 st.header("3 · Rankings, by written instructions")

@@ -113,7 +113,14 @@ elif not predict.made("compression_beats_gzip"):
                "bzip2, xz and a count model.")
 
 st.subheader("On text it never saw: bits per character")
-rate = _heldout_rate(*model_key, fingerprint) if predict.made("compression_bits_per_char") or predict.made("compression_description_length") else None
+rate = None
+if heldout:  # the whole held-out split, coded for real: the figure the chart below shows, so reveal, chart and sums agree
+    rate = view.HeldOutRate(heldout["bits_per_char"], heldout["n_chars"],
+                            next((b["bits_per_char"] for b in heldout["baselines"] if b["name"] == view.GZIP), None),
+                            f"coded for real on all {heldout['n_chars']:,} characters of the held-out {heldout['corpus']} text",
+                            model.config.vocab_size if tokenizer.kind == "char" else 0)
+elif predict.made("compression_bits_per_char") or predict.made("compression_description_length"):
+    rate = _heldout_rate(*model_key, fingerprint)
 predict.checkpoint(
     "compression_bits_per_char",
     f"Plain text takes 8 bits (one byte) per character. How many bits per character does *{entry.name}* need on {corpus_name} text held out from its training?",
@@ -122,7 +129,7 @@ predict.checkpoint(
     pending="This model has no held-out text here and no recorded validation loss to measure it by.",
 )
 if heldout and predict.made("compression_bits_per_char"):
-    view.show_heldout_file(heldout)
+    view.show_heldout_file(heldout, entry.name)
 elif predict.made("compression_bits_per_char"):
     st.caption("The whole held-out split, coded for real, is precomputed for the bundled model only. For this one, save it and run "
                "`python -m benchmarks.compression --model PATH` (minutes: one model step per token).")
@@ -176,7 +183,8 @@ if predict.made("compression_run_vs_train"):
     view.show_running([ours, llama])
 
 st.header("4 · Size classes and what they cost")
-st.markdown("Pick a size class or type any parameter count. Every figure below is computed from it, with its source.")
+st.markdown("Pick a size class or type any parameter count. Every figure in the table below is computed from these inputs, with its "
+            "source; the check against Llama 2 70B's published figures and the chart after it stay as they are.")
 classes = {f"{entry.name} (current model)": costs.size_class_for_config(entry.name, model.config, record.get("tokens_seen"))}
 classes |= {f"LLM Lab preset: {p}": costs.size_class_for_config(p, model_preset(p, model.config.vocab_size)) for p in MODEL_PRESETS}
 classes |= {c.name: c for c in costs.SIZE_CLASSES}
@@ -207,7 +215,8 @@ price = c7.number_input("Price per GPU-hour ($)", min_value=0.0, max_value=100.0
 est = costs.estimate(params, tokens, gpu, utilisation, n_gpus, price)
 shape_cls = cls if abs(cls.params - params) < 1e-6 * params else costs.SizeClass("custom", params)
 st.markdown(table_html(view.calculator_rows(est, shape_cls, int(context), assumed_price)), unsafe_allow_html=True)
-st.caption(f"Size class source: {cls.source}. The KV cache (keys and values kept for every earlier token) is taught in the Generate chapter.")
+st.caption((f"Size class source: {cls.source}." if shape_cls is cls else f"Your own parameter count (not {cls.name}'s): its shape is estimated.")
+           + " The KV cache (keys and values kept for every earlier token) is taught in the Generate chapter.")
 
 with st.expander("Check: Llama 2 70B against its published figures", expanded=True):
     st.markdown(table_html(view.llama_check_rows(check, assumed_price)), unsafe_allow_html=True)

@@ -161,8 +161,8 @@ if panels:
         def neighbours_text(table, token_id: int) -> str:
             if table[token_id].abs().max() == 0:
                 return "— (a zero row: no direction)"
-            return "\u2003".join(  # an em space: an HTML table collapses runs of plain spaces
-                f"{labels[j]} ({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))
+            return "\u2003".join(  # an em space between neighbours (an HTML table collapses runs of plain spaces); a
+                f"{labels[j]}\u00a0({s:+.2f})" for j, s in emb.nearest_neighbours(table, token_id, k))  # no-break space keeps each score with its token on a phone
 
         st.html(charts.data_table_html(
             [{"token": labels[i], "id": i, "kind": kinds[i], f"nearest: {panels[0][2]}": neighbours_text(panels[0][0], i),
@@ -208,7 +208,8 @@ if pos_view == pos_views[0] or pos_change is None:
     st.markdown(
         f"Left: **{pos_name}**, trained. Right: an untrained twin. Top: the table itself, one row per position. "
         "Bottom: how similar (cosine) each position's vector is to every other's. "
-        + (ev.moved_sentence(emb.relative_change(pos_change, pos_start), "position's vector") if pos_change is not None else "")
+        + (ev.moved_sentence(emb.relative_change(pos_change, pos_start), "position's vector")
+           if pos_change is not None and predict.made("embeddings_moved") else "")  # after the guess: it would hint at section 1's answer
     )
 else:
     pos_panels = [(pos_change, "What training changed (trained − start)"), (pos_start, f"Before training (seed {ev.training_seed(pos_record)})")]

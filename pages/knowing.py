@@ -110,6 +110,8 @@ store = memo(("store", chunk_size, tuple(docs.items())), lambda: Store({**dict(r
 st.caption(f"The store holds {len(store):,} chunks from {len(world.documents()) + len(docs)} documents ({len(docs)} added by you). BM25 ranks them with the "
            f"`bm25s` library ({cite('robertson2009')}); only chunks scoring at least {min_score:g} are given to the reader.")
 try:
+    if not question.strip():
+        raise ValueError("The question is empty: type one in the box above.")
     ob = open_book(reader, reader_tok, store, question, k, min_score, min_conf)
     st.markdown(fig.hits_html(ob.hits, min_score) if ob.hits else "No chunk shares a word with this question.", unsafe_allow_html=True)
     if ob.prompt is not None:
@@ -120,9 +122,12 @@ try:
     else:
         st.markdown("Nothing is given to the reader:")
         text_block(f"(no prompt: {ob.abstained})")
-    cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
     b1, b2 = st.columns(2)
-    b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", palette.MUTED), unsafe_allow_html=True)
+    if predict.made("knowing_unknown_confident"):
+        cb = answer_with_confidence(closed, closed_tok, clean_document(question, closed_tok).text)
+        b1.markdown(fig.answer_card(f"Closed book ({cb_name})", cb.text, cb.confidence, "from its weights alone", palette.MUTED), unsafe_allow_html=True)
+    else:  # its answer to a stranger would give away section 2's prediction
+        b1.caption(f"Closed book ({cb_name}): its answer shows here once your guess in section 2 is locked in.")
     b2.markdown(fig.open_book_card(f"Open book ({rd_name})", ob, GREEN, RED), unsafe_allow_html=True)
 except (DocumentError, TokenizerError, ValueError) as exc:
     st.warning("This question cannot be asked:")
@@ -135,12 +140,21 @@ KIND_LABELS = {a: a for a in ATTRIBUTE_NAMES} | {a: f"{a} (a kind no model here 
 
 def add_fact():
     person, value = st.session_state.kn_person.strip(), st.session_state.kn_value.strip()
-    if person and value:
+    unreadable = reader_tok.unknown_chars(person) if reader_tok.kind == "char" else []
+    if not person or not value:
+        st.session_state.kn_fact_note = ("warning", "Not added: give both a person and a value.")
+    elif unreadable:  # removed from the question before the reader reads it: it could never match the fact
+        st.session_state.kn_fact_note = ("warning", f"Not added: the reader has no token for {''.join(unreadable[:12])!r} in the person's name. "
+                                         "Use letters it knows (plain Latin letters, as in the world's names).")
+    else:
         fact = Fact(person, st.session_state.kn_attribute, value)
         docs.pop(added_title(fact), None)
         docs[added_title(fact)] = new_fact_sentence(fact.person, fact.attribute, fact.value)
         added[added_title(fact)] = fact
         st.session_state.kn_question = fact.question
+        if not any(value in names for names in VALUES.values()):
+            st.session_state.kn_fact_note = ("info", f"Added, but {value!r} is not one of the reader's town, trade or horse names: "
+                                             "it can copy only those, so expect it to say it does not know, or to answer with another name.")
 
 
 with st.form("kn_add_fact"):
@@ -150,6 +164,10 @@ with st.form("kn_add_fact"):
     f2.selectbox("Fact", list(KIND_LABELS), format_func=KIND_LABELS.get, key="kn_attribute")
     f3.text_input("Value", VALUES["town"][0], max_chars=40, key="kn_value")
     st.form_submit_button("Add fact", on_click=add_fact)
+if "kn_fact_note" in st.session_state:
+    kind, note = st.session_state.pop("kn_fact_note")
+    (st.warning if kind == "warning" else st.info)("About the fact you added:" if kind == "info" else "The fact was not added:")
+    st.text(note)  # it quotes the learner's words: never rendered as Markdown
     st.caption(f"The reader's tokenizer has one token for each of the world's {sum(map(len, VALUES.values()))} town, trade and horse names "
                "(for example " + ", ".join(v[0] for v in VALUES.values()) + "): it reads one out by copying that token, so a value must be one of them "
                "(where someone lives is a town, a dog's name a horse's, a father's work a trade). A word outside them it cannot spell out.")
@@ -157,13 +175,24 @@ with st.expander("Paste or upload a document"):
     pasted = st.text_area("Text", max_chars=200_000, key="kn_paste")
     upload = st.file_uploader("or a .txt / .md file (up to 1 MB)", key="kn_upload")
     if st.button("Add to the store", key="kn_add_doc"):
-        try:
-            text = read_upload(upload.getvalue(), upload.name) if upload else read_upload(pasted.encode())
-            docs[f"yours: {upload.name if upload else 'pasted'} #{len(docs) + 1}"] = text
-            st.rerun()
-        except DocumentError as exc:
-            st.warning("This document was not added:")
-            st.text(str(exc))
+        # The file and the pasted text are both added (either may be empty); the same text twice is added once.
+        given = ([(upload.name, upload.getvalue())] if upload else []) + ([("the pasted text", pasted.encode())] if pasted.strip() or not upload else [])
+        notes = st.session_state["kn_doc_notes"] = []
+        for name, data in given:
+            try:
+                text = read_upload(data, name)
+            except DocumentError as exc:
+                notes.append(f"Not added: {exc}")
+                continue
+            if text in docs.values():
+                notes.append(f"Not added: {name} is already in the store.")
+                continue
+            docs[f"yours: {name if upload and name == upload.name else 'pasted'} #{len(docs) + 1}"] = text
+            notes.append(f"Added {name}: {len(text):,} characters.")
+        st.rerun()
+    for note in st.session_state.pop("kn_doc_notes", []):
+        (st.warning if note.startswith("Not") else st.success)("This document was not added:" if note.startswith("Not") else "Added to the store:")
+        st.text(note)  # it may quote the user's file name: never rendered as Markdown
 if docs:
     st.caption("Your documents (shown as plain text):")
     for title, text in docs.items():
@@ -214,7 +243,7 @@ st.markdown(
     f"reading only chunks that score at least {min_score:g}, and {sum(r.correct for r in ungated)} of {len(ungated)} when it reads every one of the top {k} "
     "(then other people's facts of the same kind, which share the question's words, sit beside the right one). Asked the same questions before the facts are added, "
     f"it withholds {ab['no_chunk'] + ab['low_confidence']} of {ab['n']} answers ({ab['no_chunk']} with no chunk scoring enough, {ab['low_confidence']} below "
-    f"{min_conf:.0%} confidence) and answers {ab['answered']}, {ab['right']} of them right."
+    f"{min_conf:.0%} confidence) and answers " + (f"{ab['answered']}, {ab['right']} of them right." if ab["answered"] else "none.")
 )
 facts = [f for title, f in added.items() if title in docs]
 if facts:
@@ -230,7 +259,9 @@ with st.expander("Dense retrieval with the reader's own hidden states vs BM25"):
         dense = DenseIndex(reader, reader_tok, store)
         r_dense = recall_at_k(dense.search, world.unknown_facts(), k)
         r_bm25 = recall_at_k(store.search, world.unknown_facts(), k)
-        st.markdown(f"Recall@{k}: BM25 {r_bm25:.0%}, the reader's mean hidden state {r_dense:.0%}"
+        st.markdown("Each chunk and the question become one vector: the average of the vectors the reader computes inside itself for their tokens "
+                    "(its *hidden states*); the chunks whose vectors point most nearly the same way as the question's are retrieved. "
+                    f"Recall@{k} (how often the right chunk is among the {k} retrieved): BM25 {r_bm25:.0%}, the reader's vectors {r_dense:.0%}"
                     + (": this tiny model's vectors retrieve worse than word matching." if r_dense < r_bm25 else "."))
 
 # ---------------------------------------------------------------- 6. live fine-tuning

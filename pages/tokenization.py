@@ -58,6 +58,12 @@ ours = shakespeare_bpe()
 gpt2, cl100k, o200k = (state.tiktoken_tokenizer(name) for name in ("r50k_base", "cl100k_base", "o200k_base"))
 
 st.header("1 · Predict first", anchor="predict-first")
+st.markdown(
+    "The tokenizers in the guesses below: **GPT-2**'s, **GPT-4**'s (named *cl100k*: about 100,000 pieces) and **GPT-4o**'s "
+    "(*o200k*: about 200,000), made by OpenAI from huge amounts of web text, and **LLM Lab BPE**, made here from Tiny Shakespeare. "
+    "All four use **BPE** (byte-pair encoding): starting from single bytes, they repeatedly join the pair of pieces seen most often "
+    "into one new piece. Section 3 shows it happen."
+)
 tv.predictions(gpt2, cl100k, o200k, ours.tokenizer)
 
 # --- the side-by-side comparison ---
@@ -134,8 +140,10 @@ else:
         run = bpe_on_text(text[:MAX_TRAIN_CHARS], n_merges)
         if 0 < run.learned < run.requested:
             st.info(
-                f"Only {run.learned:,} of the {run.requested:,} merges were learned: after that, no pair of tokens occurs "
-                "twice in your text, so another merge would not shorten anything. Longer text gives more merges."
+                f"Only {run.learned:,} of the {run.requested:,} merges {'was' if run.learned == 1 else 'were'} learned. BPE first splits the text into "
+                "pieces (a word with the space before it, a run of punctuation, of digits, of spaces) and merges only inside a piece; after "
+                f"merge {run.learned:,} no pair of neighbouring tokens inside a piece occurs twice, so another merge would not shorten anything "
+                "(a piece repeated a thousand times is one token already). Text with more different words gives more merges."
             )
 
 if run is not None and run.learned == 0:

@@ -35,7 +35,11 @@ def percent(text: str) -> float:
     return float(text.rstrip("%")) / 100
 
 
-def fine_tune(at, steps=300):
+def fine_tune(at, steps=300, guess="nearly all (90% or more)"):
+    """Fine-tune from the page, the chat-format guess locked first (the results wait for it: they would give it away)."""
+    if guess is not None:
+        at.radio(key="predict_assistant_sft_format_guess").set_value(guess).run()
+        at.button(key="predict_assistant_sft_format_lock").click().run()
     at.number_input(key="as_sft_steps").set_value(steps).run()
     at.button(key="as_sft_start").click().run()
     assert not at.exception, at.exception
@@ -49,6 +53,19 @@ def test_the_page_opens_on_the_bundled_model_and_shows_a_rendered_pair():
     assert any("Fine-tune first" in i.value for i in at.info)
     assert not [w for w in at.warning if "Session State" in w.value]
     assert not at.button(key="as_sft_start").disabled
+
+
+def test_a_finished_fine_tuning_waits_for_the_guess_before_showing_its_results():
+    """Fine-tuned without a guess: the results (its sampled answers would answer the prediction) wait for the lock."""
+    at = assistant_page()
+    fine_tune(at, steps=20, guess=None)
+    assert not at.metric and any(i.value.startswith("Fine-tuning has finished. Lock in your guess") for i in at.info)
+    at.radio(key="predict_assistant_sft_format_guess").set_value("almost none (under 10%)").run()
+    at.button(key="predict_assistant_sft_format_lock").click().run()
+    assert not at.exception, at.exception
+    assert any(m.label == "Task accuracy after SFT" for m in at.metric)
+    assert any("held-out requests" in m.value and "closed with <|end|>" in m.value for m in at.markdown)
+    stop_jobs_of(at)
 
 
 def test_a_guess_before_fine_tuning_waits_for_the_run_and_is_counted():
@@ -94,11 +111,8 @@ def test_fine_tuning_teaches_the_tasks_and_registers_the_model(tuned):
 
 @pytest.mark.slow
 def test_the_chat_format_prediction_is_revealed_from_the_fine_tuned_model(tuned):
-    at = tuned
+    at = tuned  # its guess, "nearly all (90% or more)", was locked before fine-tuning
     _, stage, _ = at.session_state["as_sft"]
-    at.radio(key="predict_assistant_sft_format_guess").set_value("nearly all (90% or more)").run()
-    at.button(key="predict_assistant_sft_format_lock").click().run()
-    assert not at.exception, at.exception
     after, before, n = sum(stage.after_closed), sum(stage.before_closed), len(stage.after_closed)
     reveal = next(m.value for m in at.markdown if "held-out requests" in m.value and "closed with <|end|>" in m.value)
     assert f"{after} of {n} held-out requests" in reveal and f"the base model closed {before} of {n}" in reveal

@@ -30,6 +30,10 @@ def test_a_nano_model_trained_in_the_app_is_fine_tuned(app_server, page):
     expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=900_000)
     go_to(page, "Fine-tune and align")
     expect(main.get_by_text(re.compile(r"starts from the current model: 2x2x32 on tinyshakespeare"))).to_be_visible(timeout=60_000)
+    main.get_by_test_id("stRadio").filter(has_text="most (50% to 90%)").get_by_text("most (50% to 90%)").click()  # the results wait for a guess
+    wait_idle(page)
+    main.get_by_role("button", name="Lock in my guess").first.click()
+    wait_idle(page)
     set_number(page, "Steps", 60)
     main_button(page, "Fine-tune").click()
     expect(main.get_by_test_id("stMetric").filter(has_text="Task accuracy after SFT")).to_be_visible(timeout=900_000)

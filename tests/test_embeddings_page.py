@@ -89,7 +89,7 @@ def test_default_view_projects_the_trained_table_and_an_untrained_twin(char_tok)
     assert looked_up(specs[0]) == ["e"] == looked_up(specs[1])
     row = neighbour_table(at)[0]
     nearest = emb.nearest_neighbours(emb.token_table(model), e, 6)
-    assert row["token"] == "e" and row["nearest: trained model"].startswith(f"{char_tok.chars[nearest[0][0]]} ({nearest[0][1]:+.2f})")
+    assert row["token"] == "e" and row["nearest: trained model"].startswith(f"{char_tok.chars[nearest[0][0]]}\u00a0({nearest[0][1]:+.2f})")  # a no-break space: token and score wrap together
 
 
 def test_lookup_text_highlights_its_distinct_tokens():
@@ -121,7 +121,7 @@ def test_what_training_changed_and_the_output_table(char_tok):
     model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
     change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
     j, s = emb.nearest_neighbours(change, char_tok.stoi["e"], 1)[0]
-    assert neighbour_table(at)[0]["nearest: change made by training"].startswith(f"{char_tok.chars[j]} ({s:+.2f})")
+    assert neighbour_table(at)[0]["nearest: change made by training"].startswith(f"{char_tok.chars[j]}\u00a0({s:+.2f})")
     at.radio(key="emb_view").set_value("Output table (the head)").run()
     assert any("all zeros" in i.value for i in at.info)
     assert len(charts(at)) == 5  # the untrained twin's all-zero head is explained, not plotted

@@ -45,7 +45,7 @@ def lineage(loaded: LoadedModel) -> dict:
     from_shakespeare = str(record.get("base_model", "")).startswith("shakespeare") or any("shakespeare-tiny" in c for c in commands)
     origin = "fine-tuned from the Shakespeare model" if from_shakespeare else "its own small model, not the Shakespeare one, started fresh and trained only to read"
     sentence = (f"{c.n_layer} layers × {c.n_embd} wide, {parameters:,} parameters, {origin}: "
-                f"{' + '.join(f'{n:,}' for n in steps if n)} steps in {len(commands)} run(s) (the commands are in its JSON).")
+                f"{' + '.join(f'{n:,}' for n in steps if n)} steps in {len(commands)} run(s) (the commands that made it are recorded in the description file saved beside its weights).")
     return dict(commands=commands, steps=steps, n_layer=c.n_layer, n_embd=c.n_embd, parameters=parameters, from_shakespeare=from_shakespeare, sentence=sentence)
 
 
