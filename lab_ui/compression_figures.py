@@ -101,14 +101,15 @@ def plain_bits(plain: float) -> str:
     return "plain text takes 8" if abs(plain - 8) < 0.005 else f"this text as it is (UTF-8) takes {plain:.2f}"
 
 
-def bits_figure(rows: list[tuple[str, float]], title: str, plain: float = 8.0) -> go.Figure:
-    """Horizontal bars of bits per character, one per method, named on the axis; the model's in the palette's blue.
-    `plain`: the text's own UTF-8 bits per character (8 for text of one byte a character)."""
+def bits_figure(rows: list[tuple[str, float]], title: str) -> go.Figure:
+    """Horizontal bars of bits per character, one per method, named on the axis; the model's in the palette's blue."""
     colors = [palette.BLUE if name.startswith("model") else palette.GREY for name, _ in rows]
     fig = go.Figure(go.Bar(x=[b for _, b in rows], y=[n for n, _ in rows], orientation="h", marker_color=colors,
-                           text=[f"{b:.2f}" for _, b in rows], textposition="outside"))
-    fig.update_layout(title=title, xaxis_title=f"bits per character (lower is better; {plain_bits(plain)})", height=110 + 34 * len(rows),
-                      margin=dict(t=40, l=0, r=30, b=40), yaxis=dict(autorange="reversed"))
+                           text=[f"{b:.2f}" for _, b in rows], textposition="outside", cliponaxis=False))
+    # The axis title stays short (on a phone a longer one was cut off): what plain text costs is in the caption.
+    # The values sit outside their bars, with room on the right not to be clipped.
+    fig.update_layout(title=title, xaxis_title="bits per character (lower is better)", height=110 + 34 * len(rows),
+                      margin=dict(t=40, l=0, r=40, b=40), yaxis=dict(autorange="reversed"))
     return fig
 
 

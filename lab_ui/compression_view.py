@@ -153,7 +153,7 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
         st.error("The round trip was not exact.")
     bars = [(r["method"], float(r["bits per character"])) for r in rows]
     plain = 8 * len(text.encode()) / n  # 8 for text of one byte a character; more where characters take several bytes
-    charts.chart(figs.bits_figure(bars, "On your text", plain), key="compress_bars", caption=figs.bits_caption(bars, plain), table=figs.bits_table(bars, n))
+    charts.chart(figs.bits_figure(bars, "On your text"), key="compress_bars", caption=figs.bits_caption(bars, plain), table=figs.bits_table(bars, n))
     with st.expander("The details: the file, the coder and its speed"):
         st.caption(
             f"The model's file: {packed.header_bytes} bytes of header + {packed.payload_bytes:,} bytes of coded text. Its ideal code length "

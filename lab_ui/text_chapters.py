@@ -135,7 +135,10 @@ def merge_curve_figure(replay: BPEReplay, k: int) -> go.Figure:
     fig.update_layout(height=330, margin=dict(t=30, l=0, r=0, b=0), legend=dict(orientation="h", y=1.12),
                       xaxis_title="merges learned")
     fig.update_yaxes(title_text="tokens in the training text", secondary_y=False)
-    fig.update_yaxes(title_text="vocabulary size (tokens)", secondary_y=True)
+    low, high = min(replay.vocab_sizes), max(replay.vocab_sizes)
+    # Its own range and no gridlines of its own: aligned to the left axis's gridlines, plotly extended it below
+    # 256 (a tick at 204, a vocabulary no byte-level BPE can have).
+    fig.update_yaxes(title_text="vocabulary size (tokens)", secondary_y=True, range=[low, max(high, low + 1)], showgrid=False, tickmode="auto")
     return fig
 
 

@@ -20,6 +20,9 @@ of tests/test_browser_a11y.py fail; it never breaks a page):
 - app.py's invisible warm-up (a 1-pixel container in the sidebar, removed at the end of a session's
   first run) never shows as a scrolling region when a run is cut short before it is removed;
 - a visible focus ring on every focusable element, for keyboard users;
+- a link to a chapter in the page wraps its label onto a second line instead of cutting it off (Streamlit
+  clips it to one line with no ellipsis: on a phone "Why scale matters: loss against size, data and
+  compute, measured on this machine" lost its last five words);
 - a narrow chart's text a little smaller (each chart is a CSS container): plotly sizes text in pixels for
   a desktop's width, and a chart on a phone (358 px) or in half of a small laptop's page (274 px at 1024)
   had titles running past its edge and a bar chart's 20 labels running into each other;
@@ -57,6 +60,8 @@ CSS = f"""
 [data-testid="stTable"] :is(th, td, th *, td *) {{ white-space: normal !important; overflow-wrap: anywhere !important; min-width: 0 !important; }}
 @media (max-width: {NARROW_TABLE_PX}px) {{ table.lab-plain {{ font-size: 0.75rem !important; }}
   table.lab-plain :is(th, td) {{ padding: 4px 3px !important; overflow-wrap: break-word; }} }}
+[data-testid="stMain"] [data-testid="stPageLink-NavLink"] :is(span, [data-testid="stMarkdownContainer"], p) {{
+  white-space: normal !important; overflow: visible !important; }}
 [data-testid="stPlotlyChart"] {{ container-type: inline-size; }}
 @container (max-width: {NARROW_CHART_PX}px) {{
   .js-plotly-plot .gtitle {{ font-size: 13px !important; }}

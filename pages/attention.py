@@ -84,7 +84,7 @@ def head_explorer(view, unit: str) -> None:
     )
     weights = view.attention_from(query, layer, None if averaged else head)
     st.html(token_strip_html(view, weights, query))
-    order = np.argsort(-weights[: query + 1], kind="stable")[:5]
+    order = [i for i in np.argsort(-weights[: query + 1], kind="stable")[:5] if weights[i] >= 0.005]  # none that rounds to 0.00
     st.caption(
         f"Darker blue = more weight; the outlined {unit} is the one looking, pale ones come after it and are never seen. "
         "Most weight: " + ", ".join(f"{i}: '{literal(view.pieces[i])}' {weights[i]:.2f}" for i in order)

@@ -5,6 +5,8 @@ this page" boxes and the widgets' help texts read. Two orders: A to Z (with a ro
 jump to), or chapter by chapter in the course's order (each word under the chapter that shows it live).
 """
 
+import unicodedata
+
 import streamlit as st
 
 from lab_ui import course, glossary
@@ -16,7 +18,10 @@ ORDERS = ["A to Z", "Chapter by chapter"]
 
 
 def initial(term) -> str:
+    """The heading a term is listed under: its first letter; "Greek" for β and σ (a capital Β reads as a Latin B)."""
     first = term.term[0].upper()
+    if first.isalpha() and unicodedata.name(first, "").startswith("GREEK"):
+        return "Greek"
     return first if first.isalpha() else "#"
 
 
