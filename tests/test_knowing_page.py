@@ -60,6 +60,47 @@ def test_the_closed_book_reveal_is_its_measured_confidence_on_people_it_never_sa
     assert "Open book, exact match" not in [m.label for m in fresh.metric]  # the second guess is still to make
 
 
+def test_the_closed_book_answer_in_section_3_waits_for_section_2s_guess():
+    """Section 3's example asks about a stranger: the closed book's answer to it would answer section 2's prediction."""
+    fresh = knowing_page(guessed=False)
+    assert not any("Closed book (" in m.value for m in fresh.markdown if "kn-answer" in m.value)
+    assert any("its answer shows here once your guess in section 2 is locked in" in c.value for c in fresh.caption)
+    fresh.radio(key="predict_knowing_unknown_confident_guess").set_value(fresh.radio(key="predict_knowing_unknown_confident_guess").options[0]).run()
+    fresh.button(key="predict_knowing_unknown_confident_lock").click().run()
+    assert any("Closed book (" in m.value for m in fresh.markdown if "kn-answer" in m.value)
+
+
+def test_a_pasted_text_is_added_once_and_an_empty_question_is_named():
+    app = knowing_page(guessed=False)
+    app.text_area(key="kn_paste").set_value("Ilda Morrow was born in Quelport.").run()
+    next(b for b in app.button if b.label == "Add to the store").click()
+    app.run()
+    assert [t for t in app.session_state["kn_docs"]] == ["yours: pasted #1"] and any(t.value.startswith("Added the pasted text") for t in app.text)
+    next(b for b in app.button if b.label == "Add to the store").click()
+    app.run()
+    assert len(app.session_state["kn_docs"]) == 1 and any("the pasted text is already in the store" in t.value for t in app.text)
+    app.text_area(key="kn_paste").set_value("   ").run()
+    next(b for b in app.button if b.label == "Add to the store").click()
+    app.run()
+    assert len(app.session_state["kn_docs"]) == 1 and any("the pasted text is empty" in t.value for t in app.text)
+    app.text_input(key="kn_question").set_value("  ").run()
+    assert not app.exception and any("The question is empty" in t.value for t in app.text)
+
+
+def test_a_fact_the_reader_cannot_read_is_refused_and_a_value_it_cannot_copy_is_warned(at):
+    n = len(at.session_state["kn_docs"])
+    at.text_input(key="kn_person").set_value("🙂 李明")  # a form: its values go with the submit
+    next(b for b in at.button if b.label == "Add fact").click()
+    at.run()
+    assert len(at.session_state["kn_docs"]) == n and any(w.value == "The fact was not added:" for w in at.warning)
+    assert any("the reader has no token for" in t.value and "李" in t.value for t in at.text)
+    at.text_input(key="kn_person").set_value("Orla Penn")
+    at.text_input(key="kn_value").set_value("Tokyo")
+    next(b for b in at.button if b.label == "Add fact").click()
+    at.run()
+    assert len(at.session_state["kn_docs"]) == n + 1 and any("'Tokyo' is not one of the reader's" in t.value for t in at.text)
+
+
 def test_the_open_book_reveal_counts_the_readers_right_answers(at):
     from llm_core.retrieval.chapter import MIN_SCORE
 
