@@ -18,8 +18,14 @@ def test_ask_closed_and_open_book_then_add_a_fact(app_server, page):
     main = main_area(page)
     expect(main.get_by_role("heading", name="Knowing and not knowing")).to_be_visible(timeout=300_000)
     wait_idle(page, 600_000)  # first visit measures the shipped models
+    # section 2's guess first: until then section 3 keeps the closed book's answer to a stranger back
+    expect(main.get_by_text(re.compile("its answer shows here once your guess in section 2 is locked in"))).to_be_visible()
+    main.get_by_test_id("stRadio").filter(has_text="It says it does not know").get_by_text("It says it does not know").click()
+    wait_idle(page)
+    main.get_by_role("button", name="Lock in my guess").first.click()
+    wait_idle(page, 600_000)
     # the question about an unknown person, its retrieved chunks with scores, and both answers
-    expect(main.get_by_label("Question")).to_have_value(UNKNOWN.question)
+    expect(main.get_by_role("textbox", name="Question", exact=True)).to_have_value(UNKNOWN.question)
     hits = main.locator("table.kn-hits")
     expect(hits).to_contain_text("BM25 score")
     expect(hits.locator("tr").nth(1)).to_contain_text(UNKNOWN.sentence)
@@ -35,7 +41,7 @@ def test_ask_closed_and_open_book_then_add_a_fact(app_server, page):
     screenshot(page, "knowing-open-book")
 
     # ask about a person in no document, then add a fact: the open-book answer changes, the closed-book one does not
-    question = main.get_by_label("Question")
+    question = main.get_by_role("textbox", name="Question", exact=True)
     question.fill("Where was Merra Vantis born?")
     question.press("Enter")
     wait_idle(page, 600_000)
