@@ -102,6 +102,16 @@ def lineage_timeline(entry: state.ModelEntry, key: str, where=st) -> None:
 # ---------------------------------------------------------------- figures
 
 
+def points_label(change: float) -> str:
+    """A change in probability as signed percentage points with one decimal, as the table shows it; never "-0" or "-0.0".
+
+    >>> points_label(0.035), points_label(-0.0004), points_label(-0.021), points_label(0.0)
+    ('+3.5', '0.0', '-2.1', '0.0')
+    """
+    points = round(change * 100, 1)
+    return "0.0" if points == 0 else f"{points:+.1f}"
+
+
 def next_token_figures(c, a: str, b: str) -> tuple[go.Figure, go.Figure, list[dict]]:
     labels = [f"'{html.escape(r.shown)}'" for r in c.rows]  # plotly draws some HTML in labels: token texts stay literal
     a, b = html.escape(a), html.escape(b)
@@ -115,7 +125,7 @@ def next_token_figures(c, a: str, b: str) -> tuple[go.Figure, go.Figure, list[di
     change = go.Figure(go.Bar(
         x=[r.change * 100 for r in order], y=[f"'{html.escape(r.shown)}'" for r in order], orientation="h",
         marker_color=[BLUE if r.change >= 0 else VERMILLION for r in order], marker_pattern_shape=["" if r.change >= 0 else "x" for r in order],
-        text=[f"{r.change * 100:+.0f}" for r in order], textposition="outside",
+        text=[points_label(r.change) for r in order], textposition="outside",
     ))
     change.update_layout(title="Change from A to B (percentage points)", xaxis_title="B minus A, points", height=320, margin=dict(t=40, b=40, l=60, r=30))
     table = [{"token": r.shown, "A": f"{r.p_a:.1%}", "B": f"{r.p_b:.1%}", "B minus A (points)": round(r.change * 100, 1)} for r in c.rows]

@@ -15,7 +15,7 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import charts, palette, predict
+from lab_ui import charts, palette, predict, state
 from lab_ui import generation_view as gv
 from lab_ui.attention_view import model_fingerprint, training_text
 from lab_ui.chips import literal
@@ -27,6 +27,7 @@ from llm_core.generation.sample import Shaping
 from llm_core.generation.stepper import longest_repeat, ms_per_token, temperature_effect
 
 COOL = 0.3  # the temperature the first prediction asks about
+TEMPERATURE_KEY = "generation_temperature"  # its key: until it is locked the page does not show what temperature does
 MEASURED_KEY = "gen_measured"  # session state: {(what, model, inputs): result}
 
 
@@ -51,7 +52,48 @@ def name_of(tokenizer, token_id: int) -> str:
     return literal(repr(gv.label(tokenizer, token_id)))
 
 
+# ---- the stepped text, kept on the desk ------------------------------------------------------------------
+
+STEPS_KEY = "generation_steps"  # desk().data: {"key": [model name, created, prompt, seed], "steps": [[t, k, p, token id], ...]}
+
+
+def _desk_key(session_key: tuple) -> list:
+    return [str(x) if not isinstance(x, (int, float, str)) else x for x in session_key]
+
+
+def keep_steps(session_key: tuple, session) -> None:
+    """Write the settings and token of every step taken on the learner's desk (JSON), so a reload or a second tab
+    finds the same text (lab_ui.state keeps the desk's data on disk)."""
+    steps = [[s.shaping.temperature, s.shaping.top_k, s.shaping.top_p, int(s.token_id)] for s in session.history]
+    state.desk().data[STEPS_KEY] = {"key": _desk_key(session_key), "steps": steps}
+
+
+def forget_steps() -> None:
+    """Reset: the desk keeps no stepped text."""
+    state.desk().data.pop(STEPS_KEY, None)
+
+
+def restore_steps(session_key: tuple, session, limit: int) -> int:
+    """Take again, in a new session, the steps kept on the desk for the same model, prompt and seed: the same seed
+    draws the same numbers, so the same settings pick the same tokens. Stops at the first token that differs
+    (a model changed in place). Returns how many steps were restored."""
+    kept = state.desk().data.get(STEPS_KEY)
+    if not isinstance(kept, dict) or kept.get("key") != _desk_key(session_key):
+        return 0
+    for t, k, p, token_id in kept.get("steps", [])[:limit]:
+        if session.stopped or session.preview(Shaping(t, k, p)).token_id != token_id:
+            break
+        session.step(Shaping(t, k, p))
+    return len(session.history)
+
+
 # ---- temperature ------------------------------------------------------------------------------------
+
+def temperature_help() -> str:
+    """The Temperature slider's help: what it does to the odds only once the temperature prediction is locked."""
+    told = predict.made(TEMPERATURE_KEY) is not None
+    return "0 = greedy: the most likely token." + (" Below 1 sharpens the odds, above 1 flattens them." if told else "")
+
 
 def temperature_prediction(tokenizer, session) -> None:
     options = {"up": "it goes up", "down": "it goes down", "same": "it stays the same"}
@@ -72,7 +114,7 @@ def temperature_prediction(tokenizer, session) -> None:
         return predict.Reveal(answer, guess == outcome, why)
 
     predict.checkpoint(
-        "generation_temperature",
+        "generation_temperature",  # TEMPERATURE_KEY, written out: tests/test_course.py reads the keys from the calls
         "Temperature divides the model's scores before they become probabilities. For the next token after your prompt, "
         f"what happens to the favourite's probability at temperature {COOL:g} instead of 1?",
         predict.choice(list(options), format_func=options.get),
@@ -116,19 +158,45 @@ def greedy_section(entry, session, shaping: Shaping, seed: int, stop_ids: list[i
     )
     if session is None or not predict.made("generation_greedy_loop"):
         return
-    compare_key = (st.session_state.get("gen_session_key"), shaping, n)
+    sampled_with = sampling_shaping(shaping)
+    compare_key = (st.session_state.get("gen_session_key"), sampled_with, n)
     if st.session_state.get("gen_compare") is None or st.session_state.pop("gen_compare_request", False):
-        runs = {"greedy": greedy_run(), "sampled": gv.one_run(model, prompt_ids, n, shaping, seed, stop_ids)}
+        runs = {"greedy": greedy_run(), "sampled": gv.one_run(model, prompt_ids, n, sampled_with, seed, stop_ids)}
         st.session_state["gen_compare"] = (compare_key, runs)
-    st.markdown(
-        "**What temperature does.** Sampling draws from the shaped probabilities, so a less likely token is sometimes "
-        "picked. Temperature divides the scores before the softmax: below 1 it sharpens them towards greedy, above 1 it "
-        "flattens them so rarer tokens come up more often. Top-k and top-p cut the unlikely tail. Below, greedy and your "
-        "settings each write the same length from your prompt."
-    )
+    if predict.made(TEMPERATURE_KEY):
+        what = ("**What temperature does.** Sampling draws from the shaped probabilities, so a less likely token is sometimes "
+                "picked. Temperature divides the scores before the softmax: below 1 it sharpens them towards greedy, above 1 it "
+                "flattens them so rarer tokens come up more often. Top-k and top-p cut the unlikely tail.")
+    else:  # what temperature does is the page's first prediction: not answered here before it is locked
+        what = ("**Sampling.** Sampling draws from the shaped probabilities, so a less likely token is sometimes picked. "
+                "Top-k and top-p cut the unlikely tail; what temperature does is the first prediction at the top of the page.")
+    if sampled_with == shaping:
+        what += " Below, greedy and your settings each write the same length from your prompt."
+    else:
+        what += (f" Your settings are greedy ({greedy_because(shaping)}): sampled with them, the text would be greedy's "
+                 f"again, with nothing to compare. So the sampled side below uses temperature {sampled_with.temperature:g}"
+                 f"{', top-k off' if shaping.top_k == 1 else ''}, with your seed.")
+    st.markdown(what)
     st.button(f"Generate {n} {units} both ways again, with the current settings", key="gen_compare_btn",
               on_click=lambda: st.session_state.update(gen_compare_request=True))
     gv.show_comparison(tokenizer, prompt_ids, *st.session_state["gen_compare"], compare_key, seed, unit)
+
+
+def greedy_because(shaping: Shaping) -> str:
+    """Why these settings always take the most likely token, in words."""
+    return "temperature 0" if shaping.temperature == 0 else "top-k 1 keeps only the most likely token"
+
+
+def sampling_shaping(shaping: Shaping) -> Shaping:
+    """The settings the comparison samples with: the slider's, unless they are greedy (temperature 0 or top-k 1), which
+    would compare greedy with itself; then temperature 1 (and top-k off), top-p as set.
+
+    >>> sampling_shaping(Shaping(0.0, None, 0.9)), sampling_shaping(Shaping(0.8, 1, None)), sampling_shaping(Shaping(0.8, 5, 0.9))
+    (Shaping(temperature=1.0, top_k=None, top_p=0.9), Shaping(temperature=1.0, top_k=None, top_p=None), Shaping(temperature=0.8, top_k=5, top_p=0.9))
+    """
+    if shaping.temperature == 0 or shaping.top_k == 1:
+        return Shaping(1.0, None, shaping.top_p)
+    return shaping
 
 
 # ---- in-context learning ---------------------------------------------------------------------------------

@@ -30,6 +30,15 @@ def plot_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def quoted(text: str) -> str:
+    """A stretch of text in quotes for prose, its line breaks and tabs shown as in token chips (↵, →), not as \\n.
+
+    >>> quoted("the sea,\\nAnd the sea")
+    "'the sea,↵And the sea'"
+    """
+    return repr(text.replace("\r", "␍").replace("\n", "↵").replace("\t", "→"))
+
+
 def no_minus_zero(x: float, digits: int = 2) -> float:
     """x, with anything that rounds to zero shown as 0.00 rather than -0.00."""
     return 0.0 if round(x, digits) == 0 else x
@@ -71,51 +80,83 @@ def text_pieces(tokenizer, session: GenerationSession, shown: int, context_start
     return pieces
 
 
-CHOSEN = palette.VERMILLION  # the shaped bar of the picked token (also hatched and labelled "picked")
+CHOSEN = palette.VERMILLION  # the bar of the picked token (also hatched and labelled "picked")
 
 
-def chart_spec(tokenizer, view, title: str, top_n: int) -> dict:
-    """A plotly figure as a dict (built directly: ~10x cheaper than the graph_objects helpers)."""
+def short_labels(names: list[str]) -> bool:
+    """Whether every tick label is one character wide (a character model's): such labels fit side by side even on a
+    phone, where plotly would otherwise turn them on their side and run them into each other."""
+    return all(len(html.unescape(n)) <= 1 for n in names)
+
+
+def chart_spec(tokenizer, view, title: str, top_n: int, shaped: bool = True) -> dict:
+    """A plotly figure as a dict (built directly: ~10x cheaper than the graph_objects helpers).
+
+    Each series has one style for all its bars, so the legend (which takes its swatch from a series' first bar) shows
+    it as drawn whichever token is picked; the picked bar is a series of its own ("picked"), drawn over its bar.
+    `shaped=False` (before the temperature prediction is locked): the raw bars only, nothing temperature changes
+    (shaped bars, what was cut, the running total), so the chart does not answer the question."""
     rows = view.rows
     xs = list(range(len(rows)))
     names = [html.escape(label(tokenizer, r.token_id)) for r in rows]
     ticks = []
     for r, name in zip(rows, names):
         shown = name if r.rank < top_n else f"{name} (#{r.rank + 1})"
-        ticks.append(f"<i style='color:{palette.MUTED}'>{shown}</i>" if r.cut_by else f"<b>{shown}</b>" if r.chosen else shown)
-    custom = [[name, r.raw_prob, r.prob, r.cut_by or "kept", r.running_total] for r, name in zip(rows, names)]
-    hover = "%{customdata[0]}<br>raw %{customdata[1]:.2%}<br>shaped %{customdata[2]:.2%} (%{customdata[3]})<extra></extra>"
-    data = [
-        dict(
-            type="bar", x=xs, y=[r.raw_prob for r in rows], name="raw (temperature 1)", customdata=custom, hovertemplate=hover,
-            marker=dict(color=[palette.LIGHT_GREY if r.cut_by else palette.SKY for r in rows],
-                        line=dict(color=[palette.BLACK if r.chosen else palette.with_alpha(palette.WHITE, 0) for r in rows], width=2)),
-        ),
-        dict(
-            type="bar", x=xs, y=[r.prob for r in rows], name="shaped (sampled from)", customdata=custom, hovertemplate=hover,
-            marker=dict(color=[CHOSEN if r.chosen else palette.BLUE for r in rows], pattern_shape=["x" if r.chosen else "" for r in rows]),
-        ),
-        dict(
-            type="scatter", mode="lines+markers", x=xs, y=[r.running_total for r in rows], yaxis="y2", name="running total (what top-p reads)",
-            line=dict(color=palette.GREY, width=1.5, dash="dot"), marker=dict(size=5, color=[palette.LIGHT_GREY if r.cut_by else palette.GREY for r in rows]),
-            hovertemplate="running total %{y:.1%}<extra></extra>",
-        ),
-    ]
-    shapes, annotations = [], []
-    if view.shaping.top_p and view.shaping.temperature:
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=view.shaping.top_p, y1=view.shaping.top_p, line=dict(color=palette.MUTED, dash="dash", width=1)))
-        annotations.append(dict(xref="paper", x=1, yref="y2", y=view.shaping.top_p, text=f"top-p {view.shaping.top_p:.2f}", showarrow=False,
-                                xanchor="right", yanchor="bottom", font=dict(size=11, color=palette.MUTED)))
+        ticks.append(f"<i style='color:{palette.MUTED}'>{shown}</i>" if r.cut_by and shaped else f"<b>{shown}</b>" if r.chosen else shown)
+    if shaped:
+        custom = [[name, r.raw_prob, r.prob, r.cut_by or "kept", r.running_total] for r, name in zip(rows, names)]
+        hover = "%{customdata[0]}<br>raw %{customdata[1]:.2%}<br>shaped %{customdata[2]:.2%} (%{customdata[3]})<extra></extra>"
+    else:
+        custom = [[name, r.raw_prob] for r, name in zip(rows, names)]
+        hover = "%{customdata[0]}<br>raw %{customdata[1]:.2%}<extra></extra>"
     chosen_x = next(i for i, r in enumerate(rows) if r.chosen)
-    annotations.append(dict(x=chosen_x, y=max(rows[chosen_x].prob, rows[chosen_x].raw_prob), text="picked", showarrow=True, arrowhead=2, ay=-28, font=dict(color=palette.INK), arrowcolor=palette.INK))
-    top = max(max(r.prob for r in rows), max(r.raw_prob for r in rows))
+    chosen = rows[chosen_x]
+    data = [
+        dict(type="bar", x=xs, y=[r.raw_prob for r in rows], name="raw (temperature 1)", customdata=custom, hovertemplate=hover,
+             offsetgroup="raw", legendrank=1,
+             marker=dict(color=[palette.LIGHT_GREY if r.cut_by and shaped else palette.SKY for r in rows])),
+    ]
+    if shaped:
+        data += [
+            dict(type="bar", x=xs, y=[r.prob for r in rows], name="shaped (sampled from)", customdata=custom, hovertemplate=hover,
+                 offsetgroup="shaped", legendrank=2, marker=dict(color=palette.BLUE)),
+            dict(type="scatter", mode="lines+markers", x=xs, y=[r.running_total for r in rows], yaxis="y2", name="running total (what top-p reads)",
+                 line=dict(color=palette.GREY, width=1.5, dash="dot"), legendrank=4,
+                 marker=dict(size=5, color=[palette.LIGHT_GREY if r.cut_by else palette.GREY for r in rows]),
+                 hovertemplate="running total %{y:.1%}<extra></extra>"),
+        ]
+    picked_y = chosen.prob if shaped else chosen.raw_prob
+    data.append(dict(type="bar", x=[chosen_x], y=[picked_y], name="picked", customdata=[custom[chosen_x]], hovertemplate=hover,
+                     offsetgroup="shaped" if shaped else "raw", legendrank=3,
+                     marker=dict(color=CHOSEN, pattern=dict(shape="x"), line=dict(color=palette.BLACK, width=1.5))))
+    top = max(max(r.prob for r in rows) if shaped else 0, max(r.raw_prob for r in rows))
+    y_top = top * 1.3 + 0.01  # room above the tallest bar for "picked"; ticks stop at 100%
+    step = next((d for d in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25) if min(top, 1.0) / d <= 5), 0.25)
+    y_ticks = [round(i * step, 4) for i in range(int(min(top, 1.0) / step + 1e-9) + 1)]
+    shapes, annotations = [], []
+    if shaped and view.shaping.top_p and view.shaping.temperature:
+        p = view.shaping.top_p
+        # Where the running total's dots are not: at the right end they are above the line once the total passed p
+        # within the bars shown (the label goes under the line, where the tail's bars are low), else below it.
+        under = rows[-1].running_total >= p
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=p, y1=p, line=dict(color=palette.MUTED, dash="dash", width=1)))
+        annotations.append(dict(xref="paper", x=1, yref="y2", y=p, text=f"top-p {p:.2f}", showarrow=False,
+                                xanchor="right", yanchor="top" if under else "bottom", font=dict(size=11, color=palette.MUTED)))
+    # "picked" above every bar, its arrow straight down to the picked bar: the label covers no other bar.
+    annotations.append(dict(x=chosen_x, y=max(chosen.prob if shaped else 0, chosen.raw_prob), text="picked", showarrow=True, arrowhead=2,
+                            axref="x", ax=chosen_x, ayref="y", ay=top * 1.17, yanchor="bottom",
+                            font=dict(color=palette.INK), arrowcolor=palette.INK))
+    xaxis = dict(tickvals=xs, ticktext=ticks, tickfont=dict(family="monospace", size=13))
+    if short_labels(names):
+        xaxis["tickangle"] = 0
     layout = dict(
         title=dict(text=title, font=dict(size=14)), barmode="group", height=380, margin=dict(t=50, b=40, l=50, r=60),
-        xaxis=dict(tickvals=xs, ticktext=ticks, tickfont=dict(family="monospace", size=13)),
-        yaxis=dict(title=dict(text="probability"), tickformat=".0%", range=[0, min(1.0, top * 1.18) + 0.01]),
-        yaxis2=dict(overlaying="y", side="right", range=[0, 1.05], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%", showgrid=False, title=dict(text="running total")),
+        xaxis=xaxis, yaxis=dict(title=dict(text="probability"), tickformat=".0%", range=[0, y_top], tickvals=y_ticks),
         legend=dict(orientation="h", y=-0.14), shapes=shapes, annotations=annotations,
     )
+    if shaped:
+        layout["yaxis2"] = dict(overlaying="y", side="right", range=[0, 1.05], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%",
+                                showgrid=False, title=dict(text="running total"))
     return dict(data=data, layout=layout)
 
 
@@ -134,24 +175,33 @@ class SpecFigure(dict):
         return self
 
 
-def step_chart(tokenizer, view, title: str, top_n: int, where) -> None:
-    """One step's distribution through lab_ui.charts: the figure, a sentence computed from it, its rows."""
+def step_chart(tokenizer, view, title: str, top_n: int, where, shaped: bool = True) -> None:
+    """One step's distribution through lab_ui.charts: the figure, a sentence computed from it, its rows.
+    `shaped=False`: the raw probabilities only (see chart_spec)."""
     rows = view.rows
     chosen = next(r for r in rows if r.chosen)
     top = rows[0]
     name = lambda r: literal(repr(label(tokenizer, r.token_id)))  # noqa: E731
     caption = f"The model's favourite is {name(top)} at {top.raw_prob:.0%}"
-    if view.shaping.temperature == 0:
+    if not shaped:
+        caption += (f" (raw, temperature 1). The draw picks {name(chosen)} (rank {view.chosen_rank + 1}). What temperature, "
+                    "top-k and top-p make of these bars (the shaped bars) shows here once your guess in "
+                    "\u201cPredict, then see\u201d above is locked in.")
+    elif view.shaping.temperature == 0:
         caption += "; greedy takes it every time."
     else:
         caption += (f"; after temperature {view.shaping.temperature:g}, top-k and top-p it has {top.prob:.0%}, and "
                     f"{view.kept:,} of {view.vocab_size:,} tokens can be picked. The draw picks {name(chosen)} "
                     f"(rank {view.chosen_rank + 1}, {chosen.prob:.0%} shaped, {chosen.raw_prob:.0%} raw).")
-    table = [{"rank": r.rank + 1, "token": label(tokenizer, r.token_id), "raw (temperature 1)": f"{r.raw_prob:.4f}",
-              "shaped (sampled from)": f"{r.prob:.4f}", "cut by": r.cut_by or "kept", "running total": f"{r.running_total:.4f}",
-              "picked": "yes" if r.chosen else ""} for r in rows]
-    charts.chart(SpecFigure(chart_spec(tokenizer, view, title, top_n)), key="gen_chart", caption=caption, table=table, where=where,
-                 table_label="This step's candidates")
+    if shaped:
+        table = [{"rank": r.rank + 1, "token": label(tokenizer, r.token_id), "raw (temperature 1)": f"{r.raw_prob:.4f}",
+                  "shaped (sampled from)": f"{r.prob:.4f}", "cut by": r.cut_by or "kept", "running total": f"{r.running_total:.4f}",
+                  "picked": "yes" if r.chosen else ""} for r in rows]
+    else:
+        table = [{"rank": r.rank + 1, "token": label(tokenizer, r.token_id), "raw (temperature 1)": f"{r.raw_prob:.4f}",
+                  "picked": "yes" if r.chosen else ""} for r in rows]
+    charts.chart(SpecFigure(chart_spec(tokenizer, view, title, top_n, shaped)), key="gen_chart", caption=caption, table=table,
+                 where=where, table_label="This step's candidates")
 
 
 KV_REPEATS = 7  # timings per measurement of the KV cache; the median is shown
@@ -171,7 +221,7 @@ def loop_words(ids: list[int], tokenizer, unit: str) -> tuple[str, bool]:
     if rep is None or rep.length < REPEAT_MIN:
         longest = rep.length if rep else 0
         return f"its longest stretch written twice is {longest} {units} (under {REPEAT_MIN}: no loop)", False
-    stretch = literal(repr(tokenizer.decode(ids[rep.first_at : rep.first_at + rep.length])))
+    stretch = literal(quoted(tokenizer.decode(ids[rep.first_at : rep.first_at + rep.length])))
     words = f"it wrote the {rep.length} {units} {stretch} at {unit} {rep.first_at + 1} and again at {unit} {rep.again_at + 1}"
     period, covered = trailing_loop(ids)
     if period:
@@ -206,6 +256,11 @@ def show_comparison(tokenizer, prompt_ids: list[int], made_with: tuple, runs: di
     else:
         text = (f"**What this comparison shows: greedy did not repeat itself here** ({g_loop}). It still writes exactly this "
                 "text every time from this prompt: nothing in it is random.")
+    if [t for t, _, _ in runs["greedy"]] == [t for t, _, _ in runs["sampled"]]:
+        text += (" **The sampled text is the same as greedy's:** with these settings the draw took the most likely token at "
+                 "every step, so there is nothing to compare. Raise the temperature or top-p for a different text.")
+        st.markdown(text)
+        return
     text += f" The sampled text: {s_loop}."
     if not (math.isnan(g_distinct) or math.isnan(s_distinct)):
         more = "more" if s_distinct > g_distinct else "fewer" if s_distinct < g_distinct else "as many"
@@ -241,14 +296,18 @@ def context_note(prompt_length: int, max_new: int, block: int) -> str:
     )
 
 
-def show_step_numbers(view, chosen: str, context_start: int, context_length: int, block: int) -> None:
-    """One step's entropy, its random draw and the window the model saw (all from the step's stored numbers)."""
+def show_step_numbers(view, chosen: str, context_start: int, context_length: int, block: int, shaped: bool = True) -> None:
+    """One step's entropy, its random draw and the window the model saw (all from the step's stored numbers).
+    `shaped=False`: the raw entropy only (the shaped one would answer the temperature prediction)."""
     st.metric("Entropy, raw", f"{no_minus_zero(view.raw_entropy):.2f} nats", help="0 = certain; ln V = a uniform guess over the vocabulary.")
-    st.metric("Entropy, shaped", f"{no_minus_zero(view.entropy):.2f} nats", delta=f"{no_minus_zero(view.entropy - view.raw_entropy):+.2f}", delta_color="off")
-    st.caption(
-        f"As uncertain as a fair choice among **{math.exp(view.raw_entropy):.1f}** tokens (raw) or "
-        f"**{math.exp(view.entropy):.1f}** (shaped). {view.kept:,} of {view.vocab_size:,} tokens can be picked."
-    )
+    if shaped:
+        st.metric("Entropy, shaped", f"{no_minus_zero(view.entropy):.2f} nats", delta=f"{no_minus_zero(view.entropy - view.raw_entropy):+.2f}", delta_color="off")
+        st.caption(
+            f"As uncertain as a fair choice among **{math.exp(view.raw_entropy):.1f}** tokens (raw) or "
+            f"**{math.exp(view.entropy):.1f}** (shaped). {view.kept:,} of {view.vocab_size:,} tokens can be picked."
+        )
+    else:
+        st.caption(f"As uncertain as a fair choice among **{math.exp(view.raw_entropy):.1f}** tokens (raw).")
     if view.shaping.temperature:
         st.caption(
             f"The random draw was **{view.draw:.3f}**: walking down the shaped bars from the most likely, the running "

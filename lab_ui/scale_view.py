@@ -130,15 +130,26 @@ def bigger_reveal(guess: str, runs: list[dict]) -> predict.Reveal | None:
 
 
 def isoflop_caption(runs: list[dict], fit, live: list[dict] = ()) -> str:
+    """What the IsoFLOP chart shows, for the budgets it shows (all of the sweep's, or the one of a live mini-sweep)."""
     b = bigger_at_budget(runs)
     budgets = sorted({r["budget"] for r in runs})
-    inside = [m for m in fit.minima if m.inside]
-    head = f"At each of {len(budgets)} budget{'s' if len(budgets) != 1 else ''} the loss is lowest at a middle size ({len(inside)} with a fitted best size)"
+    best_in_middle = 0  # budgets whose lowest loss is at neither the smallest nor the largest size tried
+    for budget in budgets:
+        at = sorted((r for r in runs if r["budget"] == budget), key=lambda r: r["params_total"])
+        best = min(range(len(at)), key=lambda i: at[i]["val_loss"])
+        best_in_middle += 0 < best < len(at) - 1
+    if len(budgets) == 1:
+        where = "a middle size" if best_in_middle else "the edge of the sizes tried"
+        head = f"At {budgets[0]:.0e} FLOPs the shipped runs' loss is lowest at {where}"
+    else:
+        head = (f"At {'all ' if best_in_middle == len(budgets) else f'{best_in_middle} of the '}{len(budgets)} budgets the loss is lowest "
+                "at a middle size")
     if b is not None:
-        head += (f"; at {b['budget']:.0e} FLOPs the best size tried is {b['best']['label']} (loss {b['best']['val_loss']:.3f}) and "
+        head += "; the best size tried" if len(budgets) == 1 else f"; at {b['budget']:.0e} FLOPs the best size tried"
+        head += (f" is {b['best']['label']} (loss {b['best']['val_loss']:.3f}) and "
                  f"{b['big']['label']}, {b['ratio']:.1f}x bigger, reaches {b['big']['val_loss']:.3f}")
     if live:
-        head += f"; your {len(live)} live run{'s' if len(live) != 1 else ''} are the diamonds outlined in black"
+        head += f"; your {len(live)} live run{'s are' if len(live) != 1 else ' is'} the diamond{'s' if len(live) != 1 else ''} outlined in black"
     return head + "."
 
 
@@ -163,6 +174,18 @@ def frontier_caption(fit) -> str:
     lo, hi = inside[0], inside[-1]
     return (f"From {lo.budget:.0e} to {hi.budget:.0e} FLOPs ({hi.budget / lo.budget:.0f}x the compute), the best size grew {hi.n_opt / lo.n_opt:.1f}x "
             f"(from {lo.n_opt:,.0f} to {hi.n_opt:,.0f} parameters) and its training tokens {hi.tokens_opt / lo.tokens_opt:.1f}x.")
+
+
+def count_note(fits: dict, n_key: str) -> str:
+    """Why the frontier chart's exponents (parameters counted as chosen) differ from the reading's below it (D_opt with
+    embeddings counted), said where both are in view."""
+    shown, total = fits[n_key].d_opt_vs_compute, fits["params_total"].d_opt_vs_compute
+    counted = {"params_total": "with embeddings", "params_non_embedding": "without embeddings"}[n_key]
+    text = f"The chart above counts parameters {counted}, as chosen in section 2; the reading below compares each count with the paper that counted that way"
+    if shown is not None and total is not None:
+        text += (f", and gives D_opt with embeddings counted: C^{total.params['a']:.2f} there, C^{shown.params['a']:.2f} on the chart. Each budget's best "
+                 "size is the minimum of a parabola in log(parameters), so counting without embeddings moves that minimum, and the tokens it buys with it")
+    return text + "."
 
 
 def frontier_table(fit) -> list[dict]:

@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from lab_ui import course, state, table_fit, url_state
+from lab_ui import course, predict, state, table_fit, url_state
 from lab_ui import generation_sections as sections
 from lab_ui import generation_view as gv
 from lab_ui.assistant_chat import chat_prompt_box
@@ -69,6 +69,7 @@ def on_play(play: bool) -> None:
 def on_reset() -> None:
     st.session_state.pop("gen_session", None)
     st.session_state["gen_playing"] = False
+    sections.forget_steps()
 
 
 def on_drop(chars: list[str]) -> None:
@@ -103,8 +104,8 @@ seed = int(c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, st
 c3.select_slider("Play pace (tokens per second)", options=[1, 2, 5, 10, 20], value=5, key="gen_pace")
 use_cache = c4.toggle("KV cache", value=True, key="gen_use_cache", help="Reuse the keys and values of earlier tokens (see the KV cache section below). The text is the same either way.")
 
-s1, s2, s3 = st.columns(3)
-temperature = s1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature", bind="query-params", help="0 = greedy: the most likely token. Below 1 sharpens the odds, above 1 flattens them.")
+s1, s2, s3 = st.columns(3)  # until the temperature prediction is locked, nothing says what temperature does to the odds
+temperature = s1.slider("Temperature", 0.0, 2.0, 0.8, 0.05, key="gen_temperature", bind="query-params", help=sections.temperature_help())
 s2.slider("Top-k (0 = off)", 0, min(vocab, 100), 0, 1, key=TOP_K_KEY, bind="query-params", help="Keep only the k most likely tokens.")
 s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", bind="query-params", help="Keep the most likely tokens until their probabilities add up to p.")
 shaping = current_shaping()
@@ -133,10 +134,12 @@ if prompt_ids is not None:
         st.session_state["gen_session"], st.session_state["gen_session_key"] = session, key
         st.session_state["gen_session_serial"] = st.session_state.get("gen_session_serial", 0) + 1
         st.session_state["gen_playing"] = False
+        st.session_state["gen_restored"] = sections.restore_steps(key, session, max_new())  # a reload, a second tab: the text so far
     session.use_cache = use_cache
     action = st.session_state.pop("gen_action", None)
     if action == ("step", len(session.history)) and can_step(session):
         session.step(shaping)
+        sections.keep_steps(key, session)
 else:
     st.session_state["gen_playing"] = False
 if not can_step(session):
@@ -163,6 +166,7 @@ def live_view() -> None:
     if st.session_state.get("gen_playing"):
         if can_step(session):
             session.step(current_shaping())
+            sections.keep_steps(st.session_state["gen_session_key"], session)
         if not can_step(session):
             st.session_state["gen_playing"] = False
             st.rerun()  # redraw the buttons (Play instead of Pause)
@@ -173,7 +177,7 @@ def live_view() -> None:
         status += " · stopped: the model produced its stop token"
     elif n >= max_new():
         status += " · reached the max length (raise it to go on)"
-    st.markdown(status)
+    st.markdown(status + (f" · {st.session_state['gen_restored']} kept from before (on your desk)" if st.session_state.get("gen_restored") and n else ""))
 
     shown = n  # index of the step shown: n means the next token, not yet chosen
     slider_key = f"gen_show_{st.session_state['gen_session_serial']}_{n}"
@@ -198,8 +202,8 @@ def live_view() -> None:
     st.html(legend_html())
     st.caption(
         "Colour: the model's probability (at temperature 1) for each token it produced; the darker the orange, the less "
-        "likely it found the token. Hover (or tap) a token for its probability and "
-        "the alternatives; pick a step with the slider for its whole distribution. The dashed box is the next token."
+        "likely it found the token. Hover (or tap) a token for its probability and the alternatives"
+        + ("; pick a step with the slider below for its whole distribution" if n else "") + ". The dashed box is the next token."
     )
     if n:
         st.slider(f"Step shown ({n + 1} = the next token)", 1, n + 1, n + 1, key=slider_key)
@@ -208,10 +212,13 @@ def live_view() -> None:
         st.info("This early step's full distribution is no longer kept (memory limit for large vocabularies); hover its token for its top candidates.")
     else:
         left, right = st.columns([3, 1])
-        gv.step_chart(tokenizer, view, title, TOP_N, where=left)
+        shaped_shown = predict.made(sections.TEMPERATURE_KEY) is not None  # the shaped bars wait for that guess
+        gv.step_chart(tokenizer, view, title, TOP_N, where=left, shaped=shaped_shown)
         with right:
-            gv.show_step_numbers(view, label(view.chosen_id), context_start, context_length, block)
-        if shown == n:
+            gv.show_step_numbers(view, label(view.chosen_id), context_start, context_length, block, shaped=shaped_shown)
+        if not shaped_shown:
+            st.caption("The sliders choose how Step picks. What they do to the odds shows here once your guess about temperature is locked in above.")
+        elif shown == n:
             st.caption("Move the sliders: the shaped bars change at once, from this step's stored logits, without running the model again.")
         else:
             st.caption("A past step, with the settings it was sampled with. The sliders act on the next token.")

@@ -62,8 +62,8 @@ st.markdown("Every curve below comes from small models trained on this machine w
             "Before each result, make a guess; then see what the models did.")
 with st.expander("The details: what the published scaling laws say"):
     st.markdown(
-        "Held-out loss falls as a power law of model size, data and compute " f"({cite('kaplan2020')}). How the best model size should grow with the "
-        f"budget is where two papers differ: {cite('kaplan2020')} put most of a bigger budget into a bigger model (N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f}); "
+        "Held-out loss falls as a power law of model size, data and compute " f"({cite('kaplan2020')}). How a bigger budget should be split between model size and "
+        f"data is where two papers differ: {cite('kaplan2020')} put most of a bigger budget into a bigger model (N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f}); "
         f"{cite('hoffmann2022')} (\"Chinchilla\") grew model and data about equally (C^{value('chinchilla_n_opt_exponent'):.2f} each). Section 3 says which of the two "
         "this machine's sweep resembles.")
 jobs.collect()
@@ -115,8 +115,10 @@ if doc.get("runs_planned", len(runs)) > len(runs):
     st.warning(f"This sweep was cut short: {len(runs)} of {doc['runs_planned']} planned runs finished" + (f"; the budget of {missing} FLOPs did not." if missing else "."))
 
 # --- 2 · IsoFLOP ------------------------------------------------------------------------
-st.header("2 · For each budget, a best model size")
-st.markdown("At a fixed budget, a small model sees many tokens but cannot use them; a big one could, but the budget buys it few tokens.")
+bigger_told = predict.made("scale_bigger_same_budget") is not None  # until then nothing says how size and loss meet at one budget
+st.header("2 · One budget, models of different sizes")
+st.markdown("At a fixed budget, a small model sees many tokens but cannot use them; a big one could, but the budget buys it few tokens." if bigger_told else
+            "A training budget is a number of FLOPs, about 6 per parameter per token, so at a fixed budget a bigger model is trained on fewer tokens.")
 predict.checkpoint("scale_bigger_same_budget", "Take the best model size for one budget and a model **10x bigger**, trained with the **same** compute. "
                    "Is the bigger model's loss lower or higher?", predict.choice(view.BIGGER_CHOICES), lambda guess: view.bigger_reveal(guess, runs),
                    pending="The shipped sweep has no budget with a size bigger than its best one.")
@@ -128,38 +130,43 @@ if predict.made("scale_bigger_same_budget"):
     charts.chart(figs.isoflop(runs, fit, n_key), key="sc_isoflop", caption=view.isoflop_caption(runs, fit), table=view.isoflop_table(runs, n_key))
 else:
     st.caption("The chart of loss against size at each budget appears once your guess is locked in.")
-with st.expander("The details: the best size at each budget (IsoFLOP fits)"):
-    st.markdown("A parabola in log(size) through each budget's runs (Hoffmann et al.'s IsoFLOP method: iso, the same, FLOPs) has its minimum at the compute-optimal size:")
-    st.markdown(view.minima_table(fit), unsafe_allow_html=True)
+if bigger_told:
+    with st.expander("The details: the best size at each budget (IsoFLOP fits)"):
+        st.markdown("A parabola in log(size) through each budget's runs (Hoffmann et al.'s IsoFLOP method: iso, the same, FLOPs) has its minimum at the compute-optimal size:")
+        st.markdown(view.minima_table(fit), unsafe_allow_html=True)
 
 # --- 3 · Frontier -----------------------------------------------------------------------
 st.header("3 · The compute-optimal frontier")
-charts.chart(figs.frontier(fit), key="sc_frontier", caption=view.frontier_caption(fit), table=view.frontier_table(fit))
-st.markdown("**What this sweep says, read from its fits** (`llm_core/scale/reading.py`; the intervals are 95%, from the fits' standard errors):")
-for sentence in reading.sentences():
-    st.markdown(f"- {sentence}")
-if count_label != list(COUNTS)[0]:
-    st.caption("The chart and the table above count parameters as chosen in section 2; the reading compares each count with the paper that counted that way.")
+if not bigger_told:
+    st.info("Sections 3 and 4 read the best size at each budget, which would answer section 2's question: they appear once your guess there is locked in.")
+else:
+    charts.chart(figs.frontier(fit), key="sc_frontier", caption=view.frontier_caption(fit), table=view.frontier_table(fit))
+    st.markdown("**What this sweep says, read from its fits** (`llm_core/scale/reading.py`; the intervals are 95%, from the fits' standard errors):")
+    if n_key != "params_total":  # the chart's exponents are this count's; the reading's D_opt is the other count's
+        st.caption(view.count_note(fits, n_key))
+    for sentence in reading.sentences():
+        st.markdown(f"- {sentence}")
 
 # --- 4 · Two ways of counting -----------------------------------------------------------------
 st.header("4 · Loss against size, and how you count the parameters")
-g1, g2 = st.columns(2)
-charts.chart(figs.loss_vs_tokens(runs, fit, n_key), key="sc_params", caption=view.tokens_caption(runs), table=view.tokens_table(runs, n_key), where=g1)
-charts.chart(figs.counts_frontier(fits), key="sc_counts", caption=view.counts_caption(fits), table=view.counts_table(fits), where=g2)
-nd, fne, ft, share = fit.loss_nd.get(n_key), fits["params_non_embedding"], fits["params_total"], [r["params_embedding"] / r["params_total"] for r in runs]
-with st.expander("The details: the fitted laws of size and data"):
-    if nd is not None and len(fit.loss_nd) == 2:
-        other = fit.loss_nd["params_total" if n_key == "params_non_embedding" else "params_non_embedding"]
-        st.markdown(
-            f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
-            f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
-            f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit ({cite('chinchilla_alpha')}): "
-            f"α = {value('chinchilla_alpha')}, β = {value('chinchilla_beta')}, E = {value('chinchilla_e')} (nats per token of a 32k-token vocabulary, not per character: E is not comparable).")
-    if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
-        st.markdown(
-            f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
-            f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. {cite('pearce2024')} traced most of the gap between Kaplan's N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f} "
-            f"and Chinchilla's C^{value('chinchilla_n_opt_exponent'):.2f} to this choice at small scale (Kaplan's L(N): α = {value('kaplan_alpha_n'):.3f}, without embeddings).")
+if bigger_told:
+    g1, g2 = st.columns(2)
+    charts.chart(figs.loss_vs_tokens(runs, fit, n_key), key="sc_params", caption=view.tokens_caption(runs), table=view.tokens_table(runs, n_key), where=g1)
+    charts.chart(figs.counts_frontier(fits), key="sc_counts", caption=view.counts_caption(fits), table=view.counts_table(fits), where=g2)
+    nd, fne, ft, share = fit.loss_nd.get(n_key), fits["params_non_embedding"], fits["params_total"], [r["params_embedding"] / r["params_total"] for r in runs]
+    with st.expander("The details: the fitted laws of size and data"):
+        if nd is not None and len(fit.loss_nd) == 2:
+            other = fit.loss_nd["params_total" if n_key == "params_non_embedding" else "params_non_embedding"]
+            st.markdown(
+                f"Left: every run against the tokens it saw, with **L(N, D) = E + A·(N/N0)^−α + B·(D/D0)^−β** fitted to all {nd.n} runs (Hoffmann et al.'s third approach; "
+                f"dashed, one curve per size): α = **{nd.describe('alpha', 2)}**, β = **{nd.describe('beta', 2)}**, E = {nd.describe('E', 2)} nats, R² = {nd.r2:.3f}, "
+                f"parameters counted {count_label.split(' (')[0]}; counted the other way, α = {other.describe('alpha', 2)}. Chinchilla's fit ({cite('chinchilla_alpha')}): "
+                f"α = {value('chinchilla_alpha')}, β = {value('chinchilla_beta')}, E = {value('chinchilla_e')} (nats per token of a 32k-token vocabulary, not per character: E is not comparable).")
+        if fne.n_opt_vs_compute is not None and ft.n_opt_vs_compute is not None:
+            st.markdown(
+                f"Right: embeddings are {min(share):.0%}–{max(share):.0%} of our models' parameters. Without them, N_opt ∝ C^**{fne.n_opt_vs_compute.describe('a', 2)}**; "
+                f"with them, C^**{ft.n_opt_vs_compute.describe('a', 2)}**. {cite('pearce2024')} traced most of the gap between Kaplan's N_opt ∝ C^{value('kaplan_n_opt_exponent'):.2f} "
+                f"and Chinchilla's C^{value('chinchilla_n_opt_exponent'):.2f} to this choice at small scale (Kaplan's L(N): α = {value('kaplan_alpha_n'):.3f}, without embeddings).")
 
 # --- 5 · Your own points -------------------------------------------------------------------
 st.header("5 · Add your own points")

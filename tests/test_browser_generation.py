@@ -10,7 +10,7 @@ STATUS = re.compile(r"(\d+) of (\d+) new tokens · the model has run (\d+) times
 CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
 
 
-def open_generation(page, url):
+def open_generation(page, url, lock: bool = True):
     """Open the app, then the chapter through the sidebar. (A first request straight to /generation
     on a fresh server runs the page file alone, before app.py has set up the navigation.)"""
     open_page(page, url)
@@ -19,6 +19,12 @@ def open_generation(page, url):
     main = main_area(page)
     expect(main.get_by_role("heading", name="Generate", exact=True)).to_be_visible()
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=CHARTS)
+    if lock:  # the shaped bars wait for the temperature prediction's guess
+        main.get_by_text("it goes up", exact=True).click()
+        wait_idle(page)
+        main.get_by_role("button", name="Lock in my guess").first.click()
+        wait_idle(page)
+        expect(main.get_by_text("Guess again", exact=True).first).to_be_visible(timeout=CHARTS)
     return main
 
 
@@ -235,7 +241,7 @@ def test_first_screen_as_a_newcomer_sees_it(app_server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
-        main = open_generation(page, app_server.url)
+        main = open_generation(page, app_server.url, lock=False)
         expect(main.get_by_text("In this chapter", exact=True)).to_be_in_viewport()
         expect(main.get_by_text("On this page:", exact=False)).to_be_in_viewport()
         page.evaluate("() => window.scrollTo(0, 0)")

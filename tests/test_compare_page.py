@@ -113,3 +113,18 @@ def test_with_one_model_it_says_how_to_get_a_second(at):
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert any("You have one model so far" in i.value for i in at.info)
+
+
+def test_the_change_chart_labels_points_as_the_table_does_and_never_minus_zero(at):
+    """Each bar of "Change from A to B" is labelled with the table's one-decimal points: no "-0", no "+4" for 11% → 14%."""
+    import json
+
+    base, child = add_child(at, scale=0.002)  # a tiny nudge: most changes round to zero
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    change = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                  if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Change from A to B"))
+    labels = change["data"][0]["text"]
+    assert labels and not any(t in ("-0", "-0.0", "+0", "+0.0") for t in labels)
+    for x, t in zip(change["data"][0]["x"], labels):
+        assert t == ("0.0" if round(x, 1) == 0 else f"{round(x, 1):+.1f}")

@@ -48,9 +48,16 @@ def step(at, times: int = 1):
     return at
 
 
+def lock_temperature_guess(app):
+    """Lock a guess in the temperature prediction: from then on the chart shows the shaped bars."""
+    app.radio(key="predict_generation_temperature_guess").set_value("up").run()
+    app.button(key="predict_generation_temperature_lock").click().run()
+    return app
+
+
 @pytest.fixture
 def at():
-    return open_generation(ROOT)
+    return lock_temperature_guess(open_generation(ROOT))
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def nano_at(char_tok):
     app = open_generation(ROOT)
     model = perturbed_model(model_preset("nano", char_tok.vocab_size), seed=1, scale=0.3)
     register(app, "nano chars", model, char_tok)
-    app.run()
+    lock_temperature_guess(app)
     app.calls = count_model_calls(model)
     app.model = model
     return app
@@ -70,7 +77,7 @@ def test_page_renders_the_first_distribution(at):
     assert status(at) == (0, 1)  # the model has looked at the prompt once
     spec = chart(at)
     assert spec["layout"]["title"]["text"].startswith("Step 1: the next token")
-    assert len(spec["data"]) == 3 and len(spec["data"][0]["y"]) >= 20
+    assert len(spec["data"]) == 4 and len(spec["data"][0]["y"]) >= 20
     assert sum(spec["data"][1]["y"]) <= 1.0001
     assert [at.button(key=k).label for k in ("gen_step", "gen_play", "gen_reset")] == ["Step", "Play", "Reset"]
     # Its own defaults fit the context: no note about outgrowing it on opening.
@@ -171,8 +178,8 @@ def test_past_steps_show_their_own_distribution(nano_at, char_tok):
     spec = chart(nano_at)
     past = session(nano_at).history[1]
     assert spec["layout"]["title"]["text"].startswith("Step 2: picked") and "temperature 0.8" in spec["layout"]["title"]["text"]
-    chosen = [row[0] for row, color in zip(spec["data"][1]["customdata"], spec["data"][1]["marker"]["color"]) if color == gv.CHOSEN]
-    assert chosen == [html.escape(visible_whitespace(char_tok.token_text(past.token_id)))]
+    picked = spec["data"][3]
+    assert picked["name"] == "picked" and picked["customdata"][0][0] == html.escape(visible_whitespace(char_tok.token_text(past.token_id)))
     # Re-shaped with the temperature it was sampled at (0.8), not the slider's 1.5.
     assert spec["data"][1]["y"][0] == pytest.approx(max(c.prob for c in past.candidates), abs=1e-6)
     assert ' gs"' in text_html(nano_at) or " gs " in text_html(nano_at)  # its token is outlined in the text
@@ -202,6 +209,90 @@ def test_kv_cache_measurement_and_greedy_comparison(nano_at):
     assert "Greedy (temperature 0)" in heads and any(h.startswith("Sampled (temperature 0.8") for h in heads)
     assert any("Distinct 4-token sequences" in c.value for c in nano_at.caption)
     assert not nano_at.exception
+
+
+def test_the_legend_shows_each_series_as_drawn_when_the_favourite_is_picked(nano_at):
+    """Plotly's legend takes a series' swatch from its first bar: the picked bar is a series of its own, drawn over its
+    bar, so the raw and shaped swatches stay as drawn even when rank 1 (the first bar) is picked (greedy)."""
+    nano_at.slider(key="gen_temperature").set_value(0.0).run()
+    raw, shaped, total, picked = chart(nano_at)["data"]
+    assert [t["name"] for t in (raw, shaped, picked)] == ["raw (temperature 1)", "shaped (sampled from)", "picked"]
+    assert "line" not in raw["marker"] and "pattern" not in raw["marker"] and raw["marker"]["color"][0] == gv.palette.SKY
+    assert shaped["marker"] == {"color": gv.palette.BLUE}  # one style for every shaped bar
+    assert picked["x"] == [0] and picked["y"] == [shaped["y"][0]] and picked["offsetgroup"] == shaped["offsetgroup"]
+    assert picked["marker"]["color"] == gv.CHOSEN and picked["marker"]["pattern"]["shape"] == "x"
+    assert [t["legendrank"] for t in (raw, shaped, picked, total)] == [1, 2, 3, 4]
+
+
+def test_the_chart_leaves_room_for_its_labels(nano_at):
+    """A character model's one-character labels stay upright (plotly turned them on their side on a phone, into each
+    other); "picked" sits above every bar; "top-p" sits where the running total's dots are not; no slider is mentioned
+    before there is one."""
+    layout = chart(nano_at)["layout"]
+    assert layout["xaxis"]["tickangle"] == 0
+    picked = next(a for a in layout["annotations"] if a["text"] == "picked")
+    tallest = max(max(t["y"]) for t in chart(nano_at)["data"] if t["type"] == "bar")
+    assert picked["ayref"] == "y" and picked["ay"] > tallest and picked["axref"] == "x" and picked["ax"] == picked["x"]
+    top_p = next(a for a in layout["annotations"] if a["text"].startswith("top-p"))
+    last_total = chart(nano_at)["data"][2]["y"][-1]
+    assert top_p["yanchor"] == ("top" if last_total >= 0.9 else "bottom")
+    assert not any("slider" in c.value for c in nano_at.caption if c.value.startswith("Colour:"))
+    step(nano_at)
+    assert any("pick a step with the slider below" in c.value for c in nano_at.caption if c.value.startswith("Colour:"))
+
+
+def test_the_temperature_answer_waits_for_the_guess():
+    """Before the temperature prediction is locked, nothing on screen shows what temperature does to the favourite."""
+    app = open_generation(ROOT)
+    spec = chart(app)
+    assert [t["name"] for t in spec["data"]] == ["raw (temperature 1)", "picked"]
+    assert "yaxis2" not in spec["layout"] and not any(a["text"].startswith("top-p") for a in spec["layout"]["annotations"])
+    seen = " ".join([m.value for m in app.markdown] + [c.value for c in app.caption])
+    assert "after temperature" not in seen and "(shaped)" not in seen and "sharpens" not in seen
+    assert "sharpens" not in (app.slider(key="gen_temperature").help or "")
+    assert "Entropy, shaped" not in [m.label for m in app.metric]
+    lock_temperature_guess(app)
+    assert len(chart(app)["data"]) == 4 and "sharpens" in app.slider(key="gen_temperature").help
+    assert any("after temperature 0.8" in c.value for c in app.caption)
+
+
+def test_greedy_settings_are_compared_with_temperature_1(nano_at):
+    nano_at.slider(key="gen_temperature").set_value(0.0).run()
+    nano_at.radio(key="predict_generation_greedy_loop_guess").set_value("yes").run()
+    nano_at.button(key="predict_generation_greedy_loop_lock").click().run()
+    heads = [h.value for h in nano_at.subheader]
+    assert "Greedy (temperature 0)" in heads and any(h.startswith("Sampled (temperature 1, top-k off, top-p 0.9") for h in heads)
+    assert not any(h.startswith("Sampled (temperature 0") for h in heads)
+    assert any("Your settings are greedy (temperature 0)" in m.value for m in nano_at.markdown)
+    greedy, sampled = nano_at.session_state["gen_compare"][1].values()
+    assert greedy != sampled and not nano_at.exception
+
+
+def test_a_repeated_stretch_shows_its_line_breaks_as_in_the_chips(char_tok):
+    ids = char_tok.encode("the sea, and the sea,\nAnd the sea, and the sea,\nAnd the sea, and the sea,\nAnd")
+    words, repeated = gv.loop_words(ids, char_tok, "character")
+    assert repeated and "↵" in words and "\\n" not in words
+
+
+def test_the_stepped_text_is_kept_across_a_reload(nano_at):
+    """A reload is a new session on the same desk: the text stepped so far comes back, token for token."""
+    from streamlit.testing.v1 import AppTest
+
+    from lab_ui.state import CURRENT_KEY, DESK_KEY, REGISTRY_KEY
+
+    step(nano_at, 5)
+    before = list(session(nano_at).ids)
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    again.session_state[DESK_KEY] = nano_at.session_state[DESK_KEY]  # what the desk cookie gives a reloaded tab
+    again.run()
+    assert "nano chars" in again.session_state[REGISTRY_KEY]  # the desk's models, found again
+    again.session_state[CURRENT_KEY] = "nano chars"
+    again.switch_page("pages/generation.py").run()
+    assert not again.exception
+    assert list(session(again).ids) == before and status(again)[0] == 5
+    assert any("5 kept from before" in m.value for m in again.markdown)
+    again.button(key="gen_reset").click().run()
+    assert status(again)[0] == 0
 
 
 # --- hostile input ---

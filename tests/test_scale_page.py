@@ -83,12 +83,51 @@ def whys(at) -> list[str]:
 
 def test_the_two_predictions_hide_their_charts_until_the_guess_is_locked():
     at = scale_page(guessed=False)
-    assert len(charts(at)) == 7 and not whys(at)  # the compute and IsoFLOP charts wait for the guesses
+    # the compute and IsoFLOP charts wait for the guesses, and so do sections 3 and 4 (frontier, L(N), N_opt by count)
+    assert len(charts(at)) == 4 and not whys(at)
     captions = "\n".join(c.value for c in at.caption)
     assert "appears once your guess is locked in" in captions and "Every run's figures appear here once" in captions
     assert not any("non_embedding</th>" in m.value for m in at.markdown)  # no table of every run's loss either
     guess(at, "scale_compute_10x", "10 to 25% lower")
-    assert len(charts(at)) == 8 and len(whys(at)) == 1
+    assert len(charts(at)) == 5 and len(whys(at)) == 1
+
+
+def test_nothing_answers_the_bigger_model_question_before_its_guess():
+    """Before the guess: no "best size" in section 2's title and lead, no frontier ("the best size grew"), no best run of
+    section 4, no IsoFLOP minima; after it, all of them."""
+    at = scale_page(guessed=False)
+    body = [m.value for m in at.markdown]
+    body = body[next(i for i, m in enumerate(body) if m.startswith("Every curve below")):]  # the chapter's own text (its takeaway is course.toml's)
+    shown = "\n".join(body + [h.value for h in at.header] + [c.value for c in at.caption] + [i.value for i in at.info])
+    for answer in ("a best model size", "few tokens", "the best size grew", "the best run", "compute-optimal size:", "How the best model size"):
+        assert answer not in shown, answer
+    assert "a bigger model is trained on fewer tokens" in shown and "appear once your guess there is locked in" in shown
+    guess(at, "scale_bigger_same_budget", "About the same")
+    shown = "\n".join([markdown(at)] + [c.value for c in at.caption])
+    assert "few tokens" in shown and "the best size grew" in shown and "the best run" in shown and len(charts(at)) == 8
+
+
+def test_the_frontier_says_why_its_d_opt_differs_from_the_reading_when_counted_without_embeddings():
+    at = scale_page()
+    at.radio(key="sc_count").set_value("without embeddings (Kaplan 2020)").run()
+    fits = {c: fit_sweep(SWEEP, c) for c in COUNTS}
+    shown, total = fits["params_non_embedding"].d_opt_vs_compute.params["a"], fits["params_total"].d_opt_vs_compute.params["a"]
+    legend = [t["name"] for t in charts(at)[2]["data"]]
+    assert f"D_opt ∝ C^{shown:.2f}" in legend and f"D_opt ∝ C^{total:.2f}" in markdown(at)
+    note = next(c.value for c in at.caption if c.value.startswith("The chart above counts parameters without embeddings"))
+    assert f"C^{total:.2f} there, C^{shown:.2f} on the chart" in note
+
+
+def test_the_isoflop_caption_is_written_for_the_budgets_it_shows():
+    from lab_ui.scale_view import isoflop_caption
+
+    fit = fit_sweep(SWEEP, "params_total")
+    budgets = sorted({r["budget"] for r in SWEEP["runs"]})
+    one = isoflop_caption([r for r in SWEEP["runs"] if r["budget"] == budgets[0]], fit, [{}])
+    assert one.startswith(f"At {budgets[0]:.0e} FLOPs the shipped runs' loss is lowest at ") and "each of" not in one and "fitted best size" not in one
+    assert "your 1 live run is the diamond outlined" in one
+    every = isoflop_caption(SWEEP["runs"], fit)
+    assert f" {len(budgets)} budgets the loss is lowest at a middle size" in every
 
 
 def test_the_tenfold_compute_reveal_is_the_fitted_law_read_at_the_largest_budget():
