@@ -62,7 +62,7 @@ if nxt is not None:
     with c2:
         g, lo = nxt.gained, nxt.lost
         cv.chart(change, "cmp_change", plain(f"Blue bars (a plus sign) gained probability from A to B, vermillion hatched bars (a minus sign) lost it: "
-                 f"'{g.shown}' moved most up ({g.change * 100:+.0f} points) and '{lo.shown}' most down ({lo.change * 100:+.0f})."), table)
+                 f"'{g.shown}' moved most up ({cmp.shown_points(g):+d} points) and '{lo.shown}' most down ({cmp.shown_points(lo):+d})."), table)
 
 # ---------------------------------------------------------------- 2. samples
 st.header("2 · Samples with the same seed")
@@ -79,8 +79,12 @@ def _sample(model_hash: str, text: str, n: int, temp: float, seed_: int) -> str:
     return cmp.sample_text(e.model, e.tokenizer, text, n, temp, seed_)
 
 
-texts = [guarded(f"{label} cannot continue this prompt", _sample, e.hash, prompt, int(length), float(temperature), int(seed)) for label, e in (("A", a), ("B", b))]
-if None not in texts:
+# A prompt the models cannot read was named once, above: not again for each model.
+texts = ([guarded(f"{label} cannot continue this prompt", _sample, e.hash, prompt, int(length), float(temperature), int(seed)) for label, e in (("A", a), ("B", b))]
+         if nxt is not None else [None, None])
+if nxt is None:
+    st.caption("The samples wait for a prompt both models can read (section 1 says why this one cannot be read).")
+elif None not in texts:
     c1, c2 = st.columns(2)
     c1.markdown(f"**{name_a}**")
     text_block(texts[0] or "(nothing)", where=c1)
@@ -124,7 +128,9 @@ if losses is not None:
 # ---------------------------------------------------------------- 5. attention
 st.header("5 · One head's attention, side by side")
 why_not = cmp.shapes_agree(a.model, a.tokenizer, b.model, b.tokenizer, prompt) if prompt else "the prompt is empty"
-if why_not:
+if nxt is None:
+    st.caption("The attention waits for a prompt both models can read (section 1 says why this one cannot be read).")
+elif why_not:
     st.info(f"Attention is compared head for head only between models of the same shape reading the same tokens: {plain(why_not)}.")
 else:
     cfg = a.model.config

@@ -128,3 +128,14 @@ def test_the_change_chart_labels_points_as_the_table_does_and_never_minus_zero(a
     assert labels and not any(t in ("-0", "-0.0", "+0", "+0.0") for t in labels)
     for x, t in zip(change["data"][0]["x"], labels):
         assert t == ("0.0" if round(x, 1) == 0 else f"{round(x, 1):+.1f}")
+
+
+def test_a_prompt_the_models_cannot_read_is_named_once(at):
+    """Unseen characters: one warning (section 1), not one more per model in section 2; the samples wait."""
+    add_child(at)
+    at.switch_page("pages/compare.py").run()
+    at.text_area(key="cmp_prompt").set_value("ROMEO: 🙂 你好").run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("The prompt cannot be read"), warnings
+    assert any(c.startswith("The samples wait for a prompt both models can read") for c in captions(at))

@@ -378,3 +378,15 @@ def test_emergence_runs_in_parallel_or_resumed_give_the_points_of_one_sequential
     assert {p["label"] for p in resumed["series"]} == {"1x8", "1x16", "2x8"}
     assert [p for p in resumed["series"] if p["label"] != "2x8"] == sorted(parallel["series"], key=lambda p: (p["params_total"], p["seed"], p["step"]))
     assert main(["--threads", "1", "emergence", "--sizes", "1x8", "--steps", "9", "--resume", "--out", str(out)]) == 2  # another plan: refused
+
+
+def test_the_reading_over_training_steps_names_the_low_and_the_lasting_rise_from_the_series():
+    """Exact match over steps with a dip after the rise: the sentence quotes the series' own figures, filled in."""
+    from llm_core.scale.reading import POSITION_NAMES, emergence_over_steps
+
+    em = [0.0, 0.1, 0.14, 0.55, 0.04, 0.6, 0.8, 0.9]
+    series = [dict(step=100 * (k + 1), exact_match=e, digit_accuracy=0.5 + e / 2, answer_logprob=-3 + e,
+                   digit_accuracy_by_position=[0.5 + e / 2] * len(POSITION_NAMES)) for k, e in enumerate(em)]
+    first = emergence_over_steps(series)[0]
+    assert "{" not in first and "exact match was 14% at step 300, its last low, and 55% at step 400, where its lasting rise starts" in first
+    assert "per-digit accuracy went from 57% to 78%" in first

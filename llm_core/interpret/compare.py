@@ -93,6 +93,17 @@ def compare_next_token(model_a, tok_a, model_b, tok_b, text: str, top: int = 10)
     return NextTokenComparison(rows, tv, top_a, top_b, same_tokenizer(tok_a, tok_b))
 
 
+def shown_points(t) -> int:
+    """A token's change from A to B in percentage points, from its two percentages as shown (rounded), so that
+    11% → 14% reads +3, never +4.
+
+    >>> from types import SimpleNamespace
+    >>> shown_points(SimpleNamespace(p_a=0.114, p_b=0.144))
+    3
+    """
+    return round(t.p_b * 100) - round(t.p_a * 100)
+
+
 def next_token_sentence(c: NextTokenComparison, a: str = "A", b: str = "B") -> str:
     """What changed between the two distributions, from the numbers.
 
@@ -107,10 +118,11 @@ def next_token_sentence(c: NextTokenComparison, a: str = "A", b: str = "B") -> s
              else f"{a}'s most likely next token is '{c.top_a.shown}' ({c.top_a.p_a:.0%}), {b}'s is '{c.top_b.shown}' ({c.top_b.p_b:.0%}).")
     g, lo = c.gained, c.lost
     parts = []
+    points = lambda t: f"{shown_points(t):+d} points"
     if g.change > 0.005:
-        parts.append(f"'{g.shown}' gained the most ({g.p_a:.0%} → {g.p_b:.0%}, {g.change * 100:+.0f} points)")
+        parts.append(f"'{g.shown}' gained the most ({g.p_a:.0%} → {g.p_b:.0%}, {points(g)})")
     if lo.change < -0.005:
-        parts.append(f"'{lo.shown}' lost the most ({lo.p_a:.0%} → {lo.p_b:.0%}, {lo.change * 100:+.0f} points)")
+        parts.append(f"'{lo.shown}' lost the most ({lo.p_a:.0%} → {lo.p_b:.0%}, {points(lo)})")
     moved = (" and ".join(parts) + "; the") if parts else "No token moved by more than half a point; the"
     return f"{first} {moved[0].upper() + moved[1:]} two distributions differ by a total variation of {c.total_variation:.2f} (0 = identical, 1 = no overlap)."
 

@@ -280,8 +280,9 @@ def emergence_over_steps(series: list[dict]) -> list[str]:
     if found is not None:
         i, j = found
         a, b = series[i], series[j]
-        out.append(f"Over training, exact match was {_pct(em[i])} at step {a['step']:,} and {_pct(em[j])} at step {b['step']:,} (the last low before the first "
-                   f"sustained rise); per-digit accuracy went from {_pct(a['digit_accuracy'])} to {_pct(b['digit_accuracy'])} and the answer's log-probability "
+        out.append(f"Over training, exact match was {_pct(em[i])} at step {a['step']:,}, its last low, and {_pct(em[j])} at step {b['step']:,}, where its "
+                   "lasting rise starts (from there on it is above half-way more often than not, dips included); "
+                   f"per-digit accuracy went from {_pct(a['digit_accuracy'])} to {_pct(b['digit_accuracy'])} and the answer's log-probability "
                    f"from {a['answer_logprob']:.2f} to {b['answer_logprob']:.2f} nats.")
         after = list(zip(series[j:], series[j + 1 :]))
         if after:
