@@ -20,7 +20,7 @@ from lab_ui import jobs, predict
 from lab_ui import training_setup as setup
 from lab_ui.widgets import table_html
 from llm_core.model.config import TrainConfig
-from llm_core.training.diagnosis import in_words, label_pairs, loss_at_seconds
+from llm_core.training.diagnosis import in_words, label_pairs, loss_at_seconds, measured_train_loss
 
 VAL_30S, LR_10, DEPTH = "training_val_after_30s", "training_lr_10", "training_depth_same_seconds"
 SECONDS = 30.0
@@ -85,19 +85,20 @@ def _evals_of_snapshot(snap) -> list[dict]:
 
 
 def val_after_30s(at: float):
-    """(name, loss, (t0, t1), step, first loss) for the first run after `at` whose evaluations reach 30 s of training; else None."""
-    candidates = [(r["run"], r["evals"], r.get("first_loss")) for r in _runs_since(at)]
+    """(name, loss, (t0, t1), step, first loss, held-out tokens per evaluation) for the first run after `at` whose
+    evaluations reach 30 s of training; else None."""
+    candidates = [(r["run"], r["evals"], r.get("first_loss"), r.get("eval_tokens")) for r in _runs_since(at)]
     live = _live_since(at)
     if live is not None:
         run, snap = live
-        first = next((r.train_loss for r in snap.records if math.isfinite(r.train_loss)), None)
-        candidates.append((run.name, _evals_of_snapshot(snap), first))
-    for name, evals, first in candidates:
+        first = next((t for r in snap.records if (t := measured_train_loss(r)) is not None and math.isfinite(t)), None)
+        candidates.append((run.name, _evals_of_snapshot(snap), first, run.eval_tokens))
+    for name, evals, first, tokens in candidates:
         found = loss_at_seconds([(e["elapsed_s"], e["val_loss"]) for e in evals], SECONDS)
         if found is not None:
             value, t0, t1 = found
             step = next(e["step"] for e in evals if e["elapsed_s"] >= SECONDS)
-            return name, value, (t0, t1), step, first
+            return name, value, (t0, t1), step, first, tokens
     return None
 
 
@@ -120,8 +121,10 @@ def _reveal_30s(guess):
     found = val_after_30s(made["at"]) if made else None
     if found is None or guess is None:
         return None
-    name, value, (t0, t1), step, first = found
+    name, value, (t0, t1), step, first, tokens = found
     how = f"measured at {t1:.1f} s" if t0 == t1 else f"read between its evaluations at {t0:.1f} s and {t1:.1f} s"
+    if tokens:  # the evaluations during training, not the final measurement on all of the held-out text (section 5's figure)
+        how += f", on the first {tokens:,} held-out tokens, which every evaluation during training uses"
     start = f"It began at {first:.2f}; " if first is not None else ""
     miss = abs(guess - value)
     return predict.Reveal(
@@ -156,7 +159,7 @@ def _reveal_lr10(guess):
                               f"To tell faster from as fast, train the same size once at the usual rate ({usual:g}) and compare the two.")
     ahead = base["val"] - run["val"]
     outcome = LR_OPTIONS[0] if ahead > SAME else LR_OPTIONS[1] if abs(ahead) <= SAME else "learns slower"
-    return predict.Reveal(f"At learning rate {run['lr']:g} the validation loss reached {run['val']:.3f}; at {usual:g}, {base['val']:.3f}.",
+    return predict.Reveal(f"At learning rate {run['lr']:g} the final validation loss was {run['val']:.3f}; at {usual:g}, {base['val']:.3f}.",
                           guess == outcome, f"It did not break, and it {outcome.replace('learns', 'learned')} than the usual rate on the same model.")
 
 
@@ -187,7 +190,8 @@ def _reveal_depth(guess):
     else:
         why = "the extra steps and the extra layers about cancelled out"
     return predict.Reveal(
-        f"In {two['seconds']:g} s of training: 2 layers reached **{two['val']:.3f}** in {two['steps']:,} steps; 4 layers reached **{four['val']:.3f}** in {four['steps']:,} steps.",
+        f"In {two['seconds']:g} s of training: 2 layers reached **{two['val']:.3f}** in {two['steps']:,} steps; 4 layers reached **{four['val']:.3f}** in {four['steps']:,} steps "
+        "(each run's final validation loss, the figure kept for its model).",
         guess == outcome,
         f"The 2-layer model made {ratio:.1f}x as many steps in the same time; {why}.")
 

@@ -26,7 +26,7 @@ from lab_ui.model_files import plain
 from llm_core.model.config import MODEL_PRESETS, TRAIN_PRESETS, ConfigError, ModelConfig, TrainConfig
 from llm_core.text.data import DataError, bundled_corpora, text_from_bytes
 from llm_core.training.cost import Calibration, calibrate, calibration_job, estimate_step_seconds
-from llm_core.training.diagnosis import headline
+from llm_core.training.diagnosis import headline, measured_train_loss
 from llm_core.training.training_run import TrainingRun, prepare_corpus
 from llm_core.workers import result_of
 
@@ -63,6 +63,29 @@ def matching_preset() -> str:
         if (s.tr_layers, s.tr_heads, s.tr_width, s.tr_context) == (m["n_layer"], m["n_head"], m["n_embd"], m["block_size"]):
             return name
     return CUSTOM
+
+
+def size_problem(config: ModelConfig, exc: Exception) -> str:
+    """Why the sliders' model cannot be built, in the sliders' own words (the config's error names its fields).
+
+    >>> print(size_problem(ModelConfig(vocab_size=65, n_embd=32, n_head=3), ConfigError("n_embd (32) must be divisible by n_head (3)")))
+    This combination cannot be built: the **Embedding width** (32) must split evenly between the **Heads** (3), since each head gets an equal share of it. ...
+    >>> size_problem(ModelConfig(vocab_size=65, n_embd=32, n_head=3), ConfigError("")).endswith("With an Embedding width of 32, these Heads work: 1, 2, 4, 8, 16.")
+    True
+    >>> print(size_problem(ModelConfig(vocab_size=65, n_embd=48, n_head=16), ConfigError("rotary positions need an even head size")))
+    This combination cannot be built: with **Positions** set to rotary, each head needs an even share of the **Embedding width**, and 48 / 16 = 3 is odd. ...
+    """
+    good = ", ".join(map(str, ModelConfig.valid_head_counts(config.n_embd, config.position, limit=16)))
+    works = f" With an Embedding width of {config.n_embd}, these Heads work: {good}."
+    if config.n_head >= 1 and config.n_embd % config.n_head:
+        why = (f"the **Embedding width** ({config.n_embd}) must split evenly between the **Heads** ({config.n_head}), "
+               "since each head gets an equal share of it.")
+    elif config.position == "rope" and config.n_head >= 1 and config.head_dim % 2:
+        why = (f"with **Positions** set to rotary, each head needs an even share of the **Embedding width**, and "
+               f"{config.n_embd} / {config.n_head} = {config.head_dim} is odd.")
+    else:
+        return f"This combination cannot be built: {exc}"
+    return f"This combination cannot be built: {why}{works}"
 
 
 def preset_buttons() -> str:
@@ -243,7 +266,8 @@ def register_trained(run: TrainingRun, job, snap) -> None:
     from lab_ui.training_view import failed_to_learn
 
     current = not failed_to_learn(result.record, run.uniform_loss)
-    name = state.add_model(f"{run.name} · {result.record['steps']:,} steps", result.model, result.tokenizer, result.meta,
+    steps = result.record["steps"]
+    name = state.add_model(f"{run.name} · {steps:,} step{'' if steps == 1 else 's'}", result.model, result.tokenizer, result.meta,
                            source="trained", make_current=current)
     data[RESULT_KEY] = (name, result, current) if name is not None else None  # None: a quota refused it (the sidebar says why)
     data.setdefault(RUNS_KEY, []).append(run_summary(run, snap, result.record, name))
@@ -255,7 +279,7 @@ def run_summary(run: TrainingRun, snap, record: dict | None, name: str | None) -
     evals = [dict(step=r.step, elapsed_s=round(r.elapsed_s, 3), val_loss=round(r.val_loss, 4))
              for r in snap.records if r.val_loss is not None and math.isfinite(r.val_loss)]
     found = headline(record) if record else None
-    finite = [r.train_loss for r in snap.records if math.isfinite(r.train_loss)]
+    finite = [t for r in snap.records if (t := measured_train_loss(r)) is not None and math.isfinite(t)]
     return dict(
         name=name, run=run.name, started=run.created_at, ended=time.time(), lr=cfg.lr, layers=m.n_layer, heads=m.n_head, width=m.n_embd,
         context=m.block_size, corpus=run.corpus.name, tokenizer=run.tokenizer.kind, vocab=m.vocab_size, seconds=cfg.time_budget_s,
@@ -264,8 +288,28 @@ def run_summary(run: TrainingRun, snap, record: dict | None, name: str | None) -
         first_loss=round(finite[0], 4) if finite else None, peak_loss=round(max(finite), 4) if finite else None,
         # in words from the losses themselves, as the loss chart's caption writes them: two decimals of a value
         # already rounded to four can differ from the caption's (1105.855 -> "1105.85" beside "1105.86")
-        loss_jump=f"from {finite[0]:.2f} to {max(finite):.2f}" if finite else None,
+        loss_jump=loss_jump(snap.records, run.uniform_loss),
+        eval_tokens=run.eval_tokens,  # held-out tokens per evaluation during training (the 30 s reveal says so)
     )
+
+
+def loss_jump(records, uniform: float) -> str | None:
+    """How the training loss went up, in words that fit the run: from its first measurement to its highest,
+    or, when it was measured once (a run that broke before its second record), that one value.
+
+    >>> from types import SimpleNamespace as NS
+    >>> loss_jump([NS(step=5, train_loss=150.1162)], 4.17)
+    'to 150.12 by step 5, its first and only measurement (an untrained model scores about 4.17)'
+    >>> loss_jump([NS(step=1, train_loss=4.2), NS(step=2, train_loss=26.96)], 4.17)
+    'from 4.20 to 26.96'
+    """
+    points = [(r.step, t) for r in records if (t := measured_train_loss(r)) is not None and math.isfinite(t)]
+    if not points:
+        return None
+    peak = max(points, key=lambda p: p[1])
+    if len(points) == 1 or peak is points[0]:
+        return f"to {peak[1]:.2f} by step {peak[0]:,}, its first {'and only ' if len(points) == 1 else ''}measurement (an untrained model scores about {uniform:.2f})"
+    return f"from {points[0][1]:.2f} to {peak[1]:.2f}"
 
 
 def log_every(step_s: float | None) -> int:

@@ -18,7 +18,7 @@ import streamlit as st
 from lab_ui import charts, jobs, palette
 from lab_ui.model_files import plain
 from lab_ui.widgets import text_block
-from llm_core.training.diagnosis import Diagnosis, headline, in_words
+from llm_core.training.diagnosis import Diagnosis, headline, in_words, measured_train_loss
 from llm_core.training.loop import lr_scale
 
 UNIFORM_WORDS = "guessing every token equally likely"
@@ -65,6 +65,27 @@ def one_per_step(records) -> list:
     return kept
 
 
+def plural(n: int, word: str) -> str:
+    """
+    >>> plural(1, "step"), plural(2041, "step")
+    ('1 step', '2,041 steps')
+    """
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def approx(n: float) -> str:
+    """A count estimated from a speed, to two significant figures: it is not known to more.
+
+    >>> approx(2041.4), approx(373), approx(47.6)
+    ('2,000', '370', '48')
+    """
+    n = max(0, round(n))
+    if n >= 100:
+        digits = len(str(n)) - 2
+        n = round(n, -digits)
+    return f"{n:,}"
+
+
 def eta_text(snap) -> tuple[float, str]:
     """Progress in [0, 1] and the text for the progress bar: the share of training done and an ETA while
     it trains; no ETA while a phase is current (the status line above says what it is doing)."""
@@ -78,38 +99,113 @@ def eta_text(snap) -> tuple[float, str]:
     return progress, ""
 
 
-def estimate_line(run, latest, active: bool) -> str | None:
+def run_figures(run, snap) -> tuple[int, float, int]:
+    """(steps, seconds of training, tokens seen) of the run as the tiles and every sentence beside them state
+    them: once it has finished, the kept model's counters (a Stop can land in the middle of a step, after the
+    last progress record); while it trains, the latest record."""
+    if snap.status == "finished" and run.steps_done:
+        c = run.counters
+        return int(c["step"]), float(c["elapsed_s"]), int(c["tokens_seen"])
+    latest = snap.latest
+    return (latest.step, latest.elapsed_s, latest.tokens_seen) if latest is not None else (0, 0.0, 0)
+
+
+def recent_rate(records, min_window_s: float = 2.0) -> tuple[float, float] | None:
+    """(steps per second, seconds it was measured over) over the last third of the training time so far, at
+    least `min_window_s`. A run's first steps are slow (the worker starting, its threads being tuned, a
+    server busy with the page that started it), so a count extrapolated from the average since the start
+    came out far too low (an audit saw "about 223 steps in all" for a run of 2,041); None without two records.
+
+    >>> from types import SimpleNamespace as NS
+    >>> recent_rate([NS(step=10, elapsed_s=5.0), NS(step=110, elapsed_s=6.0), NS(step=310, elapsed_s=8.0)])
+    (100.0, 2.0)
+    """
+    if len(records) < 2:
+        return None
+    latest = records[-1]
+    window = max(min_window_s, latest.elapsed_s / 3)
+    start = next((r for r in records if r.elapsed_s >= latest.elapsed_s - window), records[0])
+    if start is latest:
+        start = records[-2]
+    span, steps = latest.elapsed_s - start.elapsed_s, latest.step - start.step
+    if span <= 0 or steps <= 0:
+        return None
+    return steps / span, span
+
+
+def estimate_line(run, records, active: bool, steps: int, elapsed_s: float) -> str | None:
     """The run's length from its measured speed, beside what was estimated before it began.
 
     The estimate before a run comes from a calibration of the machine; the measured speed replaces
     it as soon as the run has made a few steps (issue 21: an estimate of 685 steps for a run of 188).
+    While it trains, the count is extrapolated from the speed of the last few seconds, rounded, and
+    said to hold only at that speed: a server's load changes a run's speed several times over.
 
     >>> from types import SimpleNamespace as NS
     >>> run = NS(cfg=NS(time_budget_s=60.0, max_steps=10_000_000), estimated_step_s=60 / 685)
-    >>> estimate_line(run, NS(step=47, elapsed_s=15.0), active=True)
-    'At the 3.1 steps per second measured so far, this run makes about 188 steps in all (the estimate before the run said about 685).'
+    >>> records = [NS(step=s, elapsed_s=s / 4) for s in range(10, 50, 10)] + [NS(step=60, elapsed_s=15.0)]
+    >>> estimate_line(run, records, True, 60, 15.0)
+    'At the 4.0 steps per second of its last 5.0 s, this run makes roughly 240 steps in all, if it keeps that speed (the estimate before the run said about 680).'
+    >>> estimate_line(run, records, False, 188, 60.0)
+    'It made 188 steps in 60.0 s of training, 3.1 steps per second on average (the estimate before the run said about 680).'
     """
-    if latest is None or latest.step < 5 or latest.elapsed_s <= 0:
+    if steps < 5 or elapsed_s <= 0:
         return None
-    rate, cfg, before = latest.step / latest.elapsed_s, run.cfg, run.estimated_step_s
+    cfg, before = run.cfg, run.estimated_step_s
+    average = steps / elapsed_s
     if cfg.time_budget_s:
-        said = f" (the estimate before the run said about {cfg.time_budget_s / before:,.0f})" if before else ""
-        if active:
-            return f"At the {fmt_rate(rate)} measured so far, this run makes about {cfg.time_budget_s * rate:,.0f} steps in all{said}."
-        return f"It made {latest.step:,} steps, {fmt_rate(rate)}{said}."
-    said = f" (the estimate before the run said {fmt_seconds(cfg.max_steps * before)} in all)" if before else ""
-    if active:
-        return f"At the {fmt_rate(rate)} measured so far, about {fmt_seconds(max(cfg.max_steps - latest.step, 0) / rate)} of training is left{said}."
-    return f"It trained {fmt_seconds(latest.elapsed_s)}, {fmt_rate(rate)}{said}."
+        said = f" (the estimate before the run said about {approx(cfg.time_budget_s / before)})" if before else ""
+    else:
+        said = f" (the estimate before the run said about {fmt_seconds(cfg.max_steps * before)} in all)" if before else ""
+    if not active:
+        if cfg.time_budget_s:
+            return f"It made {plural(steps, 'step')} in {fmt_seconds(elapsed_s)} of training, {fmt_rate(average)} on average{said}."
+        return f"It trained {fmt_seconds(elapsed_s)}, {fmt_rate(average)} on average{said}."
+    recent = recent_rate(records)
+    if recent is not None and recent[1] >= 1.0:
+        rate, at = recent[0], f"At the {fmt_rate(recent[0])} of its last {fmt_seconds(recent[1])}"
+    else:  # under a second of records: the average so far
+        rate, at = average, f"At the {fmt_rate(average)} measured so far"
+    if cfg.time_budget_s:
+        total = steps + max(cfg.time_budget_s - elapsed_s, 0.0) * rate
+        return f"{at}, this run makes roughly {approx(total)} steps in all, if it keeps that speed{said}."
+    return f"{at}, about {fmt_seconds(max(cfg.max_steps - steps, 0) / rate)} of training is left, if it keeps that speed{said}."
 
 
-def show_diagnosis(diag: Diagnosis) -> None:
-    """A named behaviour as an alert (divergence red, the others amber); healthy learning as a caption."""
+def show_diagnosis(diag: Diagnosis, more: str = "") -> None:
+    """A named behaviour as an alert (divergence red, the others amber); healthy learning as a caption (with `more` after it)."""
     if diag.named:
         text = f"**{diag.title}.** {diag.sentence} **What to try next:** {diag.next_step}"
         (st.error if diag.kind == "diverged" else st.warning)(text)
     elif diag.kind == "learning":
-        st.caption(f"**How it is going:** {diag.sentence}")
+        st.caption(f"**How it is going:** {diag.sentence}{more}")
+
+
+def live_val_words(run) -> str:
+    """What the evaluations during training are measured on (the first held-out tokens, the same every time)."""
+    return f"on the first {run.eval_tokens:,} held-out tokens, at each evaluation"
+
+
+def final_figure(result, snap):
+    """The model's headline figure once the run has finished and been kept, when it was measured on other
+    tokens than the evaluations during training (the closing measurement on all of the held-out text)."""
+    if result is None or snap.status != "finished":
+        return None
+    found = headline(result[1].record)
+    return found if found is not None and result[1].record.get("val_kind") == "closing" else None
+
+
+def tiles_sentence(val: tuple[float, str] | None, train: tuple[float, str] | None) -> str:
+    """The two loss tiles beside each other, in words, each with the reading it is.
+
+    >>> tiles_sentence((2.454, "the latest evaluation, at step 120"), (2.303, "the latest batch's loss alone, at step 124"))
+    " The Val loss tile (2.454, the latest evaluation, at step 120) is 0.15 above the Train loss tile (2.303, the latest batch's loss alone, at step 124)."
+    """
+    if val is None or train is None:
+        return ""
+    gap = val[0] - train[0]
+    where = "level with" if abs(gap) < 0.005 else f"{abs(gap):.2f} {'above' if gap > 0 else 'below'}"
+    return f" The Val loss tile ({val[0]:.3f}, {val[1]}) is {where} the Train loss tile ({train[0]:.3f}, {train[1]})."
 
 
 def render_status(run, snap, max_jobs: int, result=None) -> None:
@@ -141,69 +237,147 @@ def render_status(run, snap, max_jobs: int, result=None) -> None:
         st.caption(f"**{jobs.describe(snap)}**")
     progress, bar_text = eta_text(snap)
     st.progress(progress, text=bar_text)
-    estimate = estimate_line(run, latest, snap.active)
+    steps, elapsed, tokens = run_figures(run, snap)
+    estimate = estimate_line(run, snap.records, snap.active, steps, elapsed)
     if estimate:
         st.caption(estimate)
     k1, k2, k3, k4, k5 = st.columns(5)
     vals = [r for r in snap.records if r.val_loss is not None and math.isfinite(r.val_loss)]
-    # once finished, the steps the kept model has (a Stop can land between two progress records)
-    steps = run.steps_done if snap.status == "finished" and run.steps_done else (latest.step if latest else 0)
     k1.metric("Step", f"{steps:,}")
-    k2.metric("Train loss", f"{latest.train_loss:.3f}" if latest and math.isfinite(latest.train_loss) else "–")
+    train_loss = measured_train_loss(latest) if latest is not None else None
+    train = (train_loss, f"the latest batch's loss alone, at step {latest.step:,}") if train_loss is not None and math.isfinite(train_loss) else None
+    k2.metric("Train loss", f"{train[0]:.3f}" if train else "–", help="The loss of the latest batch alone: it varies from batch to batch.")
     found = headline(result[1].record) if result is not None and snap.status == "finished" else None
+    final = final_figure(result, snap)
     if found is not None:  # the model's one figure: the same as the sidebar's and the model list's
         k3.metric("Val loss", f"{found.value:.3f}", help=f"This model's figure everywhere in the app: {found.text}.")
+        if final is not None:
+            val = (found.value, "the final measurement")
+        else:  # a stopped run's figure: its last full evaluation during training
+            val = (found.value, "this model's figure, the last full evaluation" + (f", at step {found.step:,}" if found.step is not None else ""))
     else:
         k3.metric("Val loss", f"{vals[-1].val_loss:.3f}" if vals else "–",
                   help=f"The latest evaluation while training, on {run.eval_tokens:,} held-out tokens, at step {vals[-1].step:,}." if vals else "Measured at each evaluation.")
-    k4.metric("Tokens / s", f"{latest.tokens_per_s:,.0f}" if latest else "–")
-    k5.metric("Steps / s", f"{latest.step / latest.elapsed_s:.2f}" if latest and latest.elapsed_s > 0 else "–", help="Optimizer steps per second of training time (evaluations excluded).")
+        val = (vals[-1].val_loss, f"the latest evaluation, at step {vals[-1].step:,}") if vals else None
+    rate_help = "Averaged over the run's training time so far (evaluations excluded), as the sentence above the tiles says."
+    k4.metric("Tokens / s", f"{tokens / elapsed:,.0f}" if steps and elapsed > 0 else "–", help=rate_help)
+    k5.metric("Steps / s", f"{steps / elapsed:.2f}" if steps and elapsed > 0 else "–", help="Optimizer steps per second. " + rate_help)
     if latest is not None and not (snap.status == "finished" and reason.startswith("diverged")):
-        show_diagnosis(run.diagnose(snap.records, snap.stop_reason if not snap.active else None))
+        diag = run.diagnose(snap.records, snap.stop_reason if not snap.active else None, val_on=live_val_words(run), gap=False)
+        more = ""
+        if final is not None:
+            more = f" The final measurement, {final.text.removeprefix(f'val loss {final.value:.3f} ')}, gave {final.value:.3f}" + (
+                f": other text than the evaluations' (the last gave {vals[-1].val_loss:.3f} at step {vals[-1].step:,}), so another figure." if vals else ".")
+        show_diagnosis(diag, more + tiles_sentence(val, train))
 
 
 def _line(points, x_of, y_of, name, color, dash="solid", mode="lines", symbol=None) -> dict:
+    if mode == "lines" and len(points) <= FEW_POINTS:  # a line through one or a few points would draw nothing or little: show each
+        mode, symbol = "lines+markers", symbol or "circle"
     trace = dict(type="scatter", x=[x_of(r) for r in points], y=[y_of(r) for r in points], mode=mode, name=name, line=dict(color=color, dash=dash))
     if symbol:
         trace["marker"] = dict(symbol=symbol, size=7, color=color)
     return trace
 
 
-def _level(y: float, text: str, dash: str, logy: bool) -> tuple[dict, dict]:
-    """A horizontal reference line across the chart and its label in words."""
+def _level(y: float, text: str, dash: str, logy: bool, above: bool = True) -> tuple[dict, dict]:
+    """A horizontal reference line across the chart and its label in words, above the line or below it
+    (the two levels' labels go on their far sides, so they never overlap, however close the lines are drawn)."""
     shape = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color=palette.GREY, dash=dash))
     label = dict(xref="paper", x=1, yref="y", y=math.log10(y) if logy and y > 0 else y, text=text, showarrow=False, xanchor="right",
-                 yanchor="bottom", font=dict(size=11, color=palette.MUTED))
+                 yanchor="bottom" if above else "top", font=dict(size=11, color=palette.MUTED))
     return shape, label
 
 
-def loss_caption(records, vals, uniform: float, unigram: float, diag: Diagnosis) -> str:
-    """What to notice in the loss chart, computed from its points."""
+def loss_caption(records, vals, uniform: float, unigram: float, diag: Diagnosis, val_on: str = "", final=None) -> str:
+    """What to notice in the loss chart, computed from its points (`records`: those with a measured training loss)."""
     finite = [r for r in records if math.isfinite(r.train_loss)]
     if not finite:
         return f"No training loss measured yet. Grey lines: {UNIFORM_WORDS} ({uniform:.2f}) and {UNIGRAM_WORDS} ({unigram:.2f})."
-    text = f"The training loss went from {finite[0].train_loss:.2f} to {finite[-1].train_loss:.2f} in {finite[-1].step:,} steps"
+    if len(finite) == 1:
+        text = f"The training loss was {finite[0].train_loss:.2f} at step {finite[0].step:,}, its only measurement"
+    else:
+        text = f"The training loss went from {finite[0].train_loss:.2f} to {finite[-1].train_loss:.2f} in {plural(finite[-1].step, 'step')}"
     if vals:
         best = min(vals, key=lambda r: r.val_loss)
-        text += f"; the validation loss from {vals[0].val_loss:.2f} to {vals[-1].val_loss:.2f} (lowest {best.val_loss:.2f}, at step {best.step:,})"
+        on = f" ({val_on})" if val_on else ""
+        if len(vals) == 1:
+            text += f"; the validation loss{on} was {vals[0].val_loss:.2f} at step {vals[0].step:,}"
+        else:
+            text += f"; the validation loss{on} from {vals[0].val_loss:.2f} to {vals[-1].val_loss:.2f} (lowest {best.val_loss:.2f}, at step {best.step:,})"
+    if final is not None:
+        other = "other text than the evaluations', so another figure, and " if vals else ""
+        text += (f"; measured once more at the end {final.text.removeprefix(f'val loss {final.value:.3f} ')}: {final.value:.3f} (the diamond; "
+                 f"{other}the figure kept for this model)")
     text += f". Grey lines: {UNIFORM_WORDS} scores {uniform:.2f} (dotted); {UNIGRAM_WORDS} scores {unigram:.2f} (dashed)."
     if diag.named:
         text += f" {diag.title}: {diag.sentence}"
     return text
 
 
-def loss_table(records, x_label: str, x_of) -> list[dict]:
-    """The chart's points as rows: every evaluation, and the training losses thinned to about 200 rows."""
+def loss_table(records, x_label: str, x_of, final=None) -> list[dict]:
+    """The chart's points as rows: every evaluation, and the training losses thinned to about 200 rows
+    (with the final measurement on all of the held-out text in a column of its own, when there is one)."""
     evals = {r.step for r in records if r.val_loss is not None}
     shown = {r.step for r in thin([r for r in records if r.step not in evals], 200)} | evals
-    return [{"step": r.step, x_label: x_of(r) if x_label != "step" else r.step,
-             # text columns: a gap is an empty cell, never "nan" or "None" (a column of one type, which the table needs)
-             "training loss": f"{r.train_loss:.4f}" if math.isfinite(r.train_loss) else "not a finite number",
-             "validation loss": f"{r.val_loss:.4f}" if r.val_loss is not None and math.isfinite(r.val_loss) else "", "learning rate": float(f"{r.lr:.4g}"),
-             "seconds of training": round(r.elapsed_s, 1)} for r in records if r.step in shown]
+    rows = []
+    for r in records:
+        if r.step not in shown:
+            continue
+        train = measured_train_loss(r)
+        row = {"step": r.step, x_label: x_of(r) if x_label != "step" else r.step,
+               # text columns: a gap is an empty cell, never "nan" or "None" (a column of one type, which the table needs)
+               "training loss": "not measured" if train is None else f"{train:.4f}" if math.isfinite(train) else "not a finite number",
+               "validation loss": f"{r.val_loss:.4f}" if r.val_loss is not None and math.isfinite(r.val_loss) else "", "learning rate": float(f"{r.lr:.4g}"),
+               "seconds of training": round(r.elapsed_s, 1)}
+        if final is not None:
+            row["final validation loss"] = f"{final.value:.4f}" if r is records[-1] else ""
+        rows.append(row)
+    return rows
 
 
-def render_charts(run, snap, xaxis: str, logy: bool) -> None:
+def lr_caption(cfg, latest, steps: int, active: bool, stop_reason: str | None) -> str:
+    """What the learning-rate chart shows, fitted to the steps the run made (a run of 5 steps never finished its warmup).
+
+    >>> from types import SimpleNamespace as NS
+    >>> cfg = NS(lr=10.0, warmup_steps=10)
+    >>> print(lr_caption(cfg, NS(lr=6.0, lr_scale=0.6), 5, False, "diverged: the loss jumped"))
+    The learning rate ended at 6, 60% of its peak 10. It rises over the first 10 steps (warmup); this run made only 5 steps, so it never reached its peak. ...
+    >>> lr_caption(cfg, NS(lr=6.0, lr_scale=0.6), 5, False, "diverged: the loss jumped").endswith("The run diverged, so the rest of its schedule (a cosine fall to 0) was never used.")
+    True
+    >>> lr_caption(NS(lr=0.004, warmup_steps=10), NS(lr=0.0004, lr_scale=0.1), 0, False, "stopped by user")
+    'No training step ran, so no learning rate was used: it would have risen to 0.004 over the first 10 steps (warmup), then fallen smoothly to 0 by the end of the run (a cosine schedule).'
+    """
+    warm = f" over the first {plural(cfg.warmup_steps, 'step')} (warmup)" if cfg.warmup_steps else ""
+    if latest is None or steps == 0:
+        return (f"No training step ran, so no learning rate was used: it would have risen to {cfg.lr:g}{warm}, then fallen smoothly to 0 by the end of the run "
+                "(a cosine schedule)." if latest is not None else
+                f"The learning rate will rise to {cfg.lr:g}{warm}, then fall smoothly to 0 by the end (a cosine schedule).")
+    text = f"The learning rate {'is now' if active else 'ended at'} {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}."
+    reason = stop_reason or ""
+    cut = not active and (reason.startswith("diverged") or (reason.startswith("stopped") and latest.lr_scale > 0.01))  # ended before its schedule did
+    if cfg.warmup_steps and steps < cfg.warmup_steps:
+        text += (f" It rises over the first {plural(cfg.warmup_steps, 'step')} (warmup); this run {'has made' if active else 'made'} only {plural(steps, 'step')}, "
+                 f"so it {'is still rising' if active else 'never reached its peak'}.")
+    elif cut:
+        text += f" It rose{warm}, and was to fall smoothly to 0 by the end of the run (a cosine schedule)."
+    else:
+        text += f" It rose{warm} and {'falls' if active else 'fell'} smoothly towards 0 by the end of the run (a cosine schedule)."
+    if not active and reason.startswith("diverged"):
+        text += " The run diverged, so the rest of its schedule (a cosine fall to 0) was never used."
+    elif not active and latest.lr_scale > 0.01 and reason.startswith("stopped"):
+        text += " The run was stopped before the end of its schedule."
+    return text
+
+
+FEW_POINTS = 40  # a series of at most this many points is drawn with a marker at each
+
+
+def xaxis_steps(x_title: str) -> bool:
+    return x_title == "training steps"
+
+
+def render_charts(run, snap, xaxis: str, logy: bool, result=None) -> None:
     """Loss and learning-rate charts (each with its caption and data), then the latest sample. Figures are
     plain dicts: about 15x cheaper to build than through plotly's validating helpers, beside a training job."""
     if snap is None or run is None:
@@ -212,8 +386,10 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
     vals = [r for r in records if r.val_loss is not None and math.isfinite(r.val_loss)]
     x_of = (lambda r: r.step) if xaxis == "steps" else (lambda r: r.tokens_seen)
     x_title = "training steps" if xaxis == "steps" else "tokens seen in training"
-    train_points = [r for r in records if math.isfinite(r.train_loss)]
-    diag = run.diagnose(snap.records, None if snap.active else snap.stop_reason)
+    train_points = [r for r in records if (t := measured_train_loss(r)) is not None and math.isfinite(t)]
+    stop_reason = None if snap.active else snap.stop_reason
+    diag = run.diagnose(snap.records, stop_reason, val_on=live_val_words(run))
+    final = final_figure(result, snap)
     uniform, unigram = run.uniform_loss, run.unigram_loss
     chart, lr_chart = st.columns([2, 1])
     traces = []
@@ -221,20 +397,33 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
         traces.append(_line(thin(train_points), x_of, lambda r: r.train_loss, "train loss", palette.BLUE))
     if vals:
         traces.append(_line(vals, x_of, lambda r: r.val_loss, "val loss", palette.VERMILLION, "dash", "lines+markers", "square"))
-    levels = [_level(uniform, f"{UNIFORM_WORDS}: {uniform:.2f}", "dot", logy), _level(unigram, f"{UNIGRAM_WORDS}: {unigram:.2f}", "dash", logy)]
+    if final is not None and records:
+        traces.append(dict(type="scatter", x=[x_of(records[-1])], y=[final.value], mode="markers", name="final val loss",
+                           marker=dict(symbol="diamond", size=10, color=palette.BLACK)))
+    levels = [_level(uniform, f"{UNIFORM_WORDS}: {uniform:.2f}", "dot", logy, above=True),
+              _level(unigram, f"{UNIGRAM_WORDS}: {unigram:.2f}", "dash", logy, above=False)]
     shapes, annotations = [s for s, _ in levels], [a for _, a in levels]
     if diag.kind == "overfitting" and diag.since_step is not None:
         at = next((x_of(r) for r in records if r.step == diag.since_step), diag.since_step)
         shapes.append(dict(type="line", xref="x", x0=at, x1=at, yref="paper", y0=0, y1=1, line=dict(color=palette.BLACK, dash="dashdot")))
         annotations.append(dict(xref="x", x=at, yref="paper", y=1, text="lowest validation loss", showarrow=False, xanchor="left", yanchor="top",
                                 font=dict(size=11, color=palette.INK)))
+    yaxis = dict(title=dict(text="cross-entropy (nats per token)"), type="log" if logy else "linear")
+    xaxis = dict(title=dict(text=x_title), rangemode="nonnegative")  # neither steps nor tokens are ever negative
+    if not logy:
+        yaxis["rangemode"] = "nonnegative"  # nor is a loss
+    if not traces:  # nothing to draw yet: plotly's axes would run from -1; give them the run's own ranges
+        planned = run.cfg.max_steps if run.cfg.time_budget_s is None and run.cfg.max_steps <= 1_000_000 else 1
+        xaxis["range"] = [0, planned if xaxis_steps(x_title) else planned * run.cfg.batch_size * run.model_config.block_size]
+        if not logy:
+            yaxis["range"] = [0, uniform * 1.15]
     layout = dict(
         height=360, margin=dict(t=30, l=0, r=0, b=0), legend=dict(orientation="h", y=1.12), title=dict(text="loss", font=dict(size=13)),
-        xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text="cross-entropy (nats per token)"), type="log" if logy else "linear"),
-        shapes=shapes, annotations=annotations,
+        xaxis=xaxis, yaxis=yaxis, shapes=shapes, annotations=annotations,
     )
     charts.chart(go.Figure(dict(data=traces, layout=layout)), key="tr_loss_chart", where=chart,
-                 caption=loss_caption(train_points, vals, uniform, unigram, diag), table=loss_table(records, x_title, x_of))
+                 caption=loss_caption(train_points, vals, uniform, unigram, diag, live_val_words(run), final),
+                 table=loss_table(records, x_title, x_of, final))
     cfg, latest = run.cfg, snap.latest
     lr_traces = []
     if cfg.time_budget_s is None and cfg.max_steps <= 1_000_000:
@@ -246,13 +435,12 @@ def render_charts(run, snap, xaxis: str, logy: bool) -> None:
     if records:
         lr_traces.append(_line(thin(records), x_of, lambda r: r.lr, "used", palette.GREEN))
     lr_layout = dict(height=360, margin=dict(t=30, l=0, r=0, b=0), showlegend=False, title=dict(text="learning rate", font=dict(size=13)),
-                     xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text="learning rate (step size)")))
-    if latest is not None:
-        lr_caption = (f"The learning rate {'is now' if snap.active else 'ended at'} {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}: it rose over the first "
-                      f"{cfg.warmup_steps} steps (warmup) and falls smoothly to 0 by the end of the run (a cosine schedule).")
-    else:
-        lr_caption = f"The learning rate will rise to {cfg.lr:g} over the first {cfg.warmup_steps} steps (warmup), then fall smoothly to 0 by the end (a cosine schedule)."
-    charts.chart(go.Figure(dict(data=lr_traces, layout=lr_layout)), key="tr_lr_chart", where=lr_chart, caption=lr_caption,
+                     xaxis=dict(title=dict(text=x_title)),
+                     # plain decimals ("0.0001"), not SI prefixes ("100μ"), which a learner does not read as a learning rate
+                     yaxis=dict(title=dict(text="learning rate (step size)"), rangemode="nonnegative", tickformat="~g", exponentformat="none"))
+    steps, _, _ = run_figures(run, snap)
+    charts.chart(go.Figure(dict(data=lr_traces, layout=lr_layout)), key="tr_lr_chart", where=lr_chart,
+                 caption=lr_caption(cfg, latest, steps, snap.active, stop_reason),
                  table=[{"step": r.step, "learning rate": float(f"{r.lr:.4g}")} for r in thin(records, 200)])
     if snap.samples:
         step, sample_text = snap.samples[-1]
@@ -292,6 +480,8 @@ def render_result(name: str, trained, current: bool, run=None) -> None:
     uniform = math.log(trained.model.config.vocab_size)
     found = headline(record)
     steps, elapsed = record["steps"], record["elapsed_s"]
+    if run is not None and run.steps_done == steps:  # unrounded, as the tiles above divide it (a 0.086 s run is not 0.09 s)
+        elapsed = run.counters["elapsed_s"]
     if current:
         st.success(f"**{plain(name)}** is now your current model in every chapter: attention, generation, embeddings.")
     else:
@@ -302,11 +492,15 @@ def render_result(name: str, trained, current: bool, run=None) -> None:
         figure = f"Final {found.text}: the figure the sidebar and every chapter show for this model, {levels}."
     else:
         figure = "It has no validation loss yet: it was stopped before its first full evaluation."
+    live = [h for h in record.get("history") or [] if _finite(h.get("val_loss")) is not None and h.get("val_tokens")]
+    if found is not None and record.get("val_kind") == "closing" and live:  # the evaluations during training measured other tokens
+        figure += (f" During training, each evaluation used the first {live[-1]['val_tokens']:,} held-out tokens; the last, at step {live[-1]['step']:,}, "
+                   f"gave {live[-1]['val_loss']:.3f}: other text, so another figure.")
     quick, quick_tokens = _finite(record.get("quick_val_loss")), record.get("quick_val_tokens")
     if quick is not None and quick_tokens:
         figure += (f" (The closing measurement was cut short by the stop after {quick_tokens:,} held-out tokens, which gave {quick:.2f}: "
                    "too few tokens to stand for the model.)")
     st.markdown(
-        f"Trained {steps:,} steps in {elapsed:.1f} s of training ({steps / max(elapsed, 1e-9):.2f} steps/s); evaluations and samples took "
+        f"Trained {plural(steps, 'step')} in {elapsed:.1f} s of training ({steps / max(elapsed, 1e-9):.2f} steps/s); evaluations and samples took "
         f"{record['eval_s']:.1f} s more. {figure}"
     )

@@ -96,8 +96,7 @@ try:
     model_config.validate()
 except ConfigError as exc:
     config_ok = False
-    good = ModelConfig.valid_head_counts(width, model_config.position, limit=16)
-    problems.append(f"This combination cannot be built: {exc} With a width of {width}, these head counts work: {', '.join(map(str, good))}.")
+    problems.append(setup.size_problem(model_config, exc))
 if config_ok and corpus is not None:
     try:
         check_trainable(corpus.n_tokens, context)
@@ -161,9 +160,12 @@ else:
         problems.append(str(exc).capitalize())
 if config_ok and budget > 0 and step_s:
     if until == "steps":
-        st.caption(f"About {view.fmt_seconds(budget * step_s)} of training, plus evaluations. This server stops a run after {cap:g} s; Resume goes on.")
+        st.caption(f"Roughly {view.fmt_seconds(budget * step_s)} of training at {view.fmt_seconds(step_s)} per step ({speed_source}), plus evaluations; "
+                   f"a busy server can take several times longer. This server stops a run after {cap:g} s; Resume goes on.")
     else:
-        st.caption(f"About {budget / step_s:,.0f} steps, estimated from this machine's speed (the live view corrects it from the run's measured speed). "
+        st.caption(f"Roughly {view.approx(budget / step_s)} steps at {view.fmt_seconds(step_s)} per step ({speed_source}). Only a rough guess: "
+                   "a server busy with other work (other runs, other learners, a browser on the same machine) can make a run several times slower "
+                   "or faster, and the live view says the count measured as it goes. "
                    "The learning rate warms up, then falls smoothly to zero by the end of the budget (a cosine schedule).")
 show_problems(since)
 if corpus is not None:
@@ -202,7 +204,8 @@ if run is not None:  # chart options outside the fragments: a widget inside one 
     o1, o2, _ = st.columns([2, 1, 2])
     o1.radio("x-axis", ["steps", "tokens seen"], key="tr_xaxis", persist_state="session", horizontal=True)
     o2.toggle("log scale", key="tr_logy", persist_state="session")
-jobs.live(setup.JOB_KEY, lambda snap: view.render_charts(setup.desk_get(setup.RUN_KEY), snap, st.session_state.tr_xaxis, st.session_state.tr_logy), interval=CHART_POLL_S)
+jobs.live(setup.JOB_KEY, lambda snap: view.render_charts(setup.desk_get(setup.RUN_KEY), snap, st.session_state.tr_xaxis, st.session_state.tr_logy,
+                                                         setup.desk_get(setup.RESULT_KEY)), interval=CHART_POLL_S)
 
 # --- 5 · Your model ---------------------------------------------------------------------
 st.header("5 · Your model")

@@ -110,13 +110,53 @@ def test_presets_and_sliders_change_the_size_and_the_estimate_live():
     assert seconds_of(metric(at, "Seconds per step")) > tiny_step
 
 
+def test_the_step_estimate_before_a_run_is_rounded_and_said_to_be_rough():
+    """The audit: "About 373 steps" before a run of 2,041 (a one-time calibration on a busy server), stated as a count."""
+    at = training_page(seconds=60)
+    (words,) = [c.value for c in at.caption if c.value.startswith("Roughly ")]
+    count = re.match(r"Roughly ([\d,]+) steps at (\d+ ms|[\d.]+ s) per step \(", words)
+    assert count and count.group(2) == metric(at, "Seconds per step"), words
+    digits = count.group(1).replace(",", "")
+    assert len(digits) <= 2 or set(digits[2:]) == {"0"}  # two significant figures: it is not known better
+    assert "Only a rough guess" in words and "several times slower or faster" in words
+    at.radio(key="tr_until").set_value("steps").run()
+    (words,) = [c.value for c in at.caption if c.value.startswith("Roughly ") and "of training at" in c.value]
+    assert "a busy server can take several times longer" in words
+
+
+def test_a_one_step_run_says_one_step_not_one_steps():
+    at = training_page(seconds=None)
+    at.radio(key="tr_until").set_value("steps").run()
+    at.number_input(key="tr_steps").set_value(1).run()
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    assert desk_of(at).data["tr_run"].steps_done == 1
+    assert [n for n in at.session_state["lab_models"] if n.startswith("2x2x32")] == ["2x2x32 on tinyshakespeare · 1 step"]
+    loss_words = next(c.value for c in at.caption if c.value.startswith("The training loss was "))
+    assert "at step 1, its only measurement" in loss_words and not re.search(r"from ([\d.]+) to \1\b", loss_words), loss_words
+    assert "Trained 1 step in " in texts(at.markdown)
+    from page_text import page_text
+
+    assert not re.search(r"\b1 steps\b", page_text(at)), re.findall(r".{40}\b1 steps\b.{20}", page_text(at))
+
+
 def test_an_impossible_combination_is_explained_not_raised():
     at = training_page(preset=None, seconds=None)
     at.slider(key="tr_heads").set_value(3).run()
     assert not at.exception
     warning = texts(at.warning)
-    assert "cannot be built" in warning and "divisible by n_head (3)" in warning
-    assert "these head counts work: 1, 2, 4, 8, 16" in warning
+    # in the sliders' own words, not the config's field names (the audit saw "n_embd (32) must be divisible by n_head (3)")
+    assert "cannot be built: the **Embedding width** (128) must split evenly between the **Heads** (3)" in warning
+    assert "With an Embedding width of 128, these Heads work: 1, 2, 4, 8, 16." in warning
+    assert "n_embd" not in warning and "n_head" not in warning
+    at.slider(key="tr_heads").set_value(16).run()  # 128 / 16 = 8 per head: fine; 48 / 16 = 3 is odd, which rotary positions cannot take
+    at.select_slider(key="tr_width").set_value(48).run()
+    warning = texts(at.warning)
+    assert "with **Positions** set to rotary, each head needs an even share of the **Embedding width**, and 48 / 16 = 3 is odd" in warning
+    assert "head_dim" not in warning and "n_embd" not in warning and at.button(key="tr_train").disabled
+    at.select_slider(key="tr_width").set_value(128).run()
+    at.slider(key="tr_heads").set_value(3).run()
     assert at.button(key="tr_train").disabled
     at.slider(key="tr_heads").set_value(4).run()
     assert not problems(at) and not at.button(key="tr_train").disabled
@@ -145,6 +185,20 @@ def test_zero_steps_and_zero_seconds_are_refused_with_a_message():
     assert not at.exception
 
 
+def tiles_agree_with_the_sentence_beside_them(at) -> None:
+    """"How it is going" compares the Val loss and Train loss tiles by their own numbers (the audit: tiles 2.521 and
+    2.658 beside "the validation loss is 0.05 above the training loss", a reading from another step)."""
+    going = [c.value for c in at.caption if c.value.startswith("**How it is going:**")]
+    if not going or metric(at, "Val loss") == "–" or metric(at, "Train loss") == "–":
+        return
+    tiles = re.search(r"The Val loss tile \(([\d.]+), [^)]*\) is (level with|([\d.]+) (above|below)) the Train loss tile \(([\d.]+), ", going[0])
+    assert tiles, going[0]
+    assert tiles.group(1) == metric(at, "Val loss") and tiles.group(5) == metric(at, "Train loss"), going[0]
+    gap = float(tiles.group(1)) - float(tiles.group(5))
+    if tiles.group(2) != "level with":
+        assert float(tiles.group(3)) == pytest.approx(abs(gap), abs=0.006) and tiles.group(4) == ("above" if gap > 0 else "below")
+
+
 @pytest.mark.slow  # trains 40 steps in a worker and polls the page throughout: 7-23 s here under load
 def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere():
     at = training_page(seconds=None)
@@ -159,6 +213,7 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     def progressed(at):
         chart = loss_chart(at)
         counts.append(len(chart["data"][0]["x"]) if chart["data"] and chart["data"][0].get("name") == "train loss" else 0)
+        tiles_agree_with_the_sentence_beside_them(at)
         return not job_of(at).snapshot().active
 
     poll_until(at, progressed)
@@ -173,7 +228,7 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert max(counts) == math.ceil(40 / log_every) and counts == sorted(counts)  # a point per record (and step 40's), only gaining
     chart = loss_chart(at)
     names = [trace["name"] for trace in chart["data"]]
-    assert names == ["train loss", "val loss"]
+    assert names == ["train loss", "val loss", "final val loss"]  # the last: the closing measurement, on other tokens than the evaluations
     assert chart["layout"]["shapes"][0]["y0"] == pytest.approx(4.174, abs=1e-3)  # the uniform-guess line, ln 65
     assert chart["layout"]["annotations"][0]["text"] == "guessing every token equally likely: 4.17"
     assert chart["layout"]["shapes"][1]["y0"] == pytest.approx(char_entropy(shakespeare_train_text()), abs=1e-6)  # counted here, independently
@@ -190,8 +245,30 @@ def test_training_live_updates_the_chart_and_makes_the_model_current_everywhere(
     assert len(model_downloads(at)) == 2
     # the run's length from its measured speed, beside the estimate made before it
     run = desk_of(at).data["tr_run"]
-    rate = snap.latest.step / snap.latest.elapsed_s
-    assert f"It trained {fmt_seconds(snap.latest.elapsed_s)}, {fmt_rate(rate)} (the estimate before the run said {fmt_seconds(40 * run.estimated_step_s)} in all)." in texts(at.caption)
+    elapsed = run.counters["elapsed_s"]
+    rate = 40 / elapsed
+    assert f"It trained {fmt_seconds(elapsed)}, {fmt_rate(rate)} on average (the estimate before the run said about {fmt_seconds(40 * run.estimated_step_s)} in all)." in texts(at.caption)
+    # the tiles state the same run as that sentence: steps, and both speeds over the same training time (the audit saw
+    # 80,144 tokens/s beside 12.44 steps/s, 6,442 tokens a step where a nano step is 16 x 64 = 1,024)
+    assert metric(at, "Step") == "40" and metric(at, "Steps / s") == f"{40 / elapsed:.2f}"
+    assert metric(at, "Tokens / s") == f"{run.counters['tokens_seen'] / elapsed:,.0f}" and run.counters["tokens_seen"] == 40 * 16 * 64
+    # every validation figure says which measurement it is (the audit: "went from 2.66 to 1.76" beside "Final val loss 1.841", same step)
+    figure = headline(at.session_state["lab_models"][name].record)
+    last_eval = [r for r in snap.records if r.val_loss is not None][-1]
+    final_on = figure.text.removeprefix(f"val loss {figure.value:.3f} ")
+    going = next(c.value for c in at.caption if c.value.startswith("**How it is going:**"))
+    assert f"The validation loss (on the first {run.eval_tokens:,} held-out tokens, at each evaluation) went from " in going
+    assert (f"The final measurement, {final_on}, gave {figure.value:.3f}: other text than the evaluations' "
+            f"(the last gave {last_eval.val_loss:.3f} at step 40), so another figure.") in going
+    # and beside the tiles it compares the tiles' own numbers
+    assert f"The Val loss tile ({metric(at, 'Val loss')}, the final measurement) is " in going
+    tiles_agree_with_the_sentence_beside_them(at)
+    caption = next(c.value for c in at.caption if c.value.startswith("The training loss went from"))
+    assert f"; the validation loss (on the first {run.eval_tokens:,} held-out tokens, at each evaluation) from " in caption
+    assert f"measured once more at the end {final_on}: {figure.value:.3f} (the diamond;" in caption
+    final_trace = next(t for t in loss_chart(at)["data"] if t["name"].startswith("final val loss"))
+    assert final_trace["x"] == [40] and final_trace["y"] == [figure.value]
+    assert f"During training, each evaluation used the first {run.eval_tokens:,} held-out tokens; the last, at step 40, gave {last_eval.val_loss:.3f}" in texts(at.markdown)
     # and the next estimate, for a size not yet run, is corrected by how far this run was from its estimate
     from lab_ui.training_setup import _speed_store
     from llm_core.training.cost import estimate_step_seconds
@@ -283,6 +360,24 @@ def test_learning_rate_ten_stops_with_a_clear_reason():
     assert not at.success
     if desk_of(at).data["tr_result"] is not None:
         assert "did not learn" in texts(at.warning)
+    # the charts and their sentences fit a run of a few steps (the audit: "from 150.12 to 150.12 in 5 steps", no line
+    # drawn, the two reference labels on top of each other, "it rose over the first 10 steps" of a 5-step run)
+    snap, run = job_of(at).snapshot(), desk_of(at).data["tr_run"]
+    measured = [r for r in snap.records if math.isfinite(r.train_loss)]
+    chart = loss_chart(at)
+    train_trace = next(t for t in chart["data"] if t["name"] == "train loss")
+    assert len(train_trace["x"]) == len(measured) and "markers" in train_trace["mode"]  # a few points: each one drawn
+    assert [a["yanchor"] for a in chart["layout"]["annotations"][:2]] == ["bottom", "top"]  # uniform's label above its line, unigram's below
+    loss_words = next(c.value for c in at.caption if c.value.startswith("The training loss"))
+    if len(measured) == 1:
+        assert f"The training loss was {measured[0].train_loss:.2f} at step {measured[0].step:,}, its only measurement" in loss_words
+    assert not re.search(r"from ([\d.]+) to \1\b", loss_words), loss_words
+    lr_chart = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert "markers" in lr_chart["data"][-1]["mode"]
+    lr_words = next(c.value for c in at.caption if c.value.startswith("The learning rate ended at"))
+    assert "fell smoothly" not in lr_words and "The run diverged, so the rest of its schedule (a cosine fall to 0) was never used." in lr_words
+    if run.steps_done < run.cfg.warmup_steps:
+        assert f"this run made only {run.steps_done} step" in lr_words and "never reached its peak" in lr_words
 
 
 @pytest.mark.slow  # a queued run, then a 2 s run in a worker: 6-22 s here under load
@@ -477,6 +572,18 @@ def test_stop_half_a_second_after_train_says_it_stopped_before_its_first_step():
     assert "stopped by user" in message and "before its first step" in message and "there is no model to keep" in message
     assert "lost" not in message and message.count("before") == 1
     assert at.session_state["lab_current_model"] == "Shakespeare (bundled)"
+    # the audit: a red "Divergence. The loss became not a number at step 0" under it, and a learning-rate caption
+    # about a warmup that never happened
+    assert not at.error and "Divergence" not in texts(at.warning)
+    assert metric(at, "Step") == "0" and metric(at, "Train loss") == "–" and metric(at, "Tokens / s") == "–"
+    lr_caption = next(c.value for c in at.caption if "learning rate" in c.value and "No training step ran" in c.value)
+    assert "ended at" not in lr_caption and "rose over" not in lr_caption
+    loss_chart_now = loss_chart(at)
+    assert not loss_chart_now["data"]  # no point to draw: the axis starts at 0, never at -1
+    assert loss_chart_now["layout"]["yaxis"]["range"][0] == 0 and loss_chart_now["layout"]["yaxis"]["rangemode"] == "nonnegative"
+    assert loss_chart_now["layout"]["xaxis"]["range"] == [0, 1] and loss_chart_now["layout"]["xaxis"]["rangemode"] == "nonnegative"  # a 60 s run
+    lr_axis = json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["yaxis"]
+    assert lr_axis["tickformat"] == "~g" and lr_axis["exponentformat"] == "none"  # "0.0001", not "100μ"
 
 
 @pytest.mark.slow
@@ -507,7 +614,9 @@ def test_an_overfitting_run_is_named_on_the_page_with_what_to_try_next():
     chart = loss_chart(at)
     marks = [s for s in chart["layout"]["shapes"] if s.get("xref") == "x"]
     assert [s["x0"] for s in marks] == [best["step"]]  # the chart marks where the validation loss was lowest
-    assert any("Overfitting: The validation loss rose" in c.value for c in at.caption)  # and its caption names it
+    run = desk_of(at).data["tr_run"]
+    # and its caption names it, saying what the evaluations measured (the first held-out tokens, not all of them)
+    assert any(f"Overfitting: The validation loss (on the first {run.eval_tokens:,} held-out tokens, at each evaluation) rose" in c.value for c in at.caption)
     # every word it shows is defined on the page, and no number reads "inf", "nan" or "-0.00"
     from page_text import page_text
 
@@ -534,7 +643,13 @@ def test_predict_learning_rate_ten_then_see_it_break():
     assert "**Right.** Your run at learning rate 10 broke: " + in_words(snap.stop_reason) in text  # (a non-finite loss in words)
     summary = desk_of(at).data["tr_runs"][-1]
     first = next(r.train_loss for r in snap.records if math.isfinite(r.train_loss))
-    assert summary["first_loss"] == round(first, 4) and f"went from {first:.2f} to " in text and "2,500 times further" in text
+    assert summary["first_loss"] == round(first, 4) and "2,500 times further" in text
+    measured = [r for r in snap.records if math.isfinite(r.train_loss)]
+    if len(measured) == 1:  # broke before its second record: one value, said as one (the audit: "went from 150.12 to 150.12")
+        assert f"the training loss went to {first:.2f} by step {measured[0].step:,}, its first and only measurement" in text
+    else:
+        assert f"went from {first:.2f} to " in text or "its first measurement" in text
+    assert not re.search(r"from ([\d.]+) to \1\b", text)
     assert "**Your predictions in this chapter:** 1 of 3 made, 1 right." in text
 
 

@@ -322,3 +322,56 @@ def test_a_segment_says_what_it_is_doing_before_its_first_record(corpus):
     assert second == Phase("computing the first training steps: the first figures come after 10 steps")
     assert third.step == 10  # then the records, the first one after those 10 steps
     steps.close()
+
+
+class StopAfter:
+    """Training batches that ask a stop once `n` of them were drawn: the loop then ends after step `n`."""
+
+    def __init__(self, inner, stop: threading.Event, n: int):
+        self.inner, self.stop, self.n, self.drawn = inner, stop, n, 0
+
+    def train_batch(self, batch_size, generator):
+        self.drawn += 1
+        if self.drawn >= self.n:
+            self.stop.set()
+        return self.inner.train_batch(batch_size, generator)
+
+    def val_batches(self, batch_size: int = 64):
+        return self.inner.val_batches(batch_size)
+
+
+def test_a_stop_before_the_first_step_or_between_log_points_is_never_named_divergence(corpus):
+    """The audit: Stop pressed right after Train gave "Divergence. The loss became not a number at step 0":
+    the closing record of a run with no step carries no measured loss (NaN), which was read as one. And a
+    stop before the first log point (step 3 of 10) reported that NaN too, for a run that had trained."""
+    from llm_core.training.diagnosis import measured_train_loss
+    from llm_core.training.loop import TextBatches, train
+
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=5000, batch_size=8, log_every=10, eval_every=200))
+    batches = TextBatches(corpus.split, 64, 2048)
+    stop = threading.Event()
+    stop.set()
+    records = list(train(build_model(run.model_config, seed=0), batches, run.cfg, stop_event=stop))
+    assert [(r.step, r.stop_reason) for r in records] == [(0, "stopped by user")]
+    assert math.isnan(records[0].train_loss) and measured_train_loss(records[0]) is None  # no step: no loss measured, not a NaN loss
+    diagnosis = run.diagnose(records, "stopped by user")
+    assert diagnosis.kind == "early" and "not a number" not in diagnosis.sentence
+
+    stop = threading.Event()
+    records = list(train(build_model(run.model_config, seed=0), StopAfter(batches, stop, 3), run.cfg, stop_event=stop))
+    (closing,) = records  # no log point (every 10 steps) was reached
+    assert closing.step == 3 and closing.stop_reason == "stopped by user"
+    assert math.isfinite(closing.train_loss) and 3.0 < closing.train_loss < 5.0  # step 3's own batch, read at the stop (ln 65 = 4.17)
+    assert run.diagnose(records, "stopped by user").kind != "diverged"
+
+
+def test_a_loss_that_diverged_is_still_named_divergence_while_the_run_closes(corpus):
+    """The other side of the rule above: a non-finite loss the loop measured ends the run as diverged, and
+    is named so even before the page knows the stop reason (the snapshot is still active while it closes)."""
+    from llm_core.training.loop import Metrics
+
+    run = TrainingRun(corpus, nano_cfg(corpus), TrainConfig(max_steps=100))
+    nan_closing = Metrics(step=4, max_steps=100, tokens_seen=0, train_loss=math.nan, val_loss=None, lr=0.1, lr_scale=1.0, tokens_per_s=0.0,
+                          elapsed_s=1.0, eval_s=0.0, progress=0.04, done=True, stop_reason="diverged: the loss became nan (not a finite number)")
+    diagnosis = run.diagnose([nan_closing])
+    assert diagnosis.kind == "diverged" and "not a number" in diagnosis.sentence

@@ -172,7 +172,7 @@ def points_of(records: Iterable) -> list[Point]:
         step = get("step")
         if step is None:
             continue
-        train, val = get("train_loss"), get("val_loss")
+        train, val = measured_train_loss(r), get("val_loss")
         p = Point(int(step), None if train is None else float(train), None if val is None else float(val))
         if out and out[-1].step == p.step:
             merged = Point(p.step, p.train if p.train is not None else out[-1].train, p.val if p.val is not None else out[-1].val)
@@ -180,6 +180,29 @@ def points_of(records: Iterable) -> list[Point]:
         else:
             out.append(p)
     return out
+
+
+def measured_train_loss(record) -> float | None:
+    """A record's training loss, or None where none was measured. The loop ends a run as "diverged" the
+    moment a loss it measured is not finite, so a non-finite loss on the closing record of a run that
+    did not diverge is no measurement at all: a run stopped before its first step has no batch whose
+    loss it could report (issue: a Stop right after Train was named divergence "at step 0").
+
+    >>> measured_train_loss(dict(step=0, train_loss=float("nan"), done=True, stop_reason="stopped by user")) is None
+    True
+    >>> measured_train_loss(dict(step=4, train_loss=float("nan"), done=True, stop_reason="diverged: the loss became nan"))
+    nan
+    >>> measured_train_loss(dict(step=4, train_loss=2.5))
+    2.5
+    """
+    get = record.get if isinstance(record, dict) else (lambda k: getattr(record, k, None))
+    train = get("train_loss")
+    if train is None:
+        return None
+    train = float(train)
+    if not math.isfinite(train) and get("done") and not (get("stop_reason") or "").startswith("diverged"):
+        return None
+    return train
 
 
 def _smooth(values: Sequence[float], window: int) -> list[float]:
@@ -206,7 +229,7 @@ def _lr_advice(lr: float | None, usual_lr: float | None, higher: bool) -> str:
 
 
 def diagnose(records: Iterable, uniform: float, unigram: float | None = None, stop_reason: str | None = None,
-             lr: float | None = None, usual_lr: float | None = None) -> Diagnosis:
+             lr: float | None = None, usual_lr: float | None = None, val_on: str = "", gap: bool = True) -> Diagnosis:
     """Name what a run shows, from its records (steps with a training loss, and a validation loss at
     each evaluation), the uniform-guess loss, the unigram entropy of its text and how it stopped.
 
@@ -215,6 +238,10 @@ def diagnose(records: Iterable, uniform: float, unigram: float | None = None, st
     loss rose above its best while the training loss kept falling. Stalling: after enough steps the
     loss barely moved over the last third of the run and is still about where knowing only the token
     frequencies would put it.
+
+    `val_on` says what the validation losses were measured on ("on 16,384 held-out tokens"), when a
+    page also shows a figure measured on other text; `gap=False` leaves out the sentence comparing
+    the last evaluation's two losses (a page that shows other readings beside it words its own).
 
     >>> pts = [dict(step=s, train_loss=t, val_loss=v) for s, t, v in
     ...        [(20, 2.6, 2.66), (40, 2.2, 2.44), (60, 2.0, 2.40), (80, 1.8, 2.37), (100, 1.7, 2.43), (120, 1.4, 2.54), (140, 1.2, 2.68)]]
@@ -271,7 +298,7 @@ def diagnose(records: Iterable, uniform: float, unigram: float | None = None, st
         if best is not last and rise > max(OVERFIT_RISE, 0.02 * best[2]) and best[1] is not None and last[1] is not None and last[1] < best[1] - 0.02:
             return Diagnosis(
                 "overfitting", "Overfitting",
-                f"The validation loss rose from {best[2]:.2f} at step {best[0]:,} to {last[2]:.2f} at step {last[0]:,} while the training loss "
+                f"The validation loss{_on(val_on)} rose from {best[2]:.2f} at step {best[0]:,} to {last[2]:.2f} at step {last[0]:,} while the training loss "
                 f"kept falling ({best[1]:.2f} to {last[1]:.2f}): the model is learning its training text by heart.",
                 f"Try more text, a smaller model, or stopping earlier: around step {best[0]:,}, where the validation loss was lowest.", best[0])
 
@@ -295,12 +322,17 @@ def diagnose(records: Iterable, uniform: float, unigram: float | None = None, st
         first = evals[0][2] if len(evals) >= 2 else trains[0][1]
         now = evals[-1][2] if len(evals) >= 2 else trains[-1][1]
         which = "validation" if len(evals) >= 2 else "training"
-        gap = f" {_gap_words(evals[-1][2], evals[-1][1])}" if evals and evals[-1][1] is not None else ""
+        gap_text = f" {_gap_words(evals[-1][2], evals[-1][1])}" if gap and evals and evals[-1][1] is not None else ""
         beats = ""
         if unigram is not None and now < unigram:
             beats = f" It already beats knowing only how often each token occurs ({unigram:.2f})."
-        return Diagnosis("learning", "Learning", f"The {which} loss went from {first:.2f} to {now:.2f}.{beats}{gap}", "", None)
+        on = _on(val_on) if which == "validation" else ""
+        return Diagnosis("learning", "Learning", f"The {which} loss{on} went from {first:.2f} to {now:.2f}.{beats}{gap_text}", "", None)
     return Diagnosis("early", "Too early to tell", "Too few measurements yet to say how this run is going.", "", None)
+
+
+def _on(val_on: str) -> str:
+    return f" ({val_on})" if val_on else ""
 
 
 def _gap_words(val: float, train: float) -> str:

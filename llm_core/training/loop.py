@@ -246,7 +246,8 @@ def train(
         eval_time += time.perf_counter() - t0
         return val, sample
 
-    loss_value = math.nan
+    loss_value = math.nan  # no loss measured yet (a run stopped before its first step reports none)
+    read_step = state.step  # the step whose loss loss_value is
     reason = None
     while True:
         stop_requested = stop_event is not None and stop_event.is_set()
@@ -288,7 +289,8 @@ def train(
         state.elapsed_s += time.perf_counter() - t0
 
         if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
-            loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)  # the only read-back of the loss
+            loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)  # the only read-back of the loss (and one at the end)
+            read_step = state.step
             diverged = _divergence(loss_value, best_loss, math.log(model.config.vocab_size), cfg.divergence_factor)
             if diverged:
                 model.load_state_dict(good_weights)
@@ -309,6 +311,16 @@ def train(
             else:
                 yield record(loss_value)
 
+    if not reason.startswith("diverged") and state.step > read_step:
+        # a stop (or the time budget) between two log points: the latest batch's loss was never read; read it
+        # now, so the closing record reports the last step's loss, not the "not measured" NaN of no step
+        loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)
+        diverged = _divergence(loss_value, best_loss, math.log(model.config.vocab_size), cfg.divergence_factor)
+        if diverged:
+            model.load_state_dict(good_weights)
+            for opt in state.optimizers:
+                opt.state.clear()
+            reason = f"diverged: {diverged}; the last good weights were restored. Try a lower learning rate."
     if reason.startswith("diverged"):
         yield record(loss_value, reason=reason)
         return

@@ -442,9 +442,10 @@ class TrainingRun:
         """The loss of a uniform guess over the vocabulary: ln(vocab_size)."""
         return math.log(self.model_config.vocab_size)
 
-    def diagnose(self, records, stop_reason: str | None = None):
-        """What this run shows so far, named (`diagnosis.diagnose` over its records, with its reference levels and learning rate)."""
-        return diagnose(records, self.uniform_loss, self.unigram_loss, stop_reason, lr=self.cfg.lr, usual_lr=TrainConfig.lr)
+    def diagnose(self, records, stop_reason: str | None = None, **options):
+        """What this run shows so far, named (`diagnosis.diagnose` over its records, with its reference levels and learning rate;
+        `options`: `val_on`, `gap`)."""
+        return diagnose(records, self.uniform_loss, self.unigram_loss, stop_reason, lr=self.cfg.lr, usual_lr=TrainConfig.lr, **options)
 
     def spec(self) -> SegmentSpec:
         return SegmentSpec(
