@@ -107,6 +107,10 @@ def lab(browser):
         main_button(page, "Train").click()
         expect(main.get_by_text(re.compile("is now your current model in every chapter"))).to_be_visible(timeout=900_000)
         go_to(page, "Fine-tune and align")
+        main.get_by_test_id("stRadio").filter(has_text="most (50% to 90%)").get_by_text("most (50% to 90%)").click()  # the results wait for a guess
+        wait_idle(page, 180_000)
+        main.get_by_role("button", name="Lock in my guess").first.click()
+        wait_idle(page, 180_000)
         set_number(page, "Steps", 30)
         main_button(page, "Fine-tune").click()
         expect(main.get_by_test_id("stMetric").filter(has_text="Task accuracy after SFT")).to_be_visible(timeout=900_000)
