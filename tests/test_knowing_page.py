@@ -87,7 +87,8 @@ def test_a_pasted_text_is_added_once_and_an_empty_question_is_named():
     assert not app.exception and any("The question is empty" in t.value for t in app.text)
 
 
-def test_a_fact_the_reader_cannot_read_is_refused_and_a_value_it_cannot_copy_is_warned(at):
+def test_a_fact_the_reader_cannot_read_is_refused_and_a_value_it_cannot_copy_is_warned():
+    at = knowing_page(guessed=False)  # its own page: the form keeps what is typed in it
     n = len(at.session_state["kn_docs"])
     at.text_input(key="kn_person").set_value("🙂 李明")  # a form: its values go with the submit
     next(b for b in at.button if b.label == "Add fact").click()
