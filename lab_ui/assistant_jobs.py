@@ -129,12 +129,3 @@ def live_curves(job_key: str, charts: list[tuple[list[tuple[str, str]], str]], c
                                   table=curves_table(snap.records, keys), where=col, table_label="The points")
 
     jobs.live(job_key, render, interval=POLL_S)
-
-
-def plural(n: int, word: str) -> str:
-    """A count with its noun, singular or plural.
-
-    >>> plural(1, "pair"), plural(3, "pair")
-    ('1 pair', '3 pairs')
-    """
-    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab_ui.assistant_jobs import plural
-from lab_ui.widgets import text_block
+from lab_ui.widgets import plural, text_block
 from llm_core.alignment.judge import INSTRUCTIONS
 from llm_core.alignment.rating import PERSON, RATER, auto_rate, candidate_pairs, rate_pair
 

@@ -15,8 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import charts, palette
-from lab_ui.assistant_jobs import plural
-from lab_ui.widgets import chips_html
+from lab_ui.widgets import chips_html, plural
 from llm_core.alignment.assistant import Assessment, change, compare
 from llm_core.alignment.finetune import chat_tokenizer, encode_example
 from llm_core.alignment.judge import follows_instructions

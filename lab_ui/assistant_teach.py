@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import charts, palette, predict
-from lab_ui.assistant_jobs import plural
+from lab_ui.widgets import plural
 from llm_core import literature
 from llm_core.alignment import compute, readings
 from llm_core.alignment.assistant import change, reward_probe

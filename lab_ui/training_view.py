@@ -17,7 +17,7 @@ import streamlit as st
 
 from lab_ui import charts, jobs, palette
 from lab_ui.model_files import plain
-from lab_ui.widgets import text_block
+from lab_ui.widgets import plural, text_block
 from llm_core.training.diagnosis import Diagnosis, headline, in_words, measured_train_loss
 from llm_core.training.loop import lr_scale
 
@@ -63,14 +63,6 @@ def one_per_step(records) -> list:
         else:
             kept.append(r)
     return kept
-
-
-def plural(n: int, word: str) -> str:
-    """
-    >>> plural(1, "step"), plural(2041, "step")
-    ('1 step', '2,041 steps')
-    """
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def approx(n: float) -> str:

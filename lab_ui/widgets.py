@@ -23,6 +23,15 @@ def token_chips(tokens: list[tuple[str, str]], max_tokens: int = 2000) -> None:
     st.html(token_chips_html(tokens, max_tokens))
 
 
+def plural(n: int, word: str) -> str:
+    """A count with its noun, singular or plural.
+
+    >>> plural(1, "pair"), plural(2041, "step")
+    ('1 pair', '2,041 steps')
+    """
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def page_link(path: str, label: str, icon: str | None = None) -> None:
     """A link to a chapter, shown only when that chapter's page exists."""
     if (ROOT / path).exists():
