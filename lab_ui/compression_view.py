@@ -432,7 +432,9 @@ def calculator_rows(est: costs.Estimate, shape: costs.SizeClass, context: int, a
             for p in per]
     for p in ("bf16", "int4"):
         w, kv = costs.run_memory_bytes(shape, p, context)
-        how = "published shape" if shape.n_layer else "shape estimated: parameters ~ 12 x layers x width², width = 128 x layers"
+        layers, width = (shape.n_layer, shape.kv_dim) if shape.n_layer else costs.estimated_shape(est.params)
+        how = "published shape" if shape.n_layer else (f"shape estimated: parameters ~ 12 x layers x width², width = 128 x layers: {layers} layers of width {width:,}" if width == 128 * layers
+               else f"shape estimated: parameters ~ 12 x width² for one layer, too few for one of width 128: width {width:,}")
         rows.append({"figure": f"memory to run, {p} weights, {context:,}-token KV cache", "value": human_bytes(w + kv),
                      "how": f"weights {human_bytes(w)} + KV cache {human_bytes(kv)} (16-bit keys and values; {how})"})
     gpu = est.gpu

@@ -369,6 +369,20 @@ def xaxis_steps(x_title: str) -> bool:
     return x_title == "training steps"
 
 
+def whole_steps(axis: dict, steps: list[int]) -> dict:
+    """`axis` with a tick at every whole step when a few steps are drawn: plotly would otherwise put ticks
+    at half steps (a run of one or two steps read "0.5, 1, 1.5"), and there is no half a step.
+
+    >>> whole_steps({}, [0, 1])
+    {'tickmode': 'linear', 'tick0': 0, 'dtick': 1}
+    >>> whole_steps({}, [0, 500])
+    {}
+    """
+    if steps and max(steps) - min(steps) < 8:
+        axis.update(tickmode="linear", tick0=0, dtick=1)
+    return axis
+
+
 def render_charts(run, snap, xaxis: str, logy: bool, result=None) -> None:
     """Loss and learning-rate charts (each with its caption and data), then the latest sample. Figures are
     plain dicts: about 15x cheaper to build than through plotly's validating helpers, beside a training job."""
@@ -402,6 +416,8 @@ def render_charts(run, snap, xaxis: str, logy: bool, result=None) -> None:
                                 font=dict(size=11, color=palette.INK)))
     yaxis = dict(title=dict(text="cross-entropy (nats per token)"), type="log" if logy else "linear")
     xaxis = dict(title=dict(text=x_title), rangemode="nonnegative")  # neither steps nor tokens are ever negative
+    if xaxis_steps(x_title):
+        whole_steps(xaxis, [r.step for r in records])
     if not logy:
         yaxis["rangemode"] = "nonnegative"  # nor is a loss
     if not traces:  # nothing to draw yet: plotly's axes would run from -1; give them the run's own ranges
@@ -417,9 +433,10 @@ def render_charts(run, snap, xaxis: str, logy: bool, result=None) -> None:
                  caption=loss_caption(train_points, vals, uniform, unigram, diag, live_val_words(run), final),
                  table=loss_table(records, x_title, x_of, final))
     cfg, latest = run.cfg, snap.latest
-    lr_traces = []
+    lr_traces, lr_steps = [], [r.step for r in records]
     if cfg.time_budget_s is None and cfg.max_steps <= 1_000_000:
         planned = list(range(0, cfg.max_steps + 1, max(1, cfg.max_steps // 200)))
+        lr_steps += planned
         per_step = latest.tokens_seen / latest.step if latest and latest.step else cfg.batch_size * run.model_config.block_size
         lr_traces.append(dict(type="scatter", x=[s if xaxis == "steps" else s * per_step for s in planned],
                               y=[cfg.lr * lr_scale(s, s / cfg.max_steps, cfg.warmup_steps, cfg.min_lr_ratio) for s in planned],
@@ -427,7 +444,7 @@ def render_charts(run, snap, xaxis: str, logy: bool, result=None) -> None:
     if records:
         lr_traces.append(_line(thin(records), x_of, lambda r: r.lr, "used", palette.GREEN))
     lr_layout = dict(height=360, margin=dict(t=30, l=0, r=0, b=0), showlegend=False, title=dict(text="learning rate", font=dict(size=13)),
-                     xaxis=dict(title=dict(text=x_title)),
+                     xaxis=whole_steps(dict(title=dict(text=x_title)), lr_steps if xaxis_steps(x_title) else []),
                      # plain decimals ("0.0001"), not SI prefixes ("100μ"), which a learner does not read as a learning rate
                      yaxis=dict(title=dict(text="learning rate (step size)"), rangemode="nonnegative", tickformat="~g", exponentformat="none"))
     steps, _, _ = run_figures(run, snap)

@@ -158,7 +158,14 @@ if panels:
     if selected:
         k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours", bind="query-params")
 
+        # Section 1's second question asks which token is nearest to a vowel in what training changed: looking
+        # that vowel up in this view would answer it, so its neighbours there wait for the guess.
+        vowel = ev.vowel_of(tokenizer) if view == views[1] else None
+        held_back = vowel[1] if vowel is not None and predict.made("embeddings_vowel_neighbour") is None else None
+
         def neighbours_text(table, token_id: int) -> str:
+            if token_id == held_back and table is panels[0][0]:
+                return f"(lock in your guess for section 1's question about '{vowel[0]}' first: this is its answer)"
             if table[token_id].abs().max() == 0:
                 return "— (a zero row: no direction)"
             return "\u2003".join(  # an em space between neighbours (an HTML table collapses runs of plain spaces); a

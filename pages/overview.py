@@ -125,7 +125,8 @@ with left:
         st.caption("Weights file: its size shows here once you have made the prediction above.")
     # The files go to the browser when clicked, not with the page (model_files.py says why).
     st.download_button("Download the parameters (.safetensors)", lambda: weights, file_name="model.safetensors", mime="application/octet-stream",
-                       key="dl_weights", on_click="ignore")
+                       key="dl_weights", on_click="ignore", disabled=not size_shown,  # a browser shows a download's size
+                       help=None if size_shown else "Make the prediction above first: the file's size is its answer.")
     st.download_button("Download the description (.json)", lambda: description, file_name="model.json", mime="application/json", key="dl_json", on_click="ignore")
 with right:
     st.subheader("2 · The code that runs them")

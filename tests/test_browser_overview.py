@@ -55,6 +55,13 @@ def test_the_model_files_go_to_the_browser_when_asked_for_not_with_the_page(app_
     main = main_area(page)
     expect(main.get_by_role("heading", name="A model is two files")).to_be_visible()
     assert fetched == []  # none came with the page (the prefetch of a button's data would be here by now: the run is over)
+    weights_button = main.get_by_role("button", name="Download the parameters (.safetensors)")
+    expect(weights_button).to_be_disabled()  # its size is the answer to a prediction: it waits for the guess
+    question = main.get_by_test_id("stVerticalBlock").filter(has_text="Is its parameters file bigger or smaller").last
+    question.get_by_text("smaller than the text", exact=True).click()
+    wait_idle(page)
+    question.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
     download = clicked_download(page, main.get_by_role("button", name="Download the parameters (.safetensors)"))
     assert open(download.path(), "rb").read() == (MODELS_DIR / "shakespeare-tiny.safetensors").read_bytes()
     assert download.suggested_filename == "model.safetensors"

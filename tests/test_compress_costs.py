@@ -57,6 +57,9 @@ def test_kv_cache_follows_the_published_shape():
     custom = costs.SizeClass("custom", 70e9)  # no shape: estimated, and without grouped-query attention a larger cache
     assert costs.run_memory_bytes(custom, "bf16", 4096)[1] > kv
     assert costs.run_memory_bytes(llama70, "int4", 4096)[1] == kv  # the cache stays 16-bit
+    tiny = costs.SizeClass("custom", 1_000)  # a tiny count: its cache is a tiny model's, not a 196,608-parameter layer's
+    layers, width = costs.estimated_shape(1_000)
+    assert 12 * layers * width**2 <= 1_000 * 1.2 and costs.run_memory_bytes(tiny, "bf16", 4096)[1] == 2 * layers * width * 4096 * 2
 
 
 def test_break_even_is_where_weights_plus_coded_text_beats_the_reference():

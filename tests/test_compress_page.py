@@ -197,6 +197,9 @@ def test_changing_the_parameter_count_updates_every_figure(at):
     after = html_blocks(at)
     assert "280 GB" in before and "28 GB" in after  # fp32 weights file: 4 bytes x 70e9, then x 7e9
     assert "8.4e+23 FLOPs" in before and "8.4e+22 FLOPs" in after
+    assert "width = 128 x layers: 33 layers of width 4,224" in after  # 7B: the estimated shape is named
+    at.number_input(key="cost_params_m").set_value(0.001).run()  # 1,000 parameters: too few for one layer of width 128
+    assert "too few for one of width 128: width 9" in html_blocks(at)
 
 
 def test_a_model_worse_than_storing_the_text_never_pays_off_and_no_sentence_reads_inf(at, char_tok):

@@ -239,6 +239,24 @@ def test_the_nearest_token_to_a_vowel_comes_from_what_training_changed(char_tok)
     assert f"{vowels} of its 5 nearest are vowels" in text
 
 
+def test_looking_the_vowel_up_in_what_training_changed_waits_for_the_guess(char_tok):
+    from lab_ui.embedding_view import GROUPS
+
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
+    j, score = emb.nearest_neighbours(change, char_tok.stoi["a"], 1)[0]
+    at = open_page()
+    at.radio(key="emb_view").set_value("Input table: what training changed").run()
+    look_up(at, "ea")
+    rows = {row["token"]: row for row in neighbour_table(at)}
+    assert "first: this is its answer" in rows["a"]["nearest: change made by training"]
+    assert rows["e"]["nearest: change made by training"][0] != "("  # other tokens are listed as before
+    assert rows["a"]["nearest: starting values"][0] != "("  # the random start answers nothing
+    lock(at, "embeddings_vowel_neighbour", next(iter(GROUPS.values())))
+    rows = {row["token"]: row for row in neighbour_table(at)}
+    assert rows["a"]["nearest: change made by training"].startswith(f"{char_tok.chars[j]}\u00a0({score:+.2f})")
+
+
 def test_a_model_whose_start_cannot_be_rebuilt_says_so_instead_of_an_answer():
     tok = BPETokenizer.train("the cat sat on the mat with the hat " * 50, 300)
     at = open_page(ModelEntry("BPE nano, no record (test)", build_model(model_preset("nano", tok.vocab_size), seed=3), tok, {}, "trained"))

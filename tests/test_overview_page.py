@@ -123,11 +123,14 @@ def test_the_file_size_is_the_answer_so_it_shows_once_the_guess_is_made():
     app = fresh()
     assert any("its size shows here once you have made the prediction above" in c.value for c in app.caption)
     assert table_row(app, "parameters file") == "(make the prediction above first)"
+    download = next(b for b in app.get("download_button") if b.proto.label.startswith("Download the parameters"))
+    assert download.proto.disabled  # a browser would show the downloaded file's size
     app.radio(key="predict_overview_file_vs_text_guess").set_value("bigger than the text").run()
     app.button(key="predict_overview_file_vs_text_lock").click().run()
     weights = (MODELS_DIR / "shakespeare-tiny.safetensors").stat().st_size
     assert any(c.value.startswith(f"Weights file: {anatomy.human_bytes(weights)}") and "float32, 4 bytes per parameter" in c.value for c in app.caption)
     assert table_row(app, "parameters file") == anatomy.human_bytes(weights)
+    assert not next(b for b in app.get("download_button") if b.proto.label.startswith("Download the parameters")).proto.disabled
     text = markdown_text(app)
     assert "Right." in text and "is stored as a number of 4 bytes" in text
 

@@ -139,6 +139,11 @@ def test_a_one_step_run_says_one_step_not_one_steps():
     from page_text import page_text
 
     assert not re.search(r"\b1 steps\b", page_text(at)), re.findall(r".{40}\b1 steps\b.{20}", page_text(at))
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    loss_axis = next(s for s in specs if s["layout"]["title"]["text"] == "loss")["layout"]["xaxis"]
+    assert (loss_axis.get("tickmode"), loss_axis.get("dtick")) == ("linear", 1)  # ticks at whole steps: no "0.5 steps"
+    lr_axis = next(s for s in specs if s["layout"]["title"]["text"] == "learning rate")["layout"]["xaxis"]
+    assert lr_axis.get("dtick") == 1  # the planned schedule it also draws is 1 step long too
 
 
 def test_an_impossible_combination_is_explained_not_raised():

@@ -112,10 +112,17 @@ def estimated_shape(params: float) -> tuple[int, int]:
     GPT-3 175B has d/L = 12288/96 = 128 (Brown et al. 2020); this gives it back:
         >>> estimated_shape(175e9)
         (96, 12288)
+
+    Below one layer of width 128 (196,608 parameters) it is one layer as wide as the count allows,
+    so that a tiny model's estimate is not a model 200 times its size:
+        >>> estimated_shape(1_000)
+        (1, 9)
     """
     if params <= 0:
         raise ValueError("the parameter count must be positive.")
     layers = max(1, round((params / (12 * 128**2)) ** (1 / 3)))
+    if params < 12 * 128**2:
+        return 1, max(1, round((params / 12) ** 0.5))
     return layers, 128 * layers
 
 
