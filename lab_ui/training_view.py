@@ -339,11 +339,13 @@ def lr_caption(cfg, latest, steps: int, active: bool, stop_reason: str | None) -
     True
     >>> lr_caption(NS(lr=0.004, warmup_steps=10), NS(lr=0.0004, lr_scale=0.1), 0, False, "stopped by user")
     'No training step ran, so no learning rate was used: it would have risen to 0.004 over the first 10 steps (warmup), then fallen smoothly to 0 by the end of the run (a cosine schedule).'
+    >>> lr_caption(NS(lr=0.004, warmup_steps=10), None, 0, False, "stopped by user").startswith("No training step ran")
+    True
     """
     warm = f" over the first {plural(cfg.warmup_steps, 'step')} (warmup)" if cfg.warmup_steps else ""
     if latest is None or steps == 0:
         return (f"No training step ran, so no learning rate was used: it would have risen to {cfg.lr:g}{warm}, then fallen smoothly to 0 by the end of the run "
-                "(a cosine schedule)." if latest is not None else
+                "(a cosine schedule)." if not active else  # ended, even before the worker's first report (a busy server)
                 f"The learning rate will rise to {cfg.lr:g}{warm}, then fall smoothly to 0 by the end (a cosine schedule).")
     text = f"The learning rate {'is now' if active else 'ended at'} {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}."
     reason = stop_reason or ""
