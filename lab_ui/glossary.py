@@ -29,6 +29,21 @@ class Term:
     aliases: tuple[str, ...] = ()
     spelled_out: str = ""
     source: str = ""
+    until: str = ""  # a prediction whose answer the definition gives: until it is locked, pages show `before`
+    before: str = ""  # the definition without that answer
+
+    def now(self) -> str:
+        """The definition a page shows now: `before` while the prediction it would answer waits for a guess.
+
+        >>> Term("loss", "How wrong the model is.", "x").now()
+        'How wrong the model is.'
+        """
+        if self.until:
+            from lab_ui import predict  # a page's session: what this learner has locked
+
+            if predict.made(self.until) is None:
+                return self.before
+        return self.definition
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -61,7 +76,8 @@ def _pattern(form: str) -> re.Pattern:
 def _load() -> tuple[tuple[Term, ...], tuple[str, ...]]:
     doc = tomllib.loads(GLOSSARY_FILE.read_text(encoding="utf-8"))
     terms = tuple(
-        Term(t["term"], " ".join(t["definition"].split()), t["chapter"], tuple(t.get("aliases", ())), t.get("spelled_out", ""), t.get("source", ""))
+        Term(t["term"], " ".join(t["definition"].split()), t["chapter"], tuple(t.get("aliases", ())), t.get("spelled_out", ""), t.get("source", ""),
+             t.get("until", ""), " ".join(t.get("before", "").split()))
         for t in doc["term"]
     )
     return terms, tuple(doc.get("jargon", {}).get("words", ()))
@@ -134,15 +150,15 @@ def undefined(text: str, defined: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def help_text(term: str) -> str:
-    """A widget's tooltip: the term's definition (acronyms spelled out).
+    """A widget's tooltip: the term's definition (acronyms spelled out), as the page shows it now.
 
-    >>> help_text("temperature").startswith("**temperature**: A setting")
+    >>> help_text("token").startswith("**token**: ")
     True
     """
     t = lookup(term)
     if t is None:
         raise KeyError(f"{term!r} is not in {GLOSSARY_FILE.name}")
-    return f"**{t.heading}**: {t.definition}"
+    return f"**{t.heading}**: {t.now()}"
 
 
 def citation(source_key: str) -> str:
@@ -170,7 +186,7 @@ def words_box(names: tuple[str, ...] | list[str], key: str | None = None) -> Non
         return
     chosen = sorted({t.term: t for t in chosen}.values(), key=lambda t: t.term.lower())
     with st.expander(f"{WORDS_BOX_LABEL} ({len(chosen)}): what each technical word means", icon=":material/menu_book:"):
-        st.markdown("\n".join(f"- **{t.heading}**: {t.definition}" for t in chosen))
+        st.markdown("\n".join(f"- **{t.heading}**: {t.now()}" for t in chosen))
         try:
             st.page_link("pages/glossary.py", label="Every word, in the Glossary", icon=":material/dictionary:")
         except StreamlitAPIException:  # a page outside the app's navigation (a test script) has no Glossary to link to

@@ -28,7 +28,7 @@ def initial(term) -> str:
 def show(t, link: bool = True) -> None:
     chapter = course.chapter(t.chapter)
     with st.container(border=True):
-        st.markdown(f"**{t.heading}**  \n{t.definition}")
+        st.markdown(f"**{t.heading}**  \n{t.now()}")
         notes = []
         if t.aliases:
             notes.append("Also written: " + ", ".join(t.aliases))

@@ -81,3 +81,39 @@ def test_every_source_a_term_names_is_in_the_register():
     named = {t.source for t in glossary.terms() if t.source}
     assert named and named <= set(literature.sources()), sorted(named - set(literature.sources()))
     assert glossary.citation("sennrich2016") == literature.cite("sennrich2016") != "sennrich2016"
+
+
+def test_a_definition_that_answers_a_prediction_names_it_and_has_a_version_without_the_answer():
+    declared = {k for c in course.chapters() for k in c.predictions}
+    held = [t for t in glossary.terms() if t.until]
+    assert {t.term for t in held} >= {"temperature", "greedy decoding", "in-context learning", "divergence", "learning rate"}
+    for t in held:
+        assert t.until in declared, f"{t.term}: {t.until} is not a prediction of any chapter"
+        assert t.before and t.before != t.definition, t.term
+        assert not [k for k in glossary.used_in(t.before) if k.startswith("?")], t.term  # plain words too
+
+
+def test_the_words_box_and_a_tooltip_hold_back_an_answer_until_its_guess_is_locked():
+    """The audit: Generate's box said "below 1 the likely tokens get even likelier" above the question
+    "below 1, does the favourite's probability go up or down?"; Train a model's learning-rate tooltip said
+    "too large and the loss ... shoots up" above "what happens at learning rate 10?"."""
+    from gen_helpers import open_generation
+
+    temperature = glossary.lookup("temperature")
+
+    def box(at) -> str:
+        return "\n".join(m.value for m in at.markdown if m.value.startswith("- **"))
+
+    at = open_generation(ROOT)
+    assert f"**temperature**: {temperature.before}" in box(at) and temperature.definition not in box(at)
+    at.radio(key="predict_generation_temperature_guess").set_value("up").run()
+    at.button(key="predict_generation_temperature_lock").click().run()
+    assert f"**temperature**: {temperature.definition}" in box(at)
+    greedy = glossary.lookup("greedy decoding")
+    assert greedy.before in box(at) and greedy.definition not in box(at)  # its own question is still open
+
+    rate = glossary.lookup("learning rate")
+    at.switch_page("pages/training.py").run()
+    assert not at.exception, at.exception
+    slider = next(s for s in at.select_slider if s.key == "tr_lr")
+    assert rate.before in slider.help and "shoots up" not in slider.help
