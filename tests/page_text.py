@@ -136,6 +136,8 @@ def visible_text(node, skip_words_box: bool = True) -> list[str]:
         v = getattr(node, "value", None)
         if isinstance(v, str) and v:
             out.append(strip_tags(v) if kind == "html" else v)
+        if kind == "metric" and proto is not None:  # a tile's label and its tooltip are read as well as its value
+            out += [t for t in (proto.label, proto.help) if t]
     elif proto is not None and kind not in ("plotly_chart",):
         for attr in ("label", "help", "placeholder"):
             v = getattr(proto, attr, None)
