@@ -29,8 +29,8 @@ class Term:
     aliases: tuple[str, ...] = ()
     spelled_out: str = ""
     source: str = ""
-    until: str = ""  # a prediction whose answer the definition gives: until it is locked, pages show `before`
-    before: str = ""  # the definition without that answer
+    until: tuple[str, ...] = ()  # predictions whose answer the definition gives: until all are locked, pages show `before`
+    before: str = ""  # the definition without those answers
 
     def now(self) -> str:
         """The definition a page shows now: `before` while the prediction it would answer waits for a guess.
@@ -41,7 +41,7 @@ class Term:
         if self.until:
             from lab_ui import predict  # a page's session: what this learner has locked
 
-            if predict.made(self.until) is None:
+            if any(predict.made(key) is None for key in self.until):
                 return self.before
         return self.definition
 
@@ -77,7 +77,7 @@ def _load() -> tuple[tuple[Term, ...], tuple[str, ...]]:
     doc = tomllib.loads(GLOSSARY_FILE.read_text(encoding="utf-8"))
     terms = tuple(
         Term(t["term"], " ".join(t["definition"].split()), t["chapter"], tuple(t.get("aliases", ())), t.get("spelled_out", ""), t.get("source", ""),
-             t.get("until", ""), " ".join(t.get("before", "").split()))
+             tuple([t["until"]] if isinstance(t.get("until"), str) else t.get("until", ())), " ".join(t.get("before", "").split()))
         for t in doc["term"]
     )
     return terms, tuple(doc.get("jargon", {}).get("words", ()))

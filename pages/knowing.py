@@ -62,7 +62,7 @@ st.markdown("Below, a small model answers questions about invented people: some 
             "First guess what it does with the ones it never saw; then give it documents to read.")
 with st.expander("The details: what the research says"):
     st.markdown(
-        "A model asked about something it never saw still produces a well-formed answer, often with high confidence: a **hallucination**. "
+        "A model asked about something it never saw can still produce a well-formed answer: a **hallucination** (how sure it is of such answers is measured below). "
         f"{cite('kalai2024')} (*Calibrated language models must hallucinate*) prove that a model whose confidence is calibrated hallucinates on arbitrary facts at least "
         "about as often as the share of such facts that appeared exactly once in its training data, less its miscalibration: facts seen once are where its knowledge "
         f"thins out into guessing. **Retrieval-augmented generation** (RAG, {cite('lewis2020')}) puts documents fetched at question time into the prompt, so the model "
@@ -81,7 +81,7 @@ st.markdown(
 text_block(f"{f0.question}\n\nEncyclopedia entry of {f0.person}:\n{world.document(f0.person)}")
 
 # ---------------------------------------------------------------- 2. closed book
-st.header("2 · Closed book: confidence without knowledge")
+st.header("2 · Closed book: questions about people it never read about")
 # The shipped model's answers were measured once by the command that ships them (llm_core/retrieval/shipped_answers.py);
 # a model the learner fine-tuned is measured here.
 rows = memo(("closed", cb_name), lambda: (shared and shipped_closed_rows(closed, closed_tok, world, chapter_facts(world)))
@@ -233,18 +233,22 @@ if cmp is not None:
 else:
     st.caption("The closed and open book measured side by side appear once your guess is locked in.")
 trial = added_facts(world, 8, NEW_KIND_NAMES)  # 8 people in no document, one fact of each kind no model trained on
-gated, ungated, absent = memo(("added", rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: (
+# How many added facts the reader gets right is a hint at the open-book question just above: measured once it is locked.
+gated, ungated, absent = ([], [], []) if cmp is None else memo(("added", rd_name, chunk_size, k, min_score, tuple(docs.items())), lambda: (
     added_fact_rows(reader, reader_tok, world, trial, k, chunk_size, min_score=min_score), added_fact_rows(reader, reader_tok, world, trial, k, chunk_size),
     open_book_rows(reader, reader_tok, world, store, trial, k, min_score=min_score)), shared)
-ab = abstention_summary(absent, min_conf)
-st.markdown(
-    f"**Facts added to the store.** {len(trial)} facts about {len(trial) // len(NEW_KIND_NAMES)} people in no document, of kinds no model here was trained on "
-    f"({', '.join(NEW_KIND_NAMES)}), each added alone as the form below the question does: the reader answers **{sum(r.correct for r in gated)} of {len(gated)}** right "
-    f"reading only chunks that score at least {min_score:g}, and {sum(r.correct for r in ungated)} of {len(ungated)} when it reads every one of the top {k} "
-    "(then other people's facts of the same kind, which share the question's words, sit beside the right one). Asked the same questions before the facts are added, "
-    f"it withholds {ab['no_chunk'] + ab['low_confidence']} of {ab['n']} answers ({ab['no_chunk']} with no chunk scoring enough, {ab['low_confidence']} below "
-    f"{min_conf:.0%} confidence) and answers " + (f"{ab['answered']}, {ab['right']} of them right." if ab["answered"] else "none.")
-)
+if cmp is None:
+    st.caption("What the reader does with facts added to the store appears once your guess above is locked in.")
+else:
+    ab = abstention_summary(absent, min_conf)
+    st.markdown(
+        f"**Facts added to the store.** {len(trial)} facts about {len(trial) // len(NEW_KIND_NAMES)} people in no document, of kinds no model here was trained on "
+        f"({', '.join(NEW_KIND_NAMES)}), each added alone as the form below the question does: the reader answers **{sum(r.correct for r in gated)} of {len(gated)}** right "
+        f"reading only chunks that score at least {min_score:g}, and {sum(r.correct for r in ungated)} of {len(ungated)} when it reads every one of the top {k} "
+        "(then other people's facts of the same kind, which share the question's words, sit beside the right one). Asked the same questions before the facts are added, "
+        f"it withholds {ab['no_chunk'] + ab['low_confidence']} of {ab['n']} answers ({ab['no_chunk']} with no chunk scoring enough, {ab['low_confidence']} below "
+        f"{min_conf:.0%} confidence) and answers " + (f"{ab['answered']}, {ab['right']} of them right." if ab["answered"] else "none.")
+    )
 facts = [f for title, f in added.items() if title in docs]
 if facts:
     cb_right = sum(answer_with_confidence(closed, closed_tok, clean_document(f.question, closed_tok).text).text.strip() == f.value for f in facts)

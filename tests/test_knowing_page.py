@@ -68,6 +68,13 @@ def test_the_closed_book_answer_in_section_3_waits_for_section_2s_guess():
     fresh.radio(key="predict_knowing_unknown_confident_guess").set_value(fresh.radio(key="predict_knowing_unknown_confident_guess").options[0]).run()
     fresh.button(key="predict_knowing_unknown_confident_lock").click().run()
     assert any("Closed book (" in m.value for m in fresh.markdown if "kn-answer" in m.value)
+    # the added facts' figures ("the reader answers 22 of 24 right") would hint at section 3's open-book question
+    assert not any("Facts added to the store" in m.value for m in fresh.markdown)
+    assert any("facts added to the store appears once your guess above is locked in" in c.value for c in fresh.caption)
+    assert not any("confidence without knowledge" in h.value for h in fresh.header)  # the heading no longer answers section 2
+    fresh.slider(key="predict_knowing_open_book_guess").set_value(0).run()
+    fresh.button(key="predict_knowing_open_book_lock").click().run()
+    assert any("Facts added to the store" in m.value for m in fresh.markdown)
 
 
 def test_a_pasted_text_is_added_once_and_an_empty_question_is_named():
