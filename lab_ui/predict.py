@@ -74,8 +74,10 @@ def checkpoint(
     ask: Callable[[str, bool], Any],
     reveal: Callable[[Any], Reveal | None],
     pending: str = "The answer appears here once the model has what it needs.",
+    answered_by: str = "computed from the model",
 ) -> Reveal | None:
-    """Draw one "Predict, then see" checkpoint; returns the reveal once the guess is locked and the outcome known."""
+    """Draw one "Predict, then see" checkpoint; returns the reveal once the guess is locked and the outcome known.
+    `answered_by` says where the answer comes from ("read from the sweep shipped with the app" where nothing runs now)."""
     chapter_key = _chapter_of(key)
     record = made(key)
     widget_key = _guess_key(key)
@@ -86,8 +88,8 @@ def checkpoint(
         guess = ask(widget_key, record is not None)
         if record is None:
             st.button("Lock in my guess", key=f"predict_{key}_lock", on_click=_lock, args=(key, chapter_key), type="primary",
-                      disabled=guess is None, help="Your guess is kept; then the model runs and shows what really happens.")
-            st.caption("Make your guess first: the answer is computed from the model once you lock it in.")
+                      disabled=guess is None, help=f"Your guess is kept; then the answer, {answered_by}, shows what really happens.")
+            st.caption(f"Make your guess first: the answer is {answered_by} once you lock it in.")
             return None
         result = reveal(record["guess"])
         if result is None:
