@@ -10,6 +10,7 @@ dashes, markers and patterns as well as by colour.
 from __future__ import annotations
 
 import functools
+import html
 
 import numpy as np
 import plotly.graph_objects as go
@@ -66,26 +67,85 @@ NARROW_TITLE_PX = 600  # a box narrower than this gets the head map's title at 1
 GRID_TITLE_PX = 135  # a grid tile narrower than this shows only its first title line, "L1 H2"
 
 
-def head_map_css(box: str, T: int) -> str:
-    """CSS for the head map's box: tick labels no larger than a cell (the square plot is about the box's width
-    less 110 px of title, labels and colour bar, T cells across) and at most their own size; where a cell is
-    under 7 px (51 characters on a phone: 5 px), every second label, as large as two cells. The title is
-    smaller in a narrow box.
+# Below MIN_CELL_PX a cell (51 characters on a phone: 5 px), no label per cell can be read: the head map then shows, instead
+# of one label per cell, a ruler of every `ruler_step`-th position with its text ("10 s"; across: "10" over "s"), on
+# axes of its own (xaxis2, yaxis2) laid over the heatmap's. The CSS below shows one set or the other by the box's width
+# (the server does not know it), so the desktop view keeps a label per cell and no ruler.
+MIN_CELL_PX = 9  # a cell's label is as large as the cell: under 9 px, hard to read
+RULER_PX = 20  # the ruler's labels at least this far apart in the narrowest box it is made for
+PHONE_BOX_PX = 358  # a phone's (390 px) chart box
+TOUCHING = 0.55  # em a monospace character, for labels that may touch their neighbours (0.6 wide)
+RULER_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
 
-    >>> print(head_map_css(".b", 50).replace("}", "}\\n"))
-    .b .js-plotly-plot :is(.xtick,.ytick) text{font-size:clamp(6px, calc(1 * (100cqw - 110px) / 50), 11px)!important}
-    @container (max-width:460px){.b .js-plotly-plot :is(.xtick,.ytick):nth-of-type(2n){display:none}
-    .b .js-plotly-plot :is(.xtick,.ytick) text{font-size:clamp(6px, calc(2 * (100cqw - 110px) / 50), 11px)!important}
+
+def ruler_step(T: int, chrome: int = 147, box: int = PHONE_BOX_PX) -> int:
+    """Every how many positions the narrow head map's ruler has a label: RULER_PX apart or more in a `box` px box
+    (`chrome`: `chrome_px`).
+
+    >>> ruler_step(51), ruler_step(95), ruler_step(20), ruler_step(256), ruler_step(20, chrome=179)
+    (5, 10, 2, 25, 5)
+    """
+    cell = (box - chrome) / T
+    return next((k for k in RULER_STEPS if k * cell >= RULER_PX), RULER_STEPS[-1])
+
+
+def across_cell_px(labels: list[str], upright: bool = True) -> float:
+    """The narrowest cell in which the head map's labels across (upright, at their font: `tick_font` at most, the cell's
+    size below that) do not run into their neighbours: MIN_CELL_PX for one character each, more for tokens of several
+    (two neighbours' half widths, a monospace character 0.6 of the font wide, less a pixel or two: neighbours may touch,
+    as "·she·doth" did on a desktop). Labels on their side need MIN_CELL_PX.
+
+    >>> across_cell_px(list("abc")), across_cell_px(["·she", "·doth", "a"]), across_cell_px(["·she", "·doth"], upright=False)
+    (9, 32.2, 9)
+    """
+    if not upright or len(labels) < 2:
+        return MIN_CELL_PX
+    pair = max((len(a) + len(b)) / 2 for a, b in zip(labels, labels[1:]))
+    return MIN_CELL_PX if 0.6 * pair <= 1 else max(MIN_CELL_PX, round(TOUCHING * pair * tick_font(len(labels)), 1))
+
+
+def chrome_px(labels: list[str]) -> int:
+    """What of the head map's box is not cells across: the labels down (0.6 of the font a character), their axis title
+    and the colour bar (140 px; measured: 147 with one character a label, 179 with BPE tokens of up to 5).
+
+    >>> chrome_px(list("ab")), chrome_px(["ROMEO", "·doth"])
+    (148, 179)
+    """
+    return round(140 + 0.6 * tick_font(len(labels)) * max((len(p) for p in labels), default=1))
+
+
+def narrow_box_px(T: int, cell: float = MIN_CELL_PX, chrome: int = 147) -> int:
+    """The widest box in which the head map's T cells are under `cell` px: there the ruler replaces the labels."""
+    return round(cell * T) + chrome
+
+
+def head_map_css(box: str, labels: list[str], upright: bool = True) -> str:
+    """CSS for the head map's box (`labels`: its tick labels, `upright`: those across are): tick labels no larger than
+    a cell (the square plot is the box's width less `chrome_px`, T cells across) and at most their own size, the ruler
+    hidden; where a cell is under MIN_CELL_PX (down) or `across_cell_px` (across), the ruler (`ruler_step`) in place of
+    that axis' labels. The title is smaller in a narrow box.
+
+    >>> print(head_map_css(".b", list("ROMEO: O, she doth teach the torches to burn bright")).replace("}", "}\\n"))
+    .b .js-plotly-plot :is(.xtick,.ytick) text{font-size:clamp(6px, calc((100cqw - 147px) / 51), 11px)!important}
+    .b .js-plotly-plot :is(.x2tick,.y2tick){display:none}
+    @container (max-width:606px){.b .js-plotly-plot .xtick{display:none}
+    .b .js-plotly-plot .x2tick{display:inline}
+    }
+    @container (max-width:606px){.b .js-plotly-plot .ytick{display:none}
+    .b .js-plotly-plot .y2tick{display:inline}
     }
     @container (max-width:600px){.b .gtitle{font-size:12px!important}
     }
     <BLANKLINE>
     """
-    def fit(cells: int) -> str:
-        return f"{box} .js-plotly-plot :is(.xtick,.ytick) text{{font-size:clamp(6px, calc({cells} * (100cqw - 110px) / {T}), {tick_font(T)}px)!important}}"
+    T, chrome, plot = len(labels), chrome_px(labels), f"{box} .js-plotly-plot"
 
-    return (fit(1) + f"@container (max-width:{7 * T + 110}px){{{box} .js-plotly-plot :is(.xtick,.ytick):nth-of-type(2n){{display:none}}{fit(2)}}}"
-            f"@container (max-width:{NARROW_TITLE_PX}px){{{box} .gtitle{{font-size:12px!important}}}}")
+    def ruler_below(width: int, axis: str) -> str:
+        return f"@container (max-width:{width}px){{{plot} .{axis}tick{{display:none}}{plot} .{axis}2tick{{display:inline}}}}"
+
+    return (f"{plot} :is(.xtick,.ytick) text{{font-size:clamp(6px, calc((100cqw - {chrome}px) / {T}), {tick_font(T)}px)!important}}"
+            f"{plot} :is(.x2tick,.y2tick){{display:none}}" + ruler_below(narrow_box_px(T, across_cell_px(labels, upright), chrome), "x")
+            + ruler_below(narrow_box_px(T, MIN_CELL_PX, chrome), "y") + f"@container (max-width:{NARROW_TITLE_PX}px){{{box} .gtitle{{font-size:12px!important}}}}")
 
 
 def grid_css(box: str, n_head: int) -> str:
@@ -98,6 +158,11 @@ def grid_css(box: str, n_head: int) -> str:
     """
     return (f"@container (max-width:{GRID_TITLE_PX * n_head}px){{{box} .annotation-text tspan.line+tspan.line{{display:none}}"
             f"{box} .annotation-text{{transform:translateY(0.65em)}}}}")
+
+
+def upright_across(unit: str, T: int) -> bool:
+    """Whether the head map's labels across stand upright (characters, or up to 40 tokens) rather than on their side."""
+    return unit == "character" or T <= 40
 
 
 def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure:
@@ -122,10 +187,22 @@ def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure
         fig.add_shape(type="path", path=causal_mask_path(T), fillcolor=MASK_COLOUR, line=dict(width=0), layer="above", name="causal mask")
     font = tick_font(T)
     axis = dict(tickmode="array", tickvals=positions, ticktext=labels, tickfont=dict(size=font, family="monospace"), showgrid=False, zeroline=False)
+    # The ruler (head_map_css shows it where cells are too small for a label each): an empty trace puts the overlaid
+    # axes on the page; they match the heatmap's, zoom included. One empty cell as wide as the heatmap, so that the
+    # ranges stay the heatmap's (a scatter's markers padded them by 3 cells).
+    step = ruler_step(T, chrome_px(labels))
+    marks = list(range(0, T, step))
+    escaped = [html.escape(label, quote=False) for label in labels]  # markup of their own around them: plotly reads <br>
+    fig.add_trace(go.Heatmap(z=[[None]], x=[-0.5, T - 0.5], y=[-0.5, T - 0.5], xaxis="x2", yaxis="y2", colorscale=HEATMAP_SCALE,
+                             showscale=False, hoverinfo="skip", name="ruler"))
+    ruler = dict(tickmode="array", tickvals=marks, tickfont=dict(size=11, family="monospace"), showgrid=False, zeroline=False, showline=False)
     fig.update_layout(
         title=dict(text=f"Layer {layer + 1}, head {head + 1}: where each {unit} (row) looks", y=0.98),
-        xaxis=dict(axis, title=f"key: the {unit} looked at", side="top", tickangle=0 if unit == "character" or T <= 40 else -90),
+        xaxis=dict(axis, title=f"key: the {unit} looked at", side="top", tickangle=0 if upright_across(unit, T) else -90),
         yaxis=dict(axis, title=f"query: the {unit} looking", autorange="reversed", scaleanchor="x", constrain="domain"),
+        xaxis2=dict(ruler, overlaying="x", matches="x", side="top", tickangle=0,
+                    ticktext=[f"{i}<br>{escaped[i]}" if unit == "character" else str(i) for i in marks]),
+        yaxis2=dict(ruler, overlaying="y", matches="y", side="left", ticktext=[f"{i} {escaped[i]}" for i in marks]),
         height=900, margin=dict(l=10, r=10, t=90, b=10),
     )
     return fig

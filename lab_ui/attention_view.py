@@ -15,7 +15,19 @@ import streamlit as st
 import torch
 
 from lab_ui import charts, palette, predict
-from lab_ui.attention_figures import HEAD_MAP_ASPECT, contributions_figure, grid_aspect, grid_css, grid_figure, head_figure, head_map_css, lens_figure, residual_figure
+from lab_ui.attention_figures import (
+    HEAD_MAP_ASPECT,
+    contributions_figure,
+    grid_aspect,
+    grid_css,
+    grid_figure,
+    head_figure,
+    head_map_css,
+    lens_figure,
+    residual_figure,
+    short,
+    upright_across,
+)
 from lab_ui.chips import literal
 from llm_core import literature
 from llm_core.interpret.inspect_model import (
@@ -95,7 +107,8 @@ def head_chart(view: Inspection, layer: int, head: int, unit: str) -> None:
     else:
         caption = f"A single {unit} can only look at itself: its one weight is 1."
     charts.chart(head_figure(view, layer, head, unit), key="attention_head_map", caption=caption, table=rows,
-                 table_label="Where each row looks most, as a table", aspect=HEAD_MAP_ASPECT, box_css=lambda box: head_map_css(box, T))
+                 table_label="Where each row looks most, as a table", aspect=HEAD_MAP_ASPECT,
+                 box_css=lambda box: head_map_css(box, [short(p) for p in view.pieces], upright_across(unit, T)))
 
 
 def grid_chart(view: Inspection, layer: int, head: int, unit: str) -> None:

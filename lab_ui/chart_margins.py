@@ -30,7 +30,7 @@ MARGINS: dict[str, tuple[int, int, int, int]] = {
     "attention_head_map": (61, 86, 90, 10),
     "attention_residual": (73, 10, 50, 70),
     "bpe_curve": (80, 36, 41, 69),
-    "cost_chart": (82, 89, 40, 114),
+    "cost_chart": (110, 50, 60, 73),
     "emb_pos_sim_trained": (75, 91, 40, 69),
     "emb_pos_sim_untrained": (75, 91, 40, 69),
     "emb_pos_table_trained": (75, 83, 40, 69),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import textwrap
 
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
@@ -147,18 +149,38 @@ def heldout_result(fingerprint: str) -> dict | None:
     return None
 
 
+# A model's name on the compute chart's axis: wrapped at this many characters a line. The bars run across, names down the
+# axis: turned on their side under upright bars, the names overlapped and were cut off on a phone (390 px).
+NAME_LINE = 18
+
+
+def axis_name(name: str, width: int = NAME_LINE) -> str:
+    """A model's name for the compute chart's axis: escaped (plotly reads <b> and <br> in labels), on lines of at most
+    `width` characters (a longer word cut); the full name is in the chart's table.
+
+    >>> axis_name("1T (dense, shape estimated)"), axis_name("a<b")
+    ('1T (dense, shape<br>estimated)', 'a&lt;b')
+    """
+    return "<br>".join(html.escape(line, quote=False) for line in textwrap.wrap(name, width) or [name])
+
+
 def compute_chart(rows: list[dict]) -> go.Figure:
-    """Training compute (FLOPs) on a log axis: this app's model, measured, beside published models (named on the axis)."""
+    """Training compute (FLOPs) on a log axis: this app's model, measured, beside published models, as bars across with
+    the names down the axis, so they read at any width."""
+    decades = [math.log10(r["flops"]) for r in rows]
+    low = 3 * math.floor(min(decades) / 3)  # on a gridline (one every 10^3), below the smallest bar
+    high = max(decades) + 0.1 * (max(decades) - low)  # room on the right for the largest bar's value
     fig = go.Figure(go.Bar(
-        x=[r["name"] for r in rows], y=[r["flops"] for r in rows],
+        y=[axis_name(r["name"]) for r in rows], x=[r["flops"] for r in rows], orientation="h",
         marker_color=[palette.BLUE if r.get("ours") else palette.GREY for r in rows],
-        text=[f"{r['flops']:.1e}" for r in rows], textposition="outside",
-        hovertext=[r["note"] for r in rows], hoverinfo="text+y",
+        text=[f"{r['flops']:.1e}" for r in rows], textposition="outside", cliponaxis=False,
+        hovertext=[r["note"] for r in rows], hoverinfo="text+x",
     ))
-    fig.update_layout(title="Training compute, log scale: each gridline is 1,000x the one below", yaxis_type="log",
-                      yaxis_title="training compute (FLOPs)",  # spelled out where the chapter first uses it; longer, it ran off the chart
-                      height=400, margin=dict(t=40, l=0, r=0, b=0), yaxis=dict(exponentformat="power", dtick=3),  # a gridline every 10^3, as the title says
-                      xaxis=dict(tickangle=30))  # fixed: left to plotly, the angle (so the room below) depended on the order it drew in
+    fig.update_layout(title="Training compute, log scale:<br>each gridline is 1,000x the one before", height=80 + 46 * len(rows),
+                      margin=dict(t=60, l=0, r=50, b=40),
+                      xaxis=dict(type="log", exponentformat="power", dtick=3, range=[low, high],  # a gridline every 10^3, as the title says
+                                 title="training compute (FLOPs)"),  # spelled out where the chapter first uses it
+                      yaxis=dict(autorange="reversed"))  # yours first, at the top
     return fig
 
 

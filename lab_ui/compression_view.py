@@ -122,14 +122,18 @@ def beats_gzip_reveal(guess: str, result: dict | None, corpus: str) -> predict.R
     model_wins = model_bytes < gzip_bytes
     cheap = sum(1 for _, b in packed.pieces if b < 1) / max(1, len(packed.pieces))
     costliest = max(packed.pieces, key=lambda p: p[1]) if packed.pieces else ("", 0.0)
-    answer = (f"The model's file is {model_bytes:,} bytes ({8 * model_bytes / n:.2f} bits per character), gzip's {gzip_bytes:,} "
+    # On a short text the file's header dominates: its average per character can exceed every character's own cost
+    rate = (f"{8 * model_bytes / n:.2f} bits per character" if n >= 200 else
+            f"{8 * model_bytes / n:.2f} bits per character with its {packed.header_bytes}-byte header, {8 * packed.payload_bytes / n:.2f} without")
+    answer = (f"The model's file is {model_bytes:,} bytes ({rate}), gzip's {gzip_bytes:,} "
               f"({8 * gzip_bytes / n:.2f}): " + (f"the model wins by {gzip_bytes - model_bytes:,} bytes." if model_wins else
                                                   "a tie." if model_bytes == gzip_bytes else f"gzip wins by {model_bytes - gzip_bytes:,} bytes."))
     if model_wins:
         why = (f"{cheap:.0%} of the characters cost the model under 1 bit, because they continue the way the {corpus} text it learned "
                "from does; gzip can only save on strings it has already met in this text.")
     else:
-        why = (f"only {cheap:.0%} of the characters cost the model under 1 bit (its costliest, {costliest[0]!r}, {costliest[1]:.1f} bits): "
+        share = "none of the characters" if cheap == 0 else f"only {cheap:.0%} of the characters"
+        why = (f"{share} cost the model under 1 bit (its costliest, {costliest[0]!r}, {costliest[1]:.1f} bits): "
                f"this text does not continue the way the {corpus} text it learned from does" +
                (f", and {packed.n_escapes:,} character(s) were outside its vocabulary and had to be spelled out" if packed.n_escapes else "") +
                ". A model compresses well only what it predicts well.")

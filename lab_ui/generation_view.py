@@ -89,6 +89,24 @@ def short_labels(names: list[str]) -> bool:
     return all(len(html.unescape(n)) <= 1 for n in names)
 
 
+TICK_CHARS = 6  # a longer token (BPE) is cut to this many characters on the step chart's axis, "…" last; whole in hover and table
+# A BPE model's labels, several characters each, stand on their side (a fixed angle: plotly chose one by the width, and at
+# both widths ran them into each other and under the legend) at 10 px, narrow enough for the 20 bars' ~10 px each on a
+# phone; the legend sits at the figure's bottom edge (yref "container"), so plotly makes room for it below the labels.
+LONG_TICKS = dict(tickangle=-90, size=10, height=440)  # taller: on a phone the labels and the legend's 4 rows took most of 380 px
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0)
+
+
+def tick_name(name: str, limit: int = TICK_CHARS) -> str:
+    """A token's (escaped) label for the axis: at most `limit` characters, cut with "…" (escaped again).
+
+    >>> tick_name("&lt;tag&gt;"), tick_name("·together")
+    ('&lt;tag&gt;', '·toge…')
+    """
+    text = html.unescape(name)
+    return name if len(text) <= limit else html.escape(text[: limit - 1] + "…", quote=False)
+
+
 def chart_spec(tokenizer, view, title: str, top_n: int, shaped: bool = True) -> dict:
     """A plotly figure as a dict (built directly: ~10x cheaper than the graph_objects helpers).
 
@@ -100,7 +118,9 @@ def chart_spec(tokenizer, view, title: str, top_n: int, shaped: bool = True) -> 
     xs = list(range(len(rows)))
     names = [html.escape(label(tokenizer, r.token_id)) for r in rows]
     ticks = []
+    long = not short_labels(names)
     for r, name in zip(rows, names):
+        name = tick_name(name) if long else name
         shown = name if r.rank < top_n else f"{name} (#{r.rank + 1})"
         ticks.append(f"<i style='color:{palette.MUTED}'>{shown}</i>" if r.cut_by and shaped else f"<b>{shown}</b>" if r.chosen else shown)
     if shaped:
@@ -146,13 +166,12 @@ def chart_spec(tokenizer, view, title: str, top_n: int, shaped: bool = True) -> 
     annotations.append(dict(x=chosen_x, y=max(chosen.prob if shaped else 0, chosen.raw_prob), text="picked", showarrow=True, arrowhead=2,
                             axref="x", ax=chosen_x, ayref="y", ay=top * 1.17, yanchor="bottom",
                             font=dict(color=palette.INK), arrowcolor=palette.INK))
-    xaxis = dict(tickvals=xs, ticktext=ticks, tickfont=dict(family="monospace", size=13))
-    if short_labels(names):
-        xaxis["tickangle"] = 0
+    xaxis = dict(tickvals=xs, ticktext=ticks, tickfont=dict(family="monospace", size=LONG_TICKS["size"] if long else 13),
+                 tickangle=LONG_TICKS["tickangle"] if long else 0)
     layout = dict(
-        title=dict(text=title, font=dict(size=14)), barmode="group", height=380, margin=dict(t=50, b=40, l=50, r=60),
+        title=dict(text=title, font=dict(size=14)), barmode="group", height=LONG_TICKS["height"] if long else 380, margin=dict(t=50, b=40, l=50, r=60),
         xaxis=xaxis, yaxis=dict(title=dict(text="probability"), tickformat=".0%", range=[0, y_top], tickvals=y_ticks),
-        legend=dict(orientation="h", y=-0.14), shapes=shapes, annotations=annotations,
+        legend=LEGEND_BELOW if long else dict(orientation="h", y=-0.14), shapes=shapes, annotations=annotations,
     )
     if shaped:
         layout["yaxis2"] = dict(overlaying="y", side="right", range=[0, 1.05], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%",

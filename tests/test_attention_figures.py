@@ -12,11 +12,13 @@ from lab_ui.attention_figures import (
     LEVELS,
     MASK_COLOUR,
     MASKED_CODE,
+    across_cell_px,
     causal_mask_path,
     grid_colours,
     grid_figure,
     grid_image,
     head_figure,
+    head_map_css,
     lens_figure,
     token_strip_html,
 )
@@ -109,3 +111,48 @@ def test_lens_and_strip_show_the_inspection(view, char_tok):
     hostile = replace(view, pieces=["<script>"] + view.pieces[1:])
     strip = token_strip_html(hostile, weights, 5)
     assert "<script>" not in strip and "&lt;script&gt;" in strip  # token text is escaped
+
+
+def test_a_phone_reads_a_ruler_of_positions_where_cells_are_too_small_for_labels(view):
+    """Phone (390 px): 42-51 characters in a ~210 px square are 4-5 px a cell, and a label per cell (every second one,
+    as small as two cells) could not be read. The head map carries a ruler on axes of its own, laid over the heatmap's:
+    every k-th position with its text, far enough apart at a readable size; its CSS shows the ruler in place of the
+    labels in a narrow box and hides it in a wide one (the desktop view keeps a label per cell)."""
+    from lab_ui.attention_figures import PHONE_BOX_PX, RULER_PX, chrome_px, narrow_box_px, ruler_step
+
+    T = len(view.pieces)
+    fig = head_figure(view, 0, 0, "character")
+    k = ruler_step(T)
+    assert k > 1 and k * (PHONE_BOX_PX - chrome_px(view.pieces)) / T >= RULER_PX
+    x2, y2 = fig.layout.xaxis2, fig.layout.yaxis2
+    assert (x2.overlaying, x2.matches, y2.overlaying, y2.matches) == ("x", "x", "y", "y")
+    assert list(x2.tickvals) == list(range(0, T, k)) == list(y2.tickvals)
+    assert y2.ticktext[1] == f"{k} {view.pieces[k]}" and x2.ticktext[1] == f"{k}<br>{view.pieces[k]}"
+    assert x2.tickfont.size >= 11 and y2.tickfont.size >= 11
+    ruler = next(t for t in fig.data if t.name == "ruler")
+    assert (ruler.xaxis, ruler.yaxis) == ("x2", "y2") and list(ruler.x) == [-0.5, T - 0.5] == list(ruler.y)  # the heatmap's extent, unpadded
+    css = head_map_css(".b", view.pieces)
+    wide, across, down = css.split("@container")[:3]
+    box = narrow_box_px(T)
+    assert ".b .js-plotly-plot :is(.x2tick,.y2tick){display:none}" in wide and PHONE_BOX_PX < box < 840
+    assert across == f" (max-width:{box}px){{.b .js-plotly-plot .xtick{{display:none}}.b .js-plotly-plot .x2tick{{display:inline}}}}"
+    assert down == f" (max-width:{box}px){{.b .js-plotly-plot .ytick{{display:none}}.b .js-plotly-plot .y2tick{{display:inline}}}}"
+
+
+def test_token_labels_give_way_to_the_ruler_where_they_would_run_into_each_other():
+    """A BPE model's labels across stand upright (up to 40 tokens): on a phone, 20 tokens of up to 8 characters in
+    ~9 px cells ran into each other, and the labels down, wider than one character, left cells smaller than their font.
+    Across, the ruler takes over below the width at which two neighbours overlap; down, below MIN_CELL_PX a cell of the
+    plot that the wider labels leave."""
+    from lab_ui.attention_figures import MIN_CELL_PX, PHONE_BOX_PX, TOUCHING, chrome_px, narrow_box_px, tick_font
+
+    pieces = ["ROMEO", ":", "·O", ",", "·she", "·doth", "·t", "ea", "ch", "·the", "·t", "or", "che", "s", "·to", "·b", "urn", "·b", "ri", "ght"]
+    T, chrome = len(pieces), chrome_px(pieces)
+    cell = across_cell_px(pieces)
+    assert cell == round(TOUCHING * (4 + 5) / 2 * tick_font(T), 1)  # "·she" beside "·doth", touching at most
+    assert PHONE_BOX_PX < narrow_box_px(T, cell, chrome) < 840  # the ruler across on a phone, the labels on a desktop
+    assert chrome > chrome_px(list("ab")) and PHONE_BOX_PX < narrow_box_px(T, MIN_CELL_PX, chrome)  # down, too, on a phone
+    assert across_cell_px(pieces, upright=False) == MIN_CELL_PX == across_cell_px(list("abc"))
+    css = head_map_css(".b", pieces)
+    assert f"(max-width:{narrow_box_px(T, cell, chrome)}px){{.b .js-plotly-plot .xtick{{display:none}}" in css
+    assert f"calc((100cqw - {chrome}px) / {T})" in css

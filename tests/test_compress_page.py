@@ -84,6 +84,8 @@ def test_beats_gzip_reveal_is_computed_by_compressing_the_text_with_both(at):
     model_bytes, gzip_bytes = len(result["packed"].data), len(gzip.compress(text.encode(), compresslevel=9, mtime=0))
     page = html_blocks(at)
     assert f"The model's file is {model_bytes:,} bytes" in page and f"gzip's {gzip_bytes:,}" in page
+    packed = result["packed"]  # a short text: the header's share is named apart (its average alone exceeded every character's cost)
+    assert f"with its {packed.header_bytes}-byte header, {8 * packed.payload_bytes / len(text):.2f} without" in page
     assert progress(at)["compression_beats_gzip"]["right"] is (gzip_bytes < model_bytes)
     assert any("Round trip exact" in s.value and f"{len(text):,} characters" in s.value for s in at.success)
     for name in ("gzip -9", "bzip2 -9", "xz -9e", "order-3 count model", "+ range coder"):
@@ -256,3 +258,23 @@ def test_a_bpe_model_of_a_users_text_is_read_from_its_record(at, shakespeare):
     guess(at, "compression_run_vs_train", "about 3 times as many")
     assert f"About {3 * 64_000:,} tokens" in html_blocks(at)
     assert not BAD_NUMBERS.search(page_text(at))
+
+
+def test_the_compute_chart_names_its_models_down_the_axis():
+    """Phone (390 px): the model names, turned on their side under upright bars, overlapped and were cut off. The bars
+    now run across, the names down the axis on lines of at most NAME_LINE characters (escaped), the full names in the
+    table; the log axis keeps a gridline every 10^3 and room for every bar and its value."""
+    import html
+
+    from lab_ui import compression_figures as figs
+
+    rows = figs.compute_rows("Shakespeare <bundled> with a long name (yours)", 2.1e13, 12.0)
+    fig = figs.compute_chart(rows)
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.x) == [r["flops"] for r in rows]
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.dtick == 3 and fig.layout.yaxis.autorange == "reversed"
+    lines = [html.unescape(line) for label in bar.y for line in label.split("<br>")]
+    assert max(len(line) for line in lines) <= figs.NAME_LINE and "<bundled>" not in "".join(bar.y)
+    assert [html.unescape(label.replace("<br>", " ")) for label in bar.y] == [r["name"] for r in rows]
+    low, high = fig.layout.xaxis.range
+    assert low % 3 == 0 and low < math.log10(min(bar.x)) and high > math.log10(max(bar.x))

@@ -406,3 +406,31 @@ def test_a_gpt2_tokenizer_model_works_and_stops_at_its_end_token():
     step(at)
     assert session(at).stopped and "stop token" in next(m.value for m in at.markdown if "new tokens" in m.value)
     assert at.button(key="gen_step").disabled and at.button(key="gen_play").disabled and not at.exception
+
+
+class WordTokens:
+    """A tokenizer with a BPE model's kind of tokens: several characters each, some longer than the axis shows."""
+
+    texts = [" the", " and", "ing", " together", "<b>", " thou", "ROMEO", " shall"] + [f" w{i:02d}" for i in range(32)]
+
+    def token_text(self, token_id: int) -> str:
+        return self.texts[token_id]
+
+
+def test_a_bpe_models_labels_stand_on_their_side_short_and_above_the_legend():
+    """Phone (390 px): a BPE model's labels, several characters each, were turned by plotly at an angle of its choosing
+    and ran into each other and under the legend (at 1300 px too). They now stand on their side at a fixed angle, at
+    10 px, cut to TICK_CHARS characters (whole in hover and in the table), the legend at the figure's bottom edge so
+    plotly makes room for it below them, the figure taller for that."""
+    from llm_core.generation.stepper import step_view
+
+    tokenizer = WordTokens()
+    logits = torch.linspace(3.0, 0.0, len(tokenizer.texts))
+    spec = gv.chart_spec(tokenizer, step_view(logits, Shaping(0.8, None, 0.9), 0.05, 20), "t", 20)
+    layout = spec["layout"]
+    assert layout["xaxis"]["tickangle"] == -90 and layout["xaxis"]["tickfont"]["size"] == gv.LONG_TICKS["size"] <= 10 and layout["height"] > 380
+    shown = [html.unescape(re.sub(r"<[^>]+>", "", t)).split(" (#")[0] for t in layout["xaxis"]["ticktext"]]
+    assert max(len(t) for t in shown) <= gv.TICK_CHARS and "·toge…" in shown and "<b>" in shown
+    assert "&lt;b&gt;" in "".join(layout["xaxis"]["ticktext"])  # the token's own markup is escaped, not read by plotly
+    assert "·together" in [c[0] for c in spec["data"][0]["customdata"]]  # whole in the hover
+    assert layout["legend"]["yref"] == "container" and layout["legend"]["y"] == 0
