@@ -198,8 +198,8 @@ def head_figure(view: Inspection, layer: int, head: int, unit: str) -> go.Figure
     ruler = dict(tickmode="array", tickvals=marks, tickfont=dict(size=11, family="monospace"), showgrid=False, zeroline=False, showline=False)
     fig.update_layout(
         title=dict(text=f"Layer {layer + 1}, head {head + 1}: where each {unit} (row) looks", y=0.98),
-        xaxis=dict(axis, title=f"key: the {unit} looked at", side="top", tickangle=0 if upright_across(unit, T) else -90),
-        yaxis=dict(axis, title=f"query: the {unit} looking", autorange="reversed", scaleanchor="x", constrain="domain"),
+        xaxis=dict(axis, title=f"the {unit} looked at", side="top", tickangle=0 if upright_across(unit, T) else -90),
+        yaxis=dict(axis, title=f"the {unit} looking", autorange="reversed", scaleanchor="x", constrain="domain"),
         xaxis2=dict(ruler, overlaying="x", matches="x", side="top", tickangle=0,
                     ticktext=[f"{i}<br>{escaped[i]}" if unit == "character" else str(i) for i in marks]),
         yaxis2=dict(ruler, overlaying="y", matches="y", side="left", ticktext=[f"{i} {escaped[i]}" for i in marks]),

@@ -84,12 +84,33 @@ def legend_html() -> str:
 
 
 def surprises(pieces: list[tuple[str, float]], count: int = 5, context: int = 12) -> list[dict]:
-    """The `count` most expensive pieces with a little text before them, for a table."""
+    """The `count` most expensive pieces with a little text before them, for a table; "at character" tells
+    apart two rows with the same text (a name that comes back costs about as much again).
+
+    >>> surprises([("a", 0.5), ("b", 9.0), ("a", 0.4), ("b", 8.0)], count=2, context=1)
+    [{'at character': 2, 'after': "'a'", 'came': "'b'", 'bits': '9.0'}, {'at character': 4, 'after': "'a'", 'came': "'b'", 'bits': '8.0'}]
+    """
+    starts = [0]
+    for piece, _ in pieces:
+        starts.append(starts[-1] + len(piece))
     order = sorted(range(len(pieces)), key=lambda i: -pieces[i][1])[:count]
     rows = []
     for i in sorted(order, key=lambda i: -pieces[i][1]):
         before = "".join(p for p, _ in pieces[max(0, i - context) : i])
-        rows.append({"after": repr(before), "came": repr(pieces[i][0]), "bits": f"{pieces[i][1]:.1f}"})
+        rows.append({"at character": starts[i] + 1, "after": repr(before), "came": repr(pieces[i][0]), "bits": f"{pieces[i][1]:.1f}"})
+    return rows
+
+
+def every_piece(pieces: list[tuple[str, float]]) -> list[dict]:
+    """Every piece with where it starts and what it cost: the coloured text's figures as a table (no hover needed).
+
+    >>> every_piece([("a", 0.5), ("\\n", 3.25)])
+    [{'at character': 1, 'piece': "'a'", 'bits': '0.50'}, {'at character': 2, 'piece': "'\\\\n'", 'bits': '3.25'}]
+    """
+    rows, at = [], 1
+    for piece, bits in pieces:
+        rows.append({"at character": at, "piece": repr(piece), "bits": f"{bits:.2f}"})
+        at += len(piece)
     return rows
 
 

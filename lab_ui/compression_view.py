@@ -171,8 +171,13 @@ def show_live_result(result: dict, text: str, model_name: str) -> None:
                        on_click="ignore")  # sent when clicked, not with every run (model_files.py says why)
     st.subheader("Where the model spent its bits")
     st.markdown(figs.legend_html() + figs.bits_html(packed.pieces), unsafe_allow_html=True)
-    st.caption("Each character's background says what it cost (with a mouse, hover a character for its figure). The most surprising ones, in figures:")
+    st.caption("Each character's background says what it cost (with a mouse, hover a character for its figure; every figure is in the table "
+               "below). The most surprising ones:")
     st.markdown(table_html(figs.surprises(packed.pieces)), unsafe_allow_html=True)
+    # Drawn once opened: a 5,000-character text is a table of 5,000 rows, not to be sent with every run
+    every = st.expander(f"What each of the {len(packed.pieces):,} pieces cost, as a table", key="compress_every_piece", on_change="rerun")
+    if every.open:
+        every.markdown(table_html(figs.every_piece(packed.pieces)), unsafe_allow_html=True)
 
 
 # ---- bits per character on held-out text -------------------------------------------------------

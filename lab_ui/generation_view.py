@@ -318,7 +318,9 @@ def context_note(prompt_length: int, max_new: int, block: int) -> str:
 def show_step_numbers(view, chosen: str, context_start: int, context_length: int, block: int, shaped: bool = True) -> None:
     """One step's entropy, its random draw and the window the model saw (all from the step's stored numbers).
     `shaped=False`: the raw entropy only (the shaped one would answer the temperature prediction)."""
-    st.metric("Entropy, raw", f"{no_minus_zero(view.raw_entropy):.2f} nats", help="0 = certain; ln V = a uniform guess over the vocabulary.")
+    st.metric("Entropy, raw", f"{no_minus_zero(view.raw_entropy):.2f} nats",
+              help=f"How unsure the model is of the next token: 0 when it is certain, {math.log(view.vocab_size):.2f} when every one of its "
+                   f"{view.vocab_size:,} tokens is equally likely (the natural log of {view.vocab_size:,}).")
     if shaped:
         st.metric("Entropy, shaped", f"{no_minus_zero(view.entropy):.2f} nats", delta=f"{no_minus_zero(view.entropy - view.raw_entropy):+.2f}", delta_color="off")
         st.caption(
@@ -327,7 +329,10 @@ def show_step_numbers(view, chosen: str, context_start: int, context_length: int
         )
     else:
         st.caption(f"As uncertain as a fair choice among **{math.exp(view.raw_entropy):.1f}** tokens (raw).")
-    if view.shaping.temperature:
+    if view.shaping.temperature and not shaped:  # the draw is read against the shaped bars, which wait for the temperature guess
+        st.caption(f"The random draw was **{view.draw:.3f}**; how it picked {literal(repr(chosen))} from the bars your settings shaped "
+                   "shows once your temperature guess is locked in.")
+    elif view.shaping.temperature:
         st.caption(
             f"The random draw was **{view.draw:.3f}**: walking down the shaped bars from the most likely, the running "
             f"total first passes it at {literal(repr(chosen))} (rank {view.chosen_rank + 1})."

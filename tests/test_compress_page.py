@@ -278,3 +278,18 @@ def test_the_compute_chart_names_its_models_down_the_axis():
     assert [html.unescape(label.replace("<br>", " ")) for label in bar.y] == [r["name"] for r in rows]
     low, high = fig.layout.xaxis.range
     assert low % 3 == 0 and low < math.log10(min(bar.x)) and high > math.log10(max(bar.x))
+
+
+def test_every_pieces_cost_is_a_table_once_opened_and_repeated_surprises_say_where(at):
+    """The coloured text gave each character's cost by colour and hover alone (no hover on a phone)."""
+    text = "ZQX and ZQX again"
+    at.text_area(key="compress_text").input(text).run()
+    guess(at, "compression_beats_gzip", "gzip: fewer bytes")
+    pieces = at.session_state["compress_result"]["packed"].pieces
+    assert not any("piece</th>" in m.value for m in at.markdown)  # closed: not sent
+    top = next(m.value for m in at.markdown if "came</th>" in m.value)
+    assert "at character</th>" in top  # the five costliest name where each is
+    at.session_state["compress_every_piece"] = True
+    at.run()
+    table = next(m.value for m in at.markdown if "piece</th>" in m.value)
+    assert table.count("<tr>") == len(pieces) + 1 and sum(len(p) for p, _ in pieces) == len(text)

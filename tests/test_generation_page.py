@@ -434,3 +434,16 @@ def test_a_bpe_models_labels_stand_on_their_side_short_and_above_the_legend():
     assert "&lt;b&gt;" in "".join(layout["xaxis"]["ticktext"])  # the token's own markup is escaped, not read by plotly
     assert "·together" in [c[0] for c in spec["data"][0]["customdata"]]  # whole in the hover
     assert layout["legend"]["yref"] == "container" and layout["legend"]["y"] == 0
+
+
+def test_before_the_temperature_guess_the_draw_is_not_read_against_bars_the_page_does_not_show():
+    """The audit: "walking down the shaped bars ... first passes it at 'A' (rank 4)" sat beside the raw bars
+    (shaped ones wait for the guess), on which the running total at 'A' had not yet passed the draw."""
+    app = step(open_generation(ROOT))
+    captions = [c.value for c in app.caption]
+    assert not any("walking down the shaped bars" in c for c in captions)
+    assert any(c.startswith("The random draw was") and "once your temperature guess is locked in" in c for c in captions)
+    entropy = next(m for m in app.metric if m.label == "Entropy, raw")
+    assert "ln V" not in entropy.proto.help and "equally likely" in entropy.proto.help
+    lock_temperature_guess(app)
+    assert any("walking down the shaped bars" in c.value for c in step(app).caption)
