@@ -131,8 +131,21 @@ def _reveal_30s(guess):
         f"Your run *{name}* had a validation loss of **{value:.2f}** after {SECONDS:g} s of training ({how}, around step {step:,}).",
         miss <= CLOSE_ENOUGH,
         f"{start}in those {SECONDS:g} s it made about {step:,} steps, each one nudging every parameter a little against the loss. "
-        f"Your guess was {miss:.2f} {'above' if guess > value else 'below'} it" + (" (within 0.2 counts as right)." if miss <= CLOSE_ENOUGH else "."),
+        f"Your guess was {miss:.2f} {'above' if guess > value else 'below'} it; {close_enough_words(miss)}",
     )
+
+
+def close_enough_words(miss: float) -> str:
+    """How close a guess of the 30 s loss must be to count as right, said in the reveal whether it was or not (a
+    newcomer's audit: a miss said only "Your guess was 0.70 above it", the rule appeared only when right).
+
+    >>> close_enough_words(0.7)
+    'a guess counts as right within 0.2 of the measured loss, above or below, and this one was not.'
+    >>> close_enough_words(0.1)
+    'a guess counts as right within 0.2 of the measured loss, above or below, and this one was.'
+    """
+    rule = f"a guess counts as right within {CLOSE_ENOUGH:g} of the measured loss, above or below"
+    return f"{rule}, and this one was." if miss <= CLOSE_ENOUGH else f"{rule}, and this one was not."
 
 
 def _reveal_lr10(guess):
@@ -202,7 +215,8 @@ def predictions(vocab_size: int, uniform: float, unigram: float) -> None:
     with c1:
         predict.checkpoint(
             "training_val_after_30s",  # = VAL_30S (tests/test_course.py reads the key as written)
-            f"With the settings above, what will the validation loss be after {SECONDS:g} s of training? For scale: guessing every one of "
+            f"With the settings above, what will the validation loss be after {SECONDS:g} s of training? A guess within {CLOSE_ENOUGH:g} of the "
+            f"measured loss, above or below, counts as right. For scale: guessing every one of "
             f"the {vocab_size:,} tokens equally likely scores {uniform:.2f}; knowing only how often each token occurs scores {unigram:.2f}.",
             predict.number("Your guess: the validation loss after 30 s", 0.0, 20.0, 0.05, "%.2f"), _reveal_30s,
             pending=f"Lock in your guess, then press **Train** for at least {SECONDS:g} s: the answer appears when your run has trained that long.",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import threading
 import time
 from functools import partial
@@ -310,6 +311,56 @@ def loss_jump(records, uniform: float) -> str | None:
     if len(points) == 1 or peak is points[0]:
         return f"to {peak[1]:.2f} by step {peak[0]:,}, its first {'and only ' if len(points) == 1 else ''}measurement (an untrained model scores about {uniform:.2f})"
     return f"from {points[0][1]:.2f} to {peak[1]:.2f}"
+
+
+def worker_threads(backend: str) -> int:
+    """The torch threads a training job starts with, before any trial: in a worker process, what OMP_NUM_THREADS
+    says as the worker inherits it from this server (the tests set 1), else torch's count at import here (one per
+    core); inside this server, its training threads' count (`llm_core.model.device.TRAINING_THREADS`)."""
+    from llm_core.model.device import TRAINING_THREADS
+
+    if backend != "thread":
+        try:
+            return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+        except ValueError:  # unset (or a list of counts): torch's own count
+            pass
+    return TRAINING_THREADS
+
+
+def where_it_trains(device_label: str, on_cpu: bool, backend: str, threads: int, fixed: str = "") -> str:
+    """Where and how a run trains, in plain words, for the caption beside the Train button. The thread count is
+    `llm_core.workers.threads`': a worker starts with torch's count (one per core) and now and then times a second
+    of training with one fewer, keeping whichever measures faster (another count must win clearly); a count
+    fixed by LLM_LAB_WORKER_THREADS is not tried. A newcomer could not parse the old wording ("in a worker
+    process, which uses one thread fewer while that measures faster (a busy server)").
+
+    >>> print(where_it_trains("CPU, 2 cores", True, "process", 2))  # doctest: +NORMALIZE_WHITESPACE
+    Trains on **CPU, 2 cores**, in a worker process: a separate program this server starts to do the training, so the pages stay
+    quick meanwhile. It shares each step's arithmetic between 2 cores, or 1 when that trains faster, as it can on a busy server
+    (it tries now and then).
+    >>> print(where_it_trains("NVIDIA H100", False, "process", 16))
+    Trains on **NVIDIA H100**, in a worker process: a separate program this server starts to do the training, so the pages stay quick meanwhile.
+    >>> print(where_it_trains("CPU, 1 core", True, "thread", 1))
+    Trains on **CPU, 1 core**, inside this server's own program (it is set up so), beside the pages it serves.
+    >>> where_it_trains("CPU, 4 cores", True, "process", 4, fixed="3").endswith("It shares each step's arithmetic between 3 cores, as this server is set up to.")
+    True
+    """
+    where = {"thread": "inside this server's own program (it is set up so), beside the pages it serves",
+             "ray": "on a Ray cluster: other machines this server hands the training to, so the pages stay quick meanwhile"}.get(
+        backend, "in a worker process: a separate program this server starts to do the training, so the pages stay quick meanwhile")
+    text = f"Trains on **{device_label}**, {where}."
+    if not on_cpu or backend == "ray":  # a GPU's threads, or another machine's cores: nothing this server can say
+        return text
+    try:
+        n = max(1, int(fixed.strip()))  # as ThreadTuner.for_this_machine reads it
+    except ValueError:  # unset, or not a number (ignored there too)
+        n = None
+    if n is not None:
+        return text + (f" It shares each step's arithmetic between {n} cores" if n != 1 else " It does each step's arithmetic on 1 core") + ", as this server is set up to."
+    if threads <= 1:
+        return text
+    return text + (f" It shares each step's arithmetic between {threads} cores, or {threads - 1} when that trains faster, as it can on a busy "
+                   "server (it tries now and then).")
 
 
 def log_every(step_s: float | None) -> int:

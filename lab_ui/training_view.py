@@ -137,16 +137,19 @@ def estimate_line(run, records, active: bool, steps: int, elapsed_s: float) -> s
     >>> run = NS(cfg=NS(time_budget_s=60.0, max_steps=10_000_000), estimated_step_s=60 / 685)
     >>> records = [NS(step=s, elapsed_s=s / 4) for s in range(10, 50, 10)] + [NS(step=60, elapsed_s=15.0)]
     >>> estimate_line(run, records, True, 60, 15.0)
-    'At the 4.0 steps per second of its last 5.0 s, this run makes roughly 240 steps in all, if it keeps that speed (the estimate before the run said about 680).'
+    'At the 4.0 steps per second of its last 5.0 s, this run makes roughly 240 steps in all, if it keeps that speed; before the run the estimate was about 680 steps in all.'
     >>> estimate_line(run, records, False, 188, 60.0)
-    'It made 188 steps in 60.0 s of training, 3.1 steps per second on average (the estimate before the run said about 680).'
+    'It made 188 steps in 60.0 s of training, 3.1 steps per second on average; before the run the estimate was about 680 steps in all.'
+
+    The estimate before a time-budget run is a count of steps, said with its unit: "(the estimate before the run
+    said about 11)" after "6.4 steps per second" read as 11 steps per second (a newcomer's audit).
     """
     if steps < 5 or elapsed_s <= 0:
         return None
     cfg, before = run.cfg, run.estimated_step_s
     average = steps / elapsed_s
     if cfg.time_budget_s:
-        said = f" (the estimate before the run said about {approx(cfg.time_budget_s / before)})" if before else ""
+        said = f"; before the run the estimate was about {approx(cfg.time_budget_s / before)} steps in all" if before else ""
     else:
         said = f" (the estimate before the run said about {fmt_seconds(cfg.max_steps * before)} in all)" if before else ""
     if not active:
@@ -328,35 +331,64 @@ def loss_table(records, x_label: str, x_of, final=None) -> list[dict]:
     return rows
 
 
-def lr_caption(cfg, latest, steps: int, active: bool, stop_reason: str | None) -> str:
-    """What the learning-rate chart shows, fitted to the steps the run made (a run of 5 steps never finished its warmup).
+def falls_to_zero(cfg) -> str:
+    """How the learning rate falls after its warmup, in words true for the run's budget (after "fall", "fell" or
+    "fallen"). A step budget's schedule is a function of the step: smooth, step by step. A time budget's follows
+    the training clock (`llm_core.training.loop`: progress is the share of the budget's seconds of training used,
+    evaluations not counted), so a step that took longer moves the rate further than a quick one.
 
     >>> from types import SimpleNamespace as NS
-    >>> cfg = NS(lr=10.0, warmup_steps=10)
+    >>> falls_to_zero(NS(time_budget_s=None))
+    'smoothly to 0 by the end of the run (a cosine schedule)'
+    >>> falls_to_zero(NS(time_budget_s=60.0))
+    'to 0 by the end of its 60.0 s of training along a cosine schedule that follows the clock (seconds of training, evaluations not counted), not the step count'
+    """
+    if cfg.time_budget_s:
+        return (f"to 0 by the end of its {fmt_seconds(cfg.time_budget_s)} of training along a cosine schedule that follows the clock "
+                "(seconds of training, evaluations not counted), not the step count")
+    return "smoothly to 0 by the end of the run (a cosine schedule)"
+
+
+CLOCK_KINKS = (" Drawn against steps, that curve is smooth only where the steps took equal time: where some took longer (a busy server), "
+               "more of the budget passed during each of them, so the rate fell further per step there, a kink or a drop.")
+
+
+def lr_caption(cfg, latest, steps: int, active: bool, stop_reason: str | None) -> str:
+    """What the learning-rate chart shows, fitted to the steps the run made (a run of 5 steps never finished its warmup)
+    and to its budget: a time budget's schedule follows the clock, so per step its curve has kinks where steps took
+    uneven time (a newcomer's audit read "fell smoothly" under a curve with visible kinks and drops).
+
+    >>> from types import SimpleNamespace as NS
+    >>> cfg = NS(lr=10.0, warmup_steps=10, time_budget_s=None)
     >>> print(lr_caption(cfg, NS(lr=6.0, lr_scale=0.6), 5, False, "diverged: the loss jumped"))
     The learning rate ended at 6, 60% of its peak 10. It rises over the first 10 steps (warmup); this run made only 5 steps, so it never reached its peak. ...
     >>> lr_caption(cfg, NS(lr=6.0, lr_scale=0.6), 5, False, "diverged: the loss jumped").endswith("The run diverged, so the rest of its schedule (a cosine fall to 0) was never used.")
     True
-    >>> lr_caption(NS(lr=0.004, warmup_steps=10), NS(lr=0.0004, lr_scale=0.1), 0, False, "stopped by user")
+    >>> lr_caption(NS(lr=0.004, warmup_steps=10, time_budget_s=None), NS(lr=0.0004, lr_scale=0.1), 0, False, "stopped by user")
     'No training step ran, so no learning rate was used: it would have risen to 0.004 over the first 10 steps (warmup), then fallen smoothly to 0 by the end of the run (a cosine schedule).'
-    >>> lr_caption(NS(lr=0.004, warmup_steps=10), None, 0, False, "stopped by user").startswith("No training step ran")
+    >>> lr_caption(NS(lr=0.004, warmup_steps=10, time_budget_s=None), None, 0, False, "stopped by user").startswith("No training step ran")
     True
+    >>> print(lr_caption(NS(lr=0.004, warmup_steps=10, time_budget_s=None), NS(lr=0.0, lr_scale=0.0), 300, False, "reached the step limit"))
+    The learning rate ended at 0, 0% of its peak 0.004. It rose over the first 10 steps (warmup) and fell smoothly to 0 by the end of the run (a cosine schedule).
+    >>> print(lr_caption(NS(lr=0.004, warmup_steps=10, time_budget_s=30.0), NS(lr=0.0, lr_scale=0.0), 223, False, "reached the time budget"))
+    The learning rate ended at 0, 0% of its peak 0.004. It rose over the first 10 steps (warmup) and fell to 0 by the end of its 30.0 s ... not the step count. Drawn against steps, ...
     """
     warm = f" over the first {plural(cfg.warmup_steps, 'step')} (warmup)" if cfg.warmup_steps else ""
+    falls = falls_to_zero(cfg)
     if latest is None or steps == 0:
-        return (f"No training step ran, so no learning rate was used: it would have risen to {cfg.lr:g}{warm}, then fallen smoothly to 0 by the end of the run "
-                "(a cosine schedule)." if not active else  # ended, even before the worker's first report (a busy server)
-                f"The learning rate will rise to {cfg.lr:g}{warm}, then fall smoothly to 0 by the end (a cosine schedule).")
+        return (f"No training step ran, so no learning rate was used: it would have risen to {cfg.lr:g}{warm}, then fallen {falls}."
+                if not active else  # ended, even before the worker's first report (a busy server)
+                f"The learning rate will rise to {cfg.lr:g}{warm}, then fall {falls}.")
     text = f"The learning rate {'is now' if active else 'ended at'} {latest.lr:.2g}, {latest.lr_scale:.0%} of its peak {cfg.lr:g}."
     reason = stop_reason or ""
     cut = not active and (reason.startswith("diverged") or (reason.startswith("stopped") and latest.lr_scale > 0.01))  # ended before its schedule did
     if cfg.warmup_steps and steps < cfg.warmup_steps:
         text += (f" It rises over the first {plural(cfg.warmup_steps, 'step')} (warmup); this run {'has made' if active else 'made'} only {plural(steps, 'step')}, "
                  f"so it {'is still rising' if active else 'never reached its peak'}.")
-    elif cut:
-        text += f" It rose{warm}, and was to fall smoothly to 0 by the end of the run (a cosine schedule)."
     else:
-        text += f" It rose{warm} and {'falls' if active else 'fell'} smoothly towards 0 by the end of the run (a cosine schedule)."
+        text += f" It rose{warm}, and was to fall {falls}." if cut else f" It rose{warm} and {'falls' if active else 'fell'} {falls}."
+        if cfg.time_budget_s:
+            text += CLOCK_KINKS
     if not active and reason.startswith("diverged"):
         text += " The run diverged, so the rest of its schedule (a cosine fall to 0) was never used."
     elif not active and latest.lr_scale > 0.01 and reason.startswith("stopped"):

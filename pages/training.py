@@ -17,6 +17,7 @@ from llm_core.model.config import TRAIN_PRESETS, ConfigError, ModelConfig, Train
 from llm_core.text.data import DataError, check_trainable
 from llm_core.training.cost import train_memory_bytes
 from llm_core.training.diagnosis import unigram_entropy
+from llm_core.workers.threads import THREADS_ENV
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
@@ -166,7 +167,7 @@ if config_ok and budget > 0 and step_s:
         st.caption(f"Roughly {view.approx(budget / step_s)} steps at {view.fmt_seconds(step_s)} per step ({speed_source}). Only a rough guess: "
                    "a server busy with other work (other runs, other learners, a browser on the same machine) can make a run several times slower "
                    "or faster, and the live view says the count measured as it goes. "
-                   "The learning rate warms up, then falls smoothly to zero by the end of the budget (a cosine schedule).")
+                   f"The learning rate warms up, then falls {view.falls_to_zero(train_config)}.")
 show_problems(since)
 if corpus is not None:
     lessons.predictions(corpus.tokenizer.vocab_size, math.log(corpus.tokenizer.vocab_size), unigram_entropy(corpus.split.train, corpus.tokenizer.vocab_size))
@@ -182,8 +183,9 @@ b2.button("Stop", key="tr_stop", disabled=not busy, on_click=jobs.stop, args=(se
 b3.button("Resume", key="tr_resume", disabled=busy or run is None or not run.can_resume(), on_click=setup.resume, width="stretch",
           help="Continue the stopped run: same model, same optimizer state, same schedule.")
 n_jobs = jobs.max_jobs()
-fewer = ", which uses one thread fewer while that measures faster (a busy server)" if state.device().type == "cpu" else ""
-b4.caption(f"Trains on **{state.device_label()}**, in a worker process{fewer}. At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
+where = setup.where_it_trains(state.device_label(), state.device().type == "cpu", jobs.backend(), setup.worker_threads(jobs.backend()),
+                             os.environ.get(THREADS_ENV, ""))
+b4.caption(f"{where} At most {n_jobs} training{'s' if n_jobs != 1 else ''} run at once on this server; others wait their turn.")
 if problems and not busy:
     st.caption("**Train** is off until the warnings above are resolved.")
 if st.session_state.get(setup.MESSAGE_KEY):

@@ -15,11 +15,11 @@ import pytest
 from conftest import OPEN_APPS, ROOT, metric, poll_until
 from streamlit.testing.v1 import AppTest
 
-from lab_ui.training_view import fmt_rate, fmt_seconds
+from lab_ui.training_view import approx, fmt_rate, fmt_seconds
 from llm_core.model.checkpoint import checkpoint_bytes
 from llm_core.model.config import TRAIN_PRESETS, model_preset
 from llm_core.training.diagnosis import headline, in_words
-from llm_core.training.loop import build_model
+from llm_core.training.loop import build_model, lr_scale
 
 APP = str(Path(ROOT) / "app.py")
 pytestmark = pytest.mark.usefixtures("stop_jobs_afterwards")
@@ -674,7 +674,7 @@ def test_predict_the_loss_after_30_seconds_revealed_when_the_run_gets_there():
     text = reveal_text(at)
     assert f"had a validation loss of **{value:.2f}** after 30 s of training" in text
     assert ("**Right.**" in text) == (abs(2.5 - value) <= 0.2)
-    assert f"Your guess was {abs(2.5 - value):.2f} {'above' if 2.5 > value else 'below'} it" in text
+    assert f"Your guess was {abs(2.5 - value):.2f} {'above' if 2.5 > value else 'below'} it; a guess counts as right within 0.2 of the measured loss" in text
 
 
 @pytest.mark.slow
@@ -693,6 +693,105 @@ def test_predict_two_layers_against_four_in_the_same_seconds():
     assert f"2 layers reached **{two:.3f}**" in text and f"4 layers reached **{four:.3f}**" in text
     right = two < four - 0.05
     assert ("**Right.**" in text) == right and ("Not this time" in text) == (not right)
+
+
+def test_a_time_budget_run_states_its_estimate_in_steps_and_its_schedule_by_the_clock():
+    """The audit: "6.4 steps per second on average (the estimate before the run said about 11)" read as 11 steps
+    per second (it was 11 steps in all); and "fell smoothly towards 0 (a cosine schedule)" under a curve with
+    kinks: a time budget's schedule follows the training clock, not the steps."""
+    at = training_page(seconds=2)
+    planned = next(c.value for c in at.caption if c.value.startswith("Roughly "))
+    assert "falls to 0 by the end of its 2.0 s of training along a cosine schedule that follows the clock" in planned
+    assert "smoothly" not in planned
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    snap, run = job_of(at).snapshot(), desk_of(at).data["tr_run"]
+    assert snap.stop_reason == "reached the time budget"
+    steps, elapsed = run.counters["step"], run.counters["elapsed_s"]
+    assert steps >= run.cfg.warmup_steps  # past its warmup: the caption describes the fall
+    estimate = approx(2.0 / run.estimated_step_s)
+    assert (f"It made {steps:,} steps in {fmt_seconds(elapsed)} of training, {fmt_rate(steps / elapsed)} on average; "
+            f"before the run the estimate was about {estimate} steps in all.") in texts(at.caption)
+    assert "the estimate before the run said about" not in texts(at.caption)
+    # the schedule did follow the clock: each record's progress is its seconds of training over the budget
+    for r in snap.records:
+        assert r.progress == pytest.approx(min(r.elapsed_s / 2.0, 1.0))
+        assert r.lr == pytest.approx(run.cfg.lr * lr_scale(r.step, r.elapsed_s / 2.0, run.cfg.warmup_steps, run.cfg.min_lr_ratio))
+    lr_words = next(c.value for c in at.caption if c.value.startswith("The learning rate ended at"))
+    assert "smoothly" not in lr_words
+    assert "fell to 0 by the end of its 2.0 s of training along a cosine schedule that follows the clock" in lr_words
+    assert "not the step count. Drawn against steps, that curve is smooth only where the steps took equal time" in lr_words
+
+
+def test_a_step_budget_schedule_is_still_said_to_fall_smoothly():
+    at = training_page(seconds=None)
+    at.radio(key="tr_until").set_value("steps").run()
+    at.number_input(key="tr_steps").set_value(12).run()
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    lr_words = next(c.value for c in at.caption if c.value.startswith("The learning rate ended at"))
+    assert "fell smoothly to 0 by the end of the run (a cosine schedule)." in lr_words and "clock" not in lr_words
+
+
+def test_where_it_trains_is_said_in_plain_words_and_matches_the_thread_tuner(monkeypatch):
+    """The audit could not parse "in a worker process, which uses one thread fewer while that measures faster (a busy server)".
+    What the page says about threads is checked against what a worker's thread tuner does when it starts with as many."""
+    import torch
+
+    from lab_ui.state import device_label
+    from llm_core.workers.threads import THREADS_ENV, ThreadTuner
+
+    def words(at) -> str:
+        return next(c.value for c in at.caption if c.value.startswith("Trains on "))
+
+    def tuner_starting_with(n: int):
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)  # as a worker starts: torch's count from OMP_NUM_THREADS
+        try:
+            return ThreadTuner.for_this_machine()
+        finally:
+            torch.set_num_threads(before)
+
+    at = training_page(preset=None, seconds=None)
+    said = words(at)  # the tests' workers inherit OMP_NUM_THREADS=1 (conftest): one thread, nothing to try
+    assert said.startswith(f"Trains on **{device_label()}**, in a worker process: a separate program this server starts to do the training, "
+                           "so the pages stay quick meanwhile.")
+    assert "thread" not in said and said.endswith("others wait their turn.") and tuner_starting_with(1) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a server whose workers start with two threads
+    at.run()
+    said = words(at)
+    assert "which uses one thread fewer" not in said
+    assert "It shares each step's arithmetic between 2 cores, or 1 when that trains faster, as it can on a busy server (it tries now and then)." in said
+    assert sorted(tuner_starting_with(2).candidates) == [1, 2]
+    monkeypatch.setenv(THREADS_ENV, "1")  # a count fixed by the server's setting is not tried, and the page says so
+    at.run()
+    said = words(at)
+    assert "It does each step's arithmetic on 1 core, as this server is set up to." in said and "now and then" not in said
+    assert tuner_starting_with(2) is None
+
+
+def test_the_30_second_guess_says_how_close_counts_as_right_before_and_after_a_miss(monkeypatch):
+    """The audit: a miss said only "Not this time ... Your guess was 0.70 above it"; the "within 0.2" rule
+    appeared only when the guess was right. The run is shortened to 1 s of it here (the 30 s run is the slow test)."""
+    from lab_ui import training_lessons
+    from llm_core.training.diagnosis import loss_at_seconds
+
+    at = training_page(seconds=2)
+    question = texts(at.markdown)
+    assert "A guess within 0.2 of the measured loss, above or below, counts as right." in question
+    monkeypatch.setattr(training_lessons, "SECONDS", 1.0)
+    lock(at, "training_val_after_30s", 20.0)  # far above any loss a 65-token model can have (at most about ln 65 = 4.17 at the start)
+    at.button(key="tr_train").click().run()
+    poll_until(at, lambda at: not job_of(at).snapshot().active)
+    at.run()
+    evals = [(r.elapsed_s, r.val_loss) for r in job_of(at).snapshot().records if r.val_loss is not None]
+    value = loss_at_seconds(evals, 1.0)[0]
+    text = reveal_text(at)
+    assert "**Not this time.**" in text and f"had a validation loss of **{value:.2f}** after 1 s of training" in text
+    assert (f"Your guess was {20.0 - value:.2f} above it; a guess counts as right within 0.2 of the measured loss, above or below, "
+            "and this one was not.") in text
 
 
 def test_the_speed_check_times_its_steps_in_a_worker_process_not_in_the_server(monkeypatch):
