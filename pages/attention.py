@@ -1,6 +1,7 @@
 """Inside the model: every head's attention on your prompt, what the heads seem to do (measured),
-where "it" looks in the example sentence, and in the details how a head computes its weights, the
-residual stream and the logit lens, all on whichever model is current."""
+where "it" looks in the example sentence (its button waits for that guess: the head explorer would answer
+it), and in the details how a head computes its weights, the residual stream and the logit lens, all on
+whichever model is current."""
 
 import numpy as np
 import streamlit as st
@@ -11,7 +12,7 @@ from lab_ui.attention_figures import token_strip_html
 from lab_ui.chips import literal
 from lab_ui.shell import ensure_app_shell
 from llm_core import literature
-from llm_core.interpret.inspect_model import RECENT, describe_head
+from llm_core.interpret.inspect_model import RECENT, describe_head, it_looks
 from llm_core.interpret.walkthrough import DEFAULT_PROMPT as OVERVIEW_PROMPT
 from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError
 
@@ -28,6 +29,17 @@ LENS_COLUMNS = 40  # positions the logit-lens table shows at once
 
 def use_example() -> None:
     st.session_state[PROMPT_KEY] = EXAMPLE
+
+
+def it_asked(entry) -> bool:
+    """Whether the "it" prediction is asked on this model (as av.it_section decides: its tokenizer writes the example,
+    and the window it reads holds “animal”, “road” and “it”). Until that guess is locked, the example button waits:
+    the head explorer would show where “it” looks."""
+    try:
+        ids = entry.tokenizer.encode(EXAMPLE)
+    except TokenizerError:
+        return False
+    return it_looks(av.cached_inspection(entry, ids, None), entry.tokenizer) is not None
 
 
 def follow_the_last(key: str, T: int) -> None:
@@ -111,7 +123,11 @@ st.markdown(
 )
 
 prompt = url_state.text_box(st.text_area, "Prompt", PROMPT_KEY, DEFAULT_PROMPT, height=90, max_chars=20_000)
-st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example")
+example_waits = predict.made("attention_it") is None and it_asked(entry)
+st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example", disabled=example_waits)
+if example_waits:
+    st.caption("This sentence is the question of [What does “it” look at?](#it) below, and the heads here would give its "
+               "answer away: lock in your guess there first, then this button loads the sentence.")
 
 if not prompt:
     st.info("Type a prompt to look inside the model.")
@@ -185,9 +201,9 @@ av.residual_charts(view, token, unit)
 
 st.header("The details: the logit lens", anchor="logit-lens")
 st.markdown(
-    f"The model's final norm and output layer can be applied early, after any block, to read what the "
-    f"vector *would* predict as the next {unit} if the model stopped there: the logit lens "
-    f"({literature.cite('nostalgebraist2020')}). The last row is the model's real prediction."
+    f"The model ends with a rescaling of the vector and then the output layer. Both can be applied early, after any "
+    f"block, to read what the vector *would* predict as the next {unit} if the model stopped there: the logit lens "
+    f"({literature.cite('nostalgebraist2020')})."
 )
 av.lens_prediction(view, tokenizer, unit)
 if predict.made("attention_lens"):
@@ -197,6 +213,8 @@ if predict.made("attention_lens"):
         if last - first + 1 > 2 * LENS_COLUMNS:
             st.caption(f"Showing the first {2 * LENS_COLUMNS} of them, so the letters stay readable.")
             last = first + 2 * LENS_COLUMNS - 1
+    st.markdown(f"Each row reads the vector at one stage, from the embeddings alone at the top. The last row, after block {L} "
+                "(the output), is the model's real prediction.")
     av.lens_chart(view, tokenizer, first, last, unit)
 else:
     st.caption("Lock in a guess above to see the logit lens at every position of your prompt.")

@@ -92,7 +92,9 @@ st.markdown(
     f"Here the loop runs on the **current model** (*{entry.name}*, {tokenizer.kind} tokens, vocabulary "
     f"{vocab:,}) one step per click, with the probabilities of each step in view."
 )
-predict_slot = st.container()  # filled once the session exists: its reveal reads the next token's scores
+# Filled once the session exists (the reveals read its prompt and next token): both predictions come before the loop,
+# whose sliders set to greedy would show whether greedy repeats itself.
+predict_slot = st.container()
 
 st.header("Step by step", anchor="step-by-step")
 
@@ -111,6 +113,8 @@ s3.slider("Top-p (1 = off)", 0.05, 1.0, 0.9, 0.05, key="gen_top_p", bind="query-
 shaping = current_shaping()
 if temperature == 0:
     s1.caption("Greedy: the most likely token every time; the random draw no longer matters.")
+if (waits := sections.greedy_waits(shaping)) is not None:  # greedy settings would answer the prediction at the top
+    st.caption(waits)
 
 # --- the prompt, checked ---
 prompt_ids = None
@@ -230,6 +234,7 @@ if session is not None:
 
 with predict_slot:
     sections.temperature_prediction(tokenizer, session)
+    sections.greedy_prediction(entry, session, seed, stop_ids, min(max_new(), 300), unit)
 
 st.header("Greedy or sampled?", anchor="greedy-or-sampled")
 sections.greedy_section(entry, session, shaping, seed, stop_ids, min(max_new(), 300), unit)

@@ -239,9 +239,6 @@ def lock(at, key: str, guess):
 
 
 def test_where_it_looks_is_predicted_then_measured_on_the_current_model(at):
-    at.button(key="attention_example").click().run()
-    assert not at.exception
-    assert at.text_area(key="attention_prompt").value == EXAMPLE
     assert not any(c.value.startswith("Head by head on the example") for c in at.caption)  # nothing shown before the guess
     entry = current_entry(at)
     ids = entry.tokenizer.encode(EXAMPLE)
@@ -263,6 +260,38 @@ def test_where_it_looks_is_predicted_then_measured_on_the_current_model(at):
     assert np.allclose(plotly_array(bars["y"]), on_road.ravel(), atol=1e-6)
     at.button(key="predict_attention_it_again").click().run()
     assert "**Right.**" in lock(at, "attention_it", max(averages, key=averages.get))
+
+
+def test_the_example_button_waits_for_the_it_guess(at):
+    """"Try the example sentence" loaded the "it" question's sentence into the head explorer, whose heads and token view
+    show where "it" looks: the button waits until that guess is locked, and says why."""
+    button = at.button(key="attention_example")
+    assert button.disabled
+    assert any("lock in your guess there first" in c.value and "What does “it” look at?" in c.value for c in at.caption)
+    lock(at, "attention_it", "road")
+    button = at.button(key="attention_example")
+    assert not button.disabled and not any("lock in your guess there first" in c.value for c in at.caption)
+    button.click().run()
+    assert not at.exception and at.text_area(key="attention_prompt").value == EXAMPLE
+    assert heatmap(at).shape[0] == len(current_entry(at).tokenizer.encode(EXAMPLE))
+    at.button(key="predict_attention_it_again").click().run()  # guessing again: the button waits again
+    assert at.button(key="attention_example").disabled
+
+
+def test_the_logit_lens_words_are_plain_and_the_last_row_is_named_with_its_chart(at):
+    """"Final norm" read as "final length" (the section before calls a vector's length its norm); "the last row" was
+    named while the chart it belongs to was still hidden behind the guess."""
+    from page_text import page_text
+
+    last_row = "is the model's real prediction"
+    text = page_text(at)
+    assert "final norm" not in text and "The model ends with a rescaling of the vector and then the output layer." in text
+    assert last_row not in text  # the chart waits for the guess, and so does the sentence about its rows
+    lock(at, "attention_lens", 0)
+    L = current_entry(at).config.n_layer
+    words = next(m.value for m in at.markdown if last_row in m.value)
+    assert f"The last row, after block {L} (the output)" in words
+    assert f"after block {L} (output)" == trace_named(at, "logit lens")["y"][-1]  # the chart's last row is that stage
 
 
 def test_the_logit_lens_is_predicted_then_shown(at):

@@ -50,6 +50,8 @@ def test_attention_renders_and_layer_head_change_the_heatmap(app_server, page):
 def test_attention_token_view_and_example(app_server, page):
     open_page(page, app_server.url, "attention")
     main = main_area(page)
+    expect(main.get_by_role("button", name="Try the example sentence", exact=False)).to_be_disabled()  # it would answer the "it" question
+    lock_guess(page, main, "where does the most attention weight land", "“road”")
     main.get_by_role("button", name="Try the example sentence", exact=False).click()
     wait_idle(page)
     expect(main.get_by_role("textbox", name="Prompt")).to_have_value("The animal didn't cross the road because it was too wide")
