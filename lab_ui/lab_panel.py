@@ -4,7 +4,8 @@ for the view, and the lab file (download the whole desk, open one).
 What it is: `notices()` (a model a quota refused, a run a server restart cut, a link whose model is
 gone: each until dismissed), `lineage(entry)` (the model's line as a small timeline, with one click
 to compare it with its parent; for a model opened through a link, a button to keep a copy),
-`your_lab(page)` (the share link, the lab file both ways, removing a model).
+`your_lab(page)` (the share link, the lab file both ways, removing a model; beside the download, a warning
+when the desk's lab file (`lab_bytes`) is larger than this page's file box can open again, `upload_limit_mb`).
 What it is not: storage or checks (`lab_ui.state`, `llm_core.lab`).
 """
 
@@ -24,6 +25,45 @@ GO_COMPARE = "lab_go_compare"
 LINK_KEY = "lab_share_link"
 UPLOAD_KEY = "lab_file_upload"
 DATA_NAMES = {"tr_settings": "the Training settings", "course": "your course progress and predictions"}
+MB = 1024 * 1024  # as the file box counts: "Limit 64MB per file" is 64 × 1,048,576 bytes
+DOWNLOAD_HELP = ("One file (.llmlab) that keeps every model on your list with how each was made, your Training settings and your "
+                 "course progress. Open it later with \"Open a lab file\", here or on another computer, to get them all back.")
+
+
+def upload_limit_mb() -> int:
+    """The largest file this server's file box takes, in MB (Streamlit's server.maxUploadSize, .streamlit/config.toml)."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def upload_help(limit_mb: int) -> str:
+    return (f"Choose the .llmlab file that \"Download your lab\" saved. Its models join your list with how each was made; a model "
+            f"that fails a check is left out, and you are told why. This page opens files of up to {limit_mb} MB (the limit under "
+            f"the box); a larger one, of up to {labfile.MAX_LAB_BYTES // MB:,} MB, can be opened by whoever runs this server "
+            "(python -m llm_core.lab import).")
+
+
+def too_big_to_open(size: int, limit_mb: int) -> str:
+    """Said beside the download when the desk's lab file is larger than this page can open again."""
+    return (f"Your lab file will be about {size / MB:,.0f} MB: more than the {limit_mb} MB this page can open again. Download it "
+            "anyway to keep your models, but to open it here later, first remove the models you no longer need (below), "
+            "then download your lab again.")
+
+
+def lab_bytes(d: state.Desk) -> int:
+    """About how large the desk's lab file is: each distinct model's weights once (the lab.json is small).
+    From the sizes kept on disk, so no weights are loaded; a model held only in memory (a test's) counts nothing."""
+    from llm_core.paths import DEFAULT_MODEL, MODELS_DIR
+
+    with d.lock:
+        entries = list(d.models.values())
+    sizes = {}
+    for e in entries:
+        if e.key is not None and d.store is not None:
+            sizes[e.key] = d.store.blob_bytes(e.key)
+        elif e.source == "bundled" and e.key is None:
+            path = MODELS_DIR / f"{e.meta.get('asset', DEFAULT_MODEL)}.safetensors"
+            sizes[path.name] = path.stat().st_size if path.exists() else 0
+    return sum(sizes.values())
 
 
 def notices() -> None:
@@ -79,11 +119,14 @@ def your_lab(page: str | None) -> None:
             st.caption("Whoever opens this link sees this view on the same model, a read-only copy this server keeps, in a desk of their own: "
                        "not your other models, and nothing they do changes yours.")
         d = state.desk()
+        limit_mb = upload_limit_mb()
         st.download_button("Download your lab", data=partial(state.export_lab, d), file_name=f"{file_stem('llm-lab ' + time.strftime('%Y-%m-%d'))}{labfile.SUFFIX}",
-                           mime="application/zip", key="lab_download", on_click="ignore",
-                           help="One file with every model on your list and its lineage, the Training settings and your progress: safetensors + JSON in a zip.")
+                           mime="application/zip", key="lab_download", on_click="ignore", help=DOWNLOAD_HELP)
+        size = lab_bytes(d)
+        if size > limit_mb * MB:
+            st.warning(too_big_to_open(size, limit_mb))
         upload = st.file_uploader("Open a lab file", type=["llmlab", "zip"], key=UPLOAD_KEY, on_change=_import_uploaded,
-                                  help="Its models join your list with their lineage; anything that fails a check is refused, with the reason.")
+                                  help=upload_help(limit_mb))
         if upload is not None:
             if _import(upload):  # only when the callback did not import it: the list above needs another run
                 st.rerun()

@@ -497,7 +497,11 @@ def dismiss(index: int) -> None:
 
 def add_model(name: str, model, tokenizer, meta: dict | None = None, source: str = "trained", make_current: bool = True) -> str | None:
     """Register a model under a unique name (a suffix is added if the name is taken) and keep it on disk;
-    returns the name, or None when a quota refused it (the sidebar then says why)."""
+    returns the name, or None when a quota refused it (the sidebar then says why).
+
+    A model whose weights the list already holds (the same content hash: a second fine-tuning with the
+    same settings gives the very same model) is not listed twice: the list keeps the one it has, a
+    notice in the sidebar says so and names it, and its name is returned (made current if asked)."""
     from llm_core.model.checkpoint import describe_checkpoint
 
     registry = _registry()
@@ -508,6 +512,14 @@ def add_model(name: str, model, tokenizer, meta: dict | None = None, source: str
         while unique in registry:
             unique, i = f"{name} ({i})", i + 1
         lin = meta.get("lineage") or lineage.from_record(model, tokenizer, meta, STAGE_OF_SOURCE.get(source, "unknown"), name=unique)
+        twin = _same_weights(registry, lin["hash"])
+        if twin is not None:
+            d.messages.append(("info", _same_weights_notice(name, twin.name, source)))
+            if make_current:
+                st.session_state[CURRENT_KEY] = d.current = twin.name
+                if d.store is not None:
+                    d.store.save_desk(d.id, current=twin.name)
+            return twin.name
         meta["lineage"] = {**lin, "name": lin.get("name") or unique}
         key = None
         if d.store is not None:
@@ -528,6 +540,24 @@ def add_model(name: str, model, tokenizer, meta: dict | None = None, source: str
             if d.store is not None:
                 d.store.save_desk(d.id, current=unique)
     return unique
+
+
+def _same_weights(registry: dict[str, ModelEntry], model_hash: str) -> ModelEntry | None:
+    """The desk's model with these weights (by content hash), if it has one; read from what each entry
+    was listed with, so no weights are loaded. A model opened through a link is not on the desk."""
+    for entry in registry.values():
+        if model_hash in (entry.key, (entry.meta.get("lineage") or {}).get("hash")):
+            return entry
+    return None
+
+
+def _same_weights_notice(name: str, twin: str, source: str) -> str:
+    """What the sidebar says when a new model's weights are those of a model already on the list."""
+    new = "Your new model" if name == twin else f"Your new model **{name}**"
+    why = (" Training again from the same model, on the same data with the same settings, gives the very same weights."
+           if source in ("trained", "fine-tuned") else "")
+    return (f"{new} has exactly the same weights as **{twin}**, already on your list, so it was not added a second time: "
+            f"**{twin}** is that model.{why}")
 
 
 def remove_model(name: str) -> None:

@@ -40,6 +40,19 @@ def session_script(action: str, payload: dict):
         state.desk().data.update({"course": {"visited": ["compare"], "predictions": [{"guess": "b", "right": False}]},
                                   "tr_settings": {"tr_layers": 3}, "tr_run": object()})
         state.desk().flush()
+    elif action == "twice":  # fine-tuned again after a reload with the same settings: the very same weights, three times
+        base = state.add_model("base", nano(1), tok, {"record": {"steps": 10}}, "trained")
+        parent = state.models()[base].lineage
+        child = nano(101)
+        out["names"] = [state.add_model("base · SFT", child, tok, {"record": {"steps": 5, "run": i}, "lineage": lineage.make(child, tok, "SFT", parent=parent, steps=5)},
+                                        "fine-tuned", make_current=False) for i in range(2)]
+        out["names"].append(state.add_model("child (uploaded)", nano(101), tok, {}, "uploaded"))  # the same weights, a copy from a file
+        out["lab"] = state.export_lab()
+    elif action == "panel":  # the sidebar's "Share, save or open your lab"
+        from lab_ui import lab_panel
+
+        lab_panel.your_lab("generation")
+        out["lab_bytes"], out["lab_len"] = lab_panel.lab_bytes(state.desk()), len(state.export_lab())
     elif action == "share":
         st.query_params["gen_seed"] = "7"
         out["link"] = state.share_link("generation")
@@ -169,3 +182,47 @@ def test_a_lab_file_moves_a_desk_into_another_desk():
     assert fresh["current"] == "base · SFT"
     again = open_session("import", {"raw": raw}, desk_id=fresh["desk"])
     assert again["report"][0] == [] and len(again["report"][1]) == 3
+
+
+def test_the_same_weights_added_again_are_listed_once_and_the_learner_is_told():
+    """The audit's desk held "… · SFT", "… · SFT (2)", "(3)", "(4)" with one set of weights: its lab file came back
+    partly refused. Now the list keeps one model for one set of weights and says so; its lab file reads back whole."""
+    from llm_core.lab.labfile import read_lab
+
+    made = open_session("twice")
+    assert made["names"] == ["base · SFT", "base · SFT", "base · SFT"]
+    assert list(made["models"]) == ["Shakespeare (bundled)", "base", "base · SFT"]
+    assert made["current"] == "base · SFT"  # the upload asked to become current: the model it duplicates did
+    again, uploaded = [m for m in made["messages"] if "exactly the same weights" in m]
+    assert again.startswith("Your new model has exactly the same weights as **base · SFT**, already on your list, so it was not added")
+    assert "the same data with the same settings, gives the very same weights" in again
+    assert uploaded.startswith("Your new model **child (uploaded)** has exactly the same weights as **base · SFT**")
+    lab = read_lab(made["lab"])
+    assert lab.refused == [] and [m.name for m in lab.models] == ["Shakespeare (bundled)", "base", "base · SFT"]
+    back = open_session(desk_id=made["desk"])
+    assert back["models"] == made["models"]  # kept on disk as it was listed
+
+
+def test_the_lab_panel_says_what_a_lab_file_is_and_warns_before_a_download_too_large_to_open_again(monkeypatch):
+    from lab_ui import lab_panel
+
+    made = open_session("make")
+
+    def panel():
+        at = AppTest.from_function(session_script, args=("panel", {}), default_timeout=120)
+        at.session_state["lab_desk_id"] = made["desk"]
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        helps = {e.proto.label: e.proto.help for e in [*at.get("download_button"), *at.get("file_uploader")]}
+        return at.session_state["out"], [w.value for w in at.warning], helps
+
+    out, warnings, helps = panel()
+    assert out["lab_bytes"] <= out["lab_len"] <= out["lab_bytes"] + 200_000  # the weights, once each, and a small lab.json
+    assert warnings == []  # about 3 MB: the 64 MB file box opens it again
+    assert "safetensors" not in helps["Download your lab"] and "your course progress" in helps["Download your lab"]
+    assert "files of up to 64 MB" in helps["Open a lab file"] and "1,024 MB" in helps["Open a lab file"]
+    monkeypatch.setattr(lab_panel, "upload_limit_mb", lambda: 1)  # a server whose file box takes 1 MB
+    out, warnings, helps = panel()
+    assert warnings == [f"Your lab file will be about {out['lab_bytes'] / 2**20:,.0f} MB: more than the 1 MB this page can open again. "
+                        "Download it anyway to keep your models, but to open it here later, first remove the models you no longer "
+                        "need (below), then download your lab again."]

@@ -75,6 +75,23 @@ def test_a_file_that_is_not_a_good_lab_file_is_refused_whole_with_the_reason(fam
     assert reason in str(exc.value)
 
 
+@pytest.mark.parametrize("name, raw, says", [
+    ("an empty file", lambda raw: b"", ["the file is empty (0 bytes)", "download your lab again"]),
+    ("a text file", lambda raw: b"base, base SFT\n", ["this is not a lab file", "the .llmlab file that \"Download your lab\" saves",
+                                                     "not a zip archive at all"]),
+    ("a zip with a stray file", lambda raw: with_member(raw, "__MACOSX/._lab.json", b"\x00\x05\x16\x07"),
+     ["it holds a file named '__MACOSX/._lab.json', which a lab file never has, so none of it was opened",
+      "lab.json (the list of your models and your progress)", "open the .llmlab file as it was downloaded"]),
+])
+def test_a_refused_file_is_explained_in_plain_words(family, name, raw, says):
+    """What the file is, what went wrong, what to do: never only the archive's inner names."""
+    with pytest.raises(LabFileError) as exc:
+        read_lab(raw(write_lab(family)))
+    for words in says:
+        assert words in str(exc.value)
+    assert "are allowed" not in str(exc.value)
+
+
 def test_a_damaged_or_tampered_model_is_refused_and_the_others_still_come_back(family):
     raw = write_lab(family)
     child_hash = family[1][4]["lineage"]["hash"]
@@ -93,6 +110,7 @@ def test_a_damaged_or_tampered_model_is_refused_and_the_others_still_come_back(f
     swapped = rezip(raw, lambda n, d: base_bytes if n == member else d)
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(swapped)).read("lab.json"))
     manifest["models"][1]["bytes"] = len(base_bytes)
+    manifest["files"] = [{**f, "bytes": len(base_bytes)} if f["file"] == member else f for f in manifest["files"]]
     lab = read_lab(rezip(swapped, lambda n, d: json.dumps(manifest).encode() if n == "lab.json" else d))
     assert lab.refused and ("hash" in lab.refused[0][1] or "lineage describes other weights" in lab.refused[0][1])
 
@@ -117,3 +135,59 @@ def test_the_command_line_exports_shows_and_imports(tmp_path, family, capsys):
     (tmp_path / "photo.llmlab").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     assert lab_cli(["show", str(tmp_path / "photo.llmlab")]) == 2
     assert "PNG image" in capsys.readouterr().err
+
+
+def test_a_lab_with_several_models_sharing_weights_is_read_back_whole(family, char_tok):
+    """A learner fine-tuned again after a reload and got the very same weights under new names ("· SFT (2)", "(3)", "(4)"):
+    one zip entry holds those weights, with its own size; every model's record points at it, and all four come back."""
+    base_name, _, base, tok, base_meta = family[0]
+    _, _, child, _, child_meta = family[1]
+    twins = []
+    for suffix in ("", " (2)", " (3)", " (4)"):
+        name = f"base · SFT{suffix}"
+        twins.append((name, "fine-tuned", child, tok, {"record": {"steps": 20, "run": name}, "lineage": {**child_meta["lineage"], "name": name}}))
+    raw = write_lab([family[0], *twins], current="base · SFT (4)")
+    archive = zipfile.ZipFile(io.BytesIO(raw))
+    child_member = f"models/{child_meta['lineage']['hash']}.safetensors"
+    assert sorted(archive.namelist()) == sorted(["lab.json", f"models/{base_meta['lineage']['hash']}.safetensors", child_member])
+    manifest = json.loads(archive.read("lab.json"))
+    assert {m["name"]: m["file"] for m in manifest["models"]}["base · SFT (3)"] == child_member
+    assert {m["name"]: m["bytes"] for m in manifest["models"]}["base · SFT (3)"] == archive.getinfo(child_member).file_size
+    lab = read_lab(raw)
+    assert lab.refused == []
+    assert [m.name for m in lab.models] == [base_name, *(t[0] for t in twins)] and lab.current == "base · SFT (4)"
+    for m, (name, *_rest, meta) in zip(lab.models[1:], twins):
+        assert m.hash == child_meta["lineage"]["hash"] == lineage.content_hash(m.loaded.model, m.loaded.tokenizer)
+        assert m.meta["lineage"]["name"] == name and m.meta["record"] == meta["record"]  # each keeps its own lineage and record
+    # The size is checked per entry: a wrong one refuses every model kept in that entry, each with the reason; the others still come back.
+    manifest["files"] = [{**f, "bytes": f["bytes"] + 8} if f["file"] == child_member else f for f in manifest["files"]]
+    lab = read_lab(rezip(raw, lambda n, d: json.dumps(manifest).encode() if n == "lab.json" else d))
+    assert [m.name for m in lab.models] == [base_name] and [what for what, _ in lab.refused] == [t[0] for t in twins]
+    assert all("its weights file holds" in why and "the file was changed or damaged" in why for _, why in lab.refused)
+
+
+def test_a_lab_file_written_before_shared_weights_were_fixed_is_read_back_whole(family):
+    """The files older versions wrote: one zip entry for the shared weights (the last model's), and lab.json giving each
+    model the size its own copy would have had, a few bytes apart (its name is in the copy's header). None is lost."""
+    _, _, child, tok, child_meta = family[1]
+    twins = [(f"base · SFT{s}", "fine-tuned", child, tok, {"record": {}, "lineage": {**child_meta["lineage"], "name": f"base · SFT{s}"}})
+             for s in ("", " (2)", " (10)")]
+    raw = write_lab([family[0], *twins])
+    from llm_core.model.checkpoint import checkpoint_bytes
+    own_size = {name: len(checkpoint_bytes(child, tok, meta["record"], meta["lineage"])[0]) for name, _, _, _, meta in twins}
+    assert len(set(own_size.values())) == 2  # "(10)" is a byte longer than the others
+
+    def as_old(name, data):
+        if name == "lab.json":
+            manifest = json.loads(data)
+            manifest.pop("files", None)
+            for m in manifest["models"]:
+                m["bytes"] = own_size.get(m["name"], m["bytes"])
+            return json.dumps(manifest).encode()
+        if name == f"models/{child_meta['lineage']['hash']}.safetensors":  # the old writer kept the last model's copy
+            return checkpoint_bytes(child, tok, twins[-1][4]["record"], twins[-1][4]["lineage"])[0]
+        return data
+
+    lab = read_lab(rezip(raw, as_old))
+    assert lab.refused == [] and [m.name for m in lab.models] == ["base", "base · SFT", "base · SFT (2)", "base · SFT (10)"]
+    assert [m.meta["lineage"]["name"] for m in lab.models[1:]] == ["base · SFT", "base · SFT (2)", "base · SFT (10)"]
