@@ -3,7 +3,9 @@ scatter of a table and a heatmap of the position table, each with a caption comp
 and the data as a table (lab_ui.charts); what the measured change of a table says; and the
 chapter's two predictions (how far training moved the vectors; which kind of token is nearest to a
 vowel in what training changed), computed from the current model when they are revealed.
-No sentence describes a chart the page did not measure.
+No sentence describes a chart the page did not measure, and none answers a question before its guess
+is locked: the *what training changed* view waits for both (`waiting_for`, `changed_view_waits`), and
+the first reveal says whether the change groups tokens only once the vowel question is locked too.
 """
 
 from __future__ import annotations
@@ -231,6 +233,32 @@ def vowel_of(tokenizer) -> tuple[str, int] | None:
     return None
 
 
+SECTION_1 = ("embeddings_moved", "embeddings_vowel_neighbour")  # the chapter's two checkpoints, in section 1
+
+
+def waiting_for(tokenizer) -> list[str]:
+    """Section 1's questions not yet locked (the vowel question only where this tokenizer lets it be asked):
+    what training changed answers them both, so that view waits for every one of them."""
+    asked = SECTION_1 if vowel_of(tokenizer) is not None else SECTION_1[:1]
+    return [key for key in asked if predict.made(key) is None]
+
+
+def changed_view_waits(missing: list[str], vowel: str | None) -> str:
+    """What the *what training changed* view says while section 1's guesses are still open.
+
+    >>> changed_view_waits(["embeddings_moved", "embeddings_vowel_neighbour"], "a")  # doctest: +ELLIPSIS
+    "This view answers both questions of [section 1](#predict-first) (how far training moved each token's vector, and which kind ..."
+    """
+    questions = {"embeddings_moved": "how far training moved each token's vector",
+                 "embeddings_vowel_neighbour": f"which kind of token ends up nearest to '{vowel}'"}
+    asked = [questions[key] for key in missing]
+    if len(asked) == 1:
+        return (f"This view answers a question of [section 1](#predict-first) ({asked[0]}). Lock in your guess there first: "
+                "what training changed shows here once it is locked.")
+    return (f"This view answers both questions of [section 1](#predict-first) ({asked[0]}, and {asked[1]}). Lock in your "
+            "guesses there first: what training changed shows here once both are locked.")
+
+
 PENDING = ("This model's starting values cannot be rebuilt (its record has no training seed that reproduces them, e.g. it was "
            "uploaded), so what training changed cannot be measured. Choose a model trained in this app in the sidebar to see the answer.")
 
@@ -246,14 +274,17 @@ def predictions(model, record: dict, tokenizer, labels: list[str], kinds: list[s
                 return None
             relative = emb.relative_change(change, start)
             trained, twin = emb.mean_abs_cosine(emb.token_table(model)), emb.mean_abs_cosine(twin_table)
-            grouped = grouping_sentence(change, kinds)
+            # whether same-kind tokens group in the change answers the vowel question beside this one: said once that is locked
+            vowel_open = vowel_of(tokenizer) is not None and predict.made("embeddings_vowel_neighbour") is None
+            grouped = "" if vowel_open else grouping_sentence(change, kinds)
             state_of = ("leaves the table mostly its random start" if relative < 0.5 else "makes the table more what training made than its random start")
             return predict.Reveal(
                 f"Training moved each token's vector by **{relative:.0%}** of its starting length on average ({moved_band(relative)}).",
                 moved_band(relative) == guess,
                 f"A nudge of {relative:.0%} {state_of}: two different tokens have an average |cosine| of {trained:.2f} in the "
                 f"trained table and {twin:.2f} in the untrained twin. What training learned is in the change alone"
-                + (f": there, {grouped[0].lower()}{grouped[1:]}" if grouped else ".")
+                + (f": there, {grouped[0].lower()}{grouped[1:]}" if grouped
+                   else " (the question beside this one asks what it grouped)." if vowel_open else ".")
                 + " (Pick *what training changed* as the table below to see it.)",
             )
 

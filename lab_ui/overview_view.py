@@ -1,6 +1,7 @@
 """The Overview chapter's views: one prompt through the six stages of the pipeline (with its
 "Predict, then see" on the next-token probabilities), what LLMs are used for (sourced), the model's
-parameters as a chart, and what the model's own run says about compression.
+parameters as a chart, and what the model's own run says about compression. A prompt with characters
+the model never saw is walked without them (`without`, `unseen_note` say which were dropped).
 
 What it is not: the pipeline itself (llm_core.interpret.walkthrough runs the model) or the route
 (lab_ui.course draws it). Every figure here is read from the model, its record or the sources
@@ -15,7 +16,8 @@ import re
 import streamlit as st
 
 from lab_ui import charts, palette, predict
-from lab_ui.widgets import page_link, table_html, token_chips
+from lab_ui.chips import literal
+from lab_ui.widgets import page_link, plural, table_html, token_chips
 from llm_core import literature
 from llm_core.model import anatomy
 from llm_core.text.tokenizers import visible_whitespace
@@ -49,13 +51,44 @@ def spread_why(top_p: float, tokens_for_90: int, vocab: int) -> str:
     return held + ". A language model gives odds for every possible token, not one answer."
 
 
+def without(text: str, chars) -> str:
+    """`text` without the characters in `chars` (the ones the model never saw).
+
+    >>> without("Héllo 😀 wörld", ["é", "😀", "ö"])
+    'Hllo  wrld'
+    """
+    unwanted = set(chars)
+    return "".join(c for c in text if c not in unwanted)
+
+
+def unseen_note(chars: list[str], known: int, kept: str, used: str) -> str:
+    """What the page says when the prompt has characters the model never saw: which, why it cannot read
+    them, and what the boxes below show instead (the prompt without them, or the first prompt when
+    nothing is left), in plain words.
+
+    >>> unseen_note(["é", "😀", "ö"], 65, "Hllo  wrld", "Hllo  wrld")  # doctest: +ELLIPSIS
+    "This model has never seen 3 characters of your prompt: 'é', '😀', 'ö'. ... The boxes below use your prompt without them: 'Hllo  wrld'."
+    >>> unseen_note(["😀"], 65, " ", "To be").endswith("Nothing else is left, so the boxes below use the first prompt instead: 'To be'.")
+    True
+    """
+    shown = ", ".join(literal(repr(c)) for c in chars[:10]) + (" …" if len(chars) > 10 else "")
+    said = (f"This model has never seen {plural(len(chars), 'character')} of your prompt: {shown}. Its tokenizer knows only "
+            f"the {plural(known, 'character')} of the text it learned from, so it has no token for "
+            f"{'that one' if len(chars) == 1 else 'these'} and cannot read {'it' if len(chars) == 1 else 'them'}.")
+    if used == kept:
+        return said + f" The boxes below use your prompt without {'it' if len(chars) == 1 else 'them'}: {literal(repr(used))}."
+    return said + f" Nothing else is left, so the boxes below use the first prompt instead: {literal(repr(used))}."
+
+
 def pipeline(w, vocab: int, temperature: float) -> None:
     """The six boxes: text -> tokens -> vectors -> attention -> probabilities -> sampling -> assistant."""
     c1, c2, c3 = st.columns(3)
     with c1.container(border=True):
         st.markdown("**1 · Text → tokens**")
         token_chips([(p, f"id {i}") for p, i in zip(w.pieces, w.token_ids)], max_tokens=60)
-        st.caption(f"{len(w.token_ids)} tokens, ids {w.token_ids[:8]}{' …' if len(w.token_ids) > 8 else ''}")
+        more = f" and {len(w.token_ids) - 8:,} more" if len(w.token_ids) > 8 else ""
+        st.caption(f"{plural(len(w.token_ids), 'token')}, ids {w.token_ids[:8]}{more}. "
+                   "In the tokens, `·` stands for a space and `↵` for a new line.")
         page_link("pages/tokenization.py", "Tokenization", ":material/content_cut:")
     with c2.container(border=True):
         st.markdown("**2 · Tokens → vectors**")
@@ -65,7 +98,8 @@ def pipeline(w, vocab: int, temperature: float) -> None:
     with c3.container(border=True):
         st.markdown("**3 · Attention mixes them**")
         lines = [f"layer {i}: looks most at token {pos} ('{visible_whitespace(w.pieces[pos])}'), weight {weight:.2f}" for i, (pos, weight) in enumerate(w.attention_source, start=1)]
-        st.caption(f"{w.n_layer} layers × {w.n_head} heads. Where the last token looks, averaged over heads:")
+        st.caption(f"{plural(w.n_layer, 'layer')} × {plural(w.n_head, 'head')}. Where the last token looks, averaged over heads "
+                   "(tokens counted from 0: the first token is token 0):")
         st.text("\n".join(lines))
         page_link("pages/attention.py", "Attention", ":material/visibility:")
     c4, c5, c6 = st.columns(3)
@@ -89,7 +123,7 @@ def pipeline(w, vocab: int, temperature: float) -> None:
     with c5.container(border=True):
         st.markdown("**5 · Pick one, add it, repeat**")
         st.caption(
-            f"{w.new_tokens} tokens, each picked at random by the model's odds and added to the text before the next guess. "
+            f"{plural(w.new_tokens, 'token')}, each picked at random by the model's odds and added to the text before the next guess. "
             f"**Temperature** {temperature} is a setting that reshapes the odds before each pick: below 1 the likely tokens get "
             "likelier (steadier text), above 1 the odds even out (more surprising text). The **seed** 0 fixes the random "
             "picks, so this prompt always gives this text:"

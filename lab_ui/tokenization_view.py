@@ -6,7 +6,8 @@ comparison of the learner's text across tokenizers.
   computed when they are shown, with the real tokenizers, and say why from what they counted
   (words kept whole, whitespace tokens).
 - `comparison(...)`: the counts as a table and a chart (lab_ui.charts), and each tokenizer's chips
-  in a tab of its own, with the same information as text (a phone has no hover).
+  in a tab of its own, with the same information as text (a phone has no hover). The chart's caption
+  names the tokenizer that needs the fewest tokens for code only once the code question is locked.
 
 What it is not: the tokenizers (llm_core.text) or BPE's merge-by-merge view (pages/tokenization.py).
 """
@@ -130,7 +131,7 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
     with right:
         candidates = {"LLM Lab BPE": ours, "GPT-2": gpt2, "GPT-4 (cl100k)": cl100k, "GPT-4o (o200k)": o200k}
         predict.checkpoint(
-            "tokenization_code_fewest",
+            "tokenization_code_fewest",  # CODE_KEY, written out: tests/test_course.py reads the keys from the source
             "Which tokenizer needs the fewest tokens for this piece of Python code (below)?",
             predict.choice(list(candidates), horizontal=False),
             lambda guess: code_reveal(candidates, guess),
@@ -138,16 +139,25 @@ def predictions(gpt2, cl100k, o200k, ours) -> None:
         text_block(CODE_SAMPLE)
 
 
-def counts_chart(rows, short_names: list[str], text: str) -> None:
+CODE_KEY = "tokenization_code_fewest"  # the checkpoint "which tokenizer needs the fewest tokens for this code?"
+
+
+def counts_chart(rows, short_names: list[str], text: str, code_texts: tuple[str, ...] = ()) -> None:
     """A bar per tokenizer, its length its token count: HTML bars (lab_ui.charts.stacked_bars), every count
-    printed, so a class opening this chapter together does not each draw a plotly chart for five numbers."""
+    printed, so a class opening this chapter together does not each draw a plotly chart for five numbers.
+    On code (`code_texts`: the page's Code example, one click away, and the question's own sample) its
+    caption names the tokenizer that needs the fewest tokens only once the code question (section 1) is
+    locked: before, that sentence would be the question's answer. The counts stay in the bars and the table."""
     counts = [row.count for row in rows]
     # A tokenizer that dropped characters it has no id for read less of the text: its count is not compared.
     by_name = {name: row.count for name, row in zip(short_names, rows) if not row.unknown_count}
     dropped = [(name, row.unknown_count) for name, row in zip(short_names, rows) if row.unknown_count]
     left_out = "".join(f" {name} is left out: it has no id for {n:,} character{'s' if n != 1 else ''} of this text, so it read less of it."
                        for name, n in dropped)
-    if by_name:
+    if by_name and text.strip() in {t.strip() for t in (*code_texts, CODE_SAMPLE)} and predict.made(CODE_KEY) is None:
+        caption = ("Fewer tokens means more text fits in a model's context. Which tokenizer needs the fewest tokens for this code "
+                   f"is said here once you have locked in your guess on the code question in section 1, Predict first.{left_out}")
+    elif by_name:
         low, high = fewest(by_name), max(by_name, key=by_name.get)
         caption = (f"{' and '.join(low)} {'need' if len(low) > 1 else 'needs'} the fewest tokens for this text ({by_name[low[0]]:,}), "
                    f"{high} the most ({by_name[high]:,}): fewer tokens means more text fits in a model's context.{left_out}")

@@ -99,7 +99,7 @@ def scatter(table, title: str, key: str) -> None:
 
 views = ["Input table, as it is", "Input table: what training changed"]
 if model.head is not None:
-    views.append("Output table (the head)")
+    views.append("Output table (the model's last layer)")  # not "the head": the page defines that word as an attention head
 view = st.radio("Table", views, horizontal=True, key="emb_view", bind="query-params")
 if view == views[0]:
     panels = [(emb.token_table(model), f"Trained: {entry.name}", "trained model"),
@@ -110,12 +110,18 @@ if view == views[0]:
         + (ev.moved_sentence(emb.relative_change(change, start), "row") if change is not None and predict.made("embeddings_moved") else "")
     )
 elif view == views[1]:
+    vowel = ev.vowel_of(tokenizer)
     if change is None:
         panels = []
         st.info(
             "This model's starting values cannot be rebuilt (its record has no training seed that reproduces them, "
             "e.g. it was uploaded or built another way), so its change cannot be shown. Pick another view."
         )
+    elif missing := ev.waiting_for(tokenizer):
+        # Its scatter, its caption ("they form groups"), its axes beside the start's and its neighbours answer
+        # both of section 1's questions: the whole view waits until both guesses are locked.
+        panels = []
+        st.info(ev.changed_view_waits(missing, vowel[0] if vowel else None), icon=":material/lock:")
     else:
         panels = [(change, f"What training changed: trained − start ({entry.name})", "change made by training"),
                   (start, f"Before training: its starting values (seed {train_seed})", "starting values")]
@@ -129,7 +135,7 @@ else:
     panels = [(emb.output_table(model), f"Trained: output table of {entry.name}", "trained output table"),
               (twin_head, f"Untrained twin (seed {seed})" + (": all zeros" if zeros else ""), "untrained output table")]
     st.markdown(
-        "The **output table** (the head) turns the model's last vector into a score for every possible next token: "
+        "The **output table** (the model's last layer) turns the model's last vector into a score for every possible next token: "
         "row *i* is compared with that vector to score token *i*. "
         + ("In the untrained twin it is all zeros, so an untrained model gives every token the same probability: everything in it was learned."
            if zeros else f"In the untrained twin its rows have a standard deviation of {float(twin_head.std()):.3f}.")
@@ -158,14 +164,15 @@ if panels:
     if selected:
         k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours", bind="query-params")
 
-        # Section 1's second question asks which token is nearest to a vowel in what training changed: looking
-        # that vowel up in this view would answer it, so its neighbours there wait for the guess.
-        vowel = ev.vowel_of(tokenizer) if view == views[1] else None
-        held_back = vowel[1] if vowel is not None and predict.made("embeddings_vowel_neighbour") is None else None
+        # Section 1's second question asks which kind of token is nearest to a vowel in what training changed. That
+        # view waits for the guess; in the output table, learned from scratch, a vowel's neighbours are the other
+        # vowels too (e -> a, i, o in the bundled model), so there a vowel's row waits for the guess as well.
+        vowel = ev.vowel_of(tokenizer)
+        hold_vowels = view == views[2] and vowel is not None and predict.made("embeddings_vowel_neighbour") is None
 
         def neighbours_text(table, token_id: int) -> str:
-            if token_id == held_back and table is panels[0][0]:
-                return f"(lock in your guess for section 1's question about '{vowel[0]}' first: this is its answer)"
+            if hold_vowels and table is panels[0][0] and emb.letter_group(kinds[token_id]) == "vowel":
+                return f"(lock in your guess for section 1's question about '{vowel[0]}' first: a vowel's neighbours here give its answer away)"
             if table[token_id].abs().max() == 0:
                 return "— (a zero row: no direction)"
             return "\u2003".join(  # an em space between neighbours (an HTML table collapses runs of plain spaces); a
@@ -189,14 +196,23 @@ if model.wpe is None:
     pos_model, pos_record = learned.model, learned.record
     pos_name = "the bundled learned-position twin (shakespeare-tiny-learned-pos)"
     st.info(
-        f"*{entry.name}* uses **rotary positions (RoPE, {literature.cite('su2021')})**: it has no position table. Instead, inside every attention "
-        "layer, each query and key vector is *rotated* by an angle proportional to its position (pairs of channels "
-        "turn at different speeds). The dot product of a query and a key then depends on how far apart the two tokens "
-        "are, not on where they are. There is nothing to plot as a table. "
+        f"*{entry.name}* uses **rotary positions (RoPE, {literature.cite('su2021')})**: it has no position table. Instead, "
+        "inside every attention layer (the step, in the next chapter, where each token looks back at the earlier ones), "
+        "it turns the numbers of each token by an angle that grows with the token's position. How much one token takes "
+        "from another then depends on how far apart the two are, not on where they stand in the text. There is nothing "
+        "to plot as a table. "
         f"So that this section still shows something real, the charts below are from **{pos_name}**: the same "
         "shape, trained on the same text, but with a learned table of one vector per position that is added to the "
         "token's vector before the first layer."
     )
+    with st.expander("How the turning works (the Attention chapter explains queries and keys)"):
+        st.markdown(
+            "In attention each token makes two vectors from its own: a **query** (what it is looking for) and a **key** "
+            "(what it offers to the tokens that look at it), and a token's query is compared with the keys of the earlier "
+            "tokens. With rotary positions each query and key is *rotated* by an angle proportional to its token's position, "
+            "its numbers taken two at a time, each pair turning at its own speed. Rotating both by their positions "
+            "leaves their comparison depending only on the difference of the two angles: how far apart the tokens are."
+        )
 else:
     pos_model, pos_record, pos_name = model, entry.record, f"the current model ({entry.name})"
     st.markdown(
@@ -207,8 +223,15 @@ else:
 pos_views = ["Position table, as it is", "What training changed"]
 pos_view = st.radio("Position table", pos_views, horizontal=True, key="emb_pos_view", bind="query-params")
 pos_start, pos_change = starting_values(pos_model, pos_record, emb.position_table)
-if pos_view == pos_views[0] or pos_change is None:
-    if pos_view != pos_views[0]:
+# The change beside the starting values shows how far training moved each position's vector (its colour scale
+# beside theirs): close to section 1's first question, so it waits for that guess, as the moved sentence below does.
+pos_waits = pos_view != pos_views[0] and pos_change is not None and predict.made("embeddings_moved") is None
+if pos_view == pos_views[0] or pos_change is None or pos_waits:
+    if pos_waits:
+        st.info("What training changed in the position table shows how far training moved each position's vector, close to "
+                "[section 1](#predict-first)'s first question: lock in your guess there first. Until then the table is shown as it is.",
+                icon=":material/lock:")
+    elif pos_view != pos_views[0]:
         st.info("This model's starting values cannot be rebuilt (no training seed that reproduces them), so the table is shown as it is.")
     pos_twin = untrained_twin(pos_model.config, seed)
     pos_panels = [(emb.position_table(pos_model), "Trained"), (emb.position_table(pos_twin), f"Untrained twin (seed {seed})")]

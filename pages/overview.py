@@ -16,7 +16,7 @@ from llm_core.interpret import first_page
 from llm_core.interpret.walkthrough import DEFAULT_PROMPT, NEW_TOKENS, TEMPERATURE, Walkthrough, third_party_imports, walk
 from llm_core.model import anatomy
 from llm_core.paths import MODELS_DIR
-from llm_core.text.tokenizers import TokenizerError
+from llm_core.text.tokenizers import TokenizerError, UnknownCharacterError
 
 ensure_app_shell()  # a deep link to this page on a fresh server must still get app.py's shell
 
@@ -55,9 +55,32 @@ def _walk(entry_name: str, created: float, text: str):
 # The server-wide bundled model is one object for every session: key it by name alone, so a class
 # opening the app shares one computation (each session's entry of it is made at its own time).
 model_key = (entry.name, 0.0 if entry.shared else entry.created)
-try:
+
+
+def walk_of(text: str) -> Walkthrough:
     # the walk this model made of this prompt, shipped (first_page.py, checked against the model by a test), else made now
-    w = Walkthrough.from_dict(shipped["walk"]) if first_page.shows(shipped, prompt) else _walk(*model_key, prompt)
+    return Walkthrough.from_dict(shipped["walk"]) if first_page.shows(shipped, text) else _walk(*model_key, text)
+
+
+def drop_unseen(chars: list[str]) -> None:
+    st.session_state["overview_prompt"] = view.without(st.session_state.get("overview_prompt", ""), chars)
+
+
+try:
+    w = walk_of(prompt)
+except UnknownCharacterError as exc:
+    # Characters this model never saw: the walk goes on without them (as Generate offers), or with the first
+    # prompt when nothing is left, and says which were dropped; a button drops them from the box too.
+    kept = view.without(prompt, exc.chars)
+    used = kept if kept.strip() else DEFAULT_PROMPT
+    st.info(view.unseen_note(exc.chars, len(getattr(tokenizer, "chars", ())) or config.vocab_size, kept, used))
+    if used == kept:
+        st.button("Remove them from my prompt", key="ov_drop_unseen", on_click=drop_unseen, args=(list(exc.chars),))
+    try:
+        w = walk_of(used)
+    except ValueError as again:  # the first prompt has characters a model trained on other text never saw
+        st.warning(f"This model cannot read that text either: {literal(str(again))}")
+        w = None
 except TokenizerError as exc:
     st.warning(f"This model cannot read that text: {literal(str(exc))}")
     w = None
@@ -149,7 +172,10 @@ ours = {
     "cost": f"no money figure: {trained_on}" if elapsed_s else "not recorded with this model",
     "code to run it": f"{len(runner_source.splitlines())} lines of Python (runner.py)",
 }
-rows = [{"": fact["what"], "Llama 2 70B": fact["value"], entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
+# How Llama's file size is worked out (parameters x bytes each) would answer the file question for this model
+# too (its parameters are counted above): it shows once the guess is locked, as this model's own size does.
+rows = [{"": fact["what"], "Llama 2 70B": fact["value"] + (f" ({fact['how']})" if fact.get("how") and size_shown else ""),
+         entry.name: ours[fact["what"]], "source of the Llama figure": fact["source"]} for fact in anatomy.LLAMA2_70B]
 st.html(table_html(rows))
 st.markdown(view.lossy_compression_sentence())
 page_link("pages/scale.py", "Why scale matters: loss against size, data and compute, measured on this machine", ":material/trending_down:")

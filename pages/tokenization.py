@@ -102,7 +102,7 @@ else:
     with left:
         tv.comparison_table(rows, short_names)
     with right:
-        tv.counts_chart(rows, short_names, text)
+        tv.counts_chart(rows, short_names, text, code_texts=(EXAMPLES["Code"],))  # its fewest waits for the code guess
     tv.tokenizer_tabs(rows, short_names, char_source, MAX_IDS_SHOWN)
     with st.expander("The details: byte-level BPE"):
         st.markdown(

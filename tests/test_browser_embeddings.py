@@ -60,13 +60,26 @@ def test_lookup_highlights_tokens_and_lists_neighbours(app_server, page):
     assert_no_exception(page)
 
 
+def lock_guess(page, main, question: str, option: str) -> None:
+    """Pick an option of the checkpoint whose question contains `question`, and lock it in."""
+    box = main.get_by_test_id("stVerticalBlock").filter(has_text=question).last
+    box.get_by_text(option, exact=True).click()
+    wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+
+
 def test_views_and_3d_change_the_charts(app_server, page):
     open_embeddings(page, app_server.url)
     main = main_area(page)
-    choose(page, "Table", "Input table: what training changed")
+    choose(page, "Table", "Input table: what training changed")  # it answers section 1's questions: it waits for both guesses
+    expect(main.get_by_text("Lock in your guesses there first", exact=False)).to_be_visible(timeout=SLOW)
+    expect(main.get_by_test_id("stPlotlyChart").filter(has_text="What training changed")).to_have_count(0, timeout=SLOW)
+    lock_guess(page, main, "How far did it move each token's vector", "less than a quarter of its length")
+    lock_guess(page, main, "Which kind of token ends up nearest to", "another vowel")
     expect(token_scatter(page)).to_contain_text("What training changed", timeout=SLOW)
     expect(main.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("Before training", timeout=SLOW)
-    choose(page, "Table", "Output table (the head)")
+    choose(page, "Table", "Output table (the model's last layer)")
     expect(main.get_by_text("all zeros", exact=False).first).to_be_visible(timeout=SLOW)
     choose(page, "Projection", "3-D")
     expect(token_scatter(page).locator(".gl-container")).to_have_count(1, timeout=SLOW)

@@ -114,6 +114,8 @@ def test_three_d_and_the_twin_seed_change_the_charts():
 
 def test_what_training_changed_and_the_output_table(char_tok):
     at = open_page()
+    lock(at, "embeddings_moved", "a quarter to a half")
+    lock(at, "embeddings_vowel_neighbour", "a consonant")
     at.radio(key="emb_view").set_value("Input table: what training changed").run()
     specs = charts(at)
     assert "What training changed" in specs[0]["layout"]["title"]["text"]
@@ -122,19 +124,57 @@ def test_what_training_changed_and_the_output_table(char_tok):
     change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
     j, s = emb.nearest_neighbours(change, char_tok.stoi["e"], 1)[0]
     assert neighbour_table(at)[0]["nearest: change made by training"].startswith(f"{char_tok.chars[j]}\u00a0({s:+.2f})")
-    at.radio(key="emb_view").set_value("Output table (the head)").run()
+    assert at.radio(key="emb_view").options[2] == "Output table (the model's last layer)"  # not "the head": an attention head here
+    at.radio(key="emb_view").set_value("Output table (the model's last layer)").run()
     assert any("all zeros" in i.value for i in at.info)
+    assert "The **output table** (the model's last layer) turns" in markdown_text(at) and "(the head)" not in markdown_text(at)
     assert len(charts(at)) == 5  # the untrained twin's all-zero head is explained, not plotted
     assert neighbour_table(at)[0]["nearest: untrained output table"].startswith("—")
 
 
+def test_what_training_changed_waits_until_both_guesses_are_locked(char_tok):
+    """Its scatter, its caption ("they form groups"), its axes beside the start's and its neighbours answer both of
+    section 1's questions: before both guesses are locked the view is a note pointing to section 1, nothing of it drawn."""
+    model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
+    change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
+    within, between = emb.kind_similarity(change, emb.token_kinds(char_tok))
+    grouping = f"average cosine of {within:+.2f} with each other and {between:+.2f}"
+    at = open_page()
+    at.radio(key="emb_view").set_value("Input table: what training changed").run()
+
+    def shown() -> bool:
+        drawn = " ".join(c["layout"]["title"]["text"] for c in charts(at))
+        return ("What training changed" in drawn or "Before training" in drawn or any(grouping in c.value for c in at.caption)
+                or any(any(col.startswith("nearest: ") for col in f.columns) for f in chart_tables(at)))
+
+    note = next(i.value for i in at.info if "Lock in your" in i.value)
+    assert not shown() and len(charts(at)) == 4  # only the position section's charts
+    assert "both questions of [section 1](#predict-first)" in note and "nearest to 'a'" in note
+    lock(at, "embeddings_moved", "a quarter to a half")
+    assert not shown() and any("answers a question of [section 1](#predict-first) (which kind of token ends up nearest to 'a')" in i.value for i in at.info)
+    assert grouping not in markdown_text(at) and "asks what it grouped" in markdown_text(at)  # nor does the first reveal say it
+    lock(at, "embeddings_vowel_neighbour", "another vowel")
+    assert shown() and not any("Lock in your" in i.value for i in at.info)
+    assert grouping in markdown_text(at)  # the first reveal, now complete
+    assert any(grouping in c.value for c in at.caption)
+    assert "What training changed" in charts(at)[0]["layout"]["title"]["text"]
+
+
 def test_rotary_model_explains_and_shows_the_learned_twin():
     at = open_page()
-    assert any("rotary positions (RoPE, Su et al. 2021)" in i.value for i in at.info)
+    rope = next(i.value for i in at.info if "rotary positions (RoPE, Su et al. 2021)" in i.value)
+    # queries, keys and dot products belong to the next chapter: said in plain words here, the detail in an expander
+    assert not any(word in rope for word in ("query", "key", "dot product", "channels")) and "how far apart the two are" in rope
+    detail = next(e for e in at.expander if e.label == "How the turning works (the Attention chapter explains queries and keys)")
+    assert "**query** (what it is looking for)" in detail.markdown[0].value
     learned = load_checkpoint(MODELS_DIR / "shakespeare-tiny-learned-pos.safetensors").model
     table = values(charts(at)[2]["data"][0]["z"])
     assert table.shape == (128, 128) and np.allclose(table, learned.wpe.weight.detach().numpy())
     at.radio(key="emb_pos_view").set_value("What training changed").run()
+    # how far training moved each position's vector (its colour scale beside the start's) waits for section 1's first guess
+    assert any("lock in your guess there first" in i.value for i in at.info)
+    assert "What training changed" not in " ".join(c["layout"]["title"]["text"] for c in charts(at))
+    lock(at, "embeddings_moved", "a quarter to a half")
     sim = charts(at)[3]
     assert "What training changed" in sim["layout"]["title"]["text"]
     change = learned.wpe.weight.detach() - build_model(learned.config, seed=1337).wpe.weight.detach()
@@ -239,22 +279,22 @@ def test_the_nearest_token_to_a_vowel_comes_from_what_training_changed(char_tok)
     assert f"{vowels} of its 5 nearest are vowels" in text
 
 
-def test_looking_the_vowel_up_in_what_training_changed_waits_for_the_guess(char_tok):
+def test_a_vowel_in_the_output_table_waits_for_the_vowel_guess(char_tok):
+    """The output table is learned from nothing: there a vowel's nearest are the other vowels (e -> a, i, o), the
+    answer to section 1's question, so a vowel's row waits for that guess; other tokens are listed as before."""
     from lab_ui.embedding_view import GROUPS
 
     model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
-    change = emb.token_table(model) - emb.token_table(build_model(model.config, seed=1337))
-    j, score = emb.nearest_neighbours(change, char_tok.stoi["a"], 1)[0]
     at = open_page()
-    at.radio(key="emb_view").set_value("Input table: what training changed").run()
-    look_up(at, "ea")
+    at.radio(key="emb_view").set_value("Output table (the model's last layer)").run()
+    look_up(at, "eat")
     rows = {row["token"]: row for row in neighbour_table(at)}
-    assert "first: this is its answer" in rows["a"]["nearest: change made by training"]
-    assert rows["e"]["nearest: change made by training"][0] != "("  # other tokens are listed as before
-    assert rows["a"]["nearest: starting values"][0] != "("  # the random start answers nothing
+    assert all("first: a vowel's neighbours here give its answer away" in rows[v]["nearest: trained output table"] for v in "ea")
+    assert rows["t"]["nearest: trained output table"][0] != "("  # a consonant answers nothing
     lock(at, "embeddings_vowel_neighbour", next(iter(GROUPS.values())))
     rows = {row["token"]: row for row in neighbour_table(at)}
-    assert rows["a"]["nearest: change made by training"].startswith(f"{char_tok.chars[j]}\u00a0({score:+.2f})")
+    j, score = emb.nearest_neighbours(emb.output_table(model), char_tok.stoi["e"], 1)[0]
+    assert rows["e"]["nearest: trained output table"].startswith(f"{char_tok.chars[j]}\u00a0({score:+.2f})")
 
 
 def test_a_model_whose_start_cannot_be_rebuilt_says_so_instead_of_an_answer():

@@ -119,10 +119,19 @@ def test_the_top_probability_reveal_is_computed_from_the_model_and_the_prompt():
     assert held in text
 
 
+def llama_cell(at, what: str) -> str:
+    """The Llama 2 70B cell of a row of "The same idea at two scales"."""
+    table = next(h.proto.body for h in at.get("html") if "Llama 2 70B" in h.proto.body)
+    row = table.split(f">{what}</td>")[1].split("</tr>")[0]
+    return row.split("</td>")[0].split(">")[-1]
+
+
 def test_the_file_size_is_the_answer_so_it_shows_once_the_guess_is_made():
     app = fresh()
     assert any("its size shows here once you have made the prediction above" in c.value for c in app.caption)
     assert table_row(app, "parameters file") == "(make the prediction above first)"
+    # Llama's parameters x bytes each would work this model's file size out from its parameter count: after the guess
+    assert llama_cell(app, "parameters file") == "140 GB" and "bytes each" not in next(h.proto.body for h in app.get("html") if "Llama 2 70B" in h.proto.body)
     download = next(b for b in app.get("download_button") if b.proto.label.startswith("Download the parameters"))
     assert download.proto.disabled  # a browser would show the downloaded file's size
     app.radio(key="predict_overview_file_vs_text_guess").set_value("bigger than the text").run()
@@ -133,6 +142,7 @@ def test_the_file_size_is_the_answer_so_it_shows_once_the_guess_is_made():
     assert not next(b for b in app.get("download_button") if b.proto.label.startswith("Download the parameters")).proto.disabled
     text = markdown_text(app)
     assert "Right." in text and "is stored as a number of 4 bytes" in text
+    assert llama_cell(app, "parameters file") == "140 GB (70 billion parameters × 2 bytes each, stored as 16-bit numbers (fp16))"
 
 
 def test_what_llms_are_used_for_reads_every_figure_from_the_register():
@@ -185,3 +195,52 @@ def test_runner_py_is_drawn_once_its_expander_is_opened_and_is_the_file_itself()
     expander = next(e for e in app.expander if e.label.endswith("lines of runner.py"))
     assert [c.value for c in expander.code] == [Path(runner.__file__).read_text(encoding="utf-8").rstrip("\n")]  # st.code drops the last newline
     assert expander.label == f"Read all {len(expander.code[0].value.splitlines())} lines of runner.py"
+
+
+def caption_starting(app: AppTest, start: str) -> str:
+    return next(c.value for c in app.caption if c.value.startswith(start))
+
+
+def test_a_prompt_with_characters_the_model_never_saw_is_walked_without_them():
+    """No dead end on step 1: the boxes and the first prediction stay, for the prompt without the unseen characters,
+    and the page says which were dropped, in plain words (no "byte-level tokenizer" to try, no "character(s)")."""
+    from llm_core.interpret.walkthrough import DEFAULT_PROMPT
+
+    app = fresh()
+    app.text_input(key="overview_prompt").set_value("Héllo 😀 wörld").run()
+    assert not app.exception, app.exception
+    note = next(i.value for i in app.info if "never seen" in i.value)
+    assert note.startswith("This model has never seen 3 characters of your prompt: 'é', '😀', 'ö'.") and "65 characters" in note
+    assert "The boxes below use your prompt without them: 'Hllo  wrld'." in note
+    assert not any("byte-level" in x.value or "(s)" in x.value for x in [*app.warning, *app.info])
+    assert caption_starting(app, "10 tokens, ids")  # "Hllo  wrld": ten characters, ten tokens
+    assert any(b.key == "predict_overview_top_probability_lock" for b in app.button)
+    next(b for b in app.button if b.key == "ov_drop_unseen").click().run()
+    assert app.text_input(key="overview_prompt").value == "Hllo  wrld" and not any("never seen" in i.value for i in app.info)
+    app.text_input(key="overview_prompt").set_value("😀").run()
+    note = next(i.value for i in app.info if "never seen" in i.value)
+    assert note.startswith("This model has never seen 1 character of your prompt: '😀'.") and "use the first prompt instead" in note
+    assert caption_starting(app, f"{len(DEFAULT_PROMPT)} tokens, ids")  # the first prompt, one token per character
+
+
+def test_counts_are_said_in_the_singular_and_the_chip_symbols_explained():
+    app = fresh()
+    app.text_input(key="overview_prompt").set_value("a").run()
+    assert not app.exception, app.exception
+    box1 = caption_starting(app, "1 token, ids")  # not "1 tokens"
+    assert "`·` stands for a space and `↵` for a new line" in box1
+    assert "(tokens counted from 0: the first token is token 0)" in caption_starting(app, "4 layers × 4 heads")
+
+
+def test_the_sidebar_says_the_model_in_plain_words():
+    from llm_core.training.diagnosis import headline
+
+    app = fresh()
+    record = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").meta["record"]
+    sidebar = " ".join(c.value for c in app.sidebar.caption)
+    for jargon in (" wide", "positions: rotary", "vocabulary 65 (char)", "context 128 tokens"):
+        assert jargon not in sidebar
+    assert "each token is a list of 128 numbers" in sidebar and "reads up to 128 tokens at once" in sidebar
+    assert "tells positions apart by turning each token's numbers by its position (rotary positions)" in sidebar
+    # the model's one figure stays word for word (the Train chapter shows the same), after what it means
+    assert f"how well it predicts text it never trained on (lower is better): {headline(record).text}" in sidebar

@@ -279,3 +279,25 @@ def test_each_token_as_text_is_drawn_once_its_expander_is_opened_with_every_toke
     assert ids[4] == str(TiktokenTokenizer("o200k_base").encode("Hello, world"))
     assert len(ids) == 5 and len(piece_tables()) == 5
     assert ">48 65 6C 6C 6F</td>" in piece_tables()[2]  # GPT-2's first token, "Hello", as its bytes
+
+
+def test_the_counts_caption_names_the_fewest_only_once_the_code_guess_is_locked():
+    """The Code example is one click from the code question: its caption must not name the tokenizer that needs
+    the fewest tokens (the question's answer) before the guess, nor on the question's own code; the counts
+    themselves stay in the table and bars."""
+    from lab_ui.tokenization_view import CODE_SAMPLE
+    from llm_core.text.tokenview import fewest
+
+    at = open_page()
+    assert any(" the fewest tokens for this text (" in c.value for c in at.caption)  # prose: named, as before
+    set_text(at, CODE_SAMPLE)  # the question's own code: waits
+    assert not any(" the fewest tokens for this text (" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Code").click().run()
+    counts = {name: row["tokens"] for name, row in table(at).items()}
+    assert bars(at)[1] == list(counts.items())  # every count still shown
+    caption = next(c.value for c in at.caption if c.value.startswith("Fewer tokens means more text fits"))
+    assert "the fewest tokens for this text" not in caption and "once you have locked in your guess on the code question" in caption
+    lock(at, "tokenization_code_fewest", "GPT-2")
+    winners = fewest(counts)
+    said = f"{' and '.join(winners)} {'need' if len(winners) > 1 else 'needs'} the fewest tokens for this text ({counts[winners[0]]:,})"
+    assert any(c.value.startswith(said) for c in at.caption)

@@ -104,11 +104,14 @@ def human_bytes(n: float) -> str:
 
 
 # Published figures, each with its source (read from the register, assets/teaching/claims.toml),
-# for the "a model is two files" comparison.
+# for the "a model is two files" comparison. `how`, where a row has it, is how the value is worked out
+# (the parameters file: parameters times bytes per parameter): a page may hold it back where it would
+# answer a question about its own model's file (the Overview's "bigger or smaller than the text?").
 _TALK = f"{cite('karpathy2023')}, talk \"{source('karpathy2023').title}\""
 LLAMA2_70B = [
     dict(what="parameters", value=f"{value('llama2_70b_params') / 1e9:.0f} billion", source=f"{cite('touvron2023')}, \"{source('touvron2023').title}\" (Meta), Table 1"),
-    dict(what="parameters file", value=f"{human_bytes(value('talk_weights_bytes'))} ({value('llama2_70b_params') / 1e9:.0f}B parameters x 2 bytes in fp16)", source=_TALK),
+    dict(what="parameters file", value=f"{human_bytes(value('talk_weights_bytes'))}", source=_TALK,
+         how=f"{value('llama2_70b_params') / 1e9:.0f} billion parameters × 2 bytes each, stored as 16-bit numbers (fp16)"),
     dict(what="training text", value=f"about {human_bytes(value('talk_text_bytes'))} of internet text",
          source=f"{_TALK} (the Llama 2 paper states {value('llama2_tokens') / 1e12:g} trillion tokens)"),
     dict(what="compute", value=f"about {value('talk_gpus'):,.0f} GPUs for about {value('talk_days'):.0f} days", source=_TALK),
