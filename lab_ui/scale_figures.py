@@ -19,6 +19,8 @@ from llm_core.scale.fit import SweepFit, loss_nd, power_law
 
 COMPUTE_AXIS = "training compute (FLOPs)"  # the page says what FLOPs are before its first chart; longer, it ran past a narrow chart
 LOSS_AXIS = "held-out loss (nats per character)"
+# FLOPs ticks as the page writes them ("1e+10", explained at first use), not plotly's "10B" / "1T" (a second notation)
+FLOPS_TICKS = dict(tickformat=".0e")
 COUNT_LABEL = {"params_total": "parameters, embeddings included", "params_non_embedding": "non-embedding parameters", "flops": COMPUTE_AXIS}
 
 
@@ -57,18 +59,26 @@ def loss_vs_compute(runs: list[dict], fit: SweepFit, own: list[dict] = ()) -> go
                            hovertemplate=f"{label}<br>%{{x:.2e}} FLOPs<br>loss %{{y:.3f}}<extra></extra>"))
     inside = [m for m in fit.minima if m.inside]
     if inside:
-        traces.append(dict(type="scatter", x=[m.budget for m in inside], y=[m.loss_opt for m in inside], mode="markers", name="compute-optimal (IsoFLOP minimum)",
-                           marker=dict(symbol="x", size=11, color=palette.BLACK)))
+        traces.append(dict(type="scatter", x=[m.budget for m in inside], y=[m.loss_opt for m in inside], mode="markers", name="best points",
+                           marker=dict(symbol="x", size=11, color=palette.BLACK),
+                           hovertemplate="best point (IsoFLOP minimum)<br>%{x:.0e} FLOPs<br>loss %{y:.3f}<extra></extra>"))
     f = fit.loss_vs_compute
     if f is not None and "alpha" in f.params:
         xs = np.logspace(math.log10(min(m.budget for m in inside)), math.log10(max(m.budget for m in inside)) + 0.3, 60)
         traces.append(dict(type="scatter", x=list(xs), y=list(power_law(xs, f.params["E"], f.params["A"], f.params["alpha"], f.x0)), mode="lines",
-                           name=f"fit: {f.params['E']:.2f} + {f.params['A']:.2f}·(C/{f.x0:.0e})^−{f.params['alpha']:.2f}", line=dict(color=palette.BLACK, dash="dash")))
-    if own:
-        traces.append(dict(type="scatter", x=[m["flops"] for m in own], y=[m["val_loss"] for m in own], mode="markers+text", name="your models",
-                           text=[m["name"] for m in own], textposition="top center", marker=dict(symbol="star", size=14, color=palette.VERMILLION)))
-    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS)),
-                                                      yaxis=dict(type="log", title=dict(text=LOSS_AXIS)))))
+                           name="fitted curve", line=dict(color=palette.BLACK, dash="dash"),
+                           hovertemplate=f"fit: {f.params['E']:.2f} + {f.params['A']:.2f}·(C/{f.x0:.0e})^−{f.params['alpha']:.2f}<br>%{{x:.1e}} FLOPs<br>"
+                                         "loss %{y:.3f}<extra></extra>"))
+    if own:  # named on hover and in the caption: a text label ran past a phone-wide chart's edge ("Shakespeare (bu…")
+        traces.append(dict(type="scatter", x=[m["flops"] for m in own], y=[m["val_loss"] for m in own], mode="markers", name="your models",
+                           customdata=[m["name"] for m in own], marker=dict(symbol="star", size=14, color=palette.VERMILLION),
+                           hovertemplate="%{customdata}<br>%{x:.1e} FLOPs<br>loss %{y:.3f}<extra></extra>"))
+    # short legend names, hung below the x-axis title (anchored at its top): at 390 px the long ones made a legend with its
+    # own scrollbar that rose beside the axis title
+    layout = _layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS), **FLOPS_TICKS), yaxis=dict(type="log", title=dict(text=LOSS_AXIS)))
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.25)
+    layout["height"] = 460  # the legend takes four rows on a phone: the plot keeps room above it
+    return go.Figure(dict(data=traces, layout=layout))
 
 
 def isoflop(runs: list[dict], fit: SweepFit, n_key: str, live: list[dict] = ()) -> go.Figure:
@@ -116,7 +126,7 @@ def frontier(fit: SweepFit, tokens_per_param_reference: float | None = None) -> 
         if f is not None:
             traces.append(dict(type="scatter", x=list(xs), y=list(10 ** (f.params["log_k"] + f.params["a"] * np.log10(xs))), mode="lines",
                                name=f"{name} ∝ C^{f.params['a']:.2f}", line=dict(color=color, dash="dash")))
-    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS)),
+    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS), **FLOPS_TICKS),
                                                       yaxis=dict(type="log", title=dict(text="compute-optimal size or tokens")))))
 
 
@@ -152,7 +162,7 @@ def counts_frontier(fits: dict) -> go.Figure:
             xs = np.logspace(math.log10(inside[0].budget), math.log10(inside[-1].budget), 20)
             traces.append(dict(type="scatter", x=list(xs), y=list(10 ** (f.params["log_k"] + f.params["a"] * np.log10(xs))), mode="lines",
                                name=f"∝ C^{f.params['a']:.2f}", line=dict(color=color, dash=dash)))
-    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS)),
+    return go.Figure(dict(data=traces, layout=_layout(xaxis=dict(type="log", title=dict(text=COMPUTE_AXIS), **FLOPS_TICKS),
                                                       yaxis=dict(type="log", title=dict(text="compute-optimal parameters")))))
 
 

@@ -34,6 +34,21 @@ def pct(x: float) -> str:
     return f"{v:.1f}%" if abs(v) < 1 else f"{v:.0f}%"
 
 
+def flops_words(x: float) -> str:
+    """A number of FLOPs in words and in the short notation the chapter and its charts use, said what it means (its first use).
+
+    >>> flops_words(1e10), flops_words(2e11)
+    ('10 billion (written 1e+10: a 1 followed by 10 zeros)', '200 billion (written 2e+11: a 2 followed by 11 zeros)')
+    >>> flops_words(3e12)
+    '3 trillion (written 3e+12: a 3 followed by 12 zeros)'
+    """
+    short = f"{x:.0e}"
+    digit, zeros = short.split("e")
+    scale = next(((w, v) for w, v in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6), ("thousand", 1e3)) if float(short) >= v), None)
+    words = f"{float(short) / scale[1]:,.0f} {scale[0]}" if scale else f"{float(short):,.0f}"
+    return f"{words} (written {short}: a {digit} followed by {int(zeros)} zeros)"
+
+
 def _sizes(runs: list[dict]) -> list[str]:
     return sorted({r["label"] for r in runs}, key=lambda lab: next(r["params_total"] for r in runs if r["label"] == lab))
 
@@ -119,8 +134,9 @@ def bigger_reveal(guess: str, runs: list[dict]) -> predict.Reveal | None:
         return None
     best, big = b["best"], b["big"]
     outcome = BIGGER_CHOICES[1] if abs(b["diff"]) < SAME_WITHIN else BIGGER_CHOICES[2 if b["diff"] > 0 else 0]
+    nearest = "" if f"{b['ratio']:.1f}" == "10.0" else " (of the sizes tried, the nearest to the question's 10x)"
     answer = (f"At {b['budget']:.0e} FLOPs the best size tried, {best['label']} ({best['params_total']:,} parameters), reached a loss of {best['val_loss']:.3f}; "
-              f"{big['label']}, {b['ratio']:.1f}x bigger, reached {big['val_loss']:.3f}: {outcome.split(':')[0].lower()}.")
+              f"{big['label']}, {b['ratio']:.1f}x bigger{nearest}, reached {big['val_loss']:.3f}: {outcome.split(':')[0].lower()}.")
     if b["diff"] > 0:
         why = (f"The budget is fixed, so the bigger model could afford only {big['tokens']:,} characters of training against {best['tokens']:,} "
                f"({best['tokens'] / big['tokens']:.1f}x fewer): too little text for its size.")
@@ -239,12 +255,47 @@ def emergence_size_table(rows: list[dict]) -> list[dict]:
                  **{f"{name}_digit": round(r["digit_accuracy_by_position"][i], 4) for i, name in enumerate(figs.POSITIONS)}) for r in rows]
 
 
+LEARNED = 0.9  # a digit right this often is "learned"
+
+
+def learned_last(points: list[dict]) -> tuple[list[int], int | None]:
+    """(the answer positions learned last, the index of the point where they first reach LEARNED, None if never).
+
+    A digit's first readings are near chance (about 10%) and differ by noise, so the digit named is the last one to be
+    right LEARNED of the time, not the lowest at the first point; positions that reach it at the same point (or never) tie.
+
+    >>> learned_last([dict(digit_accuracy_by_position=[0.10, 0.10, 0.09, 0.5]), dict(digit_accuracy_by_position=[1.0, 0.5, 0.95, 1.0]),
+    ...               dict(digit_accuracy_by_position=[1.0, 0.88, 1.0, 1.0])])
+    ([1], None)
+    """
+    n = len(points[0]["digit_accuracy_by_position"])
+    reach = [next((k for k, p in enumerate(points) if round(100 * p["digit_accuracy_by_position"][i]) >= 100 * LEARNED), None)  # as printed
+             for i in range(n)]
+    last = None if None in reach else max(reach)
+    return [i for i in range(n) if reach[i] == last], last
+
+
+def _names(positions: list[int]) -> str:
+    names = [figs.POSITIONS[i] for i in positions]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def logprob_caption(points: list[dict], x_name: str, x_key: str) -> str:
     lo, hi = points[0], points[-1]
-    worst = min(range(len(figs.POSITIONS)), key=lambda i: lo["digit_accuracy_by_position"][i])
-    return (f"The log-probability of the whole right answer rose from {lo['answer_logprob']:.2f} to {hi['answer_logprob']:.2f} nats across the {x_name} "
-            f"({lo[x_key]:,} to {hi[x_key]:,}); the hardest digit at first, the {figs.POSITIONS[worst]}, went from {pct(lo['digit_accuracy_by_position'][worst])} "
-            f"to {pct(hi['digit_accuracy_by_position'][worst])}.")
+    text = (f"The log-probability of the whole right answer rose from {lo['answer_logprob']:.2f} to {hi['answer_logprob']:.2f} nats across the {x_name} "
+            f"({lo[x_key]:,} to {hi[x_key]:,})")
+    last, at = learned_last(points)
+    acc = lambda p: " and ".join(pct(p["digit_accuracy_by_position"][i]) for i in last)
+    one = len(last) == 1
+    if at == 0:
+        return text + f"; every digit was right at least {LEARNED:.0%} of the time from the first point."
+    if at is None:
+        return text + (f"; the hardest digit{'' if one else 's'}, the {_names(last)}, never reached {LEARNED:.0%}: "
+                       f"{'it' if one else 'they'} went from {acc(lo)} to {acc(hi)}.")
+    where = ("step " if x_key == "step" else "") + f"{points[at][x_key]:,}" + (" parameters" if x_key == "params_total" else "")
+    where += f" ({points[at]['label']})" if x_key == "params_total" and "label" in points[at] else ""
+    return text + (f"; the digit{'' if one else 's'} learned last, the {_names(last)}, first reached {LEARNED:.0%} at {where}, "
+                   f"going from {acc(lo)} to {acc(points[at])}.")
 
 
 def steps_caption(series: list[dict]) -> str:
@@ -275,12 +326,20 @@ def step_charts(series: list[dict]) -> None:
 
 
 # ---- 5 · the learner's live mini-sweep ---------------------------------------------------------
-def live_view(snap, runs: list[dict], fit, n_key: str) -> None:
-    """The live mini-sweep's progress, and its points on the shipped IsoFLOP curve with their distance to it."""
+LIVE_WAITS = ("Where your points landed waits for your guess in section 2: the chart of loss against size at this budget shows which size "
+              "does best, the answer to that question. Lock in your guess there and it appears here.")
+
+
+def live_view(snap, runs: list[dict], fit, n_key: str, told: bool = True) -> None:
+    """The live mini-sweep's progress, and its points on the shipped IsoFLOP curve with their distance to it.
+
+    `told`: whether section 2's guess (is a bigger model better at the same budget?) is locked. Until it is, only the
+    progress shows: the points, their losses and the shipped curve beside them would answer it."""
     from llm_core.scale.fit import residuals
 
     if snap is None:
-        st.info("Press **Run mini-sweep**: your points land on the shipped curve for that budget.")
+        st.info("Press **Run mini-sweep**: your points land on the shipped curve for that budget."
+                + ("" if told else " The chart of where they landed appears once your guess in section 2 is locked in."))
         return
     points = [r.point for r in snap.records if getattr(r, "point", None)]
     latest = snap.latest
@@ -293,6 +352,9 @@ def live_view(snap, runs: list[dict], fit, n_key: str) -> None:
     elif not snap.active:
         st.caption(f"Mini-sweep ended: {snap.stop_reason} after {snap.running_s:.0f} s.")
     if not points:
+        return
+    if not told:
+        st.info(f"Runs finished so far: {len(points)}. " + LIVE_WAITS)
         return
     live_budget = points[0]["budget"]
     shipped = [r for r in runs if r["budget"] == live_budget]

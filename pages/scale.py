@@ -82,10 +82,12 @@ epochs = [r["epochs"] for r in runs]
 st.header("1 · Loss falls predictably with compute")
 st.markdown(
     f"The shipped sweep: **{len(runs)} runs** of {len({r['label'] for r in runs})} sizes, from {min(totals):,} to {max(totals):,} parameters, each trained with a "
-    f"fixed amount of computing, from {budgets[0]:.0e} to {budgets[-1]:.0e} floating-point operations (FLOPs), on Tiny Shakespeare's characters."
+    f"fixed amount of computing, from {view.flops_words(budgets[0])} to {view.flops_words(budgets[-1])} floating-point operations (FLOPs), "
+    "on Tiny Shakespeare's characters. From here on, such numbers are written the short way, as the charts' axes write them."
 )
 total_fit = fits["params_total"]
-predict.checkpoint("scale_compute_10x", "Along the best points of this sweep, how much lower is the loss when the compute grows **10x**?",
+predict.checkpoint("scale_compute_10x", "Each budget has a **best point**: the lowest loss that much compute gives over the model sizes (the bottom of a "
+                   "curve drawn through that budget's runs of each size). Along these best points, how much lower is the loss when the compute grows **10x**?",
                    predict.choice([b[0] for b in view.COMPUTE_BANDS]), lambda guess: view.compute_reveal(guess, total_fit),
                    pending="The shipped sweep has no fitted curve of loss against compute to read this from.")
 if predict.made("scale_compute_10x"):
@@ -94,7 +96,9 @@ else:
     st.caption("The chart of loss against compute appears once your guess is locked in.")
 with st.expander("The details: the fitted law, every run, and the command that made this sweep"):
     f = total_fit.loss_vs_compute
-    if f is not None and "alpha" in f.params:
+    if not predict.made("scale_compute_10x"):  # the fitted law is the reveal's own reasoning: it waits for the guess, as the chart does
+        st.caption("The fitted law of loss against compute appears here once you have made the guess above.")
+    elif f is not None and "alpha" in f.params:
         st.markdown(
             f"Through the {f.n} compute-optimal points, **L(C) = E + A·(C/{f.x0:.0e})^−α** fits with α = **{f.describe('alpha')}**, "
             f"E = {f.describe('E', 2)} nats and **R² = {f.r2:.3f}** (parameters counted with embeddings). {cite('kaplan2020')} measured L ∝ C^−{value('kaplan_alpha_c'):.3f} with models of up to "
@@ -119,7 +123,7 @@ bigger_told = predict.made("scale_bigger_same_budget") is not None  # until then
 st.header("2 · One budget, models of different sizes")
 st.markdown("At a fixed budget, a small model sees many tokens but cannot use them; a big one could, but the budget buys it few tokens." if bigger_told else
             "A training budget is a number of FLOPs, about 6 per parameter per token, so at a fixed budget a bigger model is trained on fewer tokens.")
-predict.checkpoint("scale_bigger_same_budget", "Take the best model size for one budget and a model **10x bigger**, trained with the **same** compute. "
+predict.checkpoint("scale_bigger_same_budget", "Take the best model size for one budget and a model **about 10x bigger**, trained with the **same** compute. "
                    "Is the bigger model's loss lower or higher?", predict.choice(view.BIGGER_CHOICES), lambda guess: view.bigger_reveal(guess, runs),
                    pending="The shipped sweep has no budget with a size bigger than its best one.")
 count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session", bind="query-params",
@@ -191,7 +195,7 @@ b1.button("Run mini-sweep", type="primary", key="sc_run", disabled=busy or not s
 b2.button("Stop", key="sc_stop", disabled=not busy, on_click=jobs.stop, args=(JOB_KEY,), width="stretch")
 b3.caption(f"Trains {len(sizes)} model{'s' if len(sizes) != 1 else ''} from scratch, {budget:.0e} FLOPs each, in the background (it shares this server's "
            f"{jobs.max_jobs()} training slot{'s' if jobs.max_jobs() != 1 else ''}).")
-jobs.live(JOB_KEY, lambda snap: view.live_view(snap, runs, fit, n_key))
+jobs.live(JOB_KEY, lambda snap: view.live_view(snap, runs, fit, n_key, told=bigger_told))  # its chart answers section 2: it waits for that guess
 
 # --- 6 · Emergence ------------------------------------------------------------------------
 st.header("6 · Emergence: a skill that seems to appear suddenly")

@@ -38,7 +38,7 @@ def test_the_chapter_renders_the_shipped_sweep_and_emergence_and_keeps_the_guess
     guess(page, "10 to 25% lower")
     expect(main.get_by_text(re.compile(r"nats per character: \d+% lower"))).to_be_visible(timeout=60_000)
     guess(page, "Higher: too big for the budget")
-    expect(main.get_by_text(re.compile(r"x bigger, reached \d\.\d{3}"))).to_be_visible(timeout=60_000)
+    expect(main.get_by_text(re.compile(r"x bigger( \(of the sizes tried, the nearest to the question's 10x\))?, reached \d\.\d{3}"))).to_be_visible(timeout=60_000)
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(9, timeout=60_000)
     main.get_by_text("The details: the fitted law", exact=False).first.click()
     expect(main.get_by_text("R² =", exact=False).first).to_be_visible(timeout=60_000)
@@ -63,9 +63,14 @@ def test_a_live_mini_sweep_adds_points_to_the_chart(app_server, page):
         removes.first.click()
         wait_idle(page)
     main_button(page, "Run mini-sweep").click()
-    expect(main.get_by_text("landed on average", exact=False)).to_be_visible(timeout=300_000)
-    expect(main.get_by_text(re.compile(r"[+-]\d\.\d{3} nats")).first).to_be_visible()  # each point's distance to the shipped curve
+    # section 2's guess is open: where the points landed (the best size at this budget, its answer) waits for it
+    expect(main.get_by_text("Where your points landed waits for your guess in section 2", exact=False)).to_be_visible(timeout=300_000)
     charts = main.get_by_test_id("stPlotlyChart")
-    expect(charts).to_have_count(5)  # no guess made: four of the shipped charts, and the live one
+    expect(charts).to_have_count(4)  # no guess made: the four emergence charts, no live one
+    guess(page, "10 to 25% lower")  # the first unlocked guess's button comes first: section 1's, then section 2's
+    guess(page, "Higher: too big for the budget")
+    expect(main.get_by_text("landed on average", exact=False)).to_be_visible(timeout=120_000)
+    expect(main.get_by_text(re.compile(r"[+-]\d\.\d{3} nats")).first).to_be_visible()  # each point's distance to the shipped curve
+    expect(charts).to_have_count(10)  # both guesses made: the nine shipped charts, and the live one
     assert_no_exception(page)
     screenshot(page, "scale-live-mini-sweep")

@@ -380,13 +380,52 @@ def test_emergence_runs_in_parallel_or_resumed_give_the_points_of_one_sequential
     assert main(["--threads", "1", "emergence", "--sizes", "1x8", "--steps", "9", "--resume", "--out", str(out)]) == 2  # another plan: refused
 
 
-def test_the_reading_over_training_steps_names_the_low_and_the_lasting_rise_from_the_series():
-    """Exact match over steps with a dip after the rise: the sentence quotes the series' own figures, filled in."""
-    from llm_core.scale.reading import POSITION_NAMES, emergence_over_steps
+def steps_series(em: list[float]) -> list[dict]:
+    from llm_core.scale.reading import POSITION_NAMES
 
-    em = [0.0, 0.1, 0.14, 0.55, 0.04, 0.6, 0.8, 0.9]
-    series = [dict(step=100 * (k + 1), exact_match=e, digit_accuracy=0.5 + e / 2, answer_logprob=-3 + e,
-                   digit_accuracy_by_position=[0.5 + e / 2] * len(POSITION_NAMES)) for k, e in enumerate(em)]
-    first = emergence_over_steps(series)[0]
-    assert "{" not in first and "exact match was 14% at step 300, its last low, and 55% at step 400, where its lasting rise starts" in first
-    assert "per-digit accuracy went from 57% to 78%" in first
+    return [dict(step=100 * (k + 1), exact_match=e, digit_accuracy=0.5 + e / 2, answer_logprob=-3 + e,
+                 digit_accuracy_by_position=[0.5 + e / 2] * len(POSITION_NAMES)) for k, e in enumerate(em)]
+
+
+def test_the_reading_over_training_steps_calls_a_rise_lasting_only_when_it_lasts():
+    """A rise that a spike takes back below half-way is not "lasting": the reading says where it fell and from when exact match
+    stays up; without a spike the same words name the lasting rise; both quote the series' own figures."""
+    from llm_core.scale.reading import emergence_over_steps
+
+    spiked = emergence_over_steps(steps_series([0.0, 0.1, 0.14, 0.55, 0.04, 0.6, 0.8, 0.9]))  # half-way: 45%
+    first = spiked[0]
+    assert "{" not in first and "exact match was 14% at step 300, its last low, and 55% at step 400, where it first passed 45%" in first
+    assert "half-way from its lowest (0%) to its highest (90%)" in first and "per-digit accuracy went from 57% to 78%" in first
+    assert "lasting" not in first  # the old reading called it lasting, then the spike took exact match to 4%
+    assert "That rise did not last: exact match fell back to 4% at step 500, and it is above 45% for good only from step 600 (60%) on." in first
+    assert "exact match from 55% to 4%" in spiked[1]  # the spike paragraph, consistent with the sentence above
+
+    steady = emergence_over_steps(steps_series([0.0, 0.05, 0.1, 0.5, 0.7, 0.9]))
+    assert len(steady) == 1 and "and 50% at step 400, where its lasting rise starts: from there on it does not fall below 45%" in steady[0]
+    assert "did not last" not in steady[0]
+
+    unsteady = emergence_over_steps(steps_series([0.0, 0.1, 0.6, 0.7, 0.3, 0.8, 0.2]))  # up more often than not, ends low
+    assert "lasting" not in unsteady[0] and "That rise was not steady: exact match fell back to 20% at step 700; from step 300 on" in unsteady[0]
+
+
+def test_the_shipped_reading_over_steps_never_calls_a_rise_lasting_that_falls_back():
+    from llm_core.scale.reading import emergence_over_steps
+
+    series = em.load_emergence(SHIPPED_EMERGENCE)["series"]
+    values = [p["exact_match"] for p in series]
+    i, j = em.rise(values)
+    half = min(values) + 0.5 * (max(values) - min(values))
+    text = " ".join(emergence_over_steps(series))
+    assert ("where its lasting rise starts" in text) == (min(values[j:]) >= half)
+    if min(values[j:]) < half:
+        stays = next(k for k in range(j, len(values)) if min(values[k:]) >= half)
+        assert f"for good only from step {series[stays]['step']:,}" in text
+
+
+def test_the_product_line_gap_is_rounded_up_so_within_stays_true():
+    from llm_core.scale.reading import emergence_across_sizes
+
+    rows = [dict(label=f"{k}x8", params_total=1000 * (k + 1), exact_match=e, product=e + g, digit_accuracy=0.5 + e / 2, answer_logprob=-3 + e,
+                 digit_accuracy_by_position=[0.5 + e / 2] * 4, exact_match_by_seed=[e]) for k, (e, g) in enumerate([(0.0035, 0.0014), (0.1, 0.0), (1.0, 0.0)])]
+    text = " ".join(emergence_across_sizes(rows))
+    assert "stays within 0.14 points of exact match" in text  # it printed "within 0.1 points" for a gap of 0.14

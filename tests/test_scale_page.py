@@ -60,8 +60,16 @@ def test_the_chapter_shows_the_shipped_sweep_with_its_fitted_numbers():
     for sentence in reading.sentences():  # the reading in words, computed from the shipped sweep's fits
         assert sentence in text
     assert f"C^{reading.exponents['params_total'].a:.2f} (95% interval" in text and "10^4" not in text and "several epochs" not in text
+    budgets = sorted({r["budget"] for r in SWEEP["runs"]})
+    first, last = (f"{b:.0e}" for b in (budgets[0], budgets[-1]))  # said in words and explained where FLOPs are first counted
+    words = lambda b: f"{b / 1e9:,.0f} billion" if b < 1e12 else f"{b / 1e12:,.0f} trillion"
+    assert (f"from {words(budgets[0])} (written {first}: a {first[0]} followed by {int(first.split('e')[1])} zeros) to "
+            f"{words(budgets[-1])} (written {last}: a {last[0]} followed by {int(last.split('e')[1])} zeros) floating-point operations (FLOPs)") in text
+    assert "Each budget has a **best point**: the lowest loss" in text.split("Along these best points")[0]  # said before it is used
     figures = charts(at)
     assert len(figures) == 9  # compute, IsoFLOP, frontier, L(N), N_opt by count, two across sizes, two over steps
+    for k in (0, 2, 4):  # every FLOPs axis writes "1e+10" as the text does, not plotly's "10B" and "1T"
+        assert figures[k]["layout"]["xaxis"]["tickformat"] == ".0e"
     plotted = sum(len(t["x"]) for t in figures[0]["data"] if t.get("mode") == "lines+markers")
     assert plotted == len(SWEEP["runs"])
     assert any(t.get("name") == "your models" for t in figures[0]["data"])  # the bundled model is one of "your" models
@@ -88,8 +96,11 @@ def test_the_two_predictions_hide_their_charts_until_the_guess_is_locked():
     captions = "\n".join(c.value for c in at.caption)
     assert "appears once your guess is locked in" in captions and "Every run's figures appear here once" in captions
     assert not any("non_embedding</th>" in m.value for m in at.markdown)  # no table of every run's loss either
+    f = fit_sweep(SWEEP).loss_vs_compute  # the fitted law is the compute reveal's own reasoning: it waits too
+    assert "R² =" not in markdown(at) and f"{f.describe('alpha')}" not in markdown(at) and "The fitted law of loss against compute appears here once" in captions
     guess(at, "scale_compute_10x", "10 to 25% lower")
     assert len(charts(at)) == 5 and len(whys(at)) == 1
+    assert f"α = **{f.describe('alpha')}**" in markdown(at) and f"R² = {f.r2:.3f}" in markdown(at)
 
 
 def test_nothing_answers_the_bigger_model_question_before_its_guess():
@@ -162,7 +173,9 @@ def test_the_bigger_model_reveal_reads_the_shipped_runs_and_a_reload_finds_it():
             break
     text = reveal_of(at)
     assert f"At {budget:.0e} FLOPs the best size tried, {best['label']} ({best['params_total']:,} parameters), reached a loss of {best['val_loss']:.3f}" in text
-    assert f"{big['label']}, {big['params_total'] / best['params_total']:.1f}x bigger, reached {big['val_loss']:.3f}" in text
+    ratio = f"{big['params_total'] / best['params_total']:.1f}"
+    nearest = "" if ratio == "10.0" else " (of the sizes tried, the nearest to the question's 10x)"  # the question asks about 10x
+    assert f"{big['label']}, {ratio}x bigger{nearest}, reached {big['val_loss']:.3f}" in text
     assert ("Right." in text) == (big["val_loss"] - best["val_loss"] >= 0.02)
     assert f"{big['tokens']:,} characters of training against {best['tokens']:,}" in whys(at)[0]
     again = AppTest.from_file(APP, default_timeout=180)
@@ -196,3 +209,42 @@ def test_a_live_mini_sweep_adds_points_beside_the_shipped_curve():
     live = [t for c in charts(at) for t in c["data"] if t.get("name") == "your live runs"]  # on the live IsoFLOP chart, whichever its place
     assert len(live) == 1 and len(live[0]["x"]) == 1
     assert "nats" in markdown(at)
+
+
+class FakeLiveJob:
+    """A mini-sweep that has finished with `points` (shipped runs with other losses): the page reads it through `jobs.get`."""
+
+    def __init__(self, points: list[dict]):
+        from types import SimpleNamespace
+
+        from llm_core.jobs import JobSnapshot
+
+        records = tuple(SimpleNamespace(point=p, progress=1.0, run_index=k, runs=len(points), label=p["label"]) for k, p in enumerate(points))
+        self.snap = JobSnapshot(name="mini-sweep", status="finished", records=records, samples=(), latest=records[-1], queue_position=None, error=None,
+                                stop_reason="finished", segment=1, running_s=5.0, time_cap_s=None)
+
+    def snapshot(self):
+        return self.snap
+
+    def touch(self):
+        pass
+
+
+def test_the_live_mini_sweep_shows_where_its_points_landed_only_after_section_2s_guess(monkeypatch):
+    """Its chart, table and caption show the best size at one budget: the answer of section 2's question (the old page drew
+    "loss is lowest at a middle size; the best size tried is ..." with that guess still open)."""
+    from lab_ui import jobs
+
+    budget = min(r["budget"] for r in SWEEP["runs"])
+    points = [dict(r, val_loss=r["val_loss"] + 0.01) for r in SWEEP["runs"] if r["budget"] == budget][:2]
+    fake = FakeLiveJob(points)
+    monkeypatch.setattr(jobs, "get", lambda key: fake if key == "scale_live" else None)
+    at = scale_page(guessed=False)
+    guess(at, "scale_compute_10x", "10 to 25% lower")
+    live = lambda a: [t for c in charts(a) for t in c["data"] if t.get("name") == "your live runs"]
+    shown = "\n".join([markdown(at)] + [c.value for c in at.caption] + [i.value for i in at.info])
+    assert not live(at) and "landed on average" not in shown and "the best size tried" not in shown and "shipped_curve" not in shown
+    assert "Runs finished so far: 2. Where your points landed waits for your guess in section 2" in shown
+    guess(at, "scale_bigger_same_budget", "About the same")
+    assert len(live(at)) == 1 and len(live(at)[0]["x"]) == 2
+    assert any("landed on average" in c.value for c in at.caption) and any(f"At {budget:.0e} FLOPs the shipped runs' loss is lowest" in c.value for c in at.caption)

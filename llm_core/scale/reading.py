@@ -220,6 +220,19 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f}%" if v >= 0.01 or v == 0 else f"{100 * v:.1f}%"
 
 
+def _points_at_most(gap: float) -> str:
+    """A gap (a share) in percentage points, rounded up so that "within" it stays true: two significant digits under 1 point.
+
+    >>> _points_at_most(0.0014), _points_at_most(0.00141), _points_at_most(0.0123), _points_at_most(0.0)
+    ('0.14', '0.15', '1.3', '0')
+    """
+    v = 100 * gap
+    if v <= 0:
+        return "0"
+    step = 0.01 if v < 1 else 0.1
+    return f"{math.ceil(round(v / step, 9)) * step:.{2 if v < 1 else 1}f}"
+
+
 def emergence_across_sizes(rows: list[dict]) -> list[str]:
     """What the across-sizes sweep shows, in words: the rise of exact match picked from the data (`emergence.rise`),
     what the smooth metrics did over the same sizes, and what the metric explains and what it does not.
@@ -257,7 +270,7 @@ def emergence_across_sizes(rows: list[dict]) -> list[str]:
             f"{_pct(lo['digit_accuracy_by_position'][weakest])}; at {hi['label']} that digit was right {_pct(hi['digit_accuracy_by_position'][weakest])} of the time."
         )
     out.append(
-        f"The dotted line, the product of the four per-position accuracies, stays within {100 * gap:.1f} points of exact match at every size: exact match is what the "
+        f"The dotted line, the product of the four per-position accuracies, stays within {_points_at_most(gap)} points of exact match at every size: exact match is what the "
         "per-digit accuracies give when all four must be right. That is what the metric explains: a sharp metric (all or nothing) turns a rise in one hard digit into a "
         "jump while the average over digits moves little. What it does not explain is why larger models learn that digit at all: the per-position accuracies and the "
         "log-probability show a real change in what the model computes, and the metric only decides how suddenly it looks."
@@ -271,7 +284,8 @@ def emergence_across_sizes(rows: list[dict]) -> list[str]:
 
 
 def emergence_over_steps(series: list[dict]) -> list[str]:
-    """What the one-model run over training steps shows: the rise picked from the data, and the largest drop after it named for what it is."""
+    """What the one-model run over training steps shows: the rise picked from the data (`emergence.rise`), whether exact match
+    stayed up from there (when it fell back, the step from which it is up for good), and the largest drop after it named for what it is."""
     from llm_core.scale.emergence import rise
 
     em = [p["exact_match"] for p in series]
@@ -280,10 +294,23 @@ def emergence_over_steps(series: list[dict]) -> list[str]:
     if found is not None:
         i, j = found
         a, b = series[i], series[j]
-        out.append(f"Over training, exact match was {_pct(em[i])} at step {a['step']:,}, its last low, and {_pct(em[j])} at step {b['step']:,}, where its "
-                   "lasting rise starts (from there on it is above half-way more often than not, dips included); "
-                   f"per-digit accuracy went from {_pct(a['digit_accuracy'])} to {_pct(b['digit_accuracy'])} and the answer's log-probability "
-                   f"from {a['answer_logprob']:.2f} to {b['answer_logprob']:.2f} nats.")
+        half = min(em) + 0.5 * (max(em) - min(em))  # `rise`'s half-way mark
+        stays = next((k for k in range(j, len(em)) if min(em[k:]) >= half), None)  # from here on never below half-way
+        mark = f"half-way from its lowest ({_pct(min(em))}) to its highest ({_pct(max(em))})"
+        if stays == j:
+            where = f"where its lasting rise starts: from there on it does not fall below {_pct(half)}, {mark}"
+        else:
+            where = f"where it first passed {_pct(half)}, {mark}"
+        said = (f"Over training, exact match was {_pct(em[i])} at step {a['step']:,}, its last low, and {_pct(em[j])} at step {b['step']:,}, {where}; "
+                f"per-digit accuracy went from {_pct(a['digit_accuracy'])} to {_pct(b['digit_accuracy'])} and the answer's log-probability "
+                f"from {a['answer_logprob']:.2f} to {b['answer_logprob']:.2f} nats.")
+        if stays != j:
+            k_low = min(range(j, stays if stays is not None else len(em)), key=lambda k: em[k])  # the deepest fall back below half-way
+            fell = f"exact match fell back to {_pct(em[k_low])} at step {series[k_low]['step']:,}"
+            said += (f" That rise did not last: {fell}, and it is above {_pct(half)} for good only from step {series[stays]['step']:,} ({_pct(em[stays])}) on."
+                     if stays is not None else
+                     f" That rise was not steady: {fell}; from step {b['step']:,} on it is above {_pct(half)} more often than not, but not at every step.")
+        out.append(said)
         after = list(zip(series[j:], series[j + 1 :]))
         if after:
             x, y = max(after, key=lambda xy: xy[0]["exact_match"] - xy[1]["exact_match"])
