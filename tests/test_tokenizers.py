@@ -204,3 +204,15 @@ MALFORMED = [
 def test_malformed_descriptions_are_refused(data):
     with pytest.raises(TokenizerError):
         tokenizer_from_dict(data)
+
+
+def test_an_unseen_character_is_named_in_plain_words():
+    """Shown on Compare and Generate as it is: no "character(s)", no "byte-level tokenizer" for a newcomer to decode."""
+    tok = CharTokenizer.from_text("hello")
+    with pytest.raises(UnknownCharacterError) as one:
+        tok.encode("hé")
+    assert str(one.value).startswith("This model has never seen this character in the text it learned from: 'é'.")
+    with pytest.raises(UnknownCharacterError) as two:
+        tok.encode("😀 é")
+    words = str(two.value)
+    assert "these 3 characters" in words and "(s)" not in words and "byte-level" not in words and "remove them" in words

@@ -37,9 +37,11 @@ class UnknownCharacterError(TokenizerError):
     def __init__(self, chars: list[str]):
         self.chars = chars
         shown = ", ".join(repr(c) for c in chars[:10]) + (" ..." if len(chars) > 10 else "")
+        these = "this character" if len(chars) == 1 else f"these {len(chars)} characters"
         super().__init__(
-            f"{len(chars)} character(s) never seen in this tokenizer's training text: {shown}. "
-            "A character-level model has no id for a character it never saw; remove them, or try a byte-level tokenizer."
+            f"This model has never seen {these} in the text it learned from: {shown}. It reads one character at a time and has no "
+            f"number for a character it never saw, so it cannot read {'it' if len(chars) == 1 else 'them'}: remove "
+            f"{'it' if len(chars) == 1 else 'them'}, or choose a model whose tokenizer reads bytes (a BPE one), which can read any text."
         )
 
 
