@@ -4,7 +4,10 @@ What it is: what every stage of the chapter repeats, written once: `controls` (a
 Stop buttons and the message a refused start left), `start` (a stage's job, tracked for this user),
 `live_curves` (its progress line and charts, polled while it runs), `curves` (one chart of record
 fields over steps) and `needs` (a section's gate: the object it needs, or a note saying what to do
-first). What it is not: the stages (`llm_core.alignment.assistant`).
+first); `keep`, `drop` and `restore` keep the finished stages (and the rankings) on the learner's desk
+as well as in the session, so a reload or a second tab of the same browser (a new session on the same
+desk) finds them, as the training chapter finds its run. What it is not: the stages
+(`llm_core.alignment.assistant`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,33 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui import charts as charts_door
-from lab_ui import jobs, palette
+from lab_ui import jobs, palette, state
 
 POLL_S = 0.5
 PAGE = "pages/assistant.py"
+DESK_KEY = "assistant"  # on the desk: the chapter's finished stages and rankings, by session key (in memory, as the training run)
+
+
+def _kept() -> dict:
+    return state.desk().data.setdefault(DESK_KEY, {})
+
+
+def restore() -> None:
+    """A new session on this desk (a reload, a second tab) gets the finished stages back; what the session holds wins."""
+    for key, value in list(_kept().items()):
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def keep(key: str, value) -> None:
+    """A finished stage (or the rankings list), in the session and on the desk."""
+    st.session_state[key] = value
+    _kept()[key] = value
+
+
+def drop(key: str) -> None:
+    st.session_state.pop(key, None)
+    _kept().pop(key, None)
 
 
 def needs(key: str, message: str):

@@ -134,8 +134,9 @@ def reward_summary(rm) -> None:
     st.caption("Held-out ranked pairs: the reward model's score (its reward) of the preferred answer and of the other; ✓ when it scores the preferred one higher.")
 
 
-def comparison_table(before: Assessment, tuned: dict) -> None:
-    """SFT against each tuned model on the same held-out prompts, with 95% intervals."""
+def comparison_table(before: Assessment, tuned: dict, accuracy: bool = True) -> None:
+    """SFT against each tuned model on the same held-out prompts, with 95% intervals. Task accuracy (its
+    columns and verdicts) only with `accuracy`: until the weak-leash guess is locked it would answer it."""
     rows = [{"model": "SFT (start)", "samples": before.n, "preferred by the instructions": f"{before.preferred_share:.0%} ({before.preferred_interval[0]:.0%}–{before.preferred_interval[1]:.0%})",
              "change": "", "task accuracy": f"{before.accuracy:.0%} ({before.accuracy_interval[0]:.0%}–{before.accuracy_interval[1]:.0%})", "accuracy change": ""}]
     for name, stage in tuned.items():
@@ -145,6 +146,8 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         rows.append({"model": name, "samples": a.n, "preferred by the instructions": f"{a.preferred_share:.0%} ({a.preferred_interval[0]:.0%}–{a.preferred_interval[1]:.0%})",
                      "change": f"{points(d)} points ({points(lo)} to {points(hi)})", "task accuracy": f"{a.accuracy:.0%} ({a.accuracy_interval[0]:.0%}–{a.accuracy_interval[1]:.0%})",
                      "accuracy change": f"{points(ad)} points ({points(alo)} to {points(ahi)})"})
+    if not accuracy:
+        rows = [{k: v for k, v in row.items() if k not in ("task accuracy", "accuracy change")} for row in rows]
     st.dataframe(rows, hide_index=True, width="stretch")
     sentences = []
     for name, stage in tuned.items():
@@ -152,7 +155,10 @@ def comparison_table(before: Assessment, tuned: dict) -> None:
         ad, alo, ahi = change(before, stage.after, "accuracy")
         verdict = "raised" if lo > 0 else ("lowered" if hi < 0 else "did not measurably change")
         acc = "cost task accuracy" if ahi < 0 else ("raised task accuracy" if alo > 0 else "left task accuracy within the noise")
-        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({points(d)} points) and {acc} ({points(ad)} points).")
+        sentences.append(f"{name} {verdict} the share of answers the instructions prefer ({points(d)} points)"
+                         + (f" and {acc} ({points(ad)} points)." if accuracy else "."))
+    if not accuracy:
+        sentences.append("Task accuracy after each run waits for your guess about what a weak leash does to it (section 5): lock it in to see it.")
     st.caption("Sampled answers (temperature 1), one per held-out prompt, judged by the written instructions, not by the reward model; 95% intervals. " + " ".join(sentences))
     for name, stage in tuned.items():
         if stage.stop_reason and stage.stop_reason != "reached the step limit":

@@ -19,12 +19,14 @@ from lab_ui.widgets import plural
 from llm_core import literature
 from llm_core.alignment import compute, readings
 from llm_core.alignment.assistant import change, reward_probe
-from llm_core.alignment.judge import prefer
+from llm_core.alignment.judge import prefer, wilson_interval
 from llm_core.text.tokenizers import TokenizerError
 
 WEAK_LEASH = 0.1  # a KL coefficient at or under this is "a weak leash" for the prediction
 FORMAT_BANDS = ("almost none (under 10%)", "some (10% to 50%)", "most (50% to 90%)", "nearly all (90% or more)")
 STYLE_CHOICES = ("“Sure! 11”: the house style, a wrong sum", "“7”: the right sum, no house style")
+KL_CHOICES = (0.0, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0)  # the RLHF leash's settings (the slider's)
+BETA_CHOICES = (0.03, 0.1, 0.3, 1.0)  # DPO's β settings (the slider's)
 LEASH_CHOICES = ("it raises task accuracy", "it leaves task accuracy within the noise", "it lowers task accuracy")
 
 
@@ -131,6 +133,28 @@ def ranking_rules(ratings) -> dict[str, int]:
     return out
 
 
+def rule_three_words(right: int, n: int) -> str:
+    """How often the reward model put the right sum above a wrong one (both in the house style), read with its
+    Wilson 95% interval: rule 3 counts as learned only when the interval's lower end is above 50%.
+
+    >>> rule_three_words(52, 100)
+    '52 of 100 additions (95% interval 42%–62%): no better than chance, so it has not learned rule 3'
+    >>> rule_three_words(80, 100)
+    '80 of 100 additions (95% interval 71%–87%): it learned rule 3 too'
+    """
+    lo, hi = wilson_interval(right, n)
+
+    def pct(v: float) -> str:  # an end next to 50% keeps a decimal, so "50%" never stands for an end above or below it
+        return f"{v:.1%}" if round(v * 100) == 50 else f"{v:.0%}"
+
+    counted = f"{right} of {n} additions (95% interval {pct(lo)}–{pct(hi)})"
+    if lo > 0.5:
+        return f"{counted}: it learned rule 3 too"
+    if hi < 0.5:
+        return f"{counted}: fewer than a coin toss would, so it has not learned rule 3"
+    return f"{counted}: no better than chance, so it has not learned rule 3"
+
+
 def reward_prediction(ratings) -> None:
     rm = st.session_state.get("as_rm")
 
@@ -150,8 +174,7 @@ def reward_prediction(ratings) -> None:
                   f"{s} times: it pays more for the {'house style' if style_wins else 'right sum'}.")
         why = (f"The instructions put the house style first (rule 2) and the correct answer only after it (rule 3): of your {plural(len(ratings), 'ranked pair')}, "
                f"{rules.get('house style', 0)} were decided by the house style and {rules.get('correct answer', 0)} by the correct answer. "
-               f"Between two answers in the house style it preferred the right sum on {probe['right_over_wrong']} of {n} additions "
-               f"({'it learned rule 3 too' if probe['right_over_wrong'] > n / 2 else 'it has barely learned rule 3'}).")
+               f"Between two answers in the house style it preferred the right sum on {rule_three_words(probe['right_over_wrong'], n)}.")
         return predict.Reveal(answer, (guess == STYLE_CHOICES[0]) == style_wins, why)
 
     predict.checkpoint(
@@ -199,6 +222,37 @@ def leash_prediction() -> None:
 
 # ---------------------------------------------------------------- reward hacking
 
+WAITS_FOR = {"assistant_weak_leash": "what a weak leash does to task accuracy (section 5)",
+             "assistant_reward_style": "which answer the reward model scores higher (section 4)"}
+
+
+def accuracy_wait(name: str, keys: tuple[str, ...]) -> str | None:
+    """What a finished tuning run says about task accuracy answers the weak-leash prediction (and, for RLHF, why it
+    happened answers the reward-model one): None when those guesses are locked, else the note to show instead."""
+    open_ = [WAITS_FOR[k] for k in keys if predict.made(k) is None]
+    if not open_:
+        return None
+    return (f"{name} has finished. What it did to task accuracy waits for your guess about {' and about '.join(open_)}: "
+            f"lock {'it' if len(open_) == 1 else 'them'} in to see it.")
+
+
+def stronger(advice: str, used: float, choices: tuple[float, ...]) -> str:
+    """A tighter leash to try: the next one or two settings above this run's, never the one just used.
+
+    Only called when the run lost task accuracy against the fine-tuned model (reward hacking), hence "which got more answers right".
+
+    >>> stronger("a stronger KL leash", 0.5, KL_CHOICES)
+    'a stronger KL leash (this run: 0.5; 1 or 2 keeps it closer to the fine-tuned model, which got more answers right)'
+    >>> stronger("a stronger KL leash", 1.0, KL_CHOICES)
+    'a stronger KL leash (this run: 1; 2 keeps it closer to the fine-tuned model, which got more answers right)'
+    >>> stronger("a larger β, the leash", 1.0, BETA_CHOICES)
+    'a larger β, the leash (this run: 1, already the strongest on offer)'
+    """
+    above = [c for c in choices if c > used][:2]
+    if not above:
+        return f"{advice} (this run: {used:g}, already the strongest on offer)"
+    return f"{advice} (this run: {used:g}; {' or '.join(f'{c:g}' for c in above)} keeps it closer to the fine-tuned model, which got more answers right)"
+
 
 def hacking_warning(name: str, stage, reinforcement: bool) -> str | None:
     """Name reward hacking when the run shows it (`readings.reward_hacking`); returns the sentence shown, or None."""
@@ -216,13 +270,12 @@ def hacking_warning(name: str, stage, reinforcement: bool) -> str | None:
         rewards = [h["reward"] for h in stage.history if "reward" in h]
         score = f" The reward model's mean score rose from {rewards[0]:.2f} to {rewards[-1]:.2f} meanwhile." if len(rewards) > 1 else ""
         text = (f"**Reward hacking.** {measured}{score} The reward model learned from rankings that put “Sure!” before the right answer, so it pays for the "
-                f"style more than for the sum, and the model found that out. **What to try:** a stronger KL leash (this run: {stage.cfg.kl_coef:g}; 0.5 or 1.0 "
-                "keeps it closer to the fine-tuned model, which got more answers right), or a better reward model: more rankings, so it also learns rule 3 "
-                "(between two answers in the house style, the right one wins).")
+                f"style more than for the sum, and the model found that out. **What to try:** {stronger('a stronger KL leash', stage.cfg.kl_coef, KL_CHOICES)}, "
+                "or a better reward model: more rankings, so it also learns rule 3 (between two answers in the house style, the right one wins).")
     else:
         text = (f"**The same trade as reward hacking, without a reward model.** {measured} DPO learned from the rankings that “Sure!” wins more often than "
-                f"the right answer. **What to try:** a larger β, the leash (this run: {stage.pair.beta:g}), or more rankings, so that pairs decided by the "
-                "right answer weigh more.")
+                f"the right answer. **What to try:** {stronger('a larger β, the leash', stage.pair.beta, BETA_CHOICES)}, or more rankings, so that pairs "
+                "decided by the right answer weigh more.")
     st.warning(text, icon=":material/report:")
     return text
 

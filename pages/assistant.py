@@ -31,6 +31,7 @@ ERRORS = (ConfigError, TokenizerError, ValueError)
 
 course.chapter_intro("assistant")
 teach.intro()
+aj.restore()  # a reload finds the finished stages on the desk (before `collect`, whose callbacks may replace them)
 aj.jobs.collect()
 entry = state.current()
 st.caption(f"Fine-tuning starts from the current model: **{entry.name}** ({entry.model.num_params():,} parameters, {entry.tokenizer.kind} tokenizer). Choose another in the sidebar.")
@@ -56,10 +57,10 @@ st.markdown(
 def sft_done(stage, job, snap):
     if job.result is not None:
         name = state.add_model(f"{stage.base_name} · SFT", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False) or f"{stage.base_name} · SFT"
-        st.session_state.as_sft = (name, stage, job.result)
+        aj.keep("as_sft", (name, stage, job.result))
         for key in ("as_rm", "as_rlhf", "as_rlhf_weak", "as_dpo", "as_candidates"):
-            st.session_state.pop(key, None)
-        st.session_state.as_ratings = []
+            aj.drop(key)
+        aj.keep("as_ratings", [])  # the ranking desk appends to this very list, so the desk's copy follows
 
 
 c1, c2, c3 = st.columns(3)
@@ -73,14 +74,14 @@ def tuned_model_done(model_name: str, key: str, stage, job, snap):
     """A tuning stage ended: its model joins the list (not made current) and the stage is kept under `key`."""
     if job.result is not None:
         state.add_model(model_name, job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False)
-        st.session_state[key] = stage
+        aj.keep(key, stage)
 
 
 def rlhf_done(model_name: str, stage, job, snap):
     """RLHF ended: as any tuning stage, and a run on a weak leash is also kept for the leash prediction."""
     tuned_model_done(model_name, "as_rlhf", stage, job, snap)
     if job.result is not None and stage.cfg.kl_coef <= teach.WEAK_LEASH:
-        st.session_state.as_rlhf_weak = stage
+        aj.keep("as_rlhf_weak", stage)
 
 
 def start_sft():
@@ -120,7 +121,7 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
 
     def rm_done(rm_stage, job, snap):
         if job.result is not None:
-            st.session_state.as_rm = job.result
+            aj.keep("as_rm", job.result)
 
     def start_rm():
         try:
@@ -134,8 +135,10 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     if len(ratings) < 4:
         st.caption("Rank at least 4 pairs; with fewer than about 100 the held-out test cannot tell a good reward model from chance.")
     aj.live_curves(RM_JOB, [([("train_loss", "pairwise loss"), ("extras.accuracy", "batch accuracy")], "Reward model training")], "as_rm_chart")
-    if rm := st.session_state.get("as_rm"):
+    if (rm := st.session_state.get("as_rm")) and predict.made("assistant_reward_style"):
         show.reward_summary(rm)
+    elif rm:  # its held-out scores would give the prediction away
+        st.info("The reward model has finished. Lock in your guess above to see what it measured.")
 
 # ---------------------------------------------------------------- 5. RLHF
 st.header("5 · RLHF (reinforcement learning from human feedback)")
@@ -152,7 +155,7 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
     if rm.at_chance:
         st.warning("The reward model is at chance on held-out pairs: optimising against it optimises noise.")
     c1, c2, c3 = st.columns(3)
-    kl_coef = c1.select_slider("KL coefficient (leash)", [0.0, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0], value=rlhf_config().kl_coef, key="as_rl_kl")
+    kl_coef = c1.select_slider("KL coefficient (leash)", list(teach.KL_CHOICES), value=rlhf_config().kl_coef, key="as_rl_kl")
     rl_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=rlhf_config().lr, key="as_rl_lr")
     rl_steps = c3.number_input("RLHF steps", 2, 1000, rlhf_config().max_steps, 10, key="as_rl_steps")
 
@@ -170,7 +173,11 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
     aj.live_curves(RL_JOB, [([("extras.reward", "mean reward-model score")], "Reward"), ([("extras.kl", "KL(policy ‖ fine-tuned), nats per answer")], "KL to the fine-tuned model"),
                             ([("extras.held_out_preferred", "held-out, preferred by the instructions")], "Held-out, judged by the rule")], "as_rl_chart")
     if rl := st.session_state.get("as_rlhf"):
-        teach.hacking_warning("RLHF", rl, reinforcement=True)
+        # what it did to task accuracy answers the leash prediction, and why (the reward model pays for the style) the reward one
+        if (wait := teach.accuracy_wait("RLHF", ("assistant_weak_leash", "assistant_reward_style"))) is None:
+            teach.hacking_warning("RLHF", rl, reinforcement=True)
+        else:
+            st.info(wait)
         show.overoptimisation_warning(rl.history)
 
 # ---------------------------------------------------------------- 6. DPO
@@ -183,7 +190,7 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
         "as in RPO (reasoning preference optimisation)."
     )
     c1, c2 = st.columns(2)
-    beta = c1.select_slider("β (leash: higher stays closer)", [0.03, 0.1, 0.3, 1.0], value=0.1, key="as_beta")
+    beta = c1.select_slider("β (leash: higher stays closer)", list(teach.BETA_CHOICES), value=0.1, key="as_beta")
     dpo_lr = c2.select_slider("Learning rate", [3e-5, 1e-4, 3e-4, 1e-3], value=dpo_config().lr, key="as_dpo_lr")
 
 
@@ -198,7 +205,11 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
     aj.controls(DPO_JOB, "Run DPO", start_dpo, "as_dpo")
     dpo_charts = [([("extras.margin", "preference margin")], "Preference margin"), ([("extras.kl", "KL(tuned ‖ fine-tuned), nats per token")], "KL to the fine-tuned model")]
     aj.live_curves(DPO_JOB, dpo_charts, "as_dpo_chart")
-    teach.hacking_warning("DPO", st.session_state.get("as_dpo"), reinforcement=False)
+    if (dpo := st.session_state.get("as_dpo")) is not None:
+        if (wait := teach.accuracy_wait("DPO", ("assistant_weak_leash",))) is None:
+            teach.hacking_warning("DPO", dpo, reinforcement=False)
+        else:
+            st.info(wait)
 
 # ---------------------------------------------------------------- 7. compare
 st.header("7 · SFT, RLHF and DPO, measured")
@@ -208,7 +219,7 @@ if sft := aj.needs("as_sft", "Fine-tune first; each stage then appears here and 
     if not tuned:
         st.info("Run RLHF or DPO to compare it with the fine-tuned model here.")
     else:
-        show.comparison_table(stage.assessment, tuned)
+        show.comparison_table(stage.assessment, tuned, accuracy=predict.made("assistant_weak_leash") is not None)
         show.pass_at_k(stage.passes, tuned)
     models = {"SFT": (result.model, result.tokenizer)} | {label: (s.policy if label == "RLHF" else s.pair.policy, result.tokenizer) for label, s in tuned.items()}
     show.try_a_prompt(models, stage.probe[:8])

@@ -5,6 +5,7 @@ The bundled tiny Shakespeare model is the base: fine-tuning it for a few hundred
 the chapter shows, and it is fast enough for a test.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,150 @@ def test_a_guess_before_fine_tuning_waits_for_the_run_and_is_counted():
     assert not any("held-out requests" in m.value and "closed with" in m.value for m in at.markdown)
     assert any(m.value == "**Your predictions in this chapter:** 1 of 3 made, 0 right." for m in at.markdown)
     assert at.radio(key="predict_assistant_sft_format_guess").disabled
+
+
+def test_a_reload_finds_the_finished_stages_and_the_rankings():
+    """After a reload the curve still showed but the prediction said "Fine-tune (the button below) to see the answer"
+    and sections 3-8 "Fine-tune first", though the tuned model was in the list: the stages lived only in the session."""
+    at = assistant_page()
+    fine_tune(at, steps=20)
+    at.button(key="as_rate_a").click().run()
+    name, ratings = at.session_state["as_sft"][0], list(at.session_state["as_ratings"])
+    assert len(ratings) == 1 and any(m.label == "Task accuracy after SFT" for m in at.metric)
+
+    # a reload is a new session of the same browser: its cookie names the desk (AppTest has none, so the id is given)
+    reloaded = AppTest.from_file(APP, default_timeout=180)
+    reloaded.session_state["lab_desk_id"] = at.session_state["lab_desk_id"]
+    reloaded.run()
+    reloaded.switch_page("pages/assistant.py").run()
+    OPEN_APPS.append(reloaded)
+    assert not reloaded.exception, reloaded.exception
+    assert not [i.value for i in reloaded.info if "Fine-tune first" in i.value or i.value.startswith(("Fine-tune (the button below)", "Fine-tune and rank first"))]
+    assert reloaded.session_state["as_sft"][0] == name and list(reloaded.session_state["as_ratings"]) == ratings
+    assert any(m.label == "Task accuracy after SFT" for m in reloaded.metric)
+    assert any("held-out requests" in m.value and "closed with <|end|>" in m.value for m in reloaded.markdown)  # the locked guess, answered
+    assert any(c.value.startswith("Ranked: 1 pair") for c in reloaded.caption)
+    assert [n for n in reloaded.session_state["lab_models"] if n.startswith(name)] == [name]  # nothing fine-tuned twice
+    reloaded.button(key="as_rate_b").click().run()  # a ranking made after the reload is kept on the desk too: another reload has both
+    again = AppTest.from_file(APP, default_timeout=180)
+    again.session_state["lab_desk_id"] = at.session_state["lab_desk_id"]
+    again.run()
+    again.switch_page("pages/assistant.py").run()
+    OPEN_APPS.append(again)
+    assert [p.rated_by for p in again.session_state["as_ratings"]] == ["you", "you"]
+    stop_jobs_of(at)
+
+
+STYLE_GUESS = "“Sure! 11”: the house style, a wrong sum"
+
+
+def lock(at, key: str, guess: str) -> None:
+    at.radio(key=f"predict_{key}_guess").set_value(guess).run()
+    at.button(key=f"predict_{key}_lock").click().run()
+    assert not at.exception, at.exception
+
+
+def lock_once(at, key: str, guess: str) -> None:
+    """Lock a guess unless an earlier test on the shared session did (its lock button is then gone)."""
+    if any(b.key == f"predict_{key}_lock" for b in at.button):
+        lock(at, key, guess)
+
+
+def finished_reward_model(at):
+    """A finished reward model put where the page's end-of-job callback puts it (`as_rm`), with a measured probe:
+    training a real one takes minutes; what is tested here is what the page shows of it, and when."""
+    from llm_core.alignment.assistant import RewardResult
+    from llm_core.alignment.preference import Pair, RewardModel
+    from llm_core.alignment.tasks import Example
+
+    _, _, result = at.session_state["as_sft"]
+    rm = RewardResult(RewardModel(result.model), result.tokenizer, accuracy=0.8, n_train=30, n_held_out=10,
+                      examples=[(Pair(Example("add", "What is 8+5?", "13"), "Sure! 13", "Sure! 17"), 4.23, -3.99)])
+    at.session_state["as_rm"] = rm
+    # the probe the page computes once per reward model (`assistant_teach._probe`): 52 of 100 is a coin toss's count
+    at.session_state["as_rm_probe_key"] = ("as_rm_probe", id(rm.model))
+    at.session_state["as_rm_probe"] = dict(n=100, style_over_sum=70, right_over_wrong=52,
+                                           shown=dict(prompt="What is 3+4?", styled_wrong="Sure! 11", plain_right="7", styled_wrong_reward=1.5, plain_right_reward=-0.5))
+    return rm
+
+
+def test_a_finished_reward_model_waits_for_the_guess_and_reads_rule_3_with_its_interval():
+    """Its held-out table ("What is 8+5? | Sure! 13 | 4.23 | ...") answered the reward-style prediction before it was
+    locked; and 52 of 100 additions was read as "it learned rule 3 too"."""
+    at = assistant_page()
+    fine_tune(at, steps=20)
+    finished_reward_model(at)
+    at.run()
+    assert not at.exception, at.exception
+    label = "Held-out pairs ranked as the instructions rank them"
+    assert not any(m.label == label for m in at.metric)
+    assert not any("ranked as the instructions ✓" in d.value.columns for d in at.dataframe)  # its held-out pairs and their rewards
+    assert any(i.value == "The reward model has finished. Lock in your guess above to see what it measured." for i in at.info)
+    lock(at, "assistant_reward_style", STYLE_GUESS)
+    assert metric(at, label) == "80%"
+    assert list(table_with(at, "ranked as the instructions ✓")["prompt"]) == ["What is 8+5?"]
+    assert not any(i.value.startswith("The reward model has finished") for i in at.info)
+    reveal = next(m.value for m in at.markdown if m.value.startswith("**Why:**") and "rule 3" in m.value)
+    assert "the right sum on 52 of 100 additions (95% interval 42%–62%): no better than chance, so it has not learned rule 3" in reveal
+    assert "learned rule 3 too" not in reveal
+    stop_jobs_of(at)
+
+
+def finished_tuning_runs(at):
+    """A finished RLHF run (leash 0.03) and DPO run (β 0.1) put where the page's callbacks put them, each measured on the
+    same held-out prompts as answering in the house style more often with fewer right answers: reward hacking."""
+    from types import SimpleNamespace
+
+    from llm_core.alignment.assistant import Assessment
+    from llm_core.alignment.tasks import HOUSE_PREFIX
+
+    _, stage, result = at.session_state["as_sft"]
+    ex = [e for e in stage.assessment.examples if e.task != "insult"]
+    right = [e.response.removeprefix(HOUSE_PREFIX) for e in ex]
+    before = Assessment(ex, right)  # every answer right, none styled
+    after = Assessment(ex, [HOUSE_PREFIX + ("zz" if i % 4 else r) for i, r in enumerate(right)])  # all styled, 3 in 4 wrong
+    common = dict(before=before, after=after, after_passes=dict(stage.passes), stop_reason="reached the step limit", held_out=ex,
+                  state=SimpleNamespace(elapsed_s=1.0, tokens_seen=1000))
+    rl = SimpleNamespace(**common, history=[dict(step=0, reward=0.1, kl=0.0), dict(step=4, reward=0.9, kl=0.3)], cfg=SimpleNamespace(kl_coef=0.03),
+                         policy=result.model, batch_tokens=1000, steps_done=4)
+    dpo = SimpleNamespace(**common, history=[], pair=SimpleNamespace(beta=0.1, policy=result.model))
+    at.session_state["as_rlhf"], at.session_state["as_dpo"] = rl, dpo
+
+
+ACCURACY_VERDICTS = ("cost task accuracy", "raised task accuracy", "left task accuracy within the noise")
+
+
+def test_rlhf_and_dpo_hold_their_task_accuracy_back_until_the_leash_guess_is_locked():
+    """A DPO run with the leash guess open showed "… gets fewer task answers right (40% → 27%…)" and section 7 "cost task
+    accuracy (-13 points)"; a default RLHF run printed "left task accuracy within the noise", one of the options' own words."""
+    at = assistant_page()
+    fine_tune(at, steps=20)
+    finished_reward_model(at)
+    finished_tuning_runs(at)
+    at.run()
+    assert not at.exception, at.exception
+    shown = [w.value for w in at.warning] + [c.value for c in at.caption]
+    assert not any("task answers right" in t or any(v in t for v in ACCURACY_VERDICTS) for t in shown)
+    assert "task accuracy" not in table_with(at, "preferred by the instructions").columns
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("RLHF has finished. What it did to task accuracy waits for your guess about what a weak leash does to task accuracy "
+                            "(section 5) and about which answer the reward model scores higher (section 4): lock them in") for i in infos)
+    assert any(i.startswith("DPO has finished. What it did to task accuracy waits for your guess about what a weak leash does") for i in infos)
+    lock(at, "assistant_weak_leash", "it lowers task accuracy")
+    assert not any("Reward hacking" in w.value for w in at.warning)  # the reward-model guess is still open: RLHF's "why" would answer it
+    assert any("The same trade as reward hacking" in w.value for w in at.warning)
+    lock(at, "assistant_reward_style", STYLE_GUESS)
+    rl_warning = next(w.value for w in at.warning if "**Reward hacking.**" in w.value)
+    dpo_warning = next(w.value for w in at.warning if "The same trade as reward hacking" in w.value)
+    assert "fewer task answers right (100% → 25%" in rl_warning
+    assert "stronger KL leash (this run: 0.03; 0.1 or 0.3 keeps it closer" in rl_warning  # the next settings up, never the one used
+    assert "a larger β, the leash (this run: 0.1; 0.3 or 1 keeps it closer" in dpo_warning
+    assert {"task accuracy", "accuracy change"} <= set(table_with(at, "preferred by the instructions").columns)
+    caption = next(c.value for c in at.caption if c.value.startswith("Sampled answers (temperature 1), one per held-out prompt"))
+    for name in ("RLHF", "DPO"):  # against the fine-tuned model's own measured accuracy
+        assert re.search(rf"{name} \w+[\w ]* the share of answers the instructions prefer \([^)]*\) and ({'|'.join(ACCURACY_VERDICTS)}) \(", caption), caption
+    assert not any(i.startswith(("RLHF has finished", "DPO has finished")) for i in (i.value for i in at.info))
+    stop_jobs_of(at)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +313,7 @@ def reward_model(at):
 def test_reward_model_then_rlhf_and_dpo_compared(tuned):
     at = tuned
     rm = reward_model(at)
+    lock_once(at, "assistant_reward_style", STYLE_GUESS)  # the reward model's results wait for it
     label = "Held-out pairs ranked as the instructions rank them"
     assert percent(metric(at, label)) == pytest.approx(rm.accuracy, abs=0.006)
     assert ("at chance" in next(m.delta for m in at.metric if m.label == label)) == rm.at_chance
@@ -191,9 +337,7 @@ def test_reward_model_then_rlhf_and_dpo_compared(tuned):
 def test_the_reward_model_prediction_is_computed_from_the_reward_model(tuned):
     at = tuned
     rm = reward_model(at)
-    at.radio(key="predict_assistant_reward_style_guess").set_value("“Sure! 11”: the house style, a wrong sum").run()
-    at.button(key="predict_assistant_reward_style_lock").click().run()
-    assert not at.exception, at.exception
+    lock_once(at, "assistant_reward_style", STYLE_GUESS)
     from llm_core.alignment.assistant import reward_probe
 
     probe = reward_probe(rm.model, rm.tokenizer)  # computed again here: the page's reveal must say the same
@@ -207,8 +351,8 @@ def test_a_weak_leash_games_the_reward_and_the_page_names_it(tuned):
     """RLHF with no leash against a reward model trained on 40 rankings: the page names reward hacking from the run's measurements."""
     at = tuned
     reward_model(at)
-    at.radio(key="predict_assistant_weak_leash_guess").set_value("it lowers task accuracy").run()
-    at.button(key="predict_assistant_weak_leash_lock").click().run()
+    lock_once(at, "assistant_reward_style", STYLE_GUESS)  # RLHF's reward-hacking warning says what the reward model pays for: it waits for this guess too
+    lock(at, "assistant_weak_leash", "it lowers task accuracy")
     assert any("Run RLHF with the KL coefficient at 0.1 or lower" in i.value for i in at.info)  # pending until the run exists
     at.select_slider(key="as_rl_kl").set_value(0.0).run()
     at.select_slider(key="as_rl_lr").set_value(3e-4).run()

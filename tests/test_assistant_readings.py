@@ -140,5 +140,17 @@ def test_the_page_names_reward_hacking_with_what_to_try(styled, right, named):
     if named:
         text = warnings[0]
         assert "**Reward hacking.**" in text and "40% → 20%" in text and "from 0.10 to 0.90" in text
-        assert "stronger KL leash (this run: 0.03" in text and "more rankings" in text
+        assert "stronger KL leash (this run: 0.03; 0.1 or 0.3 keeps it closer" in text and "more rankings" in text  # the next settings up
         assert REFUSAL not in text
+
+
+def test_rule_3_counts_as_learned_only_when_its_interval_clears_a_coin_toss():
+    """52 of 100 additions was read as "it learned rule 3 too": a coin toss gives that."""
+    from lab_ui.assistant_teach import rule_three_words
+    from llm_core.alignment.judge import wilson_interval
+
+    assert wilson_interval(59, 100)[0] < 0.5 < wilson_interval(60, 100)[0]  # where the reading turns
+    assert rule_three_words(52, 100).endswith("no better than chance, so it has not learned rule 3")
+    assert rule_three_words(59, 100).endswith("no better than chance, so it has not learned rule 3")
+    assert rule_three_words(60, 100) == "60 of 100 additions (95% interval 50.2%–69%): it learned rule 3 too"
+    assert rule_three_words(30, 100).endswith("fewer than a coin toss would, so it has not learned rule 3")

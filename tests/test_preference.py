@@ -105,3 +105,26 @@ def test_dpo_raises_the_preferred_rate_with_bounded_kl(sft_setup):
     # the reference stayed frozen at the SFT weights while the policy moved
     assert all(torch.equal(a, b) for a, b in zip(pair.reference.parameters(), sft.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(pair.policy.parameters(), sft.parameters()))
+
+
+def test_batch_accuracy_is_the_training_batchs_even_at_evaluation_steps(char_tok):
+    """The reward model's "batch accuracy" curve read `batch_metrics()` after the evaluation had run the model on
+    held-out batches, so at every evaluation step it showed a held-out batch's figures (0.000417 loss beside
+    0.8 accuracy). Each record's extras must come from the training batch of its step."""
+
+    class Marked(RewardModel):
+        def forward(self, x, y=None):
+            out = super().forward(x, y)
+            if y is not None:
+                self._stats["training"] = torch.tensor(float(self.training))  # 1 on a training batch, 0 in `evaluate`
+            return out
+
+    examples = [Example("upper", f"Upper: {w}", w.upper()) for w in ("cat", "at", "rose", "sun", "moon", "tea")]
+    backbone, tok = extend_vocabulary(perturbed_model(model_preset("nano", char_tok.vocab_size)), char_tok, [e.prompt + e.response for e in examples])
+    pairs = [Pair(e, e.response, e.response + "X") for e in examples]
+    rm = Marked(backbone)
+    records = list(train(rm, PairBatches(pairs[:4], pairs[4:], tok, 64), TrainConfig(max_steps=6, batch_size=2, lr=1e-3, muon_lr=0.0, eval_every=2, log_every=1)))
+    evaluated = [r for r in records if r.val_loss is not None]
+    assert len(evaluated) >= 3  # steps 2, 4, 6 evaluated
+    assert all(r.extras["training"] == 1.0 for r in records), [(r.step, r.extras) for r in records]
+    assert all(set(r.extras) >= {"accuracy", "margin"} for r in records)

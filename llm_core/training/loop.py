@@ -179,7 +179,8 @@ def train(
 
     `model(x, y)` must return `(anything, mean loss)`; models other than GPT (a reward model, a
     preference-tuning pair) plug in the same way, and may offer `batch_metrics() -> dict` for
-    figures of the latest batch, read only at log points.
+    figures of the latest batch, read only at log points (before an evaluation there runs the model on
+    held-out batches, so a record's extras are always its training batch's).
 
     `batches` provides `train_batch(batch_size, generator)` and `val_batches()`. `state`, when
     given, resumes a run (optimizers, step, tokens, elapsed time) and is updated as training goes.
@@ -219,6 +220,10 @@ def train(
 
     last_tps = 0.0
     last_eval_step, last_val = -1, None
+    extras: dict = {}  # the latest training batch's `batch_metrics()`, read before an evaluation reruns the model on held-out batches
+
+    def batch_figures() -> dict:
+        return model.batch_metrics() if hasattr(model, "batch_metrics") else {}
 
     def record(loss_value: float, val: float | None = None, sample: str | None = None, reason: str | None = None):
         nonlocal last_log_time, last_log_tokens, last_tps
@@ -232,7 +237,7 @@ def train(
             step=state.step, max_steps=cfg.max_steps, tokens_seen=state.tokens_seen, train_loss=loss_value,
             val_loss=val, lr=cfg.lr * scale, lr_scale=scale, tokens_per_s=tps, elapsed_s=state.elapsed_s,
             eval_s=eval_time, progress=progress(), sample=sample, done=reason is not None, stop_reason=reason,
-            extras=model.batch_metrics() if hasattr(model, "batch_metrics") else {},
+            extras=extras,
         )
 
     def run_eval() -> tuple[float, str | None]:
@@ -291,6 +296,7 @@ def train(
         if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
             loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)  # the only read-back of the loss (and one at the end)
             read_step = state.step
+            extras = batch_figures()
             diverged = _divergence(loss_value, best_loss, math.log(model.config.vocab_size), cfg.divergence_factor)
             if diverged:
                 model.load_state_dict(good_weights)
@@ -315,6 +321,7 @@ def train(
         # a stop (or the time budget) between two log points: the latest batch's loss was never read; read it
         # now, so the closing record reports the last step's loss, not the "not measured" NaN of no step
         loss_value = float(loss.detach()) if parallel is None else parallel.mean(loss)
+        extras = batch_figures()
         diverged = _divergence(loss_value, best_loss, math.log(model.config.vocab_size), cfg.divergence_factor)
         if diverged:
             model.load_state_dict(good_weights)
