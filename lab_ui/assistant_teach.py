@@ -155,6 +155,22 @@ def rule_three_words(right: int, n: int) -> str:
     return f"{counted}: no better than chance, so it has not learned rule 3"
 
 
+def style_count_words(style_wins: int, n: int) -> str:
+    """Over every single-digit addition, how often the house style with a wrong sum beat the right bare sum, read
+    with its Wilson 95% interval: a count near half is no clear preference either way.
+
+    >>> style_count_words(70, 100)
+    'Over all 100 single-digit additions it put the house style with a wrong sum above the right bare sum 70 times (95% interval 60%–78%): it pays more for the house style.'
+    >>> style_count_words(53, 100).endswith("(95% interval 43%–62%): about as often as not, so neither clearly.")
+    True
+    """
+    lo, hi = wilson_interval(style_wins, n)
+    reading = ("it pays more for the house style" if lo > 0.5 else "it pays more for the right sum" if hi < 0.5 else
+               "about as often as not, so neither clearly")
+    return (f"Over all {n} single-digit additions it put the house style with a wrong sum above the right bare sum {style_wins} times "
+            f"(95% interval {lo:.0%}–{hi:.0%}): {reading}.")
+
+
 def reward_prediction(ratings) -> None:
     rm = st.session_state.get("as_rm")
 
@@ -167,11 +183,10 @@ def reward_prediction(ratings) -> None:
                                   "The built-in pairs include additions; restore them to try this.")
         s, n = probe["style_over_sum"], probe["n"]
         shown = probe["shown"]
-        style_wins = s > n / 2
+        style_wins = shown["styled_wrong_reward"] > shown["plain_right_reward"]  # the question's own pair decides the guess
         rules = ranking_rules(ratings)
         answer = (f"It scored “{shown['styled_wrong']}” {shown['styled_wrong_reward']:.2f} and “{shown['plain_right']}” {shown['plain_right_reward']:.2f} "
-                  f"for “{shown['prompt']}”. Over all {n} single-digit additions it put the house style with a wrong sum above the right bare sum "
-                  f"{s} times: it pays more for the {'house style' if style_wins else 'right sum'}.")
+                  f"for “{shown['prompt']}”: it scores the {'house style' if style_wins else 'right sum'} higher. " + style_count_words(s, n))
         why = (f"The instructions put the house style first (rule 2) and the correct answer only after it (rule 3): of your {plural(len(ratings), 'ranked pair')}, "
                f"{rules.get('house style', 0)} were decided by the house style and {rules.get('correct answer', 0)} by the correct answer. "
                f"Between two answers in the house style it preferred the right sum on {rule_three_words(probe['right_over_wrong'], n)}.")

@@ -165,6 +165,8 @@ def test_a_finished_reward_model_waits_for_the_guess_and_reads_rule_3_with_its_i
     reveal = next(m.value for m in at.markdown if m.value.startswith("**Why:**") and "rule 3" in m.value)
     assert "the right sum on 52 of 100 additions (95% interval 42%–62%): no better than chance, so it has not learned rule 3" in reveal
     assert "learned rule 3 too" not in reveal
+    answer = next(m.value for m in at.markdown if "single-digit additions" in m.value)
+    assert "for “What is 3+4?”: it scores the house style higher" in answer and "70 times (95% interval 60%–78%): it pays more for the house style" in answer
     stop_jobs_of(at)
 
 
@@ -343,7 +345,8 @@ def test_the_reward_model_prediction_is_computed_from_the_reward_model(tuned):
     probe = reward_probe(rm.model, rm.tokenizer)  # computed again here: the page's reveal must say the same
     reveal = next(m.value for m in at.markdown if "single-digit additions" in m.value)
     assert f"{probe['style_over_sum']} times" in reveal and f"“Sure! 11” {probe['shown']['styled_wrong_reward']:.2f}" in reveal
-    assert ("**Right.**" in reveal) == (probe["style_over_sum"] > probe["n"] / 2)
+    shown = probe["shown"]  # the question's own pair ("What is 3+4?") decides; the count over 100 additions is read with its interval
+    assert ("**Right.**" in reveal) == (shown["styled_wrong_reward"] > shown["plain_right_reward"])
 
 
 @pytest.mark.slow
