@@ -86,10 +86,11 @@ st.markdown(
     "on Tiny Shakespeare's characters. From here on, such numbers are written the short way, as the charts' axes write them."
 )
 total_fit = fits["params_total"]
+SWEEP_ANSWER = "read from the sweep of models trained for this chapter (it ships with the app; the details below give the command that made it)"
 predict.checkpoint("scale_compute_10x", "Each budget has a **best point**: the lowest loss that much compute gives over the model sizes (the bottom of a "
                    "curve drawn through that budget's runs of each size). Along these best points, how much lower is the loss when the compute grows **10x**?",
                    predict.choice([b[0] for b in view.COMPUTE_BANDS]), lambda guess: view.compute_reveal(guess, total_fit),
-                   pending="The shipped sweep has no fitted curve of loss against compute to read this from.")
+                   pending="The shipped sweep has no fitted curve of loss against compute to read this from.", answered_by=SWEEP_ANSWER)
 if predict.made("scale_compute_10x"):
     charts.chart(figs.loss_vs_compute(runs, total_fit, own_models()), key="sc_compute", caption=view.compute_caption(runs, total_fit, own_models()), table=view.compute_table(runs, own_models()))
 else:
@@ -125,7 +126,7 @@ st.markdown("At a fixed budget, a small model sees many tokens but cannot use th
             "A training budget is a number of FLOPs, about 6 per parameter per token, so at a fixed budget a bigger model is trained on fewer tokens.")
 predict.checkpoint("scale_bigger_same_budget", "Take the best model size for one budget and a model **about 10x bigger**, trained with the **same** compute. "
                    "Is the bigger model's loss lower or higher?", predict.choice(view.BIGGER_CHOICES), lambda guess: view.bigger_reveal(guess, runs),
-                   pending="The shipped sweep has no budget with a size bigger than its best one.")
+                   pending="The shipped sweep has no budget with a size bigger than its best one.", answered_by=SWEEP_ANSWER)
 count_label = st.radio("Count parameters", list(COUNTS), horizontal=True, key="sc_count", persist_state="session", bind="query-params",
                        help="Embeddings are the token table and the output head. Kaplan et al. left them out; at small scale that bends the exponents (Pearce & Song, 2024).")
 n_key = COUNTS[count_label]

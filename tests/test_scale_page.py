@@ -248,3 +248,12 @@ def test_the_live_mini_sweep_shows_where_its_points_landed_only_after_section_2s
     guess(at, "scale_bigger_same_budget", "About the same")
     assert len(live(at)) == 1 and len(live(at)[0]["x"]) == 2
     assert any("landed on average" in c.value for c in at.caption) and any(f"At {budget:.0e} FLOPs the shipped runs' loss is lowest" in c.value for c in at.caption)
+
+
+def test_the_checkpoints_say_their_answers_come_from_the_shipped_sweep():
+    """The lock button said "then the model runs", but on this chapter nothing runs: the answer is read from a sweep."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    at.switch_page("pages/scale.py").run()
+    waiting = [c.value for c in at.caption if c.value.startswith("Make your guess first")]
+    assert len(waiting) == 2 and all("read from the sweep of models trained for this chapter" in c for c in waiting)
+    assert all("the model runs" not in b.help for b in at.button if b.key and b.key.endswith("_lock"))
