@@ -14,7 +14,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui import charts, palette
+from lab_ui import assistant_jobs, charts, palette
 from lab_ui.widgets import chips_html, plural
 from llm_core.alignment.assistant import Assessment, change, compare
 from llm_core.alignment.finetune import chat_tokenizer, encode_example
@@ -45,13 +45,13 @@ def pairs_editor(examples) -> None:
         if st.button("Use these pairs", key="as_use_pairs"):
             fresh, dropped = pairs_from_rows(edited)
             if fresh:
-                st.session_state.as_examples = fresh
+                assistant_jobs.keep("as_examples", fresh)  # on the desk too: a reload keeps the learner's pairs
                 left_out = f" {plural(dropped, 'row')} left out (empty, or an answer that does not match its prompt)." if dropped else ""
                 st.success(f"Using {plural(len(fresh), 'pair')}.{left_out}")
             else:
                 st.warning("No usable pairs: each needs a prompt and a response.")
         if st.button("Restore the built-in pairs", key="as_restore"):
-            st.session_state.as_examples = make_examples()
+            assistant_jobs.keep("as_examples", make_examples())
             st.rerun()
 
 

@@ -40,7 +40,9 @@ if (weak := base_warning(entry.record)) is not None:
 
 # ---------------------------------------------------------------- 1. data
 st.header("1 · Instruction data")
-examples = st.session_state.as_examples if "as_examples" in st.session_state else st.session_state.setdefault("as_examples", make_examples())
+if "as_examples" not in st.session_state:  # (a reload has the desk's, restored above: the pairs the learner chose)
+    aj.keep("as_examples", make_examples())
+examples = st.session_state.as_examples
 show.data_summary(examples)
 show.pairs_editor(examples)
 show.rendered_pair(entry.tokenizer)

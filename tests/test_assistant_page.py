@@ -113,6 +113,25 @@ def test_a_reload_finds_the_finished_stages_and_the_rankings():
     stop_jobs_of(at)
 
 
+def test_the_learners_own_pairs_survive_a_reload():
+    """"Use these pairs" kept the chosen pairs in the session only: a reload went back to the built-in ones, silently."""
+    at = assistant_page()
+    built_in = len(at.session_state["as_examples"])
+    at.session_state["as_examples"] = list(at.session_state["as_examples"])[:12]  # the editor now shows 12 rows
+    at.run()
+    at.button(key="as_use_pairs").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value.startswith("Using 12 pairs") for s in at.success)
+    reloaded = AppTest.from_file(APP, default_timeout=180)  # a new session of the same browser (its desk id given)
+    reloaded.session_state["lab_desk_id"] = at.session_state["lab_desk_id"]
+    reloaded.run()
+    reloaded.switch_page("pages/assistant.py").run()
+    OPEN_APPS.append(reloaded)
+    assert not reloaded.exception, reloaded.exception
+    assert len(reloaded.session_state["as_examples"]) == 12 < built_in
+    assert any(m.value.startswith("12 pairs made by code") for m in reloaded.markdown)
+
+
 STYLE_GUESS = "“Sure! 11”: the house style, a wrong sum"
 
 
