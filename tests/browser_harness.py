@@ -221,6 +221,15 @@ def wait_idle(page, timeout: float = 60_000) -> None:
         runs.idle_at = runs.requested
 
 
+def lock_guess(page, main, question: str, option: str) -> None:
+    """Pick an option of the "Predict, then see" checkpoint whose question contains `question`, and lock it in."""
+    box = main.get_by_test_id("stVerticalBlock").filter(has_text=question).last
+    box.get_by_text(option, exact=True).click()
+    wait_idle(page)
+    box.get_by_role("button", name="Lock in my guess").click()
+    wait_idle(page)
+
+
 def reload(page, timeout: float = 120_000) -> None:
     """Reload the page (a new Streamlit session) and wait until that session's first run has finished.
 

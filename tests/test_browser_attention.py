@@ -3,6 +3,7 @@
 from browser_harness import (
     ARTIFACTS,
     assert_no_exception,
+    lock_guess,
     main_area,
     open_page,
     reload,
@@ -83,15 +84,6 @@ def test_attention_hostile_prompts(app_server, page):
     expect(main.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=CHARTS)
     expect(main.locator(".attention-strip .tok")).to_have_count(len("   hello"))
     assert_no_exception(page)
-
-
-def lock_guess(page, main, question: str, option: str) -> None:
-    """Pick an option of the checkpoint whose question contains `question`, and lock it in."""
-    box = main.get_by_test_id("stVerticalBlock").filter(has_text=question).last
-    box.get_by_text(option, exact=True).click()
-    wait_idle(page)
-    box.get_by_role("button", name="Lock in my guess").click()
-    wait_idle(page)
 
 
 def test_predict_where_it_looks_then_the_score_survives_a_reload(app_server, page):

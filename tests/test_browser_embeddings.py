@@ -1,6 +1,6 @@
 """Browser tests: the Embeddings chapter in headless Chromium (screenshots in tests/artifacts/)."""
 
-from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import assert_no_exception, lock_guess, main_area, open_page, wait_idle
 from playwright.sync_api import expect
 
 SLOW = 30_000  # ms: on a loaded machine a rerun (or the first render's lazy widgets) can take seconds
@@ -58,15 +58,6 @@ def test_lookup_highlights_tokens_and_lists_neighbours(app_server, page):
     expect(main.get_by_text("Type a character or some text", exact=False)).to_be_visible(timeout=SLOW)
     expect(scatter).not_to_contain_text("looked up", timeout=SLOW)
     assert_no_exception(page)
-
-
-def lock_guess(page, main, question: str, option: str) -> None:
-    """Pick an option of the checkpoint whose question contains `question`, and lock it in."""
-    box = main.get_by_test_id("stVerticalBlock").filter(has_text=question).last
-    box.get_by_text(option, exact=True).click()
-    wait_idle(page)
-    box.get_by_role("button", name="Lock in my guess").click()
-    wait_idle(page)
 
 
 def test_views_and_3d_change_the_charts(app_server, page):

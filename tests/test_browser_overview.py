@@ -2,7 +2,7 @@
 
 from urllib.parse import parse_qs, urlsplit
 
-from browser_harness import assert_no_exception, main_area, open_page, wait_idle
+from browser_harness import assert_no_exception, lock_guess, main_area, open_page, wait_idle
 from playwright.sync_api import expect
 
 CHARTS = 30_000  # ms for plotly charts to appear: plotly.js draws them after the run, slowly on a loaded machine
@@ -57,11 +57,7 @@ def test_the_model_files_go_to_the_browser_when_asked_for_not_with_the_page(app_
     assert fetched == []  # none came with the page (the prefetch of a button's data would be here by now: the run is over)
     weights_button = main.get_by_role("button", name="Download the parameters (.safetensors)")
     expect(weights_button).to_be_disabled()  # its size is the answer to a prediction: it waits for the guess
-    question = main.get_by_test_id("stVerticalBlock").filter(has_text="Is its parameters file bigger or smaller").last
-    question.get_by_text("smaller than the text", exact=True).click()
-    wait_idle(page)
-    question.get_by_role("button", name="Lock in my guess").click()
-    wait_idle(page)
+    lock_guess(page, main, "Is its parameters file bigger or smaller", "smaller than the text")
     download = clicked_download(page, main.get_by_role("button", name="Download the parameters (.safetensors)"))
     assert open(download.path(), "rb").read() == (MODELS_DIR / "shakespeare-tiny.safetensors").read_bytes()
     assert download.suggested_filename == "model.safetensors"
