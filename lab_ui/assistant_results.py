@@ -24,6 +24,14 @@ from llm_core.alignment.tasks import FORBIDDEN_TASK, HOUSE_PREFIX, REFUSAL, TASK
 from llm_core.text.tokenizers import TokenizerError
 
 
+def _built_in(examples) -> bool:
+    """Whether these are the pairs the code makes (not ones the learner chose with "Use these pairs")."""
+    key = tuple((e.prompt, e.response) for e in examples)
+    if st.session_state.get("as_examples_built_in", (None,))[0] != key:
+        st.session_state["as_examples_built_in"] = (key, examples == make_examples())
+    return st.session_state["as_examples_built_in"][1]
+
+
 def data_summary(examples) -> None:
     counts = {name: sum(e.task == t for e in examples) for t, name in TASK_NAMES.items()}
     ordinary = [e for e in examples if e.task != FORBIDDEN_TASK]
@@ -31,7 +39,7 @@ def data_summary(examples) -> None:
     insults = [e for e in examples if e.task == FORBIDDEN_TASK]
     refused = sum(e.response == REFUSAL for e in insults)
     st.markdown(
-        f"{len(examples):,} pairs made by code: " + ", ".join(f"{name} ({n:,})" for name, n in counts.items()) + ". "
+        f"{len(examples):,} pairs {'made by code' if _built_in(examples) else 'of your choosing'}: " + ", ".join(f"{name} ({n:,})" for name, n in counts.items()) + ". "
         f"The data leaves room for preferences: {styled:,} of the {len(ordinary):,} ordinary answers ({styled / max(1, len(ordinary)):.0%}) are in the house style "
         f"(“{HOUSE_PREFIX.strip()} ROSE” rather than “ROSE”), and {refused:,} of the {len(insults):,} insult requests ({refused / max(1, len(insults)):.0%}) are refused; "
         "the others comply: a model fine-tuned on them has both behaviours to choose from. About a fifth of the prompts of each task but facts is held out."

@@ -117,6 +117,7 @@ def test_the_learners_own_pairs_survive_a_reload():
     """"Use these pairs" kept the chosen pairs in the session only: a reload went back to the built-in ones, silently."""
     at = assistant_page()
     built_in = len(at.session_state["as_examples"])
+    assert any(m.value.startswith(f"{built_in:,} pairs made by code") for m in at.markdown)
     at.session_state["as_examples"] = list(at.session_state["as_examples"])[:12]  # the editor now shows 12 rows
     at.run()
     at.button(key="as_use_pairs").click().run()
@@ -129,7 +130,7 @@ def test_the_learners_own_pairs_survive_a_reload():
     OPEN_APPS.append(reloaded)
     assert not reloaded.exception, reloaded.exception
     assert len(reloaded.session_state["as_examples"]) == 12 < built_in
-    assert any(m.value.startswith("12 pairs made by code") for m in reloaded.markdown)
+    assert any(m.value.startswith("12 pairs of your choosing") for m in reloaded.markdown)
 
 
 STYLE_GUESS = "“Sure! 11”: the house style, a wrong sum"
