@@ -178,6 +178,8 @@ def greedy_section(entry, session, shaping: Shaping, seed: int, stop_ids: list[i
     units = f"{unit}s"
     prompt_ids = session.ids[: session.prompt_length] if session is not None else None
     if session is None:
+        st.markdown(f"Type a prompt this model can read (the message at the top of the page says what it cannot): greedy's {n} {units} "
+                    "and a sampled text then show here, side by side.")
         return
     if not predict.made("generation_greedy_loop"):
         st.markdown(f"Greedy's {n} {units} and a sampled text, side by side, show here once your guess at the top of the page "

@@ -66,18 +66,20 @@ def unseen_note(chars: list[str], known: int, kept: str, used: str) -> str:
     them, and what the boxes below show instead (the prompt without them, or the first prompt when
     nothing is left), in plain words.
 
+    The prompt used is quoted with its spaces shown as the token chips show them (Markdown would fold two into one):
     >>> unseen_note(["é", "😀", "ö"], 65, "Hllo  wrld", "Hllo  wrld")  # doctest: +ELLIPSIS
-    "This model has never seen 3 characters of your prompt: 'é', '😀', 'ö'. ... The boxes below use your prompt without them: 'Hllo  wrld'."
-    >>> unseen_note(["😀"], 65, " ", "To be").endswith("Nothing else is left, so the boxes below use the first prompt instead: 'To be'.")
+    "This model has never seen 3 characters of your prompt: 'é', '😀', 'ö'. ... The boxes below use your prompt without them: 'Hllo··wrld'."
+    >>> unseen_note(["😀"], 65, " ", "To be").endswith("Nothing else is left, so the boxes below use the first prompt instead: 'To·be'.")
     True
     """
     shown = ", ".join(literal(repr(c)) for c in chars[:10]) + (" …" if len(chars) > 10 else "")
     said = (f"This model has never seen {plural(len(chars), 'character')} of your prompt: {shown}. Its tokenizer knows only "
             f"the {plural(known, 'character')} of the text it learned from, so it has no token for "
             f"{'that one' if len(chars) == 1 else 'these'} and cannot read {'it' if len(chars) == 1 else 'them'}.")
+    quoted = literal("'" + visible_whitespace(used) + "'")
     if used == kept:
-        return said + f" The boxes below use your prompt without {'it' if len(chars) == 1 else 'them'}: {literal(repr(used))}."
-    return said + f" Nothing else is left, so the boxes below use the first prompt instead: {literal(repr(used))}."
+        return said + f" The boxes below use your prompt without {'it' if len(chars) == 1 else 'them'}: {quoted}."
+    return said + f" Nothing else is left, so the boxes below use the first prompt instead: {quoted}."
 
 
 def pipeline(w, vocab: int, temperature: float) -> None:

@@ -129,6 +129,12 @@ elif view == views[1]:
             f"Left: the trained table minus the table it started from, rebuilt from the training seed ({train_seed}). "
             "This is everything the model learned about each token's input. Right: the starting values, pure noise."
         )
+elif (vowel := ev.vowel_of(tokenizer)) is not None and predict.made("embeddings_vowel_neighbour") is None:
+    # Learned from scratch, the output table groups the vowels too (its scatter puts a e i o u in one corner, its
+    # caption says "they form groups", 'e' -> a, i, o): section 1's vowel question, answered. It waits for that guess.
+    panels = []
+    st.info(ev.changed_view_waits(["embeddings_vowel_neighbour"], vowel[0]).replace("what training changed shows here", "the output table shows here"),
+            icon=":material/lock:")
 else:
     twin_head = emb.output_table(twin)
     zeros = bool(twin_head.abs().max() == 0)
@@ -164,15 +170,7 @@ if panels:
     if selected:
         k = st.slider("Neighbours per token", 1, min(20, cfg.vocab_size - 1), min(6, cfg.vocab_size - 1), key="emb_neighbours", bind="query-params")
 
-        # Section 1's second question asks which kind of token is nearest to a vowel in what training changed. That
-        # view waits for the guess; in the output table, learned from scratch, a vowel's neighbours are the other
-        # vowels too (e -> a, i, o in the bundled model), so there a vowel's row waits for the guess as well.
-        vowel = ev.vowel_of(tokenizer)
-        hold_vowels = view == views[2] and vowel is not None and predict.made("embeddings_vowel_neighbour") is None
-
         def neighbours_text(table, token_id: int) -> str:
-            if hold_vowels and table is panels[0][0] and emb.letter_group(kinds[token_id]) == "vowel":
-                return f"(lock in your guess for section 1's question about '{vowel[0]}' first: a vowel's neighbours here give its answer away)"
             if table[token_id].abs().max() == 0:
                 return "— (a zero row: no direction)"
             return "\u2003".join(  # an em space between neighbours (an HTML table collapses runs of plain spaces); a

@@ -123,7 +123,7 @@ try:
     if start_note:
         st.info(start_note + " A newline is the start of a line: a neutral place to begin. Type a prompt to steer it.")
 except UnknownCharacterError as exc:
-    st.warning(f"This model cannot read the prompt: {literal(str(exc))}")
+    st.warning(literal(str(exc)) + " The chapter Train a model makes one: choose the tokenizer BPE there.")
     st.button("Drop the unseen characters", key="gen_drop", on_click=on_drop, args=(list(exc.chars),))
 except ValueError as exc:
     st.warning(str(exc))

@@ -75,7 +75,7 @@ except UnknownCharacterError as exc:
     used = kept if kept.strip() else DEFAULT_PROMPT
     st.info(view.unseen_note(exc.chars, len(getattr(tokenizer, "chars", ())) or config.vocab_size, kept, used))
     if used == kept:
-        st.button("Remove them from my prompt", key="ov_drop_unseen", on_click=drop_unseen, args=(list(exc.chars),))
+        st.button(f"Remove {'it' if len(exc.chars) == 1 else 'them'} from my prompt", key="ov_drop_unseen", on_click=drop_unseen, args=(list(exc.chars),))
     try:
         w = walk_of(used)
     except ValueError as again:  # the first prompt has characters a model trained on other text never saw

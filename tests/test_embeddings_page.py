@@ -279,18 +279,19 @@ def test_the_nearest_token_to_a_vowel_comes_from_what_training_changed(char_tok)
     assert f"{vowels} of its 5 nearest are vowels" in text
 
 
-def test_a_vowel_in_the_output_table_waits_for_the_vowel_guess(char_tok):
-    """The output table is learned from nothing: there a vowel's nearest are the other vowels (e -> a, i, o), the
-    answer to section 1's question, so a vowel's row waits for that guess; other tokens are listed as before."""
+def test_the_output_table_waits_for_the_vowel_guess(char_tok):
+    """The output table is learned from nothing: its scatter puts the vowels in one corner, its caption says "they
+    form groups" and a vowel's nearest are the other vowels (e -> a, i, o), the answer to section 1's question; holding
+    back the vowels' rows alone left the scatter to say it, so the whole view waits for that guess."""
     from lab_ui.embedding_view import GROUPS
 
     model = load_checkpoint(MODELS_DIR / "shakespeare-tiny.safetensors").model
     at = open_page()
+    n_charts = len(charts(at))
     at.radio(key="emb_view").set_value("Output table (the model's last layer)").run()
     look_up(at, "eat")
-    rows = {row["token"]: row for row in neighbour_table(at)}
-    assert all("first: a vowel's neighbours here give its answer away" in rows[v]["nearest: trained output table"] for v in "ea")
-    assert rows["t"]["nearest: trained output table"][0] != "("  # a consonant answers nothing
+    assert any("which kind of token ends up nearest to 'a'" in i.value and "the output table shows here" in i.value for i in at.info)
+    assert len(charts(at)) == n_charts - 2 and not any(f.columns[-1].startswith("nearest: ") for f in chart_tables(at))
     lock(at, "embeddings_vowel_neighbour", next(iter(GROUPS.values())))
     rows = {row["token"]: row for row in neighbour_table(at)}
     j, score = emb.nearest_neighbours(emb.output_table(model), char_tok.stoi["e"], 1)[0]

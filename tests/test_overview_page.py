@@ -211,7 +211,7 @@ def test_a_prompt_with_characters_the_model_never_saw_is_walked_without_them():
     assert not app.exception, app.exception
     note = next(i.value for i in app.info if "never seen" in i.value)
     assert note.startswith("This model has never seen 3 characters of your prompt: 'é', '😀', 'ö'.") and "65 characters" in note
-    assert "The boxes below use your prompt without them: 'Hllo  wrld'." in note
+    assert "The boxes below use your prompt without them: 'Hllo··wrld'." in note
     assert not any("byte-level" in x.value or "(s)" in x.value for x in [*app.warning, *app.info])
     assert caption_starting(app, "10 tokens, ids")  # "Hllo  wrld": ten characters, ten tokens
     assert any(b.key == "predict_overview_top_probability_lock" for b in app.button)

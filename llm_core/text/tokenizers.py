@@ -41,7 +41,7 @@ class UnknownCharacterError(TokenizerError):
         super().__init__(
             f"This model has never seen {these} in the text it learned from: {shown}. It reads one character at a time and has no "
             f"number for a character it never saw, so it cannot read {'it' if len(chars) == 1 else 'them'}: remove "
-            f"{'it' if len(chars) == 1 else 'them'}, or choose a model whose tokenizer reads bytes (a BPE one), which can read any text."
+            f"{'it' if len(chars) == 1 else 'them'}, or use a model whose tokenizer reads bytes (BPE), which can read any text."
         )
 
 
