@@ -41,9 +41,19 @@ class Term:
         if self.until:
             from lab_ui import predict  # a page's session: what this learner has locked
 
-            if any(predict.made(key) is None for key in self.until):
-                return self.before
+            open_keys = [key for key in self.until if predict.made(key) is None]
+            if open_keys:
+                return f"{self.before} {self.rest_after(open_keys)}"
         return self.definition
+
+    @staticmethod
+    def rest_after(open_keys: list[str]) -> str:
+        """The sign that a definition is held back, and until when.
+
+        >>> Term.rest_after(["generation_temperature"])
+        '(The rest of this definition appears once your guess in Generate is locked.)'
+        """
+        return f"(The rest of this definition appears once your guess in {' and '.join(_titles_of(open_keys)) or 'this chapter'} is locked.)"
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -57,6 +67,13 @@ class Term:
         'KL (Kullback-Leibler divergence)'
         """
         return f"{self.term} ({self.spelled_out})" if self.spelled_out else self.term
+
+
+def _titles_of(keys: list[str]) -> list[str]:
+    """The titles of the chapters whose checkpoints these are (course.toml), in course order."""
+    from lab_ui import course
+
+    return [c.title for c in course.chapters() if any(k in c.predictions for k in keys)]
 
 
 def _pattern(form: str) -> re.Pattern:

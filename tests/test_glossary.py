@@ -87,7 +87,7 @@ def test_a_definition_that_answers_a_prediction_names_it_and_has_a_version_witho
     declared = {k for c in course.chapters() for k in c.predictions}
     held = [t for t in glossary.terms() if t.until]
     assert {t.term for t in held} >= {"temperature", "greedy decoding", "in-context learning", "divergence", "learning rate", "hallucination",
-                                      "compute-optimal", "Chinchilla", "reward hacking"}
+                                      "compute-optimal", "Chinchilla", "reward hacking", "stalling"}
     for t in held:
         assert set(t.until) <= declared, f"{t.term}: {t.until} are not all predictions of chapters"
         assert t.before and t.before != t.definition, t.term
@@ -106,7 +106,8 @@ def test_the_words_box_and_a_tooltip_hold_back_an_answer_until_its_guess_is_lock
         return "\n".join(m.value for m in at.markdown if m.value.startswith("- **"))
 
     at = open_generation(ROOT)
-    assert f"**temperature**: {temperature.before}" in box(at) and temperature.definition not in box(at)
+    assert f"**temperature**: {temperature.before} (The rest of this definition appears once your guess in Generate is locked.)" in box(at)
+    assert temperature.definition not in box(at)
     at.radio(key="predict_generation_temperature_guess").set_value("up").run()
     at.button(key="predict_generation_temperature_lock").click().run()
     assert f"**temperature**: {temperature.definition}" in box(at)
