@@ -284,8 +284,9 @@ def predictions(model, record: dict, tokenizer, labels: list[str], kinds: list[s
                 f"A nudge of {relative:.0%} {state_of}: two different tokens have an average |cosine| of {trained:.2f} in the "
                 f"trained table and {twin:.2f} in the untrained twin. What training learned is in the change alone"
                 + (f": there, {grouped[0].lower()}{grouped[1:]}" if grouped
-                   else " (the question beside this one asks what it grouped)." if vowel_open else ".")
-                + " (Pick *what training changed* as the table below to see it.)",
+                   else " (the other question of this section asks what it grouped)." if vowel_open else ".")
+                + (" (Lock in the other question too, then pick *what training changed* as the table below to see it.)" if vowel_open
+                   else " (Pick *what training changed* as the table below to see it.)"),
             )
 
         predict.checkpoint(

@@ -125,7 +125,9 @@ st.markdown(
 prompt = url_state.text_box(st.text_area, "Prompt", PROMPT_KEY, DEFAULT_PROMPT, height=90, max_chars=20_000)
 example_waits = predict.made("attention_it") is None and it_asked(entry)
 st.button(f"Try the example sentence: “{EXAMPLE}”", on_click=use_example, key="attention_example", disabled=example_waits)
-if example_waits:
+if example_waits and prompt == EXAMPLE:  # loaded before "Guess again": the heads above show it already
+    st.caption("The heads here show the example sentence; [What does “it” look at?](#it) below asks about it again once you guess.")
+elif example_waits:
     st.caption("This sentence is the question of [What does “it” look at?](#it) below, and the heads here would give its "
                "answer away: lock in your guess there first, then this button loads the sentence.")
 
@@ -135,11 +137,7 @@ if not prompt:
 try:
     ids = tokenizer.encode(prompt)
 except UnknownCharacterError as exc:
-    shown = ", ".join(literal(repr(c)) for c in exc.chars[:12]) + (" …" if len(exc.chars) > 12 else "")
-    st.warning(
-        f"This model has never seen {len(exc.chars)} of these characters: {shown}. A character-level model has an id "
-        "only for the characters of its training text, so it cannot read them."
-    )
+    st.warning(literal(str(exc)))  # the tokenizer's own plain words (which characters, why, what to do)
     if not st.checkbox("Drop the unseen characters and look at the rest", key="attention_drop_unknown"):
         st.stop()
     ids = tokenizer.encode(prompt, errors="skip")

@@ -216,7 +216,7 @@ def test_hostile_prompts(at):
 
     entry = current_entry(at)
     set_prompt(at, "日本語 🙂 \x07 hello")
-    assert any("never seen 5" in w.value for w in at.warning) and not at.get("plotly_chart")
+    assert any("never seen these 5 characters" in w.value and "(s)" not in w.value for w in at.warning) and not at.get("plotly_chart")
     at.checkbox(key="attention_drop_unknown").check().run()
     assert not at.exception
     kept = entry.tokenizer.encode("日本語 🙂 \x07 hello", errors="skip")
