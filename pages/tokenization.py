@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lab_ui import charts, course, state, url_state
+from lab_ui import charts, course, predict, state, url_state
 from lab_ui import tokenization_view as tv
 from lab_ui.shell import ensure_app_shell
 from lab_ui.text_chapters import (
@@ -76,8 +76,10 @@ st.markdown(
 )
 with st.container(horizontal=True):
     st.caption("Examples, one click away:")
+    code_waits = predict.made(tv.CODE_KEY) is None  # the Code example's counts are section 1's code question, answered
     for name in EXAMPLES:
-        st.button(name, key=f"tok_example_{name}", on_click=use_example, args=(name,))
+        st.button(name, key=f"tok_example_{name}", on_click=use_example, args=(name,), disabled=name == "Code" and code_waits,
+                  help="Its counts answer the code question in section 1: lock in your guess there first." if name == "Code" and code_waits else None)
 
 text = url_state.text_box(st.text_area, "Text to tokenize", "tok_text", EXAMPLES["Shakespeare"], height=150, max_chars=MAX_TEXT_CHARS)
 st.caption("In the chips: `·` is a space, `↵` a newline, `→` a tab, `␇`-style symbols are control characters, "

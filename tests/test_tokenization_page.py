@@ -281,6 +281,9 @@ def test_each_token_as_text_is_drawn_once_its_expander_is_opened_with_every_toke
     assert ">48 65 6C 6C 6F</td>" in piece_tables()[2]  # GPT-2's first token, "Hello", as its bytes
 
 
+EXAMPLES_CODE = "def greet(name):\n    if not name:\n        return None\n    return f\"Hello, {name}!\"  # 4 spaces of indent\n"  # pages/tokenization.py
+
+
 def test_the_counts_caption_names_the_fewest_only_once_the_code_guess_is_locked():
     """The Code example is one click from the code question: its caption must not name the tokenizer that needs
     the fewest tokens (the question's answer) before the guess, nor on the question's own code; the counts
@@ -290,14 +293,17 @@ def test_the_counts_caption_names_the_fewest_only_once_the_code_guess_is_locked(
 
     at = open_page()
     assert any(" the fewest tokens for this text (" in c.value for c in at.caption)  # prose: named, as before
-    set_text(at, CODE_SAMPLE)  # the question's own code: waits
+    code_button = next(b for b in at.button if b.label == "Code")
+    assert code_button.disabled and "lock in your guess there first" in code_button.help  # its counts are the answer
+    set_text(at, CODE_SAMPLE)  # the question's own code, pasted: the caption waits
     assert not any(" the fewest tokens for this text (" in c.value for c in at.caption)
-    next(b for b in at.button if b.label == "Code").click().run()
+    set_text(at, EXAMPLES_CODE)
     counts = {name: row["tokens"] for name, row in table(at).items()}
     assert bars(at)[1] == list(counts.items())  # every count still shown
     caption = next(c.value for c in at.caption if c.value.startswith("Fewer tokens means more text fits"))
     assert "the fewest tokens for this text" not in caption and "once you have locked in your guess on the code question" in caption
     lock(at, "tokenization_code_fewest", "GPT-2")
+    assert not next(b for b in at.button if b.label == "Code").disabled
     winners = fewest(counts)
     said = f"{' and '.join(winners)} {'need' if len(winners) > 1 else 'needs'} the fewest tokens for this text ({counts[winners[0]]:,})"
     assert any(c.value.startswith(said) for c in at.caption)

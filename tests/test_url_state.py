@@ -77,8 +77,8 @@ def test_a_tokenization_link_sets_the_text_and_the_text_box_writes_the_url_back(
     at.text_area(key="tok_text").set_value(long_text).run()
     assert "tok_text" not in at.query_params and at.query_params["bpe_user_merges"] == "7"  # the link keeps the other settings
     assert f"keeps texts of up to {URL_TEXT_CAP:,}" in caption_texts(at)
-    at.button(key="tok_example_Code").click().run()  # an example picked by a button is a text like any other
-    assert at.query_params["tok_text"].startswith("def greet")
+    at.button(key="tok_example_Numbers").click().run()  # an example picked by a button is a text like any other
+    assert at.query_params["tok_text"].startswith("In 2024")
 
 
 def test_a_tokenization_link_opens_the_merge_it_names():
