@@ -18,13 +18,15 @@ import streamlit as st
 
 from lab_ui import compare_view, state
 from lab_ui.model_files import file_stem, plain
+from lab_ui.widgets import plural
 from llm_core.lab import labfile
 from llm_core.model import lineage as lin
 
 GO_COMPARE = "lab_go_compare"
 LINK_KEY = "lab_share_link"
 UPLOAD_KEY = "lab_file_upload"
-DATA_NAMES = {"tr_settings": "the Training settings", "course": "your course progress and predictions"}
+DATA_NAMES = {"tr_settings": "the Training settings", "course": "your course progress and predictions",
+              "tr_runs": "the Training chapter's finished runs", "generation_steps": "the Generation chapter's steps"}
 MB = 1024 * 1024  # as the file box counts: "Limit 64MB per file" is 64 × 1,048,576 bytes
 DOWNLOAD_HELP = ("One file (.llmlab) that keeps every model on your list with how each was made, your Training settings and your "
                  "course progress. Open it later with \"Open a lab file\", here or on another computer, to get them all back.")
@@ -36,9 +38,9 @@ def upload_limit_mb() -> int:
 
 
 def upload_help(limit_mb: int) -> str:
-    return (f"Choose the .llmlab file that \"Download your lab\" saved. Its models join your list with how each was made; a model "
-            f"that fails a check is left out, and you are told why. This page opens files of up to {limit_mb} MB (the limit under "
-            f"the box); a larger one, of up to {labfile.MAX_LAB_BYTES // MB:,} MB, can be opened by whoever runs this server "
+    return (f"Choose the .llmlab file that \"Download your lab\" saved. Its models join your list with how each was made, and its "
+            f"course progress is added to yours; a model that fails a check is left out, and you are told why. This page opens files "
+            f"of up to {limit_mb} MB (the limit under the box); a larger one, of up to {labfile.MAX_LAB_BYTES // MB:,} MB, can be opened by whoever runs this server "
             "(python -m llm_core.lab import).")
 
 
@@ -125,7 +127,9 @@ def your_lab(page: str | None) -> None:
         size = lab_bytes(d)
         if size > limit_mb * MB:
             st.warning(too_big_to_open(size, limit_mb))
-        upload = st.file_uploader("Open a lab file", type=["llmlab", "zip"], key=UPLOAD_KEY, on_change=_import_uploaded,
+        # any type: a wrong file (a .txt, a photo) reaches the lab file's own checks, which say in plain words what it is,
+        # not the file box's "text/plain files are not allowed"
+        upload = st.file_uploader("Open a lab file", type=None, key=UPLOAD_KEY, on_change=_import_uploaded,
                                   help=upload_help(limit_mb))
         if upload is not None:
             if _import(upload):  # only when the callback did not import it: the list above needs another run
@@ -159,11 +163,14 @@ def _import(upload) -> bool:
         else:
             lines = []
             if report.added:
-                lines.append(("success", f"Added {len(report.added)} model(s) with their lineage: " + ", ".join(f"**{plain(n)}**" for n in report.added) + "."))
+                lines.append(("success", f"Added {plural(len(report.added), 'model')} with {'its' if len(report.added) == 1 else 'their'} lineage: "
+                              + ", ".join(f"**{plain(n)}**" for n in report.added) + "."))
             if report.already:
                 lines.append(("info", "Already on your list: " + ", ".join(plain(n) for n in report.already) + "."))
             if report.restored:
                 lines.append(("info", "Restored from the file: " + ", ".join(DATA_NAMES.get(k, plain(k)) for k in report.restored) + "."))
+            if course := state.course_said(report):
+                lines.append(("info", course))
             lines += [("error", f"Refused {plain(what)}: {plain(why)}.") for what, why in report.refused]
             done[upload.file_id] = lines or [("info", f"{plain(upload.name)} holds no models.")]
             if report.added:  # the model list above changes, and this panel folds: the report goes to the notices at the top

@@ -715,6 +715,17 @@ class ImportReport:
     already: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)  # desk data taken from the file (keys the desk did not have)
+    course: tuple[int, int, int] = (0, 0, 0)  # course progress from the file: (predictions added, chapters added, predictions both had: the desk's kept)
+
+
+COURSE_KEY = "course"  # lab_ui.course.PROGRESS_KEY: {"visited": {chapter: time}, "predictions": {key: {...}}}, merged on import
+NOT_IN_LAB_FILE = ("assistant",)  # lab_ui.assistant_jobs.DESK_KEY: the Fine-tune chapter's finished stages, objects held in memory
+
+
+def lab_data(data: dict) -> dict:
+    """The page data a lab file carries: the JSON-able part, less what lives in memory only (its JSON-able crumbs would
+    come back as a broken half of the Fine-tune chapter's stages)."""
+    return labfile.json_only({k: v for k, v in list(data.items()) if k not in NOT_IN_LAB_FILE})
 
 
 def export_lab(d: Desk | None = None) -> bytes:
@@ -724,7 +735,31 @@ def export_lab(d: Desk | None = None) -> bytes:
     with d.lock:
         entries = list(d.models.values())
     models_ = [(e.name, e.source, e.model, e.tokenizer, {**e.meta, "lineage": e.lineage}) for e in entries]
-    return labfile.write_lab(models_, d.current, labfile.json_only(d.data))
+    return labfile.write_lab(models_, d.current, lab_data(d.data))
+
+
+def merge_course(mine, theirs) -> tuple[int, int, int] | None:
+    """Add a lab file's course progress (`theirs`) to the desk's (`mine`, changed in place): the chapters visited
+    are the union; a prediction both hold stays the desk's own, the file's others are added. Returns (predictions
+    added, chapters added, predictions both had), or None when either side is not progress as `lab_ui.course` keeps it.
+
+    >>> mine = {"visited": {"overview": 1.0}, "predictions": {"p1": {"guess": "a"}}}
+    >>> merge_course(mine, {"visited": {"overview": 5.0, "attention": 6.0, "tokens": 7.0}, "predictions": {"p1": {"guess": "b"}, "p2": {"guess": "c"}}})
+    (1, 2, 1)
+    >>> mine == {"visited": {"overview": 1.0, "attention": 6.0, "tokens": 7.0}, "predictions": {"p1": {"guess": "a"}, "p2": {"guess": "c"}}}
+    True
+    """
+    parts = ("predictions", "visited")
+    if not all(isinstance(x, dict) and all(isinstance(x.get(k, {}), dict) for k in parts) for x in (mine, theirs)):
+        return None
+    counts = []
+    for part in parts:
+        have, new = mine.setdefault(part, {}), theirs.get(part, {})
+        fresh = {k: v for k, v in new.items() if k not in have}
+        have.update(fresh)
+        counts.append(len(fresh))
+    both = sum(1 for k in theirs.get("predictions", {}) if k in mine["predictions"]) - counts[0]
+    return counts[0], counts[1], both
 
 
 def import_lab(raw: bytes) -> ImportReport:
@@ -747,13 +782,38 @@ def import_lab(raw: bytes) -> ImportReport:
             named[m.name] = added
     d = desk()
     for key, value in lab.desk_data.items():
+        if key in NOT_IN_LAB_FILE:  # an older lab file's crumbs of what lives in memory only
+            continue
         if key not in d.data:
             d.data[key] = value
             report.restored.append(key)
+        elif key == COURSE_KEY:  # every page visit makes the desk's own: merged, not skipped
+            report.course = merge_course(d.data[key], value) or report.course
+    if COURSE_KEY in report.restored and (counts := merge_course({}, d.data[COURSE_KEY])):
+        report.restored.remove(COURSE_KEY)  # said as what it added
+        report.course = counts
     d.flush()
     if lab.current in named and report.added:
         set_current(named[lab.current])
     return report
+
+
+def course_said(report: ImportReport) -> str | None:
+    """The notice's words for the course progress an import merged, or None when the file held none.
+
+    >>> course_said(ImportReport(course=(3, 5, 1)))
+    'Course progress: 3 predictions and 5 chapters visited added from the file; 1 prediction you had also made here kept as yours.'
+    >>> course_said(ImportReport(course=(0, 0, 2)))
+    'Course progress: nothing new in the file; 2 predictions you had also made here kept as yours.'
+    """
+    from lab_ui.widgets import plural
+
+    predictions, chapters, both = report.course
+    if not (predictions or chapters or both):
+        return None
+    added = " and ".join(x for x in (predictions and plural(predictions, "prediction"), chapters and plural(chapters, "chapter") + " visited") if x)
+    said = f"Course progress: {added} added from the file" if added else "Course progress: nothing new in the file"
+    return said + (f"; {plural(both, 'prediction')} you had also made here kept as yours." if both else ".")
 
 
 def labs_dir() -> Path | None:
@@ -777,7 +837,10 @@ def _open_teacher_lab(name: str) -> None:
     except (labfile.LabFileError, OSError) as exc:
         _message("error", f"The lab file {stem} was refused: {exc}")
         return
-    said = f"Opened the lab file **{stem}**: " + (f"{len(report.added)} model(s) added" if report.added else "nothing new")
+    from lab_ui.widgets import plural
+
+    said = f"Opened the lab file **{stem}**: " + (f"{plural(len(report.added), 'model')} added" if report.added else "no new models")
     said += f", {len(report.already)} already on your desk" if report.already else ""
     said += "".join(f"; refused {what}: {why}" for what, why in report.refused)
-    _message("info" if not report.refused else "warning", said + ".")
+    course = course_said(report)
+    _message("info" if not report.refused else "warning", said + "." + (f" {course}" if course else ""))

@@ -170,7 +170,7 @@ def test_compare_the_fine_tuned_model_with_its_parent_export_and_import_on_a_fre
             expect(sidebar(p2).get_by_test_id("stAlert").filter(has_text=f"{name} was refused")).to_contain_text(reason, timeout=60_000)
             assert_no_exception(p2)
         uploader.set_input_files(files=[{"name": "mine.llmlab", "mimeType": "application/zip", "buffer": raw}])
-        expect(sidebar(p2).get_by_text(re.compile(r"Added 2 model\(s\) with their lineage"))).to_be_visible(timeout=120_000)
+        expect(sidebar(p2).get_by_text(re.compile(r"Added 2 models with their lineage"))).to_be_visible(timeout=120_000)
         names2 = model_options(p2)
         assert trained in names2 and sft in names2
         choose_model(p2, sft)

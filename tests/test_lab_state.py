@@ -48,9 +48,20 @@ def session_script(action: str, payload: dict):
                                         "fine-tuned", make_current=False) for i in range(2)]
         out["names"].append(state.add_model("child (uploaded)", nano(101), tok, {}, "uploaded"))  # the same weights, a copy from a file
         out["lab"] = state.export_lab()
-    elif action == "panel":  # the sidebar's "Share, save or open your lab"
-        from lab_ui import lab_panel
+    elif action == "progress":  # course progress (as lab_ui.course keeps it) and the Fine-tune chapter's stages, then the lab file
+        from lab_ui import assistant_jobs, course
 
+        state.desk().data[course.PROGRESS_KEY] = {part: dict(payload["course"][part]) for part in ("visited", "predictions")}
+        assistant_jobs._kept().update({"as_ratings": [[0, 1]], "as_sft": ("base · SFT", object(), object())})
+        out["lab"] = state.export_lab()
+    elif action == "panel":  # the sidebar's "Share, save or open your lab"
+        from lab_ui import course, lab_panel
+
+        mine = payload.get("course") or {}
+        for key, at in mine.get("visited", {}).items():  # the desk's own progress: set once, as a learner made it
+            course.progress()["visited"].setdefault(key, at)
+        for key, made in mine.get("predictions", {}).items():
+            course.progress()["predictions"].setdefault(key, made)
         lab_panel.your_lab("generation")
         out["lab_bytes"], out["lab_len"] = lab_panel.lab_bytes(state.desk()), len(state.export_lab())
     elif action == "share":
@@ -226,3 +237,78 @@ def test_the_lab_panel_says_what_a_lab_file_is_and_warns_before_a_download_too_l
     assert warnings == [f"Your lab file will be about {out['lab_bytes'] / 2**20:,.0f} MB: more than the 1 MB this page can open again. "
                         "Download it anyway to keep your models, but to open it here later, first remove the models you no longer "
                         "need (below), then download your lab again."]
+
+
+def panel_session(desk_id: str | None = None, payload: dict | None = None) -> AppTest:
+    at = AppTest.from_function(session_script, args=("panel", payload or {}), default_timeout=120)
+    if desk_id:
+        at.session_state["lab_desk_id"] = desk_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_lab_file_opened_on_a_new_computer_brings_the_course_progress_back_merged_with_the_desks(data_dir, monkeypatch):
+    """The regression walk: on a fresh browser with an empty data folder the models came back, never the progress
+    (any page visit had made the desk's own `course`, so the file's was skipped), and the notice named "assistant"."""
+    from llm_core.lab.labfile import read_lab
+
+    sender = open_session("make")
+    theirs = {"visited": {"overview": 1.0, "tokens": 2.0, "attention": 3.0},
+              "predictions": {"tok_count": {"guess": 12, "right": True, "chapter": "tokens", "at": 2.5},
+                              "attn_focus": {"guess": "the", "right": False, "chapter": "attention", "at": 3.5}}}
+    raw = open_session("progress", {"course": theirs}, desk_id=sender["desk"])["lab"]
+    desk_data = read_lab(raw).desk_data
+    assert "assistant" not in desk_data  # the Fine-tune chapter's stages live in memory: not in the file, not in its notice
+    assert desk_data["course"]["predictions"] == theirs["predictions"]
+
+    monkeypatch.setenv("LLM_LAB_DATA_DIR", str(data_dir / "another computer"))
+    restart_server()
+    mine = {"visited": {"overview": 9.0},
+            "predictions": {"attn_focus": {"guess": "a", "right": True, "chapter": "attention", "at": 9.5},
+                            "gen_temp": {"guess": 0.5, "right": None, "chapter": "generation", "at": 9.6}}}
+    at = panel_session(payload={"course": mine})
+    assert at.session_state["out"]["data"]["course"] == {"visited": mine["visited"], "predictions": mine["predictions"]}
+    at.file_uploader[0].upload("llm-lab 2026-12-06.llmlab", raw)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    out = at.session_state["out"]
+    progress = out["data"]["course"]
+    assert progress["visited"] == {"overview": 9.0, "tokens": 2.0, "attention": 3.0}  # the union; the desk's own visit kept
+    assert progress["predictions"] == {"attn_focus": mine["predictions"]["attn_focus"],  # both had it: the desk's own kept
+                                       "gen_temp": mine["predictions"]["gen_temp"], "tok_count": theirs["predictions"]["tok_count"]}
+    said = [m.removeprefix("llm-lab 2026-12-06.llmlab: ") for m in out["messages"]]
+    assert "Added 2 models with their lineage: **base**, **base · SFT**." in said
+    assert "Course progress: 1 prediction and 2 chapters visited added from the file; 1 prediction you had also made here kept as yours." in said
+    assert not any("assistant" in m or "model(s)" in m for m in said), said
+    assert "Restored from the file: the Training settings." in said  # the desk had none: taken whole, as before
+
+    back = open_session(desk_id=out["desk"])  # kept on the desk (and its disk), not only in this session
+    assert back["data"]["course"] == progress
+
+
+def test_an_older_lab_file_with_the_fine_tune_chapters_crumbs_leaves_them_out():
+    from llm_core.lab.labfile import write_lab
+
+    raw = write_lab([], None, {"assistant": {"as_ratings": [[0, 1]]}, "course": {"visited": {"overview": 1.0}, "predictions": {}}})
+    fresh = open_session("import", {"raw": raw})
+    assert "assistant" not in fresh["data"] and fresh["data"]["course"] == {"visited": {"overview": 1.0}, "predictions": {}}
+
+
+def test_any_file_reaches_the_lab_files_own_checks_which_say_in_plain_words_what_is_wrong():
+    """A .txt or a photo got the file box's "text/plain files are not allowed"; now the lab file's checks explain."""
+    at = panel_session()
+    box = at.file_uploader[0]
+    assert box.allowed_type == []  # any file: the checks below say what is wrong
+    assert 'the .llmlab file that "Download your lab" saved' in box.help
+    box.upload("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "image/png")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("photo.png was refused: this is a PNG image, not a lab file"), errors
+    box = at.file_uploader[0]
+    box.clear().upload("notes.txt", b"base, base SFT\n", "text/plain")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("notes.txt was refused: this is not a lab file") and "not a zip archive at all" in e for e in errors), errors
