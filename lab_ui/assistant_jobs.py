@@ -108,17 +108,28 @@ def curves_caption(records, keys: list[tuple[str, str]]) -> str:
     >>> recs = [R(step=1, train_loss=2.0, extras={}), R(step=9, train_loss=0.5, extras={})]
     >>> curves_caption(recs, [("train_loss", "training loss"), ("val_loss", "held-out loss")])
     'training loss fell from 2 (step 1) to 0.5 (step 9). held-out loss: not measured yet.'
+
+    A series that ends where it began "stayed at" its value; a value within 1e-6 of 0 (a float's rounding) is 0:
+
+    >>> acc = [R(step=10, train_loss=1.0, extras={"kl": -6.92e-09}), R(step=150, train_loss=1.0, extras={"kl": 0.42})]
+    >>> curves_caption(acc, [("train_loss", "batch accuracy"), ("extras.kl", "KL")])
+    'batch accuracy stayed at 1 from step 10 to step 150. KL rose from 0 (step 10) to 0.42 (step 150).'
     """
+    def value(v: float) -> str:
+        return "0" if abs(v) < 1e-6 else f"{v:.3g}"
+
     parts = []
     for key, label in keys:
         xs, ys = series(records, key)
         if not xs:
             parts.append(f"{label}: not measured yet.")
         elif len(xs) == 1:
-            parts.append(f"{label}: {ys[0]:.3g} at step {xs[0]}.")
+            parts.append(f"{label}: {value(ys[0])} at step {xs[0]}.")
+        elif value(ys[0]) == value(ys[-1]):
+            parts.append(f"{label} stayed at {value(ys[0])} from step {xs[0]} to step {xs[-1]}.")
         else:
-            verb = "rose" if ys[-1] > ys[0] else "fell" if ys[-1] < ys[0] else "stayed"
-            parts.append(f"{label} {verb} from {ys[0]:.3g} (step {xs[0]}) to {ys[-1]:.3g} (step {xs[-1]}).")
+            verb = "rose" if ys[-1] > ys[0] else "fell"
+            parts.append(f"{label} {verb} from {value(ys[0])} (step {xs[0]}) to {value(ys[-1])} (step {xs[-1]}).")
     return " ".join(parts)
 
 

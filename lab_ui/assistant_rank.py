@@ -22,7 +22,7 @@ def ranking_desk(result, stage) -> None:
     ratings = st.session_state.setdefault("as_ratings", [])
     st.markdown(
         f"Two answers the fine-tuned model sampled for the same request, drawn from {plural(len(stage.prompts), 'request')}, "
-        f"{stage.unseen_prompts} of them requests fine-tuning never saw (RLHF practises on the same ones). Rank them by the instructions on the right, "
+        f"{stage.unseen_prompts} of them requests fine-tuning never saw (RLHF practises on the same ones). Rank them by the instructions beside or below, "
         "as a labeller would: press **A is better** or **B is better** (Tab moves between the buttons, Enter presses one)."
     )
 

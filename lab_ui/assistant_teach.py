@@ -133,14 +133,17 @@ def ranking_rules(ratings) -> dict[str, int]:
     return out
 
 
-def rule_three_words(right: int, n: int) -> str:
+def rule_three_words(right: int, n: int, taught: int | None = None) -> str:
     """How often the reward model put the right sum above a wrong one (both in the house style), read with its
-    Wilson 95% interval: rule 3 counts as learned only when the interval's lower end is above 50%.
+    Wilson 95% interval: rule 3 counts as learned only when the interval's lower end is above 50%. `taught`, the
+    rankings decided by the correct answer: with none, a preference for the right sum was not learned from them.
 
     >>> rule_three_words(52, 100)
     '52 of 100 additions (95% interval 42%–62%): no better than chance, so it has not learned rule 3'
     >>> rule_three_words(80, 100)
     '80 of 100 additions (95% interval 71%–87%): it learned rule 3 too'
+    >>> rule_three_words(81, 100, taught=0)
+    '81 of 100 additions (95% interval 72%–87%), though none of your rankings taught it that: it comes from the fine-tuned model it started from'
     """
     lo, hi = wilson_interval(right, n)
 
@@ -148,6 +151,8 @@ def rule_three_words(right: int, n: int) -> str:
         return f"{v:.1%}" if round(v * 100) == 50 else f"{v:.0%}"
 
     counted = f"{right} of {n} additions (95% interval {pct(lo)}–{pct(hi)})"
+    if lo > 0.5 and taught == 0:
+        return f"{counted}, though none of your rankings taught it that: it comes from the fine-tuned model it started from"
     if lo > 0.5:
         return f"{counted}: it learned rule 3 too"
     if hi < 0.5:
@@ -189,7 +194,7 @@ def reward_prediction(ratings) -> None:
                   f"for “{shown['prompt']}”: it scores the {'house style' if style_wins else 'right sum'} higher. " + style_count_words(s, n))
         why = (f"The instructions put the house style first (rule 2) and the correct answer only after it (rule 3): of your {plural(len(ratings), 'ranked pair')}, "
                f"{rules.get('house style', 0)} were decided by the house style and {rules.get('correct answer', 0)} by the correct answer. "
-               f"Between two answers in the house style it preferred the right sum on {rule_three_words(probe['right_over_wrong'], n)}.")
+               f"Between two answers in the house style it preferred the right sum on {rule_three_words(probe['right_over_wrong'], n, taught=rules.get('correct answer', 0))}.")
         return predict.Reveal(answer, (guess == STYLE_CHOICES[0]) == style_wins, why)
 
     predict.checkpoint(
@@ -231,7 +236,9 @@ def leash_prediction() -> None:
         f"Run RLHF on a weak leash (KL coefficient {WEAK_LEASH:g} or less). What happens to task accuracy, the share of requests answered right?",
         predict.choice(list(LEASH_CHOICES), horizontal=False),
         reveal,
-        pending=f"Run RLHF with the KL coefficient at {WEAK_LEASH:g} or lower (below) to see the answer from your own run.",
+        pending=(f"Run RLHF with the KL coefficient at {WEAK_LEASH:g} or lower (below) to see the answer from your own run."
+                 if st.session_state.get("as_rm") is not None else
+                 f"Train a reward model (section 4), then run RLHF with the KL coefficient at {WEAK_LEASH:g} or lower (below) to see the answer from your own run."),
     )
 
 
@@ -247,6 +254,9 @@ def accuracy_wait(name: str, keys: tuple[str, ...]) -> str | None:
     open_ = [WAITS_FOR[k] for k in keys if predict.made(k) is None]
     if not open_:
         return None
+    if "assistant_weak_leash" in keys and predict.made("assistant_weak_leash") is not None:  # its accuracy is shown: only the why waits
+        return (f"{name} has finished. Why it happened (what the reward model pays for) waits for your guess about {' and about '.join(open_)}: "
+                f"lock {'it' if len(open_) == 1 else 'them'} in to see it.")
     return (f"{name} has finished. What it did to task accuracy waits for your guess about {' and about '.join(open_)}: "
             f"lock {'it' if len(open_) == 1 else 'them'} in to see it.")
 

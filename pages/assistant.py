@@ -56,9 +56,24 @@ st.markdown(
 )
 
 
+SAME_SFT_NOTE = ("This fine-tuning gave exactly the same weights as before (same model, data and settings): "
+                 "your rankings and later stages are kept.")
+
+
+def same_weights(a, b) -> bool:
+    """Whether two models hold the very same weights (a second fine-tuning with the same settings gives them)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape and bool((sa[k] == sb[k]).all()) for k in sa)
+
+
 def sft_done(stage, job, snap):
     if job.result is not None:
         name = state.add_model(f"{stage.base_name} · SFT", job.result.model, job.result.tokenizer, job.result.meta, source="fine-tuned", make_current=False) or f"{stage.base_name} · SFT"
+        old = st.session_state.get("as_sft")
+        if old is not None and old[0] == name and same_weights(old[2].model, job.result.model):
+            st.session_state.as_sft_same = True  # the stages built on it still hold: keep them, and say so here (the sidebar may be collapsed)
+            return
+        st.session_state.pop("as_sft_same", None)
         aj.keep("as_sft", (name, stage, job.result))
         for key in ("as_rm", "as_rlhf", "as_rlhf_weak", "as_dpo", "as_candidates"):
             aj.drop(key)
@@ -94,11 +109,14 @@ def start_sft():
     except ERRORS as exc:
         st.session_state.as_sft_message = f"Fine-tuning cannot start: {exc}"
         return
+    st.session_state.pop("as_sft_same", None)
     aj.start(SFT_JOB, stage, f"Fine-tuning {entry.name}", partial(sft_done, stage))
 
 
 aj.controls(SFT_JOB, "Fine-tune", start_sft, "as_sft")
 aj.live_curves(SFT_JOB, [([("train_loss", "train loss (responses)"), ("val_loss", "held-out loss")], "Fine-tuning loss")], "as_sft_chart")
+if st.session_state.get("as_sft_same"):
+    st.info(SAME_SFT_NOTE)
 if (sft := st.session_state.get("as_sft")) and predict.made("assistant_sft_format"):
     show.sft_summary(*sft)
 elif sft:  # its sampled answers would give the prediction away
@@ -144,8 +162,7 @@ if sft := aj.needs("as_sft", "Fine-tune and rank first."):
 
 # ---------------------------------------------------------------- 5. RLHF
 st.header("5 · RLHF (reinforcement learning from human feedback)")
-if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", "Train a reward model first: RLHF optimises against it.")):
-    name, stage, result = sft
+if sft := aj.needs("as_sft", "Fine-tune first."):
     st.markdown(
         "Each step the policy (the model being tuned, a copy of the fine-tuned one) samples several answers to each of a few requests from the same pool as the rankings; "
         "the reward model scores them; an answer scored above its request's average is made more likely and one below less likely. That is REINFORCE with a group "
@@ -153,7 +170,9 @@ if (sft := aj.needs("as_sft", "Fine-tune first.")) and (rm := aj.needs("as_rm", 
         "Leibler: how far the policy's word probabilities have moved from the fine-tuned model's), weighted by the KL coefficient. The third curve is judged "
         "by the written instructions, not by the reward model."
     )
-    teach.leash_prediction()
+    teach.leash_prediction()  # before the reward-model gate: DPO's task accuracy waits for this guess too, with or without a reward model
+if sft and (rm := aj.needs("as_rm", "Train a reward model first: RLHF optimises against it.")):
+    name, stage, result = sft
     if rm.at_chance:
         st.warning("The reward model is at chance on held-out pairs: optimising against it optimises noise.")
     c1, c2, c3 = st.columns(3)

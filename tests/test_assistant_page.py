@@ -185,12 +185,19 @@ def test_a_finished_reward_model_waits_for_the_guess_and_reads_rule_3_with_its_i
     reveal = next(m.value for m in at.markdown if m.value.startswith("**Why:**") and "rule 3" in m.value)
     assert "the right sum on 52 of 100 additions (95% interval 42%–62%): no better than chance, so it has not learned rule 3" in reveal
     assert "learned rule 3 too" not in reveal
+    # none of the rankings (there are none) was decided by the correct answer: a preference for the right sum was not learned from them
+    at.session_state["as_rm_probe"] = {**at.session_state["as_rm_probe"], "right_over_wrong": 81}
+    at.run()
+    reveal = next(m.value for m in at.markdown if m.value.startswith("**Why:**") and "house style" in m.value)
+    assert "0 were decided by the house style and 0 by the correct answer" in reveal and "learned rule 3 too" not in reveal
+    assert ("the right sum on 81 of 100 additions (95% interval 72%–87%), though none of your rankings taught it that: "
+            "it comes from the fine-tuned model it started from") in reveal
     answer = next(m.value for m in at.markdown if "single-digit additions" in m.value)
     assert "for “What is 3+4?”: it scores the house style higher" in answer and "70 times (95% interval 60%–78%): it pays more for the house style" in answer
     stop_jobs_of(at)
 
 
-def finished_tuning_runs(at):
+def finished_tuning_runs(at, rlhf=True):
     """A finished RLHF run (leash 0.03) and DPO run (β 0.1) put where the page's callbacks put them, each measured on the
     same held-out prompts as answering in the house style more often with fewer right answers: reward hacking."""
     from types import SimpleNamespace
@@ -208,7 +215,9 @@ def finished_tuning_runs(at):
     rl = SimpleNamespace(**common, history=[dict(step=0, reward=0.1, kl=0.0), dict(step=4, reward=0.9, kl=0.3)], cfg=SimpleNamespace(kl_coef=0.03),
                          policy=result.model, batch_tokens=1000, steps_done=4)
     dpo = SimpleNamespace(**common, history=[], pair=SimpleNamespace(beta=0.1, policy=result.model))
-    at.session_state["as_rlhf"], at.session_state["as_dpo"] = rl, dpo
+    at.session_state["as_dpo"] = dpo
+    if rlhf:
+        at.session_state["as_rlhf"] = rl
 
 
 ACCURACY_VERDICTS = ("cost task accuracy", "raised task accuracy", "left task accuracy within the noise")
@@ -232,6 +241,10 @@ def test_rlhf_and_dpo_hold_their_task_accuracy_back_until_the_leash_guess_is_loc
     assert any(i.startswith("DPO has finished. What it did to task accuracy waits for your guess about what a weak leash does") for i in infos)
     lock(at, "assistant_weak_leash", "it lowers task accuracy")
     assert not any("Reward hacking" in w.value for w in at.warning)  # the reward-model guess is still open: RLHF's "why" would answer it
+    # the accuracy is shown now (the leash reveal, section 7): only the why waits, and the note says so
+    assert not any("What it did to task accuracy waits" in i.value for i in at.info)
+    assert any(i.value == "RLHF has finished. Why it happened (what the reward model pays for) waits for your guess about which answer the reward "
+               "model scores higher (section 4): lock it in to see it." for i in at.info)
     assert any("The same trade as reward hacking" in w.value for w in at.warning)
     lock(at, "assistant_reward_style", STYLE_GUESS)
     rl_warning = next(w.value for w in at.warning if "**Reward hacking.**" in w.value)
@@ -244,6 +257,51 @@ def test_rlhf_and_dpo_hold_their_task_accuracy_back_until_the_leash_guess_is_loc
     for name in ("RLHF", "DPO"):  # against the fine-tuned model's own measured accuracy
         assert re.search(rf"{name} \w+[\w ]* the share of answers the instructions prefer \([^)]*\) and ({'|'.join(ACCURACY_VERDICTS)}) \(", caption), caption
     assert not any(i.startswith(("RLHF has finished", "DPO has finished")) for i in (i.value for i in at.info))
+    stop_jobs_of(at)
+
+
+def test_dpo_without_a_reward_model_has_a_leash_guess_to_lock_and_then_shows_its_accuracy():
+    """DPO ran with no reward model: its accuracy waited for the weak-leash guess "(section 5)", but section 5 showed only
+    "Train a reward model first": the guess was drawn behind that gate, so there was nothing to lock."""
+    at = assistant_page()
+    fine_tune(at, steps=20)
+    finished_tuning_runs(at, rlhf=False)
+    at.run()
+    assert not at.exception, at.exception
+    assert "as_rm" not in at.session_state and any(i.value.startswith("Train a reward model first") for i in at.info)
+    assert any(i.value.startswith("DPO has finished. What it did to task accuracy waits for your guess about what a weak leash does") for i in at.info)
+    assert not any("The same trade as reward hacking" in w.value for w in at.warning)
+    lock(at, "assistant_weak_leash", "it lowers task accuracy")
+    assert any(i.value.startswith("Train a reward model (section 4), then run RLHF with the KL coefficient at 0.1 or lower") for i in at.info)  # pending
+    assert not any(i.value.startswith("DPO has finished") for i in at.info)
+    assert "fewer task answers right (100% → 25%" in next(w.value for w in at.warning if "The same trade as reward hacking" in w.value)
+    assert {"task accuracy", "accuracy change"} <= set(table_with(at, "preferred by the instructions").columns)
+    stop_jobs_of(at)
+
+
+SAME_SFT_NOTE = ("This fine-tuning gave exactly the same weights as before (same model, data and settings): "
+                 "your rankings and later stages are kept.")
+
+
+def test_fine_tuning_again_to_the_same_weights_keeps_the_rankings_and_later_stages():
+    """A second fine-tuning with the same settings gave the very same model (the sidebar said so), yet the rankings, the
+    reward model, RLHF and DPO built on it were all dropped."""
+    at = assistant_page()
+    fine_tune(at, steps=20)
+    assert any("Rank them by the instructions beside or below" in m.value for m in at.markdown)  # below, on a phone
+    at.button(key="as_rate_a").click().run()
+    first, ratings = at.session_state["as_sft"], list(at.session_state["as_ratings"])
+    finished_reward_model(at)
+    finished_tuning_runs(at)
+    at.run()
+    assert not any(i.value == SAME_SFT_NOTE for i in at.info)
+    at.button(key="as_sft_start").click().run()  # the same model, data and settings
+    poll_until(at, lambda a: a.session_state["as_sft"] is not first or any(i.value == SAME_SFT_NOTE for i in a.info), timeout=1800)
+    assert at.session_state["as_sft"] is first
+    assert any(i.value == SAME_SFT_NOTE for i in at.info)
+    assert list(at.session_state["as_ratings"]) == ratings and len(ratings) == 1
+    assert all(k in at.session_state for k in ("as_rm", "as_rlhf", "as_dpo"))
+    assert [n for n in at.session_state["lab_models"] if n.startswith(first[0])] == [first[0]]  # listed once
     stop_jobs_of(at)
 
 

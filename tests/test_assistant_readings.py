@@ -154,3 +154,25 @@ def test_rule_3_counts_as_learned_only_when_its_interval_clears_a_coin_toss():
     assert rule_three_words(59, 100).endswith("no better than chance, so it has not learned rule 3")
     assert rule_three_words(60, 100) == "60 of 100 additions (95% interval 50.2%–69%): it learned rule 3 too"
     assert rule_three_words(30, 100).endswith("fewer than a coin toss would, so it has not learned rule 3")
+
+
+def test_rule_3_is_not_credited_to_rankings_that_never_decided_by_the_correct_answer():
+    """"120 were decided by the house style and 0 by the correct answer … it learned rule 3 too": not from those rankings."""
+    from lab_ui.assistant_teach import rule_three_words
+
+    words = rule_three_words(81, 100, taught=0)
+    assert "learned rule 3" not in words and words.endswith("though none of your rankings taught it that: it comes from the fine-tuned model it started from")
+    assert rule_three_words(81, 100, taught=5).endswith(": it learned rule 3 too")
+    assert rule_three_words(52, 100, taught=0).endswith("no better than chance, so it has not learned rule 3")
+
+
+def test_curve_captions_say_stayed_at_and_show_float_noise_as_zero():
+    """"batch accuracy stayed from 1 (step 10) to 1 (step 150)"; "KL … rose from -6.92e-09 (step 1)"."""
+    from types import SimpleNamespace as R
+
+    from lab_ui.assistant_jobs import curves_caption
+
+    recs = [R(step=10, train_loss=1.0, extras={"kl": -6.92e-09}), R(step=150, train_loss=1.0, extras={"kl": 0.5})]
+    assert curves_caption(recs, [("train_loss", "batch accuracy")]) == "batch accuracy stayed at 1 from step 10 to step 150."
+    assert curves_caption(recs, [("extras.kl", "KL")]) == "KL rose from 0 (step 10) to 0.5 (step 150)."
+    assert curves_caption(recs[:1], [("extras.kl", "KL")]) == "KL: 0 at step 10."
