@@ -17,12 +17,17 @@ st.set_page_config(page_title="LLM Lab", page_icon="🧪", layout="wide")
 from lab_ui import course, shell, sidebar, startup, theme  # noqa: E402  (after set_page_config; none of them imports torch)
 
 
-# A browser session's first run: have the browser fetch and compile plotly.js after the page, while
-# the learner reads it, not on the click into a later chapter. Streamlit loads it (4.7 MB, about 1.1 s
-# of a browser's CPU) when the first chart arrives; one invisible chart makes it arrive, and the
-# session's next run leaves it out. The Overview draws no plotly chart. Measured by
-# benchmarks/app_startup.py (a fresh server, one browser) and benchmarks/first_visits.py (eight
-# browsers at once). The chart is drawn under the pandas lock (lab_ui/startup.py says why).
+# A browser session's second run (its first click or entry after the first page): have the browser fetch
+# and compile plotly.js then, not on a later chapter's first chart. Streamlit loads it (4.7 MB, about
+# 1.0 s of a browser's CPU) when the first chart arrives; one invisible chart makes it arrive, and the
+# session's later runs leave it out. The Overview draws no plotly chart, so a learner's first page asks
+# for none: eight browsers opening a class's first page together on the server's two cores had each
+# compiled it right after that page, and those 8 CPU-seconds landed on the next chapter's first visits
+# (the class test: 3 pages over 10 s with the warm-up on the first run, none in two runs with it on the
+# second; README, session 24). A learner whose second page is a chapter pays the compile there, below
+# its first screen (Tokenization's first charts are HTML). Measured by benchmarks/app_startup.py (a
+# fresh server, one browser), benchmarks/first_visits.py and benchmarks/load_test.py (eight browsers).
+# The chart is drawn under the pandas lock (lab_ui/startup.py says why).
 # The code highlighter (1.5 MB) is not warmed up: the chapters show prompts, samples and commands as
 # plain text boxes (lab_ui.widgets.text_block), and the Overview's runner.py, the one listing, is drawn
 # once its expander is opened (a class's first page, eight browsers on the server's two cores: about
@@ -67,8 +72,10 @@ finally:
         print(f"LLM_LAB_RUN page={page.url_path or 'overview'} session={run_log_id} seconds={time.perf_counter() - run_started:.3f} ended={ended} "
               f"at={time.strftime('%H:%M:%S')}", flush=True)
 
-if "lab_frontend_warmed" not in st.session_state:  # after the page (see frontend_warm_up)
-    st.session_state["lab_frontend_warmed"] = True
+warmed = st.session_state.get("lab_frontend_warmed", 0)  # this session's runs, counted up to its warm-up
+if warmed == 1:  # the second run, after its page (see frontend_warm_up)
     frontend_warm_up(st.sidebar)
+if warmed < 2:
+    st.session_state["lab_frontend_warmed"] = warmed + 1
 if torch_free:
     startup.import_the_rest()

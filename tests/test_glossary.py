@@ -9,6 +9,7 @@ page without a definition fails here.
 from __future__ import annotations
 
 import pytest
+from conftest import metric, poll_until
 from page_text import ROOT, course_pages, page_text, render
 from streamlit.testing.v1 import AppTest
 
@@ -117,5 +118,7 @@ def test_the_words_box_and_a_tooltip_hold_back_an_answer_until_its_guess_is_lock
     rate = glossary.lookup("learning rate")
     at.switch_page("pages/training.py").run()
     assert not at.exception, at.exception
+    # the page measures this machine's speed in a worker once: wait for it, or it outlives the test
+    poll_until(at, lambda at: metric(at, "Seconds per step") != "measuring…")
     slider = next(s for s in at.select_slider if s.key == "tr_lr")
     assert rate.before in slider.help and "shoots up" not in slider.help
